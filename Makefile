@@ -1,0 +1,112 @@
+# iplock: make | make test | make run | make bench | make fuzz | make SANITIZE=1
+SHELL    := /bin/bash
+CC       ?= cc
+BUILD    ?= build
+PY       := /usr/bin/python3
+LLHTTP_SRC_DIR := /usr/share/llhttp
+LLHTTP_INC_DIR := /usr/share/include/llhttp
+
+ifdef SANITIZE
+BUILD    := build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+else
+OPT      := -O2
+endif
+
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC_DIR)
+CFLAGS   := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers $(SANFLAGS)
+LDLIBS   := -lcares -lssl -lcrypto -linih -lsqlite3 -ljansson -lsystemd -lpthread -lm
+LDFLAGS  := $(SANFLAGS)
+
+SRC      := $(shell find src -name '*.c' ! -path src/main.c | sort)
+OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
+LLHTTP_OBJ := $(BUILD)/obj/llhttp/api.o $(BUILD)/obj/llhttp/http.o $(BUILD)/obj/llhttp/llhttp.o
+LIBOBJ   := $(OBJ) $(LLHTTP_OBJ)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages the build, the tests and the benchmark need (installed when missing, as root).
+DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
+             libjansson-dev libsystemd-dev libcmocka-dev
+DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-httpx \
+             git nginx-light sqlite3
+DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
+
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench run clean check-style
+
+all: $(BUILD)/iplock
+
+deps:
+	@sh tools/deps.sh $(DEB_BUILD)
+deps-test: deps
+	@sh tools/deps.sh $(DEB_TEST)
+deps-bench: deps-test
+	@sh tools/deps.sh $(DEB_BENCH)
+
+$(BUILD)/iplock: $(BUILD)/obj/src/main.o $(LIBOBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# llhttp comes from Debian's node-llhttp as C sources; its generated code is not -Wextra clean.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e: $(BUILD)/iplock
+	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
+
+# The whole suite: plain build, then again under ASan+UBSan, then each fuzzer briefly.
+test: deps-test
+	$(MAKE) unit e2e
+	$(MAKE) SANITIZE=1 unit e2e
+	$(MAKE) fuzz-run
+
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/fuzz/obj/llhttp/http.o build/fuzz/obj/llhttp/llhttp.o
+
+build/fuzz/obj/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
+build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
+	@mkdir -p $(dir $@)
+	clang -I$(LLHTTP_INC_DIR) -std=c17 -O1 -g -w $(FUZZ_FLAGS) -c -o $@ $<
+build/fuzz/%: fuzz/%.c $(FUZZ_LIBOBJ)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz: deps $(FUZZ_BIN)
+
+# Each target for a few seconds on its seed corpus (copied, so the tree stays clean).
+FUZZ_SECONDS ?= 5
+fuzz-run: fuzz
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+	  rm -rf build/fuzz/run/$$n; mkdir -p build/fuzz/run/$$n; cp fuzz/corpus/$$n/* build/fuzz/run/$$n/; \
+	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) $$dict build/fuzz/run/$$n > build/fuzz/run/$$n.log 2>&1 || \
+	    { tail -40 build/fuzz/run/$$n.log; exit 1; }; tail -1 build/fuzz/run/$$n.log; \
+	done
+
+run: deps $(BUILD)/iplock
+	@sh tools/run-demo.sh $(BUILD)/iplock
+
+bench: deps-bench $(BUILD)/iplock
+	@sh bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,16 @@
+/* cli.h: the subcommands of the iplock binary. Each is `int NAME_main(int argc, char **argv)`
+ * with argv[0] the subcommand name; it returns the process exit code. */
+#ifndef IPLOCK_CLI_H
+#define IPLOCK_CLI_H
+
+int proxy_main(int argc, char **argv);
+int passwd_main(int argc, char **argv);
+int gate_main(int argc, char **argv);
+int keys_main(int argc, char **argv);
+int verify_main(int argc, char **argv);
+int echo_main(int argc, char **argv);
+int scan_main(int argc, char **argv);
+int webhook_main(int argc, char **argv);
+int tunnel_main(int argc, char **argv);
+
+#endif

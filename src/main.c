@@ -1,0 +1,48 @@
+/* main.c: the iplock binary, a table of subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/version.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	/* one line per subcommand, in the order --help lists them */
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "iplock %s: static egress IPs and IP-locked API keys\n\n"
+		"usage: iplock COMMAND [OPTIONS]   (iplock COMMAND --help for its options)\n\ncommands:\n",
+		IPLOCK_VERSION);
+	for (size_t i = 0; commands[i].name; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(out, "\n  --help     this text\n  --version  print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("iplock %s\n", IPLOCK_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; commands[i].name; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "iplock: unknown command '%s' (see iplock --help)\n", argv[1]);
+	return 2;
+}
