@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
 	/* one line per subcommand, in the order --help lists them */
+	{ "proxy",  proxy_main,  "static-egress forward proxy: HTTP forwarding, CONNECT, egress pools" },
 	{ NULL, NULL, NULL },
 };
 
