@@ -47,7 +47,7 @@ static void test_rule_parse(void **state)
 		{ "*.:443", "empty host" },
 		{ "*.1.2.3.4:443", "a wildcard applies to names, not IP addresses" },
 		{ "*.example.1:443", "ambiguous numeric host" },
-		{ "*.[::1]:443", "a wildcard applies to names, not IP addresses" },
+		{ "*.[::1]:443", "IPv6 address must be in brackets" },
 		{ "0x7f000001:443", "ambiguous numeric host" },
 		{ "::1:443", "IPv6 address must be in brackets" },
 		{ "[::1:443", "missing ']' after IPv6 address" },
