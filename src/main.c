@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
 	/* one line per subcommand, in the order --help lists them */
+	{ "passwd", passwd_main, "make a proxy user's password: config block (hash) and proxy URL" },
 	{ NULL, NULL, NULL },
 };
 
