@@ -14,6 +14,7 @@ struct command {
 static const struct command commands[] = {
 	/* one line per subcommand, in the order --help lists them */
 	{ "proxy",  proxy_main,  "static-egress forward proxy: HTTP forwarding, CONNECT, egress pools" },
+	{ "passwd", passwd_main, "make a proxy user's password: config block (hash) and proxy URL" },
 	{ NULL, NULL, NULL },
 };
 
