@@ -91,6 +91,15 @@ static bool head_has_end(const char *data, size_t len)
 	return memmem(data, len, "\n\r\n", 3) || memmem(data, len, "\n\n", 2);
 }
 
+/* A header line that starts with a space or tab continues the previous one (obs-fold). */
+static bool head_has_fold(const char *data, size_t len)
+{
+	for (const char *p = data; (p = memchr(p, '\n', (size_t)(data + len - p))) && p + 1 < data + len; p++)
+		if (p[1] == ' ' || p[1] == '\t')
+			return true;
+	return false;
+}
+
 enum http_parse_result http_head_parse(struct http_head *h, const char *data, size_t len)
 {
 	if (!head_has_end(data, len))
@@ -100,6 +109,12 @@ enum http_parse_result http_head_parse(struct http_head *h, const char *data, si
 	if (e == HPE_PAUSED) {
 		h->head_len = (size_t)(llhttp_get_error_pos(&h->parser) - data);
 		llhttp_resume(&h->parser);
+		if (head_has_fold(data, h->head_len)) {
+			/* llhttp joins folded lines; a proxy must not (RFC 9112 5.2: smuggling) */
+			h->err = "obsolete line folding";
+			h->err_status = 400;
+			return HTTP_ERROR;
+		}
 		return HTTP_DONE;
 	}
 	if (h->too_many) {

@@ -621,6 +621,7 @@ static void request_start(struct session *s)
 	    (s->pin == -1 || (size_t)s->pin == s->u_egress + 1)) {
 		s->have_egress = true;
 		s->egress_idx = s->u_egress;
+		s->dest = s->u_dest;
 		s->upstream_reused = true;
 		s->u_idle = false;
 		s->state = SESS_FORWARD;
@@ -953,6 +954,7 @@ static void exchange_done(struct session *s)
 		snprintf(s->u_host, sizeof(s->u_host), "%s", s->host);
 		s->u_port = s->port;
 		s->u_egress = s->egress_idx;
+		s->u_dest = s->dest;
 		io_want(s->w->loop, &s->uio, 0);
 	} else {
 		upstream_close(s);

@@ -89,6 +89,7 @@ struct session {
 	char u_host[256];
 	uint16_t u_port;
 	size_t u_egress;
+	struct ipaddr u_dest;
 
 	struct relay_dir up, down;   /* up: client -> upstream */
 
