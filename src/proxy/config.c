@@ -210,7 +210,8 @@ static char *ctx_reader(char *str, int num, void *stream)
 	const char *nl = memchr(line, '\n', ctx->len - ctx->pos);
 	size_t n = nl ? (size_t)(nl - line) + 1 : ctx->len - ctx->pos;
 	ctx->lineno++;
-	if (n + 1 > (size_t)num) {
+	size_t content = nl ? n - 1 : n;
+	if (num < 4 || content > (size_t)num - 3) {     /* inih needs room for "\r\n\0" */
 		fail(ctx, ctx->lineno, "line longer than %d characters (continue long lists on indented lines)",
 		     num - 3);
 		return NULL;
