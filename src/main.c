@@ -13,6 +13,8 @@ struct command {
 
 static const struct command commands[] = {
 	/* one line per subcommand, in the order --help lists them */
+	{ "scan", scan_main, "find leaked Stripe-format keys in files, stdin or git history" },
+	{ "webhook", webhook_main, "sign or verify Stripe-Signature webhook headers" },
 	{ NULL, NULL, NULL },
 };
 
