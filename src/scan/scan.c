@@ -135,6 +135,8 @@ static bool check_candidate(const unsigned char *buf, size_t len, size_t t, unsi
 
 	if (buf[t - 1] == 'k') {
 		s = t - 2;
+		if (s > 0 && alnum[buf[s - 1]])
+			return false; /* task_, disk_, mask_: the common non-keys */
 		unsigned char c = buf[s];
 		const unsigned char *p = buf + t + 1;
 		size_t room = (size_t)(end - p);
@@ -240,22 +242,38 @@ static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t
 	const __m256i us = _mm256_set1_epi8('_'), kk = _mm256_set1_epi8('k'),
 		      cc = _mm256_set1_epi8('c'), ss = _mm256_set1_epi8('s'),
 		      rr = _mm256_set1_epi8('r'), pp = _mm256_set1_epi8('p'),
-		      ee = _mm256_set1_epi8('e');
-	size_t t = lo;
+		      ee = _mm256_set1_epi8('e'), d0 = _mm256_set1_epi8('0'),
+		      d9 = _mm256_set1_epi8(9), lc = _mm256_set1_epi8(0x20),
+		      la = _mm256_set1_epi8('a'), l25 = _mm256_set1_epi8(25);
+	size_t t = lo < 3 ? 3 : lo;
+	int rc;
 
+	/* the vector loop looks 3 bytes back: the first positions go the scalar way */
+	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
+		return rc;
 	while (t + 64 <= hi) {
 		const unsigned char *p = buf + t;
 		__m256i m[2];
 		for (int h = 0; h < 2; h++) {
 			const unsigned char *q = p + 32 * h;
+			__m256i z = _mm256_loadu_si256((const __m256i *)(q - 3));
 			__m256i a = _mm256_loadu_si256((const __m256i *)(q - 2));
 			__m256i k = _mm256_loadu_si256((const __m256i *)(q - 1));
 			__m256i u = _mm256_loadu_si256((const __m256i *)q);
+			/* z is [0-9A-Za-z]: x in [lo, lo+n] <=> min(x - lo, n) == x - lo, unsigned */
+			__m256i zd = _mm256_sub_epi8(z, d0);
+			__m256i zl = _mm256_sub_epi8(_mm256_or_si256(z, lc), la);
+			__m256i zal = _mm256_or_si256(
+				_mm256_cmpeq_epi8(_mm256_min_epu8(zd, d9), zd),
+				_mm256_cmpeq_epi8(_mm256_min_epu8(zl, l25), zl));
 			__m256i srp = _mm256_or_si256(
 				_mm256_or_si256(_mm256_cmpeq_epi8(a, ss), _mm256_cmpeq_epi8(a, rr)),
 				_mm256_cmpeq_epi8(a, pp));
-			__m256i ks = _mm256_and_si256(_mm256_cmpeq_epi8(k, kk), srp);
-			__m256i ec = _mm256_and_si256(_mm256_cmpeq_epi8(k, cc), _mm256_cmpeq_epi8(a, ee));
+			/* "?k_" after a boundary, or "sec_" (whsec_ is confirmed byte by byte) */
+			__m256i ks = _mm256_andnot_si256(zal, _mm256_and_si256(_mm256_cmpeq_epi8(k, kk), srp));
+			__m256i ec = _mm256_and_si256(_mm256_and_si256(_mm256_cmpeq_epi8(k, cc),
+								       _mm256_cmpeq_epi8(a, ee)),
+						      _mm256_cmpeq_epi8(z, ss));
 			m[h] = _mm256_and_si256(_mm256_cmpeq_epi8(u, us), _mm256_or_si256(ks, ec));
 		}
 		if (!_mm256_testz_si256(_mm256_or_si256(m[0], m[1]), _mm256_or_si256(m[0], m[1]))) {
@@ -263,8 +281,7 @@ static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t
 					((uint64_t)(uint32_t)_mm256_movemask_epi8(m[1]) << 32);
 			while (bits) {
 				size_t at = t + (size_t)__builtin_ctzll(bits);
-				int rc = try_trigger(buf, len, at, from, to, flags, fn, arg);
-				if (rc)
+				if ((rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
 					return rc;
 				bits &= bits - 1;
 			}
