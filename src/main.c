@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
 	/* one line per subcommand, in the order --help lists them */
+	{ "keys", keys_main, "manage API keys: create, restrict, rotate, revoke, audit" },
 	{ NULL, NULL, NULL },
 };
 
