@@ -33,6 +33,7 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
              git nginx-light sqlite3
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
+.SECONDARY:
 .PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench run clean check-style
 
 all: $(BUILD)/iplock

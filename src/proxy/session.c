@@ -403,36 +403,22 @@ static int build_upstream_head(struct session *s, const char *path, size_t pathl
 	return 0;
 }
 
-static int parse_pin_header(struct session *s)
+/* X-Iplock-Egress: a 1-based pool index or a pool address; must agree with the username option */
+static const char *parse_pin_header(struct session *s)
 {
 	size_t len;
-	int i = http_head_find(s->req, s->cin->data + s->cin->off, "x-iplock-egress");
+	int pin, i = http_head_find(s->req, s->cin->data + s->cin->off, "x-iplock-egress");
 
 	if (i < 0)
-		return 0;
+		return NULL;
 	const char *v = hdr_val(s, i, &len);
-	struct ipaddr ip;
-	if (len > 0 && len <= 2 && v[0] >= '1' && v[0] <= '9' && (len == 1 || (v[1] >= '0' && v[1] <= '9'))) {
-		int pin = (v[0] - '0');
-		if (len == 2)
-			pin = pin * 10 + (v[1] - '0');
-		if (s->pin != -1 && s->pin != pin)
-			return -EINVAL;
-		s->pin = pin;
-		return 0;
-	}
-	if (!ipaddr_parse(v, len, &ip)) {
-		for (size_t k = 0; k < s->pool->n; k++) {
-			if (ipaddr_equal(&s->pool->addrs[k], &ip)) {
-				if (s->pin != -1 && s->pin != (int)k + 1)
-					return -EINVAL;
-				s->pin = (int)k + 1;
-				return 0;
-			}
-		}
-		return -ENOENT;
-	}
-	return -EINVAL;
+	const char *err = egress_pin_parse(s->pool, v, len, &pin);
+	if (err)
+		return err;
+	if (s->pin != -1 && s->pin != pin)
+		return "X-Iplock-Egress disagrees with the username option";
+	s->pin = pin;
+	return NULL;
 }
 
 /* Authentication, limits and policy: everything decided before any byte leaves. */
@@ -477,12 +463,9 @@ static bool request_admit(struct session *s)
 			}
 		}
 	}
-	int rc = parse_pin_header(s);
-	if (rc) {
-		respond_error(s, 400, "bad_egress_pin", rc == -ENOENT
-			      ? "X-Iplock-Egress names an address outside your egress pool"
-			      : "X-Iplock-Egress must be a 1-based pool index or a pool address, "
-				"and agree with the username option");
+	const char *pin_err = parse_pin_header(s);
+	if (pin_err) {
+		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
 		return false;
 	}
 	if (s->pin != -1 && (size_t)s->pin > s->pool->n) {
