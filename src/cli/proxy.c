@@ -32,7 +32,7 @@ int proxy_main(int argc, char **argv)
 	bool check = false;
 	char err[512];
 	struct proxy_config *cfg;
-	struct proxy px = { 0 };
+	struct proxy px;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -66,6 +66,7 @@ int proxy_main(int argc, char **argv)
 	}
 	if (!cfg->auth_required)
 		log_warn("auth is off: this is an open proxy for anyone who can reach it");
+	memset(&px, 0, sizeof(px));
 	px.config_path = path;
 	px.dns_servers = dns_servers;
 	px.log_fd = -1;
