@@ -243,6 +243,8 @@ static void conn_close_fd(struct conn *c)
 	}
 }
 
+static void conn_start(struct conn *c, uint64_t now);
+
 /* Ends the slot's current exchange with an error; it restarts after a short back-off. */
 static void conn_fail(struct conn *c, enum err_kind kind, const char *detail, uint64_t now)
 {
@@ -256,6 +258,9 @@ static void conn_fail(struct conn *c, enum err_kind kind, const char *detail, ui
 		/* An idle slot that failed is not retried: it counts as an error. */
 		c->state = ST_DONE;
 		c->th->active--;
+	} else if (kind != ERR_CONNECT && kind != ERR_TIMEOUT) {
+		/* The peer answered: restart now (connect failures and timeouts back off). */
+		conn_start(c, now);
 	}
 }
 
@@ -515,7 +520,8 @@ static void conn_drive(struct conn *c, uint32_t events, uint64_t now)
 		}
 		if (!(events & EPOLLOUT))
 			return;
-		c->state = (o.via_proxy && !o.no_connect) ? ST_SEND_CONNECT : ST_SEND_REQ;
+		bool tunnel = o.via_proxy && !o.no_connect && o.mode != MODE_FORWARD;
+		c->state = tunnel ? ST_SEND_CONNECT : ST_SEND_REQ;
 	}
 	for (;;) {
 		int rc;

@@ -58,6 +58,9 @@ static int memfd = -1;
 static char resp_1k[1200];
 static size_t resp_1k_len;
 static const char resp_404[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+/* A proxy that passes its client's absolute-form line or Proxy-Authorization on to the
+ * origin did not process the request (tinyproxy pipes a connection after its first request). */
+static const char resp_400[] = "HTTP/1.1 400 Proxy Leaked Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig)
@@ -151,20 +154,22 @@ static void conn_start_response(struct conn *c, size_t head_len)
 	}
 	const char *target = sp1 + 1;
 	size_t tlen = (size_t)(sp2 - target);
-	/* Absolute-form targets (a proxy passing them through) are reduced to their path. */
-	if (tlen > 7 && memcmp(target, "http://", 7) == 0) {
-		const char *slash = memchr(target + 7, '/', tlen - 7);
-		if (slash) {
-			tlen -= (size_t)(slash - target);
-			target = slash;
-		}
-	}
 	bool http10 = (size_t)(eol - sp2) >= 9 && memcmp(sp2 + 1, "HTTP/1.0", 8) == 0;
 	char saved = c->in[head_len - 1];
 	c->in[head_len - 1] = '\0';
 	if (strcasestr(eol, "\nconnection: close") || (http10 && !strcasestr(eol, "\nconnection: keep-alive")))
 		c->close_after = true;
+	bool leaked = (tlen > 7 && strncasecmp(target, "http://", 7) == 0) ||
+		      strcasestr(eol, "\nproxy-authorization:") != NULL;
 	c->in[head_len - 1] = saved;
+	if (leaked) {
+		c->out = resp_400;
+		c->out_len = sizeof(resp_400) - 1;
+		c->close_after = true;
+		c->body_left = 0;
+		c->state = CONN_SENDING_HEAD;
+		return;
+	}
 
 	c->body_left = 0;
 	c->body_off = 0;
