@@ -200,12 +200,13 @@ allow_destinations = 127.0.0.1/32
 connect_ports = 443 80 $OPORT
 http_ports = 80 443 $OPORT
 relay = $1
+# Like every peer here: no access log (the default is one JSON line per request on stdout).
+access_log = off
 
 EOF
 		# The [user] block that `iplock passwd` printed (hash only).
 		sed -n '/^\[user /,/^$/p' "$d/passwd.out"
 	} > "$d/iplock.conf"
-	# The per-request JSON log goes to /dev/null like every peer's access log.
 	"$IPLOCK" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
 	PPID_=$!
 	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
