@@ -34,7 +34,7 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench run clean check-style
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style
 
 all: $(BUILD)/iplock
 
@@ -108,7 +108,15 @@ fuzz-run: fuzz
 run: deps $(BUILD)/iplock
 	@sh tools/run-demo.sh $(BUILD)/iplock
 
-bench: deps-bench $(BUILD)/iplock
+# Benchmark tools: standalone programs (no library objects), always built optimised.
+BENCH_TOOLS := build/bench/loadgen build/bench/origin
+build/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -std=c17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -o $@ $< -lpthread
+
+bench-tools: $(BENCH_TOOLS)
+
+bench: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
 
 clean:
