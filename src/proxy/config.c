@@ -27,7 +27,8 @@ enum key_id {
 	K_LISTEN, K_EGRESS, K_EGRESS_POLICY, K_ALLOW_DEST, K_CONNECT_PORTS, K_HTTP_PORTS,
 	K_HEADER_TIMEOUT, K_CONNECT_TIMEOUT, K_IDLE_TIMEOUT, K_MAX_HEADER_BYTES, K_MAX_HEADERS,
 	K_MAX_CONNS, K_MAX_CONNS_PER_USER, K_WORKERS, K_EGRESS_DOWN, K_AUTH, K_OPEN_PROXY,
-	K_RELAY, K_ACCESS_LOG,
+	K_RELAY, K_ACCESS_LOG, K_ADMIN_LISTEN, K_HEALTH_PROBE, K_HEALTH_INTERVAL, K_HEALTH_TIMEOUT,
+	K_DRAIN_TIMEOUT,
 	K_PASSWORD_HASH, K_ALLOW, K_USER_MAX_CONNS, K_USER_EGRESS, K_USER_EGRESS_POLICY,
 	K_COUNT
 };
@@ -59,6 +60,11 @@ static const struct key_def keys[] = {
 	{ "open_proxy", SECTION_PROXY, K_OPEN_PROXY, false },
 	{ "relay", SECTION_PROXY, K_RELAY, false },
 	{ "access_log", SECTION_PROXY, K_ACCESS_LOG, false },
+	{ "admin_listen", SECTION_PROXY, K_ADMIN_LISTEN, false },
+	{ "health_probe", SECTION_PROXY, K_HEALTH_PROBE, false },
+	{ "health_interval", SECTION_PROXY, K_HEALTH_INTERVAL, false },
+	{ "health_timeout", SECTION_PROXY, K_HEALTH_TIMEOUT, false },
+	{ "drain_timeout", SECTION_PROXY, K_DRAIN_TIMEOUT, false },
 	{ "password_hash", SECTION_USER, K_PASSWORD_HASH, false },
 	{ "allow", SECTION_USER, K_ALLOW, true },
 	{ "max_conns", SECTION_USER, K_USER_MAX_CONNS, false },
@@ -438,6 +444,30 @@ static const char *set_string(char *dst, size_t cap, const char *v)
 	return NULL;
 }
 
+/* "127.0.0.1:9090", "[::1]:9090", or a bare port on loopback: the admin listener shows user
+ * names and traffic, so it is never public by accident. */
+static const char *parse_admin_listen(struct proxy_config *cfg, const char *v)
+{
+	struct host h;
+	uint16_t port;
+	const char *err;
+
+	if (*v >= '0' && *v <= '9' && !strchr(v, ':') && !strchr(v, '.')) {
+		if ((err = port_parse(v, strlen(v), &port)))
+			return err;
+		ipaddr_parse("127.0.0.1", 9, &cfg->admin.ip);
+		cfg->admin.port = port;
+		return NULL;
+	}
+	if ((err = authority_parse(v, strlen(v), &h, &port, 0)))
+		return err;
+	if (h.kind != HOST_IP)
+		return "admin_listen takes an IP address and port (127.0.0.1:9090) or a port";
+	cfg->admin.ip = h.ip;
+	cfg->admin.port = port;
+	return NULL;
+}
+
 static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v, bool first)
 {
 	struct proxy_config *cfg = ctx->cfg;
@@ -490,6 +520,16 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 		return set_string(cfg->relay, sizeof(cfg->relay), v);
 	case K_ACCESS_LOG:
 		return set_string(cfg->access_log, sizeof(cfg->access_log), v);
+	case K_ADMIN_LISTEN:
+		return parse_admin_listen(cfg, v);
+	case K_HEALTH_PROBE:
+		return authority_parse(v, strlen(v), &cfg->health_probe, &cfg->health_probe_port, 0);
+	case K_HEALTH_INTERVAL:
+		return parse_duration(v, 100, 3600000, &cfg->health_interval_ms);
+	case K_HEALTH_TIMEOUT:
+		return parse_duration(v, 10, 600000, &cfg->health_timeout_ms);
+	case K_DRAIN_TIMEOUT:
+		return parse_duration(v, 0, 86400000, &cfg->drain_timeout_ms);
 	default:
 		return "internal: key in the wrong section";
 	}
@@ -570,6 +610,9 @@ static void defaults(struct proxy_config *cfg)
 	cfg->max_conns_per_user = 0;
 	cfg->workers = 0;
 	cfg->egress_down_ms = 30000;
+	cfg->health_interval_ms = 5000;
+	cfg->health_timeout_ms = 2000;
+	cfg->drain_timeout_ms = 30000;
 	cfg->auth_required = true;
 	memcpy(cfg->relay, PROXY_RELAY_DEFAULT, sizeof(PROXY_RELAY_DEFAULT));
 	memcpy(cfg->access_log, "-", 2);
@@ -604,6 +647,12 @@ static void finish(struct load_ctx *ctx)
 	if (cfg->auth_required && cfg->nusers == 0) {
 		fail(ctx, ctx->proxy_line, "auth is required but no [user NAME] is defined (see iplock passwd)");
 		return;
+	}
+	for (size_t i = 0; cfg->admin.port && i < cfg->nlisten; i++) {
+		if (ipaddr_equal(&cfg->listen[i].ip, &cfg->admin.ip) && cfg->listen[i].port == cfg->admin.port) {
+			fail(ctx, ctx->key_line[K_ADMIN_LISTEN], "admin_listen is also a proxy listen address");
+			return;
+		}
 	}
 	if (egress_pool_init(&cfg->egress, ctx->egress, ctx->negress, ctx->policy) < 0) {
 		fail(ctx, ctx->key_line[K_EGRESS], "out of memory");

@@ -41,6 +41,11 @@ struct proxy_config {
 	unsigned max_header_bytes, max_headers, max_conns, max_conns_per_user;
 	unsigned workers;                          /* 0 = one per core */
 	unsigned egress_down_ms;
+	struct listen_addr admin;                  /* admin_listen (/metrics, /healthz); port 0 = off */
+	struct host health_probe;                  /* health_probe target; kind 0 = no probing */
+	uint16_t health_probe_port;
+	unsigned health_interval_ms, health_timeout_ms;
+	unsigned drain_timeout_ms;                 /* SIGTERM: how long tunnels may finish */
 	bool auth_required;
 	char relay[16];                            /* "splice" or "copy" */
 	char access_log[256];                      /* "-" = stdout, "off", or a path */

@@ -13,13 +13,16 @@ int egress_pool_init(struct egress_pool *pool, const struct ipaddr *addrs, size_
 		return -EINVAL;
 	pool->addrs = calloc(n, sizeof(*pool->addrs));
 	pool->down_until_ms = calloc(n, sizeof(*pool->down_until_ms));
-	if (!pool->addrs || !pool->down_until_ms) {
+	pool->probe_down = calloc(n, sizeof(*pool->probe_down));
+	if (!pool->addrs || !pool->down_until_ms || !pool->probe_down) {
 		egress_pool_free(pool);
 		return -ENOMEM;
 	}
 	memcpy(pool->addrs, addrs, n * sizeof(*addrs));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		atomic_init(&pool->down_until_ms[i], 0);
+		atomic_init(&pool->probe_down[i], false);
+	}
 	atomic_init(&pool->rr, 0);
 	pool->n = n;
 	pool->policy = policy;
@@ -30,8 +33,10 @@ void egress_pool_free(struct egress_pool *pool)
 {
 	free(pool->addrs);
 	free((void *)pool->down_until_ms);
+	free((void *)pool->probe_down);
 	pool->addrs = NULL;
 	pool->down_until_ms = NULL;
+	pool->probe_down = NULL;
 	pool->n = 0;
 }
 
@@ -58,11 +63,25 @@ const char *egress_policy_name(enum egress_policy policy)
 	return "?";
 }
 
+bool egress_is_up(const struct egress_pool *pool, size_t idx, uint64_t now_ms)
+{
+	if (idx >= pool->n || atomic_load_explicit(&pool->probe_down[idx], memory_order_relaxed))
+		return false;
+	return now_ms >= atomic_load_explicit(&pool->down_until_ms[idx], memory_order_relaxed);
+}
+
+void egress_set_health(struct egress_pool *pool, const struct ipaddr *ip, bool up)
+{
+	for (size_t i = 0; i < pool->n; i++)
+		if (ipaddr_equal(&pool->addrs[i], ip))
+			atomic_store_explicit(&pool->probe_down[i], !up, memory_order_relaxed);
+}
+
 static bool usable(struct egress_pool *pool, size_t i, uint64_t now_ms, uint32_t tried_mask)
 {
 	if (tried_mask & (1u << i))
 		return false;
-	return now_ms >= atomic_load_explicit(&pool->down_until_ms[i], memory_order_relaxed);
+	return egress_is_up(pool, i, now_ms);
 }
 
 /* FNV-1a over the lowercased name: stable across runs and processes, so a host keeps its IP

@@ -4,6 +4,7 @@
 #define IPLOCK_PROXY_EGRESS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct egress_pool {
 	enum egress_policy policy;
 	_Atomic uint32_t rr;                /* round-robin cursor */
 	_Atomic uint64_t *down_until_ms;    /* per address: down while now < this */
+	atomic_bool *probe_down;            /* per address: failed its last health probe */
 };
 
 /* Copies addrs (1 to EGRESS_MAX). Returns 0, -EINVAL (n == 0 or too many) or -ENOMEM. */
@@ -45,6 +47,13 @@ int egress_pick(struct egress_pool *pool, const char *dest_host, int pin, uint64
  * pool's addresses ("127.0.0.3", "::1"); *pin = the 1-based index. Errors: not a number or
  * address, index out of range, address not in the pool. */
 const char *egress_pin_parse(const struct egress_pool *pool, const char *s, size_t len, int *pin);
+
+/* The health prober's verdict for every address of the pool equal to ip: a failed address
+ * leaves rotation (pins to it fail closed) until a probe passes again. */
+void egress_set_health(struct egress_pool *pool, const struct ipaddr *ip, bool up);
+
+/* Usable for a new connection: passed its last probe (or none ran) and not marked down. */
+bool egress_is_up(const struct egress_pool *pool, size_t idx, uint64_t now_ms);
 
 /* After a local failure (EADDRNOTAVAIL, ENETUNREACH, bind error): skip idx until now + for_ms. */
 void egress_mark_down(struct egress_pool *pool, size_t idx, uint64_t now_ms, uint64_t for_ms);

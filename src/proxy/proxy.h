@@ -52,6 +52,12 @@ struct worker {
 	atomic_bool stopping;
 	unsigned long nsessions;
 	struct session *sessions;     /* every open session, to close them all at stop */
+	struct metrics *metrics;      /* written by this worker only, read by the admin thread */
+	struct timer tick;            /* heartbeat for /healthz; drain checks while stopping */
+	_Atomic uint64_t beat_ms;     /* loop time of the last tick */
+	bool draining;                /* SIGTERM: listeners closed, sessions finishing */
+	struct timer drain_deadline;
+	atomic_bool force_stop;       /* a second signal: close everything now */
 };
 
 struct proxy {
@@ -63,6 +69,9 @@ struct proxy {
 	atomic_ulong next_id;
 	const char *config_path;
 	const char *dns_servers;
+	struct admin *admin;          /* admin listener and health prober; NULL when neither is set */
+	atomic_bool draining;
+	atomic_uint workers_done;
 };
 
 int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit status */

@@ -50,6 +50,7 @@ static struct buf *error_build(int status, const char *code, const char *message
 
 void respond_error(struct session *s, int status, const char *code, const char *message)
 {
+	s->code = code;
 	session_reply(s, error_build(status, code, message), status, message);
 }
 
@@ -57,5 +58,6 @@ void respond_error_dup(struct session *s, int status, const char *code, const ch
 {
 	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", message);
 	s->reason = s->reason_buf;
+	s->code = code;
 	session_reply(s, error_build(status, code, message), status, s->reason_buf);
 }

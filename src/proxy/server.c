@@ -1,23 +1,29 @@
 /* server.c: workers (one epoll loop per core, SO_REUSEPORT listeners), config snapshots,
- * SIGHUP reload without dropping tunnels, SIGTERM/SIGINT stop. */
+ * SIGHUP reload without dropping tunnels, SIGTERM/SIGINT graceful stop (drain), sd_notify. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
 #include "net/dns.h"
 #include "net/sock.h"
+#include "proxy/admin.h"
 #include "proxy/auth.h"
+#include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/session.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_BACKOFF_MS 100
+#define TICK_MS 1000
+#define DRAIN_TICK_MS 50
 
 struct cfg_ref *cfg_ref_get(struct cfg_ref *r)
 {
@@ -83,6 +89,62 @@ static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
 	}
 }
 
+static void listeners_close(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		timer_stop(w->loop, &w->listeners[i].backoff);
+		if (w->listeners[i].io.fd != -1)
+			io_close(w->loop, &w->listeners[i].io);
+	}
+}
+
+/* Heartbeat for /healthz; while draining, the check for the last session gone. */
+static void worker_tick(struct loop *loop, struct timer *t)
+{
+	struct worker *w = container_of(t, struct worker, tick);
+
+	atomic_store_explicit(&w->beat_ms, loop_now(loop), memory_order_relaxed);
+	if (w->draining && w->nsessions == 0) {
+		loop_stop(loop);
+		return;
+	}
+	timer_start(loop, t, w->draining ? DRAIN_TICK_MS : TICK_MS);
+}
+
+static void drain_deadline(struct loop *loop, struct timer *t)
+{
+	struct worker *w = container_of(t, struct worker, drain_deadline);
+
+	log_warn("worker %d: drain_timeout reached, closing %lu connections", w->id, w->nsessions);
+	loop_stop(loop);
+}
+
+/* SIGTERM: accept no more, close connections idle between requests, let requests in flight
+ * and tunnels finish (each forwarded exchange is the last of its connection) until the
+ * deadline. */
+static void drain_begin(struct worker *w)
+{
+	unsigned ms = w->cfg->cfg->drain_timeout_ms;
+
+	w->draining = true;
+	listeners_close(w);
+	for (struct session *s = w->sessions, *next; s; s = next) {
+		next = s->next;
+		if (s->state == SESS_HEAD && !s->head_started && !buf_pending(s->cin)) {
+			s->reason = "proxy stopping";
+			session_close(s);
+		} else if (s->state == SESS_FORWARD || s->state == SESS_RESOLVE || s->state == SESS_CONNECT) {
+			s->close_after = true;
+		}
+	}
+	if (w->nsessions == 0 || ms == 0) {
+		loop_stop(w->loop);
+		return;
+	}
+	timer_start(w->loop, &w->drain_deadline, ms);
+	timer_start(w->loop, &w->tick, DRAIN_TICK_MS);
+}
+
 static void worker_wakeup(struct loop *loop, void *arg)
 {
 	struct worker *w = arg;
@@ -92,11 +154,12 @@ static void worker_wakeup(struct loop *loop, void *arg)
 		cfg_ref_put(w->cfg);
 		w->cfg = next;   /* the reference the reloader took for us */
 	}
-	if (atomic_load(&w->stopping)) {
-		for (size_t i = 0; i < w->nlisteners; i++)
-			io_close(loop, &w->listeners[i].io);
+	if (atomic_load(&w->force_stop)) {
 		loop_stop(loop);
+		return;
 	}
+	if (atomic_load(&w->stopping) && !w->draining)
+		drain_begin(w);
 }
 
 static void *worker_main(void *arg)
@@ -104,7 +167,10 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	loop_run(w->loop);
+	listeners_close(w);
 	session_close_all(w);
+	timer_stop(w->loop, &w->tick);
+	timer_stop(w->loop, &w->drain_deadline);
 	loop_run_deferred(w->loop);
 	dns_free(w->dns);
 	auth_cache_free(w->auth);
@@ -118,10 +184,9 @@ static void *worker_main(void *arg)
 	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
 	if (next)
 		cfg_ref_put(next);
-	for (size_t i = 0; i < w->nlisteners; i++)
-		timer_stop(w->loop, &w->listeners[i].backoff);
 	loop_free(w->loop);
 	buf_pool_trim();
+	atomic_fetch_add(&w->px->workers_done, 1);
 	return NULL;
 }
 
@@ -142,6 +207,13 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 		return -ENOMEM;
 	if (!(w->scratch = malloc(RELAY_SCRATCH)))
 		return -ENOMEM;
+	if (!(w->metrics = metrics_new()))
+		return -ENOMEM;
+	timer_init(&w->tick, worker_tick);
+	timer_init(&w->drain_deadline, drain_deadline);
+	atomic_store(&w->beat_ms, loop_clock_ms());
+	if ((rc = timer_start(w->loop, &w->tick, TICK_MS)) != 0)
+		return rc;
 	w->cfg = cfg_ref_get(px->cfg);
 	for (size_t i = 0; i < c->nlisten; i++) {
 		struct sockaddr_storage ss;
@@ -174,6 +246,11 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	const struct proxy_config *old = px->cfg->cfg;
 	if (cfg->nlisten != old->nlisten || memcmp(cfg->listen, old->listen, sizeof(cfg->listen[0]) * cfg->nlisten))
 		log_warn("reload: listen addresses changed; they take effect at the next restart");
+	if (memcmp(&cfg->admin, &old->admin, sizeof(cfg->admin)) ||
+	    (!px->admin && cfg->health_probe.kind))
+		log_warn("reload: admin_listen changed (or health probing newly set); that takes effect at the next restart");
+	if (px->admin)
+		admin_set_config(px->admin, r);   /* health verdicts reach the pools before any worker */
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		struct worker *w = &px->workers[i];
 		struct cfg_ref *prev = atomic_exchange(&w->next_cfg, cfg_ref_get(r));
@@ -185,6 +262,44 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	px->cfg = r;
 	cfg_ref_put(oldref);
 	return 0;
+}
+
+static bool is_loopback(const struct ipaddr *ip)
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+
+	return ip->family == AF_INET ? ip->a[0] == 127 : !memcmp(ip->a, v6, 16);
+}
+
+/* sd_notify for Type=notify units; without NOTIFY_SOCKET it does nothing. */
+static void notify_reloading(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+}
+
+/* After SIGTERM/SIGINT: wait for the workers to drain; a second signal closes everything. */
+static void wait_drained(struct proxy *px, const sigset_t *set)
+{
+	struct timespec step = { 0, 100 * 1000000L };
+	bool forced = false;
+
+	while (atomic_load(&px->workers_done) < px->nworkers) {
+		int sig = sigtimedwait(set, NULL, &step);
+		if (sig == SIGHUP) {
+			log_warn("SIGHUP while stopping: not reloaded");
+		} else if ((sig == SIGTERM || sig == SIGINT) && !forced) {
+			log_warn("signal %d again: closing every connection now", sig);
+			forced = true;
+			for (unsigned i = 0; i < px->nworkers; i++) {
+				atomic_store(&px->workers[i].force_stop, true);
+				loop_wakeup(px->workers[i].loop);
+			}
+		}
+	}
 }
 
 int proxy_run(struct proxy *px)
@@ -212,6 +327,12 @@ int proxy_run(struct proxy *px)
 			return 1;
 		}
 	}
+	if ((rc = admin_start(px, &px->admin)) != 0) {
+		char ip[IPADDR_STRLEN];
+		ipaddr_format(&c->admin.ip, ip, sizeof(ip));
+		log_error("cannot start the admin listener on %s port %u: %s", ip, c->admin.port, strerror(-rc));
+		return 1;
+	}
 	for (unsigned i = 0; i < px->nworkers; i++)
 		pthread_create(&px->workers[i].thread, NULL, worker_main, &px->workers[i]);
 	for (size_t i = 0; i < c->nlisten; i++) {
@@ -220,26 +341,45 @@ int proxy_run(struct proxy *px)
 		log_info("listening on %s%s%s:%u (%u workers, relay %s)", c->listen[i].ip.family == AF_INET6 ? "[" : "",
 			 ip, c->listen[i].ip.family == AF_INET6 ? "]" : "", c->listen[i].port, px->nworkers, c->relay);
 	}
+	if (c->admin.port) {
+		char ip[IPADDR_STRLEN];
+		ipaddr_format(&c->admin.ip, ip, sizeof(ip));
+		log_info("admin (/metrics, /healthz) on %s%s%s:%u", c->admin.ip.family == AF_INET6 ? "[" : "", ip,
+			 c->admin.ip.family == AF_INET6 ? "]" : "", c->admin.port);
+		if (!is_loopback(&c->admin.ip))
+			log_warn("admin_listen is not a loopback address: metrics show user names and traffic");
+	}
+	sd_notify(0, "READY=1");
 	for (;;) {
 		if (sigwait(&set, &sig))
 			continue;
 		if (sig == SIGHUP) {
+			notify_reloading();
 			if (proxy_reload(px, err, sizeof(err)))
 				log_error("reload refused, the running config stays: %s", err);
 			else
 				log_info("reloaded %s", px->config_path);
+			sd_notify(0, "READY=1");
 			continue;
 		}
-		log_info("signal %d: stopping", sig);
 		break;
 	}
+	sd_notify(0, "STOPPING=1");
+	log_info("signal %d: stopping; draining connections for up to %u ms", sig, px->cfg->cfg->drain_timeout_ms);
+	atomic_store(&px->draining, true);
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		atomic_store(&px->workers[i].stopping, true);
 		loop_wakeup(px->workers[i].loop);
 	}
+	wait_drained(px, &set);
 	for (unsigned i = 0; i < px->nworkers; i++)
 		pthread_join(px->workers[i].thread, NULL);
+	admin_stop(px->admin);
+	px->admin = NULL;
+	for (unsigned i = 0; i < px->nworkers; i++)
+		metrics_free(px->workers[i].metrics);
 	free(px->workers);
 	cfg_ref_put(px->cfg);
+	log_info("stopped");
 	return 0;
 }

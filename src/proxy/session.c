@@ -42,6 +42,7 @@ void session_touch(struct session *s)
 
 static void upstream_close(struct session *s)
 {
+	metrics_upstream_close(s);
 	io_close(s->w->loop, &s->uio);
 	buf_put(s->uin);
 	s->uin = NULL;
@@ -69,6 +70,8 @@ static void exchange_reset(struct session *s)
 	s->has_method = false;
 	s->reason_buf[0] = '\0';
 	s->dest.family = 0;
+	s->code = NULL;
+	s->ms.done = false;
 }
 
 static void access_log(struct session *s)
@@ -79,6 +82,7 @@ static void access_log(struct session *s)
 	struct ipaddr peer;
 	struct jline j;
 
+	metrics_request_done(s);
 	if (px->log_fd < 0 || (!s->status && !s->host[0]))
 		return;
 	ipaddr_from_sockaddr((struct sockaddr *)&s->peer, &peer);
@@ -116,6 +120,7 @@ void session_close(struct session *s)
 	if (s->state == SESS_DONE)
 		return;
 	access_log(s);
+	metrics_conn_close(s);
 	s->state = SESS_DONE;
 	timer_stop(w->loop, &s->timer);
 	if (s->dns_req)
@@ -172,6 +177,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	if (w->sessions)
 		w->sessions->prev = s;
 	w->sessions = s;
+	metrics_conn_open(s);
 	if (cfg_of(s)->max_conns && atomic_load(&w->px->conns) > cfg_of(s)->max_conns) {
 		respond_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
 		return;
@@ -463,6 +469,7 @@ static bool request_admit(struct session *s)
 			}
 		}
 	}
+	metrics_user_set(s);
 	const char *pin_err = parse_pin_header(s);
 	if (pin_err) {
 		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
@@ -526,6 +533,7 @@ static void dns_done(void *arg, const struct dns_result *res)
 	struct session *s = arg;
 
 	s->dns_req = NULL;
+	metrics_dns_done(s);
 	if (res->status) {
 		respond_error(s, res->status == -ENOENT ? 502 : 504, "dns_failure",
 			      res->status == -ENOENT ? "destination name does not resolve"
@@ -554,6 +562,7 @@ static void request_route(struct session *s)
 	s->state = SESS_RESOLVE;
 	timer_arm(s, cfg_of(s)->connect_timeout_ms);
 	io_want(s->w->loop, &s->cio, 0);
+	metrics_dns_start(s);
 	if (dns_resolve(s->w->dns, s->host, dns_done, s, &s->dns_req))
 		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
 }
@@ -686,6 +695,7 @@ static void connected(struct session *s)
 {
 	const struct proxy_config *c = cfg_of(s);
 
+	metrics_connected(s);
 	timer_arm(s, c->idle_timeout_ms);
 	session_touch(s);
 	if (s->is_connect) {
@@ -758,6 +768,7 @@ static void connect_next(struct session *s)
 			last_err = -EAFNOSUPPORT;
 			continue;
 		}
+		metrics_connect_start(s);
 		int fd = sock_connect_from((struct sockaddr *)&dst, dlen, (struct sockaddr *)&src, slen, &bind_failed);
 		if (fd >= 0) {
 			io_init(&s->uio, fd, session_io_upstream);
@@ -766,6 +777,7 @@ static void connect_next(struct session *s)
 			return;
 		}
 		last_err = fd;
+		metrics_connect_failed(s);
 		if (bind_failed && egress_local_failure(fd)) {
 			char ip[IPADDR_STRLEN];
 			ipaddr_format(&s->pool->addrs[idx], ip, sizeof(ip));
@@ -791,6 +803,7 @@ static void connect_done(struct session *s)
 		connected(s);
 		return;
 	}
+	metrics_connect_failed(s);
 	io_close(s->w->loop, &s->uio);
 	if (egress_local_failure(err) || err == -ENETUNREACH) {
 		egress_mark_down(s->pool, s->egress_idx, loop_now(s->w->loop), cfg_of(s)->egress_down_ms);
@@ -971,7 +984,7 @@ static void forward_pump(struct session *s)
 		http_head_init(s->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
 		s->req_phase = FWD_HEAD_OUT;
 		s->resp_phase = FWD_WAIT_HEAD;
-		s->close_after = !llhttp_should_keep_alive(&s->req->parser);
+		s->close_after = !llhttp_should_keep_alive(&s->req->parser) || s->w->draining;
 		/* the head is consumed; what follows in cin is body (or the next request) */
 		s->cin->off += s->req->head_len;
 		http_body_begin(s->req, false);

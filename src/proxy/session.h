@@ -11,6 +11,7 @@
 #include "http/head.h"
 #include "net/addr.h"
 #include "net/dns.h"
+#include "proxy/metrics.h"
 #include "proxy/proxy.h"
 
 enum sess_state {
@@ -96,9 +97,12 @@ struct session {
 	/* for the access log */
 	int status;
 	const char *reason;
+	const char *code;            /* the JSON error's code when the proxy refused, else NULL */
 	char reason_buf[160];        /* a reason built at run time (respond_error_dup) */
 	uint64_t bytes_up, bytes_down;
 	uint64_t req_start_ms;
+
+	struct metrics_sess ms;
 
 	struct session *next, *prev;  /* the worker's list */
 	struct deferred dfr;

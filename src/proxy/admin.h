@@ -1,0 +1,25 @@
+/* admin.h: the admin thread: its own event loop with the admin listener (GET /metrics in the
+ * Prometheus text format, GET /healthz) and the egress health prober. It reads the workers'
+ * counters and never touches their loops. */
+#ifndef IPLOCK_PROXY_ADMIN_H
+#define IPLOCK_PROXY_ADMIN_H
+
+#include "proxy/proxy.h"
+
+struct admin;
+
+/* Binds admin_listen (when set) and starts the thread (when admin_listen or health_probe is
+ * set; *out = NULL otherwise). 0 or -errno. */
+int admin_start(struct proxy *px, struct admin **out);
+
+/* A reloaded snapshot: health verdicts are copied into its pools now, from this thread, and
+ * the admin thread takes the snapshot on its next wakeup. */
+void admin_set_config(struct admin *a, struct cfg_ref *r);
+
+/* Stops the thread and frees everything (the workers' counters stay with the workers). */
+void admin_stop(struct admin *a);
+
+/* /healthz: NULL when workers run and an egress address is up, else the reason. */
+const char *admin_health(struct proxy *px, struct proxy_config *cfg);
+
+#endif
