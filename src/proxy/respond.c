@@ -59,3 +59,21 @@ void respond_error_dup(struct session *s, int status, const char *code, const ch
 	s->reason = s->reason_buf;
 	session_reply(s, error_build(status, code, message), status, s->reason_buf);
 }
+
+void respond_json(struct session *s, int status, const char *json, size_t len)
+{
+	struct buf *b = buf_get();
+
+	if (b) {
+		int n = snprintf(b->data, b->cap,
+				 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+				 "Cache-Control: no-store\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+				 status, respond_status_text(status), len);
+		b->len = (size_t)n;
+		if (buf_append(b, json, len)) {
+			buf_put(b);
+			b = NULL;
+		}
+	}
+	session_reply(s, b, status, NULL);
+}

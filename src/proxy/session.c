@@ -422,7 +422,7 @@ static const char *parse_pin_header(struct session *s)
 }
 
 /* Authentication, limits and policy: everything decided before any byte leaves. */
-static bool request_admit(struct session *s)
+static bool request_admit(struct session *s, bool local)
 {
 	const struct proxy_config *c = cfg_of(s);
 	const char *base = s->cin->data + s->cin->off;
@@ -431,6 +431,8 @@ static bool request_admit(struct session *s)
 	if (c->auth_required) {
 		struct auth_result ar;
 		int i = http_head_find(s->req, base, "proxy-authorization");
+		if (i < 0 && local)   /* the proxy's own endpoints also take plain Authorization */
+			i = http_head_find(s->req, base, "authorization");
 		int rc = -EACCES;
 		if (i >= 0) {
 			size_t len;
@@ -463,6 +465,8 @@ static bool request_admit(struct session *s)
 			}
 		}
 	}
+	if (local)
+		return true;
 	const char *pin_err = parse_pin_header(s);
 	if (pin_err) {
 		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
@@ -558,6 +562,31 @@ static void request_route(struct session *s)
 		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
 }
 
+/* GET /iplock/pool (origin form, to the proxy itself, authenticated): the caller's egress pool,
+ * so `iplock verify` can pin and check every address. */
+static void pool_describe(struct session *s)
+{
+	const struct proxy_config *c = cfg_of(s);
+	char json[2048];
+	size_t n = 0;
+
+	n += (size_t)snprintf(json + n, sizeof(json) - n, "{\"user\": ");
+	if (s->user >= 0)
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "\"%s\"", c->users[s->user].name);
+	else
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "null");
+	n += (size_t)snprintf(json + n, sizeof(json) - n, ", \"policy\": \"%s\", \"egress\": [",
+			      egress_policy_name(s->pool->policy));
+	for (size_t i = 0; i < s->pool->n && n < sizeof(json) - 64; i++) {
+		char ip[IPADDR_STRLEN];
+		ipaddr_format(&s->pool->addrs[i], ip, sizeof(ip));
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"%s\"", i ? ", " : "", ip);
+	}
+	n += (size_t)snprintf(json + n, sizeof(json) - n,
+			      "], \"pin\": {\"header\": \"X-Iplock-Egress\", \"username_option\": \"+egress=N\"}}\n");
+	respond_json(s, 200, json, n);
+}
+
 static void request_start(struct session *s)
 {
 	const char *base = s->cin->data + s->cin->off;
@@ -581,6 +610,10 @@ static void request_start(struct session *s)
 				snprintf(s->host, sizeof(s->host), "%s", h.name);
 			}
 		}
+	} else if (s->req->url_len == 12 && !memcmp(url, "/iplock/pool", 12)) {
+		if (request_admit(s, true))
+			pool_describe(s);
+		return;
 	} else {
 		err = parse_absolute(s, url, s->req->url_len, &path, &pathlen);
 	}
@@ -593,7 +626,7 @@ static void request_start(struct session *s)
 			      "protocol upgrades are not forwarded: use CONNECT");
 		return;
 	}
-	if (!request_admit(s))
+	if (!request_admit(s, false))
 		return;
 	if (!s->is_connect && build_upstream_head(s, path, pathlen)) {
 		respond_error(s, 431, "head_too_large", "request head too large after rewriting");

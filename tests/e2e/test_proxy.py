@@ -387,3 +387,16 @@ def test_version_and_help():
     assert r.returncode == 0 and "usage: iplock proxy" in r.stdout
     r = subprocess.run([IPLOCK, "nope"], capture_output=True, text=True)
     assert r.returncode == 2
+
+
+def test_pool_endpoint_lists_callers_pool(proxy_factory, origin, password_hash):
+    p = proxy_factory(base_config(origin.port, password_hash,
+                                  extra_user="egress = 127.0.0.3 127.0.0.2\negress_policy = primary"))
+    r = curl("-u", f"alice:{PASSWORD}", f"http://127.0.0.1:{p.port}/iplock/pool")
+    body = json.loads(r.stdout)
+    assert body["user"] == "alice" and body["egress"] == ["127.0.0.3", "127.0.0.2"]
+    assert body["policy"] == "primary"
+    r = curl("-i", f"http://127.0.0.1:{p.port}/iplock/pool")
+    assert r.stdout.startswith(b"HTTP/1.1 407")
+    r = curl("-i", "-u", "alice:nope", f"http://127.0.0.1:{p.port}/iplock/pool")
+    assert r.stdout.startswith(b"HTTP/1.1 407")
