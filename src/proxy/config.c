@@ -27,7 +27,7 @@ enum key_id {
 	K_LISTEN, K_EGRESS, K_EGRESS_POLICY, K_ALLOW_DEST, K_CONNECT_PORTS, K_HTTP_PORTS,
 	K_HEADER_TIMEOUT, K_CONNECT_TIMEOUT, K_IDLE_TIMEOUT, K_MAX_HEADER_BYTES, K_MAX_HEADERS,
 	K_MAX_CONNS, K_MAX_CONNS_PER_USER, K_WORKERS, K_EGRESS_DOWN, K_AUTH, K_OPEN_PROXY,
-	K_RELAY, K_ACCESS_LOG,
+	K_RELAY, K_ACCESS_LOG, K_SOCKS_LISTEN, K_SOCKS,
 	K_PASSWORD_HASH, K_ALLOW, K_USER_MAX_CONNS, K_USER_EGRESS, K_USER_EGRESS_POLICY,
 	K_COUNT
 };
@@ -59,6 +59,8 @@ static const struct key_def keys[] = {
 	{ "open_proxy", SECTION_PROXY, K_OPEN_PROXY, false },
 	{ "relay", SECTION_PROXY, K_RELAY, false },
 	{ "access_log", SECTION_PROXY, K_ACCESS_LOG, false },
+	{ "socks_listen", SECTION_PROXY, K_SOCKS_LISTEN, true },
+	{ "socks", SECTION_PROXY, K_SOCKS, false },
 	{ "password_hash", SECTION_USER, K_PASSWORD_HASH, false },
 	{ "allow", SECTION_USER, K_ALLOW, true },
 	{ "max_conns", SECTION_USER, K_USER_MAX_CONNS, false },
@@ -334,20 +336,25 @@ static const char *word_listen(struct load_ctx *ctx, const char *w, size_t len, 
 	struct host h;
 	uint16_t port;
 	const char *err;
-	(void)arg;
+	bool socks = arg != NULL;   /* socks_listen rather than listen */
+	struct listen_addr *list = socks ? cfg->socks_listen : cfg->listen;
+	size_t *n = socks ? &cfg->nsocks_listen : &cfg->nlisten;
 
-	if ((err = authority_parse(w, len, &h, &port, 3128)))
+	if ((err = authority_parse(w, len, &h, &port, socks ? 1080 : 3128)))
 		return err;
 	if (h.kind != HOST_IP)
 		return "listen takes IP addresses (127.0.0.1:3128, [::1]:3128), not names";
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		if (ipaddr_equal(&cfg->listen[i].ip, &h.ip) && cfg->listen[i].port == port)
 			return "duplicate listen address";
-	if (cfg->nlisten >= PROXY_MAX_LISTEN)
+	for (size_t i = 0; i < cfg->nsocks_listen; i++)
+		if (ipaddr_equal(&cfg->socks_listen[i].ip, &h.ip) && cfg->socks_listen[i].port == port)
+			return "duplicate listen address";
+	if (*n >= PROXY_MAX_LISTEN)
 		return "at most 8 listen addresses";
-	cfg->listen[cfg->nlisten].ip = h.ip;
-	cfg->listen[cfg->nlisten].port = port;
-	cfg->nlisten++;
+	list[*n].ip = h.ip;
+	list[*n].port = port;
+	(*n)++;
 	return NULL;
 }
 
@@ -490,6 +497,16 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 		return set_string(cfg->relay, sizeof(cfg->relay), v);
 	case K_ACCESS_LOG:
 		return set_string(cfg->access_log, sizeof(cfg->access_log), v);
+	case K_SOCKS_LISTEN:
+		return for_each_word(v, word_listen, ctx, cfg);
+	case K_SOCKS:
+		if (!strcmp(v, "sniff"))
+			cfg->socks_sniff = true;
+		else if (!strcmp(v, "off"))
+			cfg->socks_sniff = false;
+		else
+			return "socks must be sniff or off";
+		return NULL;
 	default:
 		return "internal: key in the wrong section";
 	}
@@ -571,6 +588,7 @@ static void defaults(struct proxy_config *cfg)
 	cfg->workers = 0;
 	cfg->egress_down_ms = 30000;
 	cfg->auth_required = true;
+	cfg->socks_sniff = true;
 	memcpy(cfg->relay, PROXY_RELAY_DEFAULT, sizeof(PROXY_RELAY_DEFAULT));
 	memcpy(cfg->access_log, "-", 2);
 }

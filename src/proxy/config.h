@@ -34,6 +34,9 @@ struct listen_addr {
 struct proxy_config {
 	struct listen_addr listen[PROXY_MAX_LISTEN];
 	size_t nlisten;
+	struct listen_addr socks_listen[PROXY_MAX_LISTEN];  /* SOCKS5-only listeners */
+	size_t nsocks_listen;
+	bool socks_sniff;                          /* SOCKS5 on the HTTP listeners too (first byte 5) */
 	struct egress_pool egress;                 /* the global pool (required) */
 	struct cidr_set *allow_destinations;       /* CIDRs exempt from the special ranges (never NULL) */
 	struct portset connect_ports, http_ports;  /* defaults "443 80" and "80 443" */

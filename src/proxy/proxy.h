@@ -33,6 +33,7 @@ struct listener {
 	struct io io;
 	struct worker *w;
 	struct timer backoff;         /* EMFILE: stop accepting for a moment instead of spinning */
+	bool socks;                   /* a socks_listen listener: SOCKS5 only */
 };
 
 struct worker {
@@ -44,7 +45,7 @@ struct worker {
 	struct auth_cache *auth;
 	struct cfg_ref *cfg;          /* the worker's current snapshot */
 	struct cfg_ref *_Atomic next_cfg;  /* handed over by the reloader, taken on wakeup */
-	struct listener listeners[PROXY_MAX_LISTEN];
+	struct listener listeners[2 * PROXY_MAX_LISTEN];
 	size_t nlisteners;
 	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
 	int pipes[PIPE_POOL_MAX][2];  /* idle splice pipes */
@@ -69,7 +70,7 @@ int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit
 int proxy_reload(struct proxy *px, char *err, size_t errcap);
 
 /* session.c */
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks);
 
 /* relay.c: pipes for splice, from the worker's pool */
 int pipe_take(struct worker *w, int p[2]);

@@ -50,6 +50,11 @@ static struct buf *error_build(int status, const char *code, const char *message
 
 void respond_error(struct session *s, int status, const char *code, const char *message)
 {
+	if (s->socks) {
+		s->reason = message;
+		socks_reply_error(s, code, status);
+		return;
+	}
 	session_reply(s, error_build(status, code, message), status, message);
 }
 
@@ -57,6 +62,10 @@ void respond_error_dup(struct session *s, int status, const char *code, const ch
 {
 	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", message);
 	s->reason = s->reason_buf;
+	if (s->socks) {
+		socks_reply_error(s, code, status);
+		return;
+	}
 	session_reply(s, error_build(status, code, message), status, s->reason_buf);
 }
 

@@ -79,7 +79,7 @@ static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
 		if (fd < 0)
 			return;
 		atomic_fetch_add(&w->px->conns, 1);
-		session_accept(w, fd, &peer);
+		session_accept(w, fd, &peer, l->socks);
 	}
 }
 
@@ -143,14 +143,17 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 	if (!(w->scratch = malloc(RELAY_SCRATCH)))
 		return -ENOMEM;
 	w->cfg = cfg_ref_get(px->cfg);
-	for (size_t i = 0; i < c->nlisten; i++) {
+	for (size_t i = 0; i < c->nlisten + c->nsocks_listen; i++) {
+		bool socks = i >= c->nlisten;
+		const struct listen_addr *la = socks ? &c->socks_listen[i - c->nlisten] : &c->listen[i];
 		struct sockaddr_storage ss;
-		socklen_t len = ipaddr_to_sockaddr(&c->listen[i].ip, c->listen[i].port, &ss);
+		socklen_t len = ipaddr_to_sockaddr(&la->ip, la->port, &ss);
 		int fd = sock_listen((struct sockaddr *)&ss, len, true, 4096);
 		if (fd < 0)
 			return fd;
 		struct listener *l = &w->listeners[w->nlisteners++];
 		l->w = w;
+		l->socks = socks;
 		io_init(&l->io, fd, listener_cb);
 		timer_init(&l->backoff, listener_backoff_done);
 		if ((rc = io_want(w->loop, &l->io, EPOLLIN)) != 0)

@@ -94,14 +94,14 @@ static void access_log(struct session *s)
 	jline_uint(&j, "id", s->id);
 	jline_str(&j, "user", s->user >= 0 ? cfg_of(s)->users[s->user].name : NULL);
 	jline_str(&j, "client", client);
-	jline_str(&j, "method", s->has_method ? llhttp_method_name(s->method) : NULL);
+	jline_str(&j, "method", s->socks ? "SOCKS5" : s->has_method ? llhttp_method_name(s->method) : NULL);
 	jline_str(&j, "destination", s->host[0] ? hostport : NULL);
 	jline_str(&j, "resolved", dest[0] ? dest : NULL);
 	jline_str(&j, "egress", egress[0] ? egress : NULL);
 	jline_int(&j, "status", s->status);
 	jline_uint(&j, "bytes_up", s->bytes_up);
 	/* the proxy's own "200 Connection established" is not payload */
-	jline_uint(&j, "bytes_down", s->is_connect && s->status == 200 && s->bytes_down >= 39
+	jline_uint(&j, "bytes_down", s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
 		   ? s->bytes_down - 39 : s->bytes_down);
 	jline_uint(&j, "duration_ms", loop_now(s->w->loop) - s->req_start_ms);
 	jline_str(&j, "reason", s->reason);
@@ -145,7 +145,7 @@ static void timer_arm(struct session *s, unsigned ms)
 	timer_start(s->w->loop, &s->timer, ms);
 }
 
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -176,6 +176,16 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 		respond_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
 		return;
 	}
+	if (socks) {
+		s->socks = true;
+		s->head_started = true;
+		s->state = SESS_SOCKS;
+		s->pool = &((struct proxy_config *)cfg_of(s))->egress;
+		if (!(s->cin = buf_get())) {
+			session_close(s);
+			return;
+		}
+	}
 	timer_arm(s, cfg_of(s)->header_timeout_ms);
 	io_want(w->loop, &s->cio, EPOLLIN);
 }
@@ -196,6 +206,10 @@ static void session_timer(struct loop *loop, struct timer *t)
 	const struct proxy_config *c = cfg_of(s);
 
 	switch (s->state) {
+	case SESS_SOCKS:
+		s->reason = "SOCKS5 negotiation not finished in time";
+		session_close(s);
+		return;
 	case SESS_HEAD:
 		if (s->cin && buf_pending(s->cin)) {
 			respond_error(s, 408, "header_timeout", "request head not received in time");
@@ -422,56 +436,38 @@ static const char *parse_pin_header(struct session *s)
 }
 
 /* Authentication, limits and policy: everything decided before any byte leaves. */
-static bool request_admit(struct session *s, bool local)
+/* Credentials (a "Basic ..." value) -> user, pin, pool, per-user cap. 0, -EACCES or -EBUSY. */
+int session_authenticate(struct session *s, const char *basic, size_t len)
 {
 	const struct proxy_config *c = cfg_of(s);
-	const char *base = s->cin->data + s->cin->off;
+	struct auth_result ar;
 
-	s->pool = &((struct proxy_config *)c)->egress;
-	if (c->auth_required) {
-		struct auth_result ar;
-		int i = http_head_find(s->req, base, "proxy-authorization");
-		if (i < 0 && local)   /* the proxy's own endpoints also take plain Authorization */
-			i = http_head_find(s->req, base, "authorization");
-		int rc = -EACCES;
-		if (i >= 0) {
-			size_t len;
-			const char *v = hdr_val(s, i, &len);
-			rc = auth_check_basic(c->users, c->nusers, c->generation, s->w->auth, v, len, &ar);
-		}
-		if (rc) {
-			respond_error(s, 407, i < 0 ? "proxy_auth_required" : "proxy_auth_invalid",
-				      i < 0 ? "proxy authentication required"
-					    : "proxy credentials are not valid");
-			return false;
-		}
-		if (s->user != ar.user && s->counted_user) {
-			atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
-			s->counted_user = false;
-		}
-		s->user = ar.user;
-		s->pin = ar.egress_pin;
-		const struct proxy_user *u = &c->users[s->user];
-		if (u->egress)
-			s->pool = u->egress;
-		if (!s->counted_user) {
-			unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
-			unsigned now = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
-			s->counted_user = true;
-			if (cap && now > cap) {
-				respond_error(s, 503, "too_many_connections",
-					      "this user is at its connection limit");
-				return false;
-			}
-		}
+	if (auth_check_basic(c->users, c->nusers, c->generation, s->w->auth, basic, len, &ar))
+		return -EACCES;
+	if (s->user != ar.user && s->counted_user) {
+		atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
+		s->counted_user = false;
 	}
-	if (local)
-		return true;
-	const char *pin_err = parse_pin_header(s);
-	if (pin_err) {
-		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
-		return false;
+	s->user = ar.user;
+	s->pin = ar.egress_pin;
+	const struct proxy_user *u = &c->users[s->user];
+	if (u->egress)
+		s->pool = u->egress;
+	if (!s->counted_user) {
+		unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
+		unsigned now = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
+		s->counted_user = true;
+		if (cap && now > cap)
+			return -EBUSY;
 	}
+	return 0;
+}
+
+/* Port policy and the user's destination rules, for any protocol (s->host, s->port set). */
+bool session_admit_destination(struct session *s)
+{
+	const struct proxy_config *c = cfg_of(s);
+
 	if (s->pin != -1 && (size_t)s->pin > s->pool->n) {
 		respond_error(s, 400, "bad_egress_pin", "egress pin is outside your egress pool");
 		return false;
@@ -493,6 +489,44 @@ static bool request_admit(struct session *s, bool local)
 		}
 	}
 	return true;
+}
+
+/* Authentication, limits and policy: everything decided before any byte leaves. */
+static bool request_admit(struct session *s, bool local)
+{
+	const struct proxy_config *c = cfg_of(s);
+	const char *base = s->cin->data + s->cin->off;
+
+	s->pool = &((struct proxy_config *)c)->egress;
+	if (c->auth_required) {
+		int i = http_head_find(s->req, base, "proxy-authorization");
+		if (i < 0 && local)   /* the proxy's own endpoints also take plain Authorization */
+			i = http_head_find(s->req, base, "authorization");
+		int rc = -EACCES;
+		if (i >= 0) {
+			size_t len;
+			const char *v = hdr_val(s, i, &len);
+			rc = session_authenticate(s, v, len);
+		}
+		if (rc == -EBUSY) {
+			respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
+			return false;
+		}
+		if (rc) {
+			respond_error(s, 407, i < 0 ? "proxy_auth_required" : "proxy_auth_invalid",
+				      i < 0 ? "proxy authentication required"
+					    : "proxy credentials are not valid");
+			return false;
+		}
+	}
+	if (local)
+		return true;
+	const char *pin_err = parse_pin_header(s);
+	if (pin_err) {
+		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
+		return false;
+	}
+	return session_admit_destination(s);
 }
 
 /* Every resolved address is checked; one refused address refuses the request (fail closed:
@@ -542,7 +576,7 @@ static void dns_done(void *arg, const struct dns_result *res)
 		connect_next(s);
 }
 
-static void request_route(struct session *s)
+void session_route(struct session *s)
 {
 	struct dns_result res;
 
@@ -646,7 +680,7 @@ static void request_start(struct session *s)
 	}
 	if (s->u_idle)
 		upstream_close(s);
-	request_route(s);
+	session_route(s);
 }
 
 static void head_continue(struct session *s)
@@ -705,12 +739,41 @@ static void head_read(struct session *s)
 		return;
 	}
 	s->cin->len += (size_t)n;
+	if (!s->head_started && !s->has_method && (unsigned char)s->cin->data[s->cin->off] == 5 &&
+	    cfg_of(s)->socks_sniff) {
+		/* a SOCKS5 greeting on the HTTP port: no HTTP method starts with byte 5 */
+		s->socks = true;
+		s->head_started = true;
+		s->state = SESS_SOCKS;
+		s->pool = &((struct proxy_config *)cfg_of(s))->egress;
+		socks_read(s);
+		return;
+	}
 	if (!s->head_started) {
 		/* a kept-alive connection waits under the idle timeout, a head under the header one */
 		s->head_started = true;
 		timer_arm(s, cfg_of(s)->header_timeout_ms);
 	}
 	head_continue(s);
+}
+
+static void socks_input(struct session *s)
+{
+	if (!s->cin && !(s->cin = buf_get())) {
+		session_close(s);
+		return;
+	}
+	buf_compact(s->cin);
+	long n = sock_read(s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0 || buf_room(s->cin) == 0) {
+		s->reason = "client closed during SOCKS5 negotiation";
+		session_close(s);
+		return;
+	}
+	s->cin->len += (size_t)n;
+	socks_read(s);
 }
 
 /* ---------------------------------------------------------------- connect */
@@ -723,16 +786,24 @@ static void connected(struct session *s)
 	session_touch(s);
 	if (s->is_connect) {
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-		size_t early = buf_pending(s->cin) - s->req->head_len;
+		size_t skip = s->socks ? 0 : s->req->head_len;
+		size_t early = buf_pending(s->cin) - skip;
 
-		s->status = 200;
-		s->down.pend = malloc(sizeof(ok) - 1);
-		if (!s->down.pend) {
-			session_close(s);
-			return;
+		if (s->socks) {
+			if (socks_reply_success(s)) {
+				session_close(s);
+				return;
+			}
+		} else {
+			s->status = 200;
+			s->down.pend = malloc(sizeof(ok) - 1);
+			if (!s->down.pend) {
+				session_close(s);
+				return;
+			}
+			memcpy(s->down.pend, ok, sizeof(ok) - 1);
+			s->down.pend_len = sizeof(ok) - 1;
 		}
-		memcpy(s->down.pend, ok, sizeof(ok) - 1);
-		s->down.pend_len = sizeof(ok) - 1;
 		if (early) {
 			/* the client sent its first bytes (a TLS ClientHello) right behind CONNECT */
 			s->up.pend = malloc(early);
@@ -740,7 +811,7 @@ static void connected(struct session *s)
 				session_close(s);
 				return;
 			}
-			memcpy(s->up.pend, s->cin->data + s->cin->off + s->req->head_len, early);
+			memcpy(s->up.pend, s->cin->data + s->cin->off + skip, early);
 			s->up.pend_len = (uint32_t)early;
 		}
 		buf_put(s->cin);
@@ -810,7 +881,8 @@ static void connect_next(struct session *s)
 		}
 		s->next_addr++;
 	}
-	respond_error(s, last_err == -ETIMEDOUT ? 504 : 502, "connect_failed",
+	respond_error(s, last_err == -ETIMEDOUT ? 504 : 502,
+		      last_err == -ECONNREFUSED ? "connect_refused" : last_err == -ENETUNREACH ? "network_unreachable" : "connect_failed",
 		      last_err == -ECONNREFUSED ? "destination refused the connection"
 		      : last_err == -EAFNOSUPPORT ? "no egress address of the destination's address family"
 		      : "destination unreachable");
@@ -833,8 +905,8 @@ static void connect_done(struct session *s)
 	}
 	s->have_egress = false;
 	if (s->next_addr >= s->naddrs) {
-		respond_error(s, 502, "connect_failed", err == -ECONNREFUSED
-			      ? "destination refused the connection" : "destination unreachable");
+		respond_error(s, 502, err == -ECONNREFUSED ? "connect_refused" : "connect_failed",
+			      err == -ECONNREFUSED ? "destination refused the connection" : "destination unreachable");
 		return;
 	}
 	connect_next(s);
@@ -1057,7 +1129,7 @@ static void forward_pump(struct session *s)
 					s->out_u->off = 0;
 					http_head_init(s->req, HTTP_REQUEST, cfg_of(s)->max_headers);
 					http_head_parse(s->req, s->cin->data + s->cin->off, buf_pending(s->cin));
-					request_route(s);
+					session_route(s);
 					return;
 				}
 				respond_error(s, 502, "upstream_closed", "upstream closed without a response");
@@ -1139,6 +1211,9 @@ static void session_io_client(struct loop *loop, struct io *io, uint32_t revents
 	switch (s->state) {
 	case SESS_HEAD:
 		head_read(s);
+		break;
+	case SESS_SOCKS:
+		socks_input(s);
 		break;
 	case SESS_TUNNEL:
 		relay_event(s, true, revents);

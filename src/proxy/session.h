@@ -15,6 +15,7 @@
 
 enum sess_state {
 	SESS_HEAD = 0,     /* reading a request head from the client */
+	SESS_SOCKS,        /* SOCKS5 negotiation: greeting, authentication, request */
 	SESS_RESOLVE,      /* waiting for the destination's addresses (c-ares) */
 	SESS_CONNECT,      /* non-blocking connect from an egress address in progress */
 	SESS_TUNNEL,       /* CONNECT established: opaque bytes relayed both ways */
@@ -33,6 +34,13 @@ enum fwd_phase {
 
 /* One direction of a tunnel. Nothing is held while it is idle: a buffer or a pipe is taken
  * only while bytes wait for a slow receiver. */
+enum socks_step {
+	SOCKS_STEP_GREETING = 0, /* waiting for VER NMETHODS METHODS */
+	SOCKS_STEP_AUTH,         /* waiting for the RFC 1929 username/password */
+	SOCKS_STEP_REQUEST,      /* waiting for CONNECT */
+	SOCKS_STEP_DONE,         /* request taken: resolving, connecting or relaying */
+};
+
 struct relay_dir {
 	char *pend;        /* copy mode: bytes read but not yet written */
 	uint32_t pend_off, pend_len;
@@ -55,6 +63,9 @@ struct session {
 	bool head_started;           /* keep-alive: first byte of the next head seen */
 	bool counted_user;
 	bool splice;
+	bool socks;                  /* this session speaks SOCKS5, not HTTP */
+	bool socks_busy;
+	enum socks_step socks_step;
 
 	/* the request being served */
 	int user;                    /* index in cfg->users, -1 before auth */
@@ -113,5 +124,13 @@ void relay_release(struct session *s);
 void session_close(struct session *s);
 void session_touch(struct session *s);
 void session_close_all(struct worker *w);
+int session_authenticate(struct session *s, const char *basic, size_t len);
+bool session_admit_destination(struct session *s);
+void session_route(struct session *s);     /* resolve, check every address, connect */
+
+/* socks.c: SOCKS5 (RFC 1928, RFC 1929) on the same sessions */
+void socks_read(struct session *s);
+void socks_reply_error(struct session *s, const char *code, int status);
+int socks_reply_success(struct session *s);
 
 #endif

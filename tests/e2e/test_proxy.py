@@ -303,7 +303,7 @@ def test_connect_refused_is_502_json(proxy_factory, origin, password_hash):
     p = proxy_factory(base_config(origin.port, password_hash).replace("connect_ports = 443 80", f"connect_ports = 443 80 {port}"))
     out = raw_request(p.port, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
     assert out.startswith(b"HTTP/1.1 502")
-    assert json.loads(out.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "connect_failed"
+    assert json.loads(out.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "connect_refused"
 
 
 def test_access_log_fields(proxy, origin):
