@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "core/log.h"
 #include "net/host.h"
 #include "net/sock.h"
@@ -18,6 +20,7 @@
 #include "proxy/respond.h"
 
 static void session_io_client(struct loop *loop, struct io *io, uint32_t revents);
+static void session_client_event(struct loop *loop, struct session *s, uint32_t revents);
 static void session_io_upstream(struct loop *loop, struct io *io, uint32_t revents);
 static void session_timer(struct loop *loop, struct timer *t);
 static void head_continue(struct session *s);
@@ -33,6 +36,13 @@ static void session_free(struct deferred *d)
 	struct session *s = container_of(d, struct session, dfr);
 
 	free(s);
+}
+
+void sess_shutdown_write(struct session *s, int fd)
+{
+	if (s->ssl && fd == s->cio.fd)
+		SSL_shutdown(s->ssl);   /* close_notify; the peer's is not waited for */
+	shutdown(fd, SHUT_WR);
 }
 
 void session_touch(struct session *s)
@@ -118,6 +128,11 @@ void session_close(struct session *s)
 	access_log(s);
 	s->state = SESS_DONE;
 	timer_stop(w->loop, &s->timer);
+	timer_stop(w->loop, &s->kick);
+	if (s->ssl) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
 	if (s->dns_req)
 		dns_cancel(s->dns_req);
 	relay_release(s);
@@ -145,7 +160,9 @@ static void timer_arm(struct session *s, unsigned ms)
 	timer_start(s->w->loop, &s->timer, ms);
 }
 
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks)
+static void session_kick(struct loop *loop, struct timer *t);
+
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -167,6 +184,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	io_init(&s->cio, fd, session_io_client);
 	io_init(&s->uio, -1, session_io_upstream);
 	timer_init(&s->timer, session_timer);
+	timer_init(&s->kick, session_kick);
 	w->nsessions++;
 	s->next = w->sessions;
 	if (w->sessions)
@@ -175,6 +193,17 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	if (cfg_of(s)->max_conns && atomic_load(&w->px->conns) > cfg_of(s)->max_conns) {
 		respond_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
 		return;
+	}
+	if (tls) {
+		s->ssl = s->cfg->tls_ctx ? SSL_new(s->cfg->tls_ctx) : NULL;
+		if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+			s->reason = "cannot start TLS";
+			session_close(s);
+			return;
+		}
+		SSL_set_accept_state(s->ssl);
+		s->splice = false;   /* bytes must pass through OpenSSL */
+		s->state = SESS_TLS;
 	}
 	if (socks) {
 		s->socks = true;
@@ -206,6 +235,10 @@ static void session_timer(struct loop *loop, struct timer *t)
 	const struct proxy_config *c = cfg_of(s);
 
 	switch (s->state) {
+	case SESS_TLS:
+		s->reason = "TLS handshake not finished in time";
+		session_close(s);
+		return;
 	case SESS_SOCKS:
 		s->reason = "SOCKS5 negotiation not finished in time";
 		session_close(s);
@@ -246,7 +279,7 @@ static void session_timer(struct loop *loop, struct timer *t)
 static void reply_flush(struct session *s)
 {
 	while (buf_pending(s->out_c)) {
-		long n = sock_write(s->cio.fd, s->out_c->data + s->out_c->off, buf_pending(s->out_c));
+		long n = sess_write(s, s->cio.fd, s->out_c->data + s->out_c->off, buf_pending(s->out_c));
 		if (n == -EAGAIN) {
 			io_want(s->w->loop, &s->cio, EPOLLOUT);
 			return;
@@ -259,7 +292,7 @@ static void reply_flush(struct session *s)
 	}
 	/* Lingering close: FIN first, then read until the client's FIN, so unread request
 	 * bytes do not make the kernel answer with a reset that destroys the reply. */
-	shutdown(s->cio.fd, SHUT_WR);
+	sess_shutdown_write(s, s->cio.fd);
 	s->state = SESS_LINGER;
 	timer_arm(s, 2000);
 	io_want(s->w->loop, &s->cio, EPOLLIN);
@@ -293,7 +326,7 @@ static void linger_read(struct session *s)
 	char sink[4096];
 
 	for (int i = 0; i < 16; i++) {
-		long n = sock_read(s->cio.fd, sink, sizeof(sink));
+		long n = sess_read(s, s->cio.fd, sink, sizeof(sink));
 		if (n == -EAGAIN)
 			return;
 		if (n <= 0)
@@ -729,7 +762,7 @@ static void head_read(struct session *s)
 		head_continue(s);
 		return;
 	}
-	long n = sock_read(s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
+	long n = sess_read(s, s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
@@ -764,7 +797,7 @@ static void socks_input(struct session *s)
 		return;
 	}
 	buf_compact(s->cin);
-	long n = sock_read(s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
+	long n = sess_read(s, s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0 || buf_room(s->cin) == 0) {
@@ -951,7 +984,7 @@ static int build_response_head(struct session *s)
 static bool flush_buf(struct session *s, struct buf *b, int fd, bool *err)
 {
 	while (buf_pending(b)) {
-		long n = sock_write(fd, b->data + b->off, buf_pending(b));
+		long n = sess_write(s, fd, b->data + b->off, buf_pending(b));
 		if (n == -EAGAIN)
 			return false;
 		if (n < 0) {
@@ -972,7 +1005,7 @@ static bool body_move(struct session *s, struct http_head *h, struct buf **inp, 
 
 	for (int round = 0; round < 16; round++) {
 		while (*ready) {
-			long n = sock_write(dst, in->data + in->off, *ready);
+			long n = sess_write(s, dst, in->data + in->off, *ready);
 			if (n == -EAGAIN)
 				return true;
 			if (n < 0)
@@ -987,7 +1020,7 @@ static bool body_move(struct session *s, struct http_head *h, struct buf **inp, 
 		}
 		if (!buf_pending(in)) {
 			in->off = in->len = 0;
-			long n = sock_read(src, in->data, in->cap);
+			long n = sess_read(s, src, in->data, in->cap);
 			if (n == -EAGAIN)
 				return true;
 			if (n < 0)
@@ -1115,7 +1148,7 @@ static void forward_pump(struct session *s)
 				respond_error(s, 502, "bad_upstream_response", "upstream response head too large");
 				return;
 			}
-			long n = sock_read(s->uio.fd, s->uin->data + s->uin->len, buf_room(s->uin));
+			long n = sess_read(s, s->uio.fd, s->uin->data + s->uin->len, buf_room(s->uin));
 			if (n == -EAGAIN)
 				break;
 			if (n <= 0) {
@@ -1203,12 +1236,58 @@ upstream_failed:
 
 /* ---------------------------------------------------------------- events */
 
+static void tls_handshake(struct session *s)
+{
+	ERR_clear_error();
+	int rc = SSL_do_handshake(s->ssl);
+	if (rc == 1) {
+		s->state = SESS_HEAD;
+		io_want(s->w->loop, &s->cio, EPOLLIN);
+		if (SSL_pending(s->ssl) || SSL_has_pending(s->ssl))
+			head_read(s);
+		return;
+	}
+	int e = SSL_get_error(s->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		io_want(s->w->loop, &s->cio, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return;
+	}
+	ERR_clear_error();
+	s->reason = "TLS handshake failed";
+	SSL_free(s->ssl);   /* no close_notify on a failed handshake */
+	s->ssl = NULL;
+	session_close(s);
+}
+
+static void session_io_client(struct loop *loop, struct io *io, uint32_t revents);
+
+/* OpenSSL may hold decrypted bytes after a read that filled our buffer: epoll will not say so. */
+static void session_kick(struct loop *loop, struct timer *t)
+{
+	struct session *s = container_of(t, struct session, kick);
+
+	if (s->state != SESS_DONE && s->ssl && (s->cio.want & EPOLLIN))
+		session_io_client(loop, &s->cio, EPOLLIN);
+}
+
 static void session_io_client(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct session *s = container_of(io, struct session, cio);
 
+	session_client_event(loop, s, revents);
+	if (s->state != SESS_DONE && s->ssl && SSL_pending(s->ssl) && (s->cio.want & EPOLLIN))
+		timer_start(loop, &s->kick, 0);
+}
+
+static void session_client_event(struct loop *loop, struct session *s, uint32_t revents)
+{
+	struct io *io = &s->cio;
+
 	(void)loop;
 	switch (s->state) {
+	case SESS_TLS:
+		tls_handshake(s);
+		break;
 	case SESS_HEAD:
 		head_read(s);
 		break;

@@ -11,10 +11,13 @@
 #include "http/head.h"
 #include "net/addr.h"
 #include "net/dns.h"
+#include "net/sock.h"
 #include "proxy/proxy.h"
+#include "proxy/tls.h"
 
 enum sess_state {
 	SESS_HEAD = 0,     /* reading a request head from the client */
+	SESS_TLS,          /* TLS handshake with the client (tls_listen) */
 	SESS_SOCKS,        /* SOCKS5 negotiation: greeting, authentication, request */
 	SESS_RESOLVE,      /* waiting for the destination's addresses (c-ares) */
 	SESS_CONNECT,      /* non-blocking connect from an egress address in progress */
@@ -57,6 +60,8 @@ struct session {
 	enum sess_state state;
 	struct io cio;               /* client */
 	struct io uio;               /* upstream */
+	SSL *ssl;                    /* client side over TLS, or NULL */
+	struct timer kick;           /* TLS: decrypted bytes wait inside OpenSSL, no event will come */
 	struct timer timer;          /* header, connect or idle deadline, by state */
 	uint64_t start_ms, last_ms;
 	struct sockaddr_storage peer;
@@ -114,6 +119,20 @@ struct session {
 	struct session *next, *prev;  /* the worker's list */
 	struct deferred dfr;
 };
+
+/* Client or upstream I/O: the client side goes through TLS when the session has it. */
+static inline long sess_read(struct session *s, int fd, void *buf, size_t len)
+{
+	return s->ssl && fd == s->cio.fd ? tls_read(s->ssl, buf, len) : sock_read(fd, buf, len);
+}
+
+static inline long sess_write(struct session *s, int fd, const void *buf, size_t len)
+{
+	return s->ssl && fd == s->cio.fd ? tls_write(s->ssl, buf, len) : sock_write(fd, buf, len);
+}
+
+/* FIN (and close_notify over TLS) towards fd */
+void sess_shutdown_write(struct session *s, int fd);
 
 /* relay.c */
 void relay_start(struct session *s);

@@ -127,7 +127,7 @@ static ssize_t socks_greeting(struct session *s, const unsigned char *p, size_t 
 							: "SOCKS5 client offered no acceptable method");
 		return -1;
 	}
-	if (sock_write(s->cio.fd, rep, 2) != 2) {
+	if (sess_write(s, s->cio.fd, rep, 2) != 2) {
 		session_close(s);
 		return -1;
 	}
@@ -168,7 +168,7 @@ static ssize_t socks_auth(struct session *s, const unsigned char *p, size_t n)
 	}
 	s->socks_busy = rc == -EBUSY;   /* over the user's cap: refused at the request */
 	unsigned char ok[2] = { 1, 0 };
-	if (sock_write(s->cio.fd, ok, 2) != 2) {
+	if (sess_write(s, s->cio.fd, ok, 2) != 2) {
 		session_close(s);
 		return -1;
 	}
