@@ -114,3 +114,13 @@ def test_connection_refused_and_unresolvable(proxy_factory, origin, password_has
             break
         out += d
     assert b"200 OK" in out
+
+
+def test_httpx_socks5_username_password_only_greeting(proxy, origin):
+    # httpx offers only the username/password method in its greeting
+    import httpx
+    origin.clear()
+    with httpx.Client(proxies=f"socks5://alice:{PASSWORD}@127.0.0.1:{proxy.port}", timeout=10) as c:
+        r = c.get(f"http://127.0.0.1:{origin.port}/hx")
+    assert r.json()["origin"] in ("127.0.0.2", "127.0.0.3")
+    assert origin.peers() and set(origin.peers()) <= {"127.0.0.2", "127.0.0.3"}
