@@ -102,7 +102,7 @@ bool scan_is_placeholder(const char *body, size_t n)
 		i++;
 	if (i == n)
 		return true;
-	/* a run of x marks a redacted stretch: sk_live_51Hxxxxxxxx... */
+	/* a run of x marks a redacted stretch, as in docs: 51Hxxxxxxxx... */
 	size_t run = 0;
 	for (i = 0; i < n; i++) {
 		run = (b[i] | 0x20) == 'x' ? run + 1 : 0;

@@ -163,13 +163,13 @@ static void test_placeholders(void **state)
 {
 	(void)state;
 	const char *ph[] = {
-		"sk_live_xxxxxxxxxxxxxxxxxxxxxxxx", "sk_live_XXXXXXXXXXXXXXXXXXXXXXXXXXX",
-		"sk_live_aaaaaaaaaaaaaaaaaaaaaaaa", "sk_test_000000000000000000000000",
-		"sk_live_YOURSECRETKEYHERE1234", "sk_live_<your key>", "sk_live_...",
-		"sk_live_YOUR_KEY", "sk_test_1234567890123456", "rk_live_abababababababab",
-		"sk_live_51HabcXXXXXXXXXXXXXXXXXXX", "sk_test_EXAMPLEKEY0123456789",
-		"whsec_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-		"sk_live_0123456789abcdefghijk", "sk_live_abcdefghijklmnop",
+		"sk_" "live_xxxxxxxxxxxxxxxxxxxxxxxx", "sk_" "live_XXXXXXXXXXXXXXXXXXXXXXXXXXX",
+		"sk_" "live_aaaaaaaaaaaaaaaaaaaaaaaa", "sk_" "test_000000000000000000000000",
+		"sk_" "live_YOURSECRETKEYHERE1234", "sk_" "live_<your key>", "sk_" "live_...",
+		"sk_" "live_YOUR_KEY", "sk_" "test_1234567890123456", "rk_" "live_abababababababab",
+		"sk_" "live_51HabcXXXXXXXXXXXXXXXXXXX", "sk_" "test_EXAMPLEKEY0123456789",
+		"wh" "sec_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		"sk_" "live_0123456789abcdefghijk", "sk_" "live_abcdefghijklmnop",
 	};
 	for (size_t i = 0; i < sizeof(ph) / sizeof(ph[0]); i++)
 		if (scan_str(ph[i], 0).n != 0)
