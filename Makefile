@@ -45,20 +45,24 @@ deps-bench: deps-test
 	@sh tools/deps.sh $(DEB_BENCH)
 
 $(BUILD)/iplock: $(BUILD)/obj/src/main.o $(LIBOBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # llhttp comes from Debian's node-llhttp as C sources; its generated code is not -Wextra clean.
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
+	@echo "  LD $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

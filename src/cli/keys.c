@@ -1,0 +1,632 @@
+/* keys.c: `iplock keys`: create, list, restrict, rotate, expire and revoke API keys in the
+ * SQLite store the gate reads. The full key is printed once, by create and rotate. */
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ini.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "store/store.h"
+
+#define MAX_LIST 4096  /* --allow/--remove/--perm options in one command */
+
+static const char usage_text[] =
+	"usage: iplock keys (--db PATH | -c CONFIG) [--json] COMMAND ...\n"
+	"\n"
+	"  create --type secret|restricted|publishable|org [--mode live|test] [--name N]\n"
+	"         [--allow ADDR|CIDR]... [--perm RESOURCE=read|write]...\n"
+	"                         create a key; prints the full key once\n"
+	"  list                   every key (masked), with status and allowlist\n"
+	"  show ID                one key\n"
+	"  restrict ID [--allow ADDR|CIDR]... [--remove ADDR|CIDR]... [--clear]\n"
+	"                         change the IP allowlist (empty list = any address)\n"
+	"  perm ID RESOURCE=none|read|write...   set permissions of a restricted key\n"
+	"  rotate ID [--expire-old now|1h|24h|7d|MINUTES]\n"
+	"                         new key with the same settings; old one expires (max 7d)\n"
+	"  expire ID              expire a key now\n"
+	"  revoke ID [--reason R] revoke a key now\n"
+	"  audit                  the change log\n"
+	"\n"
+	"  --db PATH     the key store (created when missing)\n"
+	"  -c CONFIG     take the store from [gate] db= of a gate config file\n"
+	"  --json        machine-readable output\n"
+	"The audit log records the OS user running the command.\n";
+
+struct opts {
+	const char *db;
+	const char *config;
+	bool json;
+	char actor[128];
+	char dbpath[4096];
+};
+
+static int usage_err(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "iplock keys: ");
+	fprintf(stderr, fmt, arg ? arg : "");
+	fprintf(stderr, " (see iplock keys --help)\n");
+	return 2;
+}
+
+struct ini_db {
+	char *db;
+};
+
+static int ini_db_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_db *d = user;
+
+	if (!strcmp(section, "gate") && !strcmp(name, "db")) {
+		free(d->db);
+		d->db = strdup(value);
+	}
+	return 1;
+}
+
+/* The db of [gate] in a config file; a relative path is taken from the file's directory. */
+static int db_from_config(const char *config, char *out, size_t cap)
+{
+	struct ini_db d = { 0 };
+	int rc = ini_parse(config, ini_db_cb, &d);
+
+	if (rc < 0) {
+		fprintf(stderr, "iplock keys: cannot read %s\n", config);
+		return -1;
+	}
+	if (rc > 0) {
+		fprintf(stderr, "iplock keys: %s:%d: syntax error\n", config, rc);
+		free(d.db);
+		return -1;
+	}
+	if (!d.db || !d.db[0]) {
+		fprintf(stderr, "iplock keys: %s has no [gate] db=\n", config);
+		free(d.db);
+		return -1;
+	}
+	if (d.db[0] == '/') {
+		snprintf(out, cap, "%s", d.db);
+	} else {
+		char tmp[4096];
+		snprintf(tmp, sizeof(tmp), "%s", config);
+		snprintf(out, cap, "%s/%s", dirname(tmp), d.db);
+	}
+	free(d.db);
+	return 0;
+}
+
+static const char *key_status(const struct key_info *k, char *buf, size_t cap)
+{
+	time_t now = time(NULL);
+
+	if (k->revoked_at)
+		return "revoked";
+	if (k->expires_at && k->expires_at <= now)
+		return "expired";
+	if (k->expires_at) {
+		int64_t left = k->expires_at - now;
+		snprintf(buf, cap, "expires in %" PRId64 "m", (left + 59) / 60);
+		return buf;
+	}
+	return "active";
+}
+
+static void fmt_time(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!t || !gmtime_r(&tt, &tm)) {
+		snprintf(buf, cap, "-");
+		return;
+	}
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void print_json(json_t *j)
+{
+	char *t = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (t)
+		printf("%s\n", t);
+	free(t);
+}
+
+static json_t *key_json_status(const struct key_info *k)
+{
+	json_t *j = store_key_json(k);
+	char buf[64];
+
+	if (j)
+		json_object_set_new(j, "status", json_string(key_status(k, buf, sizeof(buf))));
+	return j;
+}
+
+static void print_key_text(const struct key_info *k)
+{
+	char st[64], c[32], e[32];
+
+	fmt_time(k->created, c, sizeof(c));
+	fmt_time(k->expires_at, e, sizeof(e));
+	printf("id:           %s\n", k->id);
+	printf("key:          %s\n", k->masked);
+	printf("type:         %s\n", key_type_name(k->type));
+	printf("mode:         %s\n", key_mode_name(k->mode));
+	printf("name:         %s\n", k->name);
+	printf("status:       %s\n", key_status(k, st, sizeof(st)));
+	printf("created:      %s\n", c);
+	printf("expires:      %s\n", e);
+	if (k->rotated_from[0])
+		printf("rotated from: %s\n", k->rotated_from);
+	if (k->type == KEY_PUBLISHABLE) {
+		printf("allow:        (publishable: any address)\n");
+	} else if (!k->n_allow) {
+		printf("allow:        any address (no IP allowlist)\n");
+	} else {
+		for (size_t i = 0; i < k->n_allow; i++)
+			printf("%s%s\n", i ? "              " : "allow:        ", k->allow[i]);
+	}
+	if (k->type == KEY_RESTRICTED) {
+		if (!k->n_perms)
+			printf("permissions:  none\n");
+		for (size_t i = 0; i < k->n_perms; i++)
+			printf("%s%s=%s\n", i ? "              " : "permissions:  ",
+			       k->perms[i].resource, perm_level_name(k->perms[i].level));
+	}
+}
+
+/* Prints a key just made by create or rotate, with its full text: the only time it is shown. */
+static void print_new_key(const struct opts *o, const struct key_info *k, const char *secret)
+{
+	if (o->json) {
+		json_t *j = key_json_status(k);
+		json_object_set_new(j, "secret", json_string(secret));
+		print_json(j);
+		json_decref(j);
+		return;
+	}
+	print_key_text(k);
+	printf("\n%s\n\nThis is the only time the full key is shown: store it now.\n", secret);
+}
+
+static int store_err(struct store *st, int rc)
+{
+	fprintf(stderr, "iplock keys: %s\n", store_errmsg(st));
+	return rc == -EIO ? 3 : 1;
+}
+
+/* ---- subcommands ---- */
+
+static bool parse_perm(const char *arg, struct key_perm *p, bool allow_none)
+{
+	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : 0;
+
+	if (!eq || n == 0 || n > STORE_RESOURCE_MAX)
+		return false;
+	memcpy(p->resource, arg, n);
+	p->resource[n] = '\0';
+	if (!store_resource_valid(p->resource) || !perm_level_parse(eq + 1, &p->level))
+		return false;
+	return allow_none || p->level != PERM_NONE;
+}
+
+static int cmd_create(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	struct key_spec spec = { .mode = KEY_TEST };
+	static const char *allow[MAX_LIST];
+	static struct key_perm perms[MAX_LIST];
+	char secret[STORE_KEY_MAX];
+	struct key_info k;
+	bool have_type = false;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--type") && v) {
+			if (!key_type_parse(v, &spec.type))
+				return usage_err("unknown key type '%s' (secret|restricted|publishable|org)", v);
+			have_type = true;
+		} else if (!strcmp(a, "--mode") && v) {
+			if (!key_mode_parse(v, &spec.mode))
+				return usage_err("unknown mode '%s' (live|test)", v);
+		} else if (!strcmp(a, "--name") && v) {
+			if (strlen(v) > STORE_NAME_MAX)
+				return usage_err("name too long%s", NULL);
+			spec.name = v;
+		} else if (!strcmp(a, "--allow") && v) {
+			if (spec.n_allow == MAX_LIST)
+				return usage_err("too many --allow in one command%s", NULL);
+			allow[spec.n_allow++] = v;
+		} else if (!strcmp(a, "--perm") && v) {
+			if (spec.n_perms == MAX_LIST)
+				return usage_err("too many --perm in one command%s", NULL);
+			if (!parse_perm(v, &perms[spec.n_perms], false))
+				return usage_err("bad permission '%s' (RESOURCE=read|write)", v);
+			spec.n_perms++;
+		} else {
+			return usage_err("create: unexpected argument '%s'", a);
+		}
+		i++;
+	}
+	if (!have_type)
+		return usage_err("create needs --type secret|restricted|publishable|org%s", NULL);
+	spec.allow = allow;
+	spec.perms = perms;
+	if ((rc = store_key_create(st, &spec, o->actor, secret, sizeof(secret), &k)))
+		return store_err(st, rc);
+	print_new_key(o, &k, secret);
+	memset(secret, 0, sizeof(secret));
+	store_key_clear(&k);
+	return 0;
+}
+
+static int cmd_list(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	struct key_info *keys;
+	size_t n;
+	int rc;
+
+	(void)argv;
+	if (argc > 1)
+		return usage_err("list takes no arguments%s", NULL);
+	if ((rc = store_key_list(st, &keys, &n)))
+		return store_err(st, rc);
+	if (o->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, key_json_status(&keys[i]));
+		print_json(arr);
+		json_decref(arr);
+	} else {
+		printf("%-20s %-11s %-4s %-20s %-16s %-20s %s\n", "ID", "TYPE", "MODE", "KEY", "STATUS",
+		       "NAME", "ALLOW");
+		for (size_t i = 0; i < n; i++) {
+			const struct key_info *k = &keys[i];
+			char stb[64], allow[96];
+			if (k->n_allow == 0)
+				snprintf(allow, sizeof(allow), "any");
+			else if (k->n_allow == 1)
+				snprintf(allow, sizeof(allow), "%s", k->allow[0]);
+			else
+				snprintf(allow, sizeof(allow), "%s +%zu", k->allow[0], k->n_allow - 1);
+			printf("%-20s %-11s %-4s %-20s %-16s %-20.20s %s\n", k->id,
+			       key_type_name(k->type), key_mode_name(k->mode), k->masked,
+			       key_status(k, stb, sizeof(stb)), k->name, allow);
+		}
+	}
+	store_key_list_free(keys, n);
+	return 0;
+}
+
+static int show_key(struct store *st, const struct opts *o, const char *id)
+{
+	struct key_info k;
+	int rc;
+
+	if ((rc = store_key_get(st, id, &k)))
+		return store_err(st, rc);
+	if (o->json) {
+		json_t *j = key_json_status(&k);
+		print_json(j);
+		json_decref(j);
+	} else {
+		print_key_text(&k);
+	}
+	store_key_clear(&k);
+	return 0;
+}
+
+static int cmd_show(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	if (argc != 2)
+		return usage_err("show needs exactly one key ID%s", NULL);
+	return show_key(st, o, argv[1]);
+}
+
+static int cmd_restrict(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	static const char *add[MAX_LIST], *rem[MAX_LIST];
+	size_t n_add = 0, n_rem = 0;
+	bool clear = false;
+	struct key_info k;
+	int rc;
+
+	if (argc < 2 || argv[1][0] == '-')
+		return usage_err("restrict needs a key ID%s", NULL);
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--clear")) {
+			clear = true;
+		} else if (!strcmp(a, "--allow") && v) {
+			if (n_add == MAX_LIST)
+				return usage_err("too many --allow in one command%s", NULL);
+			add[n_add++] = v;
+			i++;
+		} else if (!strcmp(a, "--remove") && v) {
+			if (n_rem == MAX_LIST)
+				return usage_err("too many --remove in one command%s", NULL);
+			rem[n_rem++] = v;
+			i++;
+		} else {
+			return usage_err("restrict: unexpected argument '%s'", a);
+		}
+	}
+	if (!clear && !n_add && !n_rem)
+		return usage_err("restrict needs --allow, --remove or --clear%s", NULL);
+	if ((rc = store_key_restrict(st, argv[1], clear, add, n_add, rem, n_rem, o->actor)))
+		return store_err(st, rc);
+	if ((rc = store_key_get(st, argv[1], &k)))
+		return store_err(st, rc);
+	if (o->json) {
+		json_t *j = key_json_status(&k);
+		print_json(j);
+		json_decref(j);
+	} else if (k.n_allow == 0) {
+		printf("%s: the IP allowlist is now empty: this key works from ANY address\n", k.id);
+	} else {
+		printf("%s: allowed from %zu entr%s:\n", k.id, k.n_allow, k.n_allow == 1 ? "y" : "ies");
+		for (size_t i = 0; i < k.n_allow; i++)
+			printf("  %s\n", k.allow[i]);
+	}
+	store_key_clear(&k);
+	return 0;
+}
+
+static int cmd_perm(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	static struct key_perm perms[MAX_LIST];
+	size_t n = 0;
+	struct key_info k;
+	int rc;
+
+	if (argc < 3)
+		return usage_err("perm needs a key ID and RESOURCE=none|read|write%s", NULL);
+	for (int i = 2; i < argc; i++) {
+		if (n == MAX_LIST)
+			return usage_err("too many permissions in one command%s", NULL);
+		if (!parse_perm(argv[i], &perms[n], true))
+			return usage_err("bad permission '%s' (RESOURCE=none|read|write)", argv[i]);
+		n++;
+	}
+	/* check the key before the first change so several permissions fail together */
+	if ((rc = store_key_get(st, argv[1], &k)))
+		return store_err(st, rc);
+	store_key_clear(&k);
+	for (size_t i = 0; i < n; i++)
+		if ((rc = store_key_perm(st, argv[1], perms[i].resource, perms[i].level, o->actor)))
+			return store_err(st, rc);
+	return show_key(st, o, argv[1]);
+}
+
+/* now | 1h | 24h | 7d | MINUTES -> seconds; -1 when malformed. */
+static int64_t parse_grace(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (!strcmp(s, "now"))
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0 || s[0] == '-' || s[0] == '+')
+		return -1;
+	if (!*end)
+		return v > 100000000 ? -1 : v * 60;
+	if (end[1])
+		return -1;
+	if (v > 100000000)
+		return -1;
+	switch (*end) {
+	case 'm':
+		return v * 60;
+	case 'h':
+		return v * 3600;
+	case 'd':
+		return v * 86400;
+	default:
+		return -1;
+	}
+}
+
+static int cmd_rotate(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	int64_t grace = 0;
+	char secret[STORE_KEY_MAX];
+	struct key_info k;
+	int rc;
+
+	if (argc < 2 || argv[1][0] == '-')
+		return usage_err("rotate needs a key ID%s", NULL);
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--expire-old") && i + 1 < argc) {
+			grace = parse_grace(argv[++i]);
+			if (grace < 0)
+				return usage_err("bad --expire-old '%s' (now|1h|24h|7d|MINUTES)", argv[i]);
+			if (grace > STORE_EXPIRE_MAX_S)
+				return usage_err("--expire-old %s is over the 7-day maximum", argv[i]);
+		} else {
+			return usage_err("rotate: unexpected argument '%s'", argv[i]);
+		}
+	}
+	if ((rc = store_key_rotate(st, argv[1], grace, o->actor, secret, sizeof(secret), &k)))
+		return store_err(st, rc);
+	if (!o->json)
+		printf("old key %s expires %s\n\n", argv[1], grace ? "after the grace period" : "now");
+	print_new_key(o, &k, secret);
+	memset(secret, 0, sizeof(secret));
+	store_key_clear(&k);
+	return 0;
+}
+
+static int cmd_expire(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	int rc;
+
+	if (argc != 2)
+		return usage_err("expire needs exactly one key ID%s", NULL);
+	if ((rc = store_key_expire(st, argv[1], o->actor)))
+		return store_err(st, rc);
+	if (!o->json) {
+		printf("%s expired\n", argv[1]);
+		return 0;
+	}
+	return show_key(st, o, argv[1]);
+}
+
+static int cmd_revoke(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	const char *reason = NULL;
+	int rc;
+
+	if (argc < 2 || argv[1][0] == '-')
+		return usage_err("revoke needs a key ID%s", NULL);
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+			reason = argv[++i];
+		else
+			return usage_err("revoke: unexpected argument '%s'", argv[i]);
+	}
+	if ((rc = store_key_revoke(st, argv[1], o->actor, reason)))
+		return store_err(st, rc);
+	if (!o->json) {
+		printf("%s revoked\n", argv[1]);
+		return 0;
+	}
+	return show_key(st, o, argv[1]);
+}
+
+struct audit_out {
+	const struct opts *o;
+	json_t *arr;
+};
+
+static int audit_cb(const struct audit_record *r, void *arg)
+{
+	struct audit_out *a = arg;
+	char t[32];
+
+	fmt_time(r->time, t, sizeof(t));
+	if (a->o->json) {
+		json_t *j = json_object();
+		json_object_set_new(j, "seq", json_integer(r->seq));
+		json_object_set_new(j, "time", json_integer(r->time));
+		json_object_set_new(j, "actor", json_string(r->actor ? r->actor : ""));
+		json_object_set_new(j, "key_id", r->key_id ? json_string(r->key_id) : json_null());
+		json_object_set_new(j, "action", json_string(r->action ? r->action : ""));
+		json_object_set_new(j, "before", r->before ? json_loads(r->before, 0, NULL) : json_null());
+		json_object_set_new(j, "after", r->after ? json_loads(r->after, 0, NULL) : json_null());
+		json_object_set_new(j, "reason", r->reason ? json_string(r->reason) : json_null());
+		json_array_append_new(a->arr, j);
+		return 0;
+	}
+	printf("%s %-10s %-8s %s%s%s\n", t, r->actor ? r->actor : "", r->action ? r->action : "",
+	       r->key_id ? r->key_id : "-", r->reason ? "  reason: " : "", r->reason ? r->reason : "");
+	if (r->before)
+		printf("    before: %s\n", r->before);
+	if (r->after)
+		printf("    after:  %s\n", r->after);
+	return 0;
+}
+
+static int cmd_audit(struct store *st, const struct opts *o, int argc, char **argv)
+{
+	struct audit_out a = { .o = o, .arr = o->json ? json_array() : NULL };
+	int rc;
+
+	(void)argv;
+	if (argc > 1)
+		return usage_err("audit takes no arguments%s", NULL);
+	rc = store_audit_each(st, audit_cb, &a);
+	if (!rc && o->json)
+		print_json(a.arr);
+	json_decref(a.arr);
+	return rc ? store_err(st, rc) : 0;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct store *st, const struct opts *o, int argc, char **argv);
+} subcommands[] = {
+	{ "create", cmd_create },
+	{ "list", cmd_list },
+	{ "show", cmd_show },
+	{ "restrict", cmd_restrict },
+	{ "perm", cmd_perm },
+	{ "rotate", cmd_rotate },
+	{ "expire", cmd_expire },
+	{ "revoke", cmd_revoke },
+	{ "audit", cmd_audit },
+};
+
+int keys_main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int nrest = 0, rc = 2;
+	struct store *st = NULL;
+
+	if (!rest)
+		return 1;
+	/* global options may appear before or after the subcommand */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(usage_text, stdout);
+			rc = 0;
+			goto out;
+		} else if (!strcmp(a, "--json")) {
+			o.json = true;
+		} else if (!strcmp(a, "--db") || !strcmp(a, "-c")) {
+			if (i + 1 >= argc) {
+				rc = usage_err("%s needs a value", a);
+				goto out;
+			}
+			if (!strcmp(a, "--db"))
+				o.db = argv[++i];
+			else
+				o.config = argv[++i];
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	if (nrest == 0) {
+		rc = usage_err("missing command%s", NULL);
+		goto out;
+	}
+	if (!o.db && !o.config) {
+		rc = usage_err("needs --db PATH or -c CONFIG%s", NULL);
+		goto out;
+	}
+	if (o.config && !o.db) {
+		if (db_from_config(o.config, o.dbpath, sizeof(o.dbpath))) {
+			rc = 2;
+			goto out;
+		}
+		o.db = o.dbpath;
+	}
+	store_actor_default(o.actor, sizeof(o.actor));
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+		if (strcmp(rest[0], subcommands[i].name))
+			continue;
+		if (store_open(o.db, &st)) {
+			fprintf(stderr, "iplock keys: %s\n", store_errmsg(NULL));
+			rc = 3;
+			goto out;
+		}
+		rc = subcommands[i].run(st, &o, nrest, rest);
+		goto out;
+	}
+	rc = usage_err("unknown command '%s'", rest[0]);
+out:
+	store_close(st);
+	free(rest);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/* keycache.h: the gate's in-memory copy of the key store, a hash table by SHA-256 of the key.
+ * keycache_refresh() asks SQLite whether another process committed (PRAGMA data_version, a
+ * few microseconds) and reloads only the keys whose change counter moved, so `iplock keys`
+ * changes reach the very next request. Single-threaded: one cache per loop. */
+#ifndef IPLOCK_GATE_KEYCACHE_H
+#define IPLOCK_GATE_KEYCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/addr.h"
+#include "store/store.h"
+
+struct gate_key {
+	struct gate_key *next;      /* hash chain */
+	uint64_t h;                 /* first 64 bits of the SHA-256, the table index */
+	char hash[SHA256_HEX_LEN + 1];
+	char id[STORE_ID_MAX];
+	char masked[SECRET_MASK_MAX];
+	enum key_type type;
+	enum key_mode mode;
+	int64_t expires_at;         /* unix seconds, 0 = never */
+	bool revoked;
+	struct cidr_set *allow;     /* NULL = no allowlist (any address) */
+	struct key_perm *perms;     /* restricted keys: sorted by resource */
+	size_t n_perms;
+};
+
+struct keycache;
+
+/* An empty cache with no store behind it (tests, benchmarks). */
+struct keycache *keycache_new(void);
+/* A cache fed by the store at path, loaded in full now. 0 or -errno (store_errmsg(NULL)). */
+int keycache_open(const char *path, struct keycache **out);
+void keycache_free(struct keycache *kc);
+
+/* Adds or replaces a key from its stored form. 0 or -errno. */
+int keycache_put(struct keycache *kc, const struct key_info *k);
+
+/* Reloads keys changed by other processes, at most once per min_interval_ms of now_ms.
+ * Returns the number of keys reloaded, or -errno (the cache keeps its old contents). */
+int keycache_refresh(struct keycache *kc, uint64_t now_ms, uint64_t min_interval_ms);
+
+/* The key whose text is key[0..len), or NULL. Valid until the next put/refresh. */
+const struct gate_key *keycache_find(const struct keycache *kc, const char *key, size_t len);
+const struct gate_key *keycache_find_hash(const struct keycache *kc, const char *sha256_hex);
+size_t keycache_count(const struct keycache *kc);
+
+/* Level of permission `resource` on k (PERM_NONE when absent). */
+enum perm_level gate_key_perm(const struct gate_key *k, const char *resource);
+
+#endif

@@ -1,0 +1,188 @@
+/* store.h: the API-key store on SQLite (WAL, versioned schema, prepared statements).
+ *
+ * A key is kept only as the SHA-256 hex of its full text plus a masked display form
+ * (prefix + last 4); the full key exists once, in the caller's buffer at create/rotate.
+ * Every change writes an audit record (time, actor, key id, action, before/after JSON).
+ *
+ * Key formats: sk_live_ sk_test_ (secret), rk_live_ rk_test_ (restricted), pk_live_ pk_test_
+ * (publishable), sk_org_live_ sk_org_test_ (organization; we give org keys a mode too), each
+ * followed by 99 letters/digits when generated; any [A-Za-z0-9]{10,247} body is accepted when
+ * parsing a presented key.
+ *
+ * Errors: functions return 0 or -errno; store_errmsg() then holds a one-line reason fit for a
+ * user (-ENOENT unknown key, -EINVAL bad input, -EPERM operation not allowed for this key type,
+ * -EALREADY already revoked, -EIO database error). A failed call changes nothing. */
+#ifndef IPLOCK_STORE_H
+#define IPLOCK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/secret.h"
+
+#define STORE_ID_LEN      20   /* "key_" + 16 letters/digits */
+#define STORE_ID_MAX      (STORE_ID_LEN + 1)
+#define STORE_NAME_MAX    200  /* bytes of a key's name, NUL excluded */
+#define STORE_RESOURCE_MAX 63  /* bytes of a resource name, [a-z0-9_.] */
+#define STORE_ENTRY_MAX   63   /* bytes of an allowlist entry text (an address or CIDR) */
+#define STORE_KEY_BODY    99   /* random letters/digits in a generated key */
+#define STORE_KEY_MAX     (16 + 247 + 1) /* longest accepted key text plus NUL */
+#define STORE_EXPIRE_MAX_S (7 * 24 * 3600) /* longest grace period of a rotated-out key */
+
+enum key_type {
+	KEY_SECRET = 0,     /* sk_: every API */
+	KEY_RESTRICTED,     /* rk_: per-resource none/read/write */
+	KEY_PUBLISHABLE,    /* pk_: only routes marked publishable; never IP-restricted */
+	KEY_ORG,            /* sk_org_: needs Stripe-Context and Stripe-Version */
+};
+
+enum key_mode {
+	KEY_LIVE = 0,       /* _live_ */
+	KEY_TEST,           /* _test_ */
+};
+
+enum perm_level {
+	PERM_NONE = 0,      /* no access to the resource */
+	PERM_READ,          /* GET/HEAD */
+	PERM_WRITE,         /* every method; implies read */
+};
+
+struct key_perm {
+	char resource[STORE_RESOURCE_MAX + 1];
+	enum perm_level level;
+};
+
+/* One key as stored. Arrays are heap-owned: release with store_key_clear(). */
+struct key_info {
+	char id[STORE_ID_MAX];
+	char hash[SHA256_HEX_LEN + 1];
+	char masked[SECRET_MASK_MAX];
+	enum key_type type;
+	enum key_mode mode;
+	char name[STORE_NAME_MAX + 1];
+	int64_t created;        /* unix seconds */
+	int64_t expires_at;     /* unix seconds; 0 = never */
+	int64_t revoked_at;     /* unix seconds; 0 = not revoked */
+	char rotated_from[STORE_ID_MAX]; /* "" when not made by rotation */
+	int64_t gen;            /* change counter: bumped by every change of this key */
+	char **allow;           /* allowlist entry texts, sorted */
+	size_t n_allow;
+	struct key_perm *perms; /* sorted by resource */
+	size_t n_perms;
+};
+
+/* What to create. allow/perms may be empty. */
+struct key_spec {
+	enum key_type type;
+	enum key_mode mode;
+	const char *name;               /* NULL = "" */
+	const char *const *allow;
+	size_t n_allow;
+	const struct key_perm *perms;
+	size_t n_perms;
+};
+
+struct audit_record {
+	int64_t seq;
+	int64_t time;
+	const char *actor;
+	const char *key_id;
+	const char *action;
+	const char *before;     /* JSON text or NULL */
+	const char *after;      /* JSON text or NULL */
+	const char *reason;     /* may be NULL */
+};
+
+struct store;
+
+/* Opens (creating and migrating when needed) the database at path. */
+int store_open(const char *path, struct store **out);
+void store_close(struct store *st);
+/* Last error; store_errmsg(NULL) is the reason the last store_open() failed. */
+const char *store_errmsg(const struct store *st);
+
+/* Schema version this build writes (PRAGMA user_version). */
+int store_schema_version(void);
+
+/* The OS user running us (getpwuid(geteuid())), or "uid:N". */
+void store_actor_default(char *out, size_t cap);
+
+/* Key text helpers. */
+const char *key_type_name(enum key_type t);          /* "secret", "restricted", ... */
+const char *key_mode_name(enum key_mode m);          /* "live", "test" */
+const char *perm_level_name(enum perm_level l);      /* "none", "read", "write" */
+bool key_type_parse(const char *s, enum key_type *out);
+bool key_mode_parse(const char *s, enum key_mode *out);
+bool perm_level_parse(const char *s, enum perm_level *out);
+bool store_resource_valid(const char *s);
+/* Prefix of generated keys, e.g. "sk_org_test_". */
+const char *key_prefix(enum key_type t, enum key_mode m);
+/* Recognises a presented key's prefix and body ([A-Za-z0-9]{10,247}); false if not a key. */
+bool key_parse(const char *key, size_t len, enum key_type *type, enum key_mode *mode);
+
+/* Validates an allowlist entry (an IPv4/IPv6 address or CIDR range) and writes its canonical
+ * text to out ("10.0.0.0/8", "2001:db8::1", "::ffff:1.2.3.4" -> "1.2.3.4"); NULL = ok, else
+ * why not. Entries are stored and removed in canonical form. */
+const char *store_entry_canon(const char *entry, char *out, size_t cap);
+
+/* Creates a key. The full key text (NUL-terminated) goes to secret_out (cap >= STORE_KEY_MAX);
+ * info_out (may be NULL) receives the stored record. */
+int store_key_create(struct store *st, const struct key_spec *spec, const char *actor,
+		     char *secret_out, size_t cap, struct key_info *info_out);
+
+int store_key_get(struct store *st, const char *id, struct key_info *out);
+/* Looks a key up by the SHA-256 hex of its text (revoked keys included). */
+int store_key_get_by_hash(struct store *st, const char *sha256_hex, struct key_info *out);
+void store_key_clear(struct key_info *k);
+
+/* Every key (revoked ones included), oldest first. Free with store_key_list_free(). */
+int store_key_list(struct store *st, struct key_info **out, size_t *n);
+void store_key_list_free(struct key_info *keys, size_t n);
+
+/* Keys whose gen is above `after`, for caches; *max_gen receives the highest gen seen. */
+int store_key_changed(struct store *st, int64_t after, struct key_info **out, size_t *n,
+		      int64_t *max_gen);
+
+/* Changes the allowlist: clear it first when `clear`, then remove then add entries.
+ * Removing an entry that is not there, adding a malformed one, or any allowlist on a
+ * publishable key is -EINVAL. */
+int store_key_restrict(struct store *st, const char *id, bool clear,
+		       const char *const *add, size_t n_add,
+		       const char *const *remove, size_t n_remove, const char *actor);
+
+/* Sets one permission of a restricted key (PERM_NONE removes the row). */
+int store_key_perm(struct store *st, const char *id, const char *resource,
+		   enum perm_level level, const char *actor);
+
+/* Rotates: creates a replacement with the same type, mode, name, permissions and allowlist,
+ * and sets the old key to expire in expire_in_s seconds (0 = now, at most STORE_EXPIRE_MAX_S;
+ * an earlier existing expiry is kept). New key text to secret_out, new record to info_out. */
+int store_key_rotate(struct store *st, const char *id, int64_t expire_in_s, const char *actor,
+		     char *secret_out, size_t cap, struct key_info *info_out);
+
+/* Expires a key now (publishable keys cannot be expired: -EPERM). */
+int store_key_expire(struct store *st, const char *id, const char *actor);
+
+/* Revokes a key now. Already revoked: -EALREADY. */
+int store_key_revoke(struct store *st, const char *id, const char *actor, const char *reason);
+
+/* For the leak scanner: revokes the key whose SHA-256 hex is given. Returns 0 revoked,
+ * -ENOENT no such key in the store, -EALREADY it was already revoked (nothing written); the
+ * key id is copied to key_id_out (cap >= STORE_ID_MAX) whenever the key exists. */
+int store_revoke_by_hash(struct store *st, const char *sha256_hex, const char *actor,
+			 const char *reason, char *key_id_out, size_t cap);
+
+/* Audit records, oldest first; cb returns non-zero to stop. */
+int store_audit_each(struct store *st, int (*cb)(const struct audit_record *r, void *arg),
+		     void *arg);
+
+/* SQLite's PRAGMA data_version: changes when another connection committed. Cheap. */
+int store_data_version(struct store *st, int64_t *out);
+
+/* JSON form of a key (never the secret; hash omitted). Caller owns the reference. */
+json_t *store_key_json(const struct key_info *k);
+
+#endif

@@ -1,0 +1,127 @@
+/* test_proxyproto.c: PROXY protocol v1/v2 parsing, partial input, round trips. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "net/proxyproto.h"
+
+static struct ipaddr ip(const char *s)
+{
+	struct ipaddr a;
+
+	assert_null(ipaddr_parse(s, strlen(s), &a));
+	return a;
+}
+
+static void test_v1(void **state)
+{
+	struct pp_info pi;
+	const char *err;
+	const char *l = "PROXY TCP4 127.0.0.2 127.0.0.1 51000 443\r\nGET / HTTP/1.1\r\n";
+	struct ipaddr want = ip("127.0.0.2");
+
+	(void)state;
+	assert_int_equal(proxyproto_parse(PP_V1, (const uint8_t *)l, strlen(l), &pi, &err), 42);
+	assert_int_equal(pi.kind, PP_KIND_PROXY);
+	assert_true(ipaddr_equal(&pi.src, &want));
+	assert_int_equal(pi.sport, 51000);
+	assert_int_equal(pi.dport, 443);
+	/* every prefix is "need more" */
+	for (size_t i = 0; i < 42; i++)
+		assert_int_equal(proxyproto_parse(PP_V1, (const uint8_t *)l, i, &pi, &err), 0);
+	l = "PROXY TCP6 2001:db8::1 ::1 1 2\r\n";
+	assert_int_equal(proxyproto_parse(PP_V1, (const uint8_t *)l, strlen(l), &pi, &err),
+			 (int)strlen(l));
+	want = ip("2001:db8::1");
+	assert_true(ipaddr_equal(&pi.src, &want));
+	l = "PROXY UNKNOWN\r\n";
+	assert_int_equal(proxyproto_parse(PP_V1, (const uint8_t *)l, strlen(l), &pi, &err), 15);
+	assert_int_equal(pi.kind, PP_KIND_UNKNOWN);
+	static const char *bad[] = {
+		"GET / HTTP/1.1\r\n",
+		"PROXY TCP4 127.0.0.2 127.0.0.1 51000\r\n",
+		"PROXY TCP4 127.0.0.2  127.0.0.1 1 2\r\n",
+		"PROXY TCP4 127.0.0.02 127.0.0.1 1 2\r\n",
+		"PROXY TCP4 ::1 127.0.0.1 1 2\r\n",
+		"PROXY TCP6 127.0.0.1 ::1 1 2\r\n",
+		"PROXY TCP4 127.0.0.2 127.0.0.1 65536 2\r\n",
+		"PROXY TCP4 127.0.0.2 127.0.0.1 01 2\r\n",
+		"PROXY TCP4 127.0.0.2 127.0.0.1 1 2 3\r\n",
+		"PROXY TCP4 127.0.0.2 127.0.0.1 1 2\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(proxyproto_parse(PP_V1, (const uint8_t *)bad[i], strlen(bad[i]), &pi,
+						  &err), -EPROTO);
+	char longl[200];
+	memset(longl, 'A', sizeof(longl));
+	memcpy(longl, "PROXY ", 6);
+	assert_int_equal(proxyproto_parse(PP_V1, (const uint8_t *)longl, sizeof(longl), &pi, &err),
+			 -EPROTO);
+}
+
+static void test_v2_roundtrip(void **state)
+{
+	uint8_t b[128];
+	struct pp_info pi;
+	const char *err;
+	struct ipaddr s4 = ip("127.0.0.5"), d4 = ip("127.0.0.1");
+	struct ipaddr s6 = ip("2001:db8::7"), d6 = ip("::1");
+	int n;
+
+	(void)state;
+	n = proxyproto_v2_build(&s4, 1234, &d4, 80, b, sizeof(b));
+	assert_int_equal(n, 28);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(proxyproto_parse(PP_V2, b, (size_t)i, &pi, &err), 0);
+	assert_int_equal(proxyproto_parse(PP_V2, b, (size_t)n, &pi, &err), n);
+	assert_int_equal(pi.kind, PP_KIND_PROXY);
+	assert_true(ipaddr_equal(&pi.src, &s4));
+	assert_int_equal(pi.sport, 1234);
+	assert_int_equal(pi.dport, 80);
+	n = proxyproto_v2_build(&s6, 1, &d6, 2, b, sizeof(b));
+	assert_int_equal(n, 52);
+	assert_int_equal(proxyproto_parse(PP_V2, b, (size_t)n, &pi, &err), n);
+	assert_true(ipaddr_equal(&pi.src, &s6));
+	/* mapped v6 source becomes v4 */
+	memset(b + 16, 0, 16);
+	b[26] = b[27] = 0xff;
+	b[28] = 127; b[29] = 0; b[30] = 0; b[31] = 9;
+	assert_int_equal(proxyproto_parse(PP_V2, b, (size_t)n, &pi, &err), n);
+	struct ipaddr m = ip("127.0.0.9");
+	assert_true(ipaddr_equal(&pi.src, &m));
+	/* LOCAL */
+	n = proxyproto_v2_build(&s4, 1, &d6, 2, b, sizeof(b));
+	assert_int_equal(n, 16);
+	assert_int_equal(proxyproto_parse(PP_V2, b, 16, &pi, &err), 16);
+	assert_int_equal(pi.kind, PP_KIND_LOCAL);
+	/* bad signature, bad version, short address block, too long */
+	assert_int_equal(proxyproto_parse(PP_V2, (const uint8_t *)"GET /", 5, &pi, &err), -EPROTO);
+	n = proxyproto_v2_build(&s4, 1, &d4, 2, b, sizeof(b));
+	b[12] = 0x31;
+	assert_int_equal(proxyproto_parse(PP_V2, b, (size_t)n, &pi, &err), -EPROTO);
+	b[12] = 0x21;
+	b[15] = 4;
+	assert_int_equal(proxyproto_parse(PP_V2, b, 20, &pi, &err), -EPROTO);
+	b[14] = 0xff;
+	assert_int_equal(proxyproto_parse(PP_V2, b, 20, &pi, &err), -EPROTO);
+	/* v1 text on a v2 listener */
+	const char *l = "PROXY TCP4 127.0.0.2 127.0.0.1 1 2\r\n";
+	assert_int_equal(proxyproto_parse(PP_V2, (const uint8_t *)l, strlen(l), &pi, &err), -EPROTO);
+	char line[128];
+	n = proxyproto_v1_build(&s4, 5, &d4, 6, line, sizeof(line));
+	assert_string_equal(line, "PROXY TCP4 127.0.0.5 127.0.0.1 5 6\r\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_v1),
+		cmocka_unit_test(test_v2_roundtrip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

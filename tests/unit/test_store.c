@@ -1,0 +1,371 @@
+/* test_store.c: key store: formats, hashing at rest, changes, rotation, audit, concurrency. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct store *st;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/iplock-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/keys.db", f->dir);
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	store_close(f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void test_key_parse(void **state)
+{
+	enum key_type t;
+	enum key_mode m;
+	const char *k1 = "sk_live_abcdefghij";
+	const char *k2 = "sk_org_test_0123456789ABCDEF";
+	const char *k3 = "rk_test_short";
+	const char *k4 = "pk_live_abc-defghijkl";
+
+	(void)state;
+	assert_true(key_parse(k1, strlen(k1), &t, &m));
+	assert_int_equal(t, KEY_SECRET);
+	assert_int_equal(m, KEY_LIVE);
+	assert_true(key_parse(k2, strlen(k2), &t, &m));
+	assert_int_equal(t, KEY_ORG);
+	assert_int_equal(m, KEY_TEST);
+	assert_false(key_parse(k3, strlen(k3), &t, &m));     /* body under 10 */
+	assert_false(key_parse(k4, strlen(k4), &t, &m));     /* '-' in body */
+	assert_false(key_parse("xk_live_abcdefghijk", 19, &t, &m));
+	assert_false(key_parse("sk_live_", 8, &t, &m));
+	assert_string_equal(key_prefix(KEY_ORG, KEY_LIVE), "sk_org_live_");
+	assert_string_equal(key_prefix(KEY_PUBLISHABLE, KEY_TEST), "pk_test_");
+}
+
+static void test_entry_canon(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_null(store_entry_canon("10.0.0.0/8", out, sizeof(out)));
+	assert_string_equal(out, "10.0.0.0/8");
+	assert_null(store_entry_canon("::ffff:1.2.3.4", out, sizeof(out)));
+	assert_string_equal(out, "1.2.3.4");
+	assert_null(store_entry_canon("2001:db8::/32", out, sizeof(out)));
+	assert_string_equal(out, "2001:db8::/32");
+	assert_null(store_entry_canon("127.0.0.2/32", out, sizeof(out)));
+	assert_string_equal(out, "127.0.0.2");
+	assert_non_null(store_entry_canon("10.0.0.1/8", out, sizeof(out)));
+	assert_non_null(store_entry_canon("300.1.1.1", out, sizeof(out)));
+	assert_non_null(store_entry_canon("1.2.3.0/33", out, sizeof(out)));
+	assert_non_null(store_entry_canon("", out, sizeof(out)));
+}
+
+static void test_create_hashed(void **state)
+{
+	struct fx *f = *state;
+	char secret[STORE_KEY_MAX], hex[SHA256_HEX_LEN + 1];
+	const char *allow[] = { "127.0.0.2", "10.0.0.0/8" };
+	struct key_perm perms[] = { { "charge", PERM_WRITE }, { "customer", PERM_READ } };
+	struct key_spec spec = { .type = KEY_RESTRICTED, .mode = KEY_TEST, .name = "ci",
+				 .allow = allow, .n_allow = 2, .perms = perms, .n_perms = 2 };
+	struct key_info k, g;
+
+	assert_int_equal(store_key_create(f->st, &spec, "tester", secret, sizeof(secret), &k), 0);
+	assert_int_equal(strlen(secret), 8 + 99);
+	assert_memory_equal(secret, "rk_test_", 8);
+	assert_true(key_parse(secret, strlen(secret), NULL, NULL));
+	assert_int_equal(strlen(k.id), STORE_ID_LEN);
+	assert_memory_equal(k.id, "key_", 4);
+	secret_sha256_hex(secret, strlen(secret), hex);
+	assert_string_equal(k.hash, hex);
+	assert_int_equal(strlen(k.masked), 8 + 4 + 4);
+	assert_int_equal(k.n_allow, 2);
+	assert_string_equal(k.allow[0], "10.0.0.0/8");
+	assert_int_equal(k.n_perms, 2);
+	assert_string_equal(k.perms[0].resource, "charge");
+	assert_int_equal(k.perms[0].level, PERM_WRITE);
+
+	assert_int_equal(store_key_get_by_hash(f->st, hex, &g), 0);
+	assert_string_equal(g.id, k.id);
+	store_key_clear(&g);
+	store_key_clear(&k);
+
+	/* the secret never reaches the database file */
+	FILE *fp = fopen(f->path, "rb");
+	char *buf = malloc(1 << 20);
+	size_t n = fread(buf, 1, (1 << 20) - 1, fp);
+	fclose(fp);
+	assert_null(memmem(buf, n, secret + 8, 99));
+	free(buf);
+}
+
+static void test_bad_input_changes_nothing(void **state)
+{
+	struct fx *f = *state;
+	char secret[STORE_KEY_MAX];
+	const char *bad[] = { "127.0.0.1", "10.0.0.300" };
+	const char *ok[] = { "127.0.0.1" };
+	struct key_spec spec = { .type = KEY_SECRET, .mode = KEY_LIVE, .allow = bad, .n_allow = 2 };
+	struct key_info *all, k;
+	size_t n;
+
+	assert_int_equal(store_key_create(f->st, &spec, "t", secret, sizeof(secret), NULL), -EINVAL);
+	assert_string_equal(secret, "");
+	assert_non_null(strstr(store_errmsg(f->st), "10.0.0.300"));
+	spec.type = KEY_PUBLISHABLE;
+	spec.allow = ok;
+	spec.n_allow = 1;
+	assert_int_equal(store_key_create(f->st, &spec, "t", secret, sizeof(secret), NULL), -EINVAL);
+	assert_int_equal(store_key_list(f->st, &all, &n), 0);
+	assert_int_equal(n, 0);
+	store_key_list_free(all, n);
+
+	spec.n_allow = 0;
+	assert_int_equal(store_key_create(f->st, &spec, "t", secret, sizeof(secret), &k), 0);
+	assert_int_equal(store_key_restrict(f->st, k.id, false, ok, 1, NULL, 0, "t"), -EINVAL);
+	assert_int_equal(store_key_expire(f->st, k.id, "t"), -EPERM);
+	assert_int_equal(store_key_perm(f->st, k.id, "charge", PERM_READ, "t"), -EINVAL);
+	assert_int_equal(store_key_revoke(f->st, "key_nope", "t", NULL), -ENOENT);
+	store_key_clear(&k);
+
+	spec.type = KEY_SECRET;
+	spec.allow = ok;
+	spec.n_allow = 1;
+	assert_int_equal(store_key_create(f->st, &spec, "t", secret, sizeof(secret), &k), 0);
+	/* one bad entry among good ones: nothing applied */
+	const char *mix[] = { "192.168.0.0/16", "nope" };
+	assert_int_equal(store_key_restrict(f->st, k.id, true, mix, 2, NULL, 0, "t"), -EINVAL);
+	const char *missing[] = { "8.8.8.8" };
+	assert_int_equal(store_key_restrict(f->st, k.id, false, NULL, 0, missing, 1, "t"), -EINVAL);
+	struct key_info g;
+	assert_int_equal(store_key_get(f->st, k.id, &g), 0);
+	assert_int_equal(g.n_allow, 1);
+	assert_string_equal(g.allow[0], "127.0.0.1");
+	assert_int_equal(g.gen, k.gen);
+	store_key_clear(&g);
+	store_key_clear(&k);
+}
+
+static void test_restrict_perm(void **state)
+{
+	struct fx *f = *state;
+	char secret[STORE_KEY_MAX];
+	struct key_spec spec = { .type = KEY_RESTRICTED, .mode = KEY_LIVE };
+	struct key_info k, g;
+	const char *add[] = { "127.0.0.2", "::ffff:127.0.0.3", "2001:db8::/48" };
+	const char *rm[] = { "127.0.0.3/32" };
+
+	assert_int_equal(store_key_create(f->st, &spec, "t", secret, sizeof(secret), &k), 0);
+	assert_int_equal(store_key_restrict(f->st, k.id, false, add, 3, NULL, 0, "t"), 0);
+	assert_int_equal(store_key_restrict(f->st, k.id, false, NULL, 0, rm, 1, "t"), 0);
+	assert_int_equal(store_key_perm(f->st, k.id, "charge", PERM_READ, "t"), 0);
+	assert_int_equal(store_key_perm(f->st, k.id, "charge", PERM_WRITE, "t"), 0);
+	assert_int_equal(store_key_perm(f->st, k.id, "refund", PERM_READ, "t"), 0);
+	assert_int_equal(store_key_perm(f->st, k.id, "refund", PERM_NONE, "t"), 0);
+	assert_int_equal(store_key_perm(f->st, k.id, "Bad Name", PERM_READ, "t"), -EINVAL);
+	assert_int_equal(store_key_get(f->st, k.id, &g), 0);
+	assert_int_equal(g.n_allow, 2);
+	assert_string_equal(g.allow[0], "127.0.0.2");
+	assert_string_equal(g.allow[1], "2001:db8::/48");
+	assert_int_equal(g.n_perms, 1);
+	assert_int_equal(g.perms[0].level, PERM_WRITE);
+	assert_true(g.gen > k.gen);
+	store_key_clear(&g);
+	assert_int_equal(store_key_restrict(f->st, k.id, true, NULL, 0, NULL, 0, "t"), 0);
+	assert_int_equal(store_key_get(f->st, k.id, &g), 0);
+	assert_int_equal(g.n_allow, 0);
+	store_key_clear(&g);
+	store_key_clear(&k);
+}
+
+static void test_rotate_inherits(void **state)
+{
+	struct fx *f = *state;
+	char s1[STORE_KEY_MAX], s2[STORE_KEY_MAX];
+	const char *allow[] = { "127.0.0.2", "2001:db8::1" };
+	struct key_perm perms[] = { { "charge", PERM_READ } };
+	struct key_spec spec = { .type = KEY_RESTRICTED, .mode = KEY_LIVE, .name = "prod",
+				 .allow = allow, .n_allow = 2, .perms = perms, .n_perms = 1 };
+	struct key_info k, n, old;
+
+	assert_int_equal(store_key_create(f->st, &spec, "t", s1, sizeof(s1), &k), 0);
+	assert_int_equal(store_key_rotate(f->st, k.id, STORE_EXPIRE_MAX_S + 1, "t", s2, sizeof(s2),
+					  &n), -EINVAL);
+	assert_int_equal(store_key_rotate(f->st, k.id, 3600, "t", s2, sizeof(s2), &n), 0);
+	assert_string_not_equal(s1, s2);
+	assert_memory_equal(s2, "rk_live_", 8);
+	assert_string_equal(n.rotated_from, k.id);
+	assert_string_equal(n.name, "prod");
+	assert_int_equal(n.type, KEY_RESTRICTED);
+	assert_int_equal(n.n_allow, 2);
+	assert_string_equal(n.allow[1], "2001:db8::1");
+	assert_int_equal(n.n_perms, 1);
+	assert_string_equal(n.perms[0].resource, "charge");
+	assert_int_equal(n.expires_at, 0);
+	assert_int_equal(store_key_get(f->st, k.id, &old), 0);
+	assert_true(old.expires_at >= old.created + 3599 && old.expires_at <= old.created + 3700);
+	store_key_clear(&old);
+	/* a second rotation with a longer grace never extends the old key */
+	assert_int_equal(store_key_rotate(f->st, k.id, 7200, "t", s2, sizeof(s2), NULL), 0);
+	assert_int_equal(store_key_get(f->st, k.id, &old), 0);
+	assert_true(old.expires_at <= old.created + 3700);
+	store_key_clear(&old);
+	store_key_clear(&n);
+	store_key_clear(&k);
+}
+
+static void test_revoke_by_hash(void **state)
+{
+	struct fx *f = *state;
+	char s[STORE_KEY_MAX], hex[SHA256_HEX_LEN + 1], id[STORE_ID_MAX];
+	struct key_spec spec = { .type = KEY_SECRET, .mode = KEY_LIVE };
+	struct key_info k, g;
+
+	assert_int_equal(store_key_create(f->st, &spec, "t", s, sizeof(s), &k), 0);
+	secret_sha256_hex(s, strlen(s), hex);
+	assert_int_equal(store_revoke_by_hash(f->st, hex, "scanner", "leaked in repo x", id,
+					      sizeof(id)), 0);
+	assert_string_equal(id, k.id);
+	assert_int_equal(store_revoke_by_hash(f->st, hex, "scanner", "again", id, sizeof(id)),
+			 -EALREADY);
+	assert_string_equal(id, k.id);
+	secret_sha256_hex("sk_live_nothere", 15, hex);
+	assert_int_equal(store_revoke_by_hash(f->st, hex, "scanner", NULL, id, sizeof(id)), -ENOENT);
+	assert_string_equal(id, "");
+	assert_int_equal(store_key_get(f->st, k.id, &g), 0);
+	assert_true(g.revoked_at > 0);
+	store_key_clear(&g);
+	assert_int_equal(store_key_restrict(f->st, k.id, true, NULL, 0, NULL, 0, "t"), -EPERM);
+	store_key_clear(&k);
+}
+
+struct audit_acc {
+	int n;
+	char actions[256];
+	int saw_reason;
+};
+
+static int audit_cb(const struct audit_record *r, void *arg)
+{
+	struct audit_acc *a = arg;
+	size_t l = strlen(a->actions);
+
+	snprintf(a->actions + l, sizeof(a->actions) - l, "%s%s", l ? "," : "", r->action);
+	assert_non_null(r->actor);
+	assert_non_null(r->after);
+	if (r->reason && !strcmp(r->reason, "why"))
+		a->saw_reason = 1;
+	a->n++;
+	return 0;
+}
+
+static void test_audit(void **state)
+{
+	struct fx *f = *state;
+	char s[STORE_KEY_MAX];
+	struct key_spec spec = { .type = KEY_SECRET, .mode = KEY_TEST };
+	struct key_info k;
+	const char *add[] = { "127.0.0.2" };
+	struct audit_acc acc = { 0 };
+
+	assert_int_equal(store_key_create(f->st, &spec, "alice", s, sizeof(s), &k), 0);
+	assert_int_equal(store_key_restrict(f->st, k.id, false, add, 1, NULL, 0, "alice"), 0);
+	assert_int_equal(store_key_rotate(f->st, k.id, 0, "alice", s, sizeof(s), NULL), 0);
+	assert_int_equal(store_key_revoke(f->st, k.id, "alice", "why"), 0);
+	assert_int_equal(store_audit_each(f->st, audit_cb, &acc), 0);
+	assert_string_equal(acc.actions, "create,restrict,rotate,create,revoke");
+	assert_int_equal(acc.saw_reason, 1);
+	store_key_clear(&k);
+}
+
+static void test_other_connection_sees_changes(void **state)
+{
+	struct fx *f = *state;
+	struct store *other;
+	char s[STORE_KEY_MAX];
+	struct key_spec spec = { .type = KEY_SECRET, .mode = KEY_TEST };
+	int64_t v1, v2, v3, maxg = 0;
+	struct key_info *ch;
+	size_t n;
+
+	assert_int_equal(store_open(f->path, &other), 0);
+	assert_int_equal(store_data_version(other, &v1), 0);
+	assert_int_equal(store_data_version(other, &v2), 0);
+	assert_true(v1 == v2);
+	assert_int_equal(store_key_create(f->st, &spec, "t", s, sizeof(s), NULL), 0);
+	assert_int_equal(store_data_version(other, &v3), 0);
+	assert_true(v3 != v2);
+	assert_int_equal(store_key_changed(other, 0, &ch, &n, &maxg), 0);
+	assert_int_equal(n, 1);
+	assert_true(maxg > 0);
+	store_key_list_free(ch, n);
+	assert_int_equal(store_key_changed(other, maxg, &ch, &n, &maxg), 0);
+	assert_int_equal(n, 0);
+	store_key_list_free(ch, n);
+	store_close(other);
+}
+
+static void test_schema_version(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	struct store *again;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), store_schema_version());
+	sqlite3_finalize(s);
+	/* a newer schema than ours is refused rather than misread */
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &again), -EPROTO);
+	assert_null(again);
+	assert_non_null(strstr(store_errmsg(NULL), "newer"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_parse),
+		cmocka_unit_test(test_entry_canon),
+		cmocka_unit_test_setup_teardown(test_create_hashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restrict_perm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_inherits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_by_hash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_connection_sees_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
