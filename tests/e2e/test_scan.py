@@ -332,3 +332,46 @@ def test_git_errors(tmp_path):
     repo.mkdir()
     git(repo, "init", "-q")
     assert scan("--git", str(repo)).returncode == 0
+
+
+def keys_cli(db, *args):
+    r = subprocess.run([BIN, "keys", "--db", str(db), "--json", *args], capture_output=True,
+                       timeout=20)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout) if r.stdout.strip() else None
+
+
+def test_revoke_found_keys_in_a_real_key_store(tmp_path):
+    db = tmp_path / "keys.db"
+    made = keys_cli(db, "create", "--type", "secret", "--mode", "live", "--name", "prod")
+    rak = keys_cli(db, "create", "--type", "restricted", "--mode", "test")
+    kept = keys_cli(db, "create", "--type", "secret", "--mode", "live")
+    stranger = key()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "deploy.env").write_text("STRIPE=%s\nRAK=%s\nOTHER=%s\n"
+                                    % (made["secret"], rak["secret"], stranger))
+    (src / "again.txt").write_text(made["secret"] + "\n")
+    r = scan("--revoke", "--db", str(db), "--actor", "ci-bot", "--format", "json", str(src))
+    assert r.returncode == 1, r.stderr
+    rep = json.loads(r.stdout)
+    status = {(f["file"].split("/")[-1], f["line"]): (f["revoke_status"], f.get("key_id"))
+              for f in rep["findings"]}
+    assert status[("deploy.env", 1)] == ("revoked", made["id"])
+    assert status[("again.txt", 1)] == ("revoked", made["id"])
+    assert status[("deploy.env", 2)] == ("revoked", rak["id"])
+    assert status[("deploy.env", 3)] == ("not-in-store", None)
+    assert b"revoked 2 keys" in r.stderr and made["secret"].encode() not in r.stderr
+    shown = keys_cli(db, "show", made["id"])
+    assert shown["revoked_at"]
+    assert not keys_cli(db, "show", kept["id"])["revoked_at"]
+    audit = subprocess.run([BIN, "keys", "--db", str(db), "audit"], capture_output=True,
+                           timeout=20).stdout.decode()
+    assert "ci-bot" in audit and "found by iplock scan in" in audit
+    assert "deploy.env:2:5" in audit and "again.txt:1:1 (2 places)" in audit
+    # a second run finds them already revoked and writes nothing new
+    r = scan("--revoke", "--db", str(db), "--format", "jsonl", str(src / "deploy.env"))
+    assert json.loads(r.stdout.splitlines()[0])["revoke_status"] == "already-revoked"
+    # a missing store is an error before anything is scanned, and is not created
+    r = scan("--revoke", "--db", str(tmp_path / "nope.db"), str(src))
+    assert r.returncode == 2 and not (tmp_path / "nope.db").exists()
