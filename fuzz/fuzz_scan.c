@@ -1,5 +1,6 @@
 /* fuzz_scan.c: the scanner over arbitrary bytes; whole-buffer and windowed-stream scans must
- * agree, and every hit must be a well-formed key inside the input. */
+ * agree, the scalar path must agree with the SIMD one, and every hit must be a well-formed key
+ * inside the input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ static ssize_t rd_fn(void *arg, void *buf, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct hits a, b;
+	static struct hits a, b, c;
 	unsigned flags = size && (data[0] & 1) ? SCAN_F_PUBLISHABLE : 0;
 
 	g_data = data;
@@ -60,10 +61,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	scan_buffer(data, size, flags, rec, &a);
 	struct rd r = { 0, 1 + (size % 977) };
 	scan_stream(rd_fn, &r, SCAN_CHUNK_MIN, flags, rec, &b);
-	if (a.n != b.n)
+	c.n = 0;
+	scan_simd_cap(0);
+	scan_buffer(data, size, flags, rec, &c);
+	scan_simd_cap(-1);
+	if (a.n != b.n || a.n != c.n)
 		abort();
 	for (size_t i = 0; i < a.n && i < MAXH; i++)
-		if (a.off[i] != b.off[i] || a.line[i] != b.line[i] || a.len[i] != b.len[i])
+		if (a.off[i] != b.off[i] || a.line[i] != b.line[i] || a.len[i] != b.len[i] ||
+		    a.off[i] != c.off[i] || a.line[i] != c.line[i])
 			abort();
 	return 0;
 }

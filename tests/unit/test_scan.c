@@ -272,6 +272,54 @@ static void test_stream_equals_buffer(void **state)
 	free(doc);
 }
 
+/* Every SIMD level finds the same keys at the same places, near-misses everywhere. */
+static void test_simd_levels_agree(void **state)
+{
+	(void)state;
+	static const char *const noise[] = {
+		"task_id ", "disk_", " sec_level ", "_sk_", " pk_test_x ", "exec_", "\n",
+		" sk_live_short ", "ec_", "k_", " rk_", "whsec", "  ", "sk", "_",
+	};
+	size_t len = 200000, n = 0;
+	char *doc = malloc(len + 400), k[300];
+	uint32_t x = 7;
+	assert_non_null(doc);
+	while (n < len) {
+		x = x * 1103515245u + 12345u;
+		if ((x >> 16) % 97 == 0) {
+			mkkey(k, sizeof(k), (x >> 8) % 2 ? "sk_" : "wh", (x >> 8) % 2 ? "live_" : "sec_",
+			      32 + (x >> 20) % 60, x);
+			n += (size_t)snprintf(doc + n, 300, "%s%s", (x >> 4) % 3 ? " " : "_", k);
+		} else {
+			const char *w = noise[(x >> 16) % (sizeof(noise) / sizeof(noise[0]))];
+			memcpy(doc + n, w, strlen(w));
+			n += strlen(w);
+		}
+	}
+	static struct found ref, got;
+	int best = scan_simd_cap(-1);
+	memset(&ref, 0, sizeof(ref));
+	scan_simd_cap(0);
+	assert_int_equal(scan_buffer(doc, n, 0, collect, &ref), 0);
+	assert_true(ref.n > 10);
+	for (int lvl = 1; lvl <= best; lvl++) {
+		memset(&got, 0, sizeof(got));
+		assert_int_equal(scan_simd_cap(lvl), lvl);
+		assert_int_equal(scan_buffer(doc, n, 0, collect, &got), 0);
+		assert_int_equal(got.n, ref.n);
+		for (size_t i = 0; i < ref.n && i < MAXHITS; i++) {
+			assert_int_equal(got.h[i].offset, ref.h[i].offset);
+			assert_int_equal(got.h[i].line, ref.h[i].line);
+			assert_string_equal(got.h[i].key, ref.h[i].key);
+		}
+		uint64_t nl = scan_count_newlines((unsigned char *)doc, n);
+		scan_simd_cap(0);
+		assert_int_equal(nl, scan_count_newlines((unsigned char *)doc, n));
+	}
+	scan_simd_cap(-1);
+	free(doc);
+}
+
 static void test_newlines_and_binary(void **state)
 {
 	(void)state;
@@ -299,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_back_to_back),
 		cmocka_unit_test(test_positions),
 		cmocka_unit_test(test_stream_equals_buffer),
+		cmocka_unit_test(test_simd_levels_agree),
 		cmocka_unit_test(test_newlines_and_binary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
