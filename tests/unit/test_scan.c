@@ -155,7 +155,7 @@ static void test_negatives(void **state)
 	assert_int_equal(scan_str("", 0).n, 0);
 	/* a key running into more letters is one longer token: Extra belongs to it */
 	mkkey(k, sizeof(k), "sk_", "live_", 240, 2);
-	strcat(k, "Extra123");
+	memcpy(k + strlen(k), "Extra123", sizeof("Extra123"));
 	assert_int_equal(scan_str(k, 0).n, 0);
 }
 
