@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
 	/* one line per subcommand, in the order --help lists them */
+	{ "gate", gate_main, "API-key gate: IP-locked keys, reverse proxy or forward-auth" },
 	{ "keys", keys_main, "manage API keys: create, restrict, rotate, revoke, audit" },
 	{ NULL, NULL, NULL },
 };
