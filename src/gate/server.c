@@ -52,6 +52,7 @@ struct gate_server {
 	struct io sig_io;
 	int log_fd;             /* -1 = no access log */
 	uint64_t next_id;
+	struct gconn *conns;    /* every open connection, for shutdown */
 };
 
 enum rq_state {
@@ -78,6 +79,7 @@ enum body_kind {
 };
 
 struct gconn {
+	struct gconn *prev, *next;
 	struct gate_server *srv;
 	const struct gate_listen *lcfg;
 	uint64_t id;
@@ -275,10 +277,22 @@ static void access_log(struct gconn *c)
 
 /* ---- connection life cycle ---- */
 
+static void conn_unlink(struct gconn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (c->srv->conns == c)
+		c->srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
 static void conn_free(struct deferred *d)
 {
 	struct gconn *c = container_of(d, struct gconn, dfr);
 
+	conn_unlink(c);
 	if (c->ssl)
 		SSL_free(c->ssl);
 	buf_put(c->cin);
@@ -1200,6 +1214,10 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 			continue;
 		}
 		c->srv = s;
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
 		c->lcfg = l->cfg;
 		c->id = ++s->next_id;
 		io_init(&c->cio, fd, client_cb);
@@ -1338,6 +1356,15 @@ void gate_server_free(struct gate_server *s)
 {
 	if (!s)
 		return;
+	while (s->conns) {
+		struct gconn *c = s->conns;
+		conn_unlink(c);
+		timer_stop(s->loop, &c->timer);
+		io_close(s->loop, &c->cio);
+		io_close(s->loop, &c->uio);
+		if (c->closing != 2)
+			conn_free(&c->dfr); /* queued ones were unlinked when freed */
+	}
 	for (int i = 0; i < s->n_ls; i++)
 		io_close(s->loop, &s->ls[i].io);
 	if (s->sig_io.fd != -1)
