@@ -33,7 +33,8 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
              git nginx-light sqlite3
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench run clean check-style
+.SECONDARY:
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style
 
 all: $(BUILD)/iplock
 
@@ -45,20 +46,24 @@ deps-bench: deps-test
 	@sh tools/deps.sh $(DEB_BENCH)
 
 $(BUILD)/iplock: $(BUILD)/obj/src/main.o $(LIBOBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # llhttp comes from Debian's node-llhttp as C sources; its generated code is not -Wextra clean.
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
+	@echo "  LD $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -79,7 +84,7 @@ FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/f
 
 build/fuzz/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
+	clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
 build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
 	clang -I$(LLHTTP_INC_DIR) -std=c17 -O1 -g -w $(FUZZ_FLAGS) -c -o $@ $<
@@ -103,7 +108,15 @@ fuzz-run: fuzz
 run: deps $(BUILD)/iplock
 	@sh tools/run-demo.sh $(BUILD)/iplock
 
-bench: deps-bench $(BUILD)/iplock
+# Benchmark tools: standalone programs (no library objects), always built optimised.
+BENCH_TOOLS := build/bench/loadgen build/bench/origin
+build/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -std=c17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -o $@ $< -lpthread
+
+bench-tools: $(BENCH_TOOLS)
+
+bench: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
 
 clean:

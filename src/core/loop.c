@@ -197,7 +197,7 @@ void loop_defer(struct loop *loop, struct deferred *d, void (*fn)(struct deferre
 	loop->deferred = d;
 }
 
-static void deferred_run(struct loop *loop)
+void loop_run_deferred(struct loop *loop)
 {
 	while (loop->deferred) {
 		struct deferred *d = loop->deferred;
@@ -263,8 +263,8 @@ int loop_run(struct loop *loop)
 				io->cb(loop, io, events[i].events);
 		}
 		timers_run(loop);
-		deferred_run(loop);
+		loop_run_deferred(loop);
 	}
-	deferred_run(loop);
+	loop_run_deferred(loop);
 	return 0;
 }

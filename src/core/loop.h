@@ -56,6 +56,7 @@ void timer_stop(struct loop *loop, struct timer *t);
 static inline bool timer_active(const struct timer *t) { return t->heap_idx != (size_t)-1; }
 
 void loop_defer(struct loop *loop, struct deferred *d, void (*fn)(struct deferred *d));
+void loop_run_deferred(struct loop *loop);   /* at shutdown, after the last loop_run() */
 
 /* Wake a loop from another thread (the callback runs on the loop's own thread). */
 int loop_set_wakeup(struct loop *loop, void (*fn)(struct loop *loop, void *arg), void *arg);

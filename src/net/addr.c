@@ -33,8 +33,10 @@ static const char *ipv4_parse(const char *s, size_t len, uint8_t out[4])
 
 	for (int part = 0; part < 4; part++) {
 		if (part > 0) {
-			if (i >= len || s[i] != '.')
+			if (i >= len)
 				return "IPv4 address needs 4 dot-separated parts";
+			if (s[i] != '.')
+				return "bad IPv4 address";
 			i++;
 		}
 		size_t start = i;

@@ -106,8 +106,7 @@ const char *host_parse(const char *s, size_t len, struct host *out)
 	return err;
 }
 
-/* Decimal 1-65535 without sign or leading zero. */
-static const char *port_parse(const char *s, size_t len, uint16_t *port)
+const char *port_parse(const char *s, size_t len, uint16_t *port)
 {
 	unsigned v = 0;
 

@@ -34,6 +34,9 @@ const char *host_parse(const char *s, size_t len, struct host *out);
 const char *authority_parse(const char *s, size_t len, struct host *out, uint16_t *port,
 			    uint16_t default_port);
 
+/* A port: decimal 1-65535, no sign, no leading zero. */
+const char *port_parse(const char *s, size_t len, uint16_t *port);
+
 /* A set of TCP ports, one bit each. */
 struct portset {
 	uint8_t bits[8192];

@@ -1,0 +1,376 @@
+#!/bin/sh
+# bench/run.sh: the proxy benchmark of `make bench` (issue 2, "Benchmark").
+#
+# Runs the same loads on loopback against the direct path (no proxy), tinyproxy, Squid,
+# HAProxy (TCP mode, splice: a pure relay) and `iplock proxy` (relay = splice and copy),
+# measures each proxy's own CPU time from /proc/PID/stat during each load, prints a
+# markdown table with the floors of issue 2 and writes it to bench/out/proxy.md.
+#
+# Knobs (environment): BENCH_SECS (8) seconds per load point, BENCH_CONC (50) clients,
+# BENCH_IDLE (2000) idle tunnels, BENCH_BULK_N (3) downloads of BENCH_BULK_BYTES (256 MiB),
+# BENCH_SYSTEMS (all), BENCH_LG_THREADS (1), BENCH_SPREAD (16) client source IPs,
+# IPLOCK_BIN (build/iplock).
+# Every daemon started here is stopped by its PID at the end or on error.
+#
+# Fairness: each system gets its own origin port and its own egress addresses
+# (127.0.N.2, 127.0.N.3 with N = 11, 12, ... per system, where the issue says 127.0.0.2/.3):
+# a proxy that binds its egress address without IP_BIND_ADDRESS_NO_PORT pays for every
+# TIME-WAIT socket on that address, so sharing one address would make the results depend on
+# the order of the systems. No access logs anywhere (off, or /dev/null).
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
+LG=$ROOT/build/bench/loadgen
+ORIGIN=$ROOT/build/bench/origin
+OUT=$ROOT/bench/out
+RUN=$OUT/run
+SECS=${BENCH_SECS:-8}
+CONC=${BENCH_CONC:-50}
+IDLE_N=${BENCH_IDLE:-2000}
+BULK_N=${BENCH_BULK_N:-3}
+BULK_BYTES=${BENCH_BULK_BYTES:-268435456}
+LG_THREADS=${BENCH_LG_THREADS:-1}
+SPREAD=${BENCH_SPREAD:-16}
+SYSTEMS=${BENCH_SYSTEMS:-"direct tinyproxy squid haproxy iplock-splice iplock-copy"}
+USER_NAME=bench
+USER_PASS=bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+HZ=$(getconf CLK_TCK)
+PAGE_KB=$(($(getconf PAGESIZE) / 1024))
+
+for tool in "$LG" "$ORIGIN"; do
+	[ -x "$tool" ] || { echo "bench: $tool missing (run: make bench-tools)" >&2; exit 2; }
+done
+rm -rf "$RUN"
+mkdir -p "$RUN"
+# Squid drops to the 'proxy' user: its directory must be writable by it.
+chmod 755 "$OUT" "$RUN"
+
+DAEMONS=""      # PIDs of every daemon started here, stopped by PID only
+stop_pid() {
+	[ -n "$1" ] || return 0
+	kill "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+cleanup() {
+	for p in $DAEMONS; do stop_pid "$p"; done
+	DAEMONS=""
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+# Value of key=... in a loadgen result line.
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
+
+# CPU ticks (utime+stime, all threads) of a process and its direct children (helpers).
+cpu_ticks() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '{
+		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
+		if (pid == p || f[2] == p) t += f[12] + f[13] } END { print t + 0 }'
+}
+# Resident set size in KiB of a process and its direct children.
+rss_kb() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" -v pk="$PAGE_KB" '{
+		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
+		if (pid == p || f[2] == p) t += f[22] * pk } END { print t + 0 }'
+}
+
+# Waits until something listens on 127.0.0.1:PORT (bounded: 10 s), fails if PID died.
+wait_listen() {
+	hex=$(printf '%04X' "$1")
+	i=0
+	while ! grep -q "0100007F:$hex 00000000:0000 0A" /proc/net/tcp; do
+		kill -0 "$2" 2>/dev/null || { log "process $2 exited before listening on $1"; return 1; }
+		i=$((i + 1))
+		[ $i -lt 100 ] || { log "nothing listens on $1 after 10 s"; return 1; }
+		sleep 0.1
+	done
+}
+
+start_origin() {
+	OPORT=$("$LG" freeport)
+	"$ORIGIN" -l "127.0.0.1:$OPORT" > "$RUN/origin.out" 2>&1 &
+	OPID=$!
+	DAEMONS="$DAEMONS $OPID"
+	wait_listen "$OPORT" "$OPID"
+}
+
+# --- peers: each start_X sets PPID_, PPORT, LGX (loadgen proxy args), FWD (yes/no) ---
+
+start_tinyproxy() {
+	d=$RUN/tinyproxy; mkdir -p "$d"
+	cat > "$d/tinyproxy.conf" <<EOF
+Port $PPORT
+Listen 127.0.0.1
+Bind $EGRESS1
+Timeout 600
+MaxClients 4000
+# Logging as quiet as it goes (no access log at Critical); a file because /dev/null is refused.
+LogFile "$d/tinyproxy.log"
+LogLevel Critical
+DisableViaHeader Yes
+Allow 127.0.0.0/8
+BasicAuth $USER_NAME $USER_PASS
+EOF
+	tinyproxy -d -c "$d/tinyproxy.conf" > "$d/stdout" 2>&1 &
+	PPID_=$!
+	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
+	FWD=yes
+}
+
+start_squid() {
+	d=$RUN/squid; mkdir -p "$d"; chmod 777 "$d"
+	printf '%s:%s\n' "$USER_NAME" "$(openssl passwd -apr1 "$USER_PASS")" > "$d/htpasswd"
+	chmod 644 "$d/htpasswd"
+	cat > "$d/squid.conf" <<EOF
+http_port 127.0.0.1:$PPORT
+pid_filename $d/squid.pid
+cache_effective_user proxy
+coredump_dir $d
+# No logs, no cache: it relays and forwards only.
+cache_log /dev/null
+access_log none
+cache_store_log none
+logfile_rotate 0
+cache deny all
+cache_mem 0 MB
+auth_param basic program /usr/lib/squid/basic_ncsa_auth $d/htpasswd
+auth_param basic children 5
+auth_param basic credentialsttl 2 hours
+auth_param basic realm bench
+acl authed proxy_auth REQUIRED
+http_access allow authed
+http_access deny all
+tcp_outgoing_address $EGRESS1
+max_filedescriptors 16384
+shutdown_lifetime 0 seconds
+via off
+forwarded_for delete
+netdb_filename none
+pinger_enable off
+EOF
+	squid -N -f "$d/squid.conf" > "$d/stdout" 2>&1 &
+	PPID_=$!
+	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
+	FWD=yes
+}
+
+start_haproxy() {
+	d=$RUN/haproxy; mkdir -p "$d"
+	# maxconn 6000: HAProxy sizes its fd table (sockets + splice pipes) to fit the 20000 limit.
+	cat > "$d/haproxy.cfg" <<EOF
+global
+    maxconn 6000
+defaults
+    mode tcp
+    option splice-auto
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+frontend fe
+    bind 127.0.0.1:$PPORT
+    default_backend be
+backend be
+    source $EGRESS1
+    server origin 127.0.0.1:$OPORT
+EOF
+	haproxy -db -f "$d/haproxy.cfg" > "$d/stdout" 2>&1 &
+	PPID_=$!
+	LGX="--no-connect -x 127.0.0.1:$PPORT"
+	FWD=no
+}
+
+# iplock proxy with relay = $1 (splice|copy).
+start_iplock() {
+	d=$RUN/iplock-$1; mkdir -p "$d"
+	[ -x "$IPLOCK" ] || { log "$IPLOCK missing"; return 1; }
+	printf '%s\n' "$USER_PASS" | "$IPLOCK" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
+		{ log "iplock passwd failed: $(head -3 "$d/passwd.err")"; return 1; }
+	{
+		cat <<EOF
+[proxy]
+listen = 127.0.0.1:$PPORT
+egress = $EGRESS1 $EGRESS2
+allow_destinations = 127.0.0.1/32
+connect_ports = 443 80 $OPORT
+http_ports = 80 443 $OPORT
+relay = $1
+# Like every peer here: no access log (the default is one JSON line per request on stdout).
+access_log = off
+
+EOF
+		# The [user] block that `iplock passwd` printed (hash only).
+		sed -n '/^\[user /,/^$/p' "$d/passwd.out"
+	} > "$d/iplock.conf"
+	"$IPLOCK" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
+	PPID_=$!
+	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
+	FWD=yes
+}
+
+# Runs one loadgen load while sampling the proxy's CPU; sets RES and CPU_S.
+# usage: measure NAME PID loadgen-args...
+measure() {
+	name=$1; pid=$2; shift 2
+	c0=0; [ "$pid" = "-" ] || c0=$(cpu_ticks "$pid")
+	"$LG" "$@" > "$RUN/$name.out" 2> "$RUN/$name.err" || true
+	c1=0; [ "$pid" = "-" ] || c1=$(cpu_ticks "$pid")
+	RES=$(grep '^mode=' "$RUN/$name.out" | tail -1 || true)
+	CPU_S=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { printf "%.3f", (b - a) / hz }')
+	[ -n "$RES" ] || { log "$name: no result ($(head -2 "$RUN/$name.err"))"; RES="mode=? ok=0 err=0"; }
+	e=$(field "$RES" err)
+	[ "${e:-0}" = 0 ] || log "$name: $e errors ($(head -1 "$RUN/$name.err"))"
+}
+
+# Idle tunnels: RSS before, open IDLE_N, RSS with; sets RSS_PER (KiB per tunnel).
+measure_idle() {
+	name=$1; pid=$2; shift 2
+	r0=$(rss_kb "$pid")
+	: > "$RUN/$name.out"
+	"$LG" idle "$@" -c "$IDLE_N" -d 30 -H 30 > "$RUN/$name.out" 2> "$RUN/$name.err" &
+	lgp=$!
+	i=0
+	while ! grep -q '^ready' "$RUN/$name.out" && kill -0 "$lgp" 2>/dev/null && [ $i -lt 350 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	sleep 0.5        # let the proxy settle (lazy frees, last ACKs)
+	r1=$(rss_kb "$pid")
+	kill -USR1 "$lgp" 2>/dev/null || true
+	wait "$lgp" 2>/dev/null || true
+	okn=$(sed -n 's/^ready ok=\([0-9]*\).*/\1/p' "$RUN/$name.out")
+	[ "${okn:-0}" -gt 0 ] || { log "$name: no idle tunnel established ($(head -1 "$RUN/$name.err"))"; okn=0; }
+	[ "${okn:-0}" = "$IDLE_N" ] || log "$name: only ${okn:-0}/$IDLE_N idle tunnels"
+	RSS_PER=$(awk -v a="$r0" -v b="$r1" -v n="$okn" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "n/a" }')
+}
+
+# Result rows, one per system: name|tps|p50|p99|cpu_us_tunnel|fwd_rps|cpu_us_fwd|bulk_mbps|cpu_s_gib|rss_kib|notes
+ROWS=$RUN/rows
+: > "$ROWS"
+
+SYS_INDEX=10
+run_system() {
+	sys=$1
+	SYS_INDEX=$((SYS_INDEX + 1))
+	EGRESS1=127.0.$SYS_INDEX.2
+	EGRESS2=127.0.$SYS_INDEX.3
+	log "== $sys (egress $EGRESS1)"
+	start_origin || return 1
+	PPORT=$("$LG" freeport)
+	PPID_=""
+	notes=""
+	case $sys in
+	direct) LGX=""; FWD=yes ;;
+	tinyproxy) start_tinyproxy || return 1 ;;
+	squid) start_squid || return 1 ;;
+	haproxy) start_haproxy || return 1 ;;
+	iplock-splice) start_iplock splice || return 1 ;;
+	iplock-copy) start_iplock copy || return 1 ;;
+	*) log "unknown system $sys"; return 1 ;;
+	esac
+	O="-o 127.0.0.1:$OPORT"
+	if [ -n "$PPID_" ]; then
+		DAEMONS="$DAEMONS $PPID_"
+		wait_listen "$PPORT" "$PPID_" || return 1
+		P=$PPID_
+		mode=tunnels
+	else
+		P=-
+		mode=direct
+	fi
+	# shellcheck disable=SC2086
+	{
+		# Warm-up (helpers, pools, caches), not measured; short, to leave few TIME-WAITs.
+		"$LG" $mode $LGX $O -c "$CONC" -n 500 -d 5 -S "$SPREAD" > "$RUN/$sys-warmup.out" 2>&1 || true
+		if [ "$P" != - ]; then
+			measure_idle "$sys-idle" "$P" $LGX $O
+		else
+			RSS_PER=n/a
+		fi
+		# Keep-alive forwarding before the tunnel storm, which fills the egress port space.
+		if [ "$FWD" = yes ]; then
+			measure "$sys-forward" "$P" forward $LGX $O -c "$CONC" -d "$SECS" -t "$LG_THREADS" -S "$SPREAD"
+			F_RES=$RES; F_CPU=$CPU_S
+		else
+			F_RES="ok=0 err=0 rate=n/a"; F_CPU=0
+		fi
+		measure "$sys-tunnels" "$P" $mode $LGX $O -c "$CONC" -d "$SECS" -t "$LG_THREADS" -S "$SPREAD"
+		T_RES=$RES; T_CPU=$CPU_S
+		measure "$sys-bulk" "$P" bulk $LGX $O -n "$BULK_N" -b "$BULK_BYTES"
+		B_RES=$RES; B_CPU=$CPU_S
+	}
+	[ -z "$PPID_" ] || stop_pid "$PPID_"
+	stop_pid "$OPID"
+	DAEMONS=""
+
+	t_ok=$(field "$T_RES" ok); t_err=$(field "$T_RES" err)
+	f_ok=$(field "$F_RES" ok); f_err=$(field "$F_RES" err)
+	b_err=$(field "$B_RES" err)
+	[ "${t_err:-0}" = 0 ] || notes="$notes tunnels: $t_err errors;"
+	[ "${f_err:-0}" = 0 ] || notes="$notes forward: $f_err errors;"
+	[ "${b_err:-0}" = 0 ] || notes="$notes bulk: $b_err errors;"
+	[ "$FWD" = yes ] || notes="$notes no HTTP forwarding (TCP relay);"
+	awk -v sys="$sys" -v direct="$([ "$P" = - ] && echo 1 || echo 0)" \
+	    -v tps="$(field "$T_RES" rate)" -v p50="$(field "$T_RES" p50_us)" -v p99="$(field "$T_RES" p99_us)" \
+	    -v tok="${t_ok:-0}" -v tcpu="$T_CPU" \
+	    -v frps="$(field "$F_RES" rate)" -v fok="${f_ok:-0}" -v fcpu="$F_CPU" \
+	    -v mbps="$(field "$B_RES" mbps)" -v bbytes="$(field "$B_RES" bytes)" -v bcpu="$B_CPU" \
+	    -v rss="$RSS_PER" -v notes="$notes" 'BEGIN {
+		cput = (!direct && tok > 0) ? sprintf("%.1f", tcpu * 1e6 / tok) : "n/a";
+		cpuf = (!direct && fok > 0) ? sprintf("%.1f", fcpu * 1e6 / fok) : "n/a";
+		cpub = (!direct && bbytes > 0) ? sprintf("%.2f", bcpu / (bbytes / 1073741824)) : "n/a";
+		if (frps == "") frps = "n/a";
+		printf "%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", sys, tps, p50, p99, cput, frps, cpuf, mbps, cpub, rss, notes
+	}' >> "$ROWS"
+	tail -1 "$ROWS" >&2
+}
+
+START=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+for s in $SYSTEMS; do
+	run_system "$s" || { log "$s failed; skipped"; cleanup; }
+done
+
+# --- table and floors ---
+{
+	echo "## iplock proxy benchmark ($START)"
+	echo
+	echo "\`make bench\` on $(nproc) cores ($(uname -r)), all on loopback; loadgen, origin and proxy share the cores."
+	echo "Loads: $CONC clients for ${SECS} s per point; tunnels = connect, CONNECT (HAProxy: none, TCP relay), GET 1 KiB, close;"
+	echo "forwarded = keep-alive absolute-form GETs of 1 KiB; bulk = $BULK_N x $BULK_BYTES bytes through one tunnel;"
+	echo "idle = $IDLE_N tunnels after one GET each. CPU = the proxy's own utime+stime (all threads, helpers) during the load."
+	echo "Each system has its own egress addresses (127.0.N.2, 127.0.N.3) and origin port, so TIME-WAIT sockets left by one do not slow the next."
+	echo
+	echo "| system | tunnels/s | p50 µs | p99 µs | CPU µs/tunnel | fwd GET/s | CPU µs/GET | bulk MB/s | CPU s/GiB | RSS KiB/idle tunnel | notes |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	awk -F'|' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' "$ROWS"
+	echo
+	for ip in iplock-splice iplock-copy; do
+		grep -q "^$ip|" "$ROWS" || continue
+		echo "Floors for $ip:"
+		echo
+		awk -F'|' -v ip="$ip" '
+		{ tps[$1] = $2; cput[$1] = $5; fwd[$1] = $6; mbps[$1] = $8; rss[$1] = $10 }
+		function num(x) { return (x ~ /^[0-9.]+$/) ? x + 0 : -1 }
+		function ratio(name, a, b, floor, le,   r, ok) {
+			if (num(a) < 0 || num(b) <= 0) { printf "- %s: n/a (missing figure)\n", name; return }
+			r = num(a) / num(b); ok = le ? (r <= floor) : (r >= floor)
+			printf "- %s: %.2fx (%s vs %s; floor %s%.2f) **%s**\n", name, r, a, b, le ? "<= " : ">= ", floor, ok ? "PASS" : "FAIL"
+		}
+		END {
+			ratio("tunnels/s vs tinyproxy", tps[ip], tps["tinyproxy"], 5, 0)
+			ratio("tunnels/s vs HAProxy", tps[ip], tps["haproxy"], 0.5, 0)
+			ratio("CPU per tunnel vs HAProxy", cput[ip], cput["haproxy"], 2, 1)
+			ratio("forwarded GET/s vs Squid", fwd[ip], fwd["squid"], 3, 0)
+			ratio("bulk MB/s vs HAProxy splice", mbps[ip], mbps["haproxy"], 0.9, 0)
+			if (num(rss[ip]) < 0) print "- RSS per idle tunnel: n/a"
+			else printf "- RSS per idle tunnel: %s KiB (floor <= 8) **%s**\n", rss[ip], (num(rss[ip]) <= 8) ? "PASS" : "FAIL"
+		}' "$ROWS"
+		echo
+	done
+	echo "Raw loadgen output: bench/out/run/. Re-run: \`make bench\` (BENCH_SECS, BENCH_SYSTEMS, ... in bench/run.sh)."
+} > "$OUT/proxy.md"
+cat "$OUT/proxy.md"

@@ -1,0 +1,64 @@
+#!/bin/bash
+# bench/scan.sh: `iplock scan` against ripgrep on a generated 1 GiB corpus, one core each.
+# Floors: iplock faster than ripgrep and at least 1 GB/s; the finding counts must agree.
+# Env: IPLOCK_BIN (default build/iplock), SCAN_BENCH_MIB (default 1024), SCAN_BENCH_RUNS (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${IPLOCK_BIN:-build/iplock}
+MIB=${SCAN_BENCH_MIB:-1024}
+RUNS=${SCAN_BENCH_RUNS:-3}
+OUT=bench/out
+CORPUS=$OUT/scan-corpus-${MIB}m.txt
+# The same keys as iplock finds (the corpus has no placeholders, so none to exclude);
+# ASCII word boundaries stand in for GitHub's [0-9A-Za-z] boundaries on this corpus.
+RE='(?-u:\b)(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,247}|sk_org_(?:(?:live|test)_)?[0-9A-Za-z]{10,247}|whsec_[0-9A-Za-z]{32,247})(?-u:\b)'
+
+command -v rg >/dev/null || { echo "bench/scan.sh: ripgrep (rg) missing: apt-get install ripgrep" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "bench/scan.sh: $BIN missing: run make" >&2; exit 2; }
+mkdir -p "$OUT"
+if [ ! -s "$CORPUS" ]; then
+	cc -O2 -o "$OUT/gen_corpus" bench/gen_corpus.c
+	t0=$(date +%s.%N)
+	"$OUT/gen_corpus" "$MIB" > "$CORPUS.tmp" 2> "$CORPUS.keys"
+	mv "$CORPUS.tmp" "$CORPUS"
+	printf 'generated %s (%s MiB, %s keys) in %.1f s\n' "$CORPUS" "$MIB" "$(cat "$CORPUS.keys")" \
+		"$(echo "$(date +%s.%N) - $t0" | bc)"
+fi
+bytes=$(stat -c %s "$CORPUS")
+cat "$CORPUS" > /dev/null # into the page cache: both tools read from memory
+
+# best of RUNS wall-clock seconds of a command; its stdout goes to $OUT/last.out
+best() {
+	local b="" t0 t1 dt
+	for _ in $(seq "$RUNS"); do
+		t0=$(date +%s%N)
+		"$@" > "$OUT/last.out" || [ $? -eq 1 ]
+		t1=$(date +%s%N)
+		dt=$(( t1 - t0 ))
+		if [ -z "$b" ] || [ "$dt" -lt "$b" ]; then b=$dt; fi
+	done
+	echo "$b"
+}
+
+ns_ip=$(best taskset -c 0 "$BIN" scan -q --format jsonl "$CORPUS")
+n_ip=$(wc -l < "$OUT/last.out")
+ns_rg=$(best taskset -c 0 rg --count-matches -a -e "$RE" "$CORPUS")
+n_rg=$(cat "$OUT/last.out")
+
+mbs() { echo "scale=0; $bytes * 1000 / $1" | bc; } # MB/s (10^6 bytes) from ns
+ip=$(mbs "$ns_ip")
+rgs=$(mbs "$ns_rg")
+ratio=$(echo "scale=2; $ns_rg / $ns_ip" | bc)
+printf '%-22s %10s %10s %10s\n' "scan ($((bytes >> 20)) MiB, 1 core)" "seconds" "MB/s" "findings"
+printf '%-22s %10.3f %10s %10s\n' "iplock scan" "$(echo "scale=3; $ns_ip/1000000000" | bc)" "$ip" "$n_ip"
+printf '%-22s %10.3f %10s %10s\n' "ripgrep $(rg --version | head -1 | cut -d' ' -f2)" \
+	"$(echo "scale=3; $ns_rg/1000000000" | bc)" "$rgs" "$n_rg"
+printf 'iplock/ripgrep speed ratio: %sx\n' "$ratio"
+
+fail=0
+[ "$n_ip" = "$n_rg" ] || { echo "FAIL: finding counts differ ($n_ip vs $n_rg)"; fail=1; }
+[ "$ns_ip" -lt "$ns_rg" ] || { echo "FAIL: not faster than ripgrep"; fail=1; }
+[ "$ip" -ge 1000 ] || { echo "FAIL: below 1 GB/s on one core"; fail=1; }
+[ $fail -eq 0 ] && echo "scan floors met: faster than ripgrep, >= 1 GB/s, counts agree"
+exit $fail

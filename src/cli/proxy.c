@@ -1,0 +1,92 @@
+/* proxy.c: `iplock proxy`, the static-egress forward proxy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "proxy/config.h"
+#include "proxy/proxy.h"
+
+static void proxy_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: iplock proxy -c FILE [--check] [--dns-servers LIST] [-v]\n\n"
+		"Static-egress forward proxy: HTTP forwarding and CONNECT tunnels leave from the\n"
+		"fixed egress addresses of each user's pool. See docs/config.md.\n\n"
+		"  -c, --config FILE     INI configuration ([proxy], [user NAME] sections)\n"
+		"      --check           validate the configuration, print FILE:LINE: reason, exit\n"
+		"      --dns-servers L   resolvers as \"127.0.0.1:5353,[::1]:53\" (default: resolv.conf)\n"
+		"  -v, --verbose         debug logging\n"
+		"  -h, --help            this text\n\n"
+		"Signals: SIGHUP reloads the configuration (a bad one is refused and the running one\n"
+		"stays; established tunnels are kept), SIGTERM/SIGINT stop.\n");
+}
+
+int proxy_main(int argc, char **argv)
+{
+	const char *path = NULL, *dns_servers = NULL;
+	bool check = false;
+	char err[512];
+	struct proxy_config *cfg;
+	struct proxy px;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			proxy_usage(stdout);
+			return 0;
+		} else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+			path = argv[++i];
+		} else if (!strcmp(argv[i], "--check")) {
+			check = true;
+		} else if (!strcmp(argv[i], "--dns-servers") && i + 1 < argc) {
+			dns_servers = argv[++i];
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			log_verbosity = LOG_DEBUG;
+		} else {
+			fprintf(stderr, "iplock proxy: unknown or incomplete option '%s' (see --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "iplock proxy: a configuration file is required (-c FILE)\n");
+		return 2;
+	}
+	if (proxy_config_load(path, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return check ? 1 : 2;
+	}
+	if (check) {
+		printf("%s: ok (%zu users, %zu egress addresses)\n", path, cfg->nusers, cfg->egress.n);
+		proxy_config_free(cfg);
+		return 0;
+	}
+	if (!cfg->auth_required)
+		log_warn("auth is off: this is an open proxy for anyone who can reach it");
+	memset(&px, 0, sizeof(px));
+	px.config_path = path;
+	px.dns_servers = dns_servers;
+	px.log_fd = -1;
+	if (!strcmp(cfg->access_log, "-"))
+		px.log_fd = STDOUT_FILENO;
+	else if (strcmp(cfg->access_log, "off")) {
+		px.log_fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (px.log_fd < 0) {
+			fprintf(stderr, "iplock proxy: cannot open access log %s: %s\n", cfg->access_log, strerror(errno));
+			proxy_config_free(cfg);
+			return 1;
+		}
+	}
+	struct cfg_ref *r = calloc(1, sizeof(*r));
+	if (!r || !(r->user_conns = calloc(cfg->nusers ? cfg->nusers : 1, sizeof(*r->user_conns)))) {
+		fprintf(stderr, "iplock proxy: out of memory\n");
+		return 1;
+	}
+	r->cfg = cfg;
+	atomic_init(&r->refs, 1);
+	px.cfg = r;
+	return proxy_run(&px);
+}

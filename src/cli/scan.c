@@ -1,0 +1,201 @@
+/* scan.c: `iplock scan`: find leaked Stripe-format keys in files, stdin or git history,
+ * report them, and optionally revoke the ones our key store knows. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "scan/git.h"
+#include "scan/input.h"
+#include "scan/report.h"
+#include "scan/revoke.h"
+
+#define DEFAULT_IGNORE ".iplockignore"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: iplock scan [OPTIONS] [PATH...]      (PATH - is stdin; no PATH scans .)\n"
+		"       iplock scan --git [OPTIONS] [REPO...] (whole history; no REPO is .)\n"
+		"\n"
+		"Finds sk_live_/rk_live_/sk_org_ (critical), whsec_ (high), sk_test_/rk_test_ (low)\n"
+		"and, with --include-publishable, pk_ keys (info).\n"
+		"\n"
+		"  --git                  PATHs are git repositories: scan every unique blob of the history\n"
+		"  -f, --format FMT       text (default), json, jsonl, sarif or csv\n"
+		"  -o, --output FILE      write the report to FILE (mode 0600) instead of stdout\n"
+		"  --show-secrets         print whole keys (default: prefix + last 4)\n"
+		"  --include-publishable  also report pk_live_/pk_test_ keys\n"
+		"  --binary               also scan binary files met in directories (named files always are)\n"
+		"  --ignore-file FILE     fingerprints to ignore, one per line (default: ./.iplockignore if present)\n"
+		"  --baseline REPORT      a previous --format json report: report only new findings\n"
+		"  --revoke --db PATH     revoke every found key that is in the key store at PATH\n"
+		"  --actor NAME           who revokes, for the audit record (default: the OS user)\n"
+		"  -q, --quiet            no summary line on stderr\n"
+		"\n"
+		"Inline `iplock:allow` or `gitleaks:allow` on a key's line suppresses it.\n"
+		"Exit status: 0 no findings, 1 findings, 2 usage or I/O error.\n");
+}
+
+static int scan_err(const char *msg, const char *arg)
+{
+	fprintf(stderr, "iplock scan: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	return 2;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static FILE *open_output(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, "w");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+int scan_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "git", no_argument, NULL, 'g' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "show-secrets", no_argument, NULL, 'S' },
+		{ "include-publishable", no_argument, NULL, 'P' },
+		{ "binary", no_argument, NULL, 'B' },
+		{ "ignore-file", required_argument, NULL, 'I' },
+		{ "baseline", required_argument, NULL, 'b' },
+		{ "revoke", no_argument, NULL, 'R' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "actor", required_argument, NULL, 'a' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct scan_input_opts io = { 0 };
+	enum scan_format fmt = SCAN_FMT_TEXT;
+	const char *output = NULL, *ignore = NULL, *baseline = NULL, *db = NULL, *actor = NULL;
+	bool git = false, show = false, revoke = false, quiet = false;
+	struct scan_report r;
+	char err[512];
+	FILE *out = stdout;
+	int c, rc = 2;
+
+	scan_report_init(&r);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "f:o:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'g': git = true; break;
+		case 'f':
+			if (!scan_format_parse(optarg, &fmt)) {
+				rc = scan_err("unknown format (text, json, jsonl, sarif, csv)", optarg);
+				goto out;
+			}
+			break;
+		case 'o': output = optarg; break;
+		case 'S': show = true; break;
+		case 'P': io.flags |= SCAN_F_PUBLISHABLE; break;
+		case 'B': io.binary = true; break;
+		case 'I': ignore = optarg; break;
+		case 'b': baseline = optarg; break;
+		case 'R': revoke = true; break;
+		case 'd': db = optarg; break;
+		case 'a': actor = optarg; break;
+		case 'q': quiet = true; break;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			rc = scan_err("unknown or incomplete option", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (revoke && !db) {
+		rc = scan_err("--revoke needs --db PATH", NULL);
+		goto out;
+	}
+	if (db && !revoke) {
+		rc = scan_err("--db is only used with --revoke", NULL);
+		goto out;
+	}
+	if (!ignore && access(DEFAULT_IGNORE, F_OK) == 0)
+		ignore = DEFAULT_IGNORE;
+	if (ignore && scan_report_load_ignore(&r, ignore, err, sizeof(err))) {
+		rc = scan_err(err, NULL);
+		goto out;
+	}
+	if (baseline && scan_report_load_baseline(&r, baseline, err, sizeof(err))) {
+		rc = scan_err(err, NULL);
+		goto out;
+	}
+	if (output && !(out = open_output(output))) {
+		out = stdout;
+		rc = scan_err("cannot write output", output);
+		goto out;
+	}
+
+	double t0 = now_s();
+	bool fatal = false;
+	int n_inputs = argc - optind;
+	for (int i = 0; i < (n_inputs ? n_inputs : 1) && !fatal; i++) {
+		const char *in = n_inputs ? argv[optind + i] : ".";
+		int e = git ? scan_git(&r, in, &io) : scan_input_path(&r, in, &io);
+		if (e == -ENOMEM) {
+			scan_err("out of memory", NULL);
+			fatal = true;
+		} else if (e) {
+			r.errors++;
+		}
+	}
+	double dt = now_s() - t0;
+
+	if (revoke && !fatal && r.n) {
+		const char *rerr = scan_revoke_found(&r, db, actor, err, sizeof(err));
+		if (rerr) {
+			scan_err(rerr, NULL);
+			r.errors++;
+		}
+	}
+	if (scan_report_write(&r, fmt, show, out)) {
+		scan_err("cannot write the report", output ? output : "stdout");
+		fatal = true;
+	}
+	if (!quiet) {
+		size_t cnt[4];
+		scan_report_counts(&r, cnt);
+		fprintf(stderr,
+			"iplock scan: %zu finding%s (%zu critical, %zu high, %zu low, %zu info); "
+			"suppressed %zu inline, %zu by ignore file, %zu by baseline; "
+			"%llu input%s, %llu bytes in %.3f s\n",
+			r.n + r.dropped, r.n + r.dropped == 1 ? "" : "s", cnt[0], cnt[1], cnt[2], cnt[3],
+			r.supp_inline, r.supp_ignore, r.supp_baseline, (unsigned long long)r.files,
+			r.files == 1 ? "" : "s", (unsigned long long)r.bytes, dt);
+		if (revoke) {
+			size_t done = 0;
+			for (size_t i = 0; i < r.n; i++)
+				done += r.v[i].revoke == SCAN_REVOKE_DONE;
+			fprintf(stderr, "iplock scan: revoked %zu key%s in %s\n", done,
+				done == 1 ? "" : "s", db);
+		}
+	}
+	rc = fatal || r.errors ? 2 : (r.n + r.dropped) ? 1 : 0;
+out:
+	if (out != stdout && fclose(out) != 0 && rc != 2)
+		rc = scan_err("cannot write output", output);
+	scan_report_free(&r);
+	return rc;
+}

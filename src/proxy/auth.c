@@ -1,0 +1,326 @@
+/* auth.c: PBKDF2 password hashes and the cached Basic credential check. */
+#include "proxy/auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core/secret.h"
+
+#define HASH_PREFIX     "pbkdf2-sha256$"
+#define SALT_LEN        16
+#define KEY_LEN         32
+#define ITER_MIN        1000
+#define ITER_MAX        10000000
+#define CACHE_SLOTS     1024
+#define NEG_SLOTS       256
+
+struct cache_entry {
+	unsigned char key[32];
+	uint64_t generation;
+	int user, pin;
+	bool valid;
+};
+
+struct neg_entry {
+	unsigned char key[32];
+	uint64_t generation;
+	bool valid;
+};
+
+struct auth_cache {
+	unsigned char salt[32];      /* keys the cache hash: a memory dump gives no plain SHA-256 of credentials */
+	EVP_MD *sha256;
+	EVP_MD_CTX *md;
+	struct auth_cache_stats stats;
+	struct cache_entry pos[CACHE_SLOTS];
+	struct neg_entry neg[NEG_SLOTS];
+};
+
+struct auth_cache *auth_cache_new(void)
+{
+	struct auth_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	c->md = EVP_MD_CTX_new();
+	if (!c->sha256 || !c->md || RAND_bytes(c->salt, sizeof(c->salt)) != 1) {
+		auth_cache_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void auth_cache_free(struct auth_cache *c)
+{
+	if (!c)
+		return;
+	EVP_MD_CTX_free(c->md);
+	EVP_MD_free(c->sha256);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+void auth_cache_stats(const struct auth_cache *c, struct auth_cache_stats *out)
+{
+	*out = c->stats;
+}
+
+/* Strict base64 (RFC 4648, standard alphabet, padded, canonical: unused bits zero).
+ * Returns the decoded length or -1. */
+static int b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t pad = 0;
+
+	if (len == 0 || len % 4 != 0 || len / 4 * 3 > cap || len > INT32_MAX)
+		return -1;
+	if (in[len - 1] == '=')
+		pad = in[len - 2] == '=' ? 2 : 1;
+	for (size_t i = 0; i < len - pad; i++)
+		if (!in[i] || !strchr(alpha, in[i]))
+			return -1;
+	if (pad) {
+		/* the bits after the last full byte must be zero, so each value has one encoding */
+		unsigned v = (unsigned)(strchr(alpha, in[len - pad - 1]) - alpha);
+		if ((pad == 2 && (v & 0x0f)) || (pad == 1 && (v & 0x03)))
+			return -1;
+	}
+	int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+	if (n < 0)
+		return -1;
+	return n - (int)pad;
+}
+
+static size_t b64_encode(const unsigned char *in, size_t len, char *out)
+{
+	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+int auth_hash_password_iter(const char *pw, size_t len, unsigned iterations, char *out, size_t cap)
+{
+	unsigned char salt[SALT_LEN], key[KEY_LEN];
+	char salt64[32], key64[48];
+	int rc = 0;
+
+	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    PKCS5_PBKDF2_HMAC(pw, (int)len, salt, sizeof(salt), (int)iterations, EVP_sha256(),
+			      sizeof(key), key) != 1) {
+		rc = -EIO;
+		goto out;
+	}
+	b64_encode(salt, sizeof(salt), salt64);
+	b64_encode(key, sizeof(key), key64);
+	int n = snprintf(out, cap, HASH_PREFIX "%u$%s$%s", iterations, salt64, key64);
+	if (n < 0 || (size_t)n >= cap)
+		rc = -ENOSPC;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+int auth_hash_password(const char *pw, size_t len, char *out, size_t cap)
+{
+	return auth_hash_password_iter(pw, len, AUTH_PBKDF2_ITERATIONS, out, cap);
+}
+
+struct parsed_hash {
+	unsigned iterations;
+	unsigned char salt[64], key[64];
+	int salt_len, key_len;
+};
+
+static const char *hash_parse(const char *hash, struct parsed_hash *ph)
+{
+	size_t plen = sizeof(HASH_PREFIX) - 1;
+
+	if (strncmp(hash, HASH_PREFIX, plen) != 0)
+		return "password_hash must start with pbkdf2-sha256$ (make one with iplock passwd)";
+	const char *p = hash + plen;
+	const char *d1 = strchr(p, '$');
+	if (!d1)
+		return "password_hash: missing salt";
+	const char *d2 = strchr(d1 + 1, '$');
+	if (!d2 || strchr(d2 + 1, '$'))
+		return "password_hash: expected pbkdf2-sha256$ITERATIONS$SALT$HASH";
+	unsigned long it = 0;
+	if (d1 == p || d1 - p > 8 || *p == '0')
+		return "password_hash: bad iteration count";
+	for (const char *q = p; q < d1; q++) {
+		if (*q < '0' || *q > '9')
+			return "password_hash: bad iteration count";
+		it = it * 10 + (unsigned long)(*q - '0');
+	}
+	if (it < ITER_MIN || it > ITER_MAX)
+		return "password_hash: iterations must be 1000-10000000";
+	ph->iterations = (unsigned)it;
+	ph->salt_len = b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), ph->salt, sizeof(ph->salt));
+	if (ph->salt_len < 8)
+		return "password_hash: bad salt";
+	ph->key_len = b64_decode(d2 + 1, strlen(d2 + 1), ph->key, sizeof(ph->key));
+	if (ph->key_len < 16)
+		return "password_hash: bad hash";
+	return NULL;
+}
+
+const char *auth_hash_check(const char *hash)
+{
+	struct parsed_hash ph;
+	return hash_parse(hash, &ph);
+}
+
+bool auth_verify_password(const char *hash, const char *pw, size_t len)
+{
+	struct parsed_hash ph;
+	unsigned char key[64];
+	bool ok = false;
+
+	if (hash_parse(hash, &ph) || len > INT32_MAX)
+		return false;
+	if (PKCS5_PBKDF2_HMAC(pw, (int)len, ph.salt, ph.salt_len, (int)ph.iterations, EVP_sha256(),
+			      ph.key_len, key) == 1)
+		ok = secret_equal(key, (size_t)ph.key_len, ph.key, (size_t)ph.key_len);
+	OPENSSL_cleanse(key, sizeof(key));
+	return ok;
+}
+
+static int cache_key(struct auth_cache *c, const char *cred, size_t len, unsigned char key[32])
+{
+	unsigned int n = 0;
+
+	if (EVP_DigestInit_ex(c->md, c->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(c->md, c->salt, sizeof(c->salt)) != 1 ||
+	    EVP_DigestUpdate(c->md, cred, len) != 1 || EVP_DigestFinal_ex(c->md, key, &n) != 1)
+		return -EIO;
+	return 0;
+}
+
+/* "egress=2[+...]": fills *pin. */
+static int parse_options(const char *s, size_t len, int *pin)
+{
+	size_t i = 0;
+
+	while (i <= len) {
+		const char *opt = s + i;
+		const char *end = memchr(opt, '+', len - i);
+		size_t olen = end ? (size_t)(end - opt) : len - i;
+		static const char egress[] = "egress=";
+		size_t elen = sizeof(egress) - 1;
+		if (olen > elen && olen <= elen + 2 && memcmp(opt, egress, elen) == 0 && *pin == -1) {
+			int v = 0;
+			for (size_t k = elen; k < olen; k++) {
+				if (opt[k] < '0' || opt[k] > '9')
+					return -EINVAL;
+				v = v * 10 + (opt[k] - '0');
+			}
+			if (opt[elen] == '0' || v < 1 || v > EGRESS_MAX)
+				return -EINVAL;
+			*pin = v;
+		} else {
+			return -EINVAL;    /* unknown, repeated or empty option */
+		}
+		i += olen + 1;
+	}
+	return 0;
+}
+
+int auth_check_basic(const struct proxy_user *users, size_t nusers, uint64_t generation,
+		     struct auth_cache *cache, const char *header_value, size_t len,
+		     struct auth_result *out)
+{
+	unsigned char key[32], dec[AUTH_CREDENTIAL_MAX];
+	int rc = -EACCES, declen = 0;
+	size_t i = 0;
+
+	out->user = -1;
+	out->egress_pin = -1;
+	if (!header_value)
+		return -EACCES;
+	while (i < len && (header_value[i] == ' ' || header_value[i] == '\t'))
+		i++;
+	if (len - i < 5 || strncasecmp(header_value + i, "basic", 5) != 0)
+		return -EACCES;             /* missing or another scheme: ask for Basic */
+	i += 5;
+	if (i < len && header_value[i] != ' ' && header_value[i] != '\t')
+		return -EACCES;             /* "Basicfoo" is another scheme */
+	while (i < len && (header_value[i] == ' ' || header_value[i] == '\t'))
+		i++;
+	size_t end = len;
+	while (end > i && (header_value[end - 1] == ' ' || header_value[end - 1] == '\t'))
+		end--;
+	const char *cred = header_value + i;
+	size_t clen = end - i;
+	if (clen == 0 || clen > AUTH_CREDENTIAL_MAX)
+		return -EINVAL;
+	if (cache_key(cache, cred, clen, key) < 0)
+		return -EIO;
+
+	struct cache_entry *e = &cache->pos[(key[0] | key[1] << 8) % CACHE_SLOTS];
+	if (e->valid && e->generation == generation && (size_t)e->user < nusers &&
+	    CRYPTO_memcmp(e->key, key, sizeof(key)) == 0) {
+		cache->stats.hits++;
+		out->user = e->user;
+		out->egress_pin = e->pin;
+		return 0;
+	}
+	struct neg_entry *ne = &cache->neg[key[2] % NEG_SLOTS];
+	if (ne->valid && ne->generation == generation && CRYPTO_memcmp(ne->key, key, sizeof(key)) == 0) {
+		cache->stats.neg_hits++;
+		return -EACCES;
+	}
+
+	declen = b64_decode(cred, clen, dec, sizeof(dec));
+	if (declen < 0 || memchr(dec, '\0', (size_t)declen)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	const char *colon = memchr(dec, ':', (size_t)declen);
+	if (!colon) {
+		rc = -EINVAL;
+		goto out;
+	}
+	size_t ulen = (size_t)(colon - (const char *)dec);
+	const char *plus = memchr(dec, '+', ulen);
+	size_t nlen = plus ? (size_t)(plus - (const char *)dec) : ulen;
+	int pin = -1;
+	if (plus && parse_options(plus + 1, ulen - nlen - 1, &pin) < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	int user = -1;
+	for (size_t u = 0; u < nusers; u++) {
+		if (strlen(users[u].name) == nlen && memcmp(users[u].name, dec, nlen) == 0) {
+			user = (int)u;
+			break;
+		}
+	}
+	rc = -EACCES;
+	if (user >= 0) {
+		cache->stats.pbkdf2++;
+		if (auth_verify_password(users[user].password_hash, colon + 1, (size_t)declen - ulen - 1))
+			rc = 0;
+	}
+	if (rc == 0) {
+		memcpy(e->key, key, sizeof(key));
+		e->generation = generation;
+		e->user = user;
+		e->pin = pin;
+		e->valid = true;
+		out->user = user;
+		out->egress_pin = pin;
+	} else {
+		memcpy(ne->key, key, sizeof(key));
+		ne->generation = generation;
+		ne->valid = true;
+	}
+out:
+	OPENSSL_cleanse(dec, sizeof(dec));
+	return rc;
+}

@@ -1,0 +1,740 @@
+/* config.c: the proxy's INI configuration. libinih splits lines; this file owns line numbers
+ * (its own reader counts them, as inih's handler gets none) and validates every value. */
+#include "proxy/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/auth.h"
+
+#define CONFIG_FILE_MAX (16u << 20)     /* a config larger than 16 MiB is a mistake */
+#define USERS_MAX       100000
+
+enum section_kind {
+	SECTION_NONE = 0,        /* before the first [section] */
+	SECTION_PROXY,           /* [proxy] */
+	SECTION_USER,            /* [user NAME] */
+};
+
+/* Scalar keys may appear once per section; list keys may repeat and continue on indented
+ * lines, each occurrence adding to the list. */
+enum key_id {
+	K_LISTEN, K_EGRESS, K_EGRESS_POLICY, K_ALLOW_DEST, K_CONNECT_PORTS, K_HTTP_PORTS,
+	K_HEADER_TIMEOUT, K_CONNECT_TIMEOUT, K_IDLE_TIMEOUT, K_MAX_HEADER_BYTES, K_MAX_HEADERS,
+	K_MAX_CONNS, K_MAX_CONNS_PER_USER, K_WORKERS, K_EGRESS_DOWN, K_AUTH, K_OPEN_PROXY,
+	K_RELAY, K_ACCESS_LOG,
+	K_PASSWORD_HASH, K_ALLOW, K_USER_MAX_CONNS, K_USER_EGRESS, K_USER_EGRESS_POLICY,
+	K_COUNT
+};
+
+struct key_def {
+	const char *name;
+	enum section_kind section;
+	enum key_id id;
+	bool list;
+};
+
+static const struct key_def keys[] = {
+	{ "listen", SECTION_PROXY, K_LISTEN, true },
+	{ "egress", SECTION_PROXY, K_EGRESS, true },
+	{ "egress_policy", SECTION_PROXY, K_EGRESS_POLICY, false },
+	{ "allow_destinations", SECTION_PROXY, K_ALLOW_DEST, true },
+	{ "connect_ports", SECTION_PROXY, K_CONNECT_PORTS, true },
+	{ "http_ports", SECTION_PROXY, K_HTTP_PORTS, true },
+	{ "header_timeout", SECTION_PROXY, K_HEADER_TIMEOUT, false },
+	{ "connect_timeout", SECTION_PROXY, K_CONNECT_TIMEOUT, false },
+	{ "idle_timeout", SECTION_PROXY, K_IDLE_TIMEOUT, false },
+	{ "max_header_bytes", SECTION_PROXY, K_MAX_HEADER_BYTES, false },
+	{ "max_headers", SECTION_PROXY, K_MAX_HEADERS, false },
+	{ "max_conns", SECTION_PROXY, K_MAX_CONNS, false },
+	{ "max_conns_per_user", SECTION_PROXY, K_MAX_CONNS_PER_USER, false },
+	{ "workers", SECTION_PROXY, K_WORKERS, false },
+	{ "egress_down", SECTION_PROXY, K_EGRESS_DOWN, false },
+	{ "auth", SECTION_PROXY, K_AUTH, false },
+	{ "open_proxy", SECTION_PROXY, K_OPEN_PROXY, false },
+	{ "relay", SECTION_PROXY, K_RELAY, false },
+	{ "access_log", SECTION_PROXY, K_ACCESS_LOG, false },
+	{ "password_hash", SECTION_USER, K_PASSWORD_HASH, false },
+	{ "allow", SECTION_USER, K_ALLOW, true },
+	{ "max_conns", SECTION_USER, K_USER_MAX_CONNS, false },
+	{ "egress", SECTION_USER, K_USER_EGRESS, true },
+	{ "egress_policy", SECTION_USER, K_USER_EGRESS_POLICY, false },
+};
+
+/* What a user section collects before its pool can be built. */
+struct user_tmp {
+	int line;                        /* of the [user NAME] header */
+	struct ipaddr egress[EGRESS_MAX];
+	size_t negress;
+	bool has_policy;
+	enum egress_policy policy;
+	int key_line[K_COUNT];
+};
+
+struct load_ctx {
+	struct proxy_config *cfg;
+	const char *name;
+	const char *text;
+	size_t pos, len;
+	int lineno;                      /* of the line inih is handling */
+	bool indented;                   /* that line is a continuation */
+	bool stop;
+	int errline;                     /* 0: none yet; -1: whole-file error */
+	char err[256];
+
+	enum section_kind section;
+	int proxy_line;                  /* of [proxy], 0 if none */
+	int key_line[K_COUNT];           /* [proxy] keys: line of first occurrence */
+	struct ipaddr egress[EGRESS_MAX];
+	size_t negress;
+	enum egress_policy policy;
+	bool open_proxy;
+	struct user_tmp *utmp;
+	size_t ucap;
+};
+
+static void fail(struct load_ctx *ctx, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct load_ctx *ctx, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->errline)
+		return;                  /* the first error is the one to report */
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+	ctx->errline = line;
+	ctx->stop = true;
+}
+
+bool proxy_user_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > PROXY_USER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int proxy_config_find_user(const struct proxy_config *cfg, const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->nusers; i++)
+		if (strlen(cfg->users[i].name) == len && memcmp(cfg->users[i].name, name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
+{
+	struct proxy_config *cfg = ctx->cfg;
+
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len == 5 && !memcmp(s, "proxy", 5)) {
+		if (ctx->proxy_line) {
+			fail(ctx, ctx->lineno, "duplicate [proxy] section (first at line %d)", ctx->proxy_line);
+			return;
+		}
+		ctx->proxy_line = ctx->lineno;
+		ctx->section = SECTION_PROXY;
+		return;
+	}
+	if (len > 5 && !memcmp(s, "user", 4) && (s[4] == ' ' || s[4] == '\t')) {
+		const char *name = s + 5;
+		size_t nlen = len - 5;
+		while (nlen && (*name == ' ' || *name == '\t'))
+			name++, nlen--;
+		if (!proxy_user_name_valid(name, nlen)) {
+			fail(ctx, ctx->lineno, "bad user name (1-64 of A-Z a-z 0-9 . _ -)");
+			return;
+		}
+		int dup = proxy_config_find_user(cfg, name, nlen);
+		if (dup >= 0) {
+			fail(ctx, ctx->lineno, "duplicate user %.*s (first at line %d)", (int)nlen, name,
+			     ctx->utmp[dup].line);
+			return;
+		}
+		if (cfg->nusers >= USERS_MAX) {
+			fail(ctx, ctx->lineno, "too many users (at most %d)", USERS_MAX);
+			return;
+		}
+		if (cfg->nusers == ctx->ucap) {
+			size_t cap = ctx->ucap ? ctx->ucap * 2 : 8;
+			struct proxy_user *u = realloc(cfg->users, cap * sizeof(*u));
+			if (u)
+				cfg->users = u;
+			struct user_tmp *t = realloc(ctx->utmp, cap * sizeof(*t));
+			if (t)
+				ctx->utmp = t;
+			if (!u || !t) {
+				fail(ctx, ctx->lineno, "out of memory");
+				return;
+			}
+			ctx->ucap = cap;
+		}
+		struct proxy_user *u = &cfg->users[cfg->nusers];
+		memset(u, 0, sizeof(*u));
+		memcpy(u->name, name, nlen);
+		memset(&ctx->utmp[cfg->nusers], 0, sizeof(ctx->utmp[0]));
+		ctx->utmp[cfg->nusers].line = ctx->lineno;
+		cfg->nusers++;
+		ctx->section = SECTION_USER;
+		return;
+	}
+	fail(ctx, ctx->lineno, "unknown section [%.*s] (expected [proxy] or [user NAME])",
+	     (int)(len > 64 ? 64 : len), s);
+}
+
+/* fgets for inih over the text in memory, one line per call so that lineno is exact; it also
+ * sees section headers, which inih reports to no one (and truncates to 50 bytes). */
+static char *ctx_reader(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+
+	if (ctx->stop || ctx->pos >= ctx->len)
+		return NULL;
+	const char *line = ctx->text + ctx->pos;
+	const char *nl = memchr(line, '\n', ctx->len - ctx->pos);
+	size_t n = nl ? (size_t)(nl - line) + 1 : ctx->len - ctx->pos;
+	ctx->lineno++;
+	size_t content = nl ? n - 1 : n;
+	if (num < 4 || content > (size_t)num - 3) {     /* inih needs room for "\r\n\0" */
+		fail(ctx, ctx->lineno, "line longer than %d characters (continue long lists on indented lines)",
+		     num - 3);
+		return NULL;
+	}
+	memcpy(str, line, n);
+	str[n] = '\0';
+	ctx->pos += n;
+
+	size_t i = 0;
+	if (ctx->lineno == 1 && n >= 3 && !memcmp(str, "\xEF\xBB\xBF", 3))
+		i = 3;
+	ctx->indented = str[i] == ' ' || str[i] == '\t';
+	while (str[i] == ' ' || str[i] == '\t')
+		i++;
+	if (str[i] == '[') {
+		const char *close = strchr(str + i, ']');
+		if (close)
+			section_begin(ctx, str + i + 1, (size_t)(close - str - i - 1));
+		/* without ']' inih reports the syntax error on this line */
+	}
+	return str;
+}
+
+/* ---- value parsers: each returns an error text or NULL */
+
+static const char *parse_uint(const char *v, unsigned long min, unsigned long max, unsigned *out)
+{
+	static _Thread_local char msg[96];
+	unsigned long x = 0;
+
+	if (!*v)
+		return "empty value";
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return "not a number";
+		if (x > 100000000000UL)
+			break;
+		x = x * 10 + (unsigned long)(*p - '0');
+	}
+	if (v[0] == '0' && v[1])
+		return "leading zero";
+	if (x < min || x > max) {
+		snprintf(msg, sizeof(msg), "must be %lu-%lu", min, max);
+		return msg;
+	}
+	*out = (unsigned)x;
+	return NULL;
+}
+
+/* "10" (seconds), "10s", "500ms", "5m", "1h". */
+static const char *parse_duration(const char *v, unsigned long min_ms, unsigned long max_ms,
+				  unsigned *out)
+{
+	static _Thread_local char msg[96];
+	unsigned long x = 0, mult = 1000;
+	const char *p = v;
+
+	if (*p < '0' || *p > '9')
+		return "duration must be a number with an optional unit ms, s, m or h";
+	while (*p >= '0' && *p <= '9') {
+		if (x > 100000000UL)
+			return "duration too long";
+		x = x * 10 + (unsigned long)(*p++ - '0');
+	}
+	if (v[0] == '0' && p - v > 1)
+		return "leading zero";
+	if (!strcmp(p, "ms"))
+		mult = 1;
+	else if (!strcmp(p, "s") || !*p)
+		mult = 1000;
+	else if (!strcmp(p, "m"))
+		mult = 60000;
+	else if (!strcmp(p, "h"))
+		mult = 3600000;
+	else
+		return "duration must be a number with an optional unit ms, s, m or h";
+	x *= mult;
+	if (x < min_ms || x > max_ms) {
+		snprintf(msg, sizeof(msg), "must be %lums-%lus", min_ms, max_ms / 1000);
+		return msg;
+	}
+	*out = (unsigned)x;
+	return NULL;
+}
+
+static const char *parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return "must be yes or no";
+	return NULL;
+}
+
+/* Calls fn on each space-separated word of v; stops at the first error. */
+static const char *for_each_word(const char *v, const char *(*fn)(struct load_ctx *, const char *, size_t, void *),
+				 struct load_ctx *ctx, void *arg)
+{
+	const char *p = v;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			return NULL;
+		const char *w = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		const char *err = fn(ctx, w, (size_t)(p - w), arg);
+		if (err)
+			return err;
+	}
+}
+
+static const char *word_listen(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+{
+	struct proxy_config *cfg = ctx->cfg;
+	struct host h;
+	uint16_t port;
+	const char *err;
+	(void)arg;
+
+	if ((err = authority_parse(w, len, &h, &port, 3128)))
+		return err;
+	if (h.kind != HOST_IP)
+		return "listen takes IP addresses (127.0.0.1:3128, [::1]:3128), not names";
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (ipaddr_equal(&cfg->listen[i].ip, &h.ip) && cfg->listen[i].port == port)
+			return "duplicate listen address";
+	if (cfg->nlisten >= PROXY_MAX_LISTEN)
+		return "at most 8 listen addresses";
+	cfg->listen[cfg->nlisten].ip = h.ip;
+	cfg->listen[cfg->nlisten].port = port;
+	cfg->nlisten++;
+	return NULL;
+}
+
+struct addr_list {
+	struct ipaddr *a;
+	size_t *n;
+};
+
+static const char *word_egress(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+{
+	struct addr_list *l = arg;
+	struct ipaddr ip;
+	const char *err;
+	(void)ctx;
+
+	if (len > 2 && w[0] == '[' && w[len - 1] == ']')
+		w++, len -= 2;
+	if ((err = ipaddr_parse(w, len, &ip)))
+		return err;
+	for (size_t i = 0; i < *l->n; i++)
+		if (ipaddr_equal(&l->a[i], &ip))
+			return "duplicate egress address";
+	if (*l->n >= EGRESS_MAX)
+		return "at most 32 egress addresses";
+	l->a[(*l->n)++] = ip;
+	return NULL;
+}
+
+static const char *word_cidr(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+{
+	struct cidr c;
+	const char *err;
+	(void)arg;
+
+	if ((err = cidr_parse(w, len, &c)))
+		return err;
+	if (cidr_set_add(ctx->cfg->allow_destinations, &c) < 0)
+		return "out of memory";
+	return NULL;
+}
+
+static const char *word_rule(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+{
+	struct proxy_user *u = arg;
+	struct dest_rule r;
+	const char *err;
+	(void)ctx;
+
+	if ((err = dest_rule_parse(w, len, &r)))
+		return err;
+	if (u->nallow >= 100000)
+		return "too many allow rules";
+	/* grow by doubling: when nallow is a power of two (or 0) the array is full */
+	if ((u->nallow & (u->nallow - 1)) == 0) {
+		size_t cap = u->nallow ? u->nallow * 2 : 1;
+		struct dest_rule *a = realloc(u->allow, cap * sizeof(*a));
+		if (!a)
+			return "out of memory";
+		u->allow = a;
+	}
+	u->allow[u->nallow++] = r;
+	return NULL;
+}
+
+static const char *set_portset(struct load_ctx *ctx, struct portset *set, const char *v, bool first)
+{
+	struct portset more;
+	const char *err = portset_parse(v, &more);
+	(void)ctx;
+
+	if (err)
+		return err;
+	if (first)
+		memset(set, 0, sizeof(*set));
+	for (size_t i = 0; i < sizeof(set->bits); i++)
+		set->bits[i] |= more.bits[i];
+	return NULL;
+}
+
+static const char *set_string(char *dst, size_t cap, const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0)
+		return "empty value";
+	if (n >= cap)
+		return "value too long";
+	memcpy(dst, v, n + 1);
+	return NULL;
+}
+
+static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v, bool first)
+{
+	struct proxy_config *cfg = ctx->cfg;
+	struct addr_list al = { ctx->egress, &ctx->negress };
+
+	switch (id) {
+	case K_LISTEN:
+		return for_each_word(v, word_listen, ctx, NULL);
+	case K_EGRESS:
+		return for_each_word(v, word_egress, ctx, &al);
+	case K_EGRESS_POLICY:
+		return egress_policy_parse(v, &ctx->policy);
+	case K_ALLOW_DEST:
+		return for_each_word(v, word_cidr, ctx, NULL);
+	case K_CONNECT_PORTS:
+		return set_portset(ctx, &cfg->connect_ports, v, first);
+	case K_HTTP_PORTS:
+		return set_portset(ctx, &cfg->http_ports, v, first);
+	case K_HEADER_TIMEOUT:
+		return parse_duration(v, 100, 3600000, &cfg->header_timeout_ms);
+	case K_CONNECT_TIMEOUT:
+		return parse_duration(v, 100, 3600000, &cfg->connect_timeout_ms);
+	case K_IDLE_TIMEOUT:
+		return parse_duration(v, 100, 7 * 86400000UL, &cfg->idle_timeout_ms);
+	case K_EGRESS_DOWN:
+		return parse_duration(v, 0, 86400000, &cfg->egress_down_ms);
+	case K_MAX_HEADER_BYTES:
+		return parse_uint(v, 1024, 1048576, &cfg->max_header_bytes);
+	case K_MAX_HEADERS:
+		return parse_uint(v, 1, 10000, &cfg->max_headers);
+	case K_MAX_CONNS:
+		return parse_uint(v, 1, 10000000, &cfg->max_conns);
+	case K_MAX_CONNS_PER_USER:
+		return parse_uint(v, 0, 10000000, &cfg->max_conns_per_user);
+	case K_WORKERS:
+		return parse_uint(v, 0, 1024, &cfg->workers);
+	case K_AUTH:
+		if (!strcmp(v, "basic"))
+			cfg->auth_required = true;
+		else if (!strcmp(v, "none"))
+			cfg->auth_required = false;
+		else
+			return "auth must be basic or none";
+		return NULL;
+	case K_OPEN_PROXY:
+		return parse_bool(v, &ctx->open_proxy);
+	case K_RELAY:
+		if (strcmp(v, "splice") && strcmp(v, "copy"))
+			return "relay must be splice or copy";
+		return set_string(cfg->relay, sizeof(cfg->relay), v);
+	case K_ACCESS_LOG:
+		return set_string(cfg->access_log, sizeof(cfg->access_log), v);
+	default:
+		return "internal: key in the wrong section";
+	}
+}
+
+static const char *user_key(struct load_ctx *ctx, enum key_id id, const char *v)
+{
+	struct proxy_user *u = &ctx->cfg->users[ctx->cfg->nusers - 1];
+	struct user_tmp *t = &ctx->utmp[ctx->cfg->nusers - 1];
+	struct addr_list al = { t->egress, &t->negress };
+	const char *err;
+
+	switch (id) {
+	case K_PASSWORD_HASH:
+		if ((err = auth_hash_check(v)))
+			return err;
+		return set_string(u->password_hash, sizeof(u->password_hash), v);
+	case K_ALLOW:
+		return for_each_word(v, word_rule, ctx, u);
+	case K_USER_MAX_CONNS:
+		return parse_uint(v, 0, 10000000, &u->max_conns);
+	case K_USER_EGRESS:
+		return for_each_word(v, word_egress, ctx, &al);
+	case K_USER_EGRESS_POLICY:
+		t->has_policy = true;
+		return egress_policy_parse(v, &t->policy);
+	default:
+		return "internal: key in the wrong section";
+	}
+}
+
+static int ctx_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = user;
+	const struct key_def *k = NULL;
+	(void)section;   /* ours comes from ctx_reader: inih truncates long section names */
+
+	if (ctx->stop)
+		return 1;
+	if (ctx->section == SECTION_NONE) {
+		fail(ctx, ctx->lineno, "key %s outside a section (start with [proxy])", name);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].section == ctx->section && !strcmp(keys[i].name, name))
+			k = &keys[i];
+	if (!k) {
+		fail(ctx, ctx->lineno, "unknown key %s in [%s]", name,
+		     ctx->section == SECTION_PROXY ? "proxy" : "user");
+		return 1;
+	}
+	int *seen = ctx->section == SECTION_PROXY ? ctx->key_line : ctx->utmp[ctx->cfg->nusers - 1].key_line;
+	bool first = seen[k->id] == 0;
+	if (!first && !k->list) {
+		fail(ctx, ctx->lineno, ctx->indented ? "%s takes one value on one line"
+				      : "duplicate key %s (first at line %d)", name, seen[k->id]);
+		return 1;
+	}
+	if (first)
+		seen[k->id] = ctx->lineno;
+	const char *err = ctx->section == SECTION_PROXY ? proxy_key(ctx, k->id, value, first)
+							: user_key(ctx, k->id, value);
+	if (err)
+		fail(ctx, ctx->lineno, "%s: %s", name, err);
+	return 1;
+}
+
+static void defaults(struct proxy_config *cfg)
+{
+	portset_parse("443 80", &cfg->connect_ports);
+	portset_parse("80 443", &cfg->http_ports);
+	cfg->header_timeout_ms = 10000;
+	cfg->connect_timeout_ms = 10000;
+	cfg->idle_timeout_ms = 300000;
+	cfg->max_header_bytes = 16384;
+	cfg->max_headers = 100;
+	cfg->max_conns = 20000;
+	cfg->max_conns_per_user = 0;
+	cfg->workers = 0;
+	cfg->egress_down_ms = 30000;
+	cfg->auth_required = true;
+	memcpy(cfg->relay, PROXY_RELAY_DEFAULT, sizeof(PROXY_RELAY_DEFAULT));
+	memcpy(cfg->access_log, "-", 2);
+}
+
+/* Requirements that span keys, checked after the whole file was read. */
+static void finish(struct load_ctx *ctx)
+{
+	struct proxy_config *cfg = ctx->cfg;
+
+	if (!ctx->proxy_line) {
+		fail(ctx, -1, "missing [proxy] section");
+		return;
+	}
+	if (cfg->nlisten == 0) {
+		fail(ctx, ctx->proxy_line, "[proxy] has no listen address (listen = 127.0.0.1:3128)");
+		return;
+	}
+	if (ctx->negress == 0) {
+		fail(ctx, ctx->proxy_line, "[proxy] has no egress address (egress = 192.0.2.10 192.0.2.11)");
+		return;
+	}
+	if (!cfg->auth_required && !ctx->open_proxy) {
+		fail(ctx, ctx->key_line[K_AUTH],
+		     "auth = none makes an open proxy: also set open_proxy = yes if that is intended");
+		return;
+	}
+	if (ctx->key_line[K_OPEN_PROXY] && ctx->open_proxy && cfg->auth_required) {
+		fail(ctx, ctx->key_line[K_OPEN_PROXY], "open_proxy = yes needs auth = none");
+		return;
+	}
+	if (cfg->auth_required && cfg->nusers == 0) {
+		fail(ctx, ctx->proxy_line, "auth is required but no [user NAME] is defined (see iplock passwd)");
+		return;
+	}
+	if (egress_pool_init(&cfg->egress, ctx->egress, ctx->negress, ctx->policy) < 0) {
+		fail(ctx, ctx->key_line[K_EGRESS], "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < cfg->nusers; i++) {
+		struct proxy_user *u = &cfg->users[i];
+		struct user_tmp *t = &ctx->utmp[i];
+		if (!u->password_hash[0]) {
+			fail(ctx, t->line, "user %s has no password_hash (make one with iplock passwd %s)",
+			     u->name, u->name);
+			return;
+		}
+		if (t->has_policy && !t->negress) {
+			fail(ctx, t->key_line[K_USER_EGRESS_POLICY],
+			     "egress_policy for user %s needs its own egress addresses", u->name);
+			return;
+		}
+		if (!t->negress)
+			continue;
+		u->egress = calloc(1, sizeof(*u->egress));
+		if (!u->egress || egress_pool_init(u->egress, t->egress, t->negress,
+						   t->has_policy ? t->policy : ctx->policy) < 0) {
+			fail(ctx, t->key_line[K_USER_EGRESS], "out of memory");
+			return;
+		}
+	}
+}
+
+static const char *load(const char *text, size_t len, const char *name, struct proxy_config **out,
+			char *err, size_t errcap)
+{
+	static _Atomic uint64_t generation;
+	struct load_ctx ctx = { .text = text, .len = len, .name = name };
+	const char *result = NULL;
+
+	*out = NULL;
+	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
+	if (!ctx.cfg || !(ctx.cfg->allow_destinations = cidr_set_new())) {
+		fail(&ctx, -1, "out of memory");
+		goto out;
+	}
+	defaults(ctx.cfg);
+	if (memchr(text, '\0', len)) {
+		fail(&ctx, -1, "NUL byte in file");
+		goto out;
+	}
+	int rc = ini_parse_stream(ctx_reader, &ctx, ctx_handler, &ctx);
+	if (rc > 0 && (!ctx.errline || rc < ctx.errline)) {
+		ctx.errline = 0;
+		fail(&ctx, rc, "syntax error (expected [section], key = value, or a ; comment)");
+	} else if (rc < 0) {
+		fail(&ctx, -1, "out of memory");
+	}
+	if (!ctx.errline)
+		finish(&ctx);
+out:
+	if (ctx.errline) {
+		if (ctx.errline > 0)
+			snprintf(err, errcap, "%s:%d: %s", name, ctx.errline, ctx.err);
+		else
+			snprintf(err, errcap, "%s: %s", name, ctx.err);
+		proxy_config_free(ctx.cfg);
+		result = err;
+	} else {
+		ctx.cfg->generation = atomic_fetch_add(&generation, 1) + 1;
+		*out = ctx.cfg;
+	}
+	free(ctx.utmp);
+	return result;
+}
+
+const char *proxy_config_load_string(const char *text, const char *name, struct proxy_config **out,
+				     char *err, size_t errcap)
+{
+	return load(text, strlen(text), name, out, err, errcap);
+}
+
+const char *proxy_config_load(const char *path, struct proxy_config **out, char *err, size_t errcap)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	const char *result;
+
+	*out = NULL;
+	if (!f) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		return err;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *b = cap > CONFIG_FILE_MAX + 1 ? NULL : realloc(buf, cap);
+			if (!b) {
+				snprintf(err, errcap, "%s: file too large or out of memory", path);
+				result = err;
+				goto out;
+			}
+			buf = b;
+		}
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errcap, "%s: read error", path);
+		result = err;
+		goto out;
+	}
+	result = load(buf, len, path, out, err, errcap);
+out:
+	free(buf);
+	fclose(f);
+	return result;
+}
+
+void proxy_config_free(struct proxy_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->nusers; i++) {
+		free(cfg->users[i].allow);
+		if (cfg->users[i].egress) {
+			egress_pool_free(cfg->users[i].egress);
+			free(cfg->users[i].egress);
+		}
+	}
+	free(cfg->users);
+	egress_pool_free(&cfg->egress);
+	cidr_set_free(cfg->allow_destinations);
+	free(cfg);
+}

@@ -1,0 +1,68 @@
+/* config.h: the proxy's INI configuration ([proxy] and [user NAME] sections), parsed with
+ * libinih and validated completely: any unknown section or key, bad value or missing
+ * requirement is an error "FILE:LINE: reason". Every key is documented in docs/config.md. */
+#ifndef IPLOCK_PROXY_CONFIG_H
+#define IPLOCK_PROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/addr.h"
+#include "net/host.h"
+#include "proxy/egress.h"
+#include "proxy/policy.h"
+
+#define PROXY_MAX_LISTEN    8
+#define PROXY_USER_NAME_MAX 64
+#define PROXY_RELAY_DEFAULT "splice"   /* "splice" or "copy" */
+
+struct proxy_user {
+	char name[PROXY_USER_NAME_MAX + 1];
+	char password_hash[160];
+	struct egress_pool *egress;      /* NULL = the global pool */
+	struct dest_rule *allow;         /* none (nallow 0) = every destination */
+	size_t nallow;
+	unsigned max_conns;              /* 0 = no per-user cap beyond max_conns_per_user */
+};
+
+struct listen_addr {
+	struct ipaddr ip;
+	uint16_t port;
+};
+
+struct proxy_config {
+	struct listen_addr listen[PROXY_MAX_LISTEN];
+	size_t nlisten;
+	struct egress_pool egress;                 /* the global pool (required) */
+	struct cidr_set *allow_destinations;       /* CIDRs exempt from the special ranges (never NULL) */
+	struct portset connect_ports, http_ports;  /* defaults "443 80" and "80 443" */
+	unsigned header_timeout_ms, connect_timeout_ms, idle_timeout_ms;
+	unsigned max_header_bytes, max_headers, max_conns, max_conns_per_user;
+	unsigned workers;                          /* 0 = one per core */
+	unsigned egress_down_ms;
+	bool auth_required;
+	char relay[16];                            /* "splice" or "copy" */
+	char access_log[256];                      /* "-" = stdout, "off", or a path */
+	struct proxy_user *users;
+	size_t nusers;
+	uint64_t generation;                       /* distinct for every successful load */
+};
+
+/* Loads and validates path. Returns NULL and *out, or an error with err = "FILE:LINE: reason"
+ * ("FILE: reason" for whole-file problems such as a missing [proxy] section). */
+const char *proxy_config_load(const char *path, struct proxy_config **out, char *err, size_t errcap);
+
+/* The same from a NUL-terminated string; name stands for the file name in errors. */
+const char *proxy_config_load_string(const char *text, const char *name, struct proxy_config **out,
+				     char *err, size_t errcap);
+
+void proxy_config_free(struct proxy_config *cfg);
+
+/* Index of the user called name, or -1. */
+int proxy_config_find_user(const struct proxy_config *cfg, const char *name, size_t len);
+
+/* [A-Za-z0-9._-], 1-64 characters ('+' is reserved for username options). */
+bool proxy_user_name_valid(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,78 @@
+/* proxy.h: the forward proxy's runtime: one worker per core, each with its own epoll loop,
+ * listener (SO_REUSEPORT), resolver, credential cache and relay scratch space. Nothing on
+ * the data path is shared between workers but the read-only config and a few atomics. */
+#ifndef IPLOCK_PROXY_H
+#define IPLOCK_PROXY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+#include "proxy/config.h"
+
+#define RELAY_SCRATCH (256 * 1024)
+#define PIPE_POOL_MAX 64
+
+/* A config snapshot shared by reference: every session keeps the one it started with, so a
+ * reload never changes the rules under a request in flight. */
+struct cfg_ref {
+	struct proxy_config *cfg;
+	atomic_int refs;
+	atomic_uint *user_conns;      /* per user index: open connections (max_conns) */
+};
+
+struct cfg_ref *cfg_ref_get(struct cfg_ref *r);
+void cfg_ref_put(struct cfg_ref *r);
+
+struct proxy;
+struct session;
+
+struct listener {
+	struct io io;
+	struct worker *w;
+	struct timer backoff;         /* EMFILE: stop accepting for a moment instead of spinning */
+};
+
+struct worker {
+	int id;
+	struct proxy *px;
+	pthread_t thread;
+	struct loop *loop;
+	struct dns *dns;
+	struct auth_cache *auth;
+	struct cfg_ref *cfg;          /* the worker's current snapshot */
+	struct cfg_ref *_Atomic next_cfg;  /* handed over by the reloader, taken on wakeup */
+	struct listener listeners[PROXY_MAX_LISTEN];
+	size_t nlisteners;
+	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
+	int pipes[PIPE_POOL_MAX][2];  /* idle splice pipes */
+	size_t npipes;
+	atomic_bool stopping;
+	unsigned long nsessions;
+	struct session *sessions;     /* every open session, to close them all at stop */
+};
+
+struct proxy {
+	struct cfg_ref *_Atomic cfg;
+	struct worker *workers;
+	unsigned nworkers;
+	int log_fd;                   /* access log; -1 = off */
+	atomic_uint conns;            /* open client connections, all workers */
+	atomic_ulong next_id;
+	const char *config_path;
+	const char *dns_servers;
+};
+
+int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit status */
+int proxy_reload(struct proxy *px, char *err, size_t errcap);
+
+/* session.c */
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+
+/* relay.c: pipes for splice, from the worker's pool */
+int pipe_take(struct worker *w, int p[2]);
+void pipe_give(struct worker *w, int p[2]);
+
+#endif

@@ -1,0 +1,61 @@
+/* respond.c: error responses as {"error": {"type": "proxy_error", "code", "message"}}. */
+#include "proxy/respond.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "proxy/session.h"
+
+const char *respond_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 407: return "Proxy Authentication Required";
+	case 408: return "Request Timeout";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default:  return "Error";
+	}
+}
+
+static struct buf *error_build(int status, const char *code, const char *message)
+{
+	struct buf *b = buf_get();
+	char body[512], esc[400];
+
+	if (!b)
+		return NULL;
+	size_t n = json_escape(esc, sizeof(esc) - 1, message, strlen(message));
+	esc[n] = '\0';
+	int blen = snprintf(body, sizeof(body),
+			    "{\"error\": {\"type\": \"proxy_error\", \"code\": \"%s\", \"message\": \"%s\"}}\n",
+			    code, esc);
+	int hlen = snprintf(b->data, b->cap,
+			    "HTTP/1.1 %d %s\r\n%s"
+			    "Content-Type: application/json\r\n"
+			    "Content-Length: %d\r\n"
+			    "Connection: close\r\n\r\n%s",
+			    status, respond_status_text(status),
+			    status == 407 ? "Proxy-Authenticate: Basic realm=\"iplock\"\r\n" : "",
+			    blen, body);
+	b->len = (size_t)hlen < b->cap ? (size_t)hlen : b->cap;
+	return b;
+}
+
+void respond_error(struct session *s, int status, const char *code, const char *message)
+{
+	session_reply(s, error_build(status, code, message), status, message);
+}
+
+void respond_error_dup(struct session *s, int status, const char *code, const char *message)
+{
+	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", message);
+	s->reason = s->reason_buf;
+	session_reply(s, error_build(status, code, message), status, s->reason_buf);
+}

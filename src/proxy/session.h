@@ -1,0 +1,117 @@
+/* session.h: one client connection to the proxy, from accept to close. */
+#ifndef IPLOCK_PROXY_SESSION_H
+#define IPLOCK_PROXY_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+#include "http/head.h"
+#include "net/addr.h"
+#include "net/dns.h"
+#include "proxy/proxy.h"
+
+enum sess_state {
+	SESS_HEAD = 0,     /* reading a request head from the client */
+	SESS_RESOLVE,      /* waiting for the destination's addresses (c-ares) */
+	SESS_CONNECT,      /* non-blocking connect from an egress address in progress */
+	SESS_TUNNEL,       /* CONNECT established: opaque bytes relayed both ways */
+	SESS_FORWARD,      /* plain HTTP: one request and its response streamed */
+	SESS_REPLY,        /* writing the proxy's own response; the connection closes after it */
+	SESS_LINGER,       /* reply sent and FIN sent: draining the client so it reads the reply */
+	SESS_DONE,         /* closed, queued for free after this batch of events */
+};
+
+enum fwd_phase {
+	FWD_HEAD_OUT = 0,  /* sending the rewritten head */
+	FWD_BODY,          /* streaming the body with its original framing */
+	FWD_DONE,          /* message complete */
+	FWD_WAIT_HEAD,     /* response only: waiting for the upstream's head */
+};
+
+/* One direction of a tunnel. Nothing is held while it is idle: a buffer or a pipe is taken
+ * only while bytes wait for a slow receiver. */
+struct relay_dir {
+	char *pend;        /* copy mode: bytes read but not yet written */
+	uint32_t pend_off, pend_len;
+	int pipe[2];       /* splice mode: pipe holding bytes in flight, -1 when none */
+	uint32_t inpipe;
+	bool eof;          /* the source sent FIN */
+	bool shut;         /* the FIN was passed on to the sink */
+};
+
+struct session {
+	struct worker *w;
+	struct cfg_ref *cfg;
+	uint64_t id;
+	enum sess_state state;
+	struct io cio;               /* client */
+	struct io uio;               /* upstream */
+	struct timer timer;          /* header, connect or idle deadline, by state */
+	uint64_t start_ms, last_ms;
+	struct sockaddr_storage peer;
+	bool head_started;           /* keep-alive: first byte of the next head seen */
+	bool counted_user;
+	bool splice;
+
+	/* the request being served */
+	int user;                    /* index in cfg->users, -1 before auth */
+	int pin;                     /* 1-based egress pin, -1 none */
+	bool is_connect;
+	uint8_t method;
+	char host[256];
+	uint16_t port;
+	struct ipaddr addrs[DNS_MAX_ADDRS];
+	unsigned naddrs, next_addr;
+	struct ipaddr dest;
+	struct egress_pool *pool;
+	size_t egress_idx;
+	bool have_egress;
+	uint32_t tried;              /* egress addresses that failed locally for this request */
+	struct dns_req *dns_req;
+
+	struct buf *cin;             /* bytes from the client not yet consumed */
+	struct buf *uin;             /* bytes from the upstream not yet consumed */
+	struct buf *out_c;           /* proxy-made bytes for the client */
+	struct buf *out_u;           /* rewritten request head for the upstream */
+	struct http_head *req, *resp;
+	enum fwd_phase req_phase, resp_phase;
+	size_t req_ready, resp_ready;   /* framed body bytes at in->off awaiting the write */
+	bool close_after;            /* the client connection ends with this exchange */
+	bool upstream_reused;
+	bool req_had_body;
+	bool has_method;
+
+	/* upstream kept alive between forwarded requests */
+	bool u_idle;
+	char u_host[256];
+	uint16_t u_port;
+	size_t u_egress;
+	struct ipaddr u_dest;
+
+	struct relay_dir up, down;   /* up: client -> upstream */
+
+	/* for the access log */
+	int status;
+	const char *reason;
+	char reason_buf[160];        /* a reason built at run time (respond_error_dup) */
+	uint64_t bytes_up, bytes_down;
+	uint64_t req_start_ms;
+
+	struct session *next, *prev;  /* the worker's list */
+	struct deferred dfr;
+};
+
+/* relay.c */
+void relay_start(struct session *s);
+void relay_event(struct session *s, bool from_client, uint32_t revents);
+void relay_release(struct session *s);
+
+/* session.c, used by relay.c */
+void session_close(struct session *s);
+void session_touch(struct session *s);
+void session_close_all(struct worker *w);
+
+#endif

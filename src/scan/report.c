@@ -1,0 +1,523 @@
+/* report.c: findings, ignores and the five output formats. */
+#include "scan/report.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "core/version.h"
+
+#define INFO_URI "https://github.com/iplock/iplock/blob/main/docs/scan.md"
+
+void scan_report_init(struct scan_report *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void scan_report_free(struct scan_report *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct scan_finding *f = &r->v[i];
+		free(f->file);
+		if (f->secret) {
+			OPENSSL_cleanse(f->secret, f->len);
+			free(f->secret);
+		}
+		for (size_t c = 0; c < f->n_commits; c++) {
+			free(f->commits[c].author);
+			free(f->commits[c].date);
+		}
+	}
+	free(r->v);
+	free_strv(r->ignore, r->n_ignore);
+	free_strv(r->baseline, r->n_baseline);
+	memset(r, 0, sizeof(*r));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool in_set(char **set, size_t n, const char *fp)
+{
+	return n && bsearch(&fp, set, n, sizeof(char *), cmp_str) != NULL;
+}
+
+int scan_report_hit(void *arg, const struct scan_hit *hit)
+{
+	struct scan_report *r = arg;
+	char fp[SHA256_HEX_LEN + 1];
+
+	if (hit->allowed) {
+		r->supp_inline++;
+		return 0;
+	}
+	secret_sha256_hex(hit->key, hit->len, fp);
+	if (in_set(r->ignore, r->n_ignore, fp)) {
+		r->supp_ignore++;
+		return 0;
+	}
+	if (in_set(r->baseline, r->n_baseline, fp)) {
+		r->supp_baseline++;
+		return 0;
+	}
+	if (r->n >= SCAN_FINDINGS_MAX) {
+		r->dropped++;
+		return 0;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct scan_finding *v = realloc(r->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	struct scan_finding *f = &r->v[r->n];
+	memset(f, 0, sizeof(*f));
+	f->file = strdup(r->cur_file ? r->cur_file : "-");
+	f->secret = malloc(hit->len + 1);
+	if (!f->file || !f->secret) {
+		free(f->file);
+		free(f->secret);
+		return -ENOMEM;
+	}
+	memcpy(f->secret, hit->key, hit->len);
+	f->secret[hit->len] = '\0';
+	f->kind = hit->kind;
+	f->line = hit->line;
+	f->column = hit->column;
+	f->offset = hit->offset;
+	f->len = hit->len;
+	memcpy(f->fingerprint, fp, sizeof(fp));
+	secret_mask(hit->key, hit->len, f->masked);
+	if (r->cur_blob)
+		snprintf(f->blob, sizeof(f->blob), "%s", r->cur_blob);
+	r->n++;
+	return 0;
+}
+
+static bool is_fp(const char *s, size_t n)
+{
+	if (n != SHA256_HEX_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static int push_fp(char ***set, size_t *n, size_t *cap, const char *s)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 32;
+		char **v = realloc(*set, nc * sizeof(char *));
+		if (!v)
+			return -ENOMEM;
+		*set = v;
+		*cap = nc;
+	}
+	char *d = strndup(s, SHA256_HEX_LEN);
+	if (!d)
+		return -ENOMEM;
+	(*set)[(*n)++] = d;
+	return 0;
+}
+
+const char *scan_report_load_ignore(struct scan_report *r, const char *path, char *err, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	size_t lineno = 0, setcap = r->n_ignore;
+	const char *res = NULL;
+
+	if (!f) {
+		snprintf(err, cap, "cannot open ignore file %s: %s", path, strerror(errno));
+		return err;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *p = line + strspn(line, " \t");
+		size_t n = strcspn(p, " \t\r\n#");
+		if (n == 0)
+			continue; /* blank or comment */
+		/* gitleaks-style "file:rule:line" entries end with the fingerprint after a ':' */
+		char *colon = memrchr(p, ':', n);
+		if (colon) {
+			n -= (size_t)(colon + 1 - p);
+			p = colon + 1;
+		}
+		if (!is_fp(p, n)) {
+			snprintf(err, cap, "%s:%zu: not a fingerprint (64 lowercase hex digits)", path,
+				 lineno);
+			res = err;
+			break;
+		}
+		if (push_fp(&r->ignore, &r->n_ignore, &setcap, p)) {
+			snprintf(err, cap, "out of memory");
+			res = err;
+			break;
+		}
+	}
+	if (!res && ferror(f)) {
+		snprintf(err, cap, "cannot read %s", path);
+		res = err;
+	}
+	fclose(f);
+	if (r->n_ignore)
+		qsort(r->ignore, r->n_ignore, sizeof(char *), cmp_str);
+	return res;
+}
+
+const char *scan_report_load_baseline(struct scan_report *r, const char *path, char *err,
+				      size_t cap)
+{
+	json_error_t jerr;
+	json_t *doc = json_load_file(path, 0, &jerr);
+	size_t setcap = r->n_baseline;
+	const char *res = NULL;
+
+	if (!doc) {
+		snprintf(err, cap, "baseline %s: %s (line %d)", path, jerr.text, jerr.line);
+		return err;
+	}
+	json_t *arr = json_is_array(doc) ? doc : json_object_get(doc, "findings");
+	if (!json_is_array(arr)) {
+		snprintf(err, cap, "baseline %s: no findings array", path);
+		res = err;
+		goto out;
+	}
+	size_t i;
+	json_t *it;
+	json_array_foreach(arr, i, it) {
+		const char *fp = json_string_value(json_object_get(it, "fingerprint"));
+		if (!fp || !is_fp(fp, strlen(fp))) {
+			snprintf(err, cap, "baseline %s: finding %zu has no fingerprint", path, i);
+			res = err;
+			goto out;
+		}
+		if (push_fp(&r->baseline, &r->n_baseline, &setcap, fp)) {
+			snprintf(err, cap, "out of memory");
+			res = err;
+			goto out;
+		}
+	}
+	if (r->n_baseline)
+		qsort(r->baseline, r->n_baseline, sizeof(char *), cmp_str);
+out:
+	json_decref(doc);
+	return res;
+}
+
+bool scan_format_parse(const char *s, enum scan_format *out)
+{
+	static const char *const names[] = { "text", "json", "jsonl", "sarif", "csv" };
+	for (unsigned i = 0; i < 5; i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum scan_format)i;
+			return true;
+		}
+	return false;
+}
+
+void scan_report_counts(const struct scan_report *r, size_t counts[4])
+{
+	memset(counts, 0, 4 * sizeof(size_t));
+	for (size_t i = 0; i < r->n; i++)
+		counts[scan_kind_severity(r->v[i].kind)]++;
+}
+
+static const char *revoke_name(enum scan_revoke s)
+{
+	static const char *const n[] = { "", "revoked", "already-revoked", "not-in-store", "failed" };
+	return (unsigned)s < 5 ? n[s] : "";
+}
+
+/* JSON strings must be UTF-8; paths and git authors need not be. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *c = strdup(s);
+	if (!c)
+		return NULL;
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(c);
+	free(c);
+	return j;
+}
+
+static json_t *finding_json(const struct scan_finding *f, bool show)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "kind", json_string(scan_kind_name(f->kind)));
+	json_object_set_new(o, "title", json_string(scan_kind_title(f->kind)));
+	json_object_set_new(o, "severity",
+			    json_string(scan_severity_name(scan_kind_severity(f->kind))));
+	json_object_set_new(o, "file", jstr(f->file));
+	json_object_set_new(o, "line", json_integer((json_int_t)f->line));
+	json_object_set_new(o, "column", json_integer((json_int_t)f->column));
+	json_object_set_new(o, "offset", json_integer((json_int_t)f->offset));
+	json_object_set_new(o, "length", json_integer((json_int_t)f->len));
+	json_object_set_new(o, "fingerprint", json_string(f->fingerprint));
+	json_object_set_new(o, "secret", json_string(show ? f->secret : f->masked));
+	if (f->blob[0]) {
+		json_object_set_new(o, "blob", json_string(f->blob));
+		if (f->n_commits) {
+			json_object_set_new(o, "commit", json_string(f->commits[0].id));
+			json_object_set_new(o, "author", jstr(f->commits[0].author));
+			json_object_set_new(o, "date", jstr(f->commits[0].date));
+		}
+		json_t *cs = json_array();
+		for (size_t c = 0; c < f->n_commits; c++) {
+			json_t *co = json_object();
+			json_object_set_new(co, "commit", json_string(f->commits[c].id));
+			json_object_set_new(co, "author", jstr(f->commits[c].author));
+			json_object_set_new(co, "date", jstr(f->commits[c].date));
+			json_array_append_new(cs, co);
+		}
+		json_object_set_new(o, "commits", cs);
+	}
+	if (f->revoke != SCAN_REVOKE_NONE) {
+		json_object_set_new(o, "revoked", json_boolean(f->revoke == SCAN_REVOKE_DONE ||
+							       f->revoke == SCAN_REVOKE_ALREADY));
+		json_object_set_new(o, "revoke_status", json_string(revoke_name(f->revoke)));
+		if (f->key_id[0])
+			json_object_set_new(o, "key_id", json_string(f->key_id));
+	}
+	return o;
+}
+
+static json_t *summary_json(const struct scan_report *r)
+{
+	size_t c[4];
+	scan_report_counts(r, c);
+	json_t *s = json_pack("{s:I, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:I}",
+			      "findings", (json_int_t)(r->n + r->dropped),
+			      "by_severity", "critical", (json_int_t)c[0], "high", (json_int_t)c[1],
+			      "low", (json_int_t)c[2], "info", (json_int_t)c[3],
+			      "suppressed", "inline", (json_int_t)r->supp_inline,
+			      "ignore_file", (json_int_t)r->supp_ignore,
+			      "baseline", (json_int_t)r->supp_baseline,
+			      "not_listed", (json_int_t)r->dropped,
+			      "files", (json_int_t)r->files, "bytes", (json_int_t)r->bytes,
+			      "errors", (json_int_t)r->errors);
+	return s;
+}
+
+static int dump(json_t *j, FILE *out, size_t flags)
+{
+	if (!j)
+		return -ENOMEM;
+	int rc = json_dumpf(j, out, flags) == 0 ? 0 : -EIO;
+	json_decref(j);
+	return rc;
+}
+
+/* RFC 3986 path: keep unreserved characters and '/', percent-encode the rest. */
+static char *uri_path(const char *p)
+{
+	size_t n = strlen(p);
+	char *o = malloc(3 * n + 1), *w = o;
+	if (!o)
+		return NULL;
+	for (const unsigned char *s = (const unsigned char *)p; *s; s++) {
+		if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		    strchr("-._~/", *s))
+			*w++ = (char)*s;
+		else {
+			*w++ = '%';
+			*w++ = "0123456789ABCDEF"[*s >> 4];
+			*w++ = "0123456789ABCDEF"[*s & 15];
+		}
+	}
+	*w = '\0';
+	return o;
+}
+
+static const char *sarif_level(enum scan_severity s)
+{
+	return s <= SCAN_SEV_HIGH ? "error" : s == SCAN_SEV_LOW ? "warning" : "note";
+}
+
+static const char *sarif_score(enum scan_severity s)
+{
+	static const char *const v[] = { "9.5", "8.0", "3.0", "0.0" };
+	return v[s];
+}
+
+static int write_sarif(const struct scan_report *r, bool show, FILE *out)
+{
+	json_t *rules = json_array(), *results = json_array();
+
+	for (unsigned k = 0; k < SCAN_KIND_COUNT; k++) {
+		enum scan_severity sev = scan_kind_severity((enum scan_kind)k);
+		json_array_append_new(rules, json_pack(
+			"{s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:[s,s], s:s}}",
+			"id", scan_kind_name((enum scan_kind)k),
+			"name", scan_kind_title((enum scan_kind)k),
+			"shortDescription", "text", scan_kind_title((enum scan_kind)k),
+			"fullDescription", "text",
+			"A Stripe-format key in the code or history: revoke or rotate it, then remove it.",
+			"help", "text", "Revoke the key (iplock scan --revoke for keys in the local store), "
+			"rotate it at Stripe, and keep keys in a secret manager.",
+			"defaultConfiguration", "level", sarif_level(sev),
+			"properties", "tags", "security", "secret", "security-severity", sarif_score(sev)));
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct scan_finding *f = &r->v[i];
+		enum scan_severity sev = scan_kind_severity(f->kind);
+		char msg[512];
+		char *uri = uri_path(strcmp(f->file, "-") ? f->file : "stdin");
+		snprintf(msg, sizeof(msg), "%s %s found", scan_kind_title(f->kind),
+			 show ? f->secret : f->masked);
+		json_t *res = json_pack(
+			"{s:s, s:i, s:s, s:{s:s}, s:[{s:{s:{s:s}, s:{s:I, s:I, s:I, s:I, s:I, s:I}}}],"
+			" s:{s:s}}",
+			"ruleId", scan_kind_name(f->kind), "ruleIndex", (int)f->kind,
+			"level", sarif_level(sev), "message", "text", msg,
+			"locations", "physicalLocation", "artifactLocation", "uri", uri ? uri : "unknown",
+			"region", "startLine", (json_int_t)f->line, "startColumn", (json_int_t)f->column,
+			"endLine", (json_int_t)f->line, "endColumn", (json_int_t)(f->column + f->len),
+			"byteOffset", (json_int_t)f->offset, "byteLength", (json_int_t)f->len,
+			"partialFingerprints", "iplockKeyHash/v1", f->fingerprint);
+		free(uri);
+		json_t *props = json_pack("{s:s, s:s}", "severity", scan_severity_name(sev),
+					  "secret", show ? f->secret : f->masked);
+		if (f->blob[0]) {
+			json_object_set_new(props, "blob", json_string(f->blob));
+			if (f->n_commits) {
+				json_object_set_new(props, "commit", json_string(f->commits[0].id));
+				json_object_set_new(props, "author", jstr(f->commits[0].author));
+				json_object_set_new(props, "date", jstr(f->commits[0].date));
+			}
+		}
+		if (f->revoke != SCAN_REVOKE_NONE)
+			json_object_set_new(props, "revoke_status", json_string(revoke_name(f->revoke)));
+		json_object_set_new(res, "properties", props);
+		json_array_append_new(results, res);
+	}
+	json_t *doc = json_pack(
+		"{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:s, s:o}}, s:s, s:o}]}",
+		"$schema", "https://json.schemastore.org/sarif-2.1.0.json",
+		"version", "2.1.0",
+		"runs", "tool", "driver", "name", "iplock", "version", IPLOCK_VERSION,
+		"semanticVersion", IPLOCK_VERSION, "informationUri", INFO_URI, "rules", rules,
+		"columnKind", "unicodeCodePoints", "results", results);
+	int rc = dump(doc, out, JSON_INDENT(2));
+	fputc('\n', out);
+	return rc;
+}
+
+/* RFC 4180: quote when needed, double the quotes. */
+static void csv_field(FILE *out, const char *s, bool last)
+{
+	if (strpbrk(s, ",\"\r\n")) {
+		fputc('"', out);
+		for (; *s; s++) {
+			if (*s == '"')
+				fputc('"', out);
+			fputc(*s, out);
+		}
+		fputc('"', out);
+	} else {
+		fputs(s, out);
+	}
+	fputs(last ? "\r\n" : ",", out);
+}
+
+static void write_csv(const struct scan_report *r, bool show, FILE *out)
+{
+	fputs("kind,severity,file,line,column,offset,fingerprint,secret,commit,author,date,revoked\r\n",
+	      out);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct scan_finding *f = &r->v[i];
+		char num[3][24];
+		snprintf(num[0], sizeof(num[0]), "%llu", (unsigned long long)f->line);
+		snprintf(num[1], sizeof(num[1]), "%llu", (unsigned long long)f->column);
+		snprintf(num[2], sizeof(num[2]), "%llu", (unsigned long long)f->offset);
+		csv_field(out, scan_kind_name(f->kind), false);
+		csv_field(out, scan_severity_name(scan_kind_severity(f->kind)), false);
+		csv_field(out, f->file, false);
+		csv_field(out, num[0], false);
+		csv_field(out, num[1], false);
+		csv_field(out, num[2], false);
+		csv_field(out, f->fingerprint, false);
+		csv_field(out, show ? f->secret : f->masked, false);
+		csv_field(out, f->n_commits ? f->commits[0].id : "", false);
+		csv_field(out, f->n_commits ? f->commits[0].author : "", false);
+		csv_field(out, f->n_commits ? f->commits[0].date : "", false);
+		csv_field(out, revoke_name(f->revoke), true);
+	}
+}
+
+static void write_text(const struct scan_report *r, bool show, FILE *out)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct scan_finding *f = &r->v[i];
+		fprintf(out, "%s:%llu:%llu: %s %s %s fingerprint=%s", f->file,
+			(unsigned long long)f->line, (unsigned long long)f->column,
+			scan_severity_name(scan_kind_severity(f->kind)), scan_kind_name(f->kind),
+			show ? f->secret : f->masked, f->fingerprint);
+		if (f->n_commits)
+			fprintf(out, " commit=%.12s author=\"%s\" date=%s", f->commits[0].id,
+				f->commits[0].author, f->commits[0].date);
+		else if (f->blob[0])
+			fprintf(out, " blob=%.12s", f->blob);
+		if (f->revoke != SCAN_REVOKE_NONE)
+			fprintf(out, " revoke=%s%s%s", revoke_name(f->revoke), f->key_id[0] ? ":" : "",
+				f->key_id);
+		fputc('\n', out);
+	}
+}
+
+int scan_report_write(const struct scan_report *r, enum scan_format fmt, bool show_secrets,
+		      FILE *out)
+{
+	int rc = 0;
+
+	switch (fmt) {
+	case SCAN_FMT_TEXT:
+		write_text(r, show_secrets, out);
+		break;
+	case SCAN_FMT_CSV:
+		write_csv(r, show_secrets, out);
+		break;
+	case SCAN_FMT_JSONL:
+		for (size_t i = 0; i < r->n && rc == 0; i++) {
+			rc = dump(finding_json(&r->v[i], show_secrets), out, JSON_COMPACT);
+			fputc('\n', out);
+		}
+		break;
+	case SCAN_FMT_JSON: {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < r->n; i++)
+			json_array_append_new(arr, finding_json(&r->v[i], show_secrets));
+		json_t *doc = json_pack("{s:s, s:s, s:o, s:o}", "tool", "iplock", "version",
+					IPLOCK_VERSION, "findings", arr, "summary", summary_json(r));
+		rc = dump(doc, out, JSON_INDENT(2));
+		fputc('\n', out);
+		break;
+	}
+	case SCAN_FMT_SARIF:
+		rc = write_sarif(r, show_secrets, out);
+		break;
+	}
+	if (fflush(out) != 0 || ferror(out))
+		rc = -EIO;
+	return rc;
+}

@@ -1,0 +1,389 @@
+"""Black-box tests of `iplock proxy`: the real binary on loopback with egress 127.0.0.2 and
+127.0.0.3, driven by curl and raw sockets. One test per numbered behaviour of the issue."""
+import json
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (PASSWORD, base_config, basic, raw_request, wait_port)
+
+CURL = ["curl", "-s", "--max-time", "10"]
+
+
+def curl(*args, check=True):
+    r = subprocess.run([*CURL, *args], capture_output=True, timeout=30)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def curl_json(*args):
+    return json.loads(curl(*args).stdout)
+
+
+# 1. plain HTTP forwarding ---------------------------------------------------------------
+
+def test_forward_origin_form_and_hop_by_hop_removed(proxy, origin):
+    body = curl_json("-x", proxy.url(), "-H", "Connection: keep-alive, X-Secret-Hop",
+                     "-H", "X-Secret-Hop: 1", "-H", "Keep-Alive: 5", "-H", "TE: trailers",
+                     "-H", "Proxy-Connection: keep-alive", "-H", "X-Kept: yes",
+                     f"http://127.0.0.1:{origin.port}/path?q=1")
+    assert body["path"] == "/path?q=1"          # origin form on the wire
+    h = body["headers"]
+    for gone in ("x-secret-hop", "keep-alive", "te", "proxy-connection", "proxy-authorization"):
+        assert gone not in h
+    assert h["x-kept"] == "yes"
+    assert h["host"] == f"127.0.0.1:{origin.port}"
+
+
+def test_keepalive_both_sides(proxy, origin):
+    u = f"http://127.0.0.1:{origin.port}"
+    r = curl("-v", "-x", proxy.url(), f"{u}/a", f"{u}/b", f"{u}/c")
+    assert r.stderr.count(b"Re-using existing connection") >= 2
+    time.sleep(0.3)
+    lines = [l for l in proxy.log_lines() if l["status"] == 200]
+    assert len(lines) == 3 and {l["id"] for l in lines} == {lines[0]["id"]}
+
+
+def test_large_and_chunked_bodies_streamed_intact(proxy, origin, tmp_path):
+    import hashlib
+    data = bytes(range(256)) * (4 * 1024 * 20)      # 20 MiB upload
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    want = hashlib.sha256(data).hexdigest()
+    u = f"http://127.0.0.1:{origin.port}/up"
+    r = curl_json("-x", proxy.url(), "--data-binary", f"@{f}", u)
+    assert r["len"] == len(data) and r["sha256"] == want
+    r = curl_json("-x", proxy.url(), "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{f}", u)
+    assert r["len"] == len(data) and r["sha256"] == want
+    for kind in ("cl", "chunked"):
+        n = 30 * 1024 * 1024 + 7
+        out = curl("-x", proxy.url(), f"http://127.0.0.1:{origin.port}/big/{n}/{kind}").stdout
+        assert len(out) == n and out[:256] == bytes(range(256))
+
+
+def test_head_request_has_no_body(proxy, origin):
+    r = curl("-I", "-x", proxy.url(), f"http://127.0.0.1:{origin.port}/h")
+    assert b"200 OK" in r.stdout
+
+
+@pytest.mark.parametrize("vector", [
+    b"Content-Length: 5\r\nContent-Length: 6\r\n",
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    b"Content-Length : 5\r\n",
+    b"X-Folded: a\r\n b\r\n",
+    b"Transfer-Encoding: chunked, identity\r\n",
+])
+def test_smuggling_vectors_refused(proxy, origin, vector):
+    origin.clear()
+    req = (f"POST http://127.0.0.1:{origin.port}/s HTTP/1.1\r\nHost: x\r\n"
+           f"Proxy-Authorization: {basic()}\r\n").encode() + vector + b"\r\nhello"
+    out = raw_request(proxy.port, req)
+    assert out.startswith(b"HTTP/1.1 400"), out
+    assert origin.peers() == []
+
+
+def test_https_absolute_form_refused_with_reason(proxy):
+    out = raw_request(proxy.port, f"GET https://api.stripe.com/v1/charges HTTP/1.1\r\n"
+                      f"Host: api.stripe.com\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 400")
+    body = json.loads(out.split(b"\r\n\r\n", 1)[1])
+    assert body["error"]["type"] == "proxy_error" and "CONNECT" in body["error"]["message"]
+
+
+# 2. CONNECT tunnels ------------------------------------------------------------------------
+
+def test_connect_tunnel_and_early_data(proxy, origin):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        # CONNECT and the first tunnelled bytes in one segment, as TLS clients do
+        s.sendall(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: {basic()}\r\n\r\n"
+                  f"GET /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        out = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            out += c
+    assert out.startswith(b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK")
+    assert json.loads(out.split(b"\r\n\r\n")[2])["origin"] in ("127.0.0.2", "127.0.0.3")
+
+
+def test_half_close(proxy):
+    # a server that reads until EOF, then answers: only works if the FIN is passed on
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def serve():
+        c, _ = srv.accept()
+        data = b""
+        while True:
+            d = c.recv(4096)
+            if not d:
+                break
+            data += d
+        c.sendall(b"got:" + data)
+        c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    # this port is not allowed by default: use a proxy with it allowed
+    proxy.write_config(proxy.path.read_text().replace("connect_ports = 443 80", f"connect_ports = 443 80 {port}"))
+    proxy.reload()
+    time.sleep(0.3)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200")
+        s.sendall(b"ping")
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            out += d
+    assert out == b"got:ping"
+    srv.close()
+
+
+# 3. authentication ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("creds", [None, ("alice", "wrong"), ("bob", PASSWORD), ("alice", "")])
+def test_407_and_origin_sees_nothing(proxy, origin, creds):
+    origin.clear()
+    args = ["-i", "-x", f"http://127.0.0.1:{proxy.port}"]
+    if creds:
+        args += ["--proxy-user", f"{creds[0]}:{creds[1]}"]
+    r = curl(*args, f"http://127.0.0.1:{origin.port}/x")
+    assert r.stdout.startswith(b"HTTP/1.1 407")
+    assert b'Proxy-Authenticate: Basic realm="iplock"' in r.stdout
+    r = curl("-p", *args, f"http://127.0.0.1:{origin.port}/x", check=False)
+    assert b"407" in r.stdout or r.returncode != 0
+    assert origin.peers() == []
+    for line in proxy.log_lines():
+        assert PASSWORD not in json.dumps(line) and "wrong" not in json.dumps(line)
+
+
+# 4. egress pools --------------------------------------------------------------------------
+
+def test_round_robin_uses_both_and_nothing_else(proxy, origin):
+    origin.clear()
+    u = f"http://127.0.0.1:{origin.port}/rr"
+    for _ in range(10):
+        curl("-x", proxy.url(), u)
+        curl("-p", "-x", proxy.url(), u)
+    peers = origin.peers()
+    assert len(peers) == 20
+    assert set(peers) == {"127.0.0.2", "127.0.0.3"}
+
+
+def test_pinning_by_username_option_and_header(proxy, origin):
+    u = f"http://127.0.0.1:{origin.port}/pin"
+    for _ in range(4):
+        assert curl_json("-x", proxy.url(user="alice+egress=2"), u)["origin"] == "127.0.0.3"
+        assert curl_json("-p", "-x", proxy.url(user="alice+egress=1"), u)["origin"] == "127.0.0.2"
+        assert curl_json("-x", proxy.url(), "--proxy-header", "X-Iplock-Egress: 2", u)["origin"] == "127.0.0.3"
+        assert curl_json("-x", proxy.url(), "--proxy-header", "X-Iplock-Egress: 127.0.0.2", u)["origin"] == "127.0.0.2"
+    r = curl("-i", "-x", proxy.url(user="alice+egress=3"), u)
+    assert r.stdout.startswith(b"HTTP/1.1 400")
+    r = curl("-i", "-x", proxy.url(), "--proxy-header", "X-Iplock-Egress: 127.0.0.9", u)
+    assert r.stdout.startswith(b"HTTP/1.1 400")
+
+
+def test_failed_egress_marked_down_and_never_default(proxy_factory, origin, password_hash):
+    # 192.0.2.1 is not on this machine: bind fails (EADDRNOTAVAIL), so it goes down
+    p = proxy_factory(base_config(origin.port, password_hash).replace(
+        "egress = 127.0.0.2 127.0.0.3", "egress = 192.0.2.1 127.0.0.3"))
+    origin.clear()
+    u = f"http://127.0.0.1:{origin.port}/fail"
+    for _ in range(6):
+        assert curl_json("-x", p.url(), u)["origin"] == "127.0.0.3"
+    assert set(origin.peers()) == {"127.0.0.3"}
+    # pinned to the broken address: fail closed with 502, never another address
+    origin.clear()
+    r = curl("-i", "-x", p.url(user="alice+egress=1"), u)
+    assert r.stdout.startswith(b"HTTP/1.1 502")
+    assert origin.peers() == []
+
+
+def test_sticky_policy(proxy_factory, origin, password_hash):
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy="egress_policy = sticky"))
+    seen = {curl_json("-x", p.url(), f"http://127.0.0.1:{origin.port}/s")["origin"] for _ in range(6)}
+    assert len(seen) == 1
+
+
+# 5. destination safety --------------------------------------------------------------------
+
+def test_loopback_refused_without_allow(proxy_factory, origin, password_hash):
+    p = proxy_factory(base_config(origin.port, password_hash).replace("allow_destinations = 127.0.0.1/32", ""))
+    origin.clear()
+    for target in (f"127.0.0.1:{origin.port}", f"localhost:{origin.port}"):
+        r = curl("-i", "-x", p.url(), f"http://{target}/x")
+        assert r.stdout.startswith(b"HTTP/1.1 403"), r.stdout
+        r = curl("-p", "-i", "-x", p.url(), f"http://{target}/x", check=False)
+        assert b"403" in r.stdout
+    for raw in ("0x7f000001", "0177.0.0.1", "127.1", "2130706433", "[::ffff:127.0.0.1]", "169.254.169.254"):
+        out = raw_request(p.port, f"CONNECT {raw}:{origin.port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+        assert out[:12] in (b"HTTP/1.1 400", b"HTTP/1.1 403"), (raw, out)
+    assert origin.peers() == []
+
+
+def test_ports_restricted(proxy, origin):
+    out = raw_request(proxy.port, f"CONNECT 127.0.0.1:22 HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 403")
+    assert b"port 22" in out
+
+
+def test_proxy_itself_refused(proxy):
+    out = raw_request(proxy.port, f"CONNECT 127.0.0.1:{proxy.port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 403"), out
+
+
+def test_user_destination_allow_list(proxy_factory, origin, password_hash):
+    p = proxy_factory(base_config(origin.port, password_hash, extra_user="allow = api.stripe.com:443 *.example.com:443"))
+    r = curl("-i", "-x", p.url(), f"http://127.0.0.1:{origin.port}/x")
+    assert r.stdout.startswith(b"HTTP/1.1 403")
+
+
+# 7. limits --------------------------------------------------------------------------------
+
+def test_slowloris_closed_by_header_timeout(proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET http://127.0.0.1/ HTTP/1.1\r\n")
+        t0 = time.time()
+        out = b""
+        while time.time() - t0 < 8:
+            try:
+                s.sendall(b"X-a: b\r\n")
+            except OSError:
+                break
+            try:
+                s.settimeout(0.5)
+                d = s.recv(4096)
+                if not d:
+                    break
+                out += d
+            except socket.timeout:
+                continue
+        assert time.time() - t0 < 6
+    assert out.startswith(b"HTTP/1.1 408") or out == b""
+
+
+def test_header_caps_431(proxy, origin):
+    big = b"X-Big: " + b"a" * 20000 + b"\r\n"
+    out = raw_request(proxy.port, f"GET http://127.0.0.1:{origin.port}/ HTTP/1.1\r\n".encode() + big + b"\r\n")
+    assert out.startswith(b"HTTP/1.1 431")
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(200))
+    out = raw_request(proxy.port, f"GET http://127.0.0.1:{origin.port}/ HTTP/1.1\r\n".encode() + many + b"\r\n")
+    assert out.startswith(b"HTTP/1.1 431")
+
+
+def test_per_user_connection_cap(proxy_factory, origin, password_hash):
+    p = proxy_factory(base_config(origin.port, password_hash, extra_user="max_conns = 1"))
+    a = socket.create_connection(("127.0.0.1", p.port))
+    a.sendall(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    assert a.recv(100).startswith(b"HTTP/1.1 200")
+    out = raw_request(p.port, f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 503")
+    a.close()
+
+
+# 8/9. errors and the log ------------------------------------------------------------------
+
+def test_connect_refused_is_502_json(proxy_factory, origin, password_hash):
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()
+    p = proxy_factory(base_config(origin.port, password_hash).replace("connect_ports = 443 80", f"connect_ports = 443 80 {port}"))
+    out = raw_request(p.port, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 502")
+    assert json.loads(out.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "connect_failed"
+
+
+def test_access_log_fields(proxy, origin):
+    curl("-p", "-x", proxy.url(), f"http://127.0.0.1:{origin.port}/log")
+    time.sleep(0.2)
+    line = proxy.log_lines()[-1]
+    for k in ("time", "user", "client", "method", "destination", "resolved", "egress", "status",
+              "bytes_up", "bytes_down", "duration_ms", "reason"):
+        assert k in line
+    assert line["method"] == "CONNECT" and line["user"] == "alice" and line["status"] == 200
+    assert line["bytes_down"] > 0 and line["bytes_up"] > 0
+
+
+# 11. config check and reload --------------------------------------------------------------
+
+def test_check_reports_file_line(tmp_path):
+    from conftest import IPLOCK
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[proxy]\nlisten = 127.0.0.1:1\negress = 127.0.0.2\nbogus = 1\n")
+    r = subprocess.run([IPLOCK, "proxy", "-c", str(bad), "--check"], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and f"{bad}:4:" in r.stderr
+
+
+def test_reload_keeps_tunnels_and_refuses_bad_config(proxy, origin):
+    a = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    a.sendall(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    assert a.recv(100).startswith(b"HTTP/1.1 200")
+    good = proxy.path.read_text()
+    proxy.path.write_text(good + "\nnot valid\n")
+    proxy.reload()
+    time.sleep(0.3)
+    assert proxy.proc.poll() is None
+    assert curl_json("-x", proxy.url(), f"http://127.0.0.1:{origin.port}/still")["path"] == "/still"
+    proxy.path.write_text(good.replace("egress = 127.0.0.2 127.0.0.3", "egress = 127.0.0.3"))
+    proxy.reload()
+    time.sleep(0.3)
+    # the old tunnel still works after both reloads
+    a.sendall(b"GET /old HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    out = b""
+    while True:
+        d = a.recv(65536)
+        if not d:
+            break
+        out += d
+    assert b"200 OK" in out
+    a.close()
+    origin.clear()
+    for _ in range(4):
+        curl("-x", proxy.url(), f"http://127.0.0.1:{origin.port}/new")
+    assert set(origin.peers()) == {"127.0.0.3"}
+
+
+def test_reload_under_load_drops_nothing(proxy, origin):
+    errors = []
+    done = threading.Event()
+
+    def load():
+        while not done.is_set():
+            r = subprocess.run([*CURL, "-p", "-x", proxy.url(), f"http://127.0.0.1:{origin.port}/l"],
+                               capture_output=True, timeout=30)
+            if r.returncode != 0 or b"origin" not in r.stdout:
+                errors.append(r)
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for _ in range(5):
+        time.sleep(0.2)
+        proxy.reload()
+    time.sleep(0.3)
+    done.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+
+
+def test_version_and_help():
+    from conftest import IPLOCK
+    assert subprocess.run([IPLOCK, "--version"], capture_output=True, text=True).stdout.startswith("iplock ")
+    r = subprocess.run([IPLOCK, "proxy", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "usage: iplock proxy" in r.stdout
+    r = subprocess.run([IPLOCK, "nope"], capture_output=True, text=True)
+    assert r.returncode == 2
