@@ -78,6 +78,11 @@ class Upstream:
                        "body_len": len(body), "body_sha": __import__("hashlib").sha256(body).hexdigest()}
                 with up.lock:
                     up.requests.append(rec)
+                if self.path.startswith("/slow"):
+                    time.sleep(0.5)
+                if self.path.startswith("/hang"):
+                    time.sleep(5)
+                    return
                 if self.path.startswith("/big/"):
                     n = int(self.path.split("/")[2])
                     self.send_response(200)

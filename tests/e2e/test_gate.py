@@ -287,6 +287,35 @@ def test_streaming_bodies_and_keepalive(env, upstream):
     assert len(conns) == 1
 
 
+def test_in_flight_request_keeps_its_decision(env):
+    import threading
+    db = env["db"]
+    k = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
+    res = {}
+
+    def slow():
+        res["slow"] = get(env, "/slow", k["secret"])[0]
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.2)                      # the request is at the upstream now
+    keys(db, "revoke", k["id"])
+    time.sleep(0.12)
+    assert get(env, key=k["secret"])[0] == 401
+    t.join(timeout=10)
+    assert res["slow"] == 200
+
+
+def test_upstream_timeout_is_504(env, upstream, tmp_path):
+    g = Gate(tmp_path, env["db"], upstream.port, extra="idle_timeout = 1")
+    try:
+        t0 = time.monotonic()
+        st, body, _ = curl(g.url + "/hang", "-H", "Authorization: Bearer " + env["open"]["secret"])
+        assert st == 504 and err(body)["type"] == "api_error"
+        assert time.monotonic() - t0 < 4
+    finally:
+        g.stop()
+
+
 def test_upstream_down_is_502(env, tmp_path):
     g = Gate(tmp_path, env["db"], free_port())
     try:
