@@ -34,7 +34,7 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate
 
 all: $(BUILD)/iplock
 
@@ -125,3 +125,7 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The gate benchmark of issue 4 (gate vs nginx reverse proxy, forward-auth decisions, 10,000 keys).
+bench-gate: deps-bench bench-tools $(BUILD)/iplock
+	@sh bench/gate.sh
