@@ -268,10 +268,10 @@ void metrics_request_done(struct session *s)
 			mc_add(&m->auth_failures, 1);
 	}
 	/* the proxy's own "200 Connection established" is not payload */
-	uint64_t down = s->is_connect && s->status == 200 && s->bytes_down >= 39
+	uint64_t down = s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
 			? s->bytes_down - 39 : s->bytes_down;
 	struct metrics_user *u = user_of(s);
-	mc_add(&u->c[s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD], 1);
+	mc_add(&u->c[s->socks ? MU_REQ_SOCKS : s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD], 1);
 	mc_add(&u->c[MU_BYTES_UP], s->bytes_up);
 	mc_add(&u->c[MU_BYTES_DOWN], down);
 	struct metrics_egress *e = egress_of(s);
@@ -513,6 +513,7 @@ static const struct counter_def user_defs[] = {
 	{ MU_REQ_CONNECT, "iplock_user_requests_total", "counter",
 	  "Requests finished, refused ones included", "kind=\"connect\"" },
 	{ MU_REQ_FORWARD, NULL, NULL, NULL, "kind=\"forward\"" },
+	{ MU_REQ_SOCKS, NULL, NULL, NULL, "kind=\"socks\"" },
 	{ MU_BYTES_UP, "iplock_user_bytes_total", "counter",
 	  "Payload bytes, counted when a request or tunnel ends", "direction=\"up\"" },
 	{ MU_BYTES_DOWN, NULL, NULL, NULL, "direction=\"down\"" },
@@ -535,6 +536,7 @@ static const struct counter_def egress_defs[] = {
 void metrics_render(struct metrics_snapshot *snap, struct mtext *out)
 {
 	char label[2 * PROXY_USER_NAME_MAX + 8];
+	const char *name = "";
 
 	/* qsort(NULL, 0, ...) is undefined: empty arrays are NULL */
 	if (snap->nusers)
@@ -564,9 +566,10 @@ void metrics_render(struct metrics_snapshot *snap, struct mtext *out)
 	}
 	for (size_t d = 0; d < sizeof(user_defs) / sizeof(user_defs[0]); d++) {
 		const struct counter_def *def = &user_defs[d];
-		const char *name = def->name ? def->name : user_defs[d - 1].name;
-		if (def->name)
+		if (def->name) {
+			name = def->name;   /* later rows without a name add samples to this family */
 			family(out, def->name, def->type, def->help);
+		}
 		for (size_t i = 0; i < snap->nusers; i++) {
 			metrics_label_escape(label, sizeof(label), snap->users[i].name);
 			mtext_printf(out, "%s{user=\"%s\"%s%s} %llu\n", name, label, def->extra ? "," : "",
@@ -575,9 +578,10 @@ void metrics_render(struct metrics_snapshot *snap, struct mtext *out)
 	}
 	for (size_t d = 0; d < sizeof(egress_defs) / sizeof(egress_defs[0]); d++) {
 		const struct counter_def *def = &egress_defs[d];
-		const char *name = def->name ? def->name : egress_defs[d - 1].name;
-		if (def->name)
+		if (def->name) {
+			name = def->name;   /* later rows without a name add samples to this family */
 			family(out, def->name, def->type, def->help);
+		}
 		for (size_t i = 0; i < snap->negress; i++) {
 			ipaddr_format(&snap->egress[i].ip, label, sizeof(label));
 			mtext_printf(out, "%s{egress=\"%s\"%s%s} %llu\n", name, label, def->extra ? "," : "",

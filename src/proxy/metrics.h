@@ -38,6 +38,7 @@ enum mu_counter {
 	MU_TUNNELS_TOTAL,      /* CONNECT tunnels established */
 	MU_REQ_CONNECT,        /* CONNECT requests finished (any status) */
 	MU_REQ_FORWARD,        /* forwarded http:// requests finished (any status) */
+	MU_REQ_SOCKS,          /* SOCKS5 CONNECT requests finished (any status) */
 	MU_BYTES_UP,           /* payload client -> destination, counted when a request ends */
 	MU_BYTES_DOWN,         /* payload destination -> client, counted when a request ends */
 	MU_COUNT

@@ -206,7 +206,7 @@ def test_connect_failures_counted_by_egress(proxy_factory, origin, password_hash
     p = proxy_factory(admin_config(origin, password_hash, aport).replace(
         f"connect_ports = 443 80 {origin.port}", f"connect_ports = 443 80 {origin.port} {closed}"))
     assert raw_connect(p.port, f"127.0.0.1:{closed}").startswith(b"HTTP/1.1 502")
-    m = wait_for(lambda: (lambda x: x if x.get('iplock_denials_total{code="connect_failed"}') == 1 else None)(
+    m = wait_for(lambda: (lambda x: x if x.get('iplock_denials_total{code="connect_refused"}') == 1 else None)(
         scrape(aport)))
     assert m
     assert total(m, "iplock_egress_connect_failures_total") == 1
@@ -526,3 +526,52 @@ def test_systemd_unit_is_well_formed():
     for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes",
                  "ProtectSystem=strict", "CapabilityBoundingSet=", "KillSignal=SIGTERM"):
         assert line in unit.splitlines(), line
+
+
+def test_socks5_requests_counted(proxy_factory, origin, password_hash):
+    aport = free_port()
+    p = proxy_factory(admin_config(origin, password_hash, aport))
+    url = f"http://127.0.0.1:{origin.port}/socks"
+    for _ in range(2):
+        r = subprocess.run([*CURL, "-x", f"socks5h://alice:{PASSWORD}@127.0.0.1:{p.port}", url],
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0 and b'"origin"' in r.stdout
+    r = subprocess.run([*CURL, "-x", f"socks5h://alice:wrong@127.0.0.1:{p.port}", url],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0
+    m = wait_for(lambda: (lambda x: x if x["iplock_client_connections_active"] == 0 and
+                          x.get('iplock_user_requests_total{user="alice",kind="socks"}') == 2 else None)(scrape(aport)))
+    assert m, scrape(aport)
+    assert m['iplock_user_tunnels_total{user="alice"}'] == 2
+    assert m['iplock_user_tunnels_active{user="alice"}'] == 0
+    assert total(m, "iplock_egress_tunnels_total") == 2
+    assert m['iplock_user_requests_total{user="alice",kind="connect"}'] == 0
+    logs = [l for l in p.log_lines() if l["method"] == "SOCKS5" and l["status"] == 200]
+    assert m['iplock_user_bytes_total{user="alice",direction="down"}'] == sum(l["bytes_down"] for l in logs)
+    assert m['iplock_user_bytes_total{user="alice",direction="up"}'] == sum(l["bytes_up"] for l in logs)
+
+
+def test_dns_latency_and_probe_target_by_name(proxy_factory, origin, password_hash):
+    from test_dns import DnsServer
+    target = ProbeTarget()
+    dns = DnsServer({"origin.test": [("127.0.0.1", 60)], "probe.test": [("127.0.0.1", 60)]})
+    try:
+        aport = free_port()
+        p = proxy_factory(admin_config(origin, password_hash, aport,
+                                       f"health_probe = probe.test:{target.port}\nhealth_interval = 200ms")
+                          .replace("workers = 2", "workers = 1"),
+                          extra_args=("--dns-servers", f"127.0.0.1:{dns.port}"))
+        for _ in range(3):
+            code, _ = curl_sizes("-x", p.url(), f"http://origin.test:{origin.port}/d")
+            assert code == 200
+        m = scrape(aport)
+        assert m["iplock_dns_lookup_seconds_count"] == 1            # then answered from the cache
+        assert m['iplock_dns_lookup_seconds_bucket{le="+Inf"}'] == 1
+        assert dns.queries[("probe.test", 1)] >= 1                 # the prober resolved its target
+        target.close()
+        assert wait_for(lambda: admin_get(aport, "/healthz")[0] == 503)
+        assert "failed its health probe to 127.0.0.1" in p.stderr.read_text()
+    finally:
+        if target.sock:
+            target.close()
+        dns.close()

@@ -196,6 +196,9 @@ static void test_render_sum(void **state)
 	assert_true(has_line(&t, "iplock_user_bytes_total{user=\"alice\",direction=\"down\"} 1000"));
 	assert_true(has_line(&t, "iplock_user_bytes_total{user=\"bob\",direction=\"up\"} 0"));
 	assert_true(has_line(&t, "iplock_user_requests_total{user=\"alice\",kind=\"connect\"} 0"));
+	assert_true(has_line(&t, "iplock_user_requests_total{user=\"bob\",kind=\"socks\"} 0"));
+	assert_true(has_line(&t, "iplock_egress_bytes_total{egress=\"127.0.0.3\",direction=\"down\"} 0"));
+	assert_null(strstr(t.buf, "(null)"));
 	assert_true(has_line(&t, "iplock_egress_connections_total{egress=\"127.0.0.2\"} 6"));
 	assert_true(has_line(&t, "iplock_egress_connections_total{egress=\"127.0.0.3\"} 2"));
 	assert_true(has_line(&t, "iplock_egress_connections_total{egress=\"127.0.0.9\"} 0"));
