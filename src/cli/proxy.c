@@ -24,7 +24,9 @@ static void proxy_usage(FILE *out)
 		"  -v, --verbose         debug logging\n"
 		"  -h, --help            this text\n\n"
 		"Signals: SIGHUP reloads the configuration (a bad one is refused and the running one\n"
-		"stays; established tunnels are kept), SIGTERM/SIGINT stop.\n");
+		"stays; established tunnels are kept). SIGTERM/SIGINT stop gracefully: listeners close,\n"
+		"requests and tunnels in flight get drain_timeout to finish (a second signal ends them).\n"
+		"Metrics and health: admin_listen (GET /metrics, /healthz), see docs/metrics.md.\n");
 }
 
 int proxy_main(int argc, char **argv)

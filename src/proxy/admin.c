@@ -175,32 +175,52 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const c
 	conn_flush(c);
 }
 
-static void handle(struct admin_conn *c)
+enum admin_route admin_route_parse(const char *req, size_t len, bool *head_only)
 {
-	struct admin *a = c->a;
-	const char *sp = memchr(c->in, ' ', c->inlen);
-	bool get = sp && sp - c->in == 3 && !memcmp(c->in, "GET", 3);
-	bool head = sp && sp - c->in == 4 && !memcmp(c->in, "HEAD", 4);
+	const char *eol = memchr(req, '\n', len);
+	size_t line = eol ? (size_t)(eol - req) : len;
+	const char *sp = memchr(req, ' ', line);
 
-	if (!sp) {
-		respond(c, 400, "text/plain", "bad request\n", 12, false);
-		return;
-	}
+	*head_only = false;
+	if (!sp || sp == req)
+		return ADMIN_BAD;
+	size_t mlen = (size_t)(sp - req);
+	bool get = mlen == 3 && !memcmp(req, "GET", 3);
+	*head_only = mlen == 4 && !memcmp(req, "HEAD", 4);
 	const char *path = sp + 1, *end = path;
-	while (end < c->in + c->inlen && *end != ' ' && *end != '?' && *end != '\r' && *end != '\n')
+	while (end < req + line && *end != ' ' && *end != '?' && *end != '\r')
 		end++;
 	size_t plen = (size_t)(end - path);
 	bool is_metrics = plen == 8 && !memcmp(path, "/metrics", 8);
 	bool is_health = plen == 8 && !memcmp(path, "/healthz", 8);
-	if (!is_metrics && !is_health) {
+	if (!is_metrics && !is_health)
+		return ADMIN_NOT_FOUND;
+	if (!get && !*head_only)
+		return ADMIN_BAD_METHOD;
+	return is_metrics ? ADMIN_METRICS : ADMIN_HEALTHZ;
+}
+
+static void handle(struct admin_conn *c)
+{
+	struct admin *a = c->a;
+	bool head;
+	enum admin_route route = admin_route_parse(c->in, c->inlen, &head);
+
+	switch (route) {
+	case ADMIN_BAD:
+		respond(c, 400, "text/plain", "bad request\n", 12, false);
+		return;
+	case ADMIN_NOT_FOUND:
 		respond(c, 404, "text/plain", "not found: try /metrics or /healthz\n", 36, head);
 		return;
-	}
-	if (!get && !head) {
+	case ADMIN_BAD_METHOD:
 		respond(c, 405, "text/plain", "GET or HEAD only\n", 17, false);
 		return;
+	case ADMIN_METRICS:
+	case ADMIN_HEALTHZ:
+		break;
 	}
-	if (is_health) {
+	if (route == ADMIN_HEALTHZ) {
 		const char *why = admin_health(a->px, a->cfg->cfg);
 		char msg[128];
 		int n = snprintf(msg, sizeof(msg), "%s\n", why ? why : "ok");

@@ -19,6 +19,17 @@ void admin_set_config(struct admin *a, struct cfg_ref *r);
 /* Stops the thread and frees everything (the workers' counters stay with the workers). */
 void admin_stop(struct admin *a);
 
+enum admin_route {
+	ADMIN_BAD = 0,        /* no request line: 400 */
+	ADMIN_METRICS,        /* GET or HEAD /metrics (a query string is ignored) */
+	ADMIN_HEALTHZ,        /* GET or HEAD /healthz */
+	ADMIN_NOT_FOUND,      /* any other path: 404 */
+	ADMIN_BAD_METHOD,     /* /metrics or /healthz with another method: 405 */
+};
+
+/* The request line of a complete head at req[0..len): where it goes; *head_only for HEAD. */
+enum admin_route admin_route_parse(const char *req, size_t len, bool *head_only);
+
 /* /healthz: NULL when workers run and an egress address is up, else the reason. */
 const char *admin_health(struct proxy *px, struct proxy_config *cfg);
 

@@ -201,7 +201,7 @@ static void *worker_main(void *arg)
 	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
 	if (next)
 		cfg_ref_put(next);
-	loop_free(w->loop);
+	/* the loop itself is freed after the join: the main thread may still wake it */
 	buf_pool_trim();
 	atomic_fetch_add(&w->px->workers_done, 1);
 	return NULL;
@@ -409,8 +409,10 @@ int proxy_run(struct proxy *px)
 		pthread_join(px->workers[i].thread, NULL);
 	admin_stop(px->admin);
 	px->admin = NULL;
-	for (unsigned i = 0; i < px->nworkers; i++)
+	for (unsigned i = 0; i < px->nworkers; i++) {
+		loop_free(px->workers[i].loop);
 		metrics_free(px->workers[i].metrics);
+	}
 	free(px->workers);
 	cfg_ref_put(px->cfg);
 	log_info("stopped");

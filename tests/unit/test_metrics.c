@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/admin.h"
 #include "proxy/config.h"
 #include "proxy/egress.h"
 #include "proxy/metrics.h"
@@ -314,6 +315,32 @@ static void test_config_keys(void **state)
 	assert_non_null(load("drain_timeout = forever", &cfg, err, sizeof(err)));
 }
 
+static enum admin_route route(const char *req, bool *head)
+{
+	return admin_route_parse(req, strlen(req), head);
+}
+
+static void test_admin_route(void **state)
+{
+	bool head;
+	(void)state;
+
+	assert_int_equal(route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &head), ADMIN_METRICS);
+	assert_false(head);
+	assert_int_equal(route("GET /metrics?name[]=x HTTP/1.1\r\n\r\n", &head), ADMIN_METRICS);
+	assert_int_equal(route("HEAD /healthz HTTP/1.0\r\n\r\n", &head), ADMIN_HEALTHZ);
+	assert_true(head);
+	assert_int_equal(route("GET /healthz\r\n\r\n", &head), ADMIN_HEALTHZ);   /* HTTP/0.9 style */
+	assert_int_equal(route("POST /metrics HTTP/1.1\r\n\r\n", &head), ADMIN_BAD_METHOD);
+	assert_int_equal(route("get /metrics HTTP/1.1\r\n\r\n", &head), ADMIN_BAD_METHOD);
+	assert_int_equal(route("GET /metricsx HTTP/1.1\r\n\r\n", &head), ADMIN_NOT_FOUND);
+	assert_int_equal(route("GET /metric HTTP/1.1\r\n\r\n", &head), ADMIN_NOT_FOUND);
+	assert_int_equal(route("GET / HTTP/1.1\r\n\r\n", &head), ADMIN_NOT_FOUND);
+	assert_int_equal(route("GET\r\nX: /metrics y\r\n\r\n", &head), ADMIN_BAD);   /* no space on line 1 */
+	assert_int_equal(route(" /metrics HTTP/1.1\r\n\r\n", &head), ADMIN_BAD);
+	assert_int_equal(route("", &head), ADMIN_BAD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_render_sum),
 		cmocka_unit_test(test_egress_health),
 		cmocka_unit_test(test_config_keys),
+		cmocka_unit_test(test_admin_route),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
