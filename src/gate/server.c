@@ -39,6 +39,7 @@ struct gate_server;
 
 struct listener {
 	struct io io;
+	struct timer pause;     /* accept paused after EMFILE/ENFILE */
 	struct gate_server *srv;
 	const struct gate_listen *cfg;
 };
@@ -105,6 +106,8 @@ struct gconn {
 	bool client_eof, up_eof;
 	bool keep_alive;        /* the client side stays open after this exchange */
 	bool up_reuse;          /* the upstream connection may serve the next request */
+	bool up_reused;         /* this request went out on a kept-alive upstream connection */
+	bool req_body;          /* this request has a body (no retry then) */
 	bool discard;           /* request body is read and dropped (refused request) */
 	size_t discarded;
 	bool head_req;
@@ -416,6 +419,23 @@ static void local_response(struct gconn *c, int status, const char *extra_header
 	c->rs = RS_LOCAL;
 }
 
+/* A local answer already in cout gets "Connection: close" before its blank line. */
+static void local_response_close(struct gconn *c)
+{
+	struct buf *b = c->cout;
+	char *end = memmem(b->data + b->off, b->len - b->off, "\r\n\r\n", 4);
+	static const char hdr[] = "\r\nConnection: close";
+
+	if (!end || buf_room(b) < sizeof(hdr) - 1) {
+		c->closing = true;
+		return;
+	}
+	size_t at = (size_t)(end - b->data);
+	memmove(b->data + at + sizeof(hdr) - 1, b->data + at, b->len - at);
+	memcpy(b->data + at, hdr, sizeof(hdr) - 1);
+	b->len += sizeof(hdr) - 1;
+}
+
 static void plain_error(struct gconn *c, int status, const char *type, const char *msg)
 {
 	char body[512];
@@ -595,6 +615,16 @@ static void handle_request(struct gconn *c)
 			in.target_len = l;
 		}
 	}
+	if (c->is_auth) {
+		/* the access log names the request that was checked, not the auth endpoint */
+		const char *q = memchr(in.target, '?', in.target_len);
+		size_t pl = q ? (size_t)(q - in.target) : in.target_len;
+		snprintf(c->method, sizeof(c->method), "%.*s",
+			 (int)(in.method_len < 15 ? in.method_len : 15), in.method);
+		snprintf(c->path, sizeof(c->path), "%.*s", (int)(pl < 255 ? pl : 255), in.target);
+		in.method = c->method;
+		in.method_len = strlen(c->method);
+	}
 	in.auth = hdr_get(h, base, "authorization", &in.auth_len);
 	in.has_context = (v = hdr_get(h, base, "stripe-context", &l)) && l > 0;
 	in.has_version = (v = hdr_get(h, base, "stripe-version", &l)) && l > 0;
@@ -635,7 +665,14 @@ static void handle_request(struct gconn *c)
 		}
 		c->cin->off += head_len;
 		c->cfed = c->cin->off;
-		if (has_body) {
+		if (has_body && hdr_get(h, base, "expect", &l)) {
+			/* a client waiting for 100 Continue sends no body after a final answer, and
+			 * we cannot tell where its next request starts: close after answering */
+			if (c->keep_alive && c->cout && c->rs == RS_LOCAL)
+				local_response_close(c);
+			c->keep_alive = false;
+			c->rq = RQ_DONE;
+		} else if (has_body) {
 			http_body_begin(h, false);
 			c->discard = true;
 			c->discarded = 0;
@@ -661,6 +698,8 @@ static void handle_request(struct gconn *c)
 		c->rq = RQ_DONE;
 	}
 	http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+	c->req_body = has_body;
+	c->up_reused = c->uio.fd != -1;
 	if (c->uio.fd == -1) {
 		int e = upstream_connect(c);
 		if (e) {
@@ -871,6 +910,10 @@ static bool step_upstream_out(struct gconn *c)
 		long n = sock_write(c->uio.fd, c->uout->data + c->uout->off, buf_pending(c->uout));
 		if (n == -EAGAIN)
 			return progress;
+		if (n < 0 && c->up_reused && !c->req_body) {
+			c->up_eof = true; /* step_upstream_in retries on a new connection */
+			return true;
+		}
 		if (n < 0) {
 			c->closing = true;
 			return true;
@@ -878,7 +921,9 @@ static bool step_upstream_out(struct gconn *c)
 		c->uout->off += (size_t)n;
 		progress = true;
 	}
-	release_if_empty(&c->uout, NULL);
+	/* the head is kept until the response starts: a retry may need it */
+	if (!c->up_reused || c->req_body)
+		release_if_empty(&c->uout, NULL);
 	while (c->cin && !c->discard && c->cfed > c->cin->off) {
 		long n = sock_write(c->uio.fd, c->cin->data + c->cin->off, c->cfed - c->cin->off);
 		if (n == -EAGAIN)
@@ -1001,6 +1046,10 @@ static bool step_upstream_in(struct gconn *c)
 		}
 		c->uin->off += c->resp.head_len;
 		c->ufed = c->uin->off;
+		if (c->uout && !buf_pending(c->uout)) {
+			buf_put(c->uout);
+			c->uout = NULL;
+		}
 		if (status < 200) {
 			http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
 			return true;
@@ -1060,6 +1109,18 @@ static bool step_upstream_in(struct gconn *c)
 
 bad_gateway:
 	io_close(c->srv->loop, &c->uio);
+	if (c->up_reused && !c->req_body && c->uout && !c->status && !buf_pending(c->cout) &&
+	    (!c->uin || c->uin->len == 0)) {
+		/* a kept-alive upstream connection closed as we reused it: the request (no body)
+		 * never reached the application, so it is sent once more on a new connection */
+		c->up_reused = false;
+		c->uout->off = 0;
+		http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+		if (upstream_connect(c) == 0) {
+			c->rs = RS_CONNECT;
+			return true;
+		}
+	}
 	if (c->status || buf_pending(c->cout)) {
 		c->closing = true;
 		return true;
@@ -1241,6 +1302,13 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		int fd = sock_accept(io->fd, &ss, &sl);
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			/* out of descriptors: a level-triggered listener would spin; retry later */
+			log_warn("gate: accept: %s (pausing 100 ms)", strerror(-fd));
+			io_want(loop, io, 0);
+			timer_start(loop, &l->pause, 100);
+			return;
+		}
 		if (fd < 0)
 			return;
 		struct gconn *c = calloc(1, sizeof(*c));
@@ -1277,6 +1345,13 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 		update_interest(c);
 		timer_start(loop, &c->timer, (uint64_t)s->cfg->idle_timeout_s * 1000);
 	}
+}
+
+static void accept_resume(struct loop *loop, struct timer *t)
+{
+	struct listener *l = container_of(t, struct listener, pause);
+
+	io_want(loop, &l->io, EPOLLIN);
 }
 
 static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
@@ -1349,6 +1424,7 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 		s->ls[i].srv = s;
 		s->ls[i].cfg = gl;
 		io_init(&s->ls[i].io, fd, accept_cb);
+		timer_init(&s->ls[i].pause, accept_resume);
 		s->n_ls = i + 1;
 		if ((rc = io_want(s->loop, &s->ls[i].io, EPOLLIN))) {
 			snprintf(err, cap, "epoll: %s", strerror(-rc));
@@ -1400,8 +1476,10 @@ void gate_server_free(struct gate_server *s)
 		if (c->closing != 2)
 			conn_free(&c->dfr); /* queued ones were unlinked when freed */
 	}
-	for (int i = 0; i < s->n_ls; i++)
+	for (int i = 0; i < s->n_ls; i++) {
+		timer_stop(s->loop, &s->ls[i].pause);
 		io_close(s->loop, &s->ls[i].io);
+	}
 	if (s->sig_io.fd != -1)
 		io_close(s->loop, &s->sig_io);
 	if (s->log_fd >= 0)

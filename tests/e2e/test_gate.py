@@ -316,6 +316,57 @@ def test_upstream_timeout_is_504(env, upstream, tmp_path):
         g.stop()
 
 
+def test_refused_expect_100_continue_closes(env):
+    # curl waits for 100 Continue; the gate answers 401 at once and closes, so the body it
+    # never sends cannot be mistaken for the next request
+    st, body, hdrs = get(env, "/v1/charges", None,
+                         args=["-X", "POST", "-H", "Expect: 100-continue",
+                               "--data-binary", "x" * 3000, "-H", "Content-Type: text/plain"])
+    assert st == 401 and "connection: close" in hdrs.lower()
+
+
+def test_upstream_closing_kept_alive_connection_is_retried(env, tmp_path):
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(10)
+    served = []
+
+    def serve():
+        # answers one request per connection, keeps it open, and drops it (unanswered)
+        # when a second request arrives: the race a reused upstream connection can lose
+        try:
+            for _ in range(6):
+                c, _ = srv.accept()
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += c.recv(4096)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                served.append(data.split(b"\r\n")[0])
+                c.settimeout(5)
+                try:
+                    c.recv(4096)
+                except OSError:
+                    pass
+                c.close()
+        except OSError:
+            pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    g = Gate(tmp_path, env["db"], srv.getsockname()[1])
+    try:
+        s = requests.Session()
+        h = {"Authorization": "Bearer " + env["open"]["secret"]}
+        for _ in range(3):
+            r = s.get(g.url + "/v1/charges", headers=h, timeout=5)
+            assert r.status_code == 200 and r.text == "ok"
+        assert len(served) == 3
+    finally:
+        g.stop()
+        srv.close()
+
+
 def test_upstream_down_is_502(env, tmp_path):
     g = Gate(tmp_path, env["db"], free_port())
     try:
