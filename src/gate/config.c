@@ -282,8 +282,9 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	snprintf(dir, sizeof(dir), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 	snprintf(cfg->auth_path, sizeof(cfg->auth_path), "/_iplock/auth");
 	cfg->idle_timeout_s = 60;
 	rc = ini_parse(path, handler, &p);
