@@ -484,3 +484,35 @@ def test_bad_config_is_exit_2(tmp_path):
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg)], capture_output=True, text=True,
                        timeout=10)
     assert p.returncode == 2 and "host bits" in p.stderr
+
+
+def test_ipv6_client_and_allowlist(env, upstream, tmp_path):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    db = env["db"]
+    v6 = create_key(db, "--type", "secret", "--allow", "::1")
+    v6net = create_key(db, "--type", "secret", "--allow", "::/127")
+    port = free_port()
+    cfg = tmp_path / "v6.ini"
+    cfg.write_text(f"[gate]\nlisten = [::1]:{port}\ndb = {db}\nupstream = 127.0.0.1:{upstream.port}\n")
+    p = subprocess.Popen([IPLOCK, "gate", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("::1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        url = f"http://[::1]:{port}/v1/charges"
+        assert curl(url, "-g", "-H", "Authorization: Bearer " + v6["secret"])[0] == 200
+        assert curl(url, "-g", "-H", "Authorization: Bearer " + v6net["secret"])[0] == 200
+        st, body, _ = curl(url, "-g", "-H", "Authorization: Bearer " + env["sk"]["secret"])
+        assert (st, err(body)["message"]) == (401, MSG_IP)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
