@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Debian packages the build, the tests and the benchmark need (installed when missing, as root).
 DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
              libjansson-dev libsystemd-dev libcmocka-dev
-DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-httpx \
+DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
@@ -42,6 +42,8 @@ deps:
 	@sh tools/deps.sh $(DEB_BUILD)
 deps-test: deps
 	@sh tools/deps.sh $(DEB_TEST)
+	@command -v npm >/dev/null || sh tools/deps.sh nodejs npm
+	@test -d tests/e2e/js/node_modules || (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
 deps-bench: deps-test
 	@sh tools/deps.sh $(DEB_BENCH)
 
