@@ -495,44 +495,73 @@ static int upstream_connect(struct gconn *c)
 	return 0;
 }
 
-static void key_headers(struct gconn *c, const struct gate_decision *d, char *out, size_t cap)
+static int append_mem(struct buf *b, const char *p, size_t n)
+{
+	if (buf_room(b) < n)
+		return -ENOSPC;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static int append_str(struct buf *b, const char *s)
+{
+	return append_mem(b, s, strlen(s));
+}
+
+/* The key's identity headers, appended to b (nothing without a key). */
+static int append_key_headers(struct gconn *c, const struct gate_decision *d, struct buf *b)
 {
 	char client[IPADDR_STRLEN] = "unknown";
 
+	if (!d->key)
+		return 0;
 	if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
 		ipaddr_format(&c->client, client, sizeof(client));
-	if (d->key)
-		snprintf(out, cap, "X-Iplock-Key-Id: %s\r\nX-Iplock-Key-Type: %s\r\n"
-			 "X-Iplock-Key-Mode: %s\r\nX-Iplock-Client: %s\r\n", d->key->id,
-			 key_type_name(d->key->type), key_mode_name(d->key->mode), client);
-	else
-		out[0] = '\0';
+	const char *tn = key_type_name(d->key->type), *mn = key_mode_name(d->key->mode);
+	if (append_hdr(b, "X-Iplock-Key-Id", 15, d->key->id, strlen(d->key->id)) ||
+	    append_hdr(b, "X-Iplock-Key-Type", 17, tn, strlen(tn)) ||
+	    append_hdr(b, "X-Iplock-Key-Mode", 17, mn, strlen(mn)) ||
+	    append_hdr(b, "X-Iplock-Client", 15, client, strlen(client)))
+		return -ENOSPC;
+	return 0;
+}
+
+static void key_headers(struct gconn *c, const struct gate_decision *d, char *out, size_t cap)
+{
+	struct buf *b = buf_get();
+
+	out[0] = '\0';
+	if (b && !append_key_headers(c, d, b) && b->len < cap) {
+		memcpy(out, b->data, b->len);
+		out[b->len] = '\0';
+	}
+	buf_put(b);
 }
 
 /* Builds the upstream request head in uout: hop-by-hop and X-Iplock-* headers from the
- * client are dropped, the key's identity is added. */
+ * client are dropped, the key's identity is added. No printf: this runs per request. */
 static int build_upstream_head(struct gconn *c, const struct gate_decision *d)
 {
 	const char *base = c->cin->data + c->cin->off;
 	const struct http_head *h = &c->req;
-	char kh[512];
+	struct buf *b;
 
 	if (!ensure_buf(&c->uout))
 		return -ENOMEM;
-	c->uout->off = c->uout->len = 0;
-	if (appendf(c->uout, "%s %.*s HTTP/1.1\r\n", llhttp_method_name(h->parser.method),
-		    (int)h->url_len, base + h->url_off))
+	b = c->uout;
+	b->off = b->len = 0;
+	if (append_str(b, llhttp_method_name(h->parser.method)) || append_mem(b, " ", 1) ||
+	    append_mem(b, base + h->url_off, h->url_len) || append_mem(b, " HTTP/1.1\r\n", 11))
 		return -ENOSPC;
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct http_hdr *hd = &h->hdrs[i];
 		if (hop_by_hop(base + hd->name_off, hd->name_len))
 			continue;
-		if (append_hdr(c->uout, base + hd->name_off, hd->name_len, base + hd->val_off,
-			       hd->val_len))
+		if (append_hdr(b, base + hd->name_off, hd->name_len, base + hd->val_off, hd->val_len))
 			return -ENOSPC;
 	}
-	key_headers(c, d, kh, sizeof(kh));
-	if (appendf(c->uout, "%s\r\n", kh))
+	if (append_key_headers(c, d, b) || append_mem(b, "\r\n", 2))
 		return -ENOSPC;
 	return 0;
 }
@@ -946,7 +975,9 @@ static int relay_response_head(struct gconn *c, int status)
 
 	if (!ensure_buf(&c->cout))
 		return -ENOMEM;
-	if (appendf(c->cout, "HTTP/1.1 %d ", status))
+	char code[4] = { (char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+			 (char)('0' + status % 10), ' ' };
+	if (append_mem(c->cout, "HTTP/1.1 ", 9) || append_mem(c->cout, code, 4))
 		return -ENOSPC;
 	/* the reason phrase as upstream sent it: after "HTTP/1.x NNN " up to CR */
 	const char *sl_end = memchr(base, '\n', h->head_len);
@@ -954,7 +985,7 @@ static int relay_response_head(struct gconn *c, int status)
 	size_t rpl = rp ? (size_t)(sl_end - rp) : 0;
 	while (rpl && (rp[rpl - 1] == '\r' || rp[rpl - 1] == '\n'))
 		rpl--;
-	if (appendf(c->cout, "%.*s\r\n", (int)rpl, rp ? rp : ""))
+	if ((rpl && append_mem(c->cout, rp, rpl)) || append_mem(c->cout, "\r\n", 2))
 		return -ENOSPC;
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct http_hdr *hd = &h->hdrs[i];
@@ -965,7 +996,9 @@ static int relay_response_head(struct gconn *c, int status)
 		if (append_hdr(c->cout, n, hd->name_len, base + hd->val_off, hd->val_len))
 			return -ENOSPC;
 	}
-	return appendf(c->cout, "%s\r\n", status >= 200 && !c->keep_alive ? "Connection: close\r\n" : "");
+	if (status >= 200 && !c->keep_alive && append_str(c->cout, "Connection: close\r\n"))
+		return -ENOSPC;
+	return append_mem(c->cout, "\r\n", 2);
 }
 
 static bool step_upstream_in(struct gconn *c)
