@@ -335,6 +335,11 @@ static void conn_close(struct gconn *c)
 		access_log(c);
 	}
 	timer_stop(loop, &c->timer);
+	/* TLS clients tell a complete close-delimited body from a cut one by close_notify */
+	if (c->ssl && c->cio.fd != -1 && SSL_is_init_finished(c->ssl)) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+	}
 	io_close(loop, &c->cio);
 	io_close(loop, &c->uio);
 	if (c->closing != 2) {
@@ -441,9 +446,12 @@ static void plain_error(struct gconn *c, int status, const char *type, const cha
 	char body[512];
 	char esc[300];
 
-	json_escape(esc, sizeof(esc), msg, strlen(msg));
-	int n = snprintf(body, sizeof(body), "{\n  \"error\": {\n    \"type\": \"%s\",\n"
-			 "    \"message\": \"%s\"\n  }\n}\n", type, esc);
+	size_t el = json_escape(esc, sizeof(esc) - 1, msg, strlen(msg));
+	esc[el] = '\0';
+	int n = snprintf(body, sizeof(body), "{\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}\n",
+			 type, esc);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = 0;
 	c->keep_alive = false;
 	local_response(c, status, NULL, body, (size_t)n);
 }
@@ -686,10 +694,14 @@ static void handle_request(struct gconn *c)
 					    sizeof(body));
 			if (n < 0)
 				n = 0;
-			if (c->is_auth && n > 0)
+			if (c->is_auth && n > 0) {
 				/* nginx auth_request drops the body: hand it over in a header too */
-				snprintf(hdrs, sizeof(hdrs), "X-Iplock-Status: %d\r\nX-Iplock-Error: %.*s\r\n",
-					 d.status, n - 1, body);
+				int hl = snprintf(hdrs, sizeof(hdrs),
+						  "X-Iplock-Status: %d\r\nX-Iplock-Error: %.*s\r\n",
+						  d.status, n - 1, body);
+				if (hl < 0 || (size_t)hl >= sizeof(hdrs))
+					hdrs[0] = '\0';
+			}
 			local_response(c, d.status, hdrs, body, (size_t)n);
 		}
 		c->cin->off += head_len;
@@ -1244,9 +1256,8 @@ static bool step_finish(struct gconn *c)
 		c->closing = true;
 		return true;
 	}
-	if (!c->up_reuse || c->rs == RS_LOCAL)
-		if (c->uio.fd != -1 && !c->up_reuse)
-			io_close(c->srv->loop, &c->uio);
+	if (c->uio.fd != -1 && !c->up_reuse)
+		io_close(c->srv->loop, &c->uio);
 	if (c->uin) {
 		buf_put(c->uin);
 		c->uin = NULL;

@@ -276,6 +276,8 @@ def test_streaming_bodies_and_keepalive(env, upstream):
     assert r.status_code == 200 and r.json()["echo"]["body_len"] == len(data)
     r = s.get(env["gate"].url + "/big/20000000", headers=h, timeout=20)
     assert r.status_code == 200 and len(r.content) == 20000000
+    r = requests.get(env["gate"].url + "/close", headers=h, timeout=20)
+    assert r.status_code == 200 and len(r.content) == 100000
     r = s.head(env["gate"].url + "/v1/charges", headers=h, timeout=20)
     assert r.status_code == 200
     # a refused request with a body leaves the connection usable
@@ -447,6 +449,13 @@ def test_tls(env, upstream, tmp_path):
         r = s.get(f"https://127.0.0.1:{g.port}/big/5000000", verify=str(cert), timeout=20,
                   headers={"Authorization": "Bearer " + env["open"]["secret"]})
         assert len(r.content) == 5000000
+        # a close-delimited body ends with close_notify: curl sees a clean end
+        p = subprocess.run(["curl", "-s", "-S", "--cacert", str(cert), "-o", "/dev/null", "-w",
+                            "%{http_code} %{size_download}", "-H",
+                            "Authorization: Bearer " + env["open"]["secret"],
+                            f"https://127.0.0.1:{g.port}/close"], capture_output=True,
+                           text=True, timeout=20)
+        assert p.returncode == 0 and p.stdout == "200 100000", p.stderr
     finally:
         g.stop()
 
