@@ -549,7 +549,8 @@ static void key_headers(struct gconn *c, const struct gate_decision *d, char *ou
 
 /* Builds the upstream request head in uout: hop-by-hop and X-Iplock-* headers from the
  * client are dropped, the key's identity is added. No printf: this runs per request. */
-static int build_upstream_head(struct gconn *c, const struct gate_decision *d)
+static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
+			       const char *xff, size_t xlen)
 {
 	const char *base = c->cin->data + c->cin->off;
 	const struct http_head *h = &c->req;
@@ -564,11 +565,20 @@ static int build_upstream_head(struct gconn *c, const struct gate_decision *d)
 		return -ENOSPC;
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct http_hdr *hd = &h->hdrs[i];
-		if (hop_by_hop(base + hd->name_off, hd->name_len))
+		if (hop_by_hop(base + hd->name_off, hd->name_len) ||
+		    hdr_is(base + hd->name_off, hd->name_len, "x-forwarded-for"))
 			continue;
 		if (append_hdr(b, base + hd->name_off, hd->name_len, base + hd->val_off, hd->val_len))
 			return -ENOSPC;
 	}
+	/* one X-Forwarded-For: the chain received plus the peer, as proxies append it */
+	char peer[IPADDR_STRLEN] = "unknown";
+	if (c->peer.family)
+		ipaddr_format(&c->peer, peer, sizeof(peer));
+	if (append_str(b, "X-Forwarded-For: ") ||
+	    (xlen && (append_mem(b, xff, xlen) || append_mem(b, ", ", 2))) ||
+	    append_str(b, peer) || append_mem(b, "\r\n", 2))
+		return -ENOSPC;
 	if (append_key_headers(c, d, b) || append_mem(b, "\r\n", 2))
 		return -ENOSPC;
 	return 0;
@@ -724,7 +734,7 @@ static void handle_request(struct gconn *c)
 		return;
 	}
 
-	if (build_upstream_head(c, &d)) {
+	if (build_upstream_head(c, &d, xff, xlen < sizeof(xff) ? xlen : 0)) {
 		plain_error(c, 431, "invalid_request_error", "Request header too large.");
 		c->rq = RQ_DONE;
 		return;

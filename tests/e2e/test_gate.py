@@ -70,6 +70,8 @@ def test_allowed_adds_identity_and_passes_headers(env, upstream):
     assert h["x-iplock-key-mode"] == "test"
     assert h["stripe-account"] == "acct_123"
     assert h["idempotency-key"] == "abc"
+    assert h["x-forwarded-for"] == "127.0.0.2"
+    assert h["x-iplock-client"] == "127.0.0.2"
     assert json.loads(body)["echo"]["path"] == "/v1/charges?limit=3"
 
 
@@ -174,8 +176,10 @@ def test_xff_spoofing_ignored_and_trusted_chain(env):
     st, body, _ = get(env, key=sk, source="127.0.0.5", args=["-H", "X-Forwarded-For: 127.0.0.2"])
     assert (st, err(body)["message"]) == (401, MSG_IP)
     # trusted proxy 127.0.0.4: right to left, first untrusted is the client
-    assert get(env, key=sk, source="127.0.0.4",
-               args=["-H", "X-Forwarded-For: 127.0.0.2"])[0] == 200
+    st, body, _ = get(env, key=sk, source="127.0.0.4", args=["-H", "X-Forwarded-For: 127.0.0.2"])
+    assert st == 200
+    h = json.loads(body)["echo"]["headers"]
+    assert h["x-forwarded-for"] == "127.0.0.2, 127.0.0.4" and h["x-iplock-client"] == "127.0.0.2"
     assert get(env, key=sk, source="127.0.0.4",
                args=["-H", "X-Forwarded-For: 127.0.0.2, 127.0.0.5"])[0] == 401
     assert get(env, key=sk, source="127.0.0.4",
