@@ -865,6 +865,22 @@ static bool step_client_in(struct gconn *c)
 	return n != -EAGAIN;
 }
 
+/* Access-log fields for a request refused before its head could be read. */
+static void log_unparsed(struct gconn *c, const char *reason)
+{
+	snprintf(c->method, sizeof(c->method), "-");
+	c->path[0] = '\0';
+	c->key_id[0] = '\0';
+	c->chain[0] = '\0';
+	c->logged = false;
+	c->allowed = false;
+	c->is_auth = false;
+	c->client = c->peer;
+	c->ckind = c->pp_unknown ? GATE_CLIENT_UNKNOWN : GATE_CLIENT_PEER;
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	c->reason = reason;
+}
+
 static bool step_request(struct gconn *c)
 {
 	if (c->rq == RQ_HEAD && c->rs == RS_IDLE) {
@@ -877,6 +893,7 @@ static bool step_request(struct gconn *c)
 		enum http_parse_result r = http_head_parse(&c->req, c->cin->data, c->cin->len);
 		if (r == HTTP_MORE) {
 			if (!buf_room(c->cin)) {
+				log_unparsed(c, "header_too_large");
 				plain_error(c, 431, "invalid_request_error", "Request header too large.");
 				c->rq = RQ_DONE;
 				return true;
@@ -888,8 +905,7 @@ static bool step_request(struct gconn *c)
 		if (r == HTTP_ERROR) {
 			plain_error(c, c->req.err_status ? c->req.err_status : 400,
 				    "invalid_request_error", c->req.err ? c->req.err : "Bad request.");
-			snprintf(c->method, sizeof(c->method), "-");
-			c->reason = "bad_request";
+			log_unparsed(c, "bad_request");
 			c->rq = RQ_DONE;
 			return true;
 		}

@@ -529,3 +529,24 @@ def test_ipv6_client_and_allowlist(env, upstream, tmp_path):
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def test_pipelined_requests_answered_in_order(env):
+    k = env["open"]["secret"]
+    one = (f"GET /v1/charges/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\r\n"
+           "GET /v1/charges/b HTTP/1.1\r\nHost: x\r\n\r\n"
+           f"GET /v1/charges/c HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n"
+           "Connection: close\r\n\r\n").encode()
+    out = send_raw(env["gate"].port, one, timeout=5)
+    import re
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", out) == [b"200", b"401", b"200"]
+    assert out.index(b"/v1/charges/a") < out.index(b"did not provide") < out.index(b"/v1/charges/c")
+
+
+def test_http10_and_connection_close(env):
+    k = env["open"]["secret"]
+    out = send_raw(env["gate"].port, (f"GET /v1/charges HTTP/1.0\r\nAuthorization: Bearer {k}"
+                                      "\r\n\r\n").encode())
+    assert out.startswith(b"HTTP/1.1 200") and b"connection: close" in out.lower()
+    out = send_raw(env["gate"].port, b"GARBAGE\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400")
