@@ -111,6 +111,7 @@ struct gconn {
 	bool discard;           /* request body is read and dropped (refused request) */
 	size_t discarded;
 	bool head_req;
+	uint64_t head_start_ms; /* first byte of the current request head (0 = none yet) */
 	int closing;            /* 0 open, 1 close asked, 2 closed and queued for free */
 	bool logged;
 	/* per request, for the access log */
@@ -1302,10 +1303,31 @@ static bool step_finish(struct gconn *c)
 	return true;
 }
 
-static void pump(struct gconn *c)
+/* Idle timeout, or less while a request head is arriving: a client that trickles a head
+ * byte by byte (slowloris) is cut off header_timeout after its first byte. */
+static void arm_timer(struct gconn *c)
 {
 	struct loop *loop = c->srv->loop;
+	const struct gate_config *cfg = c->srv->cfg;
+	uint64_t after = (uint64_t)cfg->idle_timeout_s * 1000, now = loop_now(loop);
+	bool in_head = (c->rq == RQ_HEAD && c->rs == RS_IDLE && buf_pending(c->cin)) ||
+		       c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS;
 
+	if (!in_head) {
+		c->head_start_ms = 0;
+	} else {
+		if (!c->head_start_ms)
+			c->head_start_ms = now;
+		uint64_t end = c->head_start_ms + (uint64_t)cfg->header_timeout_s * 1000;
+		uint64_t left = end > now ? end - now : 0;
+		if (left < after)
+			after = left;
+	}
+	timer_start(loop, &c->timer, after);
+}
+
+static void pump(struct gconn *c)
+{
 	for (int round = 0; round < 64 && !c->closing; round++) {
 		bool p = false;
 		p |= step_client_in(c);
@@ -1336,7 +1358,7 @@ static void pump(struct gconn *c)
 		return;
 	}
 	update_interest(c);
-	timer_start(loop, &c->timer, (uint64_t)c->srv->cfg->idle_timeout_s * 1000);
+	arm_timer(c);
 }
 
 static void client_cb(struct loop *loop, struct io *io, uint32_t revents)
@@ -1413,7 +1435,7 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 		}
 		c->rq = l->cfg->pp != PP_OFF ? RQ_PROXY_HDR : l->cfg->tls ? RQ_TLS : RQ_HEAD;
 		update_interest(c);
-		timer_start(loop, &c->timer, (uint64_t)s->cfg->idle_timeout_s * 1000);
+		arm_timer(c);
 	}
 }
 

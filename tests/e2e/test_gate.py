@@ -550,3 +550,36 @@ def test_http10_and_connection_close(env):
     assert out.startswith(b"HTTP/1.1 200") and b"connection: close" in out.lower()
     out = send_raw(env["gate"].port, b"GARBAGE\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400")
+
+
+def test_slow_head_cut_off_by_header_timeout(env, upstream, tmp_path):
+    g = Gate(tmp_path, env["db"], upstream.port, extra="header_timeout = 1")
+    try:
+        with socket.create_connection(("127.0.0.1", g.port), timeout=5) as s:
+            t0 = time.monotonic()
+            closed = False
+            for ch in b"GET /v1/charges HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+                try:
+                    s.sendall(bytes([ch]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.1)
+                if time.monotonic() - t0 > 3:
+                    break
+            if not closed:
+                s.settimeout(3)
+                try:
+                    closed = s.recv(100) == b""
+                except OSError:
+                    closed = True
+            assert closed and time.monotonic() - t0 < 3.5
+        # an idle keep-alive connection is not cut by the header timeout
+        sess = requests.Session()
+        h = {"Authorization": "Bearer " + env["open"]["secret"]}
+        assert sess.get(g.url + "/v1/charges", headers=h, timeout=5).status_code == 200
+        time.sleep(1.5)
+        assert sess.get(g.url + "/v1/charges", headers=h, timeout=5).status_code == 200
+        assert len({l["conn"] for l in g.access()[-2:]}) == 1
+    finally:
+        g.stop()
