@@ -100,6 +100,7 @@ struct gconn {
 	size_t pp_len;
 	struct http_head req, resp;
 	struct ipaddr peer, client;
+	char peer_txt[IPADDR_STRLEN]; /* peer as text, formatted once */
 	uint16_t peer_port;
 	enum gate_client ckind;
 	bool pp_unknown;        /* PROXY header gave no usable source */
@@ -172,6 +173,15 @@ static int appendf(struct buf *b, const char *fmt, ...)
 		return -ENOSPC;
 	b->len += (size_t)n;
 	return 0;
+}
+
+/* Bounded copy with NUL, no printf (per-request fields). */
+static void copy_field(char *dst, size_t cap, const char *src, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 /* "Name: value\r\n" without printf: this runs for every header of every request. */
@@ -267,9 +277,10 @@ static void access_log(struct gconn *c)
 	c->logged = true;
 	if (s->log_fd < 0)
 		return;
-	if (c->peer.family)
-		ipaddr_format(&c->peer, peer, sizeof(peer));
-	if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
+	memcpy(peer, c->peer_txt, sizeof(peer));
+	if (c->ckind == GATE_CLIENT_PEER)
+		memcpy(client, c->peer_txt, sizeof(client));
+	else if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
 		ipaddr_format(&c->client, client, sizeof(client));
 	jline_begin(&j);
 	jline_time(&j, "time");
@@ -525,7 +536,9 @@ static int append_key_headers(struct gconn *c, const struct gate_decision *d, st
 
 	if (!d->key)
 		return 0;
-	if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
+	if (c->ckind == GATE_CLIENT_PEER && c->peer_txt[0])
+		memcpy(client, c->peer_txt, sizeof(client));
+	else if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
 		ipaddr_format(&c->client, client, sizeof(client));
 	const char *tn = key_type_name(d->key->type), *mn = key_mode_name(d->key->mode);
 	if (append_hdr(b, "X-Iplock-Key-Id", 15, d->key->id, strlen(d->key->id)) ||
@@ -573,9 +586,7 @@ static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
 			return -ENOSPC;
 	}
 	/* one X-Forwarded-For: the chain received plus the peer, as proxies append it */
-	char peer[IPADDR_STRLEN] = "unknown";
-	if (c->peer.family)
-		ipaddr_format(&c->peer, peer, sizeof(peer));
+	const char *peer = c->peer_txt[0] ? c->peer_txt : "unknown";
 	if (append_str(b, "X-Forwarded-For: ") ||
 	    (xlen && (append_mem(b, xff, xlen) || append_mem(b, ", ", 2))) ||
 	    append_str(b, peer) || append_mem(b, "\r\n", 2))
@@ -602,13 +613,14 @@ static void handle_request(struct gconn *c)
 	c->status = 0;
 	c->key_id[0] = '\0';
 	c->chain[0] = '\0';
-	snprintf(c->method, sizeof(c->method), "%s", llhttp_method_name(h->parser.method));
+	const char *mname = llhttp_method_name(h->parser.method);
+	copy_field(c->method, sizeof(c->method), mname, strlen(mname));
 	{
 		const char *u = base + h->url_off;
 		const char *q = memchr(u, '?', h->url_len);
 		size_t pl = q ? (size_t)(q - u) : h->url_len;
 		/* the query string may carry secrets: it is never logged */
-		snprintf(c->path, sizeof(c->path), "%.*s", (int)(pl < 255 ? pl : 255), u);
+		copy_field(c->path, sizeof(c->path), u, pl);
 	}
 	c->keep_alive = llhttp_should_keep_alive(&h->parser);
 	c->head_req = h->parser.method == HTTP_HEAD;
@@ -630,7 +642,7 @@ static void handle_request(struct gconn *c)
 		xlen += vl;
 	}
 	if (xlen && xlen < sizeof(xff))
-		snprintf(c->chain, sizeof(c->chain), "%.*s", (int)xlen, xff);
+		copy_field(c->chain, sizeof(c->chain), xff, xlen);
 	if (c->pp_unknown) {
 		c->ckind = GATE_CLIENT_UNKNOWN;
 		memset(&c->client, 0, sizeof(c->client));
@@ -667,9 +679,8 @@ static void handle_request(struct gconn *c)
 		/* the access log names the request that was checked, not the auth endpoint */
 		const char *q = memchr(in.target, '?', in.target_len);
 		size_t pl = q ? (size_t)(q - in.target) : in.target_len;
-		snprintf(c->method, sizeof(c->method), "%.*s",
-			 (int)(in.method_len < 15 ? in.method_len : 15), in.method);
-		snprintf(c->path, sizeof(c->path), "%.*s", (int)(pl < 255 ? pl : 255), in.target);
+		copy_field(c->method, sizeof(c->method), in.method, in.method_len);
+		copy_field(c->path, sizeof(c->path), in.target, pl);
 		in.method = c->method;
 		in.method_len = strlen(c->method);
 	}
@@ -687,7 +698,7 @@ static void handle_request(struct gconn *c)
 	c->reason = d.reason;
 	c->allowed = d.outcome == GATE_ALLOW;
 	if (d.key) {
-		snprintf(c->key_id, sizeof(c->key_id), "%s", d.key->id);
+		copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
 		c->key_type = d.key->type;
 		c->key_mode = d.key->mode;
 	}
@@ -815,6 +826,8 @@ static bool step_proxy_header(struct gconn *c)
 	if (pi.kind == PP_KIND_PROXY) {
 		c->peer = pi.src;
 		c->peer_port = pi.sport;
+		if (ipaddr_format(&c->peer, c->peer_txt, sizeof(c->peer_txt)))
+			c->peer_txt[0] = '\0';
 	} else if (pi.kind == PP_KIND_UNKNOWN) {
 		c->pp_unknown = true;
 	}
@@ -1419,6 +1432,8 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 		io_init(&c->uio, -1, upstream_cb);
 		timer_init(&c->timer, timer_fired);
 		ipaddr_from_sockaddr((struct sockaddr *)&ss, &c->peer);
+		if (!c->peer.family || ipaddr_format(&c->peer, c->peer_txt, sizeof(c->peer_txt)))
+			c->peer_txt[0] = '\0';
 		c->peer_port = ntohs(ss.ss_family == AF_INET6 ?
 				     ((struct sockaddr_in6 *)&ss)->sin6_port :
 				     ((struct sockaddr_in *)&ss)->sin_port);
