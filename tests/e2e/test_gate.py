@@ -429,12 +429,53 @@ def test_proxy_protocol(env, upstream, tmp_path):
         g.stop()
 
 
-def test_tls(env, upstream, tmp_path):
+def make_cert(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext",
                     "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+def test_tls_behind_proxy_protocol(env, upstream, tmp_path):
+    cert, key = make_cert(tmp_path)
+    g = Gate(tmp_path, env["db"], upstream.port,
+             listen_opts={"plain": "tls proxy_protocol=v2", "v1": "tls proxy_protocol=v1"},
+             extra=f"tls_cert = {cert}\ntls_key = {key}")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    req = (f"GET /v1/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {env['sk']['secret']}"
+           "\r\nConnection: close\r\n\r\n").encode()
+
+    def over_tls(port, header, split=False):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            if split:   # the header in two pieces: nothing of the handshake may be lost
+                raw.sendall(header[:7])
+                time.sleep(0.05)
+                raw.sendall(header[7:])
+            else:
+                raw.sendall(header)
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(req)
+                out = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    out += b
+                return out
+    try:
+        assert over_tls(g.port, pp2("127.0.0.2")).startswith(b"HTTP/1.1 200")
+        assert over_tls(g.port, pp2("127.0.0.2"), split=True).startswith(b"HTTP/1.1 200")
+        assert over_tls(g.port, pp2("127.0.0.5")).startswith(b"HTTP/1.1 401")
+        v1 = b"PROXY TCP4 127.0.0.2 127.0.0.1 5555 443\r\n"
+        assert over_tls(g.ports["v1"], v1, split=True).startswith(b"HTTP/1.1 200")
+    finally:
+        g.stop()
+
+
+def test_tls(env, upstream, tmp_path):
+    cert, key = make_cert(tmp_path)
     g = Gate(tmp_path, env["db"], upstream.port, listen_opts={"plain": "tls"},
              extra=f"tls_cert = {cert}\ntls_key = {key}")
     try:
