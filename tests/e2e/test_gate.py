@@ -526,6 +526,20 @@ def test_forward_auth_endpoint(env, tmp_path):
         g.stop()
 
 
+def test_help_and_check(tmp_path):
+    p = subprocess.run([IPLOCK, "gate", "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "forward-auth" in p.stdout
+    p = subprocess.run([IPLOCK, "gate"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "-c FILE" in p.stderr
+    cfg = tmp_path / "ok.ini"
+    cfg.write_text("[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\n"
+                   "[route x]\npath = /v1/x*\nresource = x\n")
+    p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0 and "1 routes" in p.stdout
+    assert not (tmp_path / "k.db").exists()
+
+
 def test_bad_config_is_exit_2(tmp_path):
     cfg = tmp_path / "bad.ini"
     cfg.write_text("[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\n"
