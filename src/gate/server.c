@@ -1379,9 +1379,12 @@ static void client_cb(struct loop *loop, struct io *io, uint32_t revents)
 	struct gconn *c = container_of(io, struct gconn, cio);
 
 	(void)loop;
-	(void)revents;
 	if (c->closing == 2)
 		return;
+	/* HUP/ERR on a TCP socket we never shut down means a reset: whatever it held is gone,
+	 * and epoll reports it even when we are not reading, so it must end the connection */
+	if (revents & (EPOLLERR | EPOLLHUP))
+		c->closing = true;
 	pump(c);
 }
 
@@ -1389,11 +1392,20 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct gconn *c = container_of(io, struct gconn, uio);
 
-	(void)loop;
 	if (c->closing == 2)
 		return;
 	if (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		c->up_writable = true;
+	if ((revents & (EPOLLERR | EPOLLHUP)) && c->rs != RS_CONNECT) {
+		/* reset by the upstream (reported even when not polled for): nothing more will
+		 * come from it; an idle or finished connection is simply dropped */
+		if (c->rs == RS_IDLE || c->rs == RS_DONE || c->rs == RS_LOCAL) {
+			io_close(loop, &c->uio);
+			c->up_reuse = false;
+		} else {
+			c->up_eof = true;
+		}
+	}
 	pump(c);
 }
 

@@ -322,6 +322,14 @@ def test_upstream_timeout_is_504(env, upstream, tmp_path):
         g.stop()
 
 
+def test_allowed_expect_100_continue_relayed(env):
+    st, body, hdrs = get(env, "/v1/charges", env["open"]["secret"],
+                         args=["-X", "POST", "-H", "Expect: 100-continue",
+                               "--data-binary", "x" * 3000, "-H", "Content-Type: text/plain"])
+    assert st == 200 and json.loads(body)["echo"]["body_len"] == 3000
+    assert "100 continue" in hdrs.lower()
+
+
 def test_refused_expect_100_continue_closes(env):
     # curl waits for 100 Continue; the gate answers 401 at once and closes, so the body it
     # never sends cannot be mistaken for the next request
@@ -638,3 +646,23 @@ def test_slow_head_cut_off_by_header_timeout(env, upstream, tmp_path):
         assert len({l["conn"] for l in g.access()[-2:]}) == 1
     finally:
         g.stop()
+
+
+def test_client_reset_while_waiting_does_not_spin(env):
+    g = env["gate"]
+    k = env["open"]["secret"]
+
+    def cpu():
+        f = open(f"/proc/{g.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+    s.sendall(f"GET /slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\r\n".encode())
+    time.sleep(0.05)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()                                  # RST while the upstream is still working
+    c0 = cpu()
+    time.sleep(0.4)
+    assert cpu() - c0 <= 10                    # ticks: a spinning loop would use ~40
+    time.sleep(0.3)
+    assert any(l["path"] == "/slow" and l["status"] == 499 for l in g.access())
+    assert get(env, key=k)[0] == 200
