@@ -89,7 +89,7 @@ struct gconn {
 	struct timer timer;
 	struct deferred dfr;
 	SSL *ssl;
-	bool ssl_want_write;    /* the last SSL call needs the socket writable */
+	bool ssl_want_write;    /* the last SSL_read/SSL_accept needs the socket writable */
 	bool up_writable;       /* upstream reported EPOLLOUT/ERR since the last check */
 	enum rq_state rq;
 	enum rs_state rs;
@@ -254,10 +254,8 @@ static long c_write(struct gconn *c, const void *p, size_t n)
 	if (r > 0)
 		return r;
 	switch (SSL_get_error(c->ssl, r)) {
-	case SSL_ERROR_WANT_WRITE:
-		c->ssl_want_write = true;
-		return -EAGAIN;
-	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:      /* bytes still pending keep EPOLLOUT wanted */
+	case SSL_ERROR_WANT_READ:       /* rare (no renegotiation in TLS 1.3): input comes */
 		return -EAGAIN;
 	default:
 		return -EIO;
@@ -400,7 +398,8 @@ static void update_interest(struct gconn *c)
 		}
 		if (want_in && !c->client_eof)
 			ce |= EPOLLIN;
-		if (c_out_pending || c->ssl_want_write)
+		/* an SSL read that must write first: wait for writable only while reading */
+		if (c_out_pending || (c->ssl_want_write && (want_in || c->rq == RQ_TLS)))
 			ce |= EPOLLOUT;
 		io_want(loop, &c->cio, ce);
 	}
@@ -1226,7 +1225,6 @@ static bool step_client_out(struct gconn *c)
 
 	if (c->cio.fd == -1 || c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS)
 		return false;
-	c->ssl_want_write = false;
 	/* plain sockets: response head and the body bytes behind it in one writev */
 	while (!c->ssl && buf_pending(c->cout) && c->uin &&
 	       (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off) {
