@@ -8,7 +8,8 @@
 #
 # Knobs (environment): BENCH_SECS (6) seconds per load point, BENCH_ROUNDS (2) rounds, BENCH_CONC (50) clients,
 # BENCH_IDLE (2000) idle tunnels, BENCH_BULK_N (3) downloads of BENCH_BULK_BYTES (256 MiB),
-# BENCH_SYSTEMS (all), BENCH_LG_THREADS (1), BENCH_SPREAD (16) client source IPs,
+# BENCH_SYSTEMS (direct tinyproxy squid haproxy iplock-splice iplock-copy; also squid-smp:
+# Squid with 2 workers), BENCH_LG_THREADS (1), BENCH_SPREAD (16) client source IPs,
 # IPLOCK_BIN (build/iplock).
 # Every daemon started here is stopped by its PID at the end or on error.
 #
@@ -78,18 +79,23 @@ log() { echo "bench: $*" >&2; }
 # Value of key=... in a loadgen result line.
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 
-# CPU ticks (utime+stime, all threads) of a process and its direct children (helpers).
-cpu_ticks() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '{
+# Sum of a /proc/PID/stat figure over a process and all its descendants (workers, helpers):
+# usage: tree_sum PID cpu|rss -> CPU ticks (utime+stime, all threads) or RSS in KiB.
+tree_sum() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" -v what="$2" -v pk="$PAGE_KB" '{
 		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
-		if (pid == p || f[2] == p) t += f[12] + f[13] } END { print t + 0 }'
+		parent[pid] = f[2]; val[pid] = (what == "cpu") ? f[12] + f[13] : f[22] * pk
+	} END {
+		for (p in parent) {
+			q = p
+			for (d = 0; d < 8 && q != root && q in parent; d++) q = parent[q]
+			if (q == root) t += val[p]
+		}
+		print t + 0
+	}'
 }
-# Resident set size in KiB of a process and its direct children.
-rss_kb() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" -v pk="$PAGE_KB" '{
-		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
-		if (pid == p || f[2] == p) t += f[22] * pk } END { print t + 0 }'
-}
+cpu_ticks() { tree_sum "$1" cpu; }
+rss_kb() { tree_sum "$1" rss; }
 
 # Waits until something listens on 127.0.0.1:PORT (bounded: 10 s), fails if PID died.
 wait_listen() {
@@ -134,11 +140,13 @@ EOF
 	FWD=yes
 }
 
+# Squid with $1 workers: 1 is `squid -N` (Debian default, one process), more is SMP mode.
 start_squid() {
-	d=$RUN/squid; mkdir -p "$d"; chmod 777 "$d"
+	d=$RUN/squid$1; mkdir -p "$d"; chmod 777 "$d"
 	printf '%s:%s\n' "$USER_NAME" "$(openssl passwd -apr1 "$USER_PASS")" > "$d/htpasswd"
 	chmod 644 "$d/htpasswd"
 	cat > "$d/squid.conf" <<EOF
+workers $1
 http_port 127.0.0.1:$PPORT
 pid_filename $d/squid.pid
 cache_effective_user proxy
@@ -165,7 +173,11 @@ forwarded_for delete
 netdb_filename none
 pinger_enable off
 EOF
-	squid -N -f "$d/squid.conf" > "$d/stdout" 2>&1 &
+	if [ "$1" = 1 ]; then
+		squid -N -f "$d/squid.conf" > "$d/stdout" 2>&1 &
+	else
+		squid --foreground -f "$d/squid.conf" > "$d/stdout" 2>&1 &
+	fi
 	PPID_=$!
 	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
 	FWD=yes
@@ -280,7 +292,8 @@ run_system() {
 	case $sys in
 	direct) LGX=""; FWD=yes ;;
 	tinyproxy) start_tinyproxy || return 1 ;;
-	squid) start_squid || return 1 ;;
+	squid) start_squid 1 || return 1 ;;
+	squid-smp) start_squid 2 || return 1 ;;
 	haproxy) start_haproxy || return 1 ;;
 	iplock-splice) start_iplock splice || return 1 ;;
 	iplock-copy) start_iplock copy || return 1 ;;
