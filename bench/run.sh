@@ -21,9 +21,11 @@
 #
 # Steady state: before the measured loads each proxy carries BENCH_PREFILL (20000) tunnels,
 # the last minute of a busy proxy (at HAProxy's rate that is ~2 s). Their rate is reported
-# as "fresh tunnels/s". A peer that binds without IP_BIND_ADDRESS_NO_PORT collapses once
-# ~15k TIME-WAIT sockets sit on its egress address (tinyproxy: ~5,000/s -> ~450/s); the
-# measured figures are those of the sustained state, as in production.
+# as "fresh tunnels/s". Peers that bind(egress, 0) without IP_BIND_ADDRESS_NO_PORT (tinyproxy,
+# Squid) can collapse once TIME-WAIT sockets pile up on the egress address (tinyproxy here:
+# 5,000-9,000/s fresh, 250-1,400/s collapsed at ~3 ms CPU per tunnel). Whether that happens
+# within a run varies (loopback TIME-WAIT reuse, tcp_tw_reuse=2): see egress_timewait= in
+# bench/out/run/r*/measures.
 #
 # Noise: the machine is shared, so all systems run BENCH_ROUNDS times, interleaved, and the
 # table keeps each system's best figure per column (highest rate, lowest cost).
