@@ -29,11 +29,12 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Debian packages the build, the tests and the benchmark need (installed when missing, as root).
 DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
              libjansson-dev libsystemd-dev libcmocka-dev
-DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-httpx \
+DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style
+.SECONDARY:
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate
 
 all: $(BUILD)/iplock
 
@@ -41,24 +42,30 @@ deps:
 	@sh tools/deps.sh $(DEB_BUILD)
 deps-test: deps
 	@sh tools/deps.sh $(DEB_TEST)
+	@command -v npm >/dev/null || sh tools/deps.sh nodejs npm
+	@test -d tests/e2e/js/node_modules || (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
 deps-bench: deps-test
 	@sh tools/deps.sh $(DEB_BENCH)
 
 $(BUILD)/iplock: $(BUILD)/obj/src/main.o $(LIBOBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # llhttp comes from Debian's node-llhttp as C sources; its generated code is not -Wextra clean.
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
+	@echo "  LD $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -79,7 +86,7 @@ FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/f
 
 build/fuzz/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
+	clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
 build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
 	clang -I$(LLHTTP_INC_DIR) -std=c17 -O1 -g -w $(FUZZ_FLAGS) -c -o $@ $<
@@ -118,3 +125,7 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The gate benchmark of issue 4 (gate vs nginx reverse proxy, forward-auth decisions, 10,000 keys).
+bench-gate: deps-bench bench-tools $(BUILD)/iplock
+	@sh bench/gate.sh

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "proxy/config.h"
 #include "proxy/proxy.h"
+#include "proxy/tls.h"
 
 static void proxy_usage(FILE *out)
 {
@@ -32,7 +33,7 @@ int proxy_main(int argc, char **argv)
 	bool check = false;
 	char err[512];
 	struct proxy_config *cfg;
-	struct proxy px = { 0 };
+	struct proxy px;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -59,6 +60,15 @@ int proxy_main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return check ? 1 : 2;
 	}
+	if (check && cfg->ntls_listen) {
+		SSL_CTX *ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof(err));
+		if (!ctx) {
+			fprintf(stderr, "%s: %s\n", path, err);
+			proxy_config_free(cfg);
+			return 1;
+		}
+		SSL_CTX_free(ctx);
+	}
 	if (check) {
 		printf("%s: ok (%zu users, %zu egress addresses)\n", path, cfg->nusers, cfg->egress.n);
 		proxy_config_free(cfg);
@@ -66,6 +76,7 @@ int proxy_main(int argc, char **argv)
 	}
 	if (!cfg->auth_required)
 		log_warn("auth is off: this is an open proxy for anyone who can reach it");
+	memset(&px, 0, sizeof(px));
 	px.config_path = path;
 	px.dns_servers = dns_servers;
 	px.log_fd = -1;
@@ -79,13 +90,11 @@ int proxy_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	struct cfg_ref *r = calloc(1, sizeof(*r));
-	if (!r || !(r->user_conns = calloc(cfg->nusers ? cfg->nusers : 1, sizeof(*r->user_conns)))) {
-		fprintf(stderr, "iplock proxy: out of memory\n");
+	struct cfg_ref *r = cfg_ref_new(cfg, err, sizeof(err));
+	if (!r) {
+		fprintf(stderr, "iplock proxy: %s\n", err);
 		return 1;
 	}
-	r->cfg = cfg;
-	atomic_init(&r->refs, 1);
 	px.cfg = r;
 	return proxy_run(&px);
 }

@@ -91,6 +91,22 @@ static bool head_has_end(const char *data, size_t len)
 	return memmem(data, len, "\n\r\n", 3) || memmem(data, len, "\n\n", 2);
 }
 
+/* RFC 9110 5.6.2 token: what a field name must be (llhttp lets some bytes through) */
+static bool is_token(const char *s, size_t len)
+{
+	static const char tchar_extra[] = "!#$%&'*+-.^_`|~";
+
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c && strchr(tchar_extra, c))))
+			return false;
+	}
+	return true;
+}
+
 /* A header line that starts with a space or tab continues the previous one (obs-fold). */
 static bool head_has_fold(const char *data, size_t len)
 {
@@ -112,6 +128,20 @@ enum http_parse_result http_head_parse(struct http_head *h, const char *data, si
 		if (head_has_fold(data, h->head_len)) {
 			/* llhttp joins folded lines; a proxy must not (RFC 9112 5.2: smuggling) */
 			h->err = "obsolete line folding";
+			h->err_status = 400;
+			return HTTP_ERROR;
+		}
+		for (size_t i = 0; i < h->nhdrs; i++) {
+			if (!is_token(data + h->hdrs[i].name_off, h->hdrs[i].name_len)) {
+				h->err = "invalid header field name";
+				h->err_status = 400;
+				return HTTP_ERROR;
+			}
+		}
+		if (h->parser.type == HTTP_REQUEST && (h->parser.flags & F_TRANSFER_ENCODING) &&
+		    !(h->parser.flags & F_CHUNKED)) {
+			/* llhttp would refuse it only after the head (RFC 9112 6.3): before forwarding */
+			h->err = "Transfer-Encoding must end with chunked";
 			h->err_status = 400;
 			return HTTP_ERROR;
 		}

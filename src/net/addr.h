@@ -59,7 +59,7 @@ int cidr_format(const struct cidr *c, char *buf, size_t cap);
 struct cidr_set;
 struct cidr_set *cidr_set_new(void);
 void cidr_set_free(struct cidr_set *set);
-int cidr_set_add(struct cidr_set *set, const struct cidr *c);          /* 0 or -ENOMEM */
+int cidr_set_add(struct cidr_set *set, const struct cidr *c);  /* 0, -ENOMEM, -EINVAL (no family) */
 bool cidr_set_contains(const struct cidr_set *set, const struct ipaddr *ip);
 size_t cidr_set_count(const struct cidr_set *set);   /* successful adds, duplicates included */
 

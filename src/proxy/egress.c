@@ -118,3 +118,36 @@ void egress_mark_down(struct egress_pool *pool, size_t idx, uint64_t now_ms, uin
 	if (idx < pool->n)
 		atomic_store_explicit(&pool->down_until_ms[idx], now_ms + for_ms, memory_order_relaxed);
 }
+
+const char *egress_pin_parse(const struct egress_pool *pool, const char *s, size_t len, int *pin)
+{
+	struct ipaddr ip;
+
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len > 0 && len <= 2 && s[0] >= '1' && s[0] <= '9') {
+		unsigned v = (unsigned)(s[0] - '0');
+		if (len == 2) {
+			if (s[1] < '0' || s[1] > '9')
+				return "egress pin must be an index (1, 2, ...) or an address of the pool";
+			v = v * 10 + (unsigned)(s[1] - '0');
+		}
+		if (v > pool->n)
+			return "egress pin beyond the pool";
+		*pin = (int)v;
+		return NULL;
+	}
+	if (len > 2 && s[0] == '[' && s[len - 1] == ']')
+		s++, len -= 2;
+	if (ipaddr_parse(s, len, &ip))
+		return "egress pin must be an index (1, 2, ...) or an address of the pool";
+	for (size_t i = 0; i < pool->n; i++) {
+		if (ipaddr_equal(&pool->addrs[i], &ip)) {
+			*pin = (int)i + 1;
+			return NULL;
+		}
+	}
+	return "egress address not in the pool";
+}

@@ -41,6 +41,11 @@ const char *egress_policy_name(enum egress_policy policy);
 int egress_pick(struct egress_pool *pool, const char *dest_host, int pin, uint64_t now_ms,
 		uint32_t tried_mask, size_t *out_idx);
 
+/* The value of an X-Iplock-Egress header (or any pin text): a 1-based index ("2") or one of the
+ * pool's addresses ("127.0.0.3", "::1"); *pin = the 1-based index. Errors: not a number or
+ * address, index out of range, address not in the pool. */
+const char *egress_pin_parse(const struct egress_pool *pool, const char *s, size_t len, int *pin);
+
 /* After a local failure (EADDRNOTAVAIL, ENETUNREACH, bind error): skip idx until now + for_ms. */
 void egress_mark_down(struct egress_pool *pool, size_t idx, uint64_t now_ms, uint64_t for_ms);
 

@@ -51,7 +51,7 @@ static bool dir_pending(const struct relay_dir *d)
 static int dir_flush(struct session *s, struct relay_dir *d, int dst, uint64_t *count)
 {
 	while (d->pend_len > d->pend_off) {
-		long n = sock_write(dst, d->pend + d->pend_off, d->pend_len - d->pend_off);
+		long n = sess_write(s, dst, d->pend + d->pend_off, d->pend_len - d->pend_off);
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0)
@@ -100,7 +100,7 @@ static int dir_pump(struct session *s, struct relay_dir *d, int src, int dst, ui
 			d->inpipe = (uint32_t)n;
 		} else {
 			char *scratch = s->w->scratch;
-			long n = sock_read(src, scratch, RELAY_READ_MAX);
+			long n = sess_read(s, src, scratch, RELAY_READ_MAX);
 			if (n == -EAGAIN)
 				break;
 			if (n < 0)
@@ -109,7 +109,7 @@ static int dir_pump(struct session *s, struct relay_dir *d, int src, int dst, ui
 				d->eof = true;
 				break;
 			}
-			long w = sock_write(dst, scratch, (size_t)n);
+			long w = sess_write(s, dst, scratch, (size_t)n);
 			if (w == -EAGAIN)
 				w = 0;
 			if (w < 0)
@@ -125,7 +125,7 @@ static int dir_pump(struct session *s, struct relay_dir *d, int src, int dst, ui
 				d->pend_len = (uint32_t)(n - w);
 				break;
 			}
-			if (n < RELAY_READ_MAX)
+			if (n < RELAY_READ_MAX && !(s->ssl && src == s->cio.fd && SSL_pending(s->ssl)))
 				break;   /* a short read: the socket is drained */
 		}
 		if ((rc = dir_flush(s, d, dst, count)) != 0)
@@ -134,7 +134,7 @@ static int dir_pump(struct session *s, struct relay_dir *d, int src, int dst, ui
 	if (!dir_pending(d) && d->pipe[0] != -1)
 		pipe_give(s->w, d->pipe);
 	if (d->eof && !dir_pending(d) && !d->shut) {
-		shutdown(dst, SHUT_WR);
+		sess_shutdown_write(s, dst);
 		d->shut = true;
 	}
 	return 0;

@@ -364,6 +364,23 @@ static void test_file(void **state)
 	unlink(path);
 }
 
+/* the documented example in the repository stays valid */
+static void test_example_file(void **state)
+{
+	(void)state;
+	struct proxy_config *cfg;
+	char err[512];
+	const char *e = proxy_config_load("etc/iplock-proxy.example.ini", &cfg, err, sizeof(err));
+	if (e)
+		fail_msg("%s", e);
+	assert_int_equal(cfg->nlisten, 2);
+	assert_int_equal(cfg->egress.n, 2);
+	assert_int_equal(cfg->nusers, 2);
+	assert_int_equal(cfg->users[0].nallow, 2);
+	assert_int_equal(cfg->users[1].egress->policy, EGRESS_PRIMARY);
+	proxy_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_example_file),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -168,6 +168,34 @@ static void test_pin_and_tried(void **state)
 	egress_pool_free(&p);
 }
 
+static void test_pin_parse(void **state)
+{
+	(void)state;
+	struct egress_pool p;
+	int pin = 0;
+	pool3(&p, EGRESS_ROUND_ROBIN);
+#define PP(s) egress_pin_parse(&p, s, strlen(s), &pin)
+	assert_null(PP("2"));
+	assert_int_equal(pin, 2);
+	assert_null(PP(" 3 "));
+	assert_int_equal(pin, 3);
+	assert_null(PP("127.0.0.3"));
+	assert_int_equal(pin, 2);
+	assert_null(PP("::1"));
+	assert_int_equal(pin, 3);
+	assert_null(PP("[::1]"));
+	assert_int_equal(pin, 3);
+	assert_string_equal(PP("4"), "egress pin beyond the pool");
+	assert_string_equal(PP("0"), "egress pin must be an index (1, 2, ...) or an address of the pool");
+	assert_string_equal(PP("01"), "egress pin must be an index (1, 2, ...) or an address of the pool");
+	assert_string_equal(PP("1x"), "egress pin must be an index (1, 2, ...) or an address of the pool");
+	assert_string_equal(PP(""), "egress pin must be an index (1, 2, ...) or an address of the pool");
+	assert_string_equal(PP("127.0.0.4"), "egress address not in the pool");
+	assert_string_equal(PP("0x7f000002"), "egress pin must be an index (1, 2, ...) or an address of the pool");
+#undef PP
+	egress_pool_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_sticky),
 		cmocka_unit_test(test_primary),
 		cmocka_unit_test(test_pin_and_tried),
+		cmocka_unit_test(test_pin_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
