@@ -343,9 +343,9 @@ run_system() {
 	t_ok=$(field "$T_RES" ok); t_err=$(field "$T_RES" err)
 	f_ok=$(field "$F_RES" ok); f_err=$(field "$F_RES" err)
 	b_err=$(field "$B_RES" err)
-	[ "${t_err:-0}" = 0 ] || notes="$notes tunnels: $t_err errors;"
-	[ "${f_err:-0}" = 0 ] || notes="$notes forward: $f_err errors;"
-	[ "${b_err:-0}" = 0 ] || notes="$notes bulk: $b_err errors;"
+	[ "${t_err:-0}" = 0 ] || notes="$notes tunnels: $t_err errors (round $2);"
+	[ "${f_err:-0}" = 0 ] || notes="$notes forward: $f_err errors (round $2);"
+	[ "${b_err:-0}" = 0 ] || notes="$notes bulk: $b_err errors (round $2);"
 	[ "$FWD" = yes ] || notes="$notes no HTTP forwarding (TCP relay);"
 	awk -v sys="$sys" -v direct="$([ "$P" = - ] && echo 1 || echo 0)" \
 	    -v tps="$(field "$T_RES" rate)" -v p50="$(field "$T_RES" p50_us)" -v p99="$(field "$T_RES" p99_us)" \
@@ -387,7 +387,8 @@ function better(col, a, b) {      # is value a better than b for this column?
 	if (num($2) >= 0 && (num(v[s, 13]) < 0 || num($2) < num(v[s, 13]))) v[s, 13] = $2
 	if (better(2, $2, v[s, 2])) { v[s, 2] = $2; v[s, 3] = $3; v[s, 4] = $4 }
 	for (i = 5; i <= 11; i++) if (better(i, $i, v[s, i])) v[s, i] = $i
-	if ($12 != "" && index(v[s, 12], $12) == 0) v[s, 12] = v[s, 12] $12
+	n = split($12, parts, ";")
+	for (k = 1; k <= n; k++) if (parts[k] != "" && index(v[s, 12], parts[k] ";") == 0) v[s, 12] = v[s, 12] parts[k] ";"
 }
 END {
 	n = split(order, o, " ")
