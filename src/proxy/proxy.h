@@ -10,10 +10,8 @@
 #include <stdint.h>
 
 #include "core/loop.h"
+#include "net/relay.h"
 #include "proxy/config.h"
-
-#define RELAY_SCRATCH (256 * 1024)
-#define PIPE_POOL_MAX 64
 
 /* A config snapshot shared by reference: every session keeps the one it started with, so a
  * reload never changes the rules under a request in flight. */
@@ -47,8 +45,7 @@ struct worker {
 	struct listener listeners[PROXY_MAX_LISTEN];
 	size_t nlisteners;
 	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
-	int pipes[PIPE_POOL_MAX][2];  /* idle splice pipes */
-	size_t npipes;
+	struct pipe_pool pipes;       /* idle splice pipes */
 	atomic_bool stopping;
 	unsigned long nsessions;
 	struct session *sessions;     /* every open session, to close them all at stop */

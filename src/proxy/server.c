@@ -109,11 +109,7 @@ static void *worker_main(void *arg)
 	dns_free(w->dns);
 	auth_cache_free(w->auth);
 	free(w->scratch);
-	while (w->npipes) {
-		w->npipes--;
-		close(w->pipes[w->npipes][0]);
-		close(w->pipes[w->npipes][1]);
-	}
+	pipe_pool_drain(&w->pipes);
 	cfg_ref_put(w->cfg);
 	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
 	if (next)

@@ -11,6 +11,7 @@
 #include "http/head.h"
 #include "net/addr.h"
 #include "net/dns.h"
+#include "net/relay.h"
 #include "proxy/proxy.h"
 
 enum sess_state {
@@ -29,17 +30,6 @@ enum fwd_phase {
 	FWD_BODY,          /* streaming the body with its original framing */
 	FWD_DONE,          /* message complete */
 	FWD_WAIT_HEAD,     /* response only: waiting for the upstream's head */
-};
-
-/* One direction of a tunnel. Nothing is held while it is idle: a buffer or a pipe is taken
- * only while bytes wait for a slow receiver. */
-struct relay_dir {
-	char *pend;        /* copy mode: bytes read but not yet written */
-	uint32_t pend_off, pend_len;
-	int pipe[2];       /* splice mode: pipe holding bytes in flight, -1 when none */
-	uint32_t inpipe;
-	bool eof;          /* the source sent FIN */
-	bool shut;         /* the FIN was passed on to the sink */
 };
 
 struct session {
