@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "scan", scan_main, "find leaked Stripe-format keys in files, stdin or git history" },
 	{ "webhook", webhook_main, "sign or verify Stripe-Signature webhook headers" },
 	{ "keys", keys_main, "manage API keys: create, restrict, rotate, revoke, audit" },
+	{ "tunnel", tunnel_main, "local port forwards through the proxy (databases, SFTP, LDAP leave from its egress IPs)" },
 	{ NULL, NULL, NULL },
 };
 
