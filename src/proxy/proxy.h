@@ -26,6 +26,7 @@ void cfg_ref_put(struct cfg_ref *r);
 
 struct proxy;
 struct session;
+struct inbound_conn;
 
 struct listener {
 	struct io io;
@@ -49,6 +50,9 @@ struct worker {
 	atomic_bool stopping;
 	unsigned long nsessions;
 	struct session *sessions;     /* every open session, to close them all at stop */
+	struct listener inbound[PROXY_MAX_INBOUND];   /* [inbound NAME] listeners */
+	size_t ninbound;
+	struct inbound_conn *inbound_conns;
 };
 
 struct proxy {
@@ -67,6 +71,11 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap);
 
 /* session.c */
 void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+
+/* inbound.c: [inbound NAME] endpoints, opened by each worker (SO_REUSEPORT) */
+int inbound_listen(struct worker *w);        /* 0 or -errno */
+void inbound_stop(struct worker *w);         /* close the listeners */
+void inbound_close_all(struct worker *w);    /* close every inbound connection */
 
 /* relay.c: pipes for splice, from the worker's pool */
 int pipe_take(struct worker *w, int p[2]);
