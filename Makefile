@@ -29,12 +29,12 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Debian packages the build, the tests and the benchmark need (installed when missing, as root).
 DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
              libjansson-dev libsystemd-dev libcmocka-dev
-DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-httpx \
+DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3 postgresql
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate
 
 all: $(BUILD)/iplock
 
@@ -42,6 +42,8 @@ deps:
 	@sh tools/deps.sh $(DEB_BUILD)
 deps-test: deps
 	@sh tools/deps.sh $(DEB_TEST)
+	@command -v npm >/dev/null || sh tools/deps.sh nodejs npm
+	@test -d tests/e2e/js/node_modules || (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
 deps-bench: deps-test
 	@sh tools/deps.sh $(DEB_BENCH)
 
@@ -84,13 +86,16 @@ FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/f
 
 build/fuzz/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
+	@echo "  CC(fuzz) $<"
+	@clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
 build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
-	clang -I$(LLHTTP_INC_DIR) -std=c17 -O1 -g -w $(FUZZ_FLAGS) -c -o $@ $<
+	@echo "  CC(fuzz) $<"
+	@clang -I$(LLHTTP_INC_DIR) -std=c17 -O1 -g -w $(FUZZ_FLAGS) -c -o $@ $<
 build/fuzz/%: fuzz/%.c $(FUZZ_LIBOBJ)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	@echo "  LD(fuzz) $@"
+	@clang $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz: deps $(FUZZ_BIN)
 
@@ -123,3 +128,7 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The gate benchmark of issue 4 (gate vs nginx reverse proxy, forward-auth decisions, 10,000 keys).
+bench-gate: deps-bench bench-tools $(BUILD)/iplock
+	@sh bench/gate.sh

@@ -52,7 +52,8 @@ rgs=$(mbs "$ns_rg")
 ratio=$(echo "scale=2; $ns_rg / $ns_ip" | bc)
 printf '%-22s %10s %10s %10s\n' "scan ($((bytes >> 20)) MiB, 1 core)" "seconds" "MB/s" "findings"
 printf '%-22s %10.3f %10s %10s\n' "iplock scan" "$(echo "scale=3; $ns_ip/1000000000" | bc)" "$ip" "$n_ip"
-printf '%-22s %10.3f %10s %10s\n' "ripgrep $(rg --version | head -1 | cut -d' ' -f2)" \
+rgv=$(rg --version | sed -n '1s/^ripgrep \([^ ]*\).*/\1/p')
+printf '%-22s %10.3f %10s %10s\n' "ripgrep $rgv" \
 	"$(echo "scale=3; $ns_rg/1000000000" | bc)" "$rgs" "$n_rg"
 printf 'iplock/ripgrep speed ratio: %sx\n' "$ratio"
 

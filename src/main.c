@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "passwd", passwd_main, "make a proxy user's password: config block (hash) and proxy URL" },
 	{ "scan", scan_main, "find leaked Stripe-format keys in files, stdin or git history" },
 	{ "webhook", webhook_main, "sign or verify Stripe-Signature webhook headers" },
+	{ "gate", gate_main, "API-key gate: IP-locked keys, reverse proxy or forward-auth" },
 	{ "keys", keys_main, "manage API keys: create, restrict, rotate, revoke, audit" },
 	{ "tunnel", tunnel_main, "local port forwards through the proxy (databases, SFTP, LDAP leave from its egress IPs)" },
 	{ NULL, NULL, NULL },

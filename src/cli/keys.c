@@ -226,7 +226,8 @@ static int cmd_create(struct store *st, const struct opts *o, int argc, char **a
 	bool have_type = false;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
+	/* every option takes a value */
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--type") && v) {
@@ -253,7 +254,6 @@ static int cmd_create(struct store *st, const struct opts *o, int argc, char **a
 		} else {
 			return usage_err("create: unexpected argument '%s'", a);
 		}
-		i++;
 	}
 	if (!have_type)
 		return usage_err("create needs --type secret|restricted|publishable|org%s", NULL);

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "proxy/config.h"
 #include "proxy/proxy.h"
+#include "proxy/tls.h"
 
 static void proxy_usage(FILE *out)
 {
@@ -59,6 +60,15 @@ int proxy_main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return check ? 1 : 2;
 	}
+	if (check && cfg->ntls_listen) {
+		SSL_CTX *ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof(err));
+		if (!ctx) {
+			fprintf(stderr, "%s: %s\n", path, err);
+			proxy_config_free(cfg);
+			return 1;
+		}
+		SSL_CTX_free(ctx);
+	}
 	if (check) {
 		printf("%s: ok (%zu users, %zu egress addresses)\n", path, cfg->nusers, cfg->egress.n);
 		proxy_config_free(cfg);
@@ -80,13 +90,11 @@ int proxy_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	struct cfg_ref *r = calloc(1, sizeof(*r));
-	if (!r || !(r->user_conns = calloc(cfg->nusers ? cfg->nusers : 1, sizeof(*r->user_conns)))) {
-		fprintf(stderr, "iplock proxy: out of memory\n");
+	struct cfg_ref *r = cfg_ref_new(cfg, err, sizeof(err));
+	if (!r) {
+		fprintf(stderr, "iplock proxy: %s\n", err);
 		return 1;
 	}
-	r->cfg = cfg;
-	atomic_init(&r->refs, 1);
 	px.cfg = r;
 	return proxy_run(&px);
 }

@@ -132,6 +132,10 @@ int scan_main(int argc, char **argv)
 		rc = scan_err("--db is only used with --revoke", NULL);
 		goto out;
 	}
+	if (revoke && access(db, R_OK | W_OK) != 0) {
+		rc = scan_err("no usable key store (--db)", db);
+		goto out;
+	}
 	if (!ignore && access(DEFAULT_IGNORE, F_OK) == 0)
 		ignore = DEFAULT_IGNORE;
 	if (ignore && scan_report_load_ignore(&r, ignore, err, sizeof(err))) {
@@ -186,8 +190,14 @@ int scan_main(int argc, char **argv)
 			r.files == 1 ? "" : "s", (unsigned long long)r.bytes, dt);
 		if (revoke) {
 			size_t done = 0;
-			for (size_t i = 0; i < r.n; i++)
-				done += r.v[i].revoke == SCAN_REVOKE_DONE;
+			/* keys, not places: a key found twice is revoked once */
+			for (size_t i = 0; i < r.n; i++) {
+				bool first = r.v[i].revoke == SCAN_REVOKE_DONE;
+				for (size_t j = 0; first && j < i; j++)
+					first = r.v[j].revoke != SCAN_REVOKE_DONE ||
+						strcmp(r.v[j].key_id, r.v[i].key_id) != 0;
+				done += first;
+			}
 			fprintf(stderr, "iplock scan: revoked %zu key%s in %s\n", done,
 				done == 1 ? "" : "s", db);
 		}

@@ -442,7 +442,7 @@ int gate_error_body(const struct gate_decision *d, const char *account, char *bu
 	if (d->outcome == GATE_ORG_HEADERS)
 		json_object_set_new(e, "param", json_string("Stripe-Context"));
 	json_object_set(o, "error", e);
-	t = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (t && strlen(t) + 1 < cap) {
 		size_t n = strlen(t);
 		memcpy(buf, t, n);

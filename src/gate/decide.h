@@ -97,7 +97,8 @@ struct gate_decision {
 void gate_decide(const struct keycache *kc, const struct gate_routes *routes,
 		 const struct gate_input *in, struct gate_decision *out);
 
-/* Stripe error envelope for a refusal: {"error":{"type":...,"message":...,"code"?}}.
+/* Stripe error envelope for a refusal: {"error":{"type":...,"message":...,"code"?}},
+ * compact JSON on one line (so it also fits a header) plus '\n'.
  * account (may be NULL) names the account in the 403 message. Returns the body length
  * (< cap, NUL added) or -ENOSPC. */
 int gate_error_body(const struct gate_decision *d, const char *account, char *buf, size_t cap);

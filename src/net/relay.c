@@ -82,10 +82,20 @@ int relay_dir_queue(struct relay_dir *d, const void *data, size_t len)
 	return 0;
 }
 
+static long env_read(const struct relay_env *env, int fd, void *buf, size_t len)
+{
+	return env->io ? env->io->read(env->io->ctx, fd, buf, len) : sock_read(fd, buf, len);
+}
+
+static long env_write(const struct relay_env *env, int fd, const void *buf, size_t len)
+{
+	return env->io ? env->io->write(env->io->ctx, fd, buf, len) : sock_write(fd, buf, len);
+}
+
 static int dir_flush(const struct relay_env *env, struct relay_dir *d, int dst, uint64_t *count)
 {
 	while (d->pend_len > d->pend_off) {
-		long n = sock_write(dst, d->pend + d->pend_off, d->pend_len - d->pend_off);
+		long n = env_write(env, dst, d->pend + d->pend_off, d->pend_len - d->pend_off);
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0)
@@ -135,7 +145,7 @@ int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, in
 			d->inpipe = (uint32_t)n;
 		} else {
 			char *scratch = env->scratch;
-			long n = sock_read(src, scratch, RELAY_READ_MAX);
+			long n = env_read(env, src, scratch, RELAY_READ_MAX);
 			if (n == -EAGAIN)
 				break;
 			if (n < 0)
@@ -144,7 +154,7 @@ int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, in
 				d->eof = true;
 				break;
 			}
-			long w = sock_write(dst, scratch, (size_t)n);
+			long w = env_write(env, dst, scratch, (size_t)n);
 			if (w == -EAGAIN)
 				w = 0;
 			if (w < 0)
@@ -160,7 +170,7 @@ int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, in
 				d->pend_len = (uint32_t)(n - w);
 				break;
 			}
-			if (n < RELAY_READ_MAX)
+			if (n < RELAY_READ_MAX && !(env->io && env->io->buffered && env->io->buffered(env->io->ctx, src)))
 				break;   /* a short read: the socket is drained */
 		}
 		if ((rc = dir_flush(env, d, dst, count)) != 0)
@@ -169,7 +179,10 @@ int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, in
 	if (!relay_dir_pending(d) && d->pipe[0] != -1)
 		pipe_pool_give(env->pipes, d->pipe);
 	if (d->eof && !relay_dir_pending(d) && !d->shut) {
-		shutdown(dst, SHUT_WR);
+		if (env->io && env->io->shutdown_write)
+			env->io->shutdown_write(env->io->ctx, dst);
+		else
+			shutdown(dst, SHUT_WR);
 		d->shut = true;
 	}
 	return 0;

@@ -23,11 +23,22 @@ int pipe_pool_take(struct pipe_pool *pool, int p[2]);     /* 0 or -errno */
 void pipe_pool_give(struct pipe_pool *pool, int p[2]);    /* p becomes {-1, -1} */
 void pipe_pool_drain(struct pipe_pool *pool);             /* close every idle pipe */
 
+/* How a relay reads and writes when a side is not a plain socket (a TLS client): copy mode
+ * only, since splice needs the bytes as they are on the wire. */
+struct relay_io {
+	long (*read)(void *ctx, int fd, void *buf, size_t len);         /* as sock_read */
+	long (*write)(void *ctx, int fd, const void *buf, size_t len);  /* as sock_write */
+	void (*shutdown_write)(void *ctx, int fd);
+	bool (*buffered)(void *ctx, int fd);   /* bytes read from fd but held above the socket */
+	void *ctx;
+};
+
 /* What a thread lends its relays: the scratch buffer (copy mode) and its pipe pool. */
 struct relay_env {
 	char *scratch;                 /* RELAY_SCRATCH bytes */
 	struct pipe_pool *pipes;
 	bool splice;                   /* splice mode, else copy mode */
+	const struct relay_io *io;     /* NULL: plain sockets */
 };
 
 /* One direction of a relay. */

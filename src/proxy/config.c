@@ -28,7 +28,7 @@ enum key_id {
 	K_LISTEN, K_EGRESS, K_EGRESS_POLICY, K_ALLOW_DEST, K_CONNECT_PORTS, K_HTTP_PORTS,
 	K_HEADER_TIMEOUT, K_CONNECT_TIMEOUT, K_IDLE_TIMEOUT, K_MAX_HEADER_BYTES, K_MAX_HEADERS,
 	K_MAX_CONNS, K_MAX_CONNS_PER_USER, K_WORKERS, K_EGRESS_DOWN, K_AUTH, K_OPEN_PROXY,
-	K_RELAY, K_ACCESS_LOG,
+	K_RELAY, K_ACCESS_LOG, K_SOCKS_LISTEN, K_SOCKS, K_TLS_LISTEN, K_TLS_CERT, K_TLS_KEY,
 	K_PASSWORD_HASH, K_ALLOW, K_USER_MAX_CONNS, K_USER_EGRESS, K_USER_EGRESS_POLICY,
 	K_IN_LISTEN, K_IN_FORWARD, K_IN_SNI, K_IN_PROXY_PROTOCOL, K_IN_ALLOW,
 	K_COUNT
@@ -61,6 +61,11 @@ static const struct key_def keys[] = {
 	{ "open_proxy", SECTION_PROXY, K_OPEN_PROXY, false },
 	{ "relay", SECTION_PROXY, K_RELAY, false },
 	{ "access_log", SECTION_PROXY, K_ACCESS_LOG, false },
+	{ "socks_listen", SECTION_PROXY, K_SOCKS_LISTEN, true },
+	{ "socks", SECTION_PROXY, K_SOCKS, false },
+	{ "tls_listen", SECTION_PROXY, K_TLS_LISTEN, true },
+	{ "tls_cert", SECTION_PROXY, K_TLS_CERT, false },
+	{ "tls_key", SECTION_PROXY, K_TLS_KEY, false },
 	{ "password_hash", SECTION_USER, K_PASSWORD_HASH, false },
 	{ "allow", SECTION_USER, K_ALLOW, true },
 	{ "max_conns", SECTION_USER, K_USER_MAX_CONNS, false },
@@ -372,20 +377,28 @@ static const char *word_listen(struct load_ctx *ctx, const char *w, size_t len, 
 	struct host h;
 	uint16_t port;
 	const char *err;
-	(void)arg;
+	int kind = arg ? *(const int *)arg : 0;   /* 0 listen, 1 socks_listen, 2 tls_listen */
+	struct listen_addr *list = kind == 1 ? cfg->socks_listen : kind == 2 ? cfg->tls_listen : cfg->listen;
+	size_t *n = kind == 1 ? &cfg->nsocks_listen : kind == 2 ? &cfg->ntls_listen : &cfg->nlisten;
 
-	if ((err = authority_parse(w, len, &h, &port, 3128)))
+	if ((err = authority_parse(w, len, &h, &port, kind == 1 ? 1080 : 3128)))
 		return err;
 	if (h.kind != HOST_IP)
 		return "listen takes IP addresses (127.0.0.1:3128, [::1]:3128), not names";
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		if (ipaddr_equal(&cfg->listen[i].ip, &h.ip) && cfg->listen[i].port == port)
 			return "duplicate listen address";
-	if (cfg->nlisten >= PROXY_MAX_LISTEN)
+	for (size_t i = 0; i < cfg->nsocks_listen; i++)
+		if (ipaddr_equal(&cfg->socks_listen[i].ip, &h.ip) && cfg->socks_listen[i].port == port)
+			return "duplicate listen address";
+	for (size_t i = 0; i < cfg->ntls_listen; i++)
+		if (ipaddr_equal(&cfg->tls_listen[i].ip, &h.ip) && cfg->tls_listen[i].port == port)
+			return "duplicate listen address";
+	if (*n >= PROXY_MAX_LISTEN)
 		return "at most 8 listen addresses";
-	cfg->listen[cfg->nlisten].ip = h.ip;
-	cfg->listen[cfg->nlisten].port = port;
-	cfg->nlisten++;
+	list[*n].ip = h.ip;
+	list[*n].port = port;
+	(*n)++;
 	return NULL;
 }
 
@@ -528,6 +541,26 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 		return set_string(cfg->relay, sizeof(cfg->relay), v);
 	case K_ACCESS_LOG:
 		return set_string(cfg->access_log, sizeof(cfg->access_log), v);
+	case K_SOCKS_LISTEN: {
+		static const int socks_kind = 1;
+		return for_each_word(v, word_listen, ctx, (void *)&socks_kind);
+	}
+	case K_TLS_LISTEN: {
+		static const int tls_kind = 2;
+		return for_each_word(v, word_listen, ctx, (void *)&tls_kind);
+	}
+	case K_TLS_CERT:
+		return set_string(cfg->tls_cert, sizeof(cfg->tls_cert), v);
+	case K_TLS_KEY:
+		return set_string(cfg->tls_key, sizeof(cfg->tls_key), v);
+	case K_SOCKS:
+		if (!strcmp(v, "sniff"))
+			cfg->socks_sniff = true;
+		else if (!strcmp(v, "off"))
+			cfg->socks_sniff = false;
+		else
+			return "socks must be sniff or off";
+		return NULL;
 	default:
 		return "internal: key in the wrong section";
 	}
@@ -699,6 +732,7 @@ static void defaults(struct proxy_config *cfg)
 	cfg->workers = 0;
 	cfg->egress_down_ms = 30000;
 	cfg->auth_required = true;
+	cfg->socks_sniff = true;
 	memcpy(cfg->relay, PROXY_RELAY_DEFAULT, sizeof(PROXY_RELAY_DEFAULT));
 	memcpy(cfg->access_log, "-", 2);
 }
@@ -729,6 +763,10 @@ static void finish(struct load_ctx *ctx)
 		fail(ctx, ctx->key_line[K_OPEN_PROXY], "open_proxy = yes needs auth = none");
 		return;
 	}
+	if (cfg->ntls_listen && (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+		fail(ctx, ctx->key_line[K_TLS_LISTEN], "tls_listen needs tls_cert and tls_key");
+		return;
+	}
 	if (cfg->auth_required && cfg->nusers == 0) {
 		fail(ctx, ctx->proxy_line, "auth is required but no [user NAME] is defined (see iplock passwd)");
 		return;
@@ -743,11 +781,14 @@ static void finish(struct load_ctx *ctx)
 			fail(ctx, ctx->in_line[i], "inbound %s needs forward = HOST:PORT or sni routes", ib->name);
 			return;
 		}
-		for (size_t l = 0; l < cfg->nlisten; l++)
-			if (cfg->listen[l].port == ib->listen.port && ipaddr_equal(&cfg->listen[l].ip, &ib->listen.ip)) {
-				fail(ctx, ctx->in_key_line[i][K_IN_LISTEN], "listen: the proxy listens there already");
-				return;
-			}
+		const struct listen_addr *own[3] = { cfg->listen, cfg->socks_listen, cfg->tls_listen };
+		size_t nown[3] = { cfg->nlisten, cfg->nsocks_listen, cfg->ntls_listen };
+		for (int k = 0; k < 3; k++)
+			for (size_t l = 0; l < nown[k]; l++)
+				if (own[k][l].port == ib->listen.port && ipaddr_equal(&own[k][l].ip, &ib->listen.ip)) {
+					fail(ctx, ctx->in_key_line[i][K_IN_LISTEN], "listen: the proxy listens there already");
+					return;
+				}
 		for (size_t j = 0; j < i; j++)
 			if (cfg->inbound[j].listen.port == ib->listen.port &&
 			    ipaddr_equal(&cfg->inbound[j].listen.ip, &ib->listen.ip)) {

@@ -57,6 +57,12 @@ struct proxy_inbound {
 struct proxy_config {
 	struct listen_addr listen[PROXY_MAX_LISTEN];
 	size_t nlisten;
+	struct listen_addr socks_listen[PROXY_MAX_LISTEN];  /* SOCKS5-only listeners */
+	size_t nsocks_listen;
+	bool socks_sniff;
+	struct listen_addr tls_listen[PROXY_MAX_LISTEN];    /* HTTPS proxy: TLS from client to proxy */
+	size_t ntls_listen;
+	char tls_cert[256], tls_key[256];                  /* PEM files, read again on every reload */                          /* SOCKS5 on the HTTP listeners too (first byte 5) */
 	struct egress_pool egress;                 /* the global pool (required) */
 	struct cidr_set *allow_destinations;       /* CIDRs exempt from the special ranges (never NULL) */
 	struct portset connect_ports, http_ports;  /* defaults "443 80" and "80 443" */

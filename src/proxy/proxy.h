@@ -19,7 +19,10 @@ struct cfg_ref {
 	struct proxy_config *cfg;
 	atomic_int refs;
 	atomic_uint *user_conns;      /* per user index: open connections (max_conns) */
+	struct ssl_ctx_st *tls_ctx;   /* tls_listen: built from tls_cert/tls_key at load */
 };
+
+struct cfg_ref *cfg_ref_new(struct proxy_config *cfg, char *err, size_t errcap);
 
 struct cfg_ref *cfg_ref_get(struct cfg_ref *r);
 void cfg_ref_put(struct cfg_ref *r);
@@ -32,6 +35,8 @@ struct listener {
 	struct io io;
 	struct worker *w;
 	struct timer backoff;         /* EMFILE: stop accepting for a moment instead of spinning */
+	bool socks;                   /* a socks_listen listener: SOCKS5 only */
+	bool tls;                     /* a tls_listen listener: TLS first, then HTTP or SOCKS5 */
 };
 
 struct worker {
@@ -43,7 +48,7 @@ struct worker {
 	struct auth_cache *auth;
 	struct cfg_ref *cfg;          /* the worker's current snapshot */
 	struct cfg_ref *_Atomic next_cfg;  /* handed over by the reloader, taken on wakeup */
-	struct listener listeners[PROXY_MAX_LISTEN];
+	struct listener listeners[3 * PROXY_MAX_LISTEN];
 	size_t nlisteners;
 	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
 	struct pipe_pool pipes;       /* idle splice pipes */
@@ -70,7 +75,7 @@ int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit
 int proxy_reload(struct proxy *px, char *err, size_t errcap);
 
 /* session.c */
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls);
 
 /* inbound.c: [inbound NAME] endpoints, opened by each worker (SO_REUSEPORT) */
 int inbound_listen(struct worker *w);        /* 0 or -errno */

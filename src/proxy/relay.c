@@ -17,6 +17,29 @@ void pipe_give(struct worker *w, int p[2])
 	pipe_pool_give(&w->pipes, p);
 }
 
+/* The client side may be TLS (tls_listen): its bytes go through OpenSSL. */
+static long hook_read(void *ctx, int fd, void *buf, size_t len)
+{
+	return sess_read(ctx, fd, buf, len);
+}
+
+static long hook_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	return sess_write(ctx, fd, buf, len);
+}
+
+static void hook_shutdown(void *ctx, int fd)
+{
+	sess_shutdown_write(ctx, fd);
+}
+
+static bool hook_buffered(void *ctx, int fd)
+{
+	struct session *s = ctx;
+
+	return s->ssl && fd == s->cio.fd && SSL_pending(s->ssl);
+}
+
 void relay_start(struct session *s)
 {
 	relay_event(s, true, EPOLLIN | EPOLLOUT);   /* pumps both ways: the 200, early bytes */
@@ -24,7 +47,8 @@ void relay_start(struct session *s)
 
 void relay_event(struct session *s, bool from_client, uint32_t revents)
 {
-	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice };
+	struct relay_io io = { hook_read, hook_write, hook_shutdown, hook_buffered, s };
+	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice, s->ssl ? &io : NULL };
 	int rc = 0;
 	bool both = revents & (EPOLLERR | EPOLLHUP);
 	uint32_t cev, uev;

@@ -50,6 +50,11 @@ static struct buf *error_build(int status, const char *code, const char *message
 
 void respond_error(struct session *s, int status, const char *code, const char *message)
 {
+	if (s->socks) {
+		s->reason = message;
+		socks_reply_error(s, code, status);
+		return;
+	}
 	session_reply(s, error_build(status, code, message), status, message);
 }
 
@@ -57,5 +62,27 @@ void respond_error_dup(struct session *s, int status, const char *code, const ch
 {
 	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", message);
 	s->reason = s->reason_buf;
+	if (s->socks) {
+		socks_reply_error(s, code, status);
+		return;
+	}
 	session_reply(s, error_build(status, code, message), status, s->reason_buf);
+}
+
+void respond_json(struct session *s, int status, const char *json, size_t len)
+{
+	struct buf *b = buf_get();
+
+	if (b) {
+		int n = snprintf(b->data, b->cap,
+				 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+				 "Cache-Control: no-store\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+				 status, respond_status_text(status), len);
+		b->len = (size_t)n;
+		if (buf_append(b, json, len)) {
+			buf_put(b);
+			b = NULL;
+		}
+	}
+	session_reply(s, b, status, NULL);
 }

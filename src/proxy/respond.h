@@ -4,6 +4,8 @@
 #ifndef IPLOCK_PROXY_RESPOND_H
 #define IPLOCK_PROXY_RESPOND_H
 
+#include <stddef.h>
+
 struct session;
 struct buf;
 
@@ -16,5 +18,8 @@ void respond_error_dup(struct session *s, int status, const char *code, const ch
 void session_reply(struct session *s, struct buf *b, int status, const char *reason);
 
 const char *respond_status_text(int status);
+
+/* A JSON answer of the proxy's own (the pool endpoint); the connection closes after. */
+void respond_json(struct session *s, int status, const char *json, size_t len);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -15,6 +16,7 @@
 #include "proxy/auth.h"
 #include "proxy/proxy.h"
 #include "proxy/session.h"
+#include "proxy/tls.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_BACKOFF_MS 100
@@ -29,25 +31,32 @@ void cfg_ref_put(struct cfg_ref *r)
 {
 	if (atomic_fetch_sub(&r->refs, 1) == 1) {
 		proxy_config_free(r->cfg);
+		SSL_CTX_free(r->tls_ctx);
 		free(r->user_conns);
 		free(r);
 	}
 }
 
-static struct cfg_ref *cfg_ref_new(struct proxy_config *cfg)
+/* Takes cfg (freed on failure too). */
+struct cfg_ref *cfg_ref_new(struct proxy_config *cfg, char *err, size_t errcap)
 {
 	struct cfg_ref *r = calloc(1, sizeof(*r));
 
-	if (!r)
-		return NULL;
-	r->user_conns = calloc(cfg->nusers ? cfg->nusers : 1, sizeof(*r->user_conns));
-	if (!r->user_conns) {
-		free(r);
-		return NULL;
+	if (!r || !(r->user_conns = calloc(cfg->nusers ? cfg->nusers : 1, sizeof(*r->user_conns)))) {
+		snprintf(err, errcap, "out of memory");
+		goto fail;
 	}
+	if (cfg->ntls_listen && !(r->tls_ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, errcap)))
+		goto fail;
 	r->cfg = cfg;
 	atomic_init(&r->refs, 1);
 	return r;
+fail:
+	if (r)
+		free(r->user_conns);
+	free(r);
+	proxy_config_free(cfg);
+	return NULL;
 }
 
 static void listener_backoff_done(struct loop *loop, struct timer *t)
@@ -79,7 +88,7 @@ static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
 		if (fd < 0)
 			return;
 		atomic_fetch_add(&w->px->conns, 1);
-		session_accept(w, fd, &peer);
+		session_accept(w, fd, &peer, l->socks, l->tls);
 	}
 }
 
@@ -142,14 +151,21 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 	if (!(w->scratch = malloc(RELAY_SCRATCH)))
 		return -ENOMEM;
 	w->cfg = cfg_ref_get(px->cfg);
-	for (size_t i = 0; i < c->nlisten; i++) {
+	for (size_t i = 0; i < c->nlisten + c->nsocks_listen + c->ntls_listen; i++) {
+		bool socks = i >= c->nlisten && i < c->nlisten + c->nsocks_listen;
+		bool tls = i >= c->nlisten + c->nsocks_listen;
+		const struct listen_addr *la = socks ? &c->socks_listen[i - c->nlisten]
+					   : tls ? &c->tls_listen[i - c->nlisten - c->nsocks_listen]
+						 : &c->listen[i];
 		struct sockaddr_storage ss;
-		socklen_t len = ipaddr_to_sockaddr(&c->listen[i].ip, c->listen[i].port, &ss);
+		socklen_t len = ipaddr_to_sockaddr(&la->ip, la->port, &ss);
 		int fd = sock_listen((struct sockaddr *)&ss, len, true, 4096);
 		if (fd < 0)
 			return fd;
 		struct listener *l = &w->listeners[w->nlisteners++];
 		l->w = w;
+		l->socks = socks;
+		l->tls = tls;
 		io_init(&l->io, fd, listener_cb);
 		timer_init(&l->backoff, listener_backoff_done);
 		if ((rc = io_want(w->loop, &l->io, EPOLLIN)) != 0)
@@ -164,12 +180,9 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 
 	if (proxy_config_load(px->config_path, &cfg, err, errcap))
 		return -EINVAL;
-	struct cfg_ref *r = cfg_ref_new(cfg);
-	if (!r) {
-		proxy_config_free(cfg);
-		snprintf(err, errcap, "out of memory");
-		return -ENOMEM;
-	}
+	struct cfg_ref *r = cfg_ref_new(cfg, err, errcap);
+	if (!r)
+		return -EINVAL;
 	const struct proxy_config *old = px->cfg->cfg;
 	if (cfg->nlisten != old->nlisten || memcmp(cfg->listen, old->listen, sizeof(cfg->listen[0]) * cfg->nlisten))
 		log_warn("reload: listen addresses changed; they take effect at the next restart");
@@ -186,6 +199,17 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	px->cfg = r;
 	cfg_ref_put(oldref);
 	return 0;
+}
+
+/* Two descriptors per tunnel (four with splice pipes in flight): take the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 int proxy_run(struct proxy *px)
@@ -207,6 +231,7 @@ int proxy_run(struct proxy *px)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		if ((rc = worker_init(px, &px->workers[i], (int)i)) != 0) {
 			log_error("cannot start: %s", strerror(-rc));

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "core/log.h"
 #include "net/host.h"
 #include "net/sock.h"
@@ -18,6 +20,7 @@
 #include "proxy/respond.h"
 
 static void session_io_client(struct loop *loop, struct io *io, uint32_t revents);
+static void session_client_event(struct loop *loop, struct session *s, uint32_t revents);
 static void session_io_upstream(struct loop *loop, struct io *io, uint32_t revents);
 static void session_timer(struct loop *loop, struct timer *t);
 static void head_continue(struct session *s);
@@ -33,6 +36,13 @@ static void session_free(struct deferred *d)
 	struct session *s = container_of(d, struct session, dfr);
 
 	free(s);
+}
+
+void sess_shutdown_write(struct session *s, int fd)
+{
+	if (s->ssl && fd == s->cio.fd)
+		SSL_shutdown(s->ssl);   /* close_notify; the peer's is not waited for */
+	shutdown(fd, SHUT_WR);
 }
 
 void session_touch(struct session *s)
@@ -94,14 +104,14 @@ static void access_log(struct session *s)
 	jline_uint(&j, "id", s->id);
 	jline_str(&j, "user", s->user >= 0 ? cfg_of(s)->users[s->user].name : NULL);
 	jline_str(&j, "client", client);
-	jline_str(&j, "method", s->has_method ? llhttp_method_name(s->method) : NULL);
+	jline_str(&j, "method", s->socks ? "SOCKS5" : s->has_method ? llhttp_method_name(s->method) : NULL);
 	jline_str(&j, "destination", s->host[0] ? hostport : NULL);
 	jline_str(&j, "resolved", dest[0] ? dest : NULL);
 	jline_str(&j, "egress", egress[0] ? egress : NULL);
 	jline_int(&j, "status", s->status);
 	jline_uint(&j, "bytes_up", s->bytes_up);
 	/* the proxy's own "200 Connection established" is not payload */
-	jline_uint(&j, "bytes_down", s->is_connect && s->status == 200 && s->bytes_down >= 39
+	jline_uint(&j, "bytes_down", s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
 		   ? s->bytes_down - 39 : s->bytes_down);
 	jline_uint(&j, "duration_ms", loop_now(s->w->loop) - s->req_start_ms);
 	jline_str(&j, "reason", s->reason);
@@ -118,6 +128,11 @@ void session_close(struct session *s)
 	access_log(s);
 	s->state = SESS_DONE;
 	timer_stop(w->loop, &s->timer);
+	timer_stop(w->loop, &s->kick);
+	if (s->ssl) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
 	if (s->dns_req)
 		dns_cancel(s->dns_req);
 	relay_release(s);
@@ -145,7 +160,9 @@ static void timer_arm(struct session *s, unsigned ms)
 	timer_start(s->w->loop, &s->timer, ms);
 }
 
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+static void session_kick(struct loop *loop, struct timer *t);
+
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -167,6 +184,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	io_init(&s->cio, fd, session_io_client);
 	io_init(&s->uio, -1, session_io_upstream);
 	timer_init(&s->timer, session_timer);
+	timer_init(&s->kick, session_kick);
 	w->nsessions++;
 	s->next = w->sessions;
 	if (w->sessions)
@@ -175,6 +193,27 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	if (cfg_of(s)->max_conns && atomic_load(&w->px->conns) > cfg_of(s)->max_conns) {
 		respond_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
 		return;
+	}
+	if (tls) {
+		s->ssl = s->cfg->tls_ctx ? SSL_new(s->cfg->tls_ctx) : NULL;
+		if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+			s->reason = "cannot start TLS";
+			session_close(s);
+			return;
+		}
+		SSL_set_accept_state(s->ssl);
+		s->splice = false;   /* bytes must pass through OpenSSL */
+		s->state = SESS_TLS;
+	}
+	if (socks) {
+		s->socks = true;
+		s->head_started = true;
+		s->state = SESS_SOCKS;
+		s->pool = &((struct proxy_config *)cfg_of(s))->egress;
+		if (!(s->cin = buf_get())) {
+			session_close(s);
+			return;
+		}
 	}
 	timer_arm(s, cfg_of(s)->header_timeout_ms);
 	io_want(w->loop, &s->cio, EPOLLIN);
@@ -196,6 +235,14 @@ static void session_timer(struct loop *loop, struct timer *t)
 	const struct proxy_config *c = cfg_of(s);
 
 	switch (s->state) {
+	case SESS_TLS:
+		s->reason = "TLS handshake not finished in time";
+		session_close(s);
+		return;
+	case SESS_SOCKS:
+		s->reason = "SOCKS5 negotiation not finished in time";
+		session_close(s);
+		return;
 	case SESS_HEAD:
 		if (s->cin && buf_pending(s->cin)) {
 			respond_error(s, 408, "header_timeout", "request head not received in time");
@@ -232,7 +279,7 @@ static void session_timer(struct loop *loop, struct timer *t)
 static void reply_flush(struct session *s)
 {
 	while (buf_pending(s->out_c)) {
-		long n = sock_write(s->cio.fd, s->out_c->data + s->out_c->off, buf_pending(s->out_c));
+		long n = sess_write(s, s->cio.fd, s->out_c->data + s->out_c->off, buf_pending(s->out_c));
 		if (n == -EAGAIN) {
 			io_want(s->w->loop, &s->cio, EPOLLOUT);
 			return;
@@ -245,7 +292,7 @@ static void reply_flush(struct session *s)
 	}
 	/* Lingering close: FIN first, then read until the client's FIN, so unread request
 	 * bytes do not make the kernel answer with a reset that destroys the reply. */
-	shutdown(s->cio.fd, SHUT_WR);
+	sess_shutdown_write(s, s->cio.fd);
 	s->state = SESS_LINGER;
 	timer_arm(s, 2000);
 	io_want(s->w->loop, &s->cio, EPOLLIN);
@@ -279,7 +326,7 @@ static void linger_read(struct session *s)
 	char sink[4096];
 
 	for (int i = 0; i < 16; i++) {
-		long n = sock_read(s->cio.fd, sink, sizeof(sink));
+		long n = sess_read(s, s->cio.fd, sink, sizeof(sink));
 		if (n == -EAGAIN)
 			return;
 		if (n <= 0)
@@ -301,7 +348,7 @@ static bool hop_by_hop(const char *name, size_t len)
 {
 	static const char *const names[] = {
 		"connection", "proxy-connection", "proxy-authorization", "keep-alive", "te",
-		"trailer", "upgrade", "transfer-encoding-x", "proxy-authenticate", "x-iplock-egress",
+		"trailer", "upgrade", "proxy-authenticate", "x-iplock-egress",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == len && !strncasecmp(names[i], name, len))
@@ -422,52 +469,38 @@ static const char *parse_pin_header(struct session *s)
 }
 
 /* Authentication, limits and policy: everything decided before any byte leaves. */
-static bool request_admit(struct session *s)
+/* Credentials (a "Basic ..." value) -> user, pin, pool, per-user cap. 0, -EACCES or -EBUSY. */
+int session_authenticate(struct session *s, const char *basic, size_t len)
 {
 	const struct proxy_config *c = cfg_of(s);
-	const char *base = s->cin->data + s->cin->off;
+	struct auth_result ar;
 
-	s->pool = &((struct proxy_config *)c)->egress;
-	if (c->auth_required) {
-		struct auth_result ar;
-		int i = http_head_find(s->req, base, "proxy-authorization");
-		int rc = -EACCES;
-		if (i >= 0) {
-			size_t len;
-			const char *v = hdr_val(s, i, &len);
-			rc = auth_check_basic(c->users, c->nusers, c->generation, s->w->auth, v, len, &ar);
-		}
-		if (rc) {
-			respond_error(s, 407, i < 0 ? "proxy_auth_required" : "proxy_auth_invalid",
-				      i < 0 ? "proxy authentication required"
-					    : "proxy credentials are not valid");
-			return false;
-		}
-		if (s->user != ar.user && s->counted_user) {
-			atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
-			s->counted_user = false;
-		}
-		s->user = ar.user;
-		s->pin = ar.egress_pin;
-		const struct proxy_user *u = &c->users[s->user];
-		if (u->egress)
-			s->pool = u->egress;
-		if (!s->counted_user) {
-			unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
-			unsigned now = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
-			s->counted_user = true;
-			if (cap && now > cap) {
-				respond_error(s, 503, "too_many_connections",
-					      "this user is at its connection limit");
-				return false;
-			}
-		}
+	if (auth_check_basic(c->users, c->nusers, c->generation, s->w->auth, basic, len, &ar))
+		return -EACCES;
+	if (s->user != ar.user && s->counted_user) {
+		atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
+		s->counted_user = false;
 	}
-	const char *pin_err = parse_pin_header(s);
-	if (pin_err) {
-		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
-		return false;
+	s->user = ar.user;
+	s->pin = ar.egress_pin;
+	const struct proxy_user *u = &c->users[s->user];
+	if (u->egress)
+		s->pool = u->egress;
+	if (!s->counted_user) {
+		unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
+		unsigned now = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
+		s->counted_user = true;
+		if (cap && now > cap)
+			return -EBUSY;
 	}
+	return 0;
+}
+
+/* Port policy and the user's destination rules, for any protocol (s->host, s->port set). */
+bool session_admit_destination(struct session *s)
+{
+	const struct proxy_config *c = cfg_of(s);
+
 	if (s->pin != -1 && (size_t)s->pin > s->pool->n) {
 		respond_error(s, 400, "bad_egress_pin", "egress pin is outside your egress pool");
 		return false;
@@ -489,6 +522,44 @@ static bool request_admit(struct session *s)
 		}
 	}
 	return true;
+}
+
+/* Authentication, limits and policy: everything decided before any byte leaves. */
+static bool request_admit(struct session *s, bool local)
+{
+	const struct proxy_config *c = cfg_of(s);
+	const char *base = s->cin->data + s->cin->off;
+
+	s->pool = &((struct proxy_config *)c)->egress;
+	if (c->auth_required) {
+		int i = http_head_find(s->req, base, "proxy-authorization");
+		if (i < 0 && local)   /* the proxy's own endpoints also take plain Authorization */
+			i = http_head_find(s->req, base, "authorization");
+		int rc = -EACCES;
+		if (i >= 0) {
+			size_t len;
+			const char *v = hdr_val(s, i, &len);
+			rc = session_authenticate(s, v, len);
+		}
+		if (rc == -EBUSY) {
+			respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
+			return false;
+		}
+		if (rc) {
+			respond_error(s, 407, i < 0 ? "proxy_auth_required" : "proxy_auth_invalid",
+				      i < 0 ? "proxy authentication required"
+					    : "proxy credentials are not valid");
+			return false;
+		}
+	}
+	if (local)
+		return true;
+	const char *pin_err = parse_pin_header(s);
+	if (pin_err) {
+		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
+		return false;
+	}
+	return session_admit_destination(s);
 }
 
 /* Every resolved address is checked; one refused address refuses the request (fail closed:
@@ -538,7 +609,7 @@ static void dns_done(void *arg, const struct dns_result *res)
 		connect_next(s);
 }
 
-static void request_route(struct session *s)
+void session_route(struct session *s)
 {
 	struct dns_result res;
 
@@ -556,6 +627,31 @@ static void request_route(struct session *s)
 	io_want(s->w->loop, &s->cio, 0);
 	if (dns_resolve(s->w->dns, s->host, dns_done, s, &s->dns_req))
 		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
+}
+
+/* GET /iplock/pool (origin form, to the proxy itself, authenticated): the caller's egress pool,
+ * so `iplock verify` can pin and check every address. */
+static void pool_describe(struct session *s)
+{
+	const struct proxy_config *c = cfg_of(s);
+	char json[2048];
+	size_t n = 0;
+
+	n += (size_t)snprintf(json + n, sizeof(json) - n, "{\"user\": ");
+	if (s->user >= 0)
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "\"%s\"", c->users[s->user].name);
+	else
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "null");
+	n += (size_t)snprintf(json + n, sizeof(json) - n, ", \"policy\": \"%s\", \"egress\": [",
+			      egress_policy_name(s->pool->policy));
+	for (size_t i = 0; i < s->pool->n && n < sizeof(json) - 64; i++) {
+		char ip[IPADDR_STRLEN];
+		ipaddr_format(&s->pool->addrs[i], ip, sizeof(ip));
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"%s\"", i ? ", " : "", ip);
+	}
+	n += (size_t)snprintf(json + n, sizeof(json) - n,
+			      "], \"pin\": {\"header\": \"X-Iplock-Egress\", \"username_option\": \"+egress=N\"}}\n");
+	respond_json(s, 200, json, n);
 }
 
 static void request_start(struct session *s)
@@ -581,6 +677,10 @@ static void request_start(struct session *s)
 				snprintf(s->host, sizeof(s->host), "%s", h.name);
 			}
 		}
+	} else if (s->req->url_len == 12 && !memcmp(url, "/iplock/pool", 12)) {
+		if (request_admit(s, true))
+			pool_describe(s);
+		return;
 	} else {
 		err = parse_absolute(s, url, s->req->url_len, &path, &pathlen);
 	}
@@ -593,7 +693,7 @@ static void request_start(struct session *s)
 			      "protocol upgrades are not forwarded: use CONNECT");
 		return;
 	}
-	if (!request_admit(s))
+	if (!request_admit(s, false))
 		return;
 	if (!s->is_connect && build_upstream_head(s, path, pathlen)) {
 		respond_error(s, 431, "head_too_large", "request head too large after rewriting");
@@ -613,7 +713,7 @@ static void request_start(struct session *s)
 	}
 	if (s->u_idle)
 		upstream_close(s);
-	request_route(s);
+	session_route(s);
 }
 
 static void head_continue(struct session *s)
@@ -662,7 +762,7 @@ static void head_read(struct session *s)
 		head_continue(s);
 		return;
 	}
-	long n = sock_read(s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
+	long n = sess_read(s, s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
@@ -672,12 +772,41 @@ static void head_read(struct session *s)
 		return;
 	}
 	s->cin->len += (size_t)n;
+	if (!s->head_started && !s->has_method && (unsigned char)s->cin->data[s->cin->off] == 5 &&
+	    cfg_of(s)->socks_sniff) {
+		/* a SOCKS5 greeting on the HTTP port: no HTTP method starts with byte 5 */
+		s->socks = true;
+		s->head_started = true;
+		s->state = SESS_SOCKS;
+		s->pool = &((struct proxy_config *)cfg_of(s))->egress;
+		socks_read(s);
+		return;
+	}
 	if (!s->head_started) {
 		/* a kept-alive connection waits under the idle timeout, a head under the header one */
 		s->head_started = true;
 		timer_arm(s, cfg_of(s)->header_timeout_ms);
 	}
 	head_continue(s);
+}
+
+static void socks_input(struct session *s)
+{
+	if (!s->cin && !(s->cin = buf_get())) {
+		session_close(s);
+		return;
+	}
+	buf_compact(s->cin);
+	long n = sess_read(s, s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0 || buf_room(s->cin) == 0) {
+		s->reason = "client closed during SOCKS5 negotiation";
+		session_close(s);
+		return;
+	}
+	s->cin->len += (size_t)n;
+	socks_read(s);
 }
 
 /* ---------------------------------------------------------------- connect */
@@ -690,16 +819,24 @@ static void connected(struct session *s)
 	session_touch(s);
 	if (s->is_connect) {
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-		size_t early = buf_pending(s->cin) - s->req->head_len;
+		size_t skip = s->socks ? 0 : s->req->head_len;
+		size_t early = buf_pending(s->cin) - skip;
 
-		s->status = 200;
-		s->down.pend = malloc(sizeof(ok) - 1);
-		if (!s->down.pend) {
-			session_close(s);
-			return;
+		if (s->socks) {
+			if (socks_reply_success(s)) {
+				session_close(s);
+				return;
+			}
+		} else {
+			s->status = 200;
+			s->down.pend = malloc(sizeof(ok) - 1);
+			if (!s->down.pend) {
+				session_close(s);
+				return;
+			}
+			memcpy(s->down.pend, ok, sizeof(ok) - 1);
+			s->down.pend_len = sizeof(ok) - 1;
 		}
-		memcpy(s->down.pend, ok, sizeof(ok) - 1);
-		s->down.pend_len = sizeof(ok) - 1;
 		if (early) {
 			/* the client sent its first bytes (a TLS ClientHello) right behind CONNECT */
 			s->up.pend = malloc(early);
@@ -707,7 +844,7 @@ static void connected(struct session *s)
 				session_close(s);
 				return;
 			}
-			memcpy(s->up.pend, s->cin->data + s->cin->off + s->req->head_len, early);
+			memcpy(s->up.pend, s->cin->data + s->cin->off + skip, early);
 			s->up.pend_len = (uint32_t)early;
 		}
 		buf_put(s->cin);
@@ -777,7 +914,8 @@ static void connect_next(struct session *s)
 		}
 		s->next_addr++;
 	}
-	respond_error(s, last_err == -ETIMEDOUT ? 504 : 502, "connect_failed",
+	respond_error(s, last_err == -ETIMEDOUT ? 504 : 502,
+		      last_err == -ECONNREFUSED ? "connect_refused" : last_err == -ENETUNREACH ? "network_unreachable" : "connect_failed",
 		      last_err == -ECONNREFUSED ? "destination refused the connection"
 		      : last_err == -EAFNOSUPPORT ? "no egress address of the destination's address family"
 		      : "destination unreachable");
@@ -800,8 +938,8 @@ static void connect_done(struct session *s)
 	}
 	s->have_egress = false;
 	if (s->next_addr >= s->naddrs) {
-		respond_error(s, 502, "connect_failed", err == -ECONNREFUSED
-			      ? "destination refused the connection" : "destination unreachable");
+		respond_error(s, 502, err == -ECONNREFUSED ? "connect_refused" : "connect_failed",
+			      err == -ECONNREFUSED ? "destination refused the connection" : "destination unreachable");
 		return;
 	}
 	connect_next(s);
@@ -846,7 +984,7 @@ static int build_response_head(struct session *s)
 static bool flush_buf(struct session *s, struct buf *b, int fd, bool *err)
 {
 	while (buf_pending(b)) {
-		long n = sock_write(fd, b->data + b->off, buf_pending(b));
+		long n = sess_write(s, fd, b->data + b->off, buf_pending(b));
 		if (n == -EAGAIN)
 			return false;
 		if (n < 0) {
@@ -867,7 +1005,7 @@ static bool body_move(struct session *s, struct http_head *h, struct buf **inp, 
 
 	for (int round = 0; round < 16; round++) {
 		while (*ready) {
-			long n = sock_write(dst, in->data + in->off, *ready);
+			long n = sess_write(s, dst, in->data + in->off, *ready);
 			if (n == -EAGAIN)
 				return true;
 			if (n < 0)
@@ -882,7 +1020,7 @@ static bool body_move(struct session *s, struct http_head *h, struct buf **inp, 
 		}
 		if (!buf_pending(in)) {
 			in->off = in->len = 0;
-			long n = sock_read(src, in->data, in->cap);
+			long n = sess_read(s, src, in->data, in->cap);
 			if (n == -EAGAIN)
 				return true;
 			if (n < 0)
@@ -1010,7 +1148,7 @@ static void forward_pump(struct session *s)
 				respond_error(s, 502, "bad_upstream_response", "upstream response head too large");
 				return;
 			}
-			long n = sock_read(s->uio.fd, s->uin->data + s->uin->len, buf_room(s->uin));
+			long n = sess_read(s, s->uio.fd, s->uin->data + s->uin->len, buf_room(s->uin));
 			if (n == -EAGAIN)
 				break;
 			if (n <= 0) {
@@ -1024,7 +1162,7 @@ static void forward_pump(struct session *s)
 					s->out_u->off = 0;
 					http_head_init(s->req, HTTP_REQUEST, cfg_of(s)->max_headers);
 					http_head_parse(s->req, s->cin->data + s->cin->off, buf_pending(s->cin));
-					request_route(s);
+					session_route(s);
 					return;
 				}
 				respond_error(s, 502, "upstream_closed", "upstream closed without a response");
@@ -1098,14 +1236,63 @@ upstream_failed:
 
 /* ---------------------------------------------------------------- events */
 
+static void tls_handshake(struct session *s)
+{
+	ERR_clear_error();
+	int rc = SSL_do_handshake(s->ssl);
+	if (rc == 1) {
+		s->state = SESS_HEAD;
+		io_want(s->w->loop, &s->cio, EPOLLIN);
+		if (SSL_pending(s->ssl) || SSL_has_pending(s->ssl))
+			head_read(s);
+		return;
+	}
+	int e = SSL_get_error(s->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		io_want(s->w->loop, &s->cio, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return;
+	}
+	ERR_clear_error();
+	s->reason = "TLS handshake failed";
+	SSL_free(s->ssl);   /* no close_notify on a failed handshake */
+	s->ssl = NULL;
+	session_close(s);
+}
+
+static void session_io_client(struct loop *loop, struct io *io, uint32_t revents);
+
+/* OpenSSL may hold decrypted bytes after a read that filled our buffer: epoll will not say so. */
+static void session_kick(struct loop *loop, struct timer *t)
+{
+	struct session *s = container_of(t, struct session, kick);
+
+	if (s->state != SESS_DONE && s->ssl && (s->cio.want & EPOLLIN))
+		session_io_client(loop, &s->cio, EPOLLIN);
+}
+
 static void session_io_client(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct session *s = container_of(io, struct session, cio);
 
+	session_client_event(loop, s, revents);
+	if (s->state != SESS_DONE && s->ssl && SSL_pending(s->ssl) && (s->cio.want & EPOLLIN))
+		timer_start(loop, &s->kick, 0);
+}
+
+static void session_client_event(struct loop *loop, struct session *s, uint32_t revents)
+{
+	struct io *io = &s->cio;
+
 	(void)loop;
 	switch (s->state) {
+	case SESS_TLS:
+		tls_handshake(s);
+		break;
 	case SESS_HEAD:
 		head_read(s);
+		break;
+	case SESS_SOCKS:
+		socks_input(s);
 		break;
 	case SESS_TUNNEL:
 		relay_event(s, true, revents);

@@ -12,10 +12,14 @@
 #include "net/addr.h"
 #include "net/dns.h"
 #include "net/relay.h"
+#include "net/sock.h"
 #include "proxy/proxy.h"
+#include "proxy/tls.h"
 
 enum sess_state {
 	SESS_HEAD = 0,     /* reading a request head from the client */
+	SESS_TLS,          /* TLS handshake with the client (tls_listen) */
+	SESS_SOCKS,        /* SOCKS5 negotiation: greeting, authentication, request */
 	SESS_RESOLVE,      /* waiting for the destination's addresses (c-ares) */
 	SESS_CONNECT,      /* non-blocking connect from an egress address in progress */
 	SESS_TUNNEL,       /* CONNECT established: opaque bytes relayed both ways */
@@ -32,6 +36,13 @@ enum fwd_phase {
 	FWD_WAIT_HEAD,     /* response only: waiting for the upstream's head */
 };
 
+enum socks_step {
+	SOCKS_STEP_GREETING = 0, /* waiting for VER NMETHODS METHODS */
+	SOCKS_STEP_AUTH,         /* waiting for the RFC 1929 username/password */
+	SOCKS_STEP_REQUEST,      /* waiting for CONNECT */
+	SOCKS_STEP_DONE,         /* request taken: resolving, connecting or relaying */
+};
+
 struct session {
 	struct worker *w;
 	struct cfg_ref *cfg;
@@ -39,12 +50,17 @@ struct session {
 	enum sess_state state;
 	struct io cio;               /* client */
 	struct io uio;               /* upstream */
+	SSL *ssl;                    /* client side over TLS, or NULL */
+	struct timer kick;           /* TLS: decrypted bytes wait inside OpenSSL, no event will come */
 	struct timer timer;          /* header, connect or idle deadline, by state */
 	uint64_t start_ms, last_ms;
 	struct sockaddr_storage peer;
 	bool head_started;           /* keep-alive: first byte of the next head seen */
 	bool counted_user;
 	bool splice;
+	bool socks;                  /* this session speaks SOCKS5, not HTTP */
+	bool socks_busy;
+	enum socks_step socks_step;
 
 	/* the request being served */
 	int user;                    /* index in cfg->users, -1 before auth */
@@ -94,6 +110,20 @@ struct session {
 	struct deferred dfr;
 };
 
+/* Client or upstream I/O: the client side goes through TLS when the session has it. */
+static inline long sess_read(struct session *s, int fd, void *buf, size_t len)
+{
+	return s->ssl && fd == s->cio.fd ? tls_read(s->ssl, buf, len) : sock_read(fd, buf, len);
+}
+
+static inline long sess_write(struct session *s, int fd, const void *buf, size_t len)
+{
+	return s->ssl && fd == s->cio.fd ? tls_write(s->ssl, buf, len) : sock_write(fd, buf, len);
+}
+
+/* FIN (and close_notify over TLS) towards fd */
+void sess_shutdown_write(struct session *s, int fd);
+
 /* relay.c */
 void relay_start(struct session *s);
 void relay_event(struct session *s, bool from_client, uint32_t revents);
@@ -103,5 +133,13 @@ void relay_release(struct session *s);
 void session_close(struct session *s);
 void session_touch(struct session *s);
 void session_close_all(struct worker *w);
+int session_authenticate(struct session *s, const char *basic, size_t len);
+bool session_admit_destination(struct session *s);
+void session_route(struct session *s);     /* resolve, check every address, connect */
+
+/* socks.c: SOCKS5 (RFC 1928, RFC 1929) on the same sessions */
+void socks_read(struct session *s);
+void socks_reply_error(struct session *s, const char *code, int status);
+int socks_reply_success(struct session *s);
 
 #endif

@@ -88,7 +88,9 @@ static int scan_regular(struct scan_report *r, int fd, size_t size, const char *
 			warn(r, path, errno);
 			return 0;
 		}
-		madvise(map, size, MADV_SEQUENTIAL | MADV_WILLNEED);
+		/* advice values are not flags: one call each (failure only costs speed) */
+		madvise(map, size, MADV_SEQUENTIAL);
+		madvise(map, size, MADV_WILLNEED);
 		data = map;
 		len = size;
 	}

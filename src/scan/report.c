@@ -465,17 +465,27 @@ static void write_csv(const struct scan_report *r, bool show, FILE *out)
 	}
 }
 
+/* Control bytes in a path or an author would forge report lines or drive the terminal. */
+static void fput_safe(const char *s, FILE *out)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
 static void write_text(const struct scan_report *r, bool show, FILE *out)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		const struct scan_finding *f = &r->v[i];
-		fprintf(out, "%s:%llu:%llu: %s %s %s fingerprint=%s", f->file,
+		fput_safe(f->file, out);
+		fprintf(out, ":%llu:%llu: %s %s %s fingerprint=%s",
 			(unsigned long long)f->line, (unsigned long long)f->column,
 			scan_severity_name(scan_kind_severity(f->kind)), scan_kind_name(f->kind),
 			show ? f->secret : f->masked, f->fingerprint);
-		if (f->n_commits)
-			fprintf(out, " commit=%.12s author=\"%s\" date=%s", f->commits[0].id,
-				f->commits[0].author, f->commits[0].date);
+		if (f->n_commits) {
+			fprintf(out, " commit=%.12s author=\"", f->commits[0].id);
+			fput_safe(f->commits[0].author, out);
+			fprintf(out, "\" date=%s", f->commits[0].date);
+		}
 		else if (f->blob[0])
 			fprintf(out, " blob=%.12s", f->blob);
 		if (f->revoke != SCAN_REVOKE_NONE)

@@ -102,7 +102,7 @@ bool scan_is_placeholder(const char *body, size_t n)
 		i++;
 	if (i == n)
 		return true;
-	/* a run of x marks a redacted stretch: sk_live_51Hxxxxxxxx... */
+	/* a run of x marks a redacted stretch, as in docs: 51Hxxxxxxxx... */
 	size_t run = 0;
 	for (i = 0; i < n; i++) {
 		run = (b[i] | 0x20) == 'x' ? run + 1 : 0;
@@ -232,8 +232,8 @@ static int triggers_scalar(const unsigned char *buf, size_t len, size_t lo, size
 }
 
 #ifdef SCAN_X86
-/* 64 positions per round: three shifted loads find "?k_" / "ec_" with a handful of compares;
- * rounds without a hit (nearly all of them) cost one branch. */
+/* 64 positions per round: four shifted loads find "?k_" after a word boundary and "sec_"
+ * with a handful of compares; rounds without a hit (nearly all of them) cost one branch. */
 __attribute__((target("avx2,bmi,popcnt")))
 static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t hi,
 			 size_t from, size_t to, unsigned flags,
@@ -291,6 +291,62 @@ static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t
 	return triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg);
 }
 
+/* The same filter 64 bytes at a time with AVX-512BW compare masks: a third of the work. */
+__attribute__((target("avx512f,avx512bw,bmi,popcnt")))
+static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			   size_t from, size_t to, unsigned flags,
+			   int (*fn)(void *, const struct scan_token *), void *arg)
+{
+	const __m512i us = _mm512_set1_epi8('_'), kk = _mm512_set1_epi8('k'),
+		      cc = _mm512_set1_epi8('c'), ss = _mm512_set1_epi8('s'),
+		      rr = _mm512_set1_epi8('r'), pp = _mm512_set1_epi8('p'),
+		      ee = _mm512_set1_epi8('e'), d0 = _mm512_set1_epi8('0'),
+		      d9 = _mm512_set1_epi8(9), lc = _mm512_set1_epi8(0x20),
+		      la = _mm512_set1_epi8('a'), l25 = _mm512_set1_epi8(25);
+	size_t t = lo < 3 ? 3 : lo;
+	int rc;
+
+	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
+		return rc;
+	while (t + 64 <= hi) {
+		const unsigned char *q = buf + t;
+		__m512i z = _mm512_loadu_si512((const void *)(q - 3));
+		__m512i a = _mm512_loadu_si512((const void *)(q - 2));
+		__m512i k = _mm512_loadu_si512((const void *)(q - 1));
+		__m512i u = _mm512_loadu_si512((const void *)q);
+		__mmask64 zal = _mm512_cmple_epu8_mask(_mm512_sub_epi8(z, d0), d9) |
+				_mm512_cmple_epu8_mask(_mm512_sub_epi8(_mm512_or_si512(z, lc), la), l25);
+		__mmask64 srp = _mm512_cmpeq_epi8_mask(a, ss) | _mm512_cmpeq_epi8_mask(a, rr) |
+				_mm512_cmpeq_epi8_mask(a, pp);
+		__mmask64 ks = _mm512_cmpeq_epi8_mask(k, kk) & srp & ~zal;
+		__mmask64 ec = _mm512_cmpeq_epi8_mask(k, cc) & _mm512_cmpeq_epi8_mask(a, ee) &
+			       _mm512_cmpeq_epi8_mask(z, ss);
+		uint64_t bits = _mm512_cmpeq_epi8_mask(u, us) & (ks | ec);
+		while (bits) {
+			size_t at = t + (size_t)__builtin_ctzll(bits);
+			if ((rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
+				return rc;
+			bits &= bits - 1;
+		}
+		t += 64;
+	}
+	return triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg);
+}
+
+__attribute__((target("avx512f,avx512bw,popcnt")))
+static uint64_t newlines_avx512(const unsigned char *buf, size_t n)
+{
+	const __m512i nl = _mm512_set1_epi8('\n');
+	uint64_t c = 0;
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64)
+		c += (uint64_t)__builtin_popcountll(
+			_mm512_cmpeq_epi8_mask(_mm512_loadu_si512((const void *)(buf + i)), nl));
+	for (; i < n; i++)
+		c += buf[i] == '\n';
+	return c;
+}
+
 __attribute__((target("avx2,popcnt")))
 static uint64_t newlines_avx2(const unsigned char *buf, size_t n)
 {
@@ -308,21 +364,45 @@ static uint64_t newlines_avx2(const unsigned char *buf, size_t n)
 	return c;
 }
 
-static bool have_avx2(void)
+static int simd_cached = -1;
+
+/* 0 scalar, 1 AVX2, 2 AVX-512BW; IPLOCK_SCAN_SIMD=0|1|2 caps it (tests, benchmarks). */
+static int simd_level(void)
 {
-	static int cached = -1;
+	int cached = simd_cached;
 	if (cached < 0) {
 		__builtin_cpu_init();
-		cached = __builtin_cpu_supports("avx2") && getenv("IPLOCK_SCAN_NO_SIMD") == NULL;
+		int lvl = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f") ? 2 :
+			  __builtin_cpu_supports("avx2") ? 1 : 0;
+		const char *cap = getenv("IPLOCK_SCAN_SIMD");
+		if (cap && cap[0] >= '0' && cap[0] <= '2' && cap[0] - '0' < lvl)
+			lvl = cap[0] - '0';
+		simd_cached = cached = lvl;
 	}
 	return cached;
 }
 #endif
 
+int scan_simd_cap(int level)
+{
+#ifdef SCAN_X86
+	simd_cached = -1;
+	int best = simd_level();
+	simd_cached = level >= 0 && level < best ? level : best;
+	return simd_cached;
+#else
+	(void)level;
+	return 0;
+#endif
+}
+
 uint64_t scan_count_newlines(const unsigned char *buf, size_t n)
 {
 #ifdef SCAN_X86
-	if (have_avx2())
+	int lvl = simd_level();
+	if (lvl == 2)
+		return newlines_avx512(buf, n);
+	if (lvl == 1)
 		return newlines_avx2(buf, n);
 #endif
 	uint64_t c = 0;
@@ -347,7 +427,10 @@ int scan_tokens(const unsigned char *buf, size_t len, size_t from, size_t to, un
 	if (lo >= hi)
 		return 0;
 #ifdef SCAN_X86
-	if (have_avx2())
+	int lvl = simd_level();
+	if (lvl == 2)
+		return triggers_avx512(buf, len, lo, hi, from, to, flags, fn, arg);
+	if (lvl == 1)
 		return triggers_avx2(buf, len, lo, hi, from, to, flags, fn, arg);
 #endif
 	return triggers_scalar(buf, len, lo, hi, from, to, flags, fn, arg);

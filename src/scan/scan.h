@@ -96,6 +96,10 @@ typedef ssize_t (*scan_read_fn)(void *arg, void *buf, size_t n);
 int scan_stream(scan_read_fn rd, void *rarg, size_t chunk, unsigned flags, scan_hit_fn fn,
 		void *arg);
 
+/* Caps the SIMD level used (0 scalar, 1 AVX2, 2 AVX-512BW; -1 = best the CPU has) and returns
+ * the level now in use. For tests and benchmarks; not thread-safe. */
+int scan_simd_cap(int level);
+
 /* Newlines in buf[0..n) (SIMD when available). */
 uint64_t scan_count_newlines(const unsigned char *buf, size_t n);
 

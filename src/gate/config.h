@@ -1,0 +1,71 @@
+/* config.h: the gate's INI file (libinih).
+ *
+ *   [gate]
+ *   listen = 127.0.0.1:8080                      ; repeatable; options after the address:
+ *   listen = 127.0.0.1:8443 tls proxy_protocol=v2 ;   tls, proxy_protocol=v1|v2|off
+ *   db = keys.db                                 ; relative to the config file
+ *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name)
+ *   mode = reverse-proxy | forward-auth | both   ; both: auth_path is forward-auth
+ *   auth_path = /_iplock/auth
+ *   tls_cert = cert.pem
+ *   tls_key = key.pem
+ *   trusted_proxies = 10.0.0.0/8, ::1            ; peers whose X-Forwarded-For is read
+ *   access_log = access.log | - (stdout) | off
+ *   account = acct_123                           ; named in 403 messages
+ *   idle_timeout = 60                            ; seconds
+ *
+ *   [route charges]
+ *   method = *            ; or GET,POST
+ *   path = /v1/charges*
+ *   resource = charge
+ *   publishable = false
+ */
+#ifndef IPLOCK_GATE_CONFIG_H
+#define IPLOCK_GATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gate/decide.h"
+#include "net/proxyproto.h"
+
+#define GATE_MAX_LISTEN 16
+
+enum gate_mode {
+	GATE_MODE_PROXY = 0,    /* every request is forwarded to upstream once allowed */
+	GATE_MODE_AUTH,         /* every request is a forward-auth check */
+	GATE_MODE_BOTH,         /* auth_path is forward-auth, the rest is proxied */
+};
+
+struct gate_listen {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	bool tls;
+	enum pp_version pp;
+	char text[80];
+};
+
+struct gate_config {
+	struct gate_listen listen[GATE_MAX_LISTEN];
+	int n_listen;
+	char db[4096];
+	struct sockaddr_storage upstream;
+	socklen_t upstream_len;
+	char upstream_text[280];
+	enum gate_mode mode;
+	char auth_path[256];
+	char tls_cert[4096];
+	char tls_key[4096];
+	struct cidr_set *trusted;       /* NULL: trust nobody */
+	char access_log[4096];          /* "" = off, "-" = stdout */
+	char account[128];
+	unsigned idle_timeout_s;
+	struct gate_routes routes;
+};
+
+/* Loads path into cfg (zeroed first). NULL = ok, else a one-line reason ("file:line: ..."). */
+const char *gate_config_load(const char *path, struct gate_config *cfg, char *err, size_t cap);
+void gate_config_free(struct gate_config *cfg);
+
+#endif

@@ -1,0 +1,1414 @@
+/* server.c: the gate's connections. Each connection is a small state machine on two sides:
+ * the request side (PROXY header, TLS handshake, head, body) and the response side (local
+ * answer, upstream connect, upstream head, upstream body). pump() makes every step that can
+ * progress, then sets epoll interest from what is still pending (level-triggered), so no
+ * event is ever lost between the two sockets. Bodies are streamed in 16 KiB buffers. */
+#include "gate/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "http/head.h"
+#include "net/sock.h"
+
+#define REFRESH_MS      1       /* key store change check at most this often */
+#define CHAIN_LOG_MAX   256     /* bytes of X-Forwarded-For kept for the access log */
+#define XFF_MAX         2048    /* joined X-Forwarded-For values read for the decision */
+#define DISCARD_MAX     (1 << 20) /* body bytes of a refused request read and dropped */
+
+struct gate_server;
+
+struct listener {
+	struct io io;
+	struct gate_server *srv;
+	const struct gate_listen *cfg;
+};
+
+struct gate_server {
+	const struct gate_config *cfg;
+	struct loop *loop;
+	struct keycache *kc;
+	SSL_CTX *ssl;
+	struct listener ls[GATE_MAX_LISTEN];
+	int n_ls;
+	struct io sig_io;
+	int log_fd;             /* -1 = no access log */
+	uint64_t next_id;
+	struct gconn *conns;    /* every open connection, for shutdown */
+};
+
+enum rq_state {
+	RQ_PROXY_HDR = 0,       /* waiting for the PROXY protocol header */
+	RQ_TLS,                 /* TLS handshake */
+	RQ_HEAD,                /* reading a request head */
+	RQ_BODY,                /* streaming (or discarding) the request body */
+	RQ_DONE,                /* request read; waiting for its response to finish */
+};
+
+enum rs_state {
+	RS_IDLE = 0,            /* no response under way */
+	RS_LOCAL,               /* an answer made here is in cout */
+	RS_CONNECT,             /* connecting to upstream */
+	RS_HEAD,                /* reading the upstream response head */
+	RS_BODY,                /* streaming the upstream response body */
+	RS_DONE,                /* upstream response read to its end */
+};
+
+enum body_kind {
+	BODY_NONE = 0,          /* no body (HEAD, 204, 304, Content-Length: 0) */
+	BODY_FRAMED,            /* Content-Length or chunked: llhttp finds the end */
+	BODY_UNTIL_CLOSE,       /* no framing: the body ends when upstream closes */
+};
+
+struct gconn {
+	struct gconn *prev, *next;
+	struct gate_server *srv;
+	const struct gate_listen *lcfg;
+	uint64_t id;
+	struct io cio, uio;
+	struct timer timer;
+	struct deferred dfr;
+	SSL *ssl;
+	bool ssl_want_write;    /* the last SSL call needs the socket writable */
+	bool up_writable;       /* upstream reported EPOLLOUT/ERR since the last check */
+	enum rq_state rq;
+	enum rs_state rs;
+	enum body_kind rbody;
+	struct buf *cin, *cout, *uin, *uout;
+	size_t cfed, ufed;      /* cin/uin bytes [off, fed) are parsed body bytes to forward */
+	uint8_t *pp;            /* PROXY header bytes read so far */
+	size_t pp_len;
+	struct http_head req, resp;
+	struct ipaddr peer, client;
+	uint16_t peer_port;
+	enum gate_client ckind;
+	bool pp_unknown;        /* PROXY header gave no usable source */
+	bool client_eof, up_eof;
+	bool keep_alive;        /* the client side stays open after this exchange */
+	bool up_reuse;          /* the upstream connection may serve the next request */
+	bool discard;           /* request body is read and dropped (refused request) */
+	size_t discarded;
+	bool head_req;
+	int closing;            /* 0 open, 1 close asked, 2 closed and queued for free */
+	bool logged;
+	/* per request, for the access log */
+	struct timespec t0;
+	int status;
+	bool is_auth;
+	const char *reason;
+	bool allowed;
+	char method[16];
+	char path[256];
+	char key_id[STORE_ID_MAX];
+	enum key_type key_type;
+	enum key_mode key_mode;
+	char chain[CHAIN_LOG_MAX];
+};
+
+static void pump(struct gconn *c);
+
+/* ---- small helpers ---- */
+
+static bool ensure_buf(struct buf **b)
+{
+	if (!*b)
+		*b = buf_get();
+	return *b != NULL;
+}
+
+static void release_if_empty(struct buf **b, size_t *fed)
+{
+	if (*b && (*b)->off == (*b)->len) {
+		buf_put(*b);
+		*b = NULL;
+		if (fed)
+			*fed = 0;
+	}
+}
+
+/* Slides unconsumed bytes to the front, keeping a fed offset in step. */
+static void compact(struct buf *b, size_t *fed)
+{
+	if (!b || !b->off)
+		return;
+	if (fed)
+		*fed = *fed >= b->off ? *fed - b->off : 0;
+	buf_compact(b);
+}
+
+static int appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int appendf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b->data + b->len, buf_room(b), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= buf_room(b))
+		return -ENOSPC;
+	b->len += (size_t)n;
+	return 0;
+}
+
+/* "Name: value\r\n" without printf: this runs for every header of every request. */
+static int append_hdr(struct buf *b, const char *n, size_t nl, const char *v, size_t vl)
+{
+	if (buf_room(b) < nl + vl + 4)
+		return -ENOSPC;
+	char *p = b->data + b->len;
+	memcpy(p, n, nl);
+	p[nl] = ':';
+	p[nl + 1] = ' ';
+	memcpy(p + nl + 2, v, vl);
+	p[nl + 2 + vl] = '\r';
+	p[nl + 3 + vl] = '\n';
+	b->len += nl + vl + 4;
+	return 0;
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 504: return "Gateway Timeout";
+	default: return "Error";
+	}
+}
+
+static double elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ---- client I/O (plain or TLS) ---- */
+
+static long c_read(struct gconn *c, void *p, size_t n)
+{
+	if (!c->ssl)
+		return sock_read(c->cio.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_read(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		c->ssl_want_write = true;
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		return -EIO;
+	}
+}
+
+static long c_write(struct gconn *c, const void *p, size_t n)
+{
+	if (!c->ssl)
+		return sock_write(c->cio.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+		c->ssl_want_write = true;
+		return -EAGAIN;
+	case SSL_ERROR_WANT_READ:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
+/* ---- access log ---- */
+
+static void access_log(struct gconn *c)
+{
+	struct gate_server *s = c->srv;
+	char peer[IPADDR_STRLEN] = "", client[IPADDR_STRLEN] = "";
+	struct jline j;
+
+	if (c->logged || !c->method[0])
+		return;
+	c->logged = true;
+	if (s->log_fd < 0)
+		return;
+	if (c->peer.family)
+		ipaddr_format(&c->peer, peer, sizeof(peer));
+	if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
+		ipaddr_format(&c->client, client, sizeof(client));
+	jline_begin(&j);
+	jline_time(&j, "time");
+	jline_uint(&j, "conn", c->id);
+	jline_str(&j, "mode", c->is_auth ? "forward-auth" : "reverse-proxy");
+	jline_str(&j, "method", c->method);
+	jline_str(&j, "path", c->path);
+	jline_str(&j, "key_id", c->key_id[0] ? c->key_id : NULL);
+	if (c->key_id[0]) {
+		jline_str(&j, "key_type", key_type_name(c->key_type));
+		jline_str(&j, "key_mode", key_mode_name(c->key_mode));
+	}
+	jline_str(&j, "client", client[0] ? client : NULL);
+	jline_str(&j, "client_from", c->ckind == GATE_CLIENT_XFF ? "x-forwarded-for" :
+		  c->ckind == GATE_CLIENT_UNKNOWN ? "unknown" :
+		  c->lcfg->pp != PP_OFF ? "proxy-protocol" : "peer");
+	jline_str(&j, "peer", peer);
+	jline_str(&j, "chain", c->chain[0] ? c->chain : NULL);
+	jline_str(&j, "decision", c->allowed ? "allow" : "deny");
+	jline_str(&j, "reason", c->reason ? c->reason : "");
+	jline_int(&j, "status", c->status);
+	jline_uint(&j, "duration_us", (uint64_t)(elapsed_ms(&c->t0) * 1000.0));
+	jline_end(&j);
+	jline_write(&j, s->log_fd);
+}
+
+/* ---- connection life cycle ---- */
+
+static void conn_unlink(struct gconn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (c->srv->conns == c)
+		c->srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void conn_free(struct deferred *d)
+{
+	struct gconn *c = container_of(d, struct gconn, dfr);
+
+	conn_unlink(c);
+	if (c->ssl)
+		SSL_free(c->ssl);
+	buf_put(c->cin);
+	buf_put(c->cout);
+	buf_put(c->uin);
+	buf_put(c->uout);
+	free(c->pp);
+	free(c);
+}
+
+static void conn_close(struct gconn *c)
+{
+	struct loop *loop = c->srv->loop;
+
+	if (c->closing == 2)
+		return;
+	if (c->method[0] && !c->logged) {
+		if (!c->status)
+			c->status = 499; /* closed before a response was complete */
+		access_log(c);
+	}
+	timer_stop(loop, &c->timer);
+	io_close(loop, &c->cio);
+	io_close(loop, &c->uio);
+	if (c->closing != 2) {
+		c->closing = 2;
+		loop_defer(loop, &c->dfr, conn_free);
+	}
+}
+
+static void timer_fired(struct loop *loop, struct timer *t)
+{
+	struct gconn *c = container_of(t, struct gconn, timer);
+
+	(void)loop;
+	if (c->rs == RS_CONNECT || c->rs == RS_HEAD) {
+		/* the upstream never answered: tell the client rather than hang up on it */
+		io_close(c->srv->loop, &c->uio);
+		c->rs = RS_IDLE;
+		c->status = 504;
+	}
+	c->closing = true;
+	pump(c);
+}
+
+static void update_interest(struct gconn *c)
+{
+	struct loop *loop = c->srv->loop;
+	uint32_t ce = 0, ue = 0;
+	bool c_out_pending = buf_pending(c->cout) ||
+		(c->uin && (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off);
+
+	if (c->cio.fd != -1) {
+		bool want_in = false;
+		switch (c->rq) {
+		case RQ_PROXY_HDR:
+		case RQ_TLS:
+			want_in = true;
+			break;
+		case RQ_HEAD:
+			want_in = c->rs == RS_IDLE && (!c->cin || buf_room(c->cin) > 0 || c->cin->off);
+			break;
+		case RQ_BODY:
+			want_in = !c->cin || buf_room(c->cin) > 0 || c->cin->off;
+			break;
+		case RQ_DONE:
+			break;
+		}
+		if (want_in && !c->client_eof)
+			ce |= EPOLLIN;
+		if (c_out_pending || c->ssl_want_write)
+			ce |= EPOLLOUT;
+		io_want(loop, &c->cio, ce);
+	}
+	if (c->uio.fd != -1) {
+		if (c->rs == RS_CONNECT || buf_pending(c->uout) ||
+		    (c->cin && c->cfed > c->cin->off && !c->discard))
+			ue |= EPOLLOUT;
+		if ((c->rs == RS_HEAD || c->rs == RS_BODY || c->rs == RS_IDLE) && !c->up_eof &&
+		    (!c->uin || buf_room(c->uin) > 0 || c->uin->off))
+			ue |= EPOLLIN;
+		io_want(loop, &c->uio, ue);
+	}
+}
+
+/* An answer made here: Stripe envelope (or empty for 200) into cout. */
+static void local_response(struct gconn *c, int status, const char *extra_headers,
+			   const char *body, size_t blen)
+{
+	if (!ensure_buf(&c->cout)) {
+		c->closing = true;
+		return;
+	}
+	c->cout->off = c->cout->len = 0;
+	if (appendf(c->cout, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n", status,
+		    reason_phrase(status), blen, extra_headers ? extra_headers : "",
+		    c->keep_alive ? "" : "Connection: close\r\n") ||
+	    buf_append(c->cout, body, blen)) {
+		c->closing = true;
+		return;
+	}
+	c->status = status;
+	c->rs = RS_LOCAL;
+}
+
+static void plain_error(struct gconn *c, int status, const char *type, const char *msg)
+{
+	char body[512];
+	char esc[300];
+
+	json_escape(esc, sizeof(esc), msg, strlen(msg));
+	int n = snprintf(body, sizeof(body), "{\n  \"error\": {\n    \"type\": \"%s\",\n"
+			 "    \"message\": \"%s\"\n  }\n}\n", type, esc);
+	c->keep_alive = false;
+	local_response(c, status, NULL, body, (size_t)n);
+}
+
+/* ---- request handling ---- */
+
+static bool hdr_is(const char *name, size_t n, const char *want)
+{
+	return strlen(want) == n && !strncasecmp(name, want, n);
+}
+
+/* Value of the first header called name, or NULL. */
+static const char *hdr_get(const struct http_head *h, const char *base, const char *name,
+			   size_t *len)
+{
+	int i = http_head_find(h, base, name);
+
+	if (i < 0)
+		return NULL;
+	*len = h->hdrs[i].val_len;
+	return base + h->hdrs[i].val_off;
+}
+
+static bool hop_by_hop(const char *n, size_t l)
+{
+	return hdr_is(n, l, "connection") || hdr_is(n, l, "keep-alive") ||
+	       hdr_is(n, l, "proxy-connection") || hdr_is(n, l, "te") ||
+	       hdr_is(n, l, "upgrade") || hdr_is(n, l, "trailer") ||
+	       (l >= 9 && !strncasecmp(n, "x-iplock-", 9));
+}
+
+static int upstream_connect(struct gconn *c)
+{
+	const struct gate_config *cfg = c->srv->cfg;
+	int fd = socket(cfg->upstream.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&cfg->upstream, cfg->upstream_len) == -1 &&
+	    errno != EINPROGRESS) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	sock_set_nodelay(fd);
+	io_init(&c->uio, fd, c->uio.cb);
+	c->up_writable = false;
+	c->up_eof = false;
+	return 0;
+}
+
+static void key_headers(struct gconn *c, const struct gate_decision *d, char *out, size_t cap)
+{
+	char client[IPADDR_STRLEN] = "unknown";
+
+	if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
+		ipaddr_format(&c->client, client, sizeof(client));
+	if (d->key)
+		snprintf(out, cap, "X-Iplock-Key-Id: %s\r\nX-Iplock-Key-Type: %s\r\n"
+			 "X-Iplock-Key-Mode: %s\r\nX-Iplock-Client: %s\r\n", d->key->id,
+			 key_type_name(d->key->type), key_mode_name(d->key->mode), client);
+	else
+		out[0] = '\0';
+}
+
+/* Builds the upstream request head in uout: hop-by-hop and X-Iplock-* headers from the
+ * client are dropped, the key's identity is added. */
+static int build_upstream_head(struct gconn *c, const struct gate_decision *d)
+{
+	const char *base = c->cin->data + c->cin->off;
+	const struct http_head *h = &c->req;
+	char kh[512];
+
+	if (!ensure_buf(&c->uout))
+		return -ENOMEM;
+	c->uout->off = c->uout->len = 0;
+	if (appendf(c->uout, "%s %.*s HTTP/1.1\r\n", llhttp_method_name(h->parser.method),
+		    (int)h->url_len, base + h->url_off))
+		return -ENOSPC;
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		const struct http_hdr *hd = &h->hdrs[i];
+		if (hop_by_hop(base + hd->name_off, hd->name_len))
+			continue;
+		if (append_hdr(c->uout, base + hd->name_off, hd->name_len, base + hd->val_off,
+			       hd->val_len))
+			return -ENOSPC;
+	}
+	key_headers(c, d, kh, sizeof(kh));
+	if (appendf(c->uout, "%s\r\n", kh))
+		return -ENOSPC;
+	return 0;
+}
+
+static void handle_request(struct gconn *c)
+{
+	struct gate_server *s = c->srv;
+	const struct gate_config *cfg = s->cfg;
+	const char *base = c->cin->data + c->cin->off;
+	struct http_head *h = &c->req;
+	struct gate_input in = { 0 };
+	struct gate_decision d;
+	char xff[XFF_MAX];
+	size_t xlen = 0, l;
+	const char *v;
+
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	c->logged = false;
+	c->status = 0;
+	c->key_id[0] = '\0';
+	c->chain[0] = '\0';
+	snprintf(c->method, sizeof(c->method), "%s", llhttp_method_name(h->parser.method));
+	{
+		const char *u = base + h->url_off;
+		const char *q = memchr(u, '?', h->url_len);
+		size_t pl = q ? (size_t)(q - u) : h->url_len;
+		/* the query string may carry secrets: it is never logged */
+		snprintf(c->path, sizeof(c->path), "%.*s", (int)(pl < 255 ? pl : 255), u);
+	}
+	c->keep_alive = llhttp_should_keep_alive(&h->parser);
+	c->head_req = h->parser.method == HTTP_HEAD;
+	bool has_body = (h->parser.flags & F_CHUNKED) ||
+			((h->parser.flags & F_CONTENT_LENGTH) && h->parser.content_length > 0);
+
+	/* every X-Forwarded-For line, joined in arrival order */
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		if (!http_hdr_name_is(h, base, i, "x-forwarded-for"))
+			continue;
+		size_t vl = h->hdrs[i].val_len;
+		if (xlen + vl + 1 >= sizeof(xff)) {
+			xlen = sizeof(xff); /* too long to judge: unknown */
+			break;
+		}
+		if (xlen)
+			xff[xlen++] = ',';
+		memcpy(xff + xlen, base + h->hdrs[i].val_off, vl);
+		xlen += vl;
+	}
+	if (xlen && xlen < sizeof(xff))
+		snprintf(c->chain, sizeof(c->chain), "%.*s", (int)xlen, xff);
+	if (c->pp_unknown) {
+		c->ckind = GATE_CLIENT_UNKNOWN;
+		memset(&c->client, 0, sizeof(c->client));
+	} else if (xlen == sizeof(xff)) {
+		c->ckind = cfg->trusted && cidr_set_contains(cfg->trusted, &c->peer) ?
+			   GATE_CLIENT_UNKNOWN : GATE_CLIENT_PEER;
+		c->client = c->peer;
+	} else {
+		c->ckind = gate_client_addr(&c->peer, xlen ? xff : NULL, xlen, cfg->trusted,
+					    &c->client);
+	}
+
+	/* forward-auth: the checked request is described by headers, else it is this one */
+	c->is_auth = cfg->mode == GATE_MODE_AUTH ||
+		     (cfg->mode == GATE_MODE_BOTH && strlen(c->path) == strlen(cfg->auth_path) &&
+		      !strcmp(c->path, cfg->auth_path));
+	in.method = c->method;
+	in.method_len = strlen(c->method);
+	in.target = base + h->url_off;
+	in.target_len = h->url_len;
+	if (c->is_auth) {
+		if ((v = hdr_get(h, base, "x-original-method", &l)) ||
+		    (v = hdr_get(h, base, "x-forwarded-method", &l))) {
+			in.method = v;
+			in.method_len = l;
+		}
+		if ((v = hdr_get(h, base, "x-original-uri", &l)) ||
+		    (v = hdr_get(h, base, "x-forwarded-uri", &l))) {
+			in.target = v;
+			in.target_len = l;
+		}
+	}
+	in.auth = hdr_get(h, base, "authorization", &in.auth_len);
+	in.has_context = (v = hdr_get(h, base, "stripe-context", &l)) && l > 0;
+	in.has_version = (v = hdr_get(h, base, "stripe-version", &l)) && l > 0;
+	in.client_kind = c->ckind;
+	in.client = c->client;
+	in.now = (int64_t)time(NULL);
+
+	int rr = keycache_refresh(s->kc, loop_now(s->loop), REFRESH_MS);
+	if (rr < 0)
+		log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
+	gate_decide(s->kc, &cfg->routes, &in, &d);
+	c->reason = d.reason;
+	c->allowed = d.outcome == GATE_ALLOW;
+	if (d.key) {
+		snprintf(c->key_id, sizeof(c->key_id), "%s", d.key->id);
+		c->key_type = d.key->type;
+		c->key_mode = d.key->mode;
+	}
+
+	size_t head_len = h->head_len;
+	if (!c->allowed || c->is_auth) {
+		char body[2048], hdrs[1024];
+		int n = 0;
+		hdrs[0] = '\0';
+		if (c->allowed) {
+			key_headers(c, &d, hdrs, sizeof(hdrs));
+			local_response(c, 200, hdrs, "", 0);
+		} else {
+			n = gate_error_body(&d, cfg->account[0] ? cfg->account : NULL, body,
+					    sizeof(body));
+			if (n < 0)
+				n = 0;
+			if (c->is_auth && n > 0)
+				/* nginx auth_request drops the body: hand it over in a header too */
+				snprintf(hdrs, sizeof(hdrs), "X-Iplock-Status: %d\r\nX-Iplock-Error: %.*s\r\n",
+					 d.status, n - 1, body);
+			local_response(c, d.status, hdrs, body, (size_t)n);
+		}
+		c->cin->off += head_len;
+		c->cfed = c->cin->off;
+		if (has_body) {
+			http_body_begin(h, false);
+			c->discard = true;
+			c->discarded = 0;
+			c->rq = RQ_BODY;
+		} else {
+			c->rq = RQ_DONE;
+		}
+		return;
+	}
+
+	if (build_upstream_head(c, &d)) {
+		plain_error(c, 431, "invalid_request_error", "Request header too large.");
+		c->rq = RQ_DONE;
+		return;
+	}
+	c->cin->off += head_len;
+	c->cfed = c->cin->off;
+	c->discard = false;
+	if (has_body) {
+		http_body_begin(h, false);
+		c->rq = RQ_BODY;
+	} else {
+		c->rq = RQ_DONE;
+	}
+	http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+	if (c->uio.fd == -1) {
+		int e = upstream_connect(c);
+		if (e) {
+			log_warn("gate: upstream %s: %s", cfg->upstream_text, strerror(-e));
+			plain_error(c, 502, "api_error", "The upstream API server is unreachable.");
+			c->reason = "upstream_unreachable";
+			c->rq = has_body ? RQ_DONE : c->rq;
+			return;
+		}
+		c->rs = RS_CONNECT;
+	} else {
+		c->rs = RS_HEAD;
+	}
+	c->up_reuse = true;
+}
+
+/* ---- steps ---- */
+
+static bool step_proxy_header(struct gconn *c)
+{
+	uint8_t peek[PP_V2_MAX];
+	struct pp_info pi;
+	const char *err;
+	size_t room = PP_V2_MAX - c->pp_len;
+	ssize_t n = recv(c->cio.fd, peek, room, MSG_PEEK);
+
+	if (n == 0) {
+		c->closing = true;
+		return true;
+	}
+	if (n < 0)
+	{
+		if (errno == EAGAIN || errno == EINTR)
+			return false;
+		c->closing = true;
+		return true;
+	}
+	if (!c->pp && !(c->pp = malloc(PP_V2_MAX))) {
+		c->closing = true;
+		return true;
+	}
+	memcpy(c->pp + c->pp_len, peek, (size_t)n);
+	int r = proxyproto_parse(c->lcfg->pp, c->pp, c->pp_len + (size_t)n, &pi, &err);
+	if (r < 0) {
+		log_info("gate: conn %llu: %s", (unsigned long long)c->id, err);
+		c->closing = true;
+		return true;
+	}
+	/* incomplete: every byte seen belongs to the header; complete: take exactly the rest,
+	 * so what follows (a TLS ClientHello) stays in the socket */
+	size_t take = r == 0 ? (size_t)n : (size_t)r - c->pp_len;
+	if (recv(c->cio.fd, peek, take, 0) != (ssize_t)take) {
+		c->closing = true;
+		return true;
+	}
+	c->pp_len += take;
+	if (r == 0)
+		return true;
+	free(c->pp);
+	c->pp = NULL;
+	if (pi.kind == PP_KIND_PROXY) {
+		c->peer = pi.src;
+		c->peer_port = pi.sport;
+	} else if (pi.kind == PP_KIND_UNKNOWN) {
+		c->pp_unknown = true;
+	}
+	c->rq = c->ssl ? RQ_TLS : RQ_HEAD;
+	return true;
+}
+
+static bool step_client_in(struct gconn *c)
+{
+	if (c->rq == RQ_PROXY_HDR)
+		return step_proxy_header(c);
+	if (c->rq == RQ_TLS) {
+		ERR_clear_error();
+		int r = SSL_accept(c->ssl);
+		if (r == 1) {
+			c->rq = RQ_HEAD;
+			return true;
+		}
+		int e = SSL_get_error(c->ssl, r);
+		c->ssl_want_write = e == SSL_ERROR_WANT_WRITE;
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			c->closing = true;
+		return c->closing;
+	}
+	if (c->client_eof || c->closing)
+		return false;
+	if (c->rq != RQ_BODY && !(c->rq == RQ_HEAD && c->rs == RS_IDLE))
+		return false;
+	if (!ensure_buf(&c->cin)) {
+		c->closing = true;
+		return true;
+	}
+	if (!buf_room(c->cin))
+		compact(c->cin, &c->cfed);
+	if (!buf_room(c->cin))
+		return false;
+	c->ssl_want_write = false;
+	long n = c_read(c, c->cin->data + c->cin->len, buf_room(c->cin));
+	if (n > 0) {
+		c->cin->len += (size_t)n;
+		return true;
+	}
+	if (n == 0) {
+		c->client_eof = true;
+		return true;
+	}
+	if (n != -EAGAIN)
+		c->closing = true;
+	return n != -EAGAIN;
+}
+
+static bool step_request(struct gconn *c)
+{
+	if (c->rq == RQ_HEAD && c->rs == RS_IDLE) {
+		if (!buf_pending(c->cin)) {
+			if (c->client_eof)
+				c->closing = true;
+			return c->closing;
+		}
+		compact(c->cin, &c->cfed);
+		enum http_parse_result r = http_head_parse(&c->req, c->cin->data, c->cin->len);
+		if (r == HTTP_MORE) {
+			if (!buf_room(c->cin)) {
+				plain_error(c, 431, "invalid_request_error", "Request header too large.");
+				c->rq = RQ_DONE;
+				return true;
+			}
+			if (c->client_eof)
+				c->closing = true;
+			return c->closing;
+		}
+		if (r == HTTP_ERROR) {
+			plain_error(c, c->req.err_status ? c->req.err_status : 400,
+				    "invalid_request_error", c->req.err ? c->req.err : "Bad request.");
+			snprintf(c->method, sizeof(c->method), "-");
+			c->reason = "bad_request";
+			c->rq = RQ_DONE;
+			return true;
+		}
+		handle_request(c);
+		return true;
+	}
+	if (c->rq == RQ_BODY) {
+		bool progress = false;
+		if (c->cin && c->cfed < c->cin->len) {
+			size_t used = 0;
+			enum http_parse_result r = http_body_feed(&c->req, c->cin->data + c->cfed,
+								  c->cin->len - c->cfed, &used);
+			c->cfed += used;
+			progress = used > 0;
+			if (r == HTTP_ERROR) {
+				c->closing = true;
+				return true;
+			}
+			if (r == HTTP_DONE) {
+				c->rq = RQ_DONE;
+				progress = true;
+			}
+		}
+		if (c->discard && c->cin) {
+			c->discarded += c->cfed - c->cin->off;
+			c->cin->off = c->cfed;
+			if (c->discarded > DISCARD_MAX) {
+				c->keep_alive = false;
+				c->rq = RQ_DONE;
+			}
+		}
+		if (c->rq == RQ_BODY && c->client_eof) {
+			c->closing = true;
+			return true;
+		}
+		return progress;
+	}
+	return false;
+}
+
+static bool step_upstream_out(struct gconn *c)
+{
+	bool progress = false;
+
+	if (c->uio.fd == -1)
+		return false;
+	if (c->rs == RS_CONNECT) {
+		if (!c->up_writable)
+			return false;
+		int e = sock_error(c->uio.fd);
+		if (e) {
+			log_warn("gate: upstream %s: %s", c->srv->cfg->upstream_text, strerror(e < 0 ? -e : e));
+			io_close(c->srv->loop, &c->uio);
+			c->reason = "upstream_unreachable";
+			c->allowed = false;
+			plain_error(c, 502, "api_error", "The upstream API server is unreachable.");
+			if (c->rq == RQ_BODY) {
+				c->discard = true;
+				c->keep_alive = false;
+			}
+			return true;
+		}
+		c->rs = RS_HEAD;
+		progress = true;
+	}
+	if (c->rs < RS_HEAD)
+		return progress;
+	while (buf_pending(c->uout)) {
+		long n = sock_write(c->uio.fd, c->uout->data + c->uout->off, buf_pending(c->uout));
+		if (n == -EAGAIN)
+			return progress;
+		if (n < 0) {
+			c->closing = true;
+			return true;
+		}
+		c->uout->off += (size_t)n;
+		progress = true;
+	}
+	release_if_empty(&c->uout, NULL);
+	while (c->cin && !c->discard && c->cfed > c->cin->off) {
+		long n = sock_write(c->uio.fd, c->cin->data + c->cin->off, c->cfed - c->cin->off);
+		if (n == -EAGAIN)
+			return progress;
+		if (n < 0) {
+			c->closing = true;
+			return true;
+		}
+		c->cin->off += (size_t)n;
+		progress = true;
+	}
+	return progress;
+}
+
+/* Writes the response head for the client into cout, from the upstream head in uin. */
+static int relay_response_head(struct gconn *c, int status)
+{
+	const char *base = c->uin->data + c->uin->off;
+	const struct http_head *h = &c->resp;
+
+	if (!ensure_buf(&c->cout))
+		return -ENOMEM;
+	if (appendf(c->cout, "HTTP/1.1 %d ", status))
+		return -ENOSPC;
+	/* the reason phrase as upstream sent it: after "HTTP/1.x NNN " up to CR */
+	const char *sl_end = memchr(base, '\n', h->head_len);
+	const char *rp = base + 13 <= (sl_end ? sl_end : base) ? base + 13 : NULL;
+	size_t rpl = rp ? (size_t)(sl_end - rp) : 0;
+	while (rpl && (rp[rpl - 1] == '\r' || rp[rpl - 1] == '\n'))
+		rpl--;
+	if (appendf(c->cout, "%.*s\r\n", (int)rpl, rp ? rp : ""))
+		return -ENOSPC;
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		const struct http_hdr *hd = &h->hdrs[i];
+		const char *n = base + hd->name_off;
+		if (hdr_is(n, hd->name_len, "connection") || hdr_is(n, hd->name_len, "keep-alive") ||
+		    hdr_is(n, hd->name_len, "proxy-connection"))
+			continue;
+		if (append_hdr(c->cout, n, hd->name_len, base + hd->val_off, hd->val_len))
+			return -ENOSPC;
+	}
+	return appendf(c->cout, "%s\r\n", status >= 200 && !c->keep_alive ? "Connection: close\r\n" : "");
+}
+
+static bool step_upstream_in(struct gconn *c)
+{
+	bool progress = false;
+
+	if (c->uio.fd == -1)
+		return false;
+	if (c->rs == RS_IDLE) {
+		/* an idle kept-alive upstream connection: any byte or EOF ends it */
+		char tmp[64];
+		long n = sock_read(c->uio.fd, tmp, sizeof(tmp));
+		if (n != -EAGAIN) {
+			io_close(c->srv->loop, &c->uio);
+			return true;
+		}
+		return false;
+	}
+	if (c->rs != RS_HEAD && c->rs != RS_BODY)
+		return false;
+	if (!c->up_eof) {
+		if (!ensure_buf(&c->uin)) {
+			c->closing = true;
+			return true;
+		}
+		if (!buf_room(c->uin))
+			compact(c->uin, &c->ufed);
+		if (buf_room(c->uin)) {
+			long n = sock_read(c->uio.fd, c->uin->data + c->uin->len, buf_room(c->uin));
+			if (n > 0) {
+				c->uin->len += (size_t)n;
+				progress = true;
+			} else if (n == 0 || n != -EAGAIN) {
+				c->up_eof = true;
+				progress = true;
+			}
+		}
+	}
+	if (c->rs == RS_HEAD) {
+		if (!buf_pending(c->uin)) {
+			if (c->up_eof)
+				goto bad_gateway;
+			return progress;
+		}
+		if (buf_pending(c->cout))
+			return progress; /* a 1xx head is still being sent */
+		compact(c->uin, &c->ufed);
+		enum http_parse_result r = http_head_parse(&c->resp, c->uin->data, c->uin->len);
+		if (r == HTTP_MORE) {
+			if (c->up_eof || !buf_room(c->uin))
+				goto bad_gateway;
+			return progress;
+		}
+		if (r == HTTP_ERROR)
+			goto bad_gateway;
+		int status = c->resp.parser.status_code;
+		if (status == 101)
+			goto bad_gateway; /* Upgrade was stripped: a switch is a broken upstream */
+		bool until_close = false;
+		enum llhttp_flags fl = c->resp.parser.flags;
+		if (status < 200 || status == 204 || status == 304 || c->head_req)
+			c->rbody = BODY_NONE;
+		else if (fl & F_CHUNKED)
+			c->rbody = BODY_FRAMED;
+		else if (fl & F_CONTENT_LENGTH)
+			c->rbody = c->resp.parser.content_length ? BODY_FRAMED : BODY_NONE;
+		else
+			until_close = true;
+		if (until_close) {
+			c->rbody = BODY_UNTIL_CLOSE;
+			c->keep_alive = false;
+		}
+		if (!llhttp_should_keep_alive(&c->resp.parser) || until_close)
+			c->up_reuse = false;
+		if (relay_response_head(c, status)) {
+			c->closing = true;
+			return true;
+		}
+		c->uin->off += c->resp.head_len;
+		c->ufed = c->uin->off;
+		if (status < 200) {
+			http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+			return true;
+		}
+		c->status = status;
+		if (c->rbody == BODY_NONE) {
+			c->rs = RS_DONE;
+			/* bytes after a bodiless response are not ours: drop the connection later */
+			if (buf_pending(c->uin)) {
+				c->up_reuse = false;
+				c->uin->len = c->uin->off;
+			}
+			return true;
+		}
+		http_body_begin(&c->resp, c->head_req);
+		c->rs = RS_BODY;
+		progress = true;
+	}
+	if (c->rs == RS_BODY) {
+		if (c->rbody == BODY_UNTIL_CLOSE) {
+			if (c->uin && c->ufed < c->uin->len) {
+				c->ufed = c->uin->len;
+				progress = true;
+			}
+			if (c->up_eof) {
+				c->rs = RS_DONE;
+				progress = true;
+			}
+			return progress;
+		}
+		if (c->uin && c->ufed < c->uin->len) {
+			size_t used = 0;
+			enum http_parse_result r = http_body_feed(&c->resp, c->uin->data + c->ufed,
+								  c->uin->len - c->ufed, &used);
+			c->ufed += used;
+			progress = progress || used > 0;
+			if (r == HTTP_ERROR) {
+				c->closing = true;
+				return true;
+			}
+			if (r == HTTP_DONE) {
+				c->rs = RS_DONE;
+				if (c->ufed < c->uin->len) {
+					c->up_reuse = false;
+					c->uin->len = c->ufed;
+				}
+				return true;
+			}
+		}
+		if (c->up_eof && c->rs == RS_BODY) {
+			/* truncated body: the client must not take it as complete */
+			c->closing = true;
+			return true;
+		}
+	}
+	return progress;
+
+bad_gateway:
+	io_close(c->srv->loop, &c->uio);
+	if (c->status || buf_pending(c->cout)) {
+		c->closing = true;
+		return true;
+	}
+	c->reason = "upstream_bad_response";
+	c->allowed = false;
+	plain_error(c, 502, "api_error", "The upstream API server sent an invalid response.");
+	if (c->rq == RQ_BODY)
+		c->discard = true;
+	if (c->uin)
+		c->uin->off = c->uin->len = c->ufed = 0;
+	return true;
+}
+
+static bool step_client_out(struct gconn *c)
+{
+	bool progress = false;
+
+	if (c->cio.fd == -1 || c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS)
+		return false;
+	c->ssl_want_write = false;
+	/* plain sockets: response head and the body bytes behind it in one writev */
+	while (!c->ssl && buf_pending(c->cout) && c->uin &&
+	       (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off) {
+		struct iovec iov[2] = {
+			{ c->cout->data + c->cout->off, buf_pending(c->cout) },
+			{ c->uin->data + c->uin->off, c->ufed - c->uin->off },
+		};
+		ssize_t n = writev(c->cio.fd, iov, 2);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return progress;
+		if (n < 0) {
+			c->closing = true;
+			return true;
+		}
+		size_t head = buf_pending(c->cout) < (size_t)n ? buf_pending(c->cout) : (size_t)n;
+		c->cout->off += head;
+		c->uin->off += (size_t)n - head;
+		progress = true;
+	}
+	while (buf_pending(c->cout)) {
+		long n = c_write(c, c->cout->data + c->cout->off, buf_pending(c->cout));
+		if (n == -EAGAIN)
+			return progress;
+		if (n < 0) {
+			c->closing = true;
+			return true;
+		}
+		c->cout->off += (size_t)n;
+		progress = true;
+	}
+	release_if_empty(&c->cout, NULL);
+	while (c->uin && (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off) {
+		long n = c_write(c, c->uin->data + c->uin->off, c->ufed - c->uin->off);
+		if (n == -EAGAIN)
+			return progress;
+		if (n < 0) {
+			c->closing = true;
+			return true;
+		}
+		c->uin->off += (size_t)n;
+		progress = true;
+	}
+	if (c->uin && c->uin->off == c->uin->len)
+		release_if_empty(&c->uin, &c->ufed);
+	return progress;
+}
+
+/* When both sides of an exchange are done: log it, then serve the next request or close. */
+static bool step_finish(struct gconn *c)
+{
+	bool resp_done = ((c->rs == RS_LOCAL) ||
+			  (c->rs == RS_DONE && (!c->uin || c->uin->off == c->ufed))) &&
+			 !buf_pending(c->cout);
+
+	if (!resp_done)
+		return false;
+	if (c->rq == RQ_BODY && !c->discard) {
+		/* upstream answered before the body was sent: the connection cannot be reused */
+		access_log(c);
+		c->closing = true;
+		return true;
+	}
+	if (c->rq != RQ_DONE)
+		return false;
+	access_log(c);
+	if (!c->keep_alive || c->rbody == BODY_UNTIL_CLOSE) {
+		c->closing = true;
+		return true;
+	}
+	if (!c->up_reuse || c->rs == RS_LOCAL)
+		if (c->uio.fd != -1 && !c->up_reuse)
+			io_close(c->srv->loop, &c->uio);
+	if (c->uin) {
+		buf_put(c->uin);
+		c->uin = NULL;
+	}
+	c->ufed = 0;
+	c->rs = RS_IDLE;
+	c->rq = RQ_HEAD;
+	c->rbody = BODY_NONE;
+	c->discard = false;
+	c->method[0] = '\0';
+	http_head_init(&c->req, HTTP_REQUEST, HTTP_HEADERS_CAP);
+	if (c->cin) {
+		c->cfed = c->cin->off;
+		release_if_empty(&c->cin, &c->cfed);
+	}
+	return true;
+}
+
+static void pump(struct gconn *c)
+{
+	struct loop *loop = c->srv->loop;
+
+	for (int round = 0; round < 64 && !c->closing; round++) {
+		bool p = false;
+		p |= step_client_in(c);
+		if (c->closing)
+			break;
+		p |= step_request(c);
+		p |= step_upstream_out(c);
+		p |= step_upstream_in(c);
+		p |= step_client_out(c);
+		if (c->closing)
+			break;
+		p |= step_finish(c);
+		if (!p)
+			break;
+	}
+	if (c->closing && c->status == 504 && !buf_pending(c->cout) && c->cio.fd != -1 &&
+	    !c->logged) {
+		/* upstream timeout with nothing sent yet: one best-effort answer */
+		c->closing = false;
+		c->reason = "upstream_timeout";
+		c->allowed = false;
+		plain_error(c, 504, "api_error", "The upstream API server did not answer in time.");
+		step_client_out(c);
+		c->closing = true;
+	}
+	if (c->closing) {
+		conn_close(c);
+		return;
+	}
+	update_interest(c);
+	timer_start(loop, &c->timer, (uint64_t)c->srv->cfg->idle_timeout_s * 1000);
+}
+
+static void client_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct gconn *c = container_of(io, struct gconn, cio);
+
+	(void)loop;
+	(void)revents;
+	if (c->closing == 2)
+		return;
+	pump(c);
+}
+
+static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct gconn *c = container_of(io, struct gconn, uio);
+
+	(void)loop;
+	if (c->closing == 2)
+		return;
+	if (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		c->up_writable = true;
+	pump(c);
+}
+
+static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct listener *l = container_of(io, struct listener, io);
+	struct gate_server *s = l->srv;
+
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		int fd = sock_accept(io->fd, &ss, &sl);
+		if (fd < 0)
+			return;
+		struct gconn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->srv = s;
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		c->lcfg = l->cfg;
+		c->id = ++s->next_id;
+		io_init(&c->cio, fd, client_cb);
+		io_init(&c->uio, -1, upstream_cb);
+		timer_init(&c->timer, timer_fired);
+		ipaddr_from_sockaddr((struct sockaddr *)&ss, &c->peer);
+		c->peer_port = ntohs(ss.ss_family == AF_INET6 ?
+				     ((struct sockaddr_in6 *)&ss)->sin6_port :
+				     ((struct sockaddr_in *)&ss)->sin_port);
+		http_head_init(&c->req, HTTP_REQUEST, HTTP_HEADERS_CAP);
+		if (l->cfg->tls) {
+			c->ssl = SSL_new(s->ssl);
+			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+				if (c->ssl)
+					SSL_free(c->ssl);
+				close(fd);
+				free(c);
+				continue;
+			}
+		}
+		c->rq = l->cfg->pp != PP_OFF ? RQ_PROXY_HDR : l->cfg->tls ? RQ_TLS : RQ_HEAD;
+		update_interest(c);
+		timer_start(loop, &c->timer, (uint64_t)s->cfg->idle_timeout_s * 1000);
+	}
+}
+
+static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	if (read(io->fd, &si, sizeof(si)) > 0)
+		loop_stop(loop);
+}
+
+/* ---- server ---- */
+
+int gate_server_new(const struct gate_config *cfg, struct gate_server **out, char *err,
+		    size_t cap)
+{
+	struct gate_server *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->cfg = cfg;
+	s->log_fd = -1;
+	s->sig_io.fd = -1;
+	if ((rc = loop_new(&s->loop))) {
+		snprintf(err, cap, "event loop: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = keycache_open(cfg->db, &s->kc))) {
+		snprintf(err, cap, "key store %s: %s", cfg->db, store_errmsg(NULL));
+		goto fail;
+	}
+	if (cfg->access_log[0]) {
+		s->log_fd = !strcmp(cfg->access_log, "-") ? dup(STDOUT_FILENO) :
+			    open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (s->log_fd < 0) {
+			rc = -errno;
+			snprintf(err, cap, "access log %s: %s", cfg->access_log, strerror(errno));
+			goto fail;
+		}
+	}
+	bool need_tls = false;
+	for (int i = 0; i < cfg->n_listen; i++)
+		need_tls |= cfg->listen[i].tls;
+	if (need_tls) {
+		s->ssl = SSL_CTX_new(TLS_server_method());
+		if (!s->ssl || !SSL_CTX_set_min_proto_version(s->ssl, TLS1_2_VERSION) ||
+		    SSL_CTX_use_certificate_chain_file(s->ssl, cfg->tls_cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(s->ssl, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(s->ssl) != 1) {
+			unsigned long e = ERR_get_error();
+			snprintf(err, cap, "TLS (%s, %s): %s", cfg->tls_cert, cfg->tls_key,
+				 e ? ERR_reason_error_string(e) : "cannot set up");
+			rc = -EINVAL;
+			goto fail;
+		}
+		SSL_CTX_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
+	}
+	for (int i = 0; i < cfg->n_listen; i++) {
+		const struct gate_listen *gl = &cfg->listen[i];
+		int fd = sock_listen((const struct sockaddr *)&gl->addr, gl->addrlen, false, 1024);
+		if (fd < 0) {
+			rc = fd;
+			snprintf(err, cap, "listen %s: %s", gl->text, strerror(-fd));
+			goto fail;
+		}
+		s->ls[i].srv = s;
+		s->ls[i].cfg = gl;
+		io_init(&s->ls[i].io, fd, accept_cb);
+		s->n_ls = i + 1;
+		if ((rc = io_want(s->loop, &s->ls[i].io, EPOLLIN))) {
+			snprintf(err, cap, "epoll: %s", strerror(-rc));
+			goto fail;
+		}
+	}
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd >= 0) {
+		io_init(&s->sig_io, sfd, signal_cb);
+		io_want(s->loop, &s->sig_io, EPOLLIN);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	*out = s;
+	return 0;
+fail:
+	gate_server_free(s);
+	return rc ? rc : -EINVAL;
+}
+
+int gate_server_run(struct gate_server *s)
+{
+	for (int i = 0; i < s->n_ls; i++)
+		log_info("gate: listening on %s%s%s (%s)", s->cfg->listen[i].text,
+			 s->cfg->listen[i].tls ? " tls" : "",
+			 s->cfg->listen[i].pp == PP_V1 ? " proxy_protocol=v1" :
+			 s->cfg->listen[i].pp == PP_V2 ? " proxy_protocol=v2" : "",
+			 s->cfg->mode == GATE_MODE_AUTH ? "forward-auth" :
+			 s->cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
+			 "reverse-proxy");
+	log_info("gate: %zu keys loaded from %s", keycache_count(s->kc), s->cfg->db);
+	return loop_run(s->loop);
+}
+
+void gate_server_free(struct gate_server *s)
+{
+	if (!s)
+		return;
+	while (s->conns) {
+		struct gconn *c = s->conns;
+		conn_unlink(c);
+		timer_stop(s->loop, &c->timer);
+		io_close(s->loop, &c->cio);
+		io_close(s->loop, &c->uio);
+		if (c->closing != 2)
+			conn_free(&c->dfr); /* queued ones were unlinked when freed */
+	}
+	for (int i = 0; i < s->n_ls; i++)
+		io_close(s->loop, &s->ls[i].io);
+	if (s->sig_io.fd != -1)
+		io_close(s->loop, &s->sig_io);
+	if (s->log_fd >= 0)
+		close(s->log_fd);
+	keycache_free(s->kc);
+	if (s->ssl)
+		SSL_CTX_free(s->ssl);
+	loop_free(s->loop);
+	free(s);
+}

@@ -1,0 +1,68 @@
+/* tls.c: OpenSSL for the client-to-proxy hop. */
+#include "proxy/tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include <openssl/err.h>
+
+SSL_CTX *tls_server_ctx(const char *cert, const char *key, char *err, size_t errcap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx) {
+		snprintf(err, errcap, "cannot create a TLS context");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* the relay retries partial writes from a moved buffer */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		snprintf(err, errcap, "tls_cert %s: %s", cert, ERR_reason_error_string(ERR_get_error()));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errcap, "tls_key %s: %s", key, ERR_reason_error_string(ERR_get_error()));
+		goto fail;
+	}
+	return ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static long tls_result(SSL *ssl, int n)
+{
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		return errno ? -errno : -ECONNRESET;
+	default:
+		ERR_clear_error();
+		return -EPROTO;
+	}
+}
+
+long tls_read(SSL *ssl, void *buf, size_t len)
+{
+	ERR_clear_error();
+	errno = 0;
+	return tls_result(ssl, SSL_read(ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len));
+}
+
+long tls_write(SSL *ssl, const void *buf, size_t len)
+{
+	ERR_clear_error();
+	errno = 0;
+	return tls_result(ssl, SSL_write(ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len));
+}

@@ -1,0 +1,213 @@
+"""Helpers for the gate and keys black-box tests: the iplock binary, free ports, an upstream
+that echoes what it received, a running gate, and key creation through the real CLI. Every
+process started here is stopped by its own handle; every wait is bounded."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+IPLOCK = os.environ.get("IPLOCK_BIN", str(ROOT / "build" / "iplock"))
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"{host}:{port} never opened")
+
+
+def keys(db, *args, check=True):
+    """Runs `iplock keys --db DB --json ARGS`; returns (rc, parsed JSON or None, stderr)."""
+    p = subprocess.run([IPLOCK, "keys", "--db", str(db), "--json", *args],
+                       capture_output=True, text=True, timeout=20)
+    if check and p.returncode != 0:
+        raise AssertionError(f"iplock keys {args} failed: {p.stderr}")
+    out = json.loads(p.stdout) if p.stdout.strip() else None
+    return p.returncode, out, p.stderr
+
+
+def create_key(db, *args):
+    """Creates a key; returns its JSON (with 'secret')."""
+    return keys(db, "create", *args)[1]
+
+
+class Upstream:
+    """HTTP/1.1 server on 127.0.0.1 answering every request with a JSON echo of it."""
+
+    def __init__(self):
+        self.requests = []
+        self.lock = threading.Lock()
+        up = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _do(self):
+                body = b""
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    while True:
+                        size = int(self.rfile.readline().strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            break
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
+                else:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(n) if n else b""
+                rec = {"method": self.command, "path": self.path,
+                       "headers": {k.lower(): v for k, v in self.headers.items()},
+                       "body_len": len(body), "body_sha": __import__("hashlib").sha256(body).hexdigest()}
+                with up.lock:
+                    up.requests.append(rec)
+                if self.path.startswith("/slow"):
+                    time.sleep(0.5)
+                if self.path.startswith("/hang"):
+                    time.sleep(5)
+                    return
+                if self.path.startswith("/big/"):
+                    n = int(self.path.split("/")[2])
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(n))
+                    self.end_headers()
+                    chunk = b"x" * 65536
+                    left = n
+                    while left:
+                        k = min(left, len(chunk))
+                        self.wfile.write(chunk[:k])
+                        left -= k
+                    return
+                # a Stripe list object, so the SDK's list()/create() calls parse it
+                out = json.dumps({"object": "list", "data": [], "has_more": False,
+                                  "url": self.path.split("?")[0], "echo": rec}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(out)
+
+            do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = _do
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def last(self):
+        with self.lock:
+            return self.requests[-1] if self.requests else None
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+DEFAULT_ROUTES = """
+[route tokens]
+method = POST
+path = /v1/tokens*
+resource = token
+publishable = true
+
+[route charges]
+path = /v1/charges*
+resource = charge
+
+[route customers]
+path = /v1/customers*
+resource = customer
+"""
+
+
+class Gate:
+    """A running `iplock gate` with its own config; stop() kills it by its handle."""
+
+    def __init__(self, tmp, db, upstream_port=None, extra="", listen_opts=None, routes=None,
+                 mode="reverse-proxy"):
+        self.tmp = Path(tmp)
+        self.port = free_port()
+        self.log = self.tmp / f"access-{self.port}.log"
+        lines = ["[gate]"]
+        self.ports = {}
+        for name, opts in (listen_opts or {"plain": ""}).items():
+            p = self.port if name == "plain" else free_port()
+            self.ports[name] = p
+            lines.append(f"listen = 127.0.0.1:{p} {opts}".rstrip())
+        lines += [f"db = {db}", f"mode = {mode}", f"access_log = {self.log}"]
+        if upstream_port:
+            lines.append(f"upstream = 127.0.0.1:{upstream_port}")
+        lines.append(extra)
+        lines.append(DEFAULT_ROUTES if routes is None else routes)
+        self.config = self.tmp / f"gate-{self.port}.ini"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.stderr = open(self.tmp / f"gate-{self.port}.err", "w+")
+        self.proc = subprocess.Popen([IPLOCK, "gate", "-c", str(self.config)],
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        try:
+            for p in self.ports.values():
+                wait_port("127.0.0.1", p)
+        except TimeoutError:
+            self.stop(check=False)
+            raise AssertionError("gate did not start: " + self.errors())
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def errors(self):
+        self.stderr.flush()
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+    def access(self):
+        if not self.log.exists():
+            return []
+        return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
+
+    def stop(self, check=True):
+        """SIGTERM: the gate exits 0 after freeing everything (so ASan/LSan can judge)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        text = self.errors()
+        self.stderr.close()
+        if check and self.proc.returncode != 0:
+            raise AssertionError(f"gate exited {self.proc.returncode}: {text[-3000:]}")
+        return self.proc.returncode
+
+
+def curl(url, *args, source=None, timeout=10):
+    """curl -s: returns (status, body, headers text)."""
+    cmd = ["curl", "-s", "-S", "-o", "-", "-D", "/dev/stderr", "-w", "\n%{http_code}",
+           "--max-time", str(timeout)]
+    if source:
+        cmd += ["--interface", source]
+    p = subprocess.run(cmd + list(args) + [url], capture_output=True, text=True,
+                       timeout=timeout + 5)
+    body, _, code = p.stdout.rpartition("\n")
+    return int(code or 0), body, p.stderr

@@ -1,0 +1,84 @@
+"""The nginx auth_request example (etc/nginx/iplock-auth-request.conf) with Debian's nginx
+in front of the gate in forward-auth mode: allowed, refused with the gate's JSON body, XFF
+spoofing through nginx ignored."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from gate_util import ROOT, Gate, Upstream, create_key, curl, free_port, wait_port
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+MSG_IP = "The API key provided does not allow requests from your IP address."
+
+
+@pytest.fixture
+def stack(tmp_path):
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx not installed")
+    up = Upstream()
+    db = tmp_path / "keys.db"
+    sk = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
+    rk = create_key(db, "--type", "restricted", "--perm", "charge=read")
+    gate = Gate(tmp_path, db, mode="forward-auth", extra="trusted_proxies = 127.0.0.1")
+    port = free_port()
+    site = (ROOT / "etc/nginx/iplock-auth-request.conf").read_text()
+    site = (site.replace("GATE_ADDR", f"127.0.0.1:{gate.port}")
+                .replace("UPSTREAM_ADDR", f"127.0.0.1:{up.port}")
+                .replace("LISTEN_ADDR", f"127.0.0.1:{port}"))
+    (tmp_path / "site.conf").write_text(site)
+    for d in ("logs", "tmp"):
+        (tmp_path / d).mkdir()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (tmp_path / "nginx.conf").write_text(
+        f"{user}worker_processes 1;\ndaemon off;\npid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/logs/error.log warn;\nevents {{ worker_connections 256; }}\n"
+        f"http {{\n access_log off;\n client_body_temp_path {tmp_path}/tmp/body;\n"
+        f" proxy_temp_path {tmp_path}/tmp/proxy;\n fastcgi_temp_path {tmp_path}/tmp/fcgi;\n"
+        f" uwsgi_temp_path {tmp_path}/tmp/uwsgi;\n scgi_temp_path {tmp_path}/tmp/scgi;\n"
+        f" include {tmp_path}/site.conf;\n}}\n")
+    ng = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_port("127.0.0.1", port)
+    except TimeoutError:
+        ng.kill()
+        raise AssertionError("nginx did not start: " + ng.stderr.read().decode())
+    yield {"url": f"http://127.0.0.1:{port}", "sk": sk, "rk": rk, "up": up, "gate": gate}
+    ng.terminate()
+    try:
+        ng.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        ng.kill()
+        ng.wait(timeout=5)
+    gate.stop()
+    up.close()
+
+
+def test_nginx_auth_request(stack):
+    url = stack["url"] + "/v1/charges"
+    sk = stack["sk"]
+    st, body, _ = curl(url, "-H", "Authorization: Bearer " + sk["secret"], source="127.0.0.2")
+    assert st == 200, body
+    h = json.loads(body)["echo"]["headers"]
+    assert h["x-iplock-key-id"] == sk["id"] and h["x-iplock-key-type"] == "secret"
+    st, body, _ = curl(url, "-H", "Authorization: Bearer " + sk["secret"], source="127.0.0.5")
+    assert st == 401 and json.loads(body)["error"]["message"] == MSG_IP
+    # a client's own X-Forwarded-For is left of $remote_addr: never taken as the client
+    st, body, _ = curl(url, "-H", "Authorization: Bearer " + sk["secret"], "-H",
+                       "X-Forwarded-For: 127.0.0.2", source="127.0.0.5")
+    assert st == 401
+    st, body, _ = curl(url, source="127.0.0.2")
+    assert st == 401 and "did not provide an API key" in json.loads(body)["error"]["message"]
+    st, body, _ = curl(url, "-X", "POST", "-d", "amount=1", "-H",
+                       "Authorization: Bearer " + stack["rk"]["secret"], source="127.0.0.2")
+    assert st == 403 and "rak_charge_write" in json.loads(body)["error"]["message"]
+    # forged identity headers from the client never reach the API
+    st, body, _ = curl(url, "-H", "Authorization: Bearer " + stack["rk"]["secret"], "-H",
+                       "X-Iplock-Key-Type: secret", source="127.0.0.2")
+    assert st == 200 and json.loads(body)["echo"]["headers"]["x-iplock-key-type"] == "restricted"
+    log = stack["gate"].access()
+    assert any(l["client"] == "127.0.0.5" and l["client_from"] == "x-forwarded-for" for l in log)

@@ -1,0 +1,189 @@
+"""Black-box tests of `iplock keys`: every subcommand, JSON output, errors that change
+nothing, the full key shown once, rotation inheriting the allowlist, the audit log."""
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import subprocess
+
+import pytest
+
+from gate_util import IPLOCK, keys, create_key
+
+
+def run(db, *args):
+    return subprocess.run([IPLOCK, "keys", "--db", str(db), *args], capture_output=True,
+                          text=True, timeout=20)
+
+
+def snapshot(db):
+    con = sqlite3.connect(str(db))
+    try:
+        rows = []
+        for t in ("keys", "allow", "perms", "audit"):
+            rows.append(sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())))
+        return rows
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "keys.db"
+
+
+def test_help_and_usage(db):
+    p = subprocess.run([IPLOCK, "keys", "--help"], capture_output=True, text=True)
+    assert p.returncode == 0 and "restrict" in p.stdout
+    p = subprocess.run([IPLOCK, "keys", "list"], capture_output=True, text=True)
+    assert p.returncode == 2 and "--db" in p.stderr
+    p = run(db, "frobnicate")
+    assert p.returncode == 2 and "unknown command" in p.stderr
+
+
+def test_create_formats_and_hash_at_rest(db):
+    made = {}
+    for t, m, prefix in [("secret", "live", "sk_live_"), ("restricted", "test", "rk_test_"),
+                         ("publishable", "live", "pk_live_"), ("org", "test", "sk_org_test_")]:
+        k = create_key(db, "--type", t, "--mode", m, "--name", f"{t} key")
+        s = k["secret"]
+        assert s.startswith(prefix)
+        assert re.fullmatch(re.escape(prefix) + r"[A-Za-z0-9]{99}", s)
+        assert k["masked"] == prefix + "****" + s[-4:]
+        assert re.fullmatch(r"key_[A-Za-z0-9]{16}", k["id"])
+        made[k["id"]] = s
+    con = sqlite3.connect(str(db))
+    hashes = {r[0]: r[1] for r in con.execute("SELECT id, hash FROM keys")}
+    mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+    con.close()
+    assert mode == "wal"
+    for kid, s in made.items():
+        assert hashes[kid] == hashlib.sha256(s.encode()).hexdigest()
+    raw = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith("keys.db"))
+    for s in made.values():
+        assert s.encode() not in raw and s[8:].encode() not in raw
+    # the full key is never shown again
+    for args in (["list"], ["show", next(iter(made))], ["audit"]):
+        out = run(db, *args).stdout + run(db, "--json", *args).stdout
+        for s in made.values():
+            assert s[-20:] not in out
+
+
+def test_text_create_shows_key_once(db):
+    p = run(db, "create", "--type", "secret", "--mode", "test")
+    assert p.returncode == 0
+    m = re.search(r"sk_test_[A-Za-z0-9]{99}", p.stdout)
+    assert m and "only time" in p.stdout
+
+
+def test_bad_input_changes_nothing(db):
+    k = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
+    pk = create_key(db, "--type", "publishable")
+    before = snapshot(db)
+    cases = [
+        (["create", "--type", "secret", "--allow", "10.0.0.300"], "10.0.0.300"),
+        (["create", "--type", "secret", "--allow", "10.0.0.1/8"], "host bits"),
+        (["create", "--type", "publishable", "--allow", "1.2.3.4"], "publishable"),
+        (["create", "--type", "bogus"], "type"),
+        (["create", "--type", "secret", "--perm", "charge=write"], "restricted"),
+        (["restrict", pk["id"], "--allow", "1.2.3.4"], "publishable"),
+        (["restrict", k["id"], "--allow", "1.2.3.0/24", "--allow", "nope"], "nope"),
+        (["restrict", k["id"], "--remove", "9.9.9.9"], "not in the allowlist"),
+        (["restrict", "key_doesnotexist00", "--allow", "1.2.3.4"], "no such key"),
+        (["show", "key_doesnotexist00"], "no such key"),
+        (["revoke", "key_doesnotexist00"], "no such key"),
+        (["perm", k["id"], "charge=write"], "restricted"),
+        (["perm", k["id"], "charge=admin"], "permission"),
+        (["rotate", k["id"], "--expire-old", "8d"], "7-day"),
+        (["rotate", k["id"], "--expire-old", "10081"], "7-day"),
+        (["rotate", k["id"], "--expire-old", "soon"], "expire-old"),
+        (["expire", pk["id"]], "publishable"),
+        (["restrict", k["id"]], "--allow"),
+    ]
+    for args, needle in cases:
+        p = run(db, *args)
+        assert p.returncode != 0, args
+        assert needle in p.stderr, (args, p.stderr)
+        assert p.stdout == "", args
+        assert snapshot(db) == before, args
+
+
+def test_restrict_add_remove_clear(db):
+    k = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
+    _, out, _ = keys(db, "restrict", k["id"], "--allow", "10.0.0.0/8", "--allow", "2001:db8::/32",
+                     "--allow", "::ffff:192.0.2.1")
+    assert out["allow"] == ["10.0.0.0/8", "127.0.0.2", "192.0.2.1", "2001:db8::/32"]
+    _, out, _ = keys(db, "restrict", k["id"], "--remove", "127.0.0.2/32")
+    assert out["allow"] == ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32"]
+    p = run(db, "restrict", k["id"], "--clear")
+    assert p.returncode == 0 and "ANY address" in p.stdout
+    _, out, _ = keys(db, "show", k["id"])
+    assert out["allow"] == []
+    # thousands of entries on one key
+    args = []
+    for i in range(2000):
+        args += ["--allow", f"10.{i // 256}.{i % 256}.0/24"]
+    _, out, _ = keys(db, "restrict", k["id"], *args)
+    assert len(out["allow"]) == 2000
+
+
+def test_perm_and_show(db):
+    k = create_key(db, "--type", "restricted", "--perm", "charge=read")
+    _, out, _ = keys(db, "perm", k["id"], "charge=write", "customer=read")
+    assert out["permissions"] == {"charge": "write", "customer": "read"}
+    _, out, _ = keys(db, "perm", k["id"], "customer=none")
+    assert out["permissions"] == {"charge": "write"}
+    p = run(db, "show", k["id"])
+    assert "charge=write" in p.stdout and k["masked"] in p.stdout
+
+
+def test_rotate_inherits_everything(db):
+    k = create_key(db, "--type", "restricted", "--mode", "live", "--name", "billing",
+                   "--allow", "127.0.0.2", "--allow", "2001:db8::/48", "--perm", "charge=write")
+    _, new, _ = keys(db, "rotate", k["id"], "--expire-old", "24h")
+    assert new["secret"].startswith("rk_live_") and new["secret"] != k["secret"]
+    assert new["rotated_from"] == k["id"]
+    assert new["name"] == "billing"
+    assert new["allow"] == k["allow"]
+    assert new["permissions"] == {"charge": "write"}
+    _, old, _ = keys(db, "show", k["id"])
+    assert 24 * 3600 - 60 <= old["expires_at"] - old["created"] <= 24 * 3600 + 60
+    assert old["status"].startswith("expires in")
+    _, new2, _ = keys(db, "rotate", new["id"])
+    _, again, _ = keys(db, "show", new["id"])
+    assert again["status"] == "expired"
+    assert new2["allow"] == k["allow"]
+
+
+def test_expire_revoke_list_audit(db):
+    a = create_key(db, "--type", "secret", "--name", "a")
+    b = create_key(db, "--type", "secret", "--name", "b")
+    keys(db, "expire", a["id"])
+    keys(db, "revoke", b["id"], "--reason", "leaked")
+    p = run(db, "revoke", b["id"])
+    assert p.returncode != 0 and "already revoked" in p.stderr
+    _, lst, _ = keys(db, "list")
+    st = {k["id"]: k["status"] for k in lst}
+    assert st == {a["id"]: "expired", b["id"]: "revoked"}
+    p = run(db, "list")
+    assert a["id"] in p.stdout and "expired" in p.stdout
+    _, audit, _ = keys(db, "audit")
+    acts = [(r["action"], r["key_id"]) for r in audit]
+    assert acts == [("create", a["id"]), ("create", b["id"]), ("expire", a["id"]),
+                    ("revoke", b["id"])]
+    import pwd
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert all(r["actor"] == me for r in audit)
+    rev = audit[-1]
+    assert rev["reason"] == "leaked"
+    assert rev["before"]["revoked_at"] is None and rev["after"]["revoked_at"] is not None
+    assert audit[0]["before"] is None and audit[0]["after"]["id"] == a["id"]
+
+
+def test_config_db(tmp_path):
+    (tmp_path / "g.ini").write_text("[gate]\nlisten = 127.0.0.1:1\ndb = sub.db\n")
+    p = subprocess.run([IPLOCK, "keys", "-c", str(tmp_path / "g.ini"), "create", "--type",
+                        "secret"], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "sub.db").exists()
