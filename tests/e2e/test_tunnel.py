@@ -182,3 +182,22 @@ def test_bad_usage_and_config_errors(tmp_path):
                    "remote = db.example.com:5432\n")
     r = run("-c", str(cfg), "--check")
     assert r.returncode == 0 and "secretpassword" not in r.stdout and "u:****" in r.stdout
+
+
+def test_socks5h_postgres_and_refusals(proxy_factory, origin, password_hash, pg, tunnels):
+    # the proxy speaks SOCKS5 on its HTTP port (socks = sniff, the default)
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    socks = proxy.url().replace("http://", "socks5h://")
+    good, bad_port = free_port(), free_port()
+    t = tunnels(["--proxy", socks, f"{good}=127.0.0.1:{pg.port}", f"{bad_port}=127.0.0.1:22"],
+                wait=[good, bad_port])
+    r = psql(good, "SELECT inet_client_addr()")
+    assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
+    assert closed_quickly(bad_port)
+    assert wait_for(lambda: "connection not allowed by ruleset" in t.stderr())
+    local = free_port()
+    t2 = tunnels(["--proxy", proxy.url(password="Wrong-Passw0rd-1234").replace("http://", "socks5h://"),
+                  f"{local}=127.0.0.1:{pg.port}"], wait=[local])
+    assert closed_quickly(local)
+    assert wait_for(lambda: "refused the credentials" in t2.stderr())
+    assert "Wrong-Passw0rd" not in t2.stderr() and PASSWORD not in t.stderr()
