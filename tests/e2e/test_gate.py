@@ -666,3 +666,40 @@ def test_client_reset_while_waiting_does_not_spin(env):
     time.sleep(0.3)
     assert any(l["path"] == "/slow" and l["status"] == 499 for l in g.access())
     assert get(env, key=k)[0] == 200
+
+
+def test_hostile_bytes_do_not_hurt(env, upstream, tmp_path):
+    """Random and truncated input on plain, PROXY and TLS listeners: the gate answers or
+    closes, never dies (the fixture's stop() fails on a non-zero exit, so ASan/LSan too)."""
+    import random
+    rnd = random.Random(4)
+    cert, key = make_cert(tmp_path)
+    g = Gate(tmp_path, env["db"], upstream.port,
+             listen_opts={"plain": "", "v1": "proxy_protocol=v1", "v2": "proxy_protocol=v2",
+                          "tls": "tls"}, extra=f"tls_cert = {cert}\ntls_key = {key}")
+    k = env["open"]["secret"]
+    good = (f"POST /v1/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").encode()
+    samples = [good[:i] for i in range(0, len(good), 7)]
+    samples += [bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300))) for _ in range(30)]
+    samples += [good.replace(b"5\r\nhello", b"zz\r\nhello"),
+                b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+                b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 500 + b"\r\n",
+                b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
+                pp2("127.0.0.2")[:20], b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n" + good]
+    try:
+        for port in g.ports.values():
+            for smp in samples:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                        s.sendall(smp)
+                        s.shutdown(socket.SHUT_WR)
+                        s.settimeout(2)
+                        while s.recv(65536):
+                            pass
+                except OSError:
+                    pass
+        assert g.proc.poll() is None
+        assert get({"gate": g}, key=env["open"]["secret"])[0] == 200
+    finally:
+        g.stop()
