@@ -1471,13 +1471,36 @@ static void accept_resume(struct loop *loop, struct timer *t)
 	io_want(loop, &l->io, EPOLLIN);
 }
 
+static int open_access_log(const struct gate_config *cfg)
+{
+	if (!strcmp(cfg->access_log, "-"))
+		return dup(STDOUT_FILENO);
+	return open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
 static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
+	struct gate_server *s = container_of(io, struct gate_server, sig_io);
 	struct signalfd_siginfo si;
 
 	(void)revents;
-	if (read(io->fd, &si, sizeof(si)) > 0)
+	if (read(io->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo != SIGHUP) {
 		loop_stop(loop);
+		return;
+	}
+	/* SIGHUP: reopen the access log (after logrotate moved it); keys need no reload */
+	if (s->log_fd >= 0) {
+		int fd = open_access_log(s->cfg);
+		if (fd < 0) {
+			log_warn("gate: reopen access log %s: %s", s->cfg->access_log, strerror(errno));
+			return;
+		}
+		dup3(fd, s->log_fd, O_CLOEXEC);
+		close(fd);
+		log_info("gate: access log reopened");
+	}
 }
 
 /* ---- server ---- */
@@ -1503,8 +1526,7 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 		goto fail;
 	}
 	if (cfg->access_log[0]) {
-		s->log_fd = !strcmp(cfg->access_log, "-") ? dup(STDOUT_FILENO) :
-			    open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		s->log_fd = open_access_log(cfg);
 		if (s->log_fd < 0) {
 			rc = -errno;
 			snprintf(err, cap, "access log %s: %s", cfg->access_log, strerror(errno));
@@ -1552,6 +1574,7 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd >= 0) {

@@ -703,3 +703,24 @@ def test_hostile_bytes_do_not_hurt(env, upstream, tmp_path):
         assert get({"gate": g}, key=env["open"]["secret"])[0] == 200
     finally:
         g.stop()
+
+
+def test_sighup_reopens_access_log(env, upstream, tmp_path):
+    import signal
+    g = Gate(tmp_path, env["db"], upstream.port)
+    try:
+        h = ["-H", "Authorization: Bearer " + env["open"]["secret"]]
+        assert curl(g.url + "/v1/charges", *h)[0] == 200
+        rotated = g.log.with_suffix(".1")
+        g.log.rename(rotated)
+        g.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while not g.log.exists() and time.time() < deadline:
+            time.sleep(0.02)
+        assert curl(g.url + "/v1/customers", *h)[0] == 200
+        time.sleep(0.1)
+        assert "/v1/charges" in rotated.read_text()
+        assert "/v1/customers" in g.log.read_text() and "/v1/charges" not in g.log.read_text()
+        assert g.proc.poll() is None
+    finally:
+        g.stop()
