@@ -16,7 +16,7 @@ static const char usage_text[] =
 	"\n"
 	"  -c FILE    INI config: [gate] listen, db, upstream, mode, auth_path, tls_cert,\n"
 	"             tls_key, trusted_proxies, access_log, account, idle_timeout,\n"
-	"             header_timeout;\n"
+	"             header_timeout, workers;\n"
 	"             [route NAME] method, path, resource, publishable (see docs/gate.md)\n"
 	"  --check    validate the config and exit\n";
 

@@ -14,6 +14,7 @@
  *   account = acct_123                           ; named in 403 messages
  *   idle_timeout = 60                            ; seconds
  *   header_timeout = 10                          ; seconds for a whole request head
+ *   workers = 1                                  ; threads (SO_REUSEPORT listeners)
  *
  *   [route charges]
  *   method = *            ; or GET,POST
@@ -63,6 +64,7 @@ struct gate_config {
 	char account[128];
 	unsigned idle_timeout_s;
 	unsigned header_timeout_s;      /* a request head must arrive whole within this */
+	unsigned workers;               /* threads, each with its own loop and listeners */
 	struct gate_routes routes;
 };
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,24 +38,38 @@
 
 struct gate_server;
 
+struct gate_worker;
+
 struct listener {
 	struct io io;
 	struct timer pause;     /* accept paused after EMFILE/ENFILE */
-	struct gate_server *srv;
+	struct gate_worker *w;
 	const struct gate_listen *cfg;
+};
+
+/* One thread: its own loop, listeners (SO_REUSEPORT when several), key cache (its own
+ * SQLite connection) and connections. Nothing is shared between workers but the config,
+ * the TLS context and the access log descriptor. */
+struct gate_worker {
+	struct gate_server *srv;
+	int index;
+	struct loop *loop;
+	struct keycache *kc;
+	struct listener ls[GATE_MAX_LISTEN];
+	int n_ls;
+	struct gconn *conns;    /* every open connection, for shutdown */
+	pthread_t thread;
+	bool started;
 };
 
 struct gate_server {
 	const struct gate_config *cfg;
-	struct loop *loop;
-	struct keycache *kc;
 	SSL_CTX *ssl;
-	struct listener ls[GATE_MAX_LISTEN];
-	int n_ls;
-	struct io sig_io;
+	struct io sig_io;       /* on worker 0's loop */
 	int log_fd;             /* -1 = no access log */
-	uint64_t next_id;
-	struct gconn *conns;    /* every open connection, for shutdown */
+	uint64_t next_id;       /* connection ids, shared (atomic) */
+	struct gate_worker *workers;
+	int n_workers;
 };
 
 enum rq_state {
@@ -83,6 +98,7 @@ enum body_kind {
 struct gconn {
 	struct gconn *prev, *next;
 	struct gate_server *srv;
+	struct gate_worker *w;
 	const struct gate_listen *lcfg;
 	uint64_t id;
 	struct io cio, uio;
@@ -311,8 +327,8 @@ static void conn_unlink(struct gconn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
-	else if (c->srv->conns == c)
-		c->srv->conns = c->next;
+	else if (c->w->conns == c)
+		c->w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
@@ -335,7 +351,7 @@ static void conn_free(struct deferred *d)
 
 static void conn_close(struct gconn *c)
 {
-	struct loop *loop = c->srv->loop;
+	struct loop *loop = c->w->loop;
 
 	if (c->closing == 2)
 		return;
@@ -365,7 +381,7 @@ static void timer_fired(struct loop *loop, struct timer *t)
 	(void)loop;
 	if (c->rs == RS_CONNECT || c->rs == RS_HEAD) {
 		/* the upstream never answered: tell the client rather than hang up on it */
-		io_close(c->srv->loop, &c->uio);
+		io_close(c->w->loop, &c->uio);
 		c->rs = RS_IDLE;
 		c->status = 504;
 	}
@@ -375,7 +391,7 @@ static void timer_fired(struct loop *loop, struct timer *t)
 
 static void update_interest(struct gconn *c)
 {
-	struct loop *loop = c->srv->loop;
+	struct loop *loop = c->w->loop;
 	uint32_t ce = 0, ue = 0;
 	bool c_out_pending = buf_pending(c->cout) ||
 		(c->uin && (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off);
@@ -690,10 +706,10 @@ static void handle_request(struct gconn *c)
 	in.client = c->client;
 	in.now = (int64_t)time(NULL);
 
-	int rr = keycache_refresh(s->kc, loop_now(s->loop), REFRESH_MS);
+	int rr = keycache_refresh(c->w->kc, loop_now(c->w->loop), REFRESH_MS);
 	if (rr < 0)
 		log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
-	gate_decide(s->kc, &cfg->routes, &in, &d);
+	gate_decide(c->w->kc, &cfg->routes, &in, &d);
 	c->reason = d.reason;
 	c->allowed = d.outcome == GATE_ALLOW;
 	if (d.key) {
@@ -971,7 +987,7 @@ static bool step_upstream_out(struct gconn *c)
 		int e = sock_error(c->uio.fd);
 		if (e) {
 			log_warn("gate: upstream %s: %s", c->srv->cfg->upstream_text, strerror(e < 0 ? -e : e));
-			io_close(c->srv->loop, &c->uio);
+			io_close(c->w->loop, &c->uio);
 			c->reason = "upstream_unreachable";
 			c->allowed = false;
 			plain_error(c, 502, "api_error", "The upstream API server is unreachable.");
@@ -1063,7 +1079,7 @@ static bool step_upstream_in(struct gconn *c)
 		char tmp[64];
 		long n = sock_read(c->uio.fd, tmp, sizeof(tmp));
 		if (n != -EAGAIN) {
-			io_close(c->srv->loop, &c->uio);
+			io_close(c->w->loop, &c->uio);
 			return true;
 		}
 		return false;
@@ -1192,7 +1208,7 @@ static bool step_upstream_in(struct gconn *c)
 	return progress;
 
 bad_gateway:
-	io_close(c->srv->loop, &c->uio);
+	io_close(c->w->loop, &c->uio);
 	if (c->up_reused && !c->req_body && c->uout && !c->status && !buf_pending(c->cout) &&
 	    (!c->uin || c->uin->len == 0)) {
 		/* a kept-alive upstream connection closed as we reused it: the request (no body)
@@ -1295,7 +1311,7 @@ static bool step_finish(struct gconn *c)
 		return true;
 	}
 	if (c->uio.fd != -1 && !c->up_reuse)
-		io_close(c->srv->loop, &c->uio);
+		io_close(c->w->loop, &c->uio);
 	if (c->uin) {
 		buf_put(c->uin);
 		c->uin = NULL;
@@ -1318,7 +1334,7 @@ static bool step_finish(struct gconn *c)
  * byte by byte (slowloris) is cut off header_timeout after its first byte. */
 static void arm_timer(struct gconn *c)
 {
-	struct loop *loop = c->srv->loop;
+	struct loop *loop = c->w->loop;
 	const struct gate_config *cfg = c->srv->cfg;
 	uint64_t after = (uint64_t)cfg->idle_timeout_s * 1000, now = loop_now(loop);
 	bool in_head = (c->rq == RQ_HEAD && c->rs == RS_IDLE && buf_pending(c->cin)) ||
@@ -1410,7 +1426,8 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
-	struct gate_server *s = l->srv;
+	struct gate_worker *w = l->w;
+	struct gate_server *s = w->srv;
 
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
@@ -1432,12 +1449,13 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 			continue;
 		}
 		c->srv = s;
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
+		c->w = w;
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
 		c->lcfg = l->cfg;
-		c->id = ++s->next_id;
+		c->id = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
 		io_init(&c->cio, fd, client_cb);
 		io_init(&c->uio, -1, upstream_cb);
 		timer_init(&c->timer, timer_fired);
@@ -1487,7 +1505,7 @@ static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 	if (read(io->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
 	if (si.ssi_signo != SIGHUP) {
-		loop_stop(loop);
+		loop_stop(loop); /* worker 0; gate_server_run wakes and joins the others */
 		return;
 	}
 	/* SIGHUP: reopen the access log (after logrotate moved it); keys need no reload */
@@ -1505,11 +1523,59 @@ static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 
 /* ---- server ---- */
 
+static void worker_wake_stop(struct loop *loop, void *arg)
+{
+	(void)arg;
+	loop_stop(loop);
+}
+
+static int worker_init(struct gate_server *s, struct gate_worker *w, int index, char *err,
+		       size_t cap)
+{
+	const struct gate_config *cfg = s->cfg;
+	int rc;
+
+	w->srv = s;
+	w->index = index;
+	if ((rc = loop_new(&w->loop))) {
+		snprintf(err, cap, "event loop: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = keycache_open(cfg->db, &w->kc))) {
+		snprintf(err, cap, "key store %s: %s", cfg->db, store_errmsg(NULL));
+		return rc;
+	}
+	if (index > 0 && (rc = loop_set_wakeup(w->loop, worker_wake_stop, w))) {
+		snprintf(err, cap, "eventfd: %s", strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < cfg->n_listen; i++) {
+		const struct gate_listen *gl = &cfg->listen[i];
+		/* several workers: one listener each on the same port, the kernel spreads accepts */
+		int fd = sock_listen((const struct sockaddr *)&gl->addr, gl->addrlen,
+				     s->n_workers > 1, 1024);
+		if (fd < 0) {
+			snprintf(err, cap, "listen %s: %s", gl->text, strerror(-fd));
+			return fd;
+		}
+		w->ls[i].w = w;
+		w->ls[i].cfg = gl;
+		io_init(&w->ls[i].io, fd, accept_cb);
+		timer_init(&w->ls[i].pause, accept_resume);
+		w->n_ls = i + 1;
+		if ((rc = io_want(w->loop, &w->ls[i].io, EPOLLIN))) {
+			snprintf(err, cap, "epoll: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int gate_server_new(const struct gate_config *cfg, struct gate_server **out, char *err,
 		    size_t cap)
 {
 	struct gate_server *s = calloc(1, sizeof(*s));
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	if (!s)
@@ -1517,12 +1583,11 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 	s->cfg = cfg;
 	s->log_fd = -1;
 	s->sig_io.fd = -1;
-	if ((rc = loop_new(&s->loop))) {
-		snprintf(err, cap, "event loop: %s", strerror(-rc));
-		goto fail;
-	}
-	if ((rc = keycache_open(cfg->db, &s->kc))) {
-		snprintf(err, cap, "key store %s: %s", cfg->db, store_errmsg(NULL));
+	s->n_workers = cfg->workers ? (int)cfg->workers : 1;
+	s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
+	if (!s->workers) {
+		rc = -ENOMEM;
+		snprintf(err, cap, "out of memory");
 		goto fail;
 	}
 	if (cfg->access_log[0]) {
@@ -1552,24 +1617,11 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
 	}
-	for (int i = 0; i < cfg->n_listen; i++) {
-		const struct gate_listen *gl = &cfg->listen[i];
-		int fd = sock_listen((const struct sockaddr *)&gl->addr, gl->addrlen, false, 1024);
-		if (fd < 0) {
-			rc = fd;
-			snprintf(err, cap, "listen %s: %s", gl->text, strerror(-fd));
+	for (int i = 0; i < s->n_workers; i++)
+		if ((rc = worker_init(s, &s->workers[i], i, err, cap)))
 			goto fail;
-		}
-		s->ls[i].srv = s;
-		s->ls[i].cfg = gl;
-		io_init(&s->ls[i].io, fd, accept_cb);
-		timer_init(&s->ls[i].pause, accept_resume);
-		s->n_ls = i + 1;
-		if ((rc = io_want(s->loop, &s->ls[i].io, EPOLLIN))) {
-			snprintf(err, cap, "epoll: %s", strerror(-rc));
-			goto fail;
-		}
-	}
+	/* signals arrive on worker 0's loop; blocked before any thread starts, so none takes
+	 * them the default way */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -1579,7 +1631,7 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd >= 0) {
 		io_init(&s->sig_io, sfd, signal_cb);
-		io_want(s->loop, &s->sig_io, EPOLLIN);
+		io_want(s->workers[0].loop, &s->sig_io, EPOLLIN);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	*out = s;
@@ -1589,44 +1641,88 @@ fail:
 	return rc ? rc : -EINVAL;
 }
 
+static void *worker_main(void *arg)
+{
+	struct gate_worker *w = arg;
+	int rc = loop_run(w->loop);
+
+	if (rc)
+		log_error("gate: worker %d: event loop: %s", w->index, strerror(-rc));
+	buf_pool_trim(); /* this thread's pooled buffers die with it */
+	return NULL;
+}
+
 int gate_server_run(struct gate_server *s)
 {
-	for (int i = 0; i < s->n_ls; i++)
-		log_info("gate: listening on %s%s%s (%s)", s->cfg->listen[i].text,
-			 s->cfg->listen[i].tls ? " tls" : "",
-			 s->cfg->listen[i].pp == PP_V1 ? " proxy_protocol=v1" :
-			 s->cfg->listen[i].pp == PP_V2 ? " proxy_protocol=v2" : "",
-			 s->cfg->mode == GATE_MODE_AUTH ? "forward-auth" :
-			 s->cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
-			 "reverse-proxy");
-	log_info("gate: %zu keys loaded from %s", keycache_count(s->kc), s->cfg->db);
-	return loop_run(s->loop);
+	const struct gate_config *cfg = s->cfg;
+	int rc;
+
+	for (int i = 0; i < cfg->n_listen; i++)
+		log_info("gate: listening on %s%s%s (%s, %d worker%s)", cfg->listen[i].text,
+			 cfg->listen[i].tls ? " tls" : "",
+			 cfg->listen[i].pp == PP_V1 ? " proxy_protocol=v1" :
+			 cfg->listen[i].pp == PP_V2 ? " proxy_protocol=v2" : "",
+			 cfg->mode == GATE_MODE_AUTH ? "forward-auth" :
+			 cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
+			 "reverse-proxy", s->n_workers, s->n_workers == 1 ? "" : "s");
+	log_info("gate: %zu keys loaded from %s", keycache_count(s->workers[0].kc), cfg->db);
+	for (int i = 1; i < s->n_workers; i++) {
+		struct gate_worker *w = &s->workers[i];
+		if ((rc = pthread_create(&w->thread, NULL, worker_main, w))) {
+			log_error("gate: worker %d: %s", i, strerror(rc));
+			break;
+		}
+		w->started = true;
+	}
+	rc = loop_run(s->workers[0].loop);
+	for (int i = 1; i < s->n_workers; i++) {
+		struct gate_worker *w = &s->workers[i];
+		if (!w->started)
+			continue;
+		loop_wakeup(w->loop);
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	return rc;
+}
+
+static void worker_free(struct gate_server *s, struct gate_worker *w)
+{
+	if (!w->loop) {
+		keycache_free(w->kc);
+		return;
+	}
+	while (w->conns) {
+		struct gconn *c = w->conns;
+		conn_unlink(c);
+		timer_stop(w->loop, &c->timer);
+		io_close(w->loop, &c->cio);
+		io_close(w->loop, &c->uio);
+		if (c->closing != 2)
+			conn_free(&c->dfr); /* queued ones were unlinked when freed */
+	}
+	for (int i = 0; i < w->n_ls; i++) {
+		timer_stop(w->loop, &w->ls[i].pause);
+		io_close(w->loop, &w->ls[i].io);
+	}
+	if (w->index == 0 && s->sig_io.fd != -1)
+		io_close(w->loop, &s->sig_io);
+	keycache_free(w->kc);
+	loop_free(w->loop);
 }
 
 void gate_server_free(struct gate_server *s)
 {
 	if (!s)
 		return;
-	while (s->conns) {
-		struct gconn *c = s->conns;
-		conn_unlink(c);
-		timer_stop(s->loop, &c->timer);
-		io_close(s->loop, &c->cio);
-		io_close(s->loop, &c->uio);
-		if (c->closing != 2)
-			conn_free(&c->dfr); /* queued ones were unlinked when freed */
-	}
-	for (int i = 0; i < s->n_ls; i++) {
-		timer_stop(s->loop, &s->ls[i].pause);
-		io_close(s->loop, &s->ls[i].io);
-	}
+	for (int i = 0; i < s->n_workers && s->workers; i++)
+		worker_free(s, &s->workers[i]);
 	if (s->sig_io.fd != -1)
-		io_close(s->loop, &s->sig_io);
+		close(s->sig_io.fd);
+	free(s->workers);
 	if (s->log_fd >= 0)
 		close(s->log_fd);
-	keycache_free(s->kc);
 	if (s->ssl)
 		SSL_CTX_free(s->ssl);
-	loop_free(s->loop);
 	free(s);
 }

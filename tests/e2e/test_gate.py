@@ -724,3 +724,27 @@ def test_sighup_reopens_access_log(env, upstream, tmp_path):
         assert g.proc.poll() is None
     finally:
         g.stop()
+
+
+def test_workers(env, upstream, tmp_path):
+    """workers = 3: every worker sees key changes at once, and all stop cleanly."""
+    db = env["db"]
+    g = Gate(tmp_path, db, upstream.port, extra="workers = 3")
+    k = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
+    try:
+        h = ["-H", "Authorization: Bearer " + k["secret"]]
+        for _ in range(12):       # fresh connections land on different workers
+            assert curl(g.url + "/v1/charges", *h, source="127.0.0.2")[0] == 200
+        keys(db, "restrict", k["id"], "--clear", "--allow", "127.0.0.9")
+        time.sleep(0.12)
+        for _ in range(12):
+            assert curl(g.url + "/v1/charges", *h, source="127.0.0.2")[0] == 401
+        s = requests.Session()
+        data = os.urandom(500000)
+        for _ in range(4):
+            r = s.post(g.url + "/v1/files", data=data, timeout=10,
+                       headers={"Authorization": "Bearer " + env["open"]["secret"]})
+            assert r.json()["echo"]["body_sha"] == hashlib.sha256(data).hexdigest()
+        assert len({l["conn"] for l in g.access()}) >= 13
+    finally:
+        g.stop()
