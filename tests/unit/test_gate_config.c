@@ -38,7 +38,7 @@ static void test_good(void **state)
 			     "listen = [::1]:8443 tls proxy_protocol=v2\n"
 			     "db = keys.db\nupstream = 127.0.0.1:9000\nmode = both\n"
 			     "tls_cert = c.pem\ntls_key = /abs/k.pem\n"
-			     "trusted_proxies = 10.0.0.0/8, ::1\naccount = acct_1\n"
+			     "trusted_proxies = 10.0.0.0/8, ::1\naccount = acct_1\nworkers = 4\n"
 			     "[route tokens]\nmethod = POST\npath = /v1/tokens*\nresource = token\n"
 			     "publishable = true\n"
 			     "[route charges]\npath = /v1/charges*\nresource = charge\n",
@@ -49,6 +49,8 @@ static void test_good(void **state)
 	assert_true(cfg.listen[1].tls);
 	assert_int_equal(cfg.listen[1].pp, PP_V2);
 	assert_int_equal(cfg.mode, GATE_MODE_BOTH);
+	assert_int_equal(cfg.workers, 4);
+	assert_int_equal(cfg.header_timeout_s, 10);
 	assert_non_null(strstr(cfg.db, dir));
 	assert_string_equal(cfg.tls_key, "/abs/k.pem");
 	assert_int_equal(cfg.routes.n, 2);
@@ -77,6 +79,8 @@ static void test_bad(void **state)
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route r]\npath = /x\nresource = x\nmethod = get\n", "method" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\ntrusted_proxies = 10.0.0.1/8\n", "host bits" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[other]\nx = 1\n", "section" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nworkers = 0\n", "workers" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nheader_timeout = x\n", "header_timeout" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
