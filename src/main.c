@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{ "webhook", webhook_main, "sign or verify Stripe-Signature webhook headers" },
 	{ "gate", gate_main, "API-key gate: IP-locked keys, reverse proxy or forward-auth" },
 	{ "keys", keys_main, "manage API keys: create, restrict, rotate, revoke, audit" },
+	{ "tunnel", tunnel_main, "local port forwards through the proxy (databases, SFTP, LDAP leave from its egress IPs)" },
 	{ NULL, NULL, NULL },
 };
 

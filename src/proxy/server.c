@@ -113,7 +113,7 @@ static void worker_tick(struct loop *loop, struct timer *t)
 	struct worker *w = container_of(t, struct worker, tick);
 
 	atomic_store_explicit(&w->beat_ms, loop_now(loop), memory_order_relaxed);
-	if (w->draining && w->nsessions == 0) {
+	if (w->draining && w->nsessions == 0 && !w->inbound_conns) {
 		loop_stop(loop);
 		return;
 	}
@@ -145,6 +145,7 @@ static void drain_begin(struct worker *w)
 
 	w->draining = true;
 	listeners_close(w);
+	inbound_stop(w);   /* inbound relays in progress drain like tunnels */
 	for (struct session *s = w->sessions, *next; s; s = next) {
 		next = s->next;
 		if (s->state == SESS_HEAD && !s->head_started && !buf_pending(s->cin) && !has_unread(s->cio.fd)) {
@@ -154,7 +155,7 @@ static void drain_begin(struct worker *w)
 			s->close_after = true;
 		}
 	}
-	if (w->nsessions == 0 || ms == 0) {
+	if ((w->nsessions == 0 && !w->inbound_conns) || ms == 0) {
 		loop_stop(w->loop);
 		return;
 	}
@@ -188,15 +189,13 @@ static void *worker_main(void *arg)
 	session_close_all(w);
 	timer_stop(w->loop, &w->tick);
 	timer_stop(w->loop, &w->drain_deadline);
+	inbound_close_all(w);
+	inbound_stop(w);
 	loop_run_deferred(w->loop);
 	dns_free(w->dns);
 	auth_cache_free(w->auth);
 	free(w->scratch);
-	while (w->npipes) {
-		w->npipes--;
-		close(w->pipes[w->npipes][0]);
-		close(w->pipes[w->npipes][1]);
-	}
+	pipe_pool_drain(&w->pipes);
 	cfg_ref_put(w->cfg);
 	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
 	if (next)
@@ -252,7 +251,7 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 		if ((rc = io_want(w->loop, &l->io, EPOLLIN)) != 0)
 			return rc;
 	}
-	return 0;
+	return inbound_listen(w);
 }
 
 int proxy_reload(struct proxy *px, char *err, size_t errcap)
@@ -272,6 +271,8 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 		log_warn("reload: admin_listen changed (or health probing newly set); that takes effect at the next restart");
 	if (px->admin)
 		admin_set_config(px->admin, r);   /* health verdicts reach the pools before any worker */
+	if (cfg->ninbound != old->ninbound)
+		log_warn("reload: inbound sections added or removed; listeners change at the next restart");
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		struct worker *w = &px->workers[i];
 		struct cfg_ref *prev = atomic_exchange(&w->next_cfg, cfg_ref_get(r));

@@ -183,7 +183,8 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	s->peer = *peer;
 	s->user = -1;
 	s->pin = -1;
-	s->splice = strcmp(cfg_of(s)->relay, "copy") != 0;
+	s->splice = !strcmp(cfg_of(s)->relay, "splice");
+	s->splice_auto = !strcmp(cfg_of(s)->relay, "auto");
 	s->up.pipe[0] = s->up.pipe[1] = s->down.pipe[0] = s->down.pipe[1] = -1;
 	s->start_ms = s->req_start_ms = s->last_ms = loop_now(w->loop);
 	io_init(&s->cio, fd, session_io_client);
@@ -208,7 +209,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 			return;
 		}
 		SSL_set_accept_state(s->ssl);
-		s->splice = false;   /* bytes must pass through OpenSSL */
+		s->splice = s->splice_auto = false;   /* bytes must pass through OpenSSL */
 		s->state = SESS_TLS;
 	}
 	if (socks) {
@@ -480,9 +481,18 @@ int session_authenticate(struct session *s, const char *basic, size_t len)
 {
 	const struct proxy_config *c = cfg_of(s);
 	struct auth_result ar;
+	struct ipaddr client;
+	uint64_t now = loop_now(s->w->loop);
 
-	if (auth_check_basic(c->users, c->nusers, c->generation, s->w->auth, basic, len, &ar))
+	ipaddr_from_sockaddr((struct sockaddr *)&s->peer, &client);
+	bool slow_ok = !auth_client_throttled(s->w->auth, &client, now);
+	int rc = auth_check_basic_ex(c->users, c->nusers, c->generation, s->w->auth, basic, len, slow_ok, &ar);
+	if (rc == -EAGAIN)
+		return -ETIMEDOUT;   /* throttled: no password check for this address for now */
+	if (rc) {
+		auth_client_failed(s->w->auth, &client, now);
 		return -EACCES;
+	}
 	if (s->user != ar.user && s->counted_user) {
 		atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
 		s->counted_user = false;
@@ -495,9 +505,9 @@ int session_authenticate(struct session *s, const char *basic, size_t len)
 	metrics_user_set(s);
 	if (!s->counted_user) {
 		unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
-		unsigned now = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
+		unsigned open = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
 		s->counted_user = true;
-		if (cap && now > cap)
+		if (cap && open > cap)
 			return -EBUSY;
 	}
 	return 0;
@@ -550,6 +560,11 @@ static bool request_admit(struct session *s, bool local)
 		}
 		if (rc == -EBUSY) {
 			respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
+			return false;
+		}
+		if (rc == -ETIMEDOUT) {
+			respond_error(s, 407, "proxy_auth_throttled",
+				      "too many failed proxy logins from this address: try again in a minute");
 			return false;
 		}
 		if (rc) {
@@ -633,7 +648,7 @@ void session_route(struct session *s)
 	}
 	s->state = SESS_RESOLVE;
 	timer_arm(s, cfg_of(s)->connect_timeout_ms);
-	io_want(s->w->loop, &s->cio, 0);
+	/* client interest stays as it is: an event while resolving turns it off (saves epoll_ctl) */
 	metrics_dns_start(s);
 	if (dns_resolve(s->w->dns, s->host, dns_done, s, &s->dns_req))
 		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
@@ -883,7 +898,6 @@ static void connect_next(struct session *s)
 	int last_err = 0;
 
 	s->state = SESS_CONNECT;
-	io_want(s->w->loop, &s->cio, 0);
 	while (s->next_addr < s->naddrs) {
 		size_t idx;
 		int rc = egress_pick(s->pool, s->host, s->pin, loop_now(s->w->loop), s->tried, &idx);
@@ -1312,6 +1326,12 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		relay_event(s, true, revents);
 		break;
 	case SESS_FORWARD:
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !(io->want & EPOLLIN)) {
+			/* reset while we wait for the upstream: nobody is left to answer */
+			s->reason = "client went away";
+			session_close(s);
+			break;
+		}
 		forward_pump(s);
 		break;
 	case SESS_REPLY:
@@ -1322,7 +1342,12 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		break;
 	case SESS_RESOLVE:
 	case SESS_CONNECT:
-		io_want(loop, io, 0);
+		if (revents & (EPOLLERR | EPOLLHUP)) {
+			s->reason = "client went away";
+			session_close(s);
+			break;
+		}
+		io_want(loop, io, 0);   /* early bytes wait in the socket until the tunnel is up */
 		break;
 	case SESS_DONE:
 		break;
@@ -1341,6 +1366,12 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 		relay_event(s, false, revents);
 		break;
 	case SESS_FORWARD:
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !io->want) {
+			/* the upstream closed while we still write its bytes to the client: what it
+			 * sent is read later; stop the level-triggered hang-up from waking us */
+			io_stop(loop, io);
+			break;
+		}
 		forward_pump(s);
 		break;
 	case SESS_HEAD:
