@@ -86,13 +86,16 @@ FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/f
 
 build/fuzz/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
+	@echo "  CC(fuzz) $<"
+	@clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
 build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
-	clang -I$(LLHTTP_INC_DIR) -std=c17 -O1 -g -w $(FUZZ_FLAGS) -c -o $@ $<
+	@echo "  CC(fuzz) $<"
+	@clang -I$(LLHTTP_INC_DIR) -std=c17 -O1 -g -w $(FUZZ_FLAGS) -c -o $@ $<
 build/fuzz/%: fuzz/%.c $(FUZZ_LIBOBJ)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	@echo "  LD(fuzz) $@"
+	@clang $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz: deps $(FUZZ_BIN)
 

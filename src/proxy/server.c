@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -199,6 +200,17 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	return 0;
 }
 
+/* Two descriptors per tunnel (four with splice pipes in flight): take the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int proxy_run(struct proxy *px)
 {
 	sigset_t set;
@@ -218,6 +230,7 @@ int proxy_run(struct proxy *px)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		if ((rc = worker_init(px, &px->workers[i], (int)i)) != 0) {
 			log_error("cannot start: %s", strerror(-rc));

@@ -348,7 +348,7 @@ static bool hop_by_hop(const char *name, size_t len)
 {
 	static const char *const names[] = {
 		"connection", "proxy-connection", "proxy-authorization", "keep-alive", "te",
-		"trailer", "upgrade", "transfer-encoding-x", "proxy-authenticate", "x-iplock-egress",
+		"trailer", "upgrade", "proxy-authenticate", "x-iplock-egress",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == len && !strncasecmp(names[i], name, len))

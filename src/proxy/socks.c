@@ -14,18 +14,7 @@
 #include "net/sock.h"
 #include "proxy/respond.h"
 #include "proxy/session.h"
-
-enum socks_rep {
-	SOCKS_OK = 0x00,
-	SOCKS_GENERAL_FAILURE = 0x01,
-	SOCKS_NOT_ALLOWED = 0x02,          /* connection not allowed by ruleset */
-	SOCKS_NET_UNREACHABLE = 0x03,
-	SOCKS_HOST_UNREACHABLE = 0x04,
-	SOCKS_CONN_REFUSED = 0x05,
-	SOCKS_TTL_EXPIRED = 0x06,          /* used for connect timeouts */
-	SOCKS_CMD_UNSUPPORTED = 0x07,
-	SOCKS_ATYP_UNSUPPORTED = 0x08,
-};
+#include "proxy/socks_wire.h"
 
 static void socks_send_close(struct session *s, const unsigned char *msg, size_t len, int status,
 			     const char *reason)
@@ -99,29 +88,22 @@ int socks_reply_success(struct session *s)
 	return 0;
 }
 
-/* Greeting: VER NMETHODS METHODS. Username/password when auth is on (no-auth is refused);
- * no-auth only on a proxy configured without auth. */
-static ssize_t socks_greeting(struct session *s, const unsigned char *p, size_t n)
+/* Greeting: username/password when auth is on (no-auth is refused then); no-auth only on a
+ * proxy configured without auth. */
+static long socks_greeting(struct session *s, const uint8_t *p, size_t n)
 {
 	bool want_auth = s->cfg->cfg->auth_required;
-	unsigned char choice = 0xff;
+	struct socks_greeting g;
+	long used = socks_parse_greeting(p, n, &g);
 
-	if (n < 2)
-		return 0;
-	if (p[0] != 5 || p[1] == 0) {
+	if (used < 0) {
 		s->reason = "not a SOCKS5 greeting";
 		session_reply(s, NULL, 400, NULL);
-		return -1;
 	}
-	if (n < 2u + p[1])
-		return 0;
-	for (unsigned i = 0; i < p[1]; i++) {
-		if (want_auth && p[2 + i] == 0x02)
-			choice = 0x02;
-		if (!want_auth && p[2 + i] == 0x00)
-			choice = 0x00;
-	}
-	unsigned char rep[2] = { 5, choice };
+	if (used <= 0)
+		return used;
+	uint8_t choice = want_auth ? (g.offers_userpass ? 0x02 : 0xff) : (g.offers_none ? 0x00 : 0xff);
+	uint8_t rep[2] = { 5, choice };
 	if (choice == 0xff) {
 		socks_send_close(s, rep, 2, 407, want_auth ? "SOCKS5 client offered no username/password method"
 							: "SOCKS5 client offered no acceptable method");
@@ -132,91 +114,66 @@ static ssize_t socks_greeting(struct session *s, const unsigned char *p, size_t 
 		return -1;
 	}
 	s->socks_step = choice == 0x02 ? SOCKS_STEP_AUTH : SOCKS_STEP_REQUEST;
-	return 2 + p[1];
+	return used;
 }
 
-/* RFC 1929: VER(1) ULEN UNAME PLEN PASSWD, checked like a Basic credential (same cache). */
-static ssize_t socks_auth(struct session *s, const unsigned char *p, size_t n)
+/* RFC 1929 username/password, checked as a Basic credential (same users, cache, options). */
+static long socks_auth(struct session *s, const uint8_t *p, size_t n)
 {
-	char cred[600], basic[820];
+	static const uint8_t refused[2] = { 1, 1 };
+	char cred[520], basic[720];
+	struct socks_userpass up;
+	long used = socks_parse_userpass(p, n, &up);
 
-	if (n < 2)
-		return 0;
-	size_t ulen = p[1];
-	if (n < 2 + ulen + 1)
-		return 0;
-	size_t plen = p[2 + ulen];
-	if (n < 3 + ulen + plen)
-		return 0;
-	if (p[0] != 1 || ulen == 0) {
-		unsigned char rep[2] = { 1, 1 };
-		socks_send_close(s, rep, 2, 407, "malformed SOCKS5 authentication");
-		return -1;
-	}
-	memcpy(cred, p + 2, ulen);
-	cred[ulen] = ':';
-	memcpy(cred + ulen + 1, p + 3 + ulen, plen);
+	if (used < 0)
+		socks_send_close(s, refused, 2, 407, "malformed SOCKS5 authentication");
+	if (used <= 0)
+		return used;
+	memcpy(cred, up.user, up.ulen);
+	cred[up.ulen] = ':';
+	memcpy(cred + up.ulen + 1, up.pass, up.plen);
 	memcpy(basic, "Basic ", 6);
-	int b64 = EVP_EncodeBlock((unsigned char *)basic + 6, (unsigned char *)cred, (int)(ulen + 1 + plen));
+	int b64 = EVP_EncodeBlock((unsigned char *)basic + 6, (unsigned char *)cred, (int)(up.ulen + 1 + up.plen));
 	int rc = session_authenticate(s, basic, 6 + (size_t)b64);
 	OPENSSL_cleanse(cred, sizeof(cred));
 	OPENSSL_cleanse(basic, sizeof(basic));
 	if (rc == -EACCES) {
-		unsigned char rep[2] = { 1, 1 };
-		socks_send_close(s, rep, 2, 407, "proxy credentials are not valid");
+		socks_send_close(s, refused, 2, 407, "proxy credentials are not valid");
 		return -1;
 	}
 	s->socks_busy = rc == -EBUSY;   /* over the user's cap: refused at the request */
-	unsigned char ok[2] = { 1, 0 };
+	static const uint8_t ok[2] = { 1, 0 };
 	if (sess_write(s, s->cio.fd, ok, 2) != 2) {
 		session_close(s);
 		return -1;
 	}
 	s->socks_step = SOCKS_STEP_REQUEST;
-	return (ssize_t)(3 + ulen + plen);
+	return used;
 }
 
-/* VER CMD RSV ATYP DST.ADDR DST.PORT */
-static ssize_t socks_request(struct session *s, const unsigned char *p, size_t n)
+static long socks_request(struct session *s, const uint8_t *p, size_t n)
 {
-	unsigned char fail[10] = { 5, SOCKS_GENERAL_FAILURE, 0, 1, 0, 0, 0, 0, 0, 0 };
-	size_t alen, need;
+	struct socks_request rq;
+	uint8_t rep;
+	long used = socks_parse_request(p, n, &rq, &rep);
 
-	if (n < 4)
-		return 0;
-	if (p[0] != 5) {
-		socks_send_close(s, fail, sizeof(fail), 400, "malformed SOCKS5 request");
-		return -1;
+	if (used < 0) {
+		uint8_t fail[10] = { 5, rep, 0, 1, 0, 0, 0, 0, 0, 0 };
+		socks_send_close(s, fail, sizeof(fail), 400,
+				 rep == SOCKS_CMD_UNSUPPORTED ? "SOCKS5 command not supported (CONNECT only)"
+				 : rep == SOCKS_ATYP_UNSUPPORTED ? "SOCKS5 address type not supported"
+								 : "malformed SOCKS5 request");
 	}
-	switch (p[3]) {
-	case 1: alen = 4; need = 4 + 4 + 2; break;
-	case 4: alen = 16; need = 4 + 16 + 2; break;
-	case 3:
-		if (n < 5)
-			return 0;
-		alen = p[4];
-		need = 4 + 1 + alen + 2;
-		break;
-	default:
-		fail[1] = SOCKS_ATYP_UNSUPPORTED;
-		socks_send_close(s, fail, sizeof(fail), 400, "SOCKS5 address type not supported");
-		return -1;
-	}
-	if (n < need)
-		return 0;
-	if (p[1] != 1) {
-		fail[1] = SOCKS_CMD_UNSUPPORTED;
-		socks_send_close(s, fail, sizeof(fail), 400, "SOCKS5 command not supported (CONNECT only)");
-		return -1;
-	}
+	if (used <= 0)
+		return used;
 	s->is_connect = true;
 	s->req_start_ms = loop_now(s->w->loop);
-	s->port = (uint16_t)(p[need - 2] << 8 | p[need - 1]);
-	if (p[3] == 3) {
+	s->port = rq.port;
+	if (rq.atyp == 3) {
 		struct host h;
-		const char *err = alen ? host_parse((const char *)p + 5, alen, &h) : "empty name";
+		const char *err = host_parse(rq.name, strlen(rq.name), &h);
 		if (err) {
-			snprintf(s->host, sizeof(s->host), "%.*s", (int)alen, (const char *)p + 5);
+			snprintf(s->host, sizeof(s->host), "%s", rq.name);
 			respond_error_dup(s, 400, "bad_request_target", err);
 			return -1;
 		}
@@ -226,17 +183,9 @@ static ssize_t socks_request(struct session *s, const unsigned char *p, size_t n
 			s->naddrs = 1;
 		}
 	} else {
-		struct ipaddr ip = { .family = p[3] == 1 ? AF_INET : AF_INET6 };
-		memcpy(ip.a, p + 4, alen);
-		if (ip.family == AF_INET6) {
-			/* a v4-mapped address is the IPv4 address, for every check that follows */
-			struct sockaddr_storage ss;
-			ipaddr_to_sockaddr(&ip, 0, &ss);
-			ipaddr_from_sockaddr((struct sockaddr *)&ss, &ip);
-		}
-		s->addrs[0] = ip;
+		s->addrs[0] = rq.ip;
 		s->naddrs = 1;
-		ipaddr_format(&ip, s->host, sizeof(s->host));
+		ipaddr_format(&rq.ip, s->host, sizeof(s->host));
 	}
 	if (s->socks_busy) {
 		respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
@@ -244,7 +193,7 @@ static ssize_t socks_request(struct session *s, const unsigned char *p, size_t n
 	}
 	if (!session_admit_destination(s))
 		return -1;
-	s->cin->off += need;
+	s->cin->off += (size_t)used;
 	s->socks_step = SOCKS_STEP_DONE;
 	session_route(s);
 	return 0;
@@ -253,9 +202,9 @@ static ssize_t socks_request(struct session *s, const unsigned char *p, size_t n
 void socks_read(struct session *s)
 {
 	for (int guard = 0; guard < 4 && s->state == SESS_SOCKS; guard++) {
-		const unsigned char *p = (const unsigned char *)s->cin->data + s->cin->off;
+		const uint8_t *p = (const uint8_t *)s->cin->data + s->cin->off;
 		size_t n = buf_pending(s->cin);
-		ssize_t used;
+		long used;
 
 		switch (s->socks_step) {
 		case SOCKS_STEP_GREETING: used = socks_greeting(s, p, n); break;

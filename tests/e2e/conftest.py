@@ -148,14 +148,15 @@ def password_hash():
 
 
 class Proxy:
-    def __init__(self, tmp, config_text, extra_args=()):
+    def __init__(self, tmp, config_text, extra_args=(), preexec=None):
         self.port = free_port()
         self.path = Path(tmp) / "proxy.ini"
         self.log = Path(tmp) / "access.log"
         self.stderr = Path(tmp) / "proxy.stderr"
         self.write_config(config_text)
         self.proc = subprocess.Popen([IPLOCK, "proxy", "-c", str(self.path), *extra_args],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.stderr, "w"))
+                                     stdout=subprocess.DEVNULL, stderr=open(self.stderr, "w"),
+                                     preexec_fn=preexec)
         try:
             wait_port("127.0.0.1", self.port)
         except TimeoutError:
@@ -209,10 +210,10 @@ password_hash = {password_hash}
 def proxy_factory(tmp_path):
     started = []
 
-    def make(text, extra_args=()):
+    def make(text, extra_args=(), preexec=None):
         d = tmp_path / f"p{len(started)}"
         d.mkdir()
-        p = Proxy(d, text, extra_args)
+        p = Proxy(d, text, extra_args, preexec)
         started.append(p)
         return p
 

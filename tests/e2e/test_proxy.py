@@ -400,3 +400,34 @@ def test_pool_endpoint_lists_callers_pool(proxy_factory, origin, password_hash):
     assert r.stdout.startswith(b"HTTP/1.1 407")
     r = curl("-i", "-u", "alice:nope", f"http://127.0.0.1:{p.port}/iplock/pool")
     assert r.stdout.startswith(b"HTTP/1.1 407")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / __import__("os").sysconf("SC_CLK_TCK")
+
+
+def test_emfile_backs_off_instead_of_spinning(proxy_factory, origin, password_hash):
+    import resource
+
+    def low_fds():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy="workers = 1"), preexec=low_fds)
+    conns = []
+    for _ in range(80):     # more than the proxy can hold: accept() fails with EMFILE
+        try:
+            conns.append(socket.create_connection(("127.0.0.1", p.port), timeout=2))
+        except OSError:
+            break
+    time.sleep(0.3)
+    before = cpu_seconds(p.proc.pid)
+    time.sleep(2.0)
+    spent = cpu_seconds(p.proc.pid) - before
+    assert spent < 0.5, f"proxy burned {spent:.2f} CPU s while out of descriptors"
+    for c in conns:
+        c.close()
+    time.sleep(0.5)
+    assert curl_json("-x", p.url(), f"http://127.0.0.1:{origin.port}/after")["path"] == "/after"
+    assert "pausing the listener" in p.stderr.read_text()
