@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <llhttp.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -279,88 +278,33 @@ int vlink_write_all(struct vlink *l, const void *buf, size_t len)
 	return layer_write_all(l, l->nssl, buf, len);
 }
 
-struct vparse {
-	struct vresp *r;
-	bool connect;
-	bool head_done;
-	bool done;
-};
-
-static int on_headers_complete(llhttp_t *p)
-{
-	struct vparse *v = p->data;
-
-	v->head_done = true;
-	v->r->status = p->status_code;
-	if (v->connect && p->status_code / 100 == 2) {
-		v->done = true;          /* the tunnel starts right after this head */
-		return HPE_PAUSED;
-	}
-	return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-	struct vparse *v = p->data;
-	struct vresp *r = v->r;
-	size_t room = VLINK_BODY_CAP - r->body_len;
-
-	if (len > room) {
-		r->truncated = true;
-		len = room;
-	}
-	memcpy(r->body + r->body_len, at, len);
-	r->body_len += len;
-	r->body[r->body_len] = '\0';
-	return 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-	((struct vparse *)p->data)->done = true;
-	return HPE_PAUSED;
-}
-
 int vlink_exchange(struct vlink *l, const char *req, size_t len, bool connect, struct vresp *out)
 {
-	static const llhttp_settings_t settings = {
-		.on_headers_complete = on_headers_complete,
-		.on_body = on_body,
-		.on_message_complete = on_message_complete,
-	};
-	struct vparse v = { .r = out, .connect = connect };
-	llhttp_t parser;
-	size_t total = 0;
+	struct vresp_parser p;
+	size_t total = 0, used;
+	const char *err = NULL;
 	char buf[4096];
 
-	out->status = 0;
-	out->body_len = 0;
-	out->body[0] = '\0';
-	out->truncated = false;
+	vresp_parser_init(&p, out, connect);
 	if (vlink_write_all(l, req, len))
 		return -1;
-	llhttp_init(&parser, HTTP_RESPONSE, &settings);
-	parser.data = &v;
 	/* a CONNECT answer is read one byte at a time: bytes after its head belong to the tunnel */
 	size_t step = connect ? 1 : sizeof(buf);
-	while (!v.done) {
+	for (;;) {
 		if (total >= VLINK_READ_CAP)
 			return link_fail(l, VLINK_PROTOCOL, "response larger than %s", "1 MiB");
 		long n = layer_read(l, l->nssl, buf, step);
 		if (n < 0)
 			return -1;
-		if (n == 0) {
-			if (v.head_done && llhttp_finish(&parser) == HPE_OK)
-				break;       /* a body that ends at close */
-			return link_fail(l, VLINK_IO, "the connection closed %s",
-					 v.head_done ? "in the middle of the response" : "before a response");
-		}
+		enum vresp_result r = n == 0 ? vresp_parser_eof(&p, &err)
+					     : vresp_parser_feed(&p, buf, (size_t)n, &used, &err);
+		if (r == VRESP_DONE)
+			return 0;
+		if (r == VRESP_ERROR)
+			return link_fail(l, n == 0 ? VLINK_IO : VLINK_PROTOCOL,
+					 n == 0 ? "%s" : "not an HTTP response: %s", err);
 		total += (size_t)n;
-		llhttp_errno_t e = llhttp_execute(&parser, buf, (size_t)n);
-		if (e != HPE_OK && !(e == HPE_PAUSED && v.done))
-			return link_fail(l, VLINK_PROTOCOL, "not an HTTP response: %s", llhttp_errno_name(e));
 	}
-	return 0;
 }
 
 void vlink_close(struct vlink *l)

@@ -11,7 +11,8 @@
 
 #include <openssl/ssl.h>
 
-#define VLINK_BODY_CAP  (64 * 1024)     /* body bytes kept; more is read and dropped */
+#include "verify/resp.h"
+
 #define VLINK_READ_CAP  (1024 * 1024)   /* bytes read for one response before giving up */
 
 enum vlink_fail {
@@ -37,13 +38,6 @@ struct vlink {
 	uint64_t deadline_ms;  /* loop_clock_ms() time when every wait gives up */
 	enum vlink_fail fail;
 	char err[320];         /* one line: why it failed */
-};
-
-struct vresp {
-	int status;
-	char body[VLINK_BODY_CAP + 1];   /* NUL-terminated */
-	size_t body_len;
-	bool truncated;
 };
 
 /* A client TLS context: verify against cafile (or the system store when NULL). */
