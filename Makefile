@@ -30,7 +30,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
              libjansson-dev libsystemd-dev libcmocka-dev
 DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
-             git nginx-light sqlite3
+             git nginx-light sqlite3 postgresql
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:

@@ -178,7 +178,8 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	s->peer = *peer;
 	s->user = -1;
 	s->pin = -1;
-	s->splice = strcmp(cfg_of(s)->relay, "copy") != 0;
+	s->splice = !strcmp(cfg_of(s)->relay, "splice");
+	s->splice_auto = !strcmp(cfg_of(s)->relay, "auto");
 	s->up.pipe[0] = s->up.pipe[1] = s->down.pipe[0] = s->down.pipe[1] = -1;
 	s->start_ms = s->req_start_ms = s->last_ms = loop_now(w->loop);
 	io_init(&s->cio, fd, session_io_client);
@@ -202,7 +203,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 			return;
 		}
 		SSL_set_accept_state(s->ssl);
-		s->splice = false;   /* bytes must pass through OpenSSL */
+		s->splice = s->splice_auto = false;   /* bytes must pass through OpenSSL */
 		s->state = SESS_TLS;
 	}
 	if (socks) {

@@ -443,3 +443,13 @@ def test_password_guessing_is_throttled_per_address(proxy_factory, origin, passw
     assert r.stdout.startswith(b"HTTP/1.1 407") and b"proxy_auth_throttled" in r.stdout
     # the client whose credentials were verified before still gets through
     assert curl_json("-x", p.url(), u)["path"] == "/g"
+
+
+@pytest.mark.parametrize("relay", ["auto", "splice", "copy"])
+def test_tunnel_bulk_intact_in_every_relay_mode(proxy_factory, origin, password_hash, relay):
+    import hashlib
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy=f"relay = {relay}"))
+    n = 24 * 1024 * 1024 + 11
+    out = curl("-p", "-x", p.url(), f"http://127.0.0.1:{origin.port}/big/{n}/cl").stdout
+    expect = (bytes(range(256)) * 256 * (n // 65536 + 1))[:n]
+    assert len(out) == n and hashlib.sha256(out).digest() == hashlib.sha256(expect).digest()
