@@ -286,7 +286,7 @@ static int fetch_pinned(struct verify *v, size_t idx, struct row *r)
 		snprintf(extra, sizeof(extra), "Authorization: Bearer %s\r\n", v->key);
 	host_header(&v->target, host, sizeof(host));
 	vurl_authority(&v->target, authority, sizeof(authority));
-	bool via_proxy = true;   /* who answered: the proxy itself, or (through it) the target */
+	bool via_proxy = true;   /* false once the tunnel to the target is up */
 	if (v->target.tls) {
 		n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s"
 			     "User-Agent: iplock-verify/%s\r\n\r\n", authority, authority, auth, IPLOCK_VERSION);
@@ -322,8 +322,9 @@ answered:
 	json_error_t jerr;
 	json_t *root = json_loadb(v->resp->body, v->resp->body_len, 0, &jerr);
 	const char *type = NULL, *msg = error_message(root, &type);
-	if (via_proxy && (v->resp->status == 407 || v->resp->status == 502 || v->resp->status == 503 ||
-			  v->resp->status == 504 || (type && !strcmp(type, "proxy_error")))) {
+	/* who answered: a refused CONNECT is always the proxy; through a forwarded request only a
+	 * 407 or iplock's own error body says so (a 502 may be the target's) */
+	if (via_proxy && (v->target.tls || v->resp->status == 407 || (type && !strcmp(type, "proxy_error")))) {
 		/* the proxy answered, not the target: this address did not get out */
 		char m[VERIFY_DETAIL_MAX];
 		detail_clean(v, msg ? msg : "", m, sizeof(m));
