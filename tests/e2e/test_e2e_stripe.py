@@ -3,7 +3,7 @@
 with `iplock keys`. Debian's python3-stripe (stripe.proxy / api_base / ca_bundle_path), npm
 stripe with https-proxy-agent, curl and Python requests (proxy URL and HTTPS_PROXY).
 
-Scenarios: both egress addresses allowlisted; only one (SDK AuthenticationError with Stripe's
+Scenarios: both egress addresses allowlisted (also with an https:// proxy URL); only one (SDK AuthenticationError with Stripe's
 IP message, `iplock verify --api` names the missing address, the fix works); a leaked key
 used from 127.0.0.5 without the proxy; a restricted key without charge write (PermissionError);
 rotation with --expire-old 1h (old and new keys both work, allowlist inherited)."""
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, Proxy, base_config
+from conftest import PASSWORD, Proxy, base_config, free_port
 from gate_util import Gate, create_key, keys
 from verify_util import FakeStripe, make_ca, verify, verify_json
 
@@ -96,10 +96,13 @@ class World:
         self.base = f"https://127.0.0.1:{self.gport}"
         d = tmp / "proxy"
         d.mkdir()
-        self.proxy = Proxy(d, base_config(self.gport, password_hash))
+        self.tls_port = free_port()   # the proxy's TLS listener (an https:// proxy URL)
+        self.proxy = Proxy(d, base_config(self.gport, password_hash, extra_proxy=(
+            f"tls_listen = 127.0.0.1:{self.tls_port}\ntls_cert = {crt}\ntls_key = {key}")))
 
-    def proxy_url(self, pin=None):
-        return self.proxy.url(user=f"alice+egress={pin}" if pin else "alice")
+    def proxy_url(self, pin=None, tls=False):
+        url = self.proxy.url(user=f"alice+egress={pin}" if pin else "alice")
+        return url.replace("http://", "https://", 1).replace(f":{self.proxy.port}", f":{self.tls_port}") if tls else url
 
     def py_stripe(self, key, proxy=None, n=1, pin=None):
         cfg = {"key": key, "proxy": proxy or self.proxy_url(pin), "api_base": self.base, "ca": str(self.ca), "n": n}
@@ -108,8 +111,8 @@ class World:
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    def node_stripe(self, key, n=1, pin=None):
-        cfg = {"key": key, "proxy": self.proxy_url(pin), "port": self.gport, "n": n}
+    def node_stripe(self, key, n=1, pin=None, proxy=None):
+        cfg = {"key": key, "proxy": proxy or self.proxy_url(pin), "port": self.gport, "n": n}
         r = subprocess.run(["node", "-e", NODE_STRIPE, json.dumps(cfg)], cwd=JS, capture_output=True, text=True,
                            timeout=60, env=clean_env(NODE_EXTRA_CA_CERTS=str(self.ca)))
         assert r.returncode == 0, r.stderr
@@ -277,3 +280,22 @@ def test_verify_api_failures(world, tmp_path):
     r = verify("--proxy", world.proxy_url(), "--api", world.base, "--key-file", str(kf),
                "--cacert", str(world.ca), "--path", "/v1/balance")
     assert r.returncode == 0, r.stdout
+
+
+def test_https_proxy_url_end_to_end(world):
+    """TLS to the proxy too (credentials and CONNECT target never in cleartext), then the
+    client's own TLS to the gate inside the tunnel."""
+    k = create_key(world.db, "--type", "secret", "--mode", "test", "--allow", "127.0.0.2", "--allow", "127.0.0.3")
+    url = world.proxy_url(tls=True)
+    world.api.clear()
+    for res in world.py_stripe(k["secret"], proxy=url, n=2) + world.node_stripe(k["secret"], proxy=url):
+        assert_charge(res)
+    r = subprocess.run(["curl", "-s", "--max-time", "10", "--proxy", url, "--proxy-cacert", str(world.ca),
+                        "--cacert", str(world.ca), "-u", f"{k['secret']}:", f"{world.base}/v1/balance"],
+                       capture_output=True, text=True, timeout=30, env=clean_env())
+    assert json.loads(r.stdout)["object"] == "balance"
+    assert len(world.api.clients()) == 4
+    rc, out, _ = verify_json("--proxy", url, "--proxy-cacert", str(world.ca), "--api", world.base,
+                             "--key", k["secret"], "--cacert", str(world.ca))
+    assert rc == 0 and [r["verdict"] for r in out["results"]] == ["accepted", "accepted"], out
+    assert out["proxy"] == f"https://alice:****@127.0.0.1:{world.tls_port}"
