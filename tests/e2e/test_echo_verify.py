@@ -6,6 +6,8 @@ import json
 import socket
 import ssl
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -29,12 +31,35 @@ def echoes(tmp_path_factory, pki):
 
 
 @pytest.fixture(scope="module")
-def vproxy(tmp_path_factory, echoes, password_hash, pki):
+def liar():
+    """An echo behind NAT, as it were: it always reports the same other address."""
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = b'{"origin": "203.0.113.9, 10.0.0.1"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def vproxy(tmp_path_factory, echoes, liar, password_hash, pki):
     plain, tls = echoes
     ca, crt, key = pki
     d = tmp_path_factory.mktemp("vproxy")
     tport = free_port()
-    p = Proxy(d, base_config(f"{plain.port} {tls.port}", password_hash,
+    p = Proxy(d, base_config(f"{plain.port} {tls.port} {liar}", password_hash,
                              extra_proxy=f"tls_listen = 127.0.0.1:{tport}\ntls_cert = {crt}\ntls_key = {key}",
                              extra="[user bob]\npassword_hash = " + password_hash +
                              "\negress = 192.0.2.1 127.0.0.3\n"))
@@ -128,6 +153,14 @@ def test_verify_expect_names_the_difference(vproxy, echoes):
     rc, out, _ = verify_json("--proxy", vproxy.url(), "--echo", plain.url, "--expect", "127.0.0.2,127.0.0.4")
     assert rc == 1 and not out["ok"]
     assert out["expected_not_in_pool"] == ["127.0.0.4"] and out["in_pool_not_expected"] == ["127.0.0.3"]
+
+
+def test_verify_mismatch_when_the_echo_sees_another_address(vproxy, liar):
+    rc, out, _ = verify_json("--proxy", vproxy.url(), "--echo", f"http://127.0.0.1:{liar}/ip")
+    assert rc == 1 and not out["ok"]
+    assert [(r["egress"], r["seen"], r["verdict"]) for r in out["results"]] == [
+        ("127.0.0.2", "203.0.113.9", "mismatch"), ("127.0.0.3", "203.0.113.9", "mismatch")]
+    assert out["results"][0]["detail"] == "pinned to 127.0.0.2 but left from 203.0.113.9"
 
 
 def test_verify_pool_address_that_cannot_exit(vproxy, echoes):
