@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -18,6 +19,7 @@
 #include "core/secret.h"
 #include "core/version.h"
 #include "net/addr.h"
+#include "store/store.h"
 #include "verify/link.h"
 #include "verify/url.h"
 
@@ -69,6 +71,8 @@ struct verify {
 	char key[VERIFY_KEY_MAX];
 	char key_masked[SECRET_MASK_MAX];
 	char path[VURL_PATH_MAX];
+	const char *db;                 /* --db: the iplock key store, to name the key's id */
+	char key_id[STORE_ID_MAX];      /* "" when unknown */
 	const char *cacert, *proxy_cacert;
 	SSL_CTX *proxy_ctx, *target_ctx;
 	bool json;
@@ -100,6 +104,7 @@ static void usage(FILE *out)
 		"  --key KEY            API key to check (or --key-file F, or env IPLOCK_VERIFY_KEY);\n"
 		"                       never printed in full\n"
 		"  --path PATH          read-only request to make (default GET /v1/balance)\n"
+		"  --db FILE            the iplock keys store behind the gate: the fix names the key's id\n"
 		"  --cacert FILE        CA certificates for the echo or API (default: the system store)\n"
 		"  --proxy-cacert FILE  CA certificates for an https:// proxy\n"
 		"  --timeout S          seconds for each request (default 10)\n"
@@ -407,6 +412,25 @@ static json_t *str_array(char list[][IPADDR_STRLEN], size_t n)
 	return a;
 }
 
+/* With --db, find the key's id by the hash of its text (the store never holds the key), so
+ * the fix can be pasted as is. A key the store does not know (a real Stripe key) is fine. */
+static void key_lookup(struct verify *v)
+{
+	struct store *st = NULL;
+	struct key_info k;
+	char hex[SHA256_HEX_LEN + 1];
+
+	if (!v->db || access(v->db, R_OK | W_OK) || store_open(v->db, &st))
+		return;
+	secret_sha256_hex(v->key, strlen(v->key), hex);
+	memset(&k, 0, sizeof(k));
+	if (!store_key_get_by_hash(st, hex, &k)) {
+		snprintf(v->key_id, sizeof(v->key_id), "%s", k.id);
+		store_key_clear(&k);
+	}
+	store_close(st);
+}
+
 /* The summary: prints the table (or JSON) and returns the exit status. */
 static int report(struct verify *v)
 {
@@ -435,7 +459,11 @@ static int report(struct verify *v)
 
 	char fix[1024] = "";
 	if (ndenied) {
-		size_t o = (size_t)snprintf(fix, sizeof(fix), "iplock keys restrict KEY_ID");
+		size_t o;
+		if (v->key_id[0])
+			o = (size_t)snprintf(fix, sizeof(fix), "iplock keys --db %.300s restrict %s", v->db, v->key_id);
+		else
+			o = (size_t)snprintf(fix, sizeof(fix), "iplock keys restrict KEY_ID");
 		for (size_t i = 0; i < ndenied && o < sizeof(fix); i++)
 			o += (size_t)snprintf(fix + o, sizeof(fix) - o, " --allow %s", denied[i]);
 	}
@@ -451,6 +479,7 @@ static int report(struct verify *v)
 		json_object_set_new(o, "pool", str_array(v->pool, v->npool));
 		if (v->api) {
 			json_object_set_new(o, "key", json_string(v->key_masked));
+			json_object_set_new(o, "key_id", v->key_id[0] ? json_string(v->key_id) : json_null());
 			json_object_set_new(o, "path", json_string(v->path));
 			json_object_set_new(o, "not_allowed", str_array(denied, ndenied));
 			json_object_set_new(o, "fix", ndenied ? json_string(fix) : json_null());
@@ -510,9 +539,9 @@ static int report(struct verify *v)
 			printf(" %s", denied[i]);
 		printf("\n%s", ndenied == v->npool ? "      no request through this proxy is accepted.\n"
 			: "      requests that leave from them fail with 401 (about one in two).\n");
-		printf("fix:  add them to the key's allowlist:\n      %s   (key ids: iplock keys list)\n"
+		printf("fix:  add them to the key's allowlist:\n      %s%s\n"
 		       "      for a Stripe key: Dashboard > Developers > API keys > the key > "
-		       "Manage IP restrictions, add:", fix);
+		       "Manage IP restrictions, add:", fix, v->key_id[0] ? "" : "   (key ids: iplock keys list)");
 		for (size_t i = 0; i < ndenied; i++)
 			printf(" %s", denied[i]);
 		printf("\n");
@@ -612,6 +641,7 @@ int verify_main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "key-file", required_argument, NULL, 'K' },
 		{ "path", required_argument, NULL, 'P' },
+		{ "db", required_argument, NULL, 'D' },
 		{ "cacert", required_argument, NULL, 'c' },
 		{ "proxy-cacert", required_argument, NULL, 'C' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -641,6 +671,7 @@ int verify_main(int argc, char **argv)
 		case 'k': key = optarg; break;
 		case 'K': key_file = optarg; break;
 		case 'P': path = optarg; break;
+		case 'D': v->db = optarg; break;
 		case 'c': v->cacert = optarg; break;
 		case 'C': v->proxy_cacert = optarg; break;
 		case 'j': v->json = true; break;
@@ -695,6 +726,10 @@ int verify_main(int argc, char **argv)
 			rc = usage_err("--expect goes with --echo", NULL);
 			goto out;
 		}
+		if (v->db && access(v->db, R_OK)) {
+			rc = usage_err("cannot read --db", v->db);
+			goto out;
+		}
 	}
 	if ((err = vurl_parse(echo ? echo : api ? api : "https://api.stripe.com", &v->target))) {
 		rc = usage_err(err, echo ? "--echo" : "--api");
@@ -713,8 +748,8 @@ int verify_main(int argc, char **argv)
 		}
 		snprintf(v->path, sizeof(v->path), "%.*s%s", (int)blen, base, p);
 		memcpy(v->target.path, v->path, sizeof(v->path));
-	} else if (path) {
-		rc = usage_err("--path goes with --api", NULL);
+	} else if (path || v->db) {
+		rc = usage_err("--path and --db go with --api", NULL);
 		goto out;
 	}
 	if (expect && (err = expect_parse(v, expect))) {
@@ -752,6 +787,8 @@ int verify_main(int argc, char **argv)
 		if (v->rows[i].verdict == V_ERROR)
 			nerr++;
 	}
+	if (v->api)
+		key_lookup(v);
 	rc = report(v);
 	/* every address failed the same way before reaching the target: say it in one line */
 	if (nerr == v->npool) {

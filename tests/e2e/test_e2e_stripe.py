@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, Proxy, base_config, free_port
+from conftest import IPLOCK, PASSWORD, Proxy, base_config, free_port
 from gate_util import Gate, create_key, keys
 from verify_util import FakeStripe, make_ca, verify, verify_json
 
@@ -209,11 +209,12 @@ def test_one_egress_allowlisted_half_fails_and_verify_names_the_fix(world):
     assert "missing 1 of the 2 egress addresses: 127.0.0.3" in r.stdout
     assert "iplock keys restrict KEY_ID --allow 127.0.0.3" in r.stdout
     assert k["secret"] not in r.stdout + r.stderr and k["masked"] in r.stdout and PASSWORD not in r.stdout
-    rc, out, _ = world.verify_api(k["secret"])
-    assert rc == 1 and out["not_allowed"] == ["127.0.0.3"]
+    rc, out, _ = world.verify_api(k["secret"], "--db", str(world.db))
+    assert rc == 1 and out["not_allowed"] == ["127.0.0.3"] and out["key_id"] == k["id"]
     assert {r["egress"]: r["verdict"] for r in out["results"]} == {"127.0.0.2": "accepted", "127.0.0.3": "ip_not_allowed"}
-    # the fix verify printed, applied: the next request already passes
-    keys(world.db, "restrict", k["id"], "--allow", "127.0.0.3")
+    assert out["fix"] == f"iplock keys --db {world.db} restrict {k['id']} --allow 127.0.0.3"
+    # the fix verify printed, pasted as is: the next request already passes
+    subprocess.run([IPLOCK] + out["fix"].split()[1:], check=True, capture_output=True, timeout=20)
     rc, out, _ = world.verify_api(k["secret"])
     assert rc == 0, out
     assert_charge(world.py_stripe(k["secret"], pin=2)[0])

@@ -34,7 +34,7 @@ def test_walkthrough_commands(tmp_path):
         "ok: every egress address exits as itself (2/2) and the pool is exactly --expect",
         "FAIL AuthenticationError The API key provided does not allow requests from your IP address.",
         "FAIL: the key's IP allowlist is missing 1 of the 2 egress addresses: 127.0.0.3",
-        "iplock keys restrict KEY_ID --allow 127.0.0.3",
+        "iplock keys --db keys.db restrict key_",
         "ok: the key is accepted from every egress address (2/2)",
         '"message":"The API key provided does not allow requests from your IP address."',
         '{"object": "balance"',
