@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -140,7 +141,13 @@ def test_verify_echo_plain_and_tls(vproxy, echoes, pki):
     assert [(x["egress"], x["seen"], x["verdict"]) for x in out["results"]] == [
         ("127.0.0.2", "127.0.0.2", "ok"), ("127.0.0.3", "127.0.0.3", "ok")]
     # the log shows that verify really pinned each address in turn
-    pinned = [l["egress"] for l in vproxy.log_lines() if l.get("destination") == f"127.0.0.1:{tls.port}"]
+    # (the proxy writes a line when the connection ends, which may be just after verify exits)
+    deadline = time.time() + 5
+    while True:
+        pinned = [l["egress"] for l in vproxy.log_lines() if l.get("destination") == f"127.0.0.1:{tls.port}"]
+        if len(pinned) >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert pinned[-2:] == ["127.0.0.2", "127.0.0.3"]
 
 
