@@ -50,6 +50,9 @@ class FakeStripe:
                         "object": "balance", "livemode": False,
                         "available": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
                         "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}]})
+                if self.path.startswith("/v1/careless"):   # an API that echoes the key it got
+                    return self._reply(400, {"error": {"type": "invalid_request_error",
+                                                       "message": "No such object for " + self.headers.get("Authorization", "")}})
                 self._reply(404, {"error": {"type": "invalid_request_error",
                                             "message": f"Unrecognized request URL (GET: {self.path})"}})
 

@@ -279,6 +279,11 @@ def test_verify_api_failures(world, tmp_path):
     assert rc == 1 and {r["verdict"] for r in out["results"]} == {"rejected"}
     assert "Invalid API Key provided: sk_test_****ZZZZ" in out["results"][0]["detail"]
     assert bogus not in json.dumps(out)
+    # an API that echoes the key in its message: verify masks it before printing
+    r = verify("--proxy", world.proxy_url(), "--api", world.base, "--key", k["secret"], "--cacert", str(world.ca),
+               "--path", "/v1/careless")
+    assert r.returncode == 1 and "No such object for Bearer " + k["masked"] in r.stdout
+    assert k["secret"] not in r.stdout + r.stderr
     # the key from a file (kept out of ps) and --path
     kf = tmp_path / "key"
     kf.write_text(k["secret"] + "\n")
