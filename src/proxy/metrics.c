@@ -255,6 +255,45 @@ void metrics_upstream_close(struct session *s)
 	s->ms.egress = 0;
 }
 
+/* Adds what this request moved since the last flush; up and down are its totals so far. */
+static void bytes_flush(struct session *s, uint64_t up, uint64_t down)
+{
+	struct metrics *m = s->w->metrics;
+
+	if (up < s->ms.up_counted || down < s->ms.down_counted)
+		return;   /* never count backwards */
+	uint64_t du = up - s->ms.up_counted, dd = down - s->ms.down_counted;
+	if (!du && !dd)
+		return;
+	struct metrics_user *u = user_of(s);
+	mc_add(&u->c[MU_BYTES_UP], du);
+	mc_add(&u->c[MU_BYTES_DOWN], dd);
+	struct metrics_egress *e = s->ms.egress ? &m->egress[s->ms.egress - 1] : egress_of(s);
+	if (e) {
+		mc_add(&e->c[ME_BYTES_UP], du);
+		mc_add(&e->c[ME_BYTES_DOWN], dd);
+	}
+	s->ms.up_counted = up;
+	s->ms.down_counted = down;
+}
+
+void metrics_tick(struct worker *w)
+{
+	for (struct session *s = w->sessions; s; s = s->next) {
+		if (s->state != SESS_TUNNEL && s->state != SESS_FORWARD)
+			continue;
+		/* the proxy's own "200 Connection established" is not payload */
+		bool ok_line = s->is_connect && !s->socks && s->status == 200;
+		bytes_flush(s, s->bytes_up, ok_line ? (s->bytes_down >= 39 ? s->bytes_down - 39 : 0) : s->bytes_down);
+	}
+}
+
+void metrics_request_reset(struct session *s)
+{
+	s->ms.done = false;
+	s->ms.up_counted = s->ms.down_counted = 0;
+}
+
 void metrics_request_done(struct session *s)
 {
 	struct metrics *m = s->w->metrics;
@@ -267,18 +306,12 @@ void metrics_request_done(struct session *s)
 		if (s->status == 407)
 			mc_add(&m->auth_failures, 1);
 	}
-	/* the proxy's own "200 Connection established" is not payload */
+	/* as the access log counts them */
 	uint64_t down = s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
 			? s->bytes_down - 39 : s->bytes_down;
 	struct metrics_user *u = user_of(s);
 	mc_add(&u->c[s->socks ? MU_REQ_SOCKS : s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD], 1);
-	mc_add(&u->c[MU_BYTES_UP], s->bytes_up);
-	mc_add(&u->c[MU_BYTES_DOWN], down);
-	struct metrics_egress *e = egress_of(s);
-	if (e) {
-		mc_add(&e->c[ME_BYTES_UP], s->bytes_up);
-		mc_add(&e->c[ME_BYTES_DOWN], down);
-	}
+	bytes_flush(s, s->bytes_up, down);
 }
 
 /* ---------------------------------------------------------------- snapshot */
@@ -515,7 +548,7 @@ static const struct counter_def user_defs[] = {
 	{ MU_REQ_FORWARD, NULL, NULL, NULL, "kind=\"forward\"" },
 	{ MU_REQ_SOCKS, NULL, NULL, NULL, "kind=\"socks\"" },
 	{ MU_BYTES_UP, "iplock_user_bytes_total", "counter",
-	  "Payload bytes, counted when a request or tunnel ends", "direction=\"up\"" },
+	  "Payload bytes (open tunnels: added every second)", "direction=\"up\"" },
 	{ MU_BYTES_DOWN, NULL, NULL, NULL, "direction=\"down\"" },
 };
 
@@ -529,7 +562,7 @@ static const struct counter_def egress_defs[] = {
 	{ ME_CONNECT_FAILURES, "iplock_egress_connect_failures_total", "counter",
 	  "Upstream connects from the egress address that failed", NULL },
 	{ ME_BYTES_UP, "iplock_egress_bytes_total", "counter",
-	  "Payload bytes, counted when a request or tunnel ends", "direction=\"up\"" },
+	  "Payload bytes (open tunnels: added every second)", "direction=\"up\"" },
 	{ ME_BYTES_DOWN, NULL, NULL, NULL, "direction=\"down\"" },
 };
 

@@ -39,8 +39,8 @@ enum mu_counter {
 	MU_REQ_CONNECT,        /* CONNECT requests finished (any status) */
 	MU_REQ_FORWARD,        /* forwarded http:// requests finished (any status) */
 	MU_REQ_SOCKS,          /* SOCKS5 CONNECT requests finished (any status) */
-	MU_BYTES_UP,           /* payload client -> destination, counted when a request ends */
-	MU_BYTES_DOWN,         /* payload destination -> client, counted when a request ends */
+	MU_BYTES_UP,           /* payload client -> destination (open tunnels: added each second) */
+	MU_BYTES_DOWN,         /* payload destination -> client */
 	MU_COUNT
 };
 
@@ -90,6 +90,7 @@ struct metrics_sess {
 	bool tunnel;               /* counted in the tunnel gauges */
 	bool done;                 /* this request was counted (access_log may run twice) */
 	uint64_t t0_us;            /* start of the DNS lookup or connect being timed, 0 none */
+	uint64_t up_counted, down_counted;   /* this request's bytes already in the counters */
 };
 
 struct metrics *metrics_new(void);
@@ -130,6 +131,9 @@ void metrics_connected(struct session *s);        /* upstream up; a tunnel if s-
 void metrics_connect_failed(struct session *s);
 void metrics_upstream_close(struct session *s);
 void metrics_request_done(struct session *s);     /* from access_log(): the outcome is known */
+void metrics_request_reset(struct session *s);    /* exchange_reset: the next request starts */
+/* Once a second: bytes of tunnels and exchanges in progress reach the counters. */
+void metrics_tick(struct worker *w);
 
 /* ---- scraping: a sum over workers, then text */
 

@@ -58,6 +58,7 @@ struct worker {
 	struct metrics *metrics;      /* written by this worker only, read by the admin thread */
 	struct timer tick;            /* heartbeat for /healthz; drain checks while stopping */
 	_Atomic uint64_t beat_ms;     /* loop time of the last tick */
+	uint64_t last_flush_ms;       /* tunnel bytes last added to the metrics */
 	bool draining;                /* SIGTERM: listeners closed, sessions finishing */
 	struct timer drain_deadline;
 	atomic_bool force_stop;       /* a second signal: close everything now */

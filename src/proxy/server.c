@@ -113,6 +113,10 @@ static void worker_tick(struct loop *loop, struct timer *t)
 	struct worker *w = container_of(t, struct worker, tick);
 
 	atomic_store_explicit(&w->beat_ms, loop_now(loop), memory_order_relaxed);
+	if (!w->draining || loop_now(loop) - w->last_flush_ms >= TICK_MS) {
+		metrics_tick(w);
+		w->last_flush_ms = loop_now(loop);
+	}
 	if (w->draining && w->nsessions == 0 && !w->inbound_conns) {
 		loop_stop(loop);
 		return;

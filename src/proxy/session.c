@@ -81,7 +81,7 @@ static void exchange_reset(struct session *s)
 	s->reason_buf[0] = '\0';
 	s->dest.family = 0;
 	s->code = NULL;
-	s->ms.done = false;
+	metrics_request_reset(s);
 }
 
 static void access_log(struct session *s)

@@ -195,6 +195,21 @@ def test_metrics_while_a_tunnel_is_open(proxy_factory, origin, password_hash):
         assert m['iplock_user_tunnels_active{user="alice"}'] == 1
         assert total(m, "iplock_egress_tunnels_active") == 1
         assert total(m, "iplock_egress_connections_active") == 1
+        # bytes of an open tunnel reach the counters within a second or so, not only at its end
+        req = b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n"
+        s.sendall(req)
+        got = b""
+        while b'"/live"' not in got:
+            got += s.recv(65536)
+        key_up = 'iplock_user_bytes_total{user="alice",direction="up"}'
+        key_down = 'iplock_user_bytes_total{user="alice",direction="down"}'
+        m = wait_for(lambda: (lambda x: x if x[key_down] == len(got) else None)(scrape(aport)), timeout=5)
+        assert m and m[key_up] == len(req)
+        assert total(m, "iplock_egress_bytes_total") == len(req) + len(got)
+        assert m['iplock_user_tunnels_active{user="alice"}'] == 1
+    # and the close adds nothing twice
+    m = wait_for(lambda: (lambda x: x if x["iplock_client_connections_active"] == 0 else None)(scrape(aport)))
+    assert m[key_up] == len(req) and m[key_down] == len(got)
     m = wait_for(lambda: (lambda x: x if x["iplock_client_connections_active"] == 0 else None)(scrape(aport)))
     assert m['iplock_user_tunnels_active{user="alice"}'] == 0
     assert total(m, "iplock_egress_tunnels_active") == 0
