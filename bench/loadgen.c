@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -605,7 +606,12 @@ static void print_result(struct thread *ths, int nth, double secs)
 	printf("mode=%s ok=%llu err=%llu", names[o.mode], (unsigned long long)ok, (unsigned long long)err);
 	for (int k = 0; k < ERR_KINDS; k++)
 		printf(" err_%s=%llu", err_names[k], (unsigned long long)errs[k]);
-	printf(" secs=%.3f", secs);
+	/* The generator's own CPU, to check it is not the bottleneck. */
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	printf(" secs=%.3f lg_cpu_s=%.3f", secs, cpu);
 	if (o.mode == MODE_IDLE) {
 		printf(" dropped=%llu\n", (unsigned long long)dropped);
 	} else if (o.mode == MODE_BULK) {

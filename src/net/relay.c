@@ -130,7 +130,7 @@ int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, in
 	if (rc)
 		return rc;
 	for (int round = 0; round < PUMP_ROUNDS && !relay_dir_pending(d) && !d->eof; round++) {
-		if (env->splice) {
+		if (env->splice || d->spliced) {
 			if (d->pipe[0] == -1 && (rc = pipe_pool_take(env->pipes, d->pipe)) != 0)
 				return rc;
 			ssize_t n = splice(src, NULL, d->pipe[1], NULL, SPLICE_MAX, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -169,6 +169,11 @@ int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, in
 				d->pend_off = 0;
 				d->pend_len = (uint32_t)(n - w);
 				break;
+			}
+			if (n == RELAY_READ_MAX && env->splice_auto && !env->io) {
+				/* a full read: this direction carries bulk data, move it by splice from now */
+				d->spliced = true;
+				continue;
 			}
 			if (n < RELAY_READ_MAX && !(env->io && env->io->buffered && env->io->buffered(env->io->ctx, src)))
 				break;   /* a short read: the socket is drained */

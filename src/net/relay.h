@@ -38,6 +38,7 @@ struct relay_env {
 	char *scratch;                 /* RELAY_SCRATCH bytes */
 	struct pipe_pool *pipes;
 	bool splice;                   /* splice mode, else copy mode */
+	bool splice_auto;              /* copy mode until a read fills the buffer, then splice */
 	const struct relay_io *io;     /* NULL: plain sockets */
 };
 
@@ -49,6 +50,7 @@ struct relay_dir {
 	uint32_t inpipe;
 	bool eof;          /* the source sent FIN */
 	bool shut;         /* the FIN was passed on to the sink */
+	bool spliced;      /* auto mode: this direction moved to splice */
 };
 
 void relay_dir_init(struct relay_dir *d);

@@ -34,7 +34,18 @@ struct neg_entry {
 	bool valid;
 };
 
+/* Failed password checks per client address, so a flood of guesses cannot spend a worker's
+ * CPU on PBKDF2: past AUTH_FAIL_LIMIT failures in AUTH_FAIL_WINDOW_MS an address gets only
+ * cached verdicts (a client whose credentials were already verified is not locked out). */
+#define FAIL_SLOTS 512
+struct fail_entry {
+	struct ipaddr ip;
+	uint64_t window_start_ms;
+	unsigned failures;
+};
+
 struct auth_cache {
+	struct fail_entry fails[FAIL_SLOTS];
 	unsigned char salt[32];      /* keys the cache hash: a memory dump gives no plain SHA-256 of credentials */
 	EVP_MD *sha256;
 	EVP_MD_CTX *md;
@@ -231,9 +242,45 @@ static int parse_options(const char *s, size_t len, int *pin)
 	return 0;
 }
 
+static struct fail_entry *fail_slot(struct auth_cache *cache, const struct ipaddr *ip)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(ip->a); i++)
+		h = (h ^ ip->a[i]) * 16777619u;
+	return &cache->fails[(h ^ ip->family) % FAIL_SLOTS];
+}
+
+bool auth_client_throttled(struct auth_cache *cache, const struct ipaddr *ip, uint64_t now_ms)
+{
+	struct fail_entry *f = fail_slot(cache, ip);
+
+	return ipaddr_equal(&f->ip, ip) && now_ms - f->window_start_ms < AUTH_FAIL_WINDOW_MS &&
+	       f->failures >= AUTH_FAIL_LIMIT;
+}
+
+void auth_client_failed(struct auth_cache *cache, const struct ipaddr *ip, uint64_t now_ms)
+{
+	struct fail_entry *f = fail_slot(cache, ip);
+
+	if (!ipaddr_equal(&f->ip, ip) || now_ms - f->window_start_ms >= AUTH_FAIL_WINDOW_MS) {
+		f->ip = *ip;
+		f->window_start_ms = now_ms;
+		f->failures = 0;
+	}
+	f->failures++;
+}
+
 int auth_check_basic(const struct proxy_user *users, size_t nusers, uint64_t generation,
 		     struct auth_cache *cache, const char *header_value, size_t len,
 		     struct auth_result *out)
+{
+	return auth_check_basic_ex(users, nusers, generation, cache, header_value, len, true, out);
+}
+
+int auth_check_basic_ex(const struct proxy_user *users, size_t nusers, uint64_t generation,
+			struct auth_cache *cache, const char *header_value, size_t len,
+			bool allow_slow, struct auth_result *out)
 {
 	unsigned char key[32], dec[AUTH_CREDENTIAL_MAX];
 	int rc = -EACCES, declen = 0;
@@ -276,6 +323,8 @@ int auth_check_basic(const struct proxy_user *users, size_t nusers, uint64_t gen
 		return -EACCES;
 	}
 
+	if (!allow_slow)
+		return -EAGAIN;
 	declen = b64_decode(cred, clen, dec, sizeof(dec));
 	if (declen < 0 || memchr(dec, '\0', (size_t)declen)) {
 		rc = -EINVAL;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/addr.h"
 #include "proxy/config.h"
 
 #define AUTH_PBKDF2_ITERATIONS 100000
@@ -45,6 +46,18 @@ int auth_check_basic(const struct proxy_user *users, size_t nusers, uint64_t gen
 
 /* "pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>" with a random 16-byte salt and a 32-byte
  * key. Returns 0, -ENOSPC or -EIO. */
+/* The same with a choice: allow_slow = false answers only from the caches and returns -EAGAIN
+ * where a full password check would be needed. */
+int auth_check_basic_ex(const struct proxy_user *users, size_t nusers, uint64_t generation,
+			struct auth_cache *cache, const char *header_value, size_t len,
+			bool allow_slow, struct auth_result *out);
+
+/* Per client address failure accounting (per worker): throttled addresses get cached verdicts only. */
+#define AUTH_FAIL_LIMIT 10
+#define AUTH_FAIL_WINDOW_MS 60000
+bool auth_client_throttled(struct auth_cache *cache, const struct ipaddr *ip, uint64_t now_ms);
+void auth_client_failed(struct auth_cache *cache, const struct ipaddr *ip, uint64_t now_ms);
+
 int auth_hash_password(const char *pw, size_t len, char *out, size_t cap);
 int auth_hash_password_iter(const char *pw, size_t len, unsigned iterations, char *out, size_t cap);
 

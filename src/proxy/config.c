@@ -536,8 +536,8 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 	case K_OPEN_PROXY:
 		return parse_bool(v, &ctx->open_proxy);
 	case K_RELAY:
-		if (strcmp(v, "splice") && strcmp(v, "copy"))
-			return "relay must be splice or copy";
+		if (strcmp(v, "splice") && strcmp(v, "copy") && strcmp(v, "auto"))
+			return "relay must be auto, splice or copy";
 		return set_string(cfg->relay, sizeof(cfg->relay), v);
 	case K_ACCESS_LOG:
 		return set_string(cfg->access_log, sizeof(cfg->access_log), v);

@@ -16,7 +16,7 @@
 
 #define PROXY_MAX_LISTEN    8
 #define PROXY_USER_NAME_MAX 64
-#define PROXY_RELAY_DEFAULT "splice"   /* "splice" or "copy" */
+#define PROXY_RELAY_DEFAULT "auto"     /* "auto", "splice" or "copy" */
 #define PROXY_MAX_INBOUND   16
 #define INBOUND_MAX_ROUTES  256
 
@@ -71,7 +71,7 @@ struct proxy_config {
 	unsigned workers;                          /* 0 = one per core */
 	unsigned egress_down_ms;
 	bool auth_required;
-	char relay[16];                            /* "splice" or "copy" */
+	char relay[16];                            /* "auto", "splice" or "copy" */
 	char access_log[256];                      /* "-" = stdout, "off", or a path */
 	struct proxy_user *users;
 	size_t nusers;

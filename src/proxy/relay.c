@@ -48,7 +48,7 @@ void relay_start(struct session *s)
 void relay_event(struct session *s, bool from_client, uint32_t revents)
 {
 	struct relay_io io = { hook_read, hook_write, hook_shutdown, hook_buffered, s };
-	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice, s->ssl ? &io : NULL };
+	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice, s->splice_auto, s->ssl ? &io : NULL };
 	int rc = 0;
 	bool both = revents & (EPOLLERR | EPOLLHUP);
 	uint32_t cev, uev;

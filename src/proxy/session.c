@@ -178,7 +178,8 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	s->peer = *peer;
 	s->user = -1;
 	s->pin = -1;
-	s->splice = strcmp(cfg_of(s)->relay, "copy") != 0;
+	s->splice = !strcmp(cfg_of(s)->relay, "splice");
+	s->splice_auto = !strcmp(cfg_of(s)->relay, "auto");
 	s->up.pipe[0] = s->up.pipe[1] = s->down.pipe[0] = s->down.pipe[1] = -1;
 	s->start_ms = s->req_start_ms = s->last_ms = loop_now(w->loop);
 	io_init(&s->cio, fd, session_io_client);
@@ -202,7 +203,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 			return;
 		}
 		SSL_set_accept_state(s->ssl);
-		s->splice = false;   /* bytes must pass through OpenSSL */
+		s->splice = s->splice_auto = false;   /* bytes must pass through OpenSSL */
 		s->state = SESS_TLS;
 	}
 	if (socks) {
@@ -474,9 +475,18 @@ int session_authenticate(struct session *s, const char *basic, size_t len)
 {
 	const struct proxy_config *c = cfg_of(s);
 	struct auth_result ar;
+	struct ipaddr client;
+	uint64_t now = loop_now(s->w->loop);
 
-	if (auth_check_basic(c->users, c->nusers, c->generation, s->w->auth, basic, len, &ar))
+	ipaddr_from_sockaddr((struct sockaddr *)&s->peer, &client);
+	bool slow_ok = !auth_client_throttled(s->w->auth, &client, now);
+	int rc = auth_check_basic_ex(c->users, c->nusers, c->generation, s->w->auth, basic, len, slow_ok, &ar);
+	if (rc == -EAGAIN)
+		return -ETIMEDOUT;   /* throttled: no password check for this address for now */
+	if (rc) {
+		auth_client_failed(s->w->auth, &client, now);
 		return -EACCES;
+	}
 	if (s->user != ar.user && s->counted_user) {
 		atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
 		s->counted_user = false;
@@ -488,9 +498,9 @@ int session_authenticate(struct session *s, const char *basic, size_t len)
 		s->pool = u->egress;
 	if (!s->counted_user) {
 		unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
-		unsigned now = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
+		unsigned open = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
 		s->counted_user = true;
-		if (cap && now > cap)
+		if (cap && open > cap)
 			return -EBUSY;
 	}
 	return 0;
@@ -543,6 +553,11 @@ static bool request_admit(struct session *s, bool local)
 		}
 		if (rc == -EBUSY) {
 			respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
+			return false;
+		}
+		if (rc == -ETIMEDOUT) {
+			respond_error(s, 407, "proxy_auth_throttled",
+				      "too many failed proxy logins from this address: try again in a minute");
 			return false;
 		}
 		if (rc) {

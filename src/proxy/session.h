@@ -58,6 +58,7 @@ struct session {
 	bool head_started;           /* keep-alive: first byte of the next head seen */
 	bool counted_user;
 	bool splice;
+	bool splice_auto;            /* relay = auto: copy, then splice once a direction carries bulk */
 	bool socks;                  /* this session speaks SOCKS5, not HTTP */
 	bool socks_busy;
 	enum socks_step socks_step;

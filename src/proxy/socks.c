@@ -137,8 +137,9 @@ static long socks_auth(struct session *s, const uint8_t *p, size_t n)
 	int rc = session_authenticate(s, basic, 6 + (size_t)b64);
 	OPENSSL_cleanse(cred, sizeof(cred));
 	OPENSSL_cleanse(basic, sizeof(basic));
-	if (rc == -EACCES) {
-		socks_send_close(s, refused, 2, 407, "proxy credentials are not valid");
+	if (rc == -EACCES || rc == -ETIMEDOUT) {
+		socks_send_close(s, refused, 2, 407, rc == -EACCES ? "proxy credentials are not valid"
+				 : "too many failed proxy logins from this address");
 		return -1;
 	}
 	s->socks_busy = rc == -EBUSY;   /* over the user's cap: refused at the request */

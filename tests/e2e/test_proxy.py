@@ -431,3 +431,25 @@ def test_emfile_backs_off_instead_of_spinning(proxy_factory, origin, password_ha
     time.sleep(0.5)
     assert curl_json("-x", p.url(), f"http://127.0.0.1:{origin.port}/after")["path"] == "/after"
     assert "pausing the listener" in p.stderr.read_text()
+
+
+def test_password_guessing_is_throttled_per_address(proxy_factory, origin, password_hash):
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy="workers = 1"))
+    u = f"http://127.0.0.1:{origin.port}/g"
+    assert curl_json("-x", p.url(), u)["path"] == "/g"          # verified once: now cached
+    for i in range(10):
+        assert curl("-i", "-x", p.url(password=f"guess{i}"), u).stdout.startswith(b"HTTP/1.1 407")
+    r = curl("-i", "-x", p.url(password="guess-next"), u)
+    assert r.stdout.startswith(b"HTTP/1.1 407") and b"proxy_auth_throttled" in r.stdout
+    # the client whose credentials were verified before still gets through
+    assert curl_json("-x", p.url(), u)["path"] == "/g"
+
+
+@pytest.mark.parametrize("relay", ["auto", "splice", "copy"])
+def test_tunnel_bulk_intact_in_every_relay_mode(proxy_factory, origin, password_hash, relay):
+    import hashlib
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy=f"relay = {relay}"))
+    n = 24 * 1024 * 1024 + 11
+    out = curl("-p", "-x", p.url(), f"http://127.0.0.1:{origin.port}/big/{n}/cl").stdout
+    expect = (bytes(range(256)) * 256 * (n // 65536 + 1))[:n]
+    assert len(out) == n and hashlib.sha256(out).digest() == hashlib.sha256(expect).digest()
