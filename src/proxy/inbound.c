@@ -173,7 +173,8 @@ static void in_timer(struct loop *loop, struct timer *t)
 static void in_relay(struct inbound_conn *c, bool from_client, uint32_t revents)
 {
 	struct worker *w = c->w;
-	struct relay_env env = { w->scratch, &w->pipes, strcmp(cfg_of(c)->relay, "copy") != 0 };
+	const char *mode = cfg_of(c)->relay;
+	struct relay_env env = { w->scratch, &w->pipes, !strcmp(mode, "splice"), !strcmp(mode, "auto"), NULL };
 	bool both = revents & (EPOLLERR | EPOLLHUP);
 	uint32_t cev, bev;
 	int rc = 0;

@@ -17,7 +17,7 @@ void tunnel_config_init(struct tunnel_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->connect_timeout_ms = 10000;
-	cfg->splice = true;
+	cfg->splice_auto = true;
 }
 
 static int hexval(char c)
@@ -373,10 +373,11 @@ static int thandler(void *user, const char *section, const char *name, const cha
 				err = "must be at least 100ms";
 		} else if (k == 2) {
 			err = tduration(value, 7 * 86400000UL, &t->cfg->idle_timeout_ms);
-		} else if (!strcmp(value, "splice") || !strcmp(value, "copy")) {
+		} else if (!strcmp(value, "splice") || !strcmp(value, "copy") || !strcmp(value, "auto")) {
 			t->cfg->splice = !strcmp(value, "splice");
+			t->cfg->splice_auto = !strcmp(value, "auto");
 		} else {
-			err = "relay must be splice or copy";
+			err = "relay must be auto, splice or copy";
 		}
 	} else if (!strcmp(name, "listen")) {
 		if (t->cur_listen)

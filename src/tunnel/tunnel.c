@@ -175,7 +175,7 @@ static void tconn_timer(struct loop *loop, struct timer *t)
 static void relay_event(struct tconn *c, bool from_client, uint32_t revents)
 {
 	struct trun *rt = c->rt;
-	struct relay_env env = { rt->scratch, &rt->pipes, rt->cfg->splice };
+	struct relay_env env = { rt->scratch, &rt->pipes, rt->cfg->splice, rt->cfg->splice_auto, NULL };
 	bool both = revents & (EPOLLERR | EPOLLHUP);
 	uint32_t cev, pev;
 	int rc = 0;

@@ -50,7 +50,7 @@ struct tunnel_config {
 	size_t nmaps;
 	unsigned connect_timeout_ms;     /* resolve + connect + proxy handshake; default 10 s */
 	unsigned idle_timeout_ms;        /* 0 = none (database sessions idle for long) */
-	bool splice;                     /* relay mode; default splice */
+	bool splice, splice_auto;        /* relay mode: splice, auto (default) or copy */
 };
 
 void tunnel_config_init(struct tunnel_config *cfg);

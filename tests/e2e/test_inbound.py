@@ -261,6 +261,66 @@ allow = 127.0.0.1/32 127.0.0.4/32
     assert refused and refused[0]["reason"] == "client address not allowed" and refused[0]["backend"] is None
 
 
+class Echo:
+    """A TCP echo server (one thread per connection), for bulk relays."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def echo(c):
+        with c:
+            while True:
+                d = c.recv(262144)
+                if not d:
+                    c.shutdown(socket.SHUT_WR)
+                    return
+                c.sendall(d)
+
+
+def test_bulk_bytes_both_ways_intact(proxy_factory, origin, password_hash):
+    import hashlib
+    echo = Echo()
+    port = free_port()
+    start(proxy_factory, origin, password_hash, f"""
+[inbound bulk]
+listen = 127.0.0.1:{port}
+forward = 127.0.0.1:{echo.port}
+""", [port])
+    data = bytes(range(256)) * (4 * 1024 * 12)        # 12 MiB
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    got = []
+
+    def reader():
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                return
+            got.append(d)
+
+    th = threading.Thread(target=reader)
+    th.start()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)                       # half-close passes through
+    th.join(timeout=30)
+    s.close()
+    echo.sock.close()
+    out = b"".join(got)
+    assert len(out) == len(data) and hashlib.sha256(out).digest() == hashlib.sha256(data).digest()
+
+
 def test_backend_down_closes_client(proxy_factory, origin, password_hash):
     port, dead = free_port(), free_port()
     proxy = start(proxy_factory, origin, password_hash, f"""

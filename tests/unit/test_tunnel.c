@@ -78,6 +78,7 @@ static void test_ini(void **state)
 	assert_string_equal(cfg.maps[1].name, "ldap");
 	assert_int_equal(cfg.idle_timeout_ms, 300000);
 	assert_false(cfg.splice);
+	assert_false(cfg.splice_auto);
 	assert_int_equal(cfg.maps[0].line, 5);
 
 	static const struct { const char *text, *want; } bad[] = {
@@ -88,7 +89,7 @@ static void test_ini(void **state)
 		{ "[tunnel a]\nlisten = 1\nremote = x:1\n", "t.ini: missing [proxy] section with url = http://user:pass@host:port" },
 		{ "[proxy]\nconnect_timeout = 5s\n", "t.ini:1: [proxy] has no url" },
 		{ "url = x\n", "t.ini:1: key url outside a section (start with [proxy])" },
-		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nrelay = fast\n", "t.ini:3: relay: relay must be splice or copy" },
+		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nrelay = fast\n", "t.ini:3: relay: relay must be auto, splice or copy" },
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\n[tunnel a b]\n", "t.ini:3: bad tunnel name (1-64 of A-Z a-z 0-9 . _ -)" },
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nnonsense\n", "t.ini:3: syntax error (expected [section], key = value, or a ; comment)" },
 	};
