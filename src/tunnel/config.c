@@ -74,9 +74,10 @@ const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
 		out->scheme = TUNNEL_SOCKS5H;
 		p = url + 9;
 	} else if (!strncmp(url, "https://", 8)) {
-		return "https:// proxy URLs are not supported by iplock tunnel yet (use http:// or socks5h://)";
+		out->scheme = TUNNEL_HTTPS;
+		p = url + 8;
 	} else {
-		return "proxy URL must start with http:// or socks5h://";
+		return "proxy URL must start with http://, https:// or socks5h://";
 	}
 	const char *end = p + strlen(p);
 	if (end > p && end[-1] == '/')
@@ -110,7 +111,7 @@ const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
 		secret_mask(out->pass, strlen(out->pass), masked);
 	bool v6 = out->host.kind == HOST_IP && out->host.ip.family == AF_INET6;
 	snprintf(out->display, sizeof(out->display), "%s://%s%s%s%s%s%s%s:%u",
-		 out->scheme == TUNNEL_HTTP ? "http" : "socks5h",
+		 out->scheme == TUNNEL_HTTP ? "http" : out->scheme == TUNNEL_HTTPS ? "https" : "socks5h",
 		 out->has_auth ? out->user : "", out->has_auth && out->pass[0] ? ":" : "",
 		 out->has_auth && out->pass[0] ? masked : "", out->has_auth ? "@" : "",
 		 v6 ? "[" : "", out->host.name, v6 ? "]" : "", out->port);
@@ -350,9 +351,9 @@ static int thandler(void *user, const char *section, const char *name, const cha
 		return 1;
 	}
 	if (t->section == TS_PROXY) {
-		static const char *const pkeys[] = { "url", "connect_timeout", "idle_timeout", "relay" };
+		static const char *const pkeys[] = { "url", "connect_timeout", "idle_timeout", "relay", "cacert" };
 		int k = -1;
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			if (!strcmp(name, pkeys[i]))
 				k = i;
 		if (k < 0) {
@@ -373,6 +374,11 @@ static int thandler(void *user, const char *section, const char *name, const cha
 				err = "must be at least 100ms";
 		} else if (k == 2) {
 			err = tduration(value, 7 * 86400000UL, &t->cfg->idle_timeout_ms);
+		} else if (k == 4) {
+			if (strlen(value) >= sizeof(t->cfg->cacert))
+				err = "path too long";
+			else
+				memcpy(t->cfg->cacert, value, strlen(value) + 1);
 		} else if (!strcmp(value, "splice") || !strcmp(value, "copy") || !strcmp(value, "auto")) {
 			t->cfg->splice = !strcmp(value, "splice");
 			t->cfg->splice_auto = !strcmp(value, "auto");

@@ -206,3 +206,29 @@ def test_socks5h_postgres_and_refusals(proxy_factory, origin, password_hash, pg,
     assert closed_quickly(local)
     assert wait_for(lambda: "refused the credentials" in t2.stderr())
     assert "Wrong-Passw0rd" not in t2.stderr() and PASSWORD not in t.stderr()
+
+
+def test_https_proxy_url(proxy_factory, origin, password_hash, pg, tunnels, tmp_path):
+    from test_tls_proxy import make_cert
+    crt, key = make_cert(tmp_path)
+    other_crt, _ = make_cert(tmp_path)
+    tport = free_port()
+    proxy = proxy_factory(base_config(origin.port, password_hash,
+                                      extra_proxy=f"connect_ports = {pg.port}\ntls_listen = 127.0.0.1:{tport}\n"
+                                                  f"tls_cert = {crt}\ntls_key = {key}"))
+    url = proxy.url().replace("http://", "https://").replace(f":{proxy.port}", f":{tport}")
+    local, web = free_port(), free_port()
+    t = tunnels(["--proxy", url, "--proxy-cacert", str(crt), f"{local}=127.0.0.1:{pg.port}",
+                 f"{web}=127.0.0.1:{origin.port}"], wait=[local, web])
+    r = psql(local, "SELECT inet_client_addr()")
+    assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
+    n = 6 * 1024 * 1024 + 5          # bulk through OpenSSL both ways of the relay
+    with urllib.request.urlopen(f"http://127.0.0.1:{web}/big/{n}/chunked", timeout=20) as resp:
+        assert len(resp.read()) == n
+    assert PASSWORD not in t.stderr()
+    # a certificate the tunnel does not trust: a clear error, no credentials sent
+    bad = free_port()
+    t2 = tunnels(["--proxy", url, "--proxy-cacert", str(other_crt), f"{bad}=127.0.0.1:{pg.port}"], wait=[bad])
+    assert closed_quickly(bad)
+    assert wait_for(lambda: "certificate is not trusted" in t2.stderr())
+    assert PASSWORD not in t2.stderr()

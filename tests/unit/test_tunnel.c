@@ -27,6 +27,9 @@ static void test_proxy_url(void **state)
 	assert_int_equal(p.scheme, TUNNEL_SOCKS5H);
 	assert_int_equal(p.host.kind, HOST_NAME);
 	assert_string_equal(p.display, "socks5h://u:****@proxy.example.com:1080");
+	assert_null(tunnel_proxy_parse("https://u:pw@proxy.example.com:8443", &p));
+	assert_int_equal(p.scheme, TUNNEL_HTTPS);
+	assert_string_equal(p.display, "https://u:****@proxy.example.com:8443");
 	assert_null(tunnel_proxy_parse("http://[::1]:8080", &p));
 	assert_false(p.has_auth);
 	assert_string_equal(p.display, "http://[::1]:8080");
@@ -80,6 +83,10 @@ static void test_ini(void **state)
 	assert_false(cfg.splice);
 	assert_false(cfg.splice_auto);
 	assert_int_equal(cfg.maps[0].line, 5);
+	tunnel_config_init(&cfg);
+	assert_null(tunnel_config_load_string("[proxy]\nurl = https://u:p@127.0.0.1:3129\ncacert = /etc/x.pem\n",
+					      "t.ini", &cfg, err, sizeof(err)));
+	assert_string_equal(cfg.cacert, "/etc/x.pem");
 
 	static const struct { const char *text, *want; } bad[] = {
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\n[tunnel db]\nlisten = 1\n", "t.ini:3: [tunnel db] needs listen and remote" },
