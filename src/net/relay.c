@@ -92,7 +92,7 @@ static long env_write(const struct relay_env *env, int fd, const void *buf, size
 	return env->io ? env->io->write(env->io->ctx, fd, buf, len) : sock_write(fd, buf, len);
 }
 
-static int dir_flush(const struct relay_env *env, struct relay_dir *d, int dst, uint64_t *count)
+int relay_dir_flush(const struct relay_env *env, struct relay_dir *d, int dst, uint64_t *count)
 {
 	while (d->pend_len > d->pend_off) {
 		long n = env_write(env, dst, d->pend + d->pend_off, d->pend_len - d->pend_off);
@@ -125,7 +125,7 @@ static int dir_flush(const struct relay_env *env, struct relay_dir *d, int dst, 
 int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, int dst,
 		   uint64_t *count)
 {
-	int rc = dir_flush(env, d, dst, count);
+	int rc = relay_dir_flush(env, d, dst, count);
 
 	if (rc)
 		return rc;
@@ -178,15 +178,16 @@ int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, in
 			if (n < RELAY_READ_MAX && !(env->io && env->io->buffered && env->io->buffered(env->io->ctx, src)))
 				break;   /* a short read: the socket is drained */
 		}
-		if ((rc = dir_flush(env, d, dst, count)) != 0)
+		if ((rc = relay_dir_flush(env, d, dst, count)) != 0)
 			return rc;
 	}
 	if (!relay_dir_pending(d) && d->pipe[0] != -1)
 		pipe_pool_give(env->pipes, d->pipe);
 	if (d->eof && !relay_dir_pending(d) && !d->shut) {
-		if (env->io && env->io->shutdown_write)
+		/* with fin_by_close the close that follows sends the FIN: one syscall less */
+		if (!d->fin_by_close && env->io && env->io->shutdown_write)
 			env->io->shutdown_write(env->io->ctx, dst);
-		else
+		else if (!d->fin_by_close)
 			shutdown(dst, SHUT_WR);
 		d->shut = true;
 	}

@@ -51,6 +51,7 @@ struct relay_dir {
 	bool eof;          /* the source sent FIN */
 	bool shut;         /* the FIN was passed on to the sink */
 	bool spliced;      /* auto mode: this direction moved to splice */
+	bool fin_by_close; /* the owner closes dst as soon as this FIN is due: close() sends it */
 };
 
 void relay_dir_init(struct relay_dir *d);
@@ -64,6 +65,9 @@ int relay_dir_queue(struct relay_dir *d, const void *data, size_t len);
  * end; *count grows by the bytes written. */
 int relay_dir_pump(const struct relay_env *env, struct relay_dir *d, int src, int dst,
 		   uint64_t *count);
+
+/* Only what is already pending (queued bytes, a filled pipe): no read from the source. */
+int relay_dir_flush(const struct relay_env *env, struct relay_dir *d, int dst, uint64_t *count);
 
 /* Free the pending buffer; give the pipe back (or close it if bytes are still inside). */
 void relay_dir_release(struct relay_dir *d, struct pipe_pool *pool);

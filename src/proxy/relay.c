@@ -40,9 +40,21 @@ static bool hook_buffered(void *ctx, int fd)
 	return s->ssl && fd == s->cio.fd && SSL_pending(s->ssl);
 }
 
+static void relay_settle(struct session *s, int rc);
+
+/* Send the 200 (or SOCKS reply) and any early client bytes; reads wait for epoll: right after
+ * the connect neither side has usually sent anything, so reading now would only say EAGAIN. */
 void relay_start(struct session *s)
 {
-	relay_event(s, true, EPOLLIN | EPOLLOUT);   /* pumps both ways: the 200, early bytes */
+	struct relay_io io = { hook_read, hook_write, hook_shutdown, hook_buffered, s };
+	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice, s->splice_auto, s->ssl ? &io : NULL };
+	int rc = relay_dir_flush(&env, &s->down, s->cio.fd, &s->bytes_down);
+
+	if (!rc)
+		rc = relay_dir_flush(&env, &s->up, s->uio.fd, &s->bytes_up);
+	relay_settle(s, rc);
+	if (s->state != SESS_DONE && s->ssl && SSL_pending(s->ssl))
+		relay_event(s, true, EPOLLIN);   /* bytes already decrypted inside OpenSSL */
 }
 
 void relay_event(struct session *s, bool from_client, uint32_t revents)
@@ -51,14 +63,25 @@ void relay_event(struct session *s, bool from_client, uint32_t revents)
 	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice, s->splice_auto, s->ssl ? &io : NULL };
 	int rc = 0;
 	bool both = revents & (EPOLLERR | EPOLLHUP);
-	uint32_t cev, uev;
 
 	session_touch(s);
+	/* once one direction is through, the other's FIN is followed at once by close(), which
+	 * sends it (everything the other side sent was read, so no reset); TLS needs close_notify */
+	s->up.fin_by_close = s->down.shut;
+	s->down.fin_by_close = s->up.shut && !s->ssl;
 	/* readable client or writable upstream move bytes up; the reverse moves them down */
 	if (both || (from_client ? (revents & EPOLLIN) : (revents & EPOLLOUT)))
 		rc = relay_dir_pump(&env, &s->up, s->cio.fd, s->uio.fd, &s->bytes_up);
 	if (!rc && (both || (from_client ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
 		rc = relay_dir_pump(&env, &s->down, s->uio.fd, s->cio.fd, &s->bytes_down);
+	relay_settle(s, rc);
+}
+
+/* After moving bytes: end the tunnel on error or when both FINs are through, else re-arm. */
+static void relay_settle(struct session *s, int rc)
+{
+	uint32_t cev, uev;
+
 	if (rc) {
 		if (!s->reason)
 			s->reason = (rc == -ECONNRESET || rc == -EPIPE) ? "connection reset" : "relay error";

@@ -639,7 +639,7 @@ void session_route(struct session *s)
 	}
 	s->state = SESS_RESOLVE;
 	timer_arm(s, cfg_of(s)->connect_timeout_ms);
-	io_want(s->w->loop, &s->cio, 0);
+	/* client interest stays as it is: an event while resolving turns it off (saves epoll_ctl) */
 	if (dns_resolve(s->w->dns, s->host, dns_done, s, &s->dns_req))
 		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
 }
@@ -887,7 +887,6 @@ static void connect_next(struct session *s)
 	int last_err = 0;
 
 	s->state = SESS_CONNECT;
-	io_want(s->w->loop, &s->cio, 0);
 	while (s->next_addr < s->naddrs) {
 		size_t idx;
 		int rc = egress_pick(s->pool, s->host, s->pin, loop_now(s->w->loop), s->tried, &idx);
