@@ -332,3 +332,25 @@ forward = 127.0.0.1:{dead}
     assert out == ""
     time.sleep(0.2)
     assert any(l.get("reason") == "backend refused the connection" for l in proxy.log_lines())
+
+
+def test_reload_changes_routes_and_allow(proxy_factory, origin, password_hash, cert, backends):
+    a, b = backends("A", cert), backends("B", cert)
+    port = free_port()
+    text = base_config(origin.port, password_hash, extra=f"""
+[inbound web]
+listen = 127.0.0.1:{port}
+sni = a.example=127.0.0.1:{a.port}
+""")
+    proxy = proxy_factory(text)
+    wait_port("127.0.0.1", port)
+    assert tls_ask(port, "a.example").startswith("A|")
+    proxy.write_config(text.replace(f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}")
+                       + "allow = 127.0.0.1/32\n")
+    proxy.reload()
+    deadline = time.time() + 5
+    while time.time() < deadline and not tls_ask(port, "a.example").startswith("B|"):
+        time.sleep(0.1)
+    assert tls_ask(port, "a.example").startswith("B|")
+    out, _ = plain_ask(port, bind="127.0.0.7")
+    assert out == ""
