@@ -463,10 +463,15 @@ static bool socks_reply(struct tconn *c, bool eof)
 	case S5_REQUEST:
 	default:
 		need = 5;
-		if (len >= 5)
-			need = 6 + (d[3] == 1 ? 4 : d[3] == 4 ? 16 : d[3] == 3 ? 1 + (size_t)d[4] : 0);
-		if (len >= 2 && d[1] != 0)
+		if (len >= 2 && d[1] != 0) {
 			need = 2;    /* a refusal: the code is all we need */
+		} else if (len >= 4 && d[3] != 1 && d[3] != 3 && d[3] != 4) {
+			tconn_fail(c, -EPROTO, "SOCKS5 proxy %s sent a reply with an unknown address type",
+				   cfg->proxy.display);
+			return true;
+		} else if (len >= 5) {
+			need = 6 + (d[3] == 1 ? 4 : d[3] == 4 ? 16 : 1 + (size_t)d[4]);
+		}
 		break;
 	}
 	if (len < need) {
