@@ -34,7 +34,7 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate bench-proxy bench-scan
 
 all: $(BUILD)/iplock
 
@@ -121,8 +121,16 @@ build/bench/%: bench/%.c
 
 bench-tools: $(BENCH_TOOLS)
 
+# Every side-by-side benchmark, each printing its table with ratios (bench/README.md).
 bench: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
+	@sh bench/gate.sh
+	@sh bench/scan.sh
+
+bench-proxy: deps-bench bench-tools $(BUILD)/iplock
+	@sh bench/run.sh
+bench-scan: deps-bench $(BUILD)/iplock
+	@sh bench/scan.sh
 
 clean:
 	rm -rf build

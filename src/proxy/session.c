@@ -1312,6 +1312,12 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		relay_event(s, true, revents);
 		break;
 	case SESS_FORWARD:
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !(io->want & EPOLLIN)) {
+			/* reset while we wait for the upstream: nobody is left to answer */
+			s->reason = "client went away";
+			session_close(s);
+			break;
+		}
 		forward_pump(s);
 		break;
 	case SESS_REPLY:
@@ -1322,7 +1328,12 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		break;
 	case SESS_RESOLVE:
 	case SESS_CONNECT:
-		io_want(loop, io, 0);
+		if (revents & (EPOLLERR | EPOLLHUP)) {
+			s->reason = "client went away";
+			session_close(s);
+			break;
+		}
+		io_want(loop, io, 0);   /* early bytes wait in the socket until the tunnel is up */
 		break;
 	case SESS_DONE:
 		break;
@@ -1341,6 +1352,12 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 		relay_event(s, false, revents);
 		break;
 	case SESS_FORWARD:
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !io->want) {
+			/* the upstream closed while we still write its bytes to the client: what it
+			 * sent is read later; stop the level-triggered hang-up from waking us */
+			io_stop(loop, io);
+			break;
+		}
 		forward_pump(s);
 		break;
 	case SESS_HEAD:
