@@ -195,6 +195,10 @@ static void in_relay(struct inbound_conn *c, bool from_client, uint32_t revents)
 	relay_interest(&c->up, &c->down, &cev, &bev);
 	io_want(w->loop, &c->cio, cev);
 	io_want(w->loop, &c->bio, bev);
+	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
+	struct io *hit = from_client ? &c->cio : &c->bio;
+	if (both && !hit->want)
+		io_stop(w->loop, hit);
 }
 
 static void backend_connected(struct inbound_conn *c)
@@ -376,6 +380,14 @@ static void in_io_client(struct loop *loop, struct io *io, uint32_t revents)
 		break;
 	case IN_RELAY:
 		in_relay(c, true, revents);
+		break;
+	case IN_RESOLVE:
+	case IN_CONNECT:
+		if (revents & (EPOLLERR | EPOLLHUP)) {
+			in_close(c, "client went away");
+			break;
+		}
+		io_want(loop, io, 0);   /* early bytes wait in the socket until the backend is up */
 		break;
 	default:
 		io_want(loop, io, 0);

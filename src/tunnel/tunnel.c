@@ -246,6 +246,10 @@ static void relay_event(struct tconn *c, bool from_client, uint32_t revents)
 	relay_interest(&c->up, &c->down, &cev, &pev);
 	io_want(rt->loop, &c->cio, cev);
 	io_want(rt->loop, &c->pio, pev);
+	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
+	struct io *hit = from_client ? &c->cio : &c->pio;
+	if (both && !hit->want)
+		io_stop(rt->loop, hit);
 }
 
 static void tunnel_established(struct tconn *c, const char *early, size_t n)
