@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/secret.h"
 
 #define TUNNEL_FILE_MAX (1u << 20)
 
@@ -105,10 +104,9 @@ const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
 	if ((err = authority_parse(p, (size_t)(end - p), &out->host, &out->port, 0)))
 		return err;
 
-	/* the display form: the password masked, everything else as given */
-	char masked[SECRET_MASK_MAX] = "";
-	if (out->has_auth)
-		secret_mask(out->pass, strlen(out->pass), masked);
+	/* the display form: the password replaced whole (even a tail narrows a guess; the user
+	 * name identifies the credential), everything else as given */
+	const char *masked = "****";
 	bool v6 = out->host.kind == HOST_IP && out->host.ip.family == AF_INET6;
 	snprintf(out->display, sizeof(out->display), "%s://%s%s%s%s%s%s%s:%u",
 		 out->scheme == TUNNEL_HTTP ? "http" : out->scheme == TUNNEL_HTTPS ? "https" : "socks5h",

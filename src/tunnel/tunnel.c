@@ -920,7 +920,7 @@ int tunnel_run(const struct tunnel_config *cfg)
 		timer_init(&map->backoff, backoff_done);
 		io_want(rt->loop, &map->io, EPOLLIN);
 		rt->nmaps++;
-		log_info("tunnel %s: %s%s%s:%u -> %s through %s", m->name, m->listen_ip.family == AF_INET6 ? "[" : "",
+		log_info("tunnel %s: listening on %s%s%s:%u, to %s through %s", m->name, m->listen_ip.family == AF_INET6 ? "[" : "",
 			 ip, m->listen_ip.family == AF_INET6 ? "]" : "", m->listen_port, m->authority,
 			 cfg->proxy.display);
 	}

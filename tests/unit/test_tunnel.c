@@ -21,7 +21,7 @@ static void test_proxy_url(void **state)
 	assert_string_equal(p.user, "alice");
 	assert_string_equal(p.pass, "p@ss:w0rd-long");
 	assert_int_equal(p.port, 3128);
-	assert_string_equal(p.display, "http://alice:****long@127.0.0.1:3128");
+	assert_string_equal(p.display, "http://alice:****@127.0.0.1:3128");
 	assert_null(strstr(p.display, "p@ss"));
 	assert_null(tunnel_proxy_parse("socks5h://u:short@proxy.example.com:1080/", &p));
 	assert_int_equal(p.scheme, TUNNEL_SOCKS5H);
