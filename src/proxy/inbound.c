@@ -131,6 +131,7 @@ static void in_close(struct inbound_conn *c, const char *reason)
 		w->inbound_conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	atomic_fetch_sub(&w->px->conns, 1);
 	cfg_ref_put(c->cfg);
 	loop_defer(w->loop, &c->dfr, in_free);
 }
@@ -453,6 +454,8 @@ static void inbound_accept(struct worker *w, int fd, const struct sockaddr_stora
 	if (w->inbound_conns)
 		w->inbound_conns->prev = c;
 	w->inbound_conns = c;
+	/* inbound connections share the process's budget (max_conns) with proxy clients */
+	unsigned now = atomic_fetch_add(&w->px->conns, 1) + 1;
 	getsockname(fd, (struct sockaddr *)&c->local, &llen);
 	c->ib = endpoint_find(cfg_of(c), &c->local);
 	if (!c->ib) {
@@ -465,6 +468,10 @@ static void inbound_accept(struct worker *w, int fd, const struct sockaddr_stora
 	ipaddr_from_sockaddr((struct sockaddr *)peer, &pip);
 	if (c->ib->allow && !cidr_set_contains(c->ib->allow, &pip)) {
 		in_close(c, "client address not allowed");
+		return;
+	}
+	if (cfg_of(c)->max_conns && now > cfg_of(c)->max_conns) {
+		in_close(c, "the proxy is at its connection limit");
 		return;
 	}
 	if (!c->ib->nroutes) {

@@ -354,3 +354,25 @@ sni = a.example=127.0.0.1:{a.port}
     assert tls_ask(port, "a.example").startswith("B|")
     out, _ = plain_ask(port, bind="127.0.0.7")
     assert out == ""
+
+
+def test_max_conns_counts_inbound_connections(proxy_factory, origin, password_hash, backends):
+    b = backends("OK")
+    port = free_port()
+    proxy = proxy_factory(base_config(origin.port, password_hash, extra_proxy="max_conns = 1", extra=f"""
+[inbound capped]
+listen = 127.0.0.1:{port}
+forward = 127.0.0.1:{b.port}
+"""))
+    wait_port("127.0.0.1", port)
+    time.sleep(0.3)                                  # wait_port's own connection is gone
+    first = socket.create_connection(("127.0.0.1", port), timeout=5)   # held open
+    time.sleep(0.3)
+    out, _ = plain_ask(port)
+    assert out == ""
+    first.sendall(b"hi\n")
+    assert first.recv(100).startswith(b"OK|")
+    first.close()
+    time.sleep(0.3)
+    assert plain_ask(port)[0].startswith("OK|")      # the budget came back
+    assert any(l.get("reason") == "the proxy is at its connection limit" for l in proxy.log_lines())
