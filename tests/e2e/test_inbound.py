@@ -78,6 +78,11 @@ class Backend:
                     s, d = socket.inet_ntoa(body[0:4]), socket.inet_ntoa(body[4:8])
                     sp, dp = struct.unpack("!HH", body[8:12])
                     src = f"{s}:{sp}>{d}:{dp}"
+                elif h[13] == 0x21:
+                    s = socket.inet_ntop(socket.AF_INET6, body[0:16])
+                    d = socket.inet_ntop(socket.AF_INET6, body[16:32])
+                    sp, dp = struct.unpack("!HH", body[32:36])
+                    src = f"[{s}]:{sp}>[{d}]:{dp}"
             sni = "-"
             if self.ctx:
                 seen = {}
@@ -376,3 +381,36 @@ forward = 127.0.0.1:{b.port}
     time.sleep(0.3)
     assert plain_ask(port)[0].startswith("OK|")      # the budget came back
     assert any(l.get("reason") == "the proxy is at its connection limit" for l in proxy.log_lines())
+
+
+def test_ipv6_endpoint_proxy_v2(proxy_factory, origin, password_hash, backends):
+    b = backends("PP6", proxy_v2=True)
+    port = free_port()
+    proxy_factory(base_config(origin.port, password_hash, extra=f"""
+[inbound v6]
+listen = [::1]:{port}
+forward = 127.0.0.1:{b.port}
+proxy_protocol = v2
+allow = ::1/128
+"""))
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("::1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.time() < deadline
+            time.sleep(0.05)
+    s = socket.create_connection(("::1", port), timeout=5)
+    s.sendall(b"over v6\n")
+    out = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        out += d
+    cport = s.getsockname()[1]
+    s.close()
+    tag, peer, src, sni, line = out.decode().split("|")
+    assert tag == "PP6" and line == "over v6\n"
+    assert src == f"[::1]:{cport}>[::1]:{port}"

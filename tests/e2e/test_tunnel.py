@@ -345,3 +345,18 @@ def test_handshake_split_and_early_bytes(scheme, script, tunnels):
         assert "p@ss" not in t.stderr() and "w0rd" not in t.stderr()
     finally:
         fp.close()
+
+
+def test_ipv6_local_listener(proxy_factory, origin, password_hash, pg, tunnels):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    local = free_port()
+    t = tunnels(["--proxy", proxy.url(), f"[::1]:{local}=127.0.0.1:{pg.port}"])
+    env = dict(os.environ, PGCONNECT_TIMEOUT="10", PGSSLMODE="disable")
+    for _ in range(100):
+        r = subprocess.run(["psql", "-X", "-h", "::1", "-p", str(local), "-U", "postgres", "-At", "-c",
+                            "SELECT inet_client_addr()"], capture_output=True, text=True, timeout=20, env=env)
+        if r.returncode == 0:
+            break
+        import time
+        time.sleep(0.05)
+    assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
