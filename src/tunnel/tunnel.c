@@ -98,6 +98,17 @@ static void proxy_connect_next(struct tconn *c);
 
 /* ---------------------------------------------------------------- life cycle */
 
+/* The handshake buffers held the credentials (Basic header, RFC 1929 request): wiped before
+ * they go back to the pool. Requests are built in at most 2 KiB. */
+static void handshake_bufs_put(struct tconn *c)
+{
+	if (c->out)
+		OPENSSL_cleanse(c->out->data, c->out->cap < 2048 ? c->out->cap : 2048);
+	buf_put(c->in);
+	buf_put(c->out);
+	c->in = c->out = NULL;
+}
+
 static void tconn_free(struct deferred *d)
 {
 	free(container_of(d, struct tconn, dfr));
@@ -125,9 +136,7 @@ static void tconn_close(struct tconn *c)
 	c->ssl = NULL;
 	io_close(rt->loop, &c->cio);
 	io_close(rt->loop, &c->pio);
-	buf_put(c->in);
-	buf_put(c->out);
-	c->in = c->out = NULL;
+	handshake_bufs_put(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -264,9 +273,7 @@ static void tunnel_established(struct tconn *c, const char *early, size_t n)
 		tconn_close(c);
 		return;
 	}
-	buf_put(c->in);
-	buf_put(c->out);
-	c->in = c->out = NULL;
+	handshake_bufs_put(c);
 	c->state = TC_RELAY;
 	c->last_ms = loop_now(rt->loop);
 	timer_stop(rt->loop, &c->timer);
