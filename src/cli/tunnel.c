@@ -15,8 +15,11 @@ static void tunnel_usage(FILE *out)
 		"Listens locally and carries each accepted connection through a CONNECT (or SOCKS5) tunnel\n"
 		"of the proxy, so programs that cannot use a proxy (database clients, SFTP, LDAP) leave\n"
 		"from its static egress addresses. See docs/tunnel.md.\n\n"
-		"  --proxy URL          http://USER:PASS@HOST:PORT or socks5h://USER:PASS@HOST:PORT\n"
+		"  --proxy URL          http://USER:PASS@HOST:PORT, https://... (TLS to the proxy: credentials\n"
+		"                       and targets never cross the network in cleartext) or socks5h://...\n"
 		"                       (default: $IPLOCK_PROXY_URL, which keeps the password out of ps)\n"
+		"  --proxy-cacert FILE  CA certificates that sign an https:// proxy's certificate\n"
+		"                       (default: the system's)\n"
 		"  -c, --config FILE    INI file: [proxy] url = ..., [tunnel NAME] listen = ..., remote = ...\n"
 		"      --check          validate the settings, print the mappings, exit\n"
 		"  -v, --verbose        debug logging (one line per connection)\n"
@@ -29,7 +32,7 @@ static void tunnel_usage(FILE *out)
 int tunnel_main(int argc, char **argv)
 {
 	struct tunnel_config *cfg = malloc(sizeof(*cfg));
-	const char *path = NULL, *url = NULL, *err;
+	const char *path = NULL, *url = NULL, *cacert = NULL, *err;
 	bool check = false;
 	char ebuf[512];
 	int rc = 2;
@@ -49,6 +52,8 @@ int tunnel_main(int argc, char **argv)
 			path = argv[++i];
 		} else if (!strcmp(a, "--proxy") && i + 1 < argc) {
 			url = argv[++i];
+		} else if (!strcmp(a, "--proxy-cacert") && i + 1 < argc) {
+			cacert = argv[++i];
 		} else if (!strcmp(a, "--check")) {
 			check = true;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -62,6 +67,13 @@ int tunnel_main(int argc, char **argv)
 		fprintf(stderr, "%s\n", ebuf);
 		goto out;
 	}
+	if (cacert) {
+		if (strlen(cacert) >= sizeof(cfg->cacert)) {
+			fprintf(stderr, "iplock tunnel: --proxy-cacert: path too long\n");
+			goto out;
+		}
+		memcpy(cfg->cacert, cacert, strlen(cacert) + 1);
+	}
 	if (!url && !cfg->has_proxy)
 		url = getenv("IPLOCK_PROXY_URL");
 	if (url) {
@@ -74,7 +86,8 @@ int tunnel_main(int argc, char **argv)
 	}
 	for (int i = 1; i < argc; i++) {
 		struct tunnel_map m;
-		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "--proxy")) {
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "--proxy") ||
+		    !strcmp(argv[i], "--proxy-cacert")) {
 			i++;
 			continue;
 		}

@@ -131,6 +131,7 @@ static void in_close(struct inbound_conn *c, const char *reason)
 		w->inbound_conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	atomic_fetch_sub(&w->px->conns, 1);
 	cfg_ref_put(c->cfg);
 	loop_defer(w->loop, &c->dfr, in_free);
 }
@@ -173,7 +174,8 @@ static void in_timer(struct loop *loop, struct timer *t)
 static void in_relay(struct inbound_conn *c, bool from_client, uint32_t revents)
 {
 	struct worker *w = c->w;
-	struct relay_env env = { w->scratch, &w->pipes, strcmp(cfg_of(c)->relay, "copy") != 0 };
+	const char *mode = cfg_of(c)->relay;
+	struct relay_env env = { w->scratch, &w->pipes, !strcmp(mode, "splice"), !strcmp(mode, "auto"), NULL };
 	bool both = revents & (EPOLLERR | EPOLLHUP);
 	uint32_t cev, bev;
 	int rc = 0;
@@ -194,6 +196,10 @@ static void in_relay(struct inbound_conn *c, bool from_client, uint32_t revents)
 	relay_interest(&c->up, &c->down, &cev, &bev);
 	io_want(w->loop, &c->cio, cev);
 	io_want(w->loop, &c->bio, bev);
+	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
+	struct io *hit = from_client ? &c->cio : &c->bio;
+	if (both && !hit->want)
+		io_stop(w->loop, hit);
 }
 
 static void backend_connected(struct inbound_conn *c)
@@ -376,6 +382,14 @@ static void in_io_client(struct loop *loop, struct io *io, uint32_t revents)
 	case IN_RELAY:
 		in_relay(c, true, revents);
 		break;
+	case IN_RESOLVE:
+	case IN_CONNECT:
+		if (revents & (EPOLLERR | EPOLLHUP)) {
+			in_close(c, "client went away");
+			break;
+		}
+		io_want(loop, io, 0);   /* early bytes wait in the socket until the backend is up */
+		break;
 	default:
 		io_want(loop, io, 0);
 		break;
@@ -440,6 +454,8 @@ static void inbound_accept(struct worker *w, int fd, const struct sockaddr_stora
 	if (w->inbound_conns)
 		w->inbound_conns->prev = c;
 	w->inbound_conns = c;
+	/* inbound connections share the process's budget (max_conns) with proxy clients */
+	unsigned now = atomic_fetch_add(&w->px->conns, 1) + 1;
 	getsockname(fd, (struct sockaddr *)&c->local, &llen);
 	c->ib = endpoint_find(cfg_of(c), &c->local);
 	if (!c->ib) {
@@ -452,6 +468,10 @@ static void inbound_accept(struct worker *w, int fd, const struct sockaddr_stora
 	ipaddr_from_sockaddr((struct sockaddr *)peer, &pip);
 	if (c->ib->allow && !cidr_set_contains(c->ib->allow, &pip)) {
 		in_close(c, "client address not allowed");
+		return;
+	}
+	if (cfg_of(c)->max_conns && now > cfg_of(c)->max_conns) {
+		in_close(c, "the proxy is at its connection limit");
 		return;
 	}
 	if (!c->ib->nroutes) {

@@ -75,6 +75,10 @@ void relay_event(struct session *s, bool from_client, uint32_t revents)
 	if (!rc && (both || (from_client ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
 		rc = relay_dir_pump(&env, &s->down, s->uio.fd, s->cio.fd, &s->bytes_down);
 	relay_settle(s, rc);
+	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
+	struct io *hit = from_client ? &s->cio : &s->uio;
+	if (both && s->state != SESS_DONE && !hit->want)
+		io_stop(s->w->loop, hit);
 }
 
 /* After moving bytes: end the tunnel on error or when both FINs are through, else re-arm. */

@@ -2,6 +2,7 @@
  * SIGHUP reload without dropping tunnels, SIGTERM/SIGINT graceful stop (drain), sd_notify. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,12 +108,16 @@ static void listeners_close(struct worker *w)
 	}
 }
 
+static void drain_sweep(struct worker *w);
+
 /* Heartbeat for /healthz; while draining, the check for the last session gone. */
 static void worker_tick(struct loop *loop, struct timer *t)
 {
 	struct worker *w = container_of(t, struct worker, tick);
 
 	atomic_store_explicit(&w->beat_ms, loop_now(loop), memory_order_relaxed);
+	if (w->draining)
+		drain_sweep(w);
 	if (!w->draining || loop_now(loop) - w->last_flush_ms >= TICK_MS) {
 		metrics_tick(w);
 		w->last_flush_ms = loop_now(loop);
@@ -130,6 +135,22 @@ static void drain_deadline(struct loop *loop, struct timer *t)
 
 	log_warn("worker %d: drain_timeout reached, closing %lu connections", w->id, w->nsessions);
 	loop_stop(loop);
+}
+
+/* While draining: a tunnel whose client is gone for good (reset, or both directions shut)
+ * can deliver nothing more, so it does not hold the drain open. */
+static void drain_sweep(struct worker *w)
+{
+	for (struct session *s = w->sessions, *next; s; s = next) {
+		next = s->next;
+		if (s->state != SESS_TUNNEL || s->cio.fd == -1)
+			continue;
+		struct pollfd p = { .fd = s->cio.fd, .events = 0 };
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) {
+			s->reason = "client gone while draining";
+			session_close(s);
+		}
+	}
 }
 
 /* Bytes already in the socket: a request is on its way, so the connection is not idle. */

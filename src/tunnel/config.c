@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/secret.h"
 
 #define TUNNEL_FILE_MAX (1u << 20)
 
@@ -17,7 +16,7 @@ void tunnel_config_init(struct tunnel_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->connect_timeout_ms = 10000;
-	cfg->splice = true;
+	cfg->splice_auto = true;
 }
 
 static int hexval(char c)
@@ -74,9 +73,10 @@ const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
 		out->scheme = TUNNEL_SOCKS5H;
 		p = url + 9;
 	} else if (!strncmp(url, "https://", 8)) {
-		return "https:// proxy URLs are not supported by iplock tunnel yet (use http:// or socks5h://)";
+		out->scheme = TUNNEL_HTTPS;
+		p = url + 8;
 	} else {
-		return "proxy URL must start with http:// or socks5h://";
+		return "proxy URL must start with http://, https:// or socks5h://";
 	}
 	const char *end = p + strlen(p);
 	if (end > p && end[-1] == '/')
@@ -104,13 +104,12 @@ const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
 	if ((err = authority_parse(p, (size_t)(end - p), &out->host, &out->port, 0)))
 		return err;
 
-	/* the display form: the password masked, everything else as given */
-	char masked[SECRET_MASK_MAX] = "";
-	if (out->has_auth)
-		secret_mask(out->pass, strlen(out->pass), masked);
+	/* the display form: the password replaced whole (even a tail narrows a guess; the user
+	 * name identifies the credential), everything else as given */
+	const char *masked = "****";
 	bool v6 = out->host.kind == HOST_IP && out->host.ip.family == AF_INET6;
 	snprintf(out->display, sizeof(out->display), "%s://%s%s%s%s%s%s%s:%u",
-		 out->scheme == TUNNEL_HTTP ? "http" : "socks5h",
+		 out->scheme == TUNNEL_HTTP ? "http" : out->scheme == TUNNEL_HTTPS ? "https" : "socks5h",
 		 out->has_auth ? out->user : "", out->has_auth && out->pass[0] ? ":" : "",
 		 out->has_auth && out->pass[0] ? masked : "", out->has_auth ? "@" : "",
 		 v6 ? "[" : "", out->host.name, v6 ? "]" : "", out->port);
@@ -350,9 +349,9 @@ static int thandler(void *user, const char *section, const char *name, const cha
 		return 1;
 	}
 	if (t->section == TS_PROXY) {
-		static const char *const pkeys[] = { "url", "connect_timeout", "idle_timeout", "relay" };
+		static const char *const pkeys[] = { "url", "connect_timeout", "idle_timeout", "relay", "cacert" };
 		int k = -1;
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			if (!strcmp(name, pkeys[i]))
 				k = i;
 		if (k < 0) {
@@ -373,10 +372,16 @@ static int thandler(void *user, const char *section, const char *name, const cha
 				err = "must be at least 100ms";
 		} else if (k == 2) {
 			err = tduration(value, 7 * 86400000UL, &t->cfg->idle_timeout_ms);
-		} else if (!strcmp(value, "splice") || !strcmp(value, "copy")) {
+		} else if (k == 4) {
+			if (strlen(value) >= sizeof(t->cfg->cacert))
+				err = "path too long";
+			else
+				memcpy(t->cfg->cacert, value, strlen(value) + 1);
+		} else if (!strcmp(value, "splice") || !strcmp(value, "copy") || !strcmp(value, "auto")) {
 			t->cfg->splice = !strcmp(value, "splice");
+			t->cfg->splice_auto = !strcmp(value, "auto");
 		} else {
-			err = "relay must be splice or copy";
+			err = "relay must be auto, splice or copy";
 		}
 	} else if (!strcmp(name, "listen")) {
 		if (t->cur_listen)

@@ -15,7 +15,10 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -23,6 +26,7 @@
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
+#include "proxy/tls.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_BACKOFF_MS 100
@@ -31,6 +35,7 @@
 enum tconn_state {
 	TC_RESOLVE = 0,   /* resolving the proxy's name */
 	TC_CONNECT,       /* non-blocking connect to the proxy in progress */
+	TC_TLS,           /* https:// proxy: TLS handshake with the proxy */
 	TC_HANDSHAKE,     /* CONNECT or SOCKS5 request going out, its answer coming in */
 	TC_RELAY,         /* tunnel established: bytes relayed both ways */
 	TC_DONE,          /* closed, queued for free after this batch of events */
@@ -60,6 +65,7 @@ struct tconn {
 	enum s5_step s5;
 	struct io cio;                /* the local client */
 	struct io pio;                /* the proxy */
+	SSL *ssl;                     /* https:// proxy: TLS over pio, or NULL */
 	struct timer timer;
 	struct dns_req *dns_req;
 	struct ipaddr paddrs[DNS_MAX_ADDRS];
@@ -75,6 +81,7 @@ struct trun {
 	const struct tunnel_config *cfg;
 	struct loop *loop;
 	struct dns *dns;
+	SSL_CTX *tls;                 /* https:// proxies: client context, peer verified */
 	struct tmap maps[TUNNEL_MAX_MAPS];
 	size_t nmaps;
 	struct tconn *conns;
@@ -90,6 +97,17 @@ static void tconn_io_proxy(struct loop *loop, struct io *io, uint32_t revents);
 static void proxy_connect_next(struct tconn *c);
 
 /* ---------------------------------------------------------------- life cycle */
+
+/* The handshake buffers held the credentials (Basic header, RFC 1929 request): wiped before
+ * they go back to the pool. Requests are built in at most 2 KiB. */
+static void handshake_bufs_put(struct tconn *c)
+{
+	if (c->out)
+		OPENSSL_cleanse(c->out->data, c->out->cap < 2048 ? c->out->cap : 2048);
+	buf_put(c->in);
+	buf_put(c->out);
+	c->in = c->out = NULL;
+}
 
 static void tconn_free(struct deferred *d)
 {
@@ -114,11 +132,11 @@ static void tconn_close(struct tconn *c)
 	c->dns_req = NULL;
 	relay_dir_release(&c->up, &rt->pipes);
 	relay_dir_release(&c->down, &rt->pipes);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	io_close(rt->loop, &c->cio);
 	io_close(rt->loop, &c->pio);
-	buf_put(c->in);
-	buf_put(c->out);
-	c->in = c->out = NULL;
+	handshake_bufs_put(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -166,16 +184,61 @@ static void tconn_timer(struct loop *loop, struct timer *t)
 		return;
 	}
 	tconn_fail(c, -ETIMEDOUT, "proxy %s did not %s within %u ms", cfg->proxy.display,
-		   c->state == TC_HANDSHAKE ? "answer the tunnel request" : "accept the connection",
+		   c->state == TC_HANDSHAKE ? "answer the tunnel request"
+		   : c->state == TC_TLS ? "finish the TLS handshake" : "accept the connection",
 		   cfg->connect_timeout_ms);
 }
 
 /* ---------------------------------------------------------------- relay */
 
+/* The proxy side may be TLS (https://): its bytes go through OpenSSL, the client's do not. */
+static long proxy_read(struct tconn *c, void *buf, size_t len)
+{
+	return c->ssl ? tls_read(c->ssl, buf, len) : sock_read(c->pio.fd, buf, len);
+}
+
+static long proxy_write(struct tconn *c, const void *buf, size_t len)
+{
+	return c->ssl ? tls_write(c->ssl, buf, len) : sock_write(c->pio.fd, buf, len);
+}
+
+static long hook_read(void *ctx, int fd, void *buf, size_t len)
+{
+	struct tconn *c = ctx;
+
+	return fd == c->pio.fd ? proxy_read(c, buf, len) : sock_read(fd, buf, len);
+}
+
+static long hook_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	struct tconn *c = ctx;
+
+	return fd == c->pio.fd ? proxy_write(c, buf, len) : sock_write(fd, buf, len);
+}
+
+static void hook_shutdown(void *ctx, int fd)
+{
+	struct tconn *c = ctx;
+
+	if (fd == c->pio.fd && c->ssl)
+		SSL_shutdown(c->ssl);   /* close_notify first; the peer's is not waited for */
+	shutdown(fd, SHUT_WR);
+}
+
+static bool hook_buffered(void *ctx, int fd)
+{
+	struct tconn *c = ctx;
+
+	return fd == c->pio.fd && c->ssl && SSL_pending(c->ssl) > 0;
+}
+
 static void relay_event(struct tconn *c, bool from_client, uint32_t revents)
 {
 	struct trun *rt = c->rt;
-	struct relay_env env = { rt->scratch, &rt->pipes, rt->cfg->splice };
+	struct relay_io io = { hook_read, hook_write, hook_shutdown, hook_buffered, c };
+	bool plain = c->ssl == NULL;   /* splice needs the bytes as they are on the wire */
+	struct relay_env env = { rt->scratch, &rt->pipes, rt->cfg->splice && plain, rt->cfg->splice_auto && plain,
+				 plain ? NULL : &io };
 	bool both = revents & (EPOLLERR | EPOLLHUP);
 	uint32_t cev, pev;
 	int rc = 0;
@@ -192,6 +255,10 @@ static void relay_event(struct tconn *c, bool from_client, uint32_t revents)
 	relay_interest(&c->up, &c->down, &cev, &pev);
 	io_want(rt->loop, &c->cio, cev);
 	io_want(rt->loop, &c->pio, pev);
+	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
+	struct io *hit = from_client ? &c->cio : &c->pio;
+	if (both && !hit->want)
+		io_stop(rt->loop, hit);
 }
 
 static void tunnel_established(struct tconn *c, const char *early, size_t n)
@@ -206,9 +273,7 @@ static void tunnel_established(struct tconn *c, const char *early, size_t n)
 		tconn_close(c);
 		return;
 	}
-	buf_put(c->in);
-	buf_put(c->out);
-	c->in = c->out = NULL;
+	handshake_bufs_put(c);
 	c->state = TC_RELAY;
 	c->last_ms = loop_now(rt->loop);
 	timer_stop(rt->loop, &c->timer);
@@ -409,10 +474,15 @@ static bool socks_reply(struct tconn *c, bool eof)
 	case S5_REQUEST:
 	default:
 		need = 5;
-		if (len >= 5)
-			need = 6 + (d[3] == 1 ? 4 : d[3] == 4 ? 16 : d[3] == 3 ? 1 + (size_t)d[4] : 0);
-		if (len >= 2 && d[1] != 0)
+		if (len >= 2 && d[1] != 0) {
 			need = 2;    /* a refusal: the code is all we need */
+		} else if (len >= 4 && d[3] != 1 && d[3] != 3 && d[3] != 4) {
+			tconn_fail(c, -EPROTO, "SOCKS5 proxy %s sent a reply with an unknown address type",
+				   cfg->proxy.display);
+			return true;
+		} else if (len >= 5) {
+			need = 6 + (d[3] == 1 ? 4 : d[3] == 4 ? 16 : 1 + (size_t)d[4]);
+		}
 		break;
 	}
 	if (len < need) {
@@ -492,7 +562,7 @@ static void handshake_io(struct tconn *c, uint32_t revents)
 	bool eof = false;
 
 	while (buf_pending(c->out)) {
-		long n = sock_write(c->pio.fd, c->out->data + c->out->off, buf_pending(c->out));
+		long n = proxy_write(c, c->out->data + c->out->off, buf_pending(c->out));
 		if (n == -EAGAIN) {
 			io_want(c->rt->loop, &c->pio, EPOLLOUT);
 			return;
@@ -509,9 +579,9 @@ static void handshake_io(struct tconn *c, uint32_t revents)
 	for (int round = 0; round < 4; round++) {
 		buf_compact(c->in);
 		if (buf_room(c->in)) {
-			long n = sock_read(c->pio.fd, c->in->data + c->in->len, buf_room(c->in));
+			long n = proxy_read(c, c->in->data + c->in->len, buf_room(c->in));
 			if (n == -EAGAIN) {
-				io_want(c->rt->loop, &c->pio, EPOLLIN);
+				io_want(c->rt->loop, &c->pio, c->ssl && SSL_want_write(c->ssl) ? EPOLLOUT : EPOLLIN);
 				return;
 			}
 			if (n <= 0)
@@ -534,7 +604,7 @@ static void handshake_io(struct tconn *c, uint32_t revents)
 
 /* ---------------------------------------------------------------- connect */
 
-static void proxy_connected(struct tconn *c)
+static void proxy_handshake(struct tconn *c)
 {
 	int rc = handshake_start(c);
 
@@ -544,6 +614,59 @@ static void proxy_connected(struct tconn *c)
 	}
 	c->state = TC_HANDSHAKE;
 	handshake_io(c, EPOLLOUT);
+}
+
+static void tls_step(struct tconn *c)
+{
+	const struct tunnel_config *cfg = c->rt->cfg;
+	char why[300];
+
+	ERR_clear_error();
+	int rc = SSL_connect(c->ssl);
+	if (rc == 1) {
+		proxy_handshake(c);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		io_want(c->rt->loop, &c->pio, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return;
+	}
+	long v = SSL_get_verify_result(c->ssl);
+	unsigned long err = ERR_get_error();
+	if (v != X509_V_OK)
+		snprintf(why, sizeof(why), "its certificate is not trusted: %s (give the proxy's CA with "
+			 "--proxy-cacert FILE or [proxy] cacert)", X509_verify_cert_error_string(v));
+	else if (err)
+		ERR_error_string_n(err, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "the connection closed during the handshake (is it the proxy's TLS port?)");
+	ERR_clear_error();
+	tconn_fail(c, 4000, "TLS to proxy %s failed: %s", cfg->proxy.display, why);
+}
+
+static void proxy_connected(struct tconn *c)
+{
+	const struct tunnel_proxy *p = &c->rt->cfg->proxy;
+
+	if (p->scheme != TUNNEL_HTTPS) {
+		proxy_handshake(c);
+		return;
+	}
+	c->ssl = SSL_new(c->rt->tls);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->pio.fd) != 1) {
+		tconn_close(c);
+		return;
+	}
+	/* the name (or address) in the URL is what the certificate must show */
+	if (p->host.kind == HOST_NAME) {
+		SSL_set_tlsext_host_name(c->ssl, p->host.name);
+		SSL_set1_host(c->ssl, p->host.name);
+	} else {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), p->host.name);
+	}
+	c->state = TC_TLS;
+	tls_step(c);
 }
 
 static void proxy_connect_next(struct tconn *c)
@@ -617,6 +740,9 @@ static void tconn_io_proxy(struct loop *loop, struct io *io, uint32_t revents)
 	switch (c->state) {
 	case TC_CONNECT:
 		connect_done(c);
+		break;
+	case TC_TLS:
+		tls_step(c);
 		break;
 	case TC_HANDSHAKE:
 		handshake_io(c, revents);
@@ -717,7 +843,7 @@ static int auth_line(const struct tunnel_proxy *p, char *out, size_t cap)
 	int rc = 0;
 
 	out[0] = '\0';
-	if (!p->has_auth || p->scheme != TUNNEL_HTTP)
+	if (!p->has_auth || p->scheme == TUNNEL_SOCKS5H)
 		goto out;
 	EVP_EncodeBlock(b64, cred, n);
 	if ((size_t)snprintf(out, cap, "Proxy-Authorization: Basic %s\r\n", b64) >= cap)
@@ -756,6 +882,25 @@ int tunnel_run(const struct tunnel_config *cfg)
 		log_error("cannot start the resolver: %s", strerror(-rc));
 		goto out;
 	}
+	if (cfg->proxy.scheme == TUNNEL_HTTPS) {
+		rt->tls = SSL_CTX_new(TLS_client_method());
+		if (!rt->tls) {
+			log_error("cannot create a TLS context");
+			goto out;
+		}
+		SSL_CTX_set_min_proto_version(rt->tls, TLS1_2_VERSION);
+		/* the relay retries partial writes from a moved buffer */
+		SSL_CTX_set_mode(rt->tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				 SSL_MODE_RELEASE_BUFFERS);
+		SSL_CTX_set_verify(rt->tls, SSL_VERIFY_PEER, NULL);
+		if (cfg->cacert[0] ? SSL_CTX_load_verify_locations(rt->tls, cfg->cacert, NULL) != 1
+				   : SSL_CTX_set_default_verify_paths(rt->tls) != 1) {
+			log_error("cannot load the CA certificates %s: %s", cfg->cacert[0] ? cfg->cacert : "(system)",
+				  ERR_reason_error_string(ERR_get_error()));
+			ERR_clear_error();
+			goto out;
+		}
+	}
 	int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
 		log_error("signalfd: %s", strerror(errno));
@@ -782,7 +927,7 @@ int tunnel_run(const struct tunnel_config *cfg)
 		timer_init(&map->backoff, backoff_done);
 		io_want(rt->loop, &map->io, EPOLLIN);
 		rt->nmaps++;
-		log_info("tunnel %s: %s%s%s:%u -> %s through %s", m->name, m->listen_ip.family == AF_INET6 ? "[" : "",
+		log_info("tunnel %s: listening on %s%s%s:%u, to %s through %s", m->name, m->listen_ip.family == AF_INET6 ? "[" : "",
 			 ip, m->listen_ip.family == AF_INET6 ? "]" : "", m->listen_port, m->authority,
 			 cfg->proxy.display);
 	}
@@ -801,6 +946,7 @@ out:
 		loop_run_deferred(rt->loop);
 	if (rt->dns)
 		dns_free(rt->dns);
+	SSL_CTX_free(rt->tls);
 	pipe_pool_drain(&rt->pipes);
 	OPENSSL_cleanse(rt->auth, sizeof(rt->auth));
 	free(rt->scratch);

@@ -20,6 +20,7 @@
 enum tunnel_scheme {
 	TUNNEL_HTTP = 1,     /* http://: CONNECT host:port */
 	TUNNEL_SOCKS5H,      /* socks5h:// (or socks5://): the proxy resolves the name */
+	TUNNEL_HTTPS,        /* https://: TLS to the proxy, then CONNECT inside it */
 };
 
 /* A proxy URL: scheme://[user[:password]@]host:port, user and password percent-decoded. */
@@ -50,7 +51,8 @@ struct tunnel_config {
 	size_t nmaps;
 	unsigned connect_timeout_ms;     /* resolve + connect + proxy handshake; default 10 s */
 	unsigned idle_timeout_ms;        /* 0 = none (database sessions idle for long) */
-	bool splice;                     /* relay mode; default splice */
+	bool splice, splice_auto;        /* relay mode: splice, auto (default) or copy */
+	char cacert[512];                /* https:// proxies: CA file ("" = the system's CAs) */
 };
 
 void tunnel_config_init(struct tunnel_config *cfg);
@@ -64,7 +66,7 @@ const char *tunnel_map_parse(const char *spec, struct tunnel_map *out);
 /* Adds a mapping, refusing a duplicate name or listen address. */
 const char *tunnel_config_add(struct tunnel_config *cfg, const struct tunnel_map *m);
 
-/* INI file: [proxy] url, connect_timeout, idle_timeout, relay; [tunnel NAME] listen, remote.
+/* INI file: [proxy] url, cacert, connect_timeout, idle_timeout, relay; [tunnel NAME] listen, remote.
  * Returns NULL, or err = "FILE:LINE: reason". */
 const char *tunnel_config_load(const char *path, struct tunnel_config *cfg, char *err, size_t errcap);
 const char *tunnel_config_load_string(const char *text, const char *name, struct tunnel_config *cfg,

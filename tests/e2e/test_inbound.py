@@ -78,6 +78,11 @@ class Backend:
                     s, d = socket.inet_ntoa(body[0:4]), socket.inet_ntoa(body[4:8])
                     sp, dp = struct.unpack("!HH", body[8:12])
                     src = f"{s}:{sp}>{d}:{dp}"
+                elif h[13] == 0x21:
+                    s = socket.inet_ntop(socket.AF_INET6, body[0:16])
+                    d = socket.inet_ntop(socket.AF_INET6, body[16:32])
+                    sp, dp = struct.unpack("!HH", body[32:36])
+                    src = f"[{s}]:{sp}>[{d}]:{dp}"
             sni = "-"
             if self.ctx:
                 seen = {}
@@ -261,6 +266,66 @@ allow = 127.0.0.1/32 127.0.0.4/32
     assert refused and refused[0]["reason"] == "client address not allowed" and refused[0]["backend"] is None
 
 
+class Echo:
+    """A TCP echo server (one thread per connection), for bulk relays."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def echo(c):
+        with c:
+            while True:
+                d = c.recv(262144)
+                if not d:
+                    c.shutdown(socket.SHUT_WR)
+                    return
+                c.sendall(d)
+
+
+def test_bulk_bytes_both_ways_intact(proxy_factory, origin, password_hash):
+    import hashlib
+    echo = Echo()
+    port = free_port()
+    start(proxy_factory, origin, password_hash, f"""
+[inbound bulk]
+listen = 127.0.0.1:{port}
+forward = 127.0.0.1:{echo.port}
+""", [port])
+    data = bytes(range(256)) * (4 * 1024 * 12)        # 12 MiB
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    got = []
+
+    def reader():
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                return
+            got.append(d)
+
+    th = threading.Thread(target=reader)
+    th.start()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)                       # half-close passes through
+    th.join(timeout=30)
+    s.close()
+    echo.sock.close()
+    out = b"".join(got)
+    assert len(out) == len(data) and hashlib.sha256(out).digest() == hashlib.sha256(data).digest()
+
+
 def test_backend_down_closes_client(proxy_factory, origin, password_hash):
     port, dead = free_port(), free_port()
     proxy = start(proxy_factory, origin, password_hash, f"""
@@ -272,3 +337,80 @@ forward = 127.0.0.1:{dead}
     assert out == ""
     time.sleep(0.2)
     assert any(l.get("reason") == "backend refused the connection" for l in proxy.log_lines())
+
+
+def test_reload_changes_routes_and_allow(proxy_factory, origin, password_hash, cert, backends):
+    a, b = backends("A", cert), backends("B", cert)
+    port = free_port()
+    text = base_config(origin.port, password_hash, extra=f"""
+[inbound web]
+listen = 127.0.0.1:{port}
+sni = a.example=127.0.0.1:{a.port}
+""")
+    proxy = proxy_factory(text)
+    wait_port("127.0.0.1", port)
+    assert tls_ask(port, "a.example").startswith("A|")
+    proxy.write_config(text.replace(f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}")
+                       + "allow = 127.0.0.1/32\n")
+    proxy.reload()
+    deadline = time.time() + 5
+    while time.time() < deadline and not tls_ask(port, "a.example").startswith("B|"):
+        time.sleep(0.1)
+    assert tls_ask(port, "a.example").startswith("B|")
+    out, _ = plain_ask(port, bind="127.0.0.7")
+    assert out == ""
+
+
+def test_max_conns_counts_inbound_connections(proxy_factory, origin, password_hash, backends):
+    b = backends("OK")
+    port = free_port()
+    proxy = proxy_factory(base_config(origin.port, password_hash, extra_proxy="max_conns = 1", extra=f"""
+[inbound capped]
+listen = 127.0.0.1:{port}
+forward = 127.0.0.1:{b.port}
+"""))
+    wait_port("127.0.0.1", port)
+    time.sleep(0.3)                                  # wait_port's own connection is gone
+    first = socket.create_connection(("127.0.0.1", port), timeout=5)   # held open
+    time.sleep(0.3)
+    out, _ = plain_ask(port)
+    assert out == ""
+    first.sendall(b"hi\n")
+    assert first.recv(100).startswith(b"OK|")
+    first.close()
+    time.sleep(0.3)
+    assert plain_ask(port)[0].startswith("OK|")      # the budget came back
+    assert any(l.get("reason") == "the proxy is at its connection limit" for l in proxy.log_lines())
+
+
+def test_ipv6_endpoint_proxy_v2(proxy_factory, origin, password_hash, backends):
+    b = backends("PP6", proxy_v2=True)
+    port = free_port()
+    proxy_factory(base_config(origin.port, password_hash, extra=f"""
+[inbound v6]
+listen = [::1]:{port}
+forward = 127.0.0.1:{b.port}
+proxy_protocol = v2
+allow = ::1/128
+"""))
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("::1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.time() < deadline
+            time.sleep(0.05)
+    s = socket.create_connection(("::1", port), timeout=5)
+    s.sendall(b"over v6\n")
+    out = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        out += d
+    cport = s.getsockname()[1]
+    s.close()
+    tag, peer, src, sni, line = out.decode().split("|")
+    assert tag == "PP6" and line == "over v6\n"
+    assert src == f"[::1]:{cport}>[::1]:{port}"

@@ -617,3 +617,33 @@ def test_second_signal_ends_the_drain(tmp_path, origin, password_hash):
         assert "again: closing every connection now" in (tmp_path / "stderr").read_text()
     finally:
         kill_quietly(proc)
+
+
+def test_drain_does_not_wait_for_a_client_that_is_gone(tmp_path, password_hash, origin):
+    import struct
+    held, lsock = [], socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    sport = lsock.getsockname()[1]
+    threading.Thread(target=lambda: [held.append(lsock.accept()[0]) for _ in range(1)], daemon=True).start()
+    proc, port = start_proxy(tmp_path, base_config(origin.port, password_hash, extra_proxy="drain_timeout = 30s")
+                             .replace(f"connect_ports = 443 80 {origin.port}", f"connect_ports = {sport}"))
+    try:
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        c.sendall(f"CONNECT 127.0.0.1:{sport} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+        assert c.recv(100).startswith(b"HTTP/1.1 200")
+        c.sendall(b"x")
+        c.shutdown(socket.SHUT_WR)               # half-closed, then reset: nothing can reach it
+        time.sleep(0.2)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        time.sleep(0.2)
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.time() - t0 < 2
+    finally:
+        kill_quietly(proc)
+        lsock.close()
+        for h in held:
+            h.close()

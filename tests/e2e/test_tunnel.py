@@ -126,6 +126,11 @@ remote = 127.0.0.1:22
     origin.clear()
     assert http_get(lweb, "/via-tunnel")["origin"] in EGRESS
     assert set(origin.peers()) <= EGRESS
+    # bulk bytes (the relay moves a full direction to splice in auto mode) arrive intact
+    n = 12 * 1024 * 1024 + 3
+    with urllib.request.urlopen(f"http://127.0.0.1:{lweb}/big/{n}/cl", timeout=20) as r:
+        body = r.read()
+    assert len(body) == n and body[:256] == bytes(range(256)) and body[-3:] == bytes(range(3))
     # a refused mapping does not disturb the others, and its listener stays
     assert closed_quickly(lbad)
     assert wait_for(lambda: "tunnel closed:" in t.stderr() and "403" in t.stderr())
@@ -201,3 +206,157 @@ def test_socks5h_postgres_and_refusals(proxy_factory, origin, password_hash, pg,
     assert closed_quickly(local)
     assert wait_for(lambda: "refused the credentials" in t2.stderr())
     assert "Wrong-Passw0rd" not in t2.stderr() and PASSWORD not in t.stderr()
+
+
+def test_https_proxy_url(proxy_factory, origin, password_hash, pg, tunnels, tmp_path):
+    from test_tls_proxy import make_cert
+    crt, key = make_cert(tmp_path)
+    other_crt, _ = make_cert(tmp_path)
+    tport = free_port()
+    proxy = proxy_factory(base_config(origin.port, password_hash,
+                                      extra_proxy=f"connect_ports = {pg.port}\ntls_listen = 127.0.0.1:{tport}\n"
+                                                  f"tls_cert = {crt}\ntls_key = {key}"))
+    url = proxy.url().replace("http://", "https://").replace(f":{proxy.port}", f":{tport}")
+    local, web = free_port(), free_port()
+    t = tunnels(["--proxy", url, "--proxy-cacert", str(crt), f"{local}=127.0.0.1:{pg.port}",
+                 f"{web}=127.0.0.1:{origin.port}"], wait=[local, web])
+    r = psql(local, "SELECT inet_client_addr()")
+    assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
+    n = 6 * 1024 * 1024 + 5          # bulk through OpenSSL both ways of the relay
+    with urllib.request.urlopen(f"http://127.0.0.1:{web}/big/{n}/chunked", timeout=20) as resp:
+        assert len(resp.read()) == n
+    assert PASSWORD not in t.stderr()
+    # a certificate the tunnel does not trust: a clear error, no credentials sent
+    bad = free_port()
+    t2 = tunnels(["--proxy", url, "--proxy-cacert", str(other_crt), f"{bad}=127.0.0.1:{pg.port}"], wait=[bad])
+    assert closed_quickly(bad)
+    assert wait_for(lambda: "certificate is not trusted" in t2.stderr())
+    assert PASSWORD not in t2.stderr()
+
+
+class FakeProxy:
+    """A scripted proxy on 127.0.0.1 for the tunnel's handshake edge cases: `script(conn)`
+    speaks the handshake, then the connection echoes. Records what it received."""
+
+    def __init__(self, script):
+        import threading
+        self.script, self.seen = script, []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop_flag:
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            c.settimeout(5)
+            try:
+                if self.script(self, c):
+                    while True:
+                        d = c.recv(65536)
+                        if not d:
+                            break
+                        c.sendall(d)
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def recv_exact(self, c, n):
+        data = b""
+        while len(data) < n:
+            d = c.recv(n - len(data))
+            if not d:
+                raise OSError("closed")
+            data += d
+        self.seen.append(data)
+        return data
+
+    def close(self):
+        self.stop_flag = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def dribble(c, data):
+    import time
+    for i in range(len(data)):            # one byte per segment: the parser must reassemble
+        c.sendall(data[i:i + 1])
+        time.sleep(0.002)
+
+
+def socks_script(fp, c):
+    assert fp.recv_exact(c, 3) == b"\x05\x01\x02"
+    dribble(c, b"\x05\x02")
+    ver, ulen = fp.recv_exact(c, 2)
+    user = fp.recv_exact(c, ulen)
+    plen = fp.recv_exact(c, 1)[0]
+    pw = fp.recv_exact(c, plen)
+    assert (user, pw) == (b"bob", b"p@ss w0rd")
+    dribble(c, b"\x01\x00")
+    head = fp.recv_exact(c, 5)
+    assert head[:4] == b"\x05\x01\x00\x03"
+    name = fp.recv_exact(c, head[4] + 2)
+    assert name[:-2] == b"db.internal.example" and name[-2:] == (5432).to_bytes(2, "big")
+    dribble(c, b"\x05\x00\x00\x03\x0dbound.example\x04\x38" + b"EARLY")
+    return True
+
+
+def http_script(fp, c):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = c.recv(4096)
+        if not d:
+            return False
+        head += d
+    fp.seen.append(head)
+    dribble(c, b"HTTP/1.1 200 Connection established\r\nVia: fake\r\n\r\nEARLY")
+    return True
+
+
+@pytest.mark.parametrize("scheme,script", [("socks5h", socks_script), ("http", http_script)])
+def test_handshake_split_and_early_bytes(scheme, script, tunnels):
+    fp = FakeProxy(script)
+    try:
+        local = free_port()
+        # percent-encoded credentials are decoded before they are sent
+        t = tunnels(["--proxy", f"{scheme}://bob:p%40ss%20w0rd@127.0.0.1:{fp.port}",
+                     f"{local}=db.internal.example:5432"], wait=[local])
+        with socket.create_connection(("127.0.0.1", local), timeout=5) as s:
+            s.sendall(b"ping")
+            got = b""
+            while len(got) < 9:
+                d = s.recv(100)
+                if not d:
+                    break
+                got += d
+        assert got == b"EARLYping", (got, t.stderr())
+        if scheme == "http":
+            head = fp.seen[0].decode()
+            assert head.startswith("CONNECT db.internal.example:5432 HTTP/1.1\r\n")
+            assert "Proxy-Authorization: Basic Ym9iOnBAc3MgdzByZA==\r\n" in head
+        assert "p@ss" not in t.stderr() and "w0rd" not in t.stderr()
+    finally:
+        fp.close()
+
+
+def test_ipv6_local_listener(proxy_factory, origin, password_hash, pg, tunnels):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    local = free_port()
+    t = tunnels(["--proxy", proxy.url(), f"[::1]:{local}=127.0.0.1:{pg.port}"])
+    env = dict(os.environ, PGCONNECT_TIMEOUT="10", PGSSLMODE="disable")
+    for _ in range(100):
+        r = subprocess.run(["psql", "-X", "-h", "::1", "-p", str(local), "-U", "postgres", "-At", "-c",
+                            "SELECT inet_client_addr()"], capture_output=True, text=True, timeout=20, env=env)
+        if r.returncode == 0:
+            break
+        import time
+        time.sleep(0.05)
+    assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()

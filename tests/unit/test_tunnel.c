@@ -21,12 +21,15 @@ static void test_proxy_url(void **state)
 	assert_string_equal(p.user, "alice");
 	assert_string_equal(p.pass, "p@ss:w0rd-long");
 	assert_int_equal(p.port, 3128);
-	assert_string_equal(p.display, "http://alice:****long@127.0.0.1:3128");
+	assert_string_equal(p.display, "http://alice:****@127.0.0.1:3128");
 	assert_null(strstr(p.display, "p@ss"));
 	assert_null(tunnel_proxy_parse("socks5h://u:short@proxy.example.com:1080/", &p));
 	assert_int_equal(p.scheme, TUNNEL_SOCKS5H);
 	assert_int_equal(p.host.kind, HOST_NAME);
 	assert_string_equal(p.display, "socks5h://u:****@proxy.example.com:1080");
+	assert_null(tunnel_proxy_parse("https://u:pw@proxy.example.com:8443", &p));
+	assert_int_equal(p.scheme, TUNNEL_HTTPS);
+	assert_string_equal(p.display, "https://u:****@proxy.example.com:8443");
 	assert_null(tunnel_proxy_parse("http://[::1]:8080", &p));
 	assert_false(p.has_auth);
 	assert_string_equal(p.display, "http://[::1]:8080");
@@ -78,7 +81,12 @@ static void test_ini(void **state)
 	assert_string_equal(cfg.maps[1].name, "ldap");
 	assert_int_equal(cfg.idle_timeout_ms, 300000);
 	assert_false(cfg.splice);
+	assert_false(cfg.splice_auto);
 	assert_int_equal(cfg.maps[0].line, 5);
+	tunnel_config_init(&cfg);
+	assert_null(tunnel_config_load_string("[proxy]\nurl = https://u:p@127.0.0.1:3129\ncacert = /etc/x.pem\n",
+					      "t.ini", &cfg, err, sizeof(err)));
+	assert_string_equal(cfg.cacert, "/etc/x.pem");
 
 	static const struct { const char *text, *want; } bad[] = {
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\n[tunnel db]\nlisten = 1\n", "t.ini:3: [tunnel db] needs listen and remote" },
@@ -88,7 +96,7 @@ static void test_ini(void **state)
 		{ "[tunnel a]\nlisten = 1\nremote = x:1\n", "t.ini: missing [proxy] section with url = http://user:pass@host:port" },
 		{ "[proxy]\nconnect_timeout = 5s\n", "t.ini:1: [proxy] has no url" },
 		{ "url = x\n", "t.ini:1: key url outside a section (start with [proxy])" },
-		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nrelay = fast\n", "t.ini:3: relay: relay must be splice or copy" },
+		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nrelay = fast\n", "t.ini:3: relay: relay must be auto, splice or copy" },
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\n[tunnel a b]\n", "t.ini:3: bad tunnel name (1-64 of A-Z a-z 0-9 . _ -)" },
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nnonsense\n", "t.ini:3: syntax error (expected [section], key = value, or a ; comment)" },
 	};
