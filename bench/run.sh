@@ -46,7 +46,7 @@ BULK_BYTES=${BENCH_BULK_BYTES:-268435456}
 LG_THREADS=${BENCH_LG_THREADS:-1}
 SPREAD=${BENCH_SPREAD:-16}
 PREFILL=${BENCH_PREFILL:-20000}
-SYSTEMS=${BENCH_SYSTEMS:-"direct tinyproxy squid haproxy iplock-splice iplock-copy"}
+SYSTEMS=${BENCH_SYSTEMS:-"direct tinyproxy squid haproxy iplock iplock-splice iplock-copy"}
 USER_NAME=bench
 USER_PASS=bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 HZ=$(getconf CLK_TCK)
@@ -210,7 +210,7 @@ EOF
 	FWD=no
 }
 
-# iplock proxy with relay = $1 (splice|copy).
+# iplock proxy with relay = $1 (auto, the default: copy, then splice for bulk; splice; copy).
 start_iplock() {
 	d=$RUN/iplock-$1; mkdir -p "$d"
 	[ -x "$IPLOCK" ] || { log "$IPLOCK missing"; return 1; }
@@ -299,6 +299,7 @@ run_system() {
 	squid) start_squid 1 || return 1 ;;
 	squid-smp) start_squid 2 || return 1 ;;
 	haproxy) start_haproxy || return 1 ;;
+	iplock) start_iplock auto || return 1 ;;
 	iplock-splice) start_iplock splice || return 1 ;;
 	iplock-copy) start_iplock copy || return 1 ;;
 	*) log "unknown system $sys"; return 1 ;;
@@ -415,7 +416,7 @@ END {
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	awk -F'|' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12 }' "$ROWS"
 	echo
-	for ip in iplock-splice iplock-copy; do
+	for ip in iplock iplock-splice iplock-copy; do
 		grep -q "^$ip|" "$ROWS" || continue
 		echo "Floors for $ip:"
 		echo
