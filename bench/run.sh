@@ -118,11 +118,12 @@ log() { echo "bench: $*" >&2; }
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 
 # Sum of a /proc/PID/stat figure over a process and all its descendants (workers, helpers):
-# usage: tree_sum PID cpu|rss -> CPU ticks (utime+stime, all threads) or RSS in KiB.
+# usage: tree_sum PID cpu|rss -> CPU ticks (utime+stime, all threads, plus cutime+cstime: the
+# helpers that already exited and were reaped, e.g. Dante's) or RSS in KiB.
 tree_sum() {
 	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" -v what="$2" -v pk="$PAGE_KB" '{
 		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
-		parent[pid] = f[2]; val[pid] = (what == "cpu") ? f[12] + f[13] : f[22] * pk
+		parent[pid] = f[2]; val[pid] = (what == "cpu") ? f[12] + f[13] + f[14] + f[15] : f[22] * pk
 	} END {
 		for (p in parent) {
 			q = p
