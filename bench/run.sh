@@ -10,7 +10,8 @@
 # BENCH_IDLE (2000) idle tunnels, BENCH_BULK_N (3) downloads of BENCH_BULK_BYTES (256 MiB),
 # BENCH_SYSTEMS (direct tinyproxy squid haproxy iplock-splice iplock-copy; also squid-smp:
 # Squid with 2 workers), BENCH_LG_THREADS (1), BENCH_SPREAD (16) client source IPs,
-# BENCH_SOCKS_SYSTEMS (microsocks dante iplock-socks iplock-tls; empty: no SOCKS/TLS section),
+# BENCH_SOCKS_SYSTEMS (microsocks dante iplock-socks iplock-tls haproxy-tls; empty: no SOCKS/TLS
+# section),
 # IPLOCK_BIN (build/iplock).
 # Every daemon started here is stopped by its PID at the end or on error (with the processes
 # it forked), and the throwaway system user made for Dante is removed.
@@ -18,7 +19,8 @@
 # SOCKS5 and TLS section (issue 3): SOCKS5 tunnels (greeting offering username/password,
 # RFC 1929 auth, CONNECT by IPv4, GET 1 KiB, close) against microsocks and Dante, and the rate
 # of tunnels through iplock's TLS listener (ECDSA P-256 certificate made here with the openssl
-# CLI; full handshakes, then session resumption) beside plain CONNECT on the same process.
+# CLI; full handshakes, then session resumption) beside plain CONNECT on the same process, and
+# HAProxy terminating TLS with the same certificate and OpenSSL (TCP mode, no CONNECT) for scale.
 #
 # Fairness: each system gets its own origin port and its own egress addresses
 # (127.0.N.2, 127.0.N.3 with N = 11, 12, ... per system, where the issue says 127.0.0.2/.3):
@@ -54,7 +56,7 @@ LG_THREADS=${BENCH_LG_THREADS:-1}
 SPREAD=${BENCH_SPREAD:-16}
 PREFILL=${BENCH_PREFILL:-20000}
 SYSTEMS=${BENCH_SYSTEMS-"direct tinyproxy squid haproxy iplock-splice iplock-copy"}
-SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks iplock-tls"}
+SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks iplock-tls haproxy-tls"}
 USER_NAME=bench
 USER_PASS=bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 HZ=$(getconf CLK_TCK)
@@ -326,6 +328,29 @@ EOF
 	fi
 }
 
+# HAProxy terminating TLS (same certificate) in front of the origin: the TLS reference.
+start_haproxy_tls() {
+	d=$RUN/haproxy-tls; mkdir -p "$d"
+	cat > "$d/haproxy.cfg" <<EOF
+global
+    maxconn 6000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+frontend fe
+    bind 127.0.0.1:$PPORT ssl crt $OUT/tls/haproxy.pem
+    default_backend be
+backend be
+    source $EGRESS1
+    server origin 127.0.0.1:$OPORT
+EOF
+	haproxy -db -f "$d/haproxy.cfg" > "$d/stdout" 2>&1 &
+	PPID_=$!
+	LGX="--no-connect -x 127.0.0.1:$PPORT"
+}
+
 # iplock proxy (relay splice, the default) with extra [proxy] lines $1.
 start_iplock_conf() {
 	d=$RUN/$sys; mkdir -p "$d"
@@ -519,6 +544,10 @@ run_socks_system() {
 	microsocks) start_microsocks ;;
 	dante) start_dante ;;
 	iplock-socks) start_iplock_conf "socks_listen = 127.0.0.1:$PPORT" || return 1 ;;
+	haproxy-tls)
+		make_cert || return 1
+		cat "$OUT/tls/cert.pem" "$OUT/tls/key.pem" > "$OUT/tls/haproxy.pem"
+		start_haproxy_tls ;;
 	iplock-tls)
 		make_cert || return 1
 		TPORT=$HPORT; HPORT=$PPORT
@@ -548,6 +577,12 @@ tls_key = $OUT/tls/key.pem" || return 1 ;;
 		socks_row "$TROWS.all" "iplock TLS, resumed sessions" resumed:
 		[ "${rs:-0}" -ge "$(( ${ok:-0} * 9 / 10 ))" ] ||
 			sed -i '$ s/$/ only '"${rs:-0}"' of '"${ok:-0}"' resumed (round '"$round"');/' "$TROWS.all"
+	elif [ "$sys" = haproxy-tls ]; then
+		"$LG" tunnels --tls $LGX $O -c "$CONC" -n 300 -d 5 -S "$SPREAD" > "$RUN/$sys-warmup.out" 2>&1 || true
+		measure "$sys-full" "$P" tunnels --tls $LGX $O $L
+		socks_row "$TROWS.all" "HAProxy TLS (TCP relay), full handshakes" tls:
+		measure "$sys-resumed" "$P" tunnels --tls-resume $LGX $O $L
+		socks_row "$TROWS.all" "HAProxy TLS (TCP relay), resumed sessions" resumed:
 	else
 		"$LG" socks $LGX $O -c "$CONC" -n 500 -d 5 -S "$SPREAD" > "$RUN/$sys-warmup.out" 2>&1 || true
 		measure "$sys-socks" "$P" socks $LGX $O $L
@@ -673,7 +708,7 @@ END {
 	done
 	if [ -s "$SROWS.all" ] || [ -s "$TROWS.all" ]; then
 		best_rows "$SROWS.all" "microsocks|dante|iplock-socks" > "$SROWS"
-		best_rows "$TROWS.all" "iplock plain CONNECT|iplock TLS, full handshakes|iplock TLS, resumed sessions" > "$TROWS"
+		best_rows "$TROWS.all" "iplock plain CONNECT|iplock TLS, full handshakes|iplock TLS, resumed sessions|HAProxy TLS (TCP relay), full handshakes|HAProxy TLS (TCP relay), resumed sessions" > "$TROWS"
 		echo "### SOCKS5 tunnels (issue 3)"
 		echo
 		echo "$CONC clients for ${SECS} s per round, best of $ROUNDS rounds; a tunnel = connect, greeting offering username/password only,"
@@ -706,6 +741,7 @@ END {
 		echo "(openssl req, bench/out/tls/); negotiated: ${TLS_DESC:-n/a}; the client does not verify it (its cost is the loadgen's)."
 		echo "Full handshakes: every tunnel a new session. Resumed: each client slot offers the ticket of its previous tunnel"
 		echo "(TLS 1.3 PSK with (EC)DHE, so only the certificate signature is saved). The loadgen shares the 2 cores: see its CPU column."
+		echo "For scale, HAProxy terminating TLS with the same certificate and the same OpenSSL (TCP mode: no CONNECT, no auth)."
 		echo
 		echo "| load | tunnels/s | p50 µs | p99 µs | CPU µs/tunnel | loadgen CPU µs/tunnel | worst-round tunnels/s | notes |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---|"
@@ -719,8 +755,10 @@ END {
 			n = split("iplock TLS, full handshakes|iplock TLS, resumed sessions", t, "|")
 			for (k = 1; k <= n; k++) {
 				if (num(tps[t[k]]) < 0 || num(tps[p]) <= 0 || num(cpu[t[k]]) <= 0 || num(cpu[p]) <= 0) continue
-				printf "- %s: %.0f%% of the plain rate, %.1fx its CPU per tunnel (+%.0f µs)\n", t[k],
-					100 * num(tps[t[k]]) / num(tps[p]), num(cpu[t[k]]) / num(cpu[p]), num(cpu[t[k]]) - num(cpu[p])
+				h = t[k]; sub(/^iplock TLS/, "HAProxy TLS (TCP relay)", h)
+				vs = (num(cpu[h]) > 0) ? sprintf("; HAProxy terminating TLS: %.2fx the CPU per tunnel of iplock", num(cpu[h]) / num(cpu[t[k]])) : ""
+				printf "- %s: %.0f%% of the plain rate, %.1fx its CPU per tunnel (+%.0f µs)%s\n", t[k],
+					100 * num(tps[t[k]]) / num(tps[p]), num(cpu[t[k]]) / num(cpu[p]), num(cpu[t[k]]) - num(cpu[p]), vs
 			}
 		}' "$TROWS"
 		echo
