@@ -30,11 +30,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
              libjansson-dev libsystemd-dev libcmocka-dev
 DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
-             git nginx-light sqlite3
+             git nginx-light sqlite3 postgresql
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate bench-proxy bench-scan
 
 all: $(BUILD)/iplock
 
@@ -123,8 +123,16 @@ build/bench/loadgen: BENCH_LIBS := -lssl -lcrypto
 
 bench-tools: $(BENCH_TOOLS)
 
+# Every side-by-side benchmark, each printing its table with ratios (bench/README.md).
 bench: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
+	@sh bench/gate.sh
+	@sh bench/scan.sh
+
+bench-proxy: deps-bench bench-tools $(BUILD)/iplock
+	@sh bench/run.sh
+bench-scan: deps-bench $(BUILD)/iplock
+	@sh bench/scan.sh
 
 clean:
 	rm -rf build

@@ -50,6 +50,18 @@ wait_port() {
 	done
 }
 
+HZ=$(getconf CLK_TCK)
+# CPU ticks (utime+stime) of a process and its direct children (nginx's worker).
+cpu_ticks() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '{
+		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
+		if (pid == p || f[2] == p) t += f[12] + f[13] } END { print t + 0 }'
+}
+# CPU microseconds per request of PID over a run: ticks before, ticks after, "rps ..." line
+cpu_per_req() {
+	$PY -c 'import sys; t0, t1, rps, secs, hz = map(float, sys.argv[1:6]); n = rps * secs; print(f"{(t1 - t0) * 1e6 / hz / n:.1f}" if n else "0")' "$@"
+}
+
 # wrk summary -> "rps p99_ms" (p99 from --latency, converted to ms)
 run_wrk() {
 	url=$1; shift
@@ -111,6 +123,7 @@ mode = $mode
 access_log = $alog
 EOF2
 	"$IPLOCK" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
+	eval "PID_$name=$!"
 	DAEMONS="$DAEMONS $!"
 	wait_port "$port"
 }
@@ -144,6 +157,7 @@ http {
 }
 EOF2
 "$NGINX" -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" 2> "$RUN/nginx.err" &
+NGINX_PID=$!
 DAEMONS="$DAEMONS $!"
 wait_port "$NP"
 
@@ -165,9 +179,15 @@ best() { # best "rps p99 bad" of two result lines
 A1_AUTH="Authorization: Bearer $KEY1"
 for round in 1 2; do
 	log "round $round: nginx reverse proxy"
+	t0=$(cpu_ticks $NGINX_PID)
 	eval "N$round=\"\$(run_wrk http://127.0.0.1:$NP/1k)\""
+	t1=$(cpu_ticks $NGINX_PID)
+	eval "NC$round=\$(cpu_per_req $t0 $t1 \$(echo \$N$round | cut -d' ' -f1) $SECS $HZ)"
 	log "round $round: gate reverse proxy (10,000 keys)"
+	t0=$(cpu_ticks $PID_proxy)
 	eval "G$round=\"\$(run_wrk http://127.0.0.1:$GP/1k -H \"\$AUTH\")\""
+	t1=$(cpu_ticks $PID_proxy)
+	eval "GC$round=\$(cpu_per_req $t0 $t1 \$(echo \$G$round | cut -d' ' -f1) $SECS $HZ)"
 	# alternate which store goes first, so neither always runs in the other's wake
 	for which in $([ $round = 1 ] && echo "F T" || echo "T F"); do
 		if [ $which = F ]; then
@@ -179,6 +199,8 @@ for round in 1 2; do
 		fi
 	done
 done
+N_CPU=$($PY -c 'import sys; print(min(float(x) for x in sys.argv[1:] if float(x) > 0) if any(float(x) > 0 for x in sys.argv[1:]) else 0)' $NC1 $NC2)
+G_CPU=$($PY -c 'import sys; print(min(float(x) for x in sys.argv[1:] if float(x) > 0) if any(float(x) > 0 for x in sys.argv[1:]) else 0)' $GC1 $GC2)
 set -- $(best "$N1" "$N2"); N_RPS=$1; N_P99=$2
 set -- $(best "$G1" "$G2"); G_RPS=$1; G_P99=$2; G_BAD=$3
 set -- $(best "$F1" "$F2"); A1_RPS=$1; A1_P99=$2; A1_BAD=$3
@@ -191,10 +213,10 @@ print(f"{d[int(len(d) * 0.99)] / 1000:.3f} {d[len(d) // 2] / 1000:.3f} {len(d)}"
 PYEOF
 )
 
-$PY - "$N_RPS" "$N_P99" "$G_RPS" "$G_P99" "$G_BAD" "$A1_RPS" "$A1_P99" "$A1_BAD" "$A2_RPS" "$A2_P99" "$A2_BAD" "$CONC" "$SECS" $DEC_P99 "$(uptime | sed 's/.*load average: //')" > "$OUT/gate.md" <<'PYEOF'
+$PY - "$N_RPS" "$N_P99" "$G_RPS" "$G_P99" "$G_BAD" "$A1_RPS" "$A1_P99" "$A1_BAD" "$A2_RPS" "$A2_P99" "$A2_BAD" "$CONC" "$SECS" $DEC_P99 "$(uptime | sed 's/.*load average: //')" "$N_CPU" "$G_CPU" > "$OUT/gate.md" <<'PYEOF'
 import sys
 (n_rps, n_p99, g_rps, g_p99, g_bad, a1_rps, a1_p99, a1_bad, a2_rps, a2_p99, a2_bad, conc,
- secs, dec_p99, dec_p50, dec_n, load) = sys.argv[1:]
+ secs, dec_p99, dec_p50, dec_n, load, n_cpu, g_cpu) = sys.argv[1:]
 f = float
 ratio = f(g_rps) / f(n_rps) if f(n_rps) else 0
 slow = f(a2_rps) / f(a1_rps) if f(a1_rps) else 0
@@ -208,6 +230,8 @@ print(f"| gate forward-auth, 1 key in store | {a1_rps} | {a1_p99} | {a1_bad} |")
 print(f"| gate forward-auth, 10,000 keys, 5,000-entry allowlist | {a2_rps} | {a2_p99} | {a2_bad} |")
 print()
 print(f"- gate / nginx throughput: {ratio:.2f} (floor 0.80): {ok(ratio >= 0.8)}")
+cr = f(n_cpu) / f(g_cpu) if f(g_cpu) else 0
+print(f"- CPU per proxied request (less noisy on a shared host): nginx {n_cpu} us, gate {g_cpu} us; nginx/gate {cr:.2f}")
 print(f"- decision time in the gate (10,000 keys, {dec_n} decisions, access log): p50 {dec_p50} ms, p99 {dec_p99} ms (floor < 1 ms): {ok(f(dec_p99) < 1)}")
 print(f"- forward-auth p99 seen by wrk at {conc} concurrent (includes queueing and wrk itself): {a2_p99} ms")
 print(f"- 10,000 keys / 1 key decisions per second: {slow:.2f} (no measurable slowdown: >= 0.90): {ok(slow >= 0.9)}")

@@ -15,7 +15,8 @@ static const char usage_text[] =
 	"answers a forward-auth check (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz).\n"
 	"\n"
 	"  -c FILE    INI config: [gate] listen, db, upstream, mode, auth_path, tls_cert,\n"
-	"             tls_key, trusted_proxies, access_log, account, idle_timeout;\n"
+	"             tls_key, trusted_proxies, access_log, account, idle_timeout,\n"
+	"             header_timeout, workers;\n"
 	"             [route NAME] method, path, resource, publishable (see docs/gate.md)\n"
 	"  --check    validate the config and exit\n";
 

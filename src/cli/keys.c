@@ -14,7 +14,6 @@
 #include "cli/cli.h"
 #include "store/store.h"
 
-#define MAX_LIST 4096  /* --allow/--remove/--perm options in one command */
 
 static const char usage_text[] =
 	"usage: iplock keys (--db PATH | -c CONFIG) [--json] COMMAND ...\n"
@@ -42,6 +41,10 @@ struct opts {
 	const char *db;
 	const char *config;
 	bool json;
+	/* scratch lists sized by argc: no cap on entries in one command beyond the OS's */
+	const char **list_a, **list_b;
+	struct key_perm *perms;
+	size_t list_cap;
 	char actor[128];
 	char dbpath[4096];
 };
@@ -219,8 +222,8 @@ static bool parse_perm(const char *arg, struct key_perm *p, bool allow_none)
 static int cmd_create(struct store *st, const struct opts *o, int argc, char **argv)
 {
 	struct key_spec spec = { .mode = KEY_TEST };
-	static const char *allow[MAX_LIST];
-	static struct key_perm perms[MAX_LIST];
+	const char **allow = o->list_a;
+	struct key_perm *perms = o->perms;
 	char secret[STORE_KEY_MAX];
 	struct key_info k;
 	bool have_type = false;
@@ -242,12 +245,8 @@ static int cmd_create(struct store *st, const struct opts *o, int argc, char **a
 				return usage_err("name too long%s", NULL);
 			spec.name = v;
 		} else if (!strcmp(a, "--allow") && v) {
-			if (spec.n_allow == MAX_LIST)
-				return usage_err("too many --allow in one command%s", NULL);
 			allow[spec.n_allow++] = v;
 		} else if (!strcmp(a, "--perm") && v) {
-			if (spec.n_perms == MAX_LIST)
-				return usage_err("too many --perm in one command%s", NULL);
 			if (!parse_perm(v, &perms[spec.n_perms], false))
 				return usage_err("bad permission '%s' (RESOURCE=read|write)", v);
 			spec.n_perms++;
@@ -332,7 +331,7 @@ static int cmd_show(struct store *st, const struct opts *o, int argc, char **arg
 
 static int cmd_restrict(struct store *st, const struct opts *o, int argc, char **argv)
 {
-	static const char *add[MAX_LIST], *rem[MAX_LIST];
+	const char **add = o->list_a, **rem = o->list_b;
 	size_t n_add = 0, n_rem = 0;
 	bool clear = false;
 	struct key_info k;
@@ -346,13 +345,9 @@ static int cmd_restrict(struct store *st, const struct opts *o, int argc, char *
 		if (!strcmp(a, "--clear")) {
 			clear = true;
 		} else if (!strcmp(a, "--allow") && v) {
-			if (n_add == MAX_LIST)
-				return usage_err("too many --allow in one command%s", NULL);
 			add[n_add++] = v;
 			i++;
 		} else if (!strcmp(a, "--remove") && v) {
-			if (n_rem == MAX_LIST)
-				return usage_err("too many --remove in one command%s", NULL);
 			rem[n_rem++] = v;
 			i++;
 		} else {
@@ -382,7 +377,7 @@ static int cmd_restrict(struct store *st, const struct opts *o, int argc, char *
 
 static int cmd_perm(struct store *st, const struct opts *o, int argc, char **argv)
 {
-	static struct key_perm perms[MAX_LIST];
+	struct key_perm *perms = o->perms;
 	size_t n = 0;
 	struct key_info k;
 	int rc;
@@ -390,8 +385,6 @@ static int cmd_perm(struct store *st, const struct opts *o, int argc, char **arg
 	if (argc < 3)
 		return usage_err("perm needs a key ID and RESOURCE=none|read|write%s", NULL);
 	for (int i = 2; i < argc; i++) {
-		if (n == MAX_LIST)
-			return usage_err("too many permissions in one command%s", NULL);
 		if (!parse_perm(argv[i], &perms[n], true))
 			return usage_err("bad permission '%s' (RESOURCE=none|read|write)", argv[i]);
 		n++;
@@ -613,6 +606,15 @@ int keys_main(int argc, char **argv)
 		o.db = o.dbpath;
 	}
 	store_actor_default(o.actor, sizeof(o.actor));
+	o.list_cap = (size_t)argc;
+	o.list_a = calloc(o.list_cap, sizeof(*o.list_a));
+	o.list_b = calloc(o.list_cap, sizeof(*o.list_b));
+	o.perms = calloc(o.list_cap, sizeof(*o.perms));
+	if (!o.list_a || !o.list_b || !o.perms) {
+		fprintf(stderr, "iplock keys: out of memory\n");
+		rc = 1;
+		goto out;
+	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
 		if (strcmp(rest[0], subcommands[i].name))
 			continue;
@@ -627,6 +629,9 @@ int keys_main(int argc, char **argv)
 	rc = usage_err("unknown command '%s'", rest[0]);
 out:
 	store_close(st);
+	free(o.list_a);
+	free(o.list_b);
+	free(o.perms);
 	free(rest);
 	return rc;
 }

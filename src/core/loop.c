@@ -91,12 +91,20 @@ int io_want(struct loop *loop, struct io *io, uint32_t events)
 	return 0;
 }
 
+void io_stop(struct loop *loop, struct io *io)
+{
+	if (io->fd != -1 && io->added)
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->added = false;
+	io->want = io->registered = 0;
+}
+
 void io_close(struct loop *loop, struct io *io)
 {
+	(void)loop;
 	if (io->fd == -1)
 		return;
-	if (io->added)
-		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	/* close() takes the fd out of the epoll set (our fds are never dup'd): no EPOLL_CTL_DEL */
 	close(io->fd);
 	io->fd = -1;
 	io->added = false;

@@ -208,6 +208,22 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		snprintf(cfg->account, sizeof(cfg->account), "%s", v);
 		return NULL;
 	}
+	if (!strcmp(name, "workers")) {
+		char *end;
+		long t = strtol(v, &end, 10);
+		if (*end || end == v || t < 1 || t > 64)
+			return "workers must be 1-64";
+		cfg->workers = (unsigned)t;
+		return NULL;
+	}
+	if (!strcmp(name, "header_timeout")) {
+		char *end;
+		long t = strtol(v, &end, 10);
+		if (*end || end == v || t < 1 || t > 3600)
+			return "header_timeout must be 1-3600 seconds";
+		cfg->header_timeout_s = (unsigned)t;
+		return NULL;
+	}
 	if (!strcmp(name, "idle_timeout")) {
 		char *end;
 		long t = strtol(v, &end, 10);
@@ -282,10 +298,13 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	snprintf(dir, sizeof(dir), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 	snprintf(cfg->auth_path, sizeof(cfg->auth_path), "/_iplock/auth");
 	cfg->idle_timeout_s = 60;
+	cfg->header_timeout_s = 10;
+	cfg->workers = 1;
 	rc = ini_parse(path, handler, &p);
 	if (rc == 0) {
 		const char *e = flush_route(&p);

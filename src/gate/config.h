@@ -13,6 +13,8 @@
  *   access_log = access.log | - (stdout) | off
  *   account = acct_123                           ; named in 403 messages
  *   idle_timeout = 60                            ; seconds
+ *   header_timeout = 10                          ; seconds for a whole request head
+ *   workers = 1                                  ; threads (SO_REUSEPORT listeners)
  *
  *   [route charges]
  *   method = *            ; or GET,POST
@@ -61,6 +63,8 @@ struct gate_config {
 	char access_log[4096];          /* "" = off, "-" = stdout */
 	char account[128];
 	unsigned idle_timeout_s;
+	unsigned header_timeout_s;      /* a request head must arrive whole within this */
+	unsigned workers;               /* threads, each with its own loop and listeners */
 	struct gate_routes routes;
 };
 

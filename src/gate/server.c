@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,23 +38,38 @@
 
 struct gate_server;
 
+struct gate_worker;
+
 struct listener {
 	struct io io;
-	struct gate_server *srv;
+	struct timer pause;     /* accept paused after EMFILE/ENFILE */
+	struct gate_worker *w;
 	const struct gate_listen *cfg;
+};
+
+/* One thread: its own loop, listeners (SO_REUSEPORT when several), key cache (its own
+ * SQLite connection) and connections. Nothing is shared between workers but the config,
+ * the TLS context and the access log descriptor. */
+struct gate_worker {
+	struct gate_server *srv;
+	int index;
+	struct loop *loop;
+	struct keycache *kc;
+	struct listener ls[GATE_MAX_LISTEN];
+	int n_ls;
+	struct gconn *conns;    /* every open connection, for shutdown */
+	pthread_t thread;
+	bool started;
 };
 
 struct gate_server {
 	const struct gate_config *cfg;
-	struct loop *loop;
-	struct keycache *kc;
 	SSL_CTX *ssl;
-	struct listener ls[GATE_MAX_LISTEN];
-	int n_ls;
-	struct io sig_io;
+	struct io sig_io;       /* on worker 0's loop */
 	int log_fd;             /* -1 = no access log */
-	uint64_t next_id;
-	struct gconn *conns;    /* every open connection, for shutdown */
+	uint64_t next_id;       /* connection ids, shared (atomic) */
+	struct gate_worker *workers;
+	int n_workers;
 };
 
 enum rq_state {
@@ -82,13 +98,14 @@ enum body_kind {
 struct gconn {
 	struct gconn *prev, *next;
 	struct gate_server *srv;
+	struct gate_worker *w;
 	const struct gate_listen *lcfg;
 	uint64_t id;
 	struct io cio, uio;
 	struct timer timer;
 	struct deferred dfr;
 	SSL *ssl;
-	bool ssl_want_write;    /* the last SSL call needs the socket writable */
+	bool ssl_want_write;    /* the last SSL_read/SSL_accept needs the socket writable */
 	bool up_writable;       /* upstream reported EPOLLOUT/ERR since the last check */
 	enum rq_state rq;
 	enum rs_state rs;
@@ -99,15 +116,19 @@ struct gconn {
 	size_t pp_len;
 	struct http_head req, resp;
 	struct ipaddr peer, client;
+	char peer_txt[IPADDR_STRLEN]; /* peer as text, formatted once */
 	uint16_t peer_port;
 	enum gate_client ckind;
 	bool pp_unknown;        /* PROXY header gave no usable source */
 	bool client_eof, up_eof;
 	bool keep_alive;        /* the client side stays open after this exchange */
 	bool up_reuse;          /* the upstream connection may serve the next request */
+	bool up_reused;         /* this request went out on a kept-alive upstream connection */
+	bool req_body;          /* this request has a body (no retry then) */
 	bool discard;           /* request body is read and dropped (refused request) */
 	size_t discarded;
 	bool head_req;
+	uint64_t head_start_ms; /* first byte of the current request head (0 = none yet) */
 	int closing;            /* 0 open, 1 close asked, 2 closed and queued for free */
 	bool logged;
 	/* per request, for the access log */
@@ -168,6 +189,15 @@ static int appendf(struct buf *b, const char *fmt, ...)
 		return -ENOSPC;
 	b->len += (size_t)n;
 	return 0;
+}
+
+/* Bounded copy with NUL, no printf (per-request fields). */
+static void copy_field(char *dst, size_t cap, const char *src, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 /* "Name: value\r\n" without printf: this runs for every header of every request. */
@@ -240,10 +270,8 @@ static long c_write(struct gconn *c, const void *p, size_t n)
 	if (r > 0)
 		return r;
 	switch (SSL_get_error(c->ssl, r)) {
-	case SSL_ERROR_WANT_WRITE:
-		c->ssl_want_write = true;
-		return -EAGAIN;
-	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:      /* bytes still pending keep EPOLLOUT wanted */
+	case SSL_ERROR_WANT_READ:       /* rare (no renegotiation in TLS 1.3): input comes */
 		return -EAGAIN;
 	default:
 		return -EIO;
@@ -263,9 +291,10 @@ static void access_log(struct gconn *c)
 	c->logged = true;
 	if (s->log_fd < 0)
 		return;
-	if (c->peer.family)
-		ipaddr_format(&c->peer, peer, sizeof(peer));
-	if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
+	memcpy(peer, c->peer_txt, sizeof(peer));
+	if (c->ckind == GATE_CLIENT_PEER)
+		memcpy(client, c->peer_txt, sizeof(client));
+	else if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
 		ipaddr_format(&c->client, client, sizeof(client));
 	jline_begin(&j);
 	jline_time(&j, "time");
@@ -298,8 +327,8 @@ static void conn_unlink(struct gconn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
-	else if (c->srv->conns == c)
-		c->srv->conns = c->next;
+	else if (c->w->conns == c)
+		c->w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
@@ -322,7 +351,7 @@ static void conn_free(struct deferred *d)
 
 static void conn_close(struct gconn *c)
 {
-	struct loop *loop = c->srv->loop;
+	struct loop *loop = c->w->loop;
 
 	if (c->closing == 2)
 		return;
@@ -332,6 +361,11 @@ static void conn_close(struct gconn *c)
 		access_log(c);
 	}
 	timer_stop(loop, &c->timer);
+	/* TLS clients tell a complete close-delimited body from a cut one by close_notify */
+	if (c->ssl && c->cio.fd != -1 && SSL_is_init_finished(c->ssl)) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+	}
 	io_close(loop, &c->cio);
 	io_close(loop, &c->uio);
 	if (c->closing != 2) {
@@ -347,7 +381,7 @@ static void timer_fired(struct loop *loop, struct timer *t)
 	(void)loop;
 	if (c->rs == RS_CONNECT || c->rs == RS_HEAD) {
 		/* the upstream never answered: tell the client rather than hang up on it */
-		io_close(c->srv->loop, &c->uio);
+		io_close(c->w->loop, &c->uio);
 		c->rs = RS_IDLE;
 		c->status = 504;
 	}
@@ -357,7 +391,7 @@ static void timer_fired(struct loop *loop, struct timer *t)
 
 static void update_interest(struct gconn *c)
 {
-	struct loop *loop = c->srv->loop;
+	struct loop *loop = c->w->loop;
 	uint32_t ce = 0, ue = 0;
 	bool c_out_pending = buf_pending(c->cout) ||
 		(c->uin && (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off);
@@ -380,7 +414,8 @@ static void update_interest(struct gconn *c)
 		}
 		if (want_in && !c->client_eof)
 			ce |= EPOLLIN;
-		if (c_out_pending || c->ssl_want_write)
+		/* an SSL read that must write first: wait for writable only while reading */
+		if (c_out_pending || (c->ssl_want_write && (want_in || c->rq == RQ_TLS)))
 			ce |= EPOLLOUT;
 		io_want(loop, &c->cio, ce);
 	}
@@ -416,14 +451,34 @@ static void local_response(struct gconn *c, int status, const char *extra_header
 	c->rs = RS_LOCAL;
 }
 
+/* A local answer already in cout gets "Connection: close" before its blank line. */
+static void local_response_close(struct gconn *c)
+{
+	struct buf *b = c->cout;
+	char *end = memmem(b->data + b->off, b->len - b->off, "\r\n\r\n", 4);
+	static const char hdr[] = "\r\nConnection: close";
+
+	if (!end || buf_room(b) < sizeof(hdr) - 1) {
+		c->closing = true;
+		return;
+	}
+	size_t at = (size_t)(end - b->data);
+	memmove(b->data + at + sizeof(hdr) - 1, b->data + at, b->len - at);
+	memcpy(b->data + at, hdr, sizeof(hdr) - 1);
+	b->len += sizeof(hdr) - 1;
+}
+
 static void plain_error(struct gconn *c, int status, const char *type, const char *msg)
 {
 	char body[512];
 	char esc[300];
 
-	json_escape(esc, sizeof(esc), msg, strlen(msg));
-	int n = snprintf(body, sizeof(body), "{\n  \"error\": {\n    \"type\": \"%s\",\n"
-			 "    \"message\": \"%s\"\n  }\n}\n", type, esc);
+	size_t el = json_escape(esc, sizeof(esc) - 1, msg, strlen(msg));
+	esc[el] = '\0';
+	int n = snprintf(body, sizeof(body), "{\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}\n",
+			 type, esc);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = 0;
 	c->keep_alive = false;
 	local_response(c, status, NULL, body, (size_t)n);
 }
@@ -475,44 +530,83 @@ static int upstream_connect(struct gconn *c)
 	return 0;
 }
 
-static void key_headers(struct gconn *c, const struct gate_decision *d, char *out, size_t cap)
+static int append_mem(struct buf *b, const char *p, size_t n)
+{
+	if (buf_room(b) < n)
+		return -ENOSPC;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static int append_str(struct buf *b, const char *s)
+{
+	return append_mem(b, s, strlen(s));
+}
+
+/* The key's identity headers, appended to b (nothing without a key). */
+static int append_key_headers(struct gconn *c, const struct gate_decision *d, struct buf *b)
 {
 	char client[IPADDR_STRLEN] = "unknown";
 
-	if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
+	if (!d->key)
+		return 0;
+	if (c->ckind == GATE_CLIENT_PEER && c->peer_txt[0])
+		memcpy(client, c->peer_txt, sizeof(client));
+	else if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
 		ipaddr_format(&c->client, client, sizeof(client));
-	if (d->key)
-		snprintf(out, cap, "X-Iplock-Key-Id: %s\r\nX-Iplock-Key-Type: %s\r\n"
-			 "X-Iplock-Key-Mode: %s\r\nX-Iplock-Client: %s\r\n", d->key->id,
-			 key_type_name(d->key->type), key_mode_name(d->key->mode), client);
-	else
-		out[0] = '\0';
+	const char *tn = key_type_name(d->key->type), *mn = key_mode_name(d->key->mode);
+	if (append_hdr(b, "X-Iplock-Key-Id", 15, d->key->id, strlen(d->key->id)) ||
+	    append_hdr(b, "X-Iplock-Key-Type", 17, tn, strlen(tn)) ||
+	    append_hdr(b, "X-Iplock-Key-Mode", 17, mn, strlen(mn)) ||
+	    append_hdr(b, "X-Iplock-Client", 15, client, strlen(client)))
+		return -ENOSPC;
+	return 0;
+}
+
+static void key_headers(struct gconn *c, const struct gate_decision *d, char *out, size_t cap)
+{
+	struct buf *b = buf_get();
+
+	out[0] = '\0';
+	if (b && !append_key_headers(c, d, b) && b->len < cap) {
+		memcpy(out, b->data, b->len);
+		out[b->len] = '\0';
+	}
+	buf_put(b);
 }
 
 /* Builds the upstream request head in uout: hop-by-hop and X-Iplock-* headers from the
- * client are dropped, the key's identity is added. */
-static int build_upstream_head(struct gconn *c, const struct gate_decision *d)
+ * client are dropped, the key's identity is added. No printf: this runs per request. */
+static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
+			       const char *xff, size_t xlen)
 {
 	const char *base = c->cin->data + c->cin->off;
 	const struct http_head *h = &c->req;
-	char kh[512];
+	struct buf *b;
 
 	if (!ensure_buf(&c->uout))
 		return -ENOMEM;
-	c->uout->off = c->uout->len = 0;
-	if (appendf(c->uout, "%s %.*s HTTP/1.1\r\n", llhttp_method_name(h->parser.method),
-		    (int)h->url_len, base + h->url_off))
+	b = c->uout;
+	b->off = b->len = 0;
+	if (append_str(b, llhttp_method_name(h->parser.method)) || append_mem(b, " ", 1) ||
+	    append_mem(b, base + h->url_off, h->url_len) || append_mem(b, " HTTP/1.1\r\n", 11))
 		return -ENOSPC;
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct http_hdr *hd = &h->hdrs[i];
-		if (hop_by_hop(base + hd->name_off, hd->name_len))
+		if (hop_by_hop(base + hd->name_off, hd->name_len) ||
+		    hdr_is(base + hd->name_off, hd->name_len, "x-forwarded-for"))
 			continue;
-		if (append_hdr(c->uout, base + hd->name_off, hd->name_len, base + hd->val_off,
-			       hd->val_len))
+		if (append_hdr(b, base + hd->name_off, hd->name_len, base + hd->val_off, hd->val_len))
 			return -ENOSPC;
 	}
-	key_headers(c, d, kh, sizeof(kh));
-	if (appendf(c->uout, "%s\r\n", kh))
+	/* one X-Forwarded-For: the chain received plus the peer, as proxies append it */
+	const char *peer = c->peer_txt[0] ? c->peer_txt : "unknown";
+	if (append_str(b, "X-Forwarded-For: ") ||
+	    (xlen && (append_mem(b, xff, xlen) || append_mem(b, ", ", 2))) ||
+	    append_str(b, peer) || append_mem(b, "\r\n", 2))
+		return -ENOSPC;
+	if (append_key_headers(c, d, b) || append_mem(b, "\r\n", 2))
 		return -ENOSPC;
 	return 0;
 }
@@ -534,13 +628,14 @@ static void handle_request(struct gconn *c)
 	c->status = 0;
 	c->key_id[0] = '\0';
 	c->chain[0] = '\0';
-	snprintf(c->method, sizeof(c->method), "%s", llhttp_method_name(h->parser.method));
+	const char *mname = llhttp_method_name(h->parser.method);
+	copy_field(c->method, sizeof(c->method), mname, strlen(mname));
 	{
 		const char *u = base + h->url_off;
 		const char *q = memchr(u, '?', h->url_len);
 		size_t pl = q ? (size_t)(q - u) : h->url_len;
 		/* the query string may carry secrets: it is never logged */
-		snprintf(c->path, sizeof(c->path), "%.*s", (int)(pl < 255 ? pl : 255), u);
+		copy_field(c->path, sizeof(c->path), u, pl);
 	}
 	c->keep_alive = llhttp_should_keep_alive(&h->parser);
 	c->head_req = h->parser.method == HTTP_HEAD;
@@ -562,7 +657,7 @@ static void handle_request(struct gconn *c)
 		xlen += vl;
 	}
 	if (xlen && xlen < sizeof(xff))
-		snprintf(c->chain, sizeof(c->chain), "%.*s", (int)xlen, xff);
+		copy_field(c->chain, sizeof(c->chain), xff, xlen);
 	if (c->pp_unknown) {
 		c->ckind = GATE_CLIENT_UNKNOWN;
 		memset(&c->client, 0, sizeof(c->client));
@@ -595,6 +690,15 @@ static void handle_request(struct gconn *c)
 			in.target_len = l;
 		}
 	}
+	if (c->is_auth) {
+		/* the access log names the request that was checked, not the auth endpoint */
+		const char *q = memchr(in.target, '?', in.target_len);
+		size_t pl = q ? (size_t)(q - in.target) : in.target_len;
+		copy_field(c->method, sizeof(c->method), in.method, in.method_len);
+		copy_field(c->path, sizeof(c->path), in.target, pl);
+		in.method = c->method;
+		in.method_len = strlen(c->method);
+	}
 	in.auth = hdr_get(h, base, "authorization", &in.auth_len);
 	in.has_context = (v = hdr_get(h, base, "stripe-context", &l)) && l > 0;
 	in.has_version = (v = hdr_get(h, base, "stripe-version", &l)) && l > 0;
@@ -602,14 +706,14 @@ static void handle_request(struct gconn *c)
 	in.client = c->client;
 	in.now = (int64_t)time(NULL);
 
-	int rr = keycache_refresh(s->kc, loop_now(s->loop), REFRESH_MS);
+	int rr = keycache_refresh(c->w->kc, loop_now(c->w->loop), REFRESH_MS);
 	if (rr < 0)
 		log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
-	gate_decide(s->kc, &cfg->routes, &in, &d);
+	gate_decide(c->w->kc, &cfg->routes, &in, &d);
 	c->reason = d.reason;
 	c->allowed = d.outcome == GATE_ALLOW;
 	if (d.key) {
-		snprintf(c->key_id, sizeof(c->key_id), "%s", d.key->id);
+		copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
 		c->key_type = d.key->type;
 		c->key_mode = d.key->mode;
 	}
@@ -627,15 +731,26 @@ static void handle_request(struct gconn *c)
 					    sizeof(body));
 			if (n < 0)
 				n = 0;
-			if (c->is_auth && n > 0)
+			if (c->is_auth && n > 0) {
 				/* nginx auth_request drops the body: hand it over in a header too */
-				snprintf(hdrs, sizeof(hdrs), "X-Iplock-Status: %d\r\nX-Iplock-Error: %.*s\r\n",
-					 d.status, n - 1, body);
+				int hl = snprintf(hdrs, sizeof(hdrs),
+						  "X-Iplock-Status: %d\r\nX-Iplock-Error: %.*s\r\n",
+						  d.status, n - 1, body);
+				if (hl < 0 || (size_t)hl >= sizeof(hdrs))
+					hdrs[0] = '\0';
+			}
 			local_response(c, d.status, hdrs, body, (size_t)n);
 		}
 		c->cin->off += head_len;
 		c->cfed = c->cin->off;
-		if (has_body) {
+		if (has_body && hdr_get(h, base, "expect", &l)) {
+			/* a client waiting for 100 Continue sends no body after a final answer, and
+			 * we cannot tell where its next request starts: close after answering */
+			if (c->keep_alive && c->cout && c->rs == RS_LOCAL)
+				local_response_close(c);
+			c->keep_alive = false;
+			c->rq = RQ_DONE;
+		} else if (has_body) {
 			http_body_begin(h, false);
 			c->discard = true;
 			c->discarded = 0;
@@ -646,7 +761,7 @@ static void handle_request(struct gconn *c)
 		return;
 	}
 
-	if (build_upstream_head(c, &d)) {
+	if (build_upstream_head(c, &d, xff, xlen < sizeof(xff) ? xlen : 0)) {
 		plain_error(c, 431, "invalid_request_error", "Request header too large.");
 		c->rq = RQ_DONE;
 		return;
@@ -661,6 +776,8 @@ static void handle_request(struct gconn *c)
 		c->rq = RQ_DONE;
 	}
 	http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+	c->req_body = has_body;
+	c->up_reused = c->uio.fd != -1;
 	if (c->uio.fd == -1) {
 		int e = upstream_connect(c);
 		if (e) {
@@ -724,6 +841,8 @@ static bool step_proxy_header(struct gconn *c)
 	if (pi.kind == PP_KIND_PROXY) {
 		c->peer = pi.src;
 		c->peer_port = pi.sport;
+		if (ipaddr_format(&c->peer, c->peer_txt, sizeof(c->peer_txt)))
+			c->peer_txt[0] = '\0';
 	} else if (pi.kind == PP_KIND_UNKNOWN) {
 		c->pp_unknown = true;
 	}
@@ -775,6 +894,22 @@ static bool step_client_in(struct gconn *c)
 	return n != -EAGAIN;
 }
 
+/* Access-log fields for a request refused before its head could be read. */
+static void log_unparsed(struct gconn *c, const char *reason)
+{
+	snprintf(c->method, sizeof(c->method), "-");
+	c->path[0] = '\0';
+	c->key_id[0] = '\0';
+	c->chain[0] = '\0';
+	c->logged = false;
+	c->allowed = false;
+	c->is_auth = false;
+	c->client = c->peer;
+	c->ckind = c->pp_unknown ? GATE_CLIENT_UNKNOWN : GATE_CLIENT_PEER;
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	c->reason = reason;
+}
+
 static bool step_request(struct gconn *c)
 {
 	if (c->rq == RQ_HEAD && c->rs == RS_IDLE) {
@@ -787,6 +922,7 @@ static bool step_request(struct gconn *c)
 		enum http_parse_result r = http_head_parse(&c->req, c->cin->data, c->cin->len);
 		if (r == HTTP_MORE) {
 			if (!buf_room(c->cin)) {
+				log_unparsed(c, "header_too_large");
 				plain_error(c, 431, "invalid_request_error", "Request header too large.");
 				c->rq = RQ_DONE;
 				return true;
@@ -798,8 +934,7 @@ static bool step_request(struct gconn *c)
 		if (r == HTTP_ERROR) {
 			plain_error(c, c->req.err_status ? c->req.err_status : 400,
 				    "invalid_request_error", c->req.err ? c->req.err : "Bad request.");
-			snprintf(c->method, sizeof(c->method), "-");
-			c->reason = "bad_request";
+			log_unparsed(c, "bad_request");
 			c->rq = RQ_DONE;
 			return true;
 		}
@@ -852,7 +987,7 @@ static bool step_upstream_out(struct gconn *c)
 		int e = sock_error(c->uio.fd);
 		if (e) {
 			log_warn("gate: upstream %s: %s", c->srv->cfg->upstream_text, strerror(e < 0 ? -e : e));
-			io_close(c->srv->loop, &c->uio);
+			io_close(c->w->loop, &c->uio);
 			c->reason = "upstream_unreachable";
 			c->allowed = false;
 			plain_error(c, 502, "api_error", "The upstream API server is unreachable.");
@@ -871,6 +1006,10 @@ static bool step_upstream_out(struct gconn *c)
 		long n = sock_write(c->uio.fd, c->uout->data + c->uout->off, buf_pending(c->uout));
 		if (n == -EAGAIN)
 			return progress;
+		if (n < 0 && c->up_reused && !c->req_body) {
+			c->up_eof = true; /* step_upstream_in retries on a new connection */
+			return true;
+		}
 		if (n < 0) {
 			c->closing = true;
 			return true;
@@ -878,7 +1017,9 @@ static bool step_upstream_out(struct gconn *c)
 		c->uout->off += (size_t)n;
 		progress = true;
 	}
-	release_if_empty(&c->uout, NULL);
+	/* the head is kept until the response starts: a retry may need it */
+	if (!c->up_reused || c->req_body)
+		release_if_empty(&c->uout, NULL);
 	while (c->cin && !c->discard && c->cfed > c->cin->off) {
 		long n = sock_write(c->uio.fd, c->cin->data + c->cin->off, c->cfed - c->cin->off);
 		if (n == -EAGAIN)
@@ -901,7 +1042,9 @@ static int relay_response_head(struct gconn *c, int status)
 
 	if (!ensure_buf(&c->cout))
 		return -ENOMEM;
-	if (appendf(c->cout, "HTTP/1.1 %d ", status))
+	char code[4] = { (char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+			 (char)('0' + status % 10), ' ' };
+	if (append_mem(c->cout, "HTTP/1.1 ", 9) || append_mem(c->cout, code, 4))
 		return -ENOSPC;
 	/* the reason phrase as upstream sent it: after "HTTP/1.x NNN " up to CR */
 	const char *sl_end = memchr(base, '\n', h->head_len);
@@ -909,7 +1052,7 @@ static int relay_response_head(struct gconn *c, int status)
 	size_t rpl = rp ? (size_t)(sl_end - rp) : 0;
 	while (rpl && (rp[rpl - 1] == '\r' || rp[rpl - 1] == '\n'))
 		rpl--;
-	if (appendf(c->cout, "%.*s\r\n", (int)rpl, rp ? rp : ""))
+	if ((rpl && append_mem(c->cout, rp, rpl)) || append_mem(c->cout, "\r\n", 2))
 		return -ENOSPC;
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct http_hdr *hd = &h->hdrs[i];
@@ -920,7 +1063,9 @@ static int relay_response_head(struct gconn *c, int status)
 		if (append_hdr(c->cout, n, hd->name_len, base + hd->val_off, hd->val_len))
 			return -ENOSPC;
 	}
-	return appendf(c->cout, "%s\r\n", status >= 200 && !c->keep_alive ? "Connection: close\r\n" : "");
+	if (status >= 200 && !c->keep_alive && append_str(c->cout, "Connection: close\r\n"))
+		return -ENOSPC;
+	return append_mem(c->cout, "\r\n", 2);
 }
 
 static bool step_upstream_in(struct gconn *c)
@@ -934,7 +1079,7 @@ static bool step_upstream_in(struct gconn *c)
 		char tmp[64];
 		long n = sock_read(c->uio.fd, tmp, sizeof(tmp));
 		if (n != -EAGAIN) {
-			io_close(c->srv->loop, &c->uio);
+			io_close(c->w->loop, &c->uio);
 			return true;
 		}
 		return false;
@@ -1001,6 +1146,10 @@ static bool step_upstream_in(struct gconn *c)
 		}
 		c->uin->off += c->resp.head_len;
 		c->ufed = c->uin->off;
+		if (c->uout && !buf_pending(c->uout)) {
+			buf_put(c->uout);
+			c->uout = NULL;
+		}
 		if (status < 200) {
 			http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
 			return true;
@@ -1059,7 +1208,19 @@ static bool step_upstream_in(struct gconn *c)
 	return progress;
 
 bad_gateway:
-	io_close(c->srv->loop, &c->uio);
+	io_close(c->w->loop, &c->uio);
+	if (c->up_reused && !c->req_body && c->uout && !c->status && !buf_pending(c->cout) &&
+	    (!c->uin || c->uin->len == 0)) {
+		/* a kept-alive upstream connection closed as we reused it: the request (no body)
+		 * never reached the application, so it is sent once more on a new connection */
+		c->up_reused = false;
+		c->uout->off = 0;
+		http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+		if (upstream_connect(c) == 0) {
+			c->rs = RS_CONNECT;
+			return true;
+		}
+	}
 	if (c->status || buf_pending(c->cout)) {
 		c->closing = true;
 		return true;
@@ -1080,7 +1241,6 @@ static bool step_client_out(struct gconn *c)
 
 	if (c->cio.fd == -1 || c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS)
 		return false;
-	c->ssl_want_write = false;
 	/* plain sockets: response head and the body bytes behind it in one writev */
 	while (!c->ssl && buf_pending(c->cout) && c->uin &&
 	       (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off) {
@@ -1150,9 +1310,8 @@ static bool step_finish(struct gconn *c)
 		c->closing = true;
 		return true;
 	}
-	if (!c->up_reuse || c->rs == RS_LOCAL)
-		if (c->uio.fd != -1 && !c->up_reuse)
-			io_close(c->srv->loop, &c->uio);
+	if (c->uio.fd != -1 && !c->up_reuse)
+		io_close(c->w->loop, &c->uio);
 	if (c->uin) {
 		buf_put(c->uin);
 		c->uin = NULL;
@@ -1171,10 +1330,31 @@ static bool step_finish(struct gconn *c)
 	return true;
 }
 
+/* Idle timeout, or less while a request head is arriving: a client that trickles a head
+ * byte by byte (slowloris) is cut off header_timeout after its first byte. */
+static void arm_timer(struct gconn *c)
+{
+	struct loop *loop = c->w->loop;
+	const struct gate_config *cfg = c->srv->cfg;
+	uint64_t after = (uint64_t)cfg->idle_timeout_s * 1000, now = loop_now(loop);
+	bool in_head = (c->rq == RQ_HEAD && c->rs == RS_IDLE && buf_pending(c->cin)) ||
+		       c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS;
+
+	if (!in_head) {
+		c->head_start_ms = 0;
+	} else {
+		if (!c->head_start_ms)
+			c->head_start_ms = now;
+		uint64_t end = c->head_start_ms + (uint64_t)cfg->header_timeout_s * 1000;
+		uint64_t left = end > now ? end - now : 0;
+		if (left < after)
+			after = left;
+	}
+	timer_start(loop, &c->timer, after);
+}
+
 static void pump(struct gconn *c)
 {
-	struct loop *loop = c->srv->loop;
-
 	for (int round = 0; round < 64 && !c->closing; round++) {
 		bool p = false;
 		p |= step_client_in(c);
@@ -1205,7 +1385,7 @@ static void pump(struct gconn *c)
 		return;
 	}
 	update_interest(c);
-	timer_start(loop, &c->timer, (uint64_t)c->srv->cfg->idle_timeout_s * 1000);
+	arm_timer(c);
 }
 
 static void client_cb(struct loop *loop, struct io *io, uint32_t revents)
@@ -1213,9 +1393,12 @@ static void client_cb(struct loop *loop, struct io *io, uint32_t revents)
 	struct gconn *c = container_of(io, struct gconn, cio);
 
 	(void)loop;
-	(void)revents;
 	if (c->closing == 2)
 		return;
+	/* HUP/ERR on a TCP socket we never shut down means a reset: whatever it held is gone,
+	 * and epoll reports it even when we are not reading, so it must end the connection */
+	if (revents & (EPOLLERR | EPOLLHUP))
+		c->closing = true;
 	pump(c);
 }
 
@@ -1223,24 +1406,41 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct gconn *c = container_of(io, struct gconn, uio);
 
-	(void)loop;
 	if (c->closing == 2)
 		return;
 	if (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		c->up_writable = true;
+	if ((revents & (EPOLLERR | EPOLLHUP)) && c->rs != RS_CONNECT) {
+		/* reset by the upstream (reported even when not polled for): nothing more will
+		 * come from it; an idle or finished connection is simply dropped */
+		if (c->rs == RS_IDLE || c->rs == RS_DONE || c->rs == RS_LOCAL) {
+			io_close(loop, &c->uio);
+			c->up_reuse = false;
+		} else {
+			c->up_eof = true;
+		}
+	}
 	pump(c);
 }
 
 static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
-	struct gate_server *s = l->srv;
+	struct gate_worker *w = l->w;
+	struct gate_server *s = w->srv;
 
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		int fd = sock_accept(io->fd, &ss, &sl);
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			/* out of descriptors: a level-triggered listener would spin; retry later */
+			log_warn("gate: accept: %s (pausing 100 ms)", strerror(-fd));
+			io_want(loop, io, 0);
+			timer_start(loop, &l->pause, 100);
+			return;
+		}
 		if (fd < 0)
 			return;
 		struct gconn *c = calloc(1, sizeof(*c));
@@ -1249,16 +1449,19 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 			continue;
 		}
 		c->srv = s;
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
+		c->w = w;
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
 		c->lcfg = l->cfg;
-		c->id = ++s->next_id;
+		c->id = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
 		io_init(&c->cio, fd, client_cb);
 		io_init(&c->uio, -1, upstream_cb);
 		timer_init(&c->timer, timer_fired);
 		ipaddr_from_sockaddr((struct sockaddr *)&ss, &c->peer);
+		if (!c->peer.family || ipaddr_format(&c->peer, c->peer_txt, sizeof(c->peer_txt)))
+			c->peer_txt[0] = '\0';
 		c->peer_port = ntohs(ss.ss_family == AF_INET6 ?
 				     ((struct sockaddr_in6 *)&ss)->sin6_port :
 				     ((struct sockaddr_in *)&ss)->sin_port);
@@ -1275,26 +1478,104 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 		}
 		c->rq = l->cfg->pp != PP_OFF ? RQ_PROXY_HDR : l->cfg->tls ? RQ_TLS : RQ_HEAD;
 		update_interest(c);
-		timer_start(loop, &c->timer, (uint64_t)s->cfg->idle_timeout_s * 1000);
+		arm_timer(c);
 	}
+}
+
+static void accept_resume(struct loop *loop, struct timer *t)
+{
+	struct listener *l = container_of(t, struct listener, pause);
+
+	io_want(loop, &l->io, EPOLLIN);
+}
+
+static int open_access_log(const struct gate_config *cfg)
+{
+	if (!strcmp(cfg->access_log, "-"))
+		return dup(STDOUT_FILENO);
+	return open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
 static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
+	struct gate_server *s = container_of(io, struct gate_server, sig_io);
 	struct signalfd_siginfo si;
 
 	(void)revents;
-	if (read(io->fd, &si, sizeof(si)) > 0)
-		loop_stop(loop);
+	if (read(io->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo != SIGHUP) {
+		loop_stop(loop); /* worker 0; gate_server_run wakes and joins the others */
+		return;
+	}
+	/* SIGHUP: reopen the access log (after logrotate moved it); keys need no reload */
+	if (s->log_fd >= 0) {
+		int fd = open_access_log(s->cfg);
+		if (fd < 0) {
+			log_warn("gate: reopen access log %s: %s", s->cfg->access_log, strerror(errno));
+			return;
+		}
+		dup3(fd, s->log_fd, O_CLOEXEC);
+		close(fd);
+		log_info("gate: access log reopened");
+	}
 }
 
 /* ---- server ---- */
+
+static void worker_wake_stop(struct loop *loop, void *arg)
+{
+	(void)arg;
+	loop_stop(loop);
+}
+
+static int worker_init(struct gate_server *s, struct gate_worker *w, int index, char *err,
+		       size_t cap)
+{
+	const struct gate_config *cfg = s->cfg;
+	int rc;
+
+	w->srv = s;
+	w->index = index;
+	if ((rc = loop_new(&w->loop))) {
+		snprintf(err, cap, "event loop: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = keycache_open(cfg->db, &w->kc))) {
+		snprintf(err, cap, "key store %s: %s", cfg->db, store_errmsg(NULL));
+		return rc;
+	}
+	if (index > 0 && (rc = loop_set_wakeup(w->loop, worker_wake_stop, w))) {
+		snprintf(err, cap, "eventfd: %s", strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < cfg->n_listen; i++) {
+		const struct gate_listen *gl = &cfg->listen[i];
+		/* several workers: one listener each on the same port, the kernel spreads accepts */
+		int fd = sock_listen((const struct sockaddr *)&gl->addr, gl->addrlen,
+				     s->n_workers > 1, 1024);
+		if (fd < 0) {
+			snprintf(err, cap, "listen %s: %s", gl->text, strerror(-fd));
+			return fd;
+		}
+		w->ls[i].w = w;
+		w->ls[i].cfg = gl;
+		io_init(&w->ls[i].io, fd, accept_cb);
+		timer_init(&w->ls[i].pause, accept_resume);
+		w->n_ls = i + 1;
+		if ((rc = io_want(w->loop, &w->ls[i].io, EPOLLIN))) {
+			snprintf(err, cap, "epoll: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
 
 int gate_server_new(const struct gate_config *cfg, struct gate_server **out, char *err,
 		    size_t cap)
 {
 	struct gate_server *s = calloc(1, sizeof(*s));
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	if (!s)
@@ -1302,17 +1583,15 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 	s->cfg = cfg;
 	s->log_fd = -1;
 	s->sig_io.fd = -1;
-	if ((rc = loop_new(&s->loop))) {
-		snprintf(err, cap, "event loop: %s", strerror(-rc));
-		goto fail;
-	}
-	if ((rc = keycache_open(cfg->db, &s->kc))) {
-		snprintf(err, cap, "key store %s: %s", cfg->db, store_errmsg(NULL));
+	s->n_workers = cfg->workers ? (int)cfg->workers : 1;
+	s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
+	if (!s->workers) {
+		rc = -ENOMEM;
+		snprintf(err, cap, "out of memory");
 		goto fail;
 	}
 	if (cfg->access_log[0]) {
-		s->log_fd = !strcmp(cfg->access_log, "-") ? dup(STDOUT_FILENO) :
-			    open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		s->log_fd = open_access_log(cfg);
 		if (s->log_fd < 0) {
 			rc = -errno;
 			snprintf(err, cap, "access log %s: %s", cfg->access_log, strerror(errno));
@@ -1338,32 +1617,21 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
 	}
-	for (int i = 0; i < cfg->n_listen; i++) {
-		const struct gate_listen *gl = &cfg->listen[i];
-		int fd = sock_listen((const struct sockaddr *)&gl->addr, gl->addrlen, false, 1024);
-		if (fd < 0) {
-			rc = fd;
-			snprintf(err, cap, "listen %s: %s", gl->text, strerror(-fd));
+	for (int i = 0; i < s->n_workers; i++)
+		if ((rc = worker_init(s, &s->workers[i], i, err, cap)))
 			goto fail;
-		}
-		s->ls[i].srv = s;
-		s->ls[i].cfg = gl;
-		io_init(&s->ls[i].io, fd, accept_cb);
-		s->n_ls = i + 1;
-		if ((rc = io_want(s->loop, &s->ls[i].io, EPOLLIN))) {
-			snprintf(err, cap, "epoll: %s", strerror(-rc));
-			goto fail;
-		}
-	}
+	/* signals arrive on worker 0's loop; blocked before any thread starts, so none takes
+	 * them the default way */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd >= 0) {
 		io_init(&s->sig_io, sfd, signal_cb);
-		io_want(s->loop, &s->sig_io, EPOLLIN);
+		io_want(s->workers[0].loop, &s->sig_io, EPOLLIN);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	*out = s;
@@ -1373,42 +1641,88 @@ fail:
 	return rc ? rc : -EINVAL;
 }
 
+static void *worker_main(void *arg)
+{
+	struct gate_worker *w = arg;
+	int rc = loop_run(w->loop);
+
+	if (rc)
+		log_error("gate: worker %d: event loop: %s", w->index, strerror(-rc));
+	buf_pool_trim(); /* this thread's pooled buffers die with it */
+	return NULL;
+}
+
 int gate_server_run(struct gate_server *s)
 {
-	for (int i = 0; i < s->n_ls; i++)
-		log_info("gate: listening on %s%s%s (%s)", s->cfg->listen[i].text,
-			 s->cfg->listen[i].tls ? " tls" : "",
-			 s->cfg->listen[i].pp == PP_V1 ? " proxy_protocol=v1" :
-			 s->cfg->listen[i].pp == PP_V2 ? " proxy_protocol=v2" : "",
-			 s->cfg->mode == GATE_MODE_AUTH ? "forward-auth" :
-			 s->cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
-			 "reverse-proxy");
-	log_info("gate: %zu keys loaded from %s", keycache_count(s->kc), s->cfg->db);
-	return loop_run(s->loop);
+	const struct gate_config *cfg = s->cfg;
+	int rc;
+
+	for (int i = 0; i < cfg->n_listen; i++)
+		log_info("gate: listening on %s%s%s (%s, %d worker%s)", cfg->listen[i].text,
+			 cfg->listen[i].tls ? " tls" : "",
+			 cfg->listen[i].pp == PP_V1 ? " proxy_protocol=v1" :
+			 cfg->listen[i].pp == PP_V2 ? " proxy_protocol=v2" : "",
+			 cfg->mode == GATE_MODE_AUTH ? "forward-auth" :
+			 cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
+			 "reverse-proxy", s->n_workers, s->n_workers == 1 ? "" : "s");
+	log_info("gate: %zu keys loaded from %s", keycache_count(s->workers[0].kc), cfg->db);
+	for (int i = 1; i < s->n_workers; i++) {
+		struct gate_worker *w = &s->workers[i];
+		if ((rc = pthread_create(&w->thread, NULL, worker_main, w))) {
+			log_error("gate: worker %d: %s", i, strerror(rc));
+			break;
+		}
+		w->started = true;
+	}
+	rc = loop_run(s->workers[0].loop);
+	for (int i = 1; i < s->n_workers; i++) {
+		struct gate_worker *w = &s->workers[i];
+		if (!w->started)
+			continue;
+		loop_wakeup(w->loop);
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	return rc;
+}
+
+static void worker_free(struct gate_server *s, struct gate_worker *w)
+{
+	if (!w->loop) {
+		keycache_free(w->kc);
+		return;
+	}
+	while (w->conns) {
+		struct gconn *c = w->conns;
+		conn_unlink(c);
+		timer_stop(w->loop, &c->timer);
+		io_close(w->loop, &c->cio);
+		io_close(w->loop, &c->uio);
+		if (c->closing != 2)
+			conn_free(&c->dfr); /* queued ones were unlinked when freed */
+	}
+	for (int i = 0; i < w->n_ls; i++) {
+		timer_stop(w->loop, &w->ls[i].pause);
+		io_close(w->loop, &w->ls[i].io);
+	}
+	if (w->index == 0 && s->sig_io.fd != -1)
+		io_close(w->loop, &s->sig_io);
+	keycache_free(w->kc);
+	loop_free(w->loop);
 }
 
 void gate_server_free(struct gate_server *s)
 {
 	if (!s)
 		return;
-	while (s->conns) {
-		struct gconn *c = s->conns;
-		conn_unlink(c);
-		timer_stop(s->loop, &c->timer);
-		io_close(s->loop, &c->cio);
-		io_close(s->loop, &c->uio);
-		if (c->closing != 2)
-			conn_free(&c->dfr); /* queued ones were unlinked when freed */
-	}
-	for (int i = 0; i < s->n_ls; i++)
-		io_close(s->loop, &s->ls[i].io);
+	for (int i = 0; i < s->n_workers && s->workers; i++)
+		worker_free(s, &s->workers[i]);
 	if (s->sig_io.fd != -1)
-		io_close(s->loop, &s->sig_io);
+		close(s->sig_io.fd);
+	free(s->workers);
 	if (s->log_fd >= 0)
 		close(s->log_fd);
-	keycache_free(s->kc);
 	if (s->ssl)
 		SSL_CTX_free(s->ssl);
-	loop_free(s->loop);
 	free(s);
 }

@@ -33,6 +33,9 @@ int sock_listen(const struct sockaddr *sa, socklen_t salen, bool reuseport, int 
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
+	/* accepted sockets inherit TCP_NODELAY from the listener: one setsockopt, not one per client */
+	if (sa->sa_family != AF_UNIX && sock_set_nodelay(fd) < 0)
+		goto fail;
 	if (bind(fd, sa, salen) == -1 || listen(fd, backlog) == -1)
 		goto fail;
 	return fd;
@@ -49,7 +52,6 @@ int sock_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen)
 
 	if (fd == -1)
 		return -errno;
-	sock_set_nodelay(fd);
 	return fd;
 }
 

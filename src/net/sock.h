@@ -9,7 +9,7 @@
 /* Non-blocking listener; reuseport lets every worker thread own a listener on one port. */
 int sock_listen(const struct sockaddr *sa, socklen_t salen, bool reuseport, int backlog);
 
-/* accept4() non-blocking and close-on-exec, with TCP_NODELAY set. */
+/* accept4() non-blocking and close-on-exec; TCP_NODELAY comes from the listener. */
 int sock_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen);
 
 /* Non-blocking connect() leaving from src (never from another address): SO_REUSEADDR,

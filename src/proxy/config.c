@@ -19,6 +19,7 @@ enum section_kind {
 	SECTION_NONE = 0,        /* before the first [section] */
 	SECTION_PROXY,           /* [proxy] */
 	SECTION_USER,            /* [user NAME] */
+	SECTION_INBOUND,         /* [inbound NAME] */
 };
 
 /* Scalar keys may appear once per section; list keys may repeat and continue on indented
@@ -29,6 +30,7 @@ enum key_id {
 	K_MAX_CONNS, K_MAX_CONNS_PER_USER, K_WORKERS, K_EGRESS_DOWN, K_AUTH, K_OPEN_PROXY,
 	K_RELAY, K_ACCESS_LOG, K_SOCKS_LISTEN, K_SOCKS, K_TLS_LISTEN, K_TLS_CERT, K_TLS_KEY,
 	K_PASSWORD_HASH, K_ALLOW, K_USER_MAX_CONNS, K_USER_EGRESS, K_USER_EGRESS_POLICY,
+	K_IN_LISTEN, K_IN_FORWARD, K_IN_SNI, K_IN_PROXY_PROTOCOL, K_IN_ALLOW,
 	K_COUNT
 };
 
@@ -69,6 +71,11 @@ static const struct key_def keys[] = {
 	{ "max_conns", SECTION_USER, K_USER_MAX_CONNS, false },
 	{ "egress", SECTION_USER, K_USER_EGRESS, true },
 	{ "egress_policy", SECTION_USER, K_USER_EGRESS_POLICY, false },
+	{ "listen", SECTION_INBOUND, K_IN_LISTEN, false },
+	{ "forward", SECTION_INBOUND, K_IN_FORWARD, false },
+	{ "sni", SECTION_INBOUND, K_IN_SNI, true },
+	{ "proxy_protocol", SECTION_INBOUND, K_IN_PROXY_PROTOCOL, false },
+	{ "allow", SECTION_INBOUND, K_IN_ALLOW, true },
 };
 
 /* What a user section collects before its pool can be built. */
@@ -101,6 +108,8 @@ struct load_ctx {
 	bool open_proxy;
 	struct user_tmp *utmp;
 	size_t ucap;
+	int in_line[PROXY_MAX_INBOUND];             /* of each [inbound NAME] header */
+	int in_key_line[PROXY_MAX_INBOUND][K_COUNT];
 };
 
 static void fail(struct load_ctx *ctx, int line, const char *fmt, ...)
@@ -138,6 +147,31 @@ int proxy_config_find_user(const struct proxy_config *cfg, const char *name, siz
 		if (strlen(cfg->users[i].name) == len && memcmp(cfg->users[i].name, name, len) == 0)
 			return (int)i;
 	return -1;
+}
+
+static void inbound_begin(struct load_ctx *ctx, const char *name, size_t nlen)
+{
+	struct proxy_config *cfg = ctx->cfg;
+
+	while (nlen && (*name == ' ' || *name == '\t'))
+		name++, nlen--;
+	if (!proxy_user_name_valid(name, nlen)) {
+		fail(ctx, ctx->lineno, "bad inbound name (1-64 of A-Z a-z 0-9 . _ -)");
+		return;
+	}
+	for (size_t i = 0; i < cfg->ninbound; i++)
+		if (strlen(cfg->inbound[i].name) == nlen && !memcmp(cfg->inbound[i].name, name, nlen)) {
+			fail(ctx, ctx->lineno, "duplicate inbound %.*s (first at line %d)", (int)nlen, name,
+			     ctx->in_line[i]);
+			return;
+		}
+	if (cfg->ninbound >= PROXY_MAX_INBOUND) {
+		fail(ctx, ctx->lineno, "too many inbound sections (at most %d)", PROXY_MAX_INBOUND);
+		return;
+	}
+	memcpy(cfg->inbound[cfg->ninbound].name, name, nlen);
+	ctx->in_line[cfg->ninbound++] = ctx->lineno;
+	ctx->section = SECTION_INBOUND;
 }
 
 static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
@@ -197,6 +231,10 @@ static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
 		ctx->utmp[cfg->nusers].line = ctx->lineno;
 		cfg->nusers++;
 		ctx->section = SECTION_USER;
+		return;
+	}
+	if (len > 8 && !memcmp(s, "inbound", 7) && (s[7] == ' ' || s[7] == '\t')) {
+		inbound_begin(ctx, s + 8, len - 8);
 		return;
 	}
 	fail(ctx, ctx->lineno, "unknown section [%.*s] (expected [proxy] or [user NAME])",
@@ -498,8 +536,8 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 	case K_OPEN_PROXY:
 		return parse_bool(v, &ctx->open_proxy);
 	case K_RELAY:
-		if (strcmp(v, "splice") && strcmp(v, "copy"))
-			return "relay must be splice or copy";
+		if (strcmp(v, "splice") && strcmp(v, "copy") && strcmp(v, "auto"))
+			return "relay must be auto, splice or copy";
 		return set_string(cfg->relay, sizeof(cfg->relay), v);
 	case K_ACCESS_LOG:
 		return set_string(cfg->access_log, sizeof(cfg->access_log), v);
@@ -554,6 +592,93 @@ static const char *user_key(struct load_ctx *ctx, enum key_id id, const char *v)
 	}
 }
 
+/* "host=backend:port": the host a lowercased DNS name, or "*." and one; the backend an IP
+ * literal or a name (resolved by the worker when a connection comes). */
+static const char *word_sni(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+{
+	struct proxy_inbound *ib = arg;
+	const char *eq = memchr(w, '=', len);
+	struct inbound_route r;
+	struct host h;
+	const char *err;
+	(void)ctx;
+
+	memset(&r, 0, sizeof(r));
+	if (!eq)
+		return "sni routes are HOST=BACKEND:PORT";
+	size_t hl = (size_t)(eq - w), off = 0;
+	if (hl > 2 && w[0] == '*' && w[1] == '.')
+		off = 2;
+	if ((err = host_parse(w + off, hl - off, &h)))
+		return err;
+	if (h.kind != HOST_NAME)
+		return "sni routes name hosts, not IP addresses (clients send no SNI for addresses)";
+	if (w[hl - 1] == '.')
+		return "sni host with a trailing dot (clients never send one)";
+	snprintf(r.host, sizeof(r.host), "%s%s", off ? "*." : "", h.name);
+	if ((err = authority_parse(eq + 1, len - hl - 1, &r.backend, &r.port, 0)))
+		return err;
+	for (size_t i = 0; i < ib->nroutes; i++)
+		if (!strcmp(ib->routes[i].host, r.host))
+			return "duplicate sni host";
+	if (ib->nroutes >= INBOUND_MAX_ROUTES)
+		return "too many sni routes";
+	struct inbound_route *a = realloc(ib->routes, (ib->nroutes + 1) * sizeof(*a));
+	if (!a)
+		return "out of memory";
+	ib->routes = a;
+	ib->routes[ib->nroutes++] = r;
+	return NULL;
+}
+
+static const char *word_in_allow(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+{
+	struct proxy_inbound *ib = arg;
+	struct cidr c;
+	const char *err;
+	(void)ctx;
+
+	if ((err = cidr_parse(w, len, &c)))
+		return err;
+	if (!ib->allow && !(ib->allow = cidr_set_new()))
+		return "out of memory";
+	return cidr_set_add(ib->allow, &c) < 0 ? "out of memory" : NULL;
+}
+
+static const char *inbound_key(struct load_ctx *ctx, enum key_id id, const char *v)
+{
+	struct proxy_inbound *ib = &ctx->cfg->inbound[ctx->cfg->ninbound - 1];
+	const char *err;
+
+	switch (id) {
+	case K_IN_LISTEN:
+		if ((err = authority_parse(v, strlen(v), &ib->forward, &ib->listen.port, 0)))
+			return err;
+		if (ib->forward.kind != HOST_IP)
+			return "listen takes an IP address and port (0.0.0.0:443), not a name";
+		ib->listen.ip = ib->forward.ip;
+		memset(&ib->forward, 0, sizeof(ib->forward));
+		return NULL;
+	case K_IN_FORWARD:
+		ib->has_forward = true;
+		return authority_parse(v, strlen(v), &ib->forward, &ib->forward_port, 0);
+	case K_IN_SNI:
+		return for_each_word(v, word_sni, ctx, ib);
+	case K_IN_PROXY_PROTOCOL:
+		if (!strcmp(v, "v2"))
+			ib->proxy_protocol = PP_V2;
+		else if (!strcmp(v, "off") || !strcmp(v, "no"))
+			ib->proxy_protocol = PP_OFF;
+		else
+			return "proxy_protocol must be v2 or off";
+		return NULL;
+	case K_IN_ALLOW:
+		return for_each_word(v, word_in_allow, ctx, ib);
+	default:
+		return "internal: key in the wrong section";
+	}
+}
+
 static int ctx_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *ctx = user;
@@ -571,10 +696,12 @@ static int ctx_handler(void *user, const char *section, const char *name, const 
 			k = &keys[i];
 	if (!k) {
 		fail(ctx, ctx->lineno, "unknown key %s in [%s]", name,
-		     ctx->section == SECTION_PROXY ? "proxy" : "user");
+		     ctx->section == SECTION_PROXY ? "proxy" : ctx->section == SECTION_USER ? "user" : "inbound");
 		return 1;
 	}
-	int *seen = ctx->section == SECTION_PROXY ? ctx->key_line : ctx->utmp[ctx->cfg->nusers - 1].key_line;
+	int *seen = ctx->section == SECTION_PROXY ? ctx->key_line
+		  : ctx->section == SECTION_INBOUND ? ctx->in_key_line[ctx->cfg->ninbound - 1]
+		  : ctx->utmp[ctx->cfg->nusers - 1].key_line;
 	bool first = seen[k->id] == 0;
 	if (!first && !k->list) {
 		fail(ctx, ctx->lineno, ctx->indented ? "%s takes one value on one line"
@@ -584,7 +711,8 @@ static int ctx_handler(void *user, const char *section, const char *name, const 
 	if (first)
 		seen[k->id] = ctx->lineno;
 	const char *err = ctx->section == SECTION_PROXY ? proxy_key(ctx, k->id, value, first)
-							: user_key(ctx, k->id, value);
+			  : ctx->section == SECTION_INBOUND ? inbound_key(ctx, k->id, value)
+			  : user_key(ctx, k->id, value);
 	if (err)
 		fail(ctx, ctx->lineno, "%s: %s", name, err);
 	return 1;
@@ -642,6 +770,32 @@ static void finish(struct load_ctx *ctx)
 	if (cfg->auth_required && cfg->nusers == 0) {
 		fail(ctx, ctx->proxy_line, "auth is required but no [user NAME] is defined (see iplock passwd)");
 		return;
+	}
+	for (size_t i = 0; i < cfg->ninbound; i++) {
+		const struct proxy_inbound *ib = &cfg->inbound[i];
+		if (!ctx->in_key_line[i][K_IN_LISTEN]) {
+			fail(ctx, ctx->in_line[i], "inbound %s has no listen address", ib->name);
+			return;
+		}
+		if (!ib->has_forward && !ib->nroutes) {
+			fail(ctx, ctx->in_line[i], "inbound %s needs forward = HOST:PORT or sni routes", ib->name);
+			return;
+		}
+		const struct listen_addr *own[3] = { cfg->listen, cfg->socks_listen, cfg->tls_listen };
+		size_t nown[3] = { cfg->nlisten, cfg->nsocks_listen, cfg->ntls_listen };
+		for (int k = 0; k < 3; k++)
+			for (size_t l = 0; l < nown[k]; l++)
+				if (own[k][l].port == ib->listen.port && ipaddr_equal(&own[k][l].ip, &ib->listen.ip)) {
+					fail(ctx, ctx->in_key_line[i][K_IN_LISTEN], "listen: the proxy listens there already");
+					return;
+				}
+		for (size_t j = 0; j < i; j++)
+			if (cfg->inbound[j].listen.port == ib->listen.port &&
+			    ipaddr_equal(&cfg->inbound[j].listen.ip, &ib->listen.ip)) {
+				fail(ctx, ctx->in_key_line[i][K_IN_LISTEN], "listen: inbound %s listens there already",
+				     cfg->inbound[j].name);
+				return;
+			}
 	}
 	if (egress_pool_init(&cfg->egress, ctx->egress, ctx->negress, ctx->policy) < 0) {
 		fail(ctx, ctx->key_line[K_EGRESS], "out of memory");
@@ -772,6 +926,10 @@ void proxy_config_free(struct proxy_config *cfg)
 		}
 	}
 	free(cfg->users);
+	for (size_t i = 0; i < cfg->ninbound; i++) {
+		free(cfg->inbound[i].routes);
+		cidr_set_free(cfg->inbound[i].allow);
+	}
 	egress_pool_free(&cfg->egress);
 	cidr_set_free(cfg->allow_destinations);
 	free(cfg);

@@ -10,12 +10,15 @@
 
 #include "net/addr.h"
 #include "net/host.h"
+#include "net/proxyproto.h"
 #include "proxy/egress.h"
 #include "proxy/policy.h"
 
 #define PROXY_MAX_LISTEN    8
 #define PROXY_USER_NAME_MAX 64
-#define PROXY_RELAY_DEFAULT "splice"   /* "splice" or "copy" */
+#define PROXY_RELAY_DEFAULT "auto"     /* "auto", "splice" or "copy" */
+#define PROXY_MAX_INBOUND   16
+#define INBOUND_MAX_ROUTES  256
 
 struct proxy_user {
 	char name[PROXY_USER_NAME_MAX + 1];
@@ -29,6 +32,26 @@ struct proxy_user {
 struct listen_addr {
 	struct ipaddr ip;
 	uint16_t port;
+};
+
+/* An inbound endpoint: a fixed address that relays TCP to a backend without terminating TLS,
+ * routed by the ClientHello's server name when sni routes are set (docs/inbound.md). */
+struct inbound_route {
+	char host[260];                  /* lowercased; "*.example.com" matches one more label */
+	struct host backend;
+	uint16_t port;
+};
+
+struct proxy_inbound {
+	char name[PROXY_USER_NAME_MAX + 1];
+	struct listen_addr listen;
+	bool has_forward;                /* the default backend: no route matched, or no SNI */
+	struct host forward;
+	uint16_t forward_port;
+	struct inbound_route *routes;
+	size_t nroutes;
+	enum pp_version proxy_protocol;  /* PP_OFF or PP_V2, towards the backend */
+	struct cidr_set *allow;          /* client CIDRs; NULL = every client */
 };
 
 struct proxy_config {
@@ -48,10 +71,12 @@ struct proxy_config {
 	unsigned workers;                          /* 0 = one per core */
 	unsigned egress_down_ms;
 	bool auth_required;
-	char relay[16];                            /* "splice" or "copy" */
+	char relay[16];                            /* "auto", "splice" or "copy" */
 	char access_log[256];                      /* "-" = stdout, "off", or a path */
 	struct proxy_user *users;
 	size_t nusers;
+	struct proxy_inbound inbound[PROXY_MAX_INBOUND];
+	size_t ninbound;
 	uint64_t generation;                       /* distinct for every successful load */
 };
 

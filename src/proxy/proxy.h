@@ -10,10 +10,8 @@
 #include <stdint.h>
 
 #include "core/loop.h"
+#include "net/relay.h"
 #include "proxy/config.h"
-
-#define RELAY_SCRATCH (256 * 1024)
-#define PIPE_POOL_MAX 64
 
 /* A config snapshot shared by reference: every session keeps the one it started with, so a
  * reload never changes the rules under a request in flight. */
@@ -31,6 +29,7 @@ void cfg_ref_put(struct cfg_ref *r);
 
 struct proxy;
 struct session;
+struct inbound_conn;
 
 struct listener {
 	struct io io;
@@ -52,11 +51,13 @@ struct worker {
 	struct listener listeners[3 * PROXY_MAX_LISTEN];
 	size_t nlisteners;
 	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
-	int pipes[PIPE_POOL_MAX][2];  /* idle splice pipes */
-	size_t npipes;
+	struct pipe_pool pipes;       /* idle splice pipes */
 	atomic_bool stopping;
 	unsigned long nsessions;
 	struct session *sessions;     /* every open session, to close them all at stop */
+	struct listener inbound[PROXY_MAX_INBOUND];   /* [inbound NAME] listeners */
+	size_t ninbound;
+	struct inbound_conn *inbound_conns;
 };
 
 struct proxy {
@@ -75,6 +76,11 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap);
 
 /* session.c */
 void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls);
+
+/* inbound.c: [inbound NAME] endpoints, opened by each worker (SO_REUSEPORT) */
+int inbound_listen(struct worker *w);        /* 0 or -errno */
+void inbound_stop(struct worker *w);         /* close the listeners */
+void inbound_close_all(struct worker *w);    /* close every inbound connection */
 
 /* relay.c: pipes for splice, from the worker's pool */
 int pipe_take(struct worker *w, int p[2]);

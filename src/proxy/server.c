@@ -104,6 +104,7 @@ static void worker_wakeup(struct loop *loop, void *arg)
 	if (atomic_load(&w->stopping)) {
 		for (size_t i = 0; i < w->nlisteners; i++)
 			io_close(loop, &w->listeners[i].io);
+		inbound_stop(w);
 		loop_stop(loop);
 	}
 }
@@ -114,15 +115,13 @@ static void *worker_main(void *arg)
 
 	loop_run(w->loop);
 	session_close_all(w);
+	inbound_close_all(w);
+	inbound_stop(w);
 	loop_run_deferred(w->loop);
 	dns_free(w->dns);
 	auth_cache_free(w->auth);
 	free(w->scratch);
-	while (w->npipes) {
-		w->npipes--;
-		close(w->pipes[w->npipes][0]);
-		close(w->pipes[w->npipes][1]);
-	}
+	pipe_pool_drain(&w->pipes);
 	cfg_ref_put(w->cfg);
 	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
 	if (next)
@@ -172,7 +171,7 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 		if ((rc = io_want(w->loop, &l->io, EPOLLIN)) != 0)
 			return rc;
 	}
-	return 0;
+	return inbound_listen(w);
 }
 
 int proxy_reload(struct proxy *px, char *err, size_t errcap)
@@ -187,6 +186,8 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	const struct proxy_config *old = px->cfg->cfg;
 	if (cfg->nlisten != old->nlisten || memcmp(cfg->listen, old->listen, sizeof(cfg->listen[0]) * cfg->nlisten))
 		log_warn("reload: listen addresses changed; they take effect at the next restart");
+	if (cfg->ninbound != old->ninbound)
+		log_warn("reload: inbound sections added or removed; listeners change at the next restart");
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		struct worker *w = &px->workers[i];
 		struct cfg_ref *prev = atomic_exchange(&w->next_cfg, cfg_ref_get(r));

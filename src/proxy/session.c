@@ -178,7 +178,8 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	s->peer = *peer;
 	s->user = -1;
 	s->pin = -1;
-	s->splice = strcmp(cfg_of(s)->relay, "copy") != 0;
+	s->splice = !strcmp(cfg_of(s)->relay, "splice");
+	s->splice_auto = !strcmp(cfg_of(s)->relay, "auto");
 	s->up.pipe[0] = s->up.pipe[1] = s->down.pipe[0] = s->down.pipe[1] = -1;
 	s->start_ms = s->req_start_ms = s->last_ms = loop_now(w->loop);
 	io_init(&s->cio, fd, session_io_client);
@@ -202,7 +203,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 			return;
 		}
 		SSL_set_accept_state(s->ssl);
-		s->splice = false;   /* bytes must pass through OpenSSL */
+		s->splice = s->splice_auto = false;   /* bytes must pass through OpenSSL */
 		s->state = SESS_TLS;
 	}
 	if (socks) {
@@ -638,7 +639,7 @@ void session_route(struct session *s)
 	}
 	s->state = SESS_RESOLVE;
 	timer_arm(s, cfg_of(s)->connect_timeout_ms);
-	io_want(s->w->loop, &s->cio, 0);
+	/* client interest stays as it is: an event while resolving turns it off (saves epoll_ctl) */
 	if (dns_resolve(s->w->dns, s->host, dns_done, s, &s->dns_req))
 		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
 }
@@ -886,7 +887,6 @@ static void connect_next(struct session *s)
 	int last_err = 0;
 
 	s->state = SESS_CONNECT;
-	io_want(s->w->loop, &s->cio, 0);
 	while (s->next_addr < s->naddrs) {
 		size_t idx;
 		int rc = egress_pick(s->pool, s->host, s->pin, loop_now(s->w->loop), s->tried, &idx);
@@ -1312,6 +1312,12 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		relay_event(s, true, revents);
 		break;
 	case SESS_FORWARD:
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !(io->want & EPOLLIN)) {
+			/* reset while we wait for the upstream: nobody is left to answer */
+			s->reason = "client went away";
+			session_close(s);
+			break;
+		}
 		forward_pump(s);
 		break;
 	case SESS_REPLY:
@@ -1322,7 +1328,12 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		break;
 	case SESS_RESOLVE:
 	case SESS_CONNECT:
-		io_want(loop, io, 0);
+		if (revents & (EPOLLERR | EPOLLHUP)) {
+			s->reason = "client went away";
+			session_close(s);
+			break;
+		}
+		io_want(loop, io, 0);   /* early bytes wait in the socket until the tunnel is up */
 		break;
 	case SESS_DONE:
 		break;
@@ -1341,6 +1352,12 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 		relay_event(s, false, revents);
 		break;
 	case SESS_FORWARD:
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !io->want) {
+			/* the upstream closed while we still write its bytes to the client: what it
+			 * sent is read later; stop the level-triggered hang-up from waking us */
+			io_stop(loop, io);
+			break;
+		}
 		forward_pump(s);
 		break;
 	case SESS_HEAD:

@@ -11,6 +11,7 @@
 #include "http/head.h"
 #include "net/addr.h"
 #include "net/dns.h"
+#include "net/relay.h"
 #include "net/sock.h"
 #include "proxy/proxy.h"
 #include "proxy/tls.h"
@@ -35,22 +36,11 @@ enum fwd_phase {
 	FWD_WAIT_HEAD,     /* response only: waiting for the upstream's head */
 };
 
-/* One direction of a tunnel. Nothing is held while it is idle: a buffer or a pipe is taken
- * only while bytes wait for a slow receiver. */
 enum socks_step {
 	SOCKS_STEP_GREETING = 0, /* waiting for VER NMETHODS METHODS */
 	SOCKS_STEP_AUTH,         /* waiting for the RFC 1929 username/password */
 	SOCKS_STEP_REQUEST,      /* waiting for CONNECT */
 	SOCKS_STEP_DONE,         /* request taken: resolving, connecting or relaying */
-};
-
-struct relay_dir {
-	char *pend;        /* copy mode: bytes read but not yet written */
-	uint32_t pend_off, pend_len;
-	int pipe[2];       /* splice mode: pipe holding bytes in flight, -1 when none */
-	uint32_t inpipe;
-	bool eof;          /* the source sent FIN */
-	bool shut;         /* the FIN was passed on to the sink */
 };
 
 struct session {
@@ -68,6 +58,7 @@ struct session {
 	bool head_started;           /* keep-alive: first byte of the next head seen */
 	bool counted_user;
 	bool splice;
+	bool splice_auto;            /* relay = auto: copy, then splice once a direction carries bulk */
 	bool socks;                  /* this session speaks SOCKS5, not HTTP */
 	bool socks_busy;
 	enum socks_step socks_step;

@@ -83,6 +83,12 @@ class Upstream:
                 if self.path.startswith("/hang"):
                     time.sleep(5)
                     return
+                if self.path.startswith("/close"):
+                    # a body delimited by closing the connection (no length, no chunks)
+                    self.close_connection = True
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                     b"Connection: close\r\n\r\n" + b"y" * 100000)
+                    return
                 if self.path.startswith("/big/"):
                     n = int(self.path.split("/")[2])
                     self.send_response(200)

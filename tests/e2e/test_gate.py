@@ -70,6 +70,8 @@ def test_allowed_adds_identity_and_passes_headers(env, upstream):
     assert h["x-iplock-key-mode"] == "test"
     assert h["stripe-account"] == "acct_123"
     assert h["idempotency-key"] == "abc"
+    assert h["x-forwarded-for"] == "127.0.0.2"
+    assert h["x-iplock-client"] == "127.0.0.2"
     assert json.loads(body)["echo"]["path"] == "/v1/charges?limit=3"
 
 
@@ -174,8 +176,10 @@ def test_xff_spoofing_ignored_and_trusted_chain(env):
     st, body, _ = get(env, key=sk, source="127.0.0.5", args=["-H", "X-Forwarded-For: 127.0.0.2"])
     assert (st, err(body)["message"]) == (401, MSG_IP)
     # trusted proxy 127.0.0.4: right to left, first untrusted is the client
-    assert get(env, key=sk, source="127.0.0.4",
-               args=["-H", "X-Forwarded-For: 127.0.0.2"])[0] == 200
+    st, body, _ = get(env, key=sk, source="127.0.0.4", args=["-H", "X-Forwarded-For: 127.0.0.2"])
+    assert st == 200
+    h = json.loads(body)["echo"]["headers"]
+    assert h["x-forwarded-for"] == "127.0.0.2, 127.0.0.4" and h["x-iplock-client"] == "127.0.0.2"
     assert get(env, key=sk, source="127.0.0.4",
                args=["-H", "X-Forwarded-For: 127.0.0.2, 127.0.0.5"])[0] == 401
     assert get(env, key=sk, source="127.0.0.4",
@@ -276,6 +280,8 @@ def test_streaming_bodies_and_keepalive(env, upstream):
     assert r.status_code == 200 and r.json()["echo"]["body_len"] == len(data)
     r = s.get(env["gate"].url + "/big/20000000", headers=h, timeout=20)
     assert r.status_code == 200 and len(r.content) == 20000000
+    r = requests.get(env["gate"].url + "/close", headers=h, timeout=20)
+    assert r.status_code == 200 and len(r.content) == 100000
     r = s.head(env["gate"].url + "/v1/charges", headers=h, timeout=20)
     assert r.status_code == 200
     # a refused request with a body leaves the connection usable
@@ -314,6 +320,65 @@ def test_upstream_timeout_is_504(env, upstream, tmp_path):
         assert time.monotonic() - t0 < 4
     finally:
         g.stop()
+
+
+def test_allowed_expect_100_continue_relayed(env):
+    st, body, hdrs = get(env, "/v1/charges", env["open"]["secret"],
+                         args=["-X", "POST", "-H", "Expect: 100-continue",
+                               "--data-binary", "x" * 3000, "-H", "Content-Type: text/plain"])
+    assert st == 200 and json.loads(body)["echo"]["body_len"] == 3000
+    assert "100 continue" in hdrs.lower()
+
+
+def test_refused_expect_100_continue_closes(env):
+    # curl waits for 100 Continue; the gate answers 401 at once and closes, so the body it
+    # never sends cannot be mistaken for the next request
+    st, body, hdrs = get(env, "/v1/charges", None,
+                         args=["-X", "POST", "-H", "Expect: 100-continue",
+                               "--data-binary", "x" * 3000, "-H", "Content-Type: text/plain"])
+    assert st == 401 and "connection: close" in hdrs.lower()
+
+
+def test_upstream_closing_kept_alive_connection_is_retried(env, tmp_path):
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(10)
+    served = []
+
+    def serve():
+        # answers one request per connection, keeps it open, and drops it (unanswered)
+        # when a second request arrives: the race a reused upstream connection can lose
+        try:
+            for _ in range(6):
+                c, _ = srv.accept()
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += c.recv(4096)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                served.append(data.split(b"\r\n")[0])
+                c.settimeout(5)
+                try:
+                    c.recv(4096)
+                except OSError:
+                    pass
+                c.close()
+        except OSError:
+            pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    g = Gate(tmp_path, env["db"], srv.getsockname()[1])
+    try:
+        s = requests.Session()
+        h = {"Authorization": "Bearer " + env["open"]["secret"]}
+        for _ in range(3):
+            r = s.get(g.url + "/v1/charges", headers=h, timeout=5)
+            assert r.status_code == 200 and r.text == "ok"
+        assert len(served) == 3
+    finally:
+        g.stop()
+        srv.close()
 
 
 def test_upstream_down_is_502(env, tmp_path):
@@ -372,12 +437,53 @@ def test_proxy_protocol(env, upstream, tmp_path):
         g.stop()
 
 
-def test_tls(env, upstream, tmp_path):
+def make_cert(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext",
                     "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+def test_tls_behind_proxy_protocol(env, upstream, tmp_path):
+    cert, key = make_cert(tmp_path)
+    g = Gate(tmp_path, env["db"], upstream.port,
+             listen_opts={"plain": "tls proxy_protocol=v2", "v1": "tls proxy_protocol=v1"},
+             extra=f"tls_cert = {cert}\ntls_key = {key}")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    req = (f"GET /v1/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {env['sk']['secret']}"
+           "\r\nConnection: close\r\n\r\n").encode()
+
+    def over_tls(port, header, split=False):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            if split:   # the header in two pieces: nothing of the handshake may be lost
+                raw.sendall(header[:7])
+                time.sleep(0.05)
+                raw.sendall(header[7:])
+            else:
+                raw.sendall(header)
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(req)
+                out = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    out += b
+                return out
+    try:
+        assert over_tls(g.port, pp2("127.0.0.2")).startswith(b"HTTP/1.1 200")
+        assert over_tls(g.port, pp2("127.0.0.2"), split=True).startswith(b"HTTP/1.1 200")
+        assert over_tls(g.port, pp2("127.0.0.5")).startswith(b"HTTP/1.1 401")
+        v1 = b"PROXY TCP4 127.0.0.2 127.0.0.1 5555 443\r\n"
+        assert over_tls(g.ports["v1"], v1, split=True).startswith(b"HTTP/1.1 200")
+    finally:
+        g.stop()
+
+
+def test_tls(env, upstream, tmp_path):
+    cert, key = make_cert(tmp_path)
     g = Gate(tmp_path, env["db"], upstream.port, listen_opts={"plain": "tls"},
              extra=f"tls_cert = {cert}\ntls_key = {key}")
     try:
@@ -396,6 +502,13 @@ def test_tls(env, upstream, tmp_path):
         r = s.get(f"https://127.0.0.1:{g.port}/big/5000000", verify=str(cert), timeout=20,
                   headers={"Authorization": "Bearer " + env["open"]["secret"]})
         assert len(r.content) == 5000000
+        # a close-delimited body ends with close_notify: curl sees a clean end
+        p = subprocess.run(["curl", "-s", "-S", "--cacert", str(cert), "-o", "/dev/null", "-w",
+                            "%{http_code} %{size_download}", "-H",
+                            "Authorization: Bearer " + env["open"]["secret"],
+                            f"https://127.0.0.1:{g.port}/close"], capture_output=True,
+                           text=True, timeout=20)
+        assert p.returncode == 0 and p.stdout == "200 100000", p.stderr
     finally:
         g.stop()
 
@@ -421,6 +534,20 @@ def test_forward_auth_endpoint(env, tmp_path):
         g.stop()
 
 
+def test_help_and_check(tmp_path):
+    p = subprocess.run([IPLOCK, "gate", "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "forward-auth" in p.stdout
+    p = subprocess.run([IPLOCK, "gate"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "-c FILE" in p.stderr
+    cfg = tmp_path / "ok.ini"
+    cfg.write_text("[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\n"
+                   "[route x]\npath = /v1/x*\nresource = x\n")
+    p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0 and "1 routes" in p.stdout
+    assert not (tmp_path / "k.db").exists()
+
+
 def test_bad_config_is_exit_2(tmp_path):
     cfg = tmp_path / "bad.ini"
     cfg.write_text("[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\n"
@@ -433,3 +560,191 @@ def test_bad_config_is_exit_2(tmp_path):
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg)], capture_output=True, text=True,
                        timeout=10)
     assert p.returncode == 2 and "host bits" in p.stderr
+
+
+def test_ipv6_client_and_allowlist(env, upstream, tmp_path):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    db = env["db"]
+    v6 = create_key(db, "--type", "secret", "--allow", "::1")
+    v6net = create_key(db, "--type", "secret", "--allow", "::/127")
+    port = free_port()
+    cfg = tmp_path / "v6.ini"
+    cfg.write_text(f"[gate]\nlisten = [::1]:{port}\ndb = {db}\nupstream = 127.0.0.1:{upstream.port}\n")
+    p = subprocess.Popen([IPLOCK, "gate", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("::1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        url = f"http://[::1]:{port}/v1/charges"
+        assert curl(url, "-g", "-H", "Authorization: Bearer " + v6["secret"])[0] == 200
+        assert curl(url, "-g", "-H", "Authorization: Bearer " + v6net["secret"])[0] == 200
+        st, body, _ = curl(url, "-g", "-H", "Authorization: Bearer " + env["sk"]["secret"])
+        assert (st, err(body)["message"]) == (401, MSG_IP)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def test_pipelined_requests_answered_in_order(env):
+    k = env["open"]["secret"]
+    one = (f"GET /v1/charges/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\r\n"
+           "GET /v1/charges/b HTTP/1.1\r\nHost: x\r\n\r\n"
+           f"GET /v1/charges/c HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n"
+           "Connection: close\r\n\r\n").encode()
+    out = send_raw(env["gate"].port, one, timeout=5)
+    import re
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", out) == [b"200", b"401", b"200"]
+    assert out.index(b"/v1/charges/a") < out.index(b"did not provide") < out.index(b"/v1/charges/c")
+
+
+def test_http10_and_connection_close(env):
+    k = env["open"]["secret"]
+    out = send_raw(env["gate"].port, (f"GET /v1/charges HTTP/1.0\r\nAuthorization: Bearer {k}"
+                                      "\r\n\r\n").encode())
+    assert out.startswith(b"HTTP/1.1 200") and b"connection: close" in out.lower()
+    out = send_raw(env["gate"].port, b"GARBAGE\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400")
+
+
+def test_slow_head_cut_off_by_header_timeout(env, upstream, tmp_path):
+    g = Gate(tmp_path, env["db"], upstream.port, extra="header_timeout = 1")
+    try:
+        with socket.create_connection(("127.0.0.1", g.port), timeout=5) as s:
+            t0 = time.monotonic()
+            closed = False
+            for ch in b"GET /v1/charges HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+                try:
+                    s.sendall(bytes([ch]))
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.1)
+                if time.monotonic() - t0 > 3:
+                    break
+            if not closed:
+                s.settimeout(3)
+                try:
+                    closed = s.recv(100) == b""
+                except OSError:
+                    closed = True
+            assert closed and time.monotonic() - t0 < 3.5
+        # an idle keep-alive connection is not cut by the header timeout
+        sess = requests.Session()
+        h = {"Authorization": "Bearer " + env["open"]["secret"]}
+        assert sess.get(g.url + "/v1/charges", headers=h, timeout=5).status_code == 200
+        time.sleep(1.5)
+        assert sess.get(g.url + "/v1/charges", headers=h, timeout=5).status_code == 200
+        assert len({l["conn"] for l in g.access()[-2:]}) == 1
+    finally:
+        g.stop()
+
+
+def test_client_reset_while_waiting_does_not_spin(env):
+    g = env["gate"]
+    k = env["open"]["secret"]
+
+    def cpu():
+        f = open(f"/proc/{g.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+    s.sendall(f"GET /slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\r\n".encode())
+    time.sleep(0.05)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()                                  # RST while the upstream is still working
+    c0 = cpu()
+    time.sleep(0.4)
+    assert cpu() - c0 <= 10                    # ticks: a spinning loop would use ~40
+    time.sleep(0.3)
+    assert any(l["path"] == "/slow" and l["status"] == 499 for l in g.access())
+    assert get(env, key=k)[0] == 200
+
+
+def test_hostile_bytes_do_not_hurt(env, upstream, tmp_path):
+    """Random and truncated input on plain, PROXY and TLS listeners: the gate answers or
+    closes, never dies (the fixture's stop() fails on a non-zero exit, so ASan/LSan too)."""
+    import random
+    rnd = random.Random(4)
+    cert, key = make_cert(tmp_path)
+    g = Gate(tmp_path, env["db"], upstream.port,
+             listen_opts={"plain": "", "v1": "proxy_protocol=v1", "v2": "proxy_protocol=v2",
+                          "tls": "tls"}, extra=f"tls_cert = {cert}\ntls_key = {key}")
+    k = env["open"]["secret"]
+    good = (f"POST /v1/charges HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").encode()
+    samples = [good[:i] for i in range(0, len(good), 7)]
+    samples += [bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300))) for _ in range(30)]
+    samples += [good.replace(b"5\r\nhello", b"zz\r\nhello"),
+                b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+                b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 500 + b"\r\n",
+                b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
+                pp2("127.0.0.2")[:20], b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n" + good]
+    try:
+        for port in g.ports.values():
+            for smp in samples:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                        s.sendall(smp)
+                        s.shutdown(socket.SHUT_WR)
+                        s.settimeout(2)
+                        while s.recv(65536):
+                            pass
+                except OSError:
+                    pass
+        assert g.proc.poll() is None
+        assert get({"gate": g}, key=env["open"]["secret"])[0] == 200
+    finally:
+        g.stop()
+
+
+def test_sighup_reopens_access_log(env, upstream, tmp_path):
+    import signal
+    g = Gate(tmp_path, env["db"], upstream.port)
+    try:
+        h = ["-H", "Authorization: Bearer " + env["open"]["secret"]]
+        assert curl(g.url + "/v1/charges", *h)[0] == 200
+        rotated = g.log.with_suffix(".1")
+        g.log.rename(rotated)
+        g.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while not g.log.exists() and time.time() < deadline:
+            time.sleep(0.02)
+        assert curl(g.url + "/v1/customers", *h)[0] == 200
+        time.sleep(0.1)
+        assert "/v1/charges" in rotated.read_text()
+        assert "/v1/customers" in g.log.read_text() and "/v1/charges" not in g.log.read_text()
+        assert g.proc.poll() is None
+    finally:
+        g.stop()
+
+
+def test_workers(env, upstream, tmp_path):
+    """workers = 3: every worker sees key changes at once, and all stop cleanly."""
+    db = env["db"]
+    g = Gate(tmp_path, db, upstream.port, extra="workers = 3")
+    k = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
+    try:
+        h = ["-H", "Authorization: Bearer " + k["secret"]]
+        for _ in range(12):       # fresh connections land on different workers
+            assert curl(g.url + "/v1/charges", *h, source="127.0.0.2")[0] == 200
+        keys(db, "restrict", k["id"], "--clear", "--allow", "127.0.0.9")
+        time.sleep(0.12)
+        for _ in range(12):
+            assert curl(g.url + "/v1/charges", *h, source="127.0.0.2")[0] == 401
+        s = requests.Session()
+        data = os.urandom(500000)
+        for _ in range(4):
+            r = s.post(g.url + "/v1/files", data=data, timeout=10,
+                       headers={"Authorization": "Bearer " + env["open"]["secret"]})
+            assert r.json()["echo"]["body_sha"] == hashlib.sha256(data).hexdigest()
+        assert len({l["conn"] for l in g.access()}) >= 13
+    finally:
+        g.stop()

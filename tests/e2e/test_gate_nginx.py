@@ -23,6 +23,7 @@ def stack(tmp_path):
     db = tmp_path / "keys.db"
     sk = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
     rk = create_key(db, "--type", "restricted", "--perm", "charge=read")
+    org = create_key(db, "--type", "org")
     gate = Gate(tmp_path, db, mode="forward-auth", extra="trusted_proxies = 127.0.0.1")
     port = free_port()
     site = (ROOT / "etc/nginx/iplock-auth-request.conf").read_text()
@@ -47,7 +48,8 @@ def stack(tmp_path):
     except TimeoutError:
         ng.kill()
         raise AssertionError("nginx did not start: " + ng.stderr.read().decode())
-    yield {"url": f"http://127.0.0.1:{port}", "sk": sk, "rk": rk, "up": up, "gate": gate}
+    yield {"url": f"http://127.0.0.1:{port}", "sk": sk, "rk": rk, "org": org, "up": up,
+           "gate": gate}
     ng.terminate()
     try:
         ng.wait(timeout=10)
@@ -80,5 +82,13 @@ def test_nginx_auth_request(stack):
     st, body, _ = curl(url, "-H", "Authorization: Bearer " + stack["rk"]["secret"], "-H",
                        "X-Iplock-Key-Type: secret", source="127.0.0.2")
     assert st == 200 and json.loads(body)["echo"]["headers"]["x-iplock-key-type"] == "restricted"
+    # the gate's 400 (org key without Stripe-Context) survives auth_request's 500 mapping
+    st, body, _ = curl(url, "-H", "Authorization: Bearer " + stack["org"]["secret"],
+                       source="127.0.0.2")
+    assert st == 400 and "Stripe-Context" in json.loads(body)["error"]["message"]
+    st, body, _ = curl(url, "-H", "Authorization: Bearer " + stack["org"]["secret"], "-H",
+                       "Stripe-Context: acct_1", "-H", "Stripe-Version: 2024-06-20",
+                       source="127.0.0.2")
+    assert st == 200
     log = stack["gate"].access()
     assert any(l["client"] == "127.0.0.5" and l["client_from"] == "x-forwarded-for" for l in log)

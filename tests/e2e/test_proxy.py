@@ -443,3 +443,36 @@ def test_password_guessing_is_throttled_per_address(proxy_factory, origin, passw
     assert r.stdout.startswith(b"HTTP/1.1 407") and b"proxy_auth_throttled" in r.stdout
     # the client whose credentials were verified before still gets through
     assert curl_json("-x", p.url(), u)["path"] == "/g"
+
+
+@pytest.mark.parametrize("relay", ["auto", "splice", "copy"])
+def test_tunnel_bulk_intact_in_every_relay_mode(proxy_factory, origin, password_hash, relay):
+    import hashlib
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy=f"relay = {relay}"))
+    n = 24 * 1024 * 1024 + 11
+    out = curl("-p", "-x", p.url(), f"http://127.0.0.1:{origin.port}/big/{n}/cl").stdout
+    expect = (bytes(range(256)) * 256 * (n // 65536 + 1))[:n]
+    assert len(out) == n and hashlib.sha256(out).digest() == hashlib.sha256(expect).digest()
+
+
+def test_client_reset_while_waiting_does_not_spin(proxy_factory, origin, password_hash):
+    import struct
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    p = proxy_factory(base_config(origin.port, password_hash, extra_proxy="workers = 1")
+                      .replace(f"http_ports = 80 {origin.port}", f"http_ports = 80 {origin.port} {port}"))
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(f"GET http://127.0.0.1:{port}/slow HTTP/1.1\r\nHost: x\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+    conn, _ = silent.accept()          # the request reached the silent upstream
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()                          # RST while the proxy waits for the response
+    time.sleep(0.2)
+    before = cpu_seconds(p.proc.pid)
+    time.sleep(1.0)
+    assert cpu_seconds(p.proc.pid) - before < 0.2
+    conn.close()
+    silent.close()
+    time.sleep(0.2)
+    assert any(l.get("reason") == "client went away" for l in p.log_lines())

@@ -244,7 +244,7 @@ static void test_errors(void **state)
 	expect_error("workers = 99999999999999999999999\n", "t.ini:4: workers: must be 0-1024");
 	expect_error("workers = 2\nworkers = 3\n", "t.ini:5: duplicate key workers (first at line 4)");
 	expect_error("workers = 2\n  3\n", "t.ini:5: workers takes one value on one line");
-	expect_error("relay = zerocopy\n", "t.ini:4: relay: relay must be splice or copy");
+	expect_error("relay = zerocopy\n", "t.ini:4: relay: relay must be auto, splice or copy");
 	expect_error("auth = digest\n", "t.ini:4: auth: auth must be basic or none");
 	expect_error("auth = none\n", "t.ini:4: auth = none makes an open proxy: also set open_proxy = yes if that is intended");
 	expect_error("open_proxy = maybe\n", "t.ini:4: open_proxy: must be yes or no");

@@ -1,0 +1,535 @@
+/* inbound.c: [inbound NAME] endpoints: a fixed address that relays TCP to a backend without
+ * terminating TLS. With sni routes the first bytes are held until the ClientHello's server
+ * name is known (never decrypted), then sent on untouched; a PROXY v2 header can go first so
+ * the backend sees the client's address; allow CIDRs refuse other clients at accept. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "net/dns.h"
+#include "net/proxyproto.h"
+#include "net/sock.h"
+#include "net/tls_sni.h"
+#include "proxy/proxy.h"
+
+#define ACCEPT_BATCH 64
+#define EMFILE_BACKOFF_MS 100
+
+enum in_state {
+	IN_SNIFF = 0,     /* reading the ClientHello to learn the server name */
+	IN_RESOLVE,       /* waiting for the backend's addresses */
+	IN_CONNECT,       /* non-blocking connect to the backend in progress */
+	IN_RELAY,         /* bytes relayed both ways */
+	IN_DONE,          /* closed, queued for free after this batch of events */
+};
+
+struct inbound_conn {
+	struct worker *w;
+	struct cfg_ref *cfg;
+	const struct proxy_inbound *ib;
+	uint64_t id;
+	enum in_state state;
+	struct io cio, bio;           /* client, backend */
+	struct timer timer;
+	struct sockaddr_storage peer, local;
+	struct buf *hello;            /* bytes read while sniffing; sent first */
+	char sni[TLS_SNI_NAME_MAX + 1];
+	const struct host *target;
+	uint16_t tport;
+	struct dns_req *dns_req;
+	struct ipaddr addrs[DNS_MAX_ADDRS];
+	unsigned naddrs, next_addr;
+	struct ipaddr dest;
+	struct relay_dir up, down;    /* up: client -> backend */
+	uint64_t bytes_up, bytes_down, start_ms, last_ms;
+	uint32_t pp_len;              /* PROXY header bytes: counted by the relay, not the client's */
+	const char *reason;
+	struct inbound_conn *next, *prev;
+	struct deferred dfr;
+};
+
+static void in_io_client(struct loop *loop, struct io *io, uint32_t revents);
+static void in_io_backend(struct loop *loop, struct io *io, uint32_t revents);
+
+static const struct proxy_config *cfg_of(const struct inbound_conn *c) { return c->cfg->cfg; }
+
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+		     : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static void in_free(struct deferred *d)
+{
+	free(container_of(d, struct inbound_conn, dfr));
+}
+
+static void in_log(struct inbound_conn *c)
+{
+	int fd = c->w->px->log_fd;
+	char client[IPADDR_STRLEN] = "", dest[IPADDR_STRLEN] = "", backend[300] = "";
+	struct ipaddr peer;
+	struct jline j;
+
+	if (fd < 0)
+		return;
+	ipaddr_from_sockaddr((struct sockaddr *)&c->peer, &peer);
+	ipaddr_format(&peer, client, sizeof(client));
+	if (c->dest.family)
+		ipaddr_format(&c->dest, dest, sizeof(dest));
+	if (c->target)
+		snprintf(backend, sizeof(backend), strchr(c->target->name, ':') ? "[%s]:%u" : "%s:%u",
+			 c->target->name, c->tport);
+	jline_begin(&j);
+	jline_time(&j, "time");
+	jline_uint(&j, "id", c->id);
+	jline_str(&j, "inbound", c->ib->name);
+	jline_str(&j, "client", client);
+	jline_str(&j, "sni", c->sni[0] ? c->sni : NULL);
+	jline_str(&j, "backend", backend[0] ? backend : NULL);
+	jline_str(&j, "resolved", dest[0] ? dest : NULL);
+	jline_uint(&j, "bytes_up", c->bytes_up > c->pp_len ? c->bytes_up - c->pp_len : 0);
+	jline_uint(&j, "bytes_down", c->bytes_down);
+	jline_uint(&j, "duration_ms", loop_now(c->w->loop) - c->start_ms);
+	jline_str(&j, "reason", c->reason);
+	jline_end(&j);
+	jline_write(&j, fd);
+}
+
+static void in_close(struct inbound_conn *c, const char *reason)
+{
+	struct worker *w = c->w;
+
+	if (c->state == IN_DONE)
+		return;
+	if (!c->reason)
+		c->reason = reason;
+	in_log(c);
+	c->state = IN_DONE;
+	timer_stop(w->loop, &c->timer);
+	if (c->dns_req)
+		dns_cancel(c->dns_req);
+	c->dns_req = NULL;
+	relay_dir_release(&c->up, &w->pipes);
+	relay_dir_release(&c->down, &w->pipes);
+	io_close(w->loop, &c->cio);
+	io_close(w->loop, &c->bio);
+	buf_put(c->hello);
+	c->hello = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->inbound_conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	cfg_ref_put(c->cfg);
+	loop_defer(w->loop, &c->dfr, in_free);
+}
+
+void inbound_close_all(struct worker *w)
+{
+	while (w->inbound_conns)
+		in_close(w->inbound_conns, "proxy stopping");
+}
+
+static void in_timer(struct loop *loop, struct timer *t)
+{
+	struct inbound_conn *c = container_of(t, struct inbound_conn, timer);
+	const struct proxy_config *cfg = cfg_of(c);
+
+	switch (c->state) {
+	case IN_SNIFF:
+		in_close(c, "no ClientHello in time");
+		return;
+	case IN_RESOLVE:
+	case IN_CONNECT:
+		in_close(c, "backend did not answer in time");
+		return;
+	case IN_RELAY: {
+		uint64_t idle = loop_now(loop) - c->last_ms;
+		if (idle < cfg->idle_timeout_ms) {
+			timer_start(loop, &c->timer, cfg->idle_timeout_ms - idle);
+			return;
+		}
+		in_close(c, "idle timeout");
+		return;
+	}
+	case IN_DONE:
+		return;
+	}
+}
+
+/* ---------------------------------------------------------------- relay */
+
+static void in_relay(struct inbound_conn *c, bool from_client, uint32_t revents)
+{
+	struct worker *w = c->w;
+	struct relay_env env = { w->scratch, &w->pipes, strcmp(cfg_of(c)->relay, "copy") != 0 };
+	bool both = revents & (EPOLLERR | EPOLLHUP);
+	uint32_t cev, bev;
+	int rc = 0;
+
+	c->last_ms = loop_now(w->loop);
+	if (both || (from_client ? (revents & EPOLLIN) : (revents & EPOLLOUT)))
+		rc = relay_dir_pump(&env, &c->up, c->cio.fd, c->bio.fd, &c->bytes_up);
+	if (!rc && (both || (from_client ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
+		rc = relay_dir_pump(&env, &c->down, c->bio.fd, c->cio.fd, &c->bytes_down);
+	if (rc) {
+		in_close(c, rc == -ECONNRESET || rc == -EPIPE ? "connection reset" : "relay error");
+		return;
+	}
+	if (c->up.shut && c->down.shut) {
+		in_close(c, NULL);
+		return;
+	}
+	relay_interest(&c->up, &c->down, &cev, &bev);
+	io_want(w->loop, &c->cio, cev);
+	io_want(w->loop, &c->bio, bev);
+}
+
+static void backend_connected(struct inbound_conn *c)
+{
+	const struct proxy_inbound *ib = c->ib;
+
+	if (ib->proxy_protocol == PP_V2) {
+		/* the backend learns the client's address and the endpoint it came to */
+		struct ipaddr src, dst;
+		uint8_t hdr[64];
+		ipaddr_from_sockaddr((struct sockaddr *)&c->peer, &src);
+		ipaddr_from_sockaddr((struct sockaddr *)&c->local, &dst);
+		int n = proxyproto_v2_build(&src, sa_port(&c->peer), &dst, sa_port(&c->local), hdr, sizeof(hdr));
+		if (n < 0 || relay_dir_queue(&c->up, hdr, (size_t)n)) {
+			in_close(c, "cannot build the PROXY header");
+			return;
+		}
+		c->pp_len = (uint32_t)n;
+	}
+	if (buf_pending(c->hello) &&
+	    relay_dir_queue(&c->up, c->hello->data + c->hello->off, buf_pending(c->hello))) {
+		in_close(c, "out of memory");
+		return;
+	}
+	buf_put(c->hello);
+	c->hello = NULL;
+	c->state = IN_RELAY;
+	c->last_ms = loop_now(c->w->loop);
+	timer_start(c->w->loop, &c->timer, cfg_of(c)->idle_timeout_ms);
+	in_relay(c, false, EPOLLIN | EPOLLOUT);
+}
+
+/* ---------------------------------------------------------------- backend */
+
+static void connect_next(struct inbound_conn *c)
+{
+	struct worker *w = c->w;
+	int err = -EHOSTUNREACH;
+
+	c->state = IN_CONNECT;
+	while (c->next_addr < c->naddrs) {
+		struct sockaddr_storage ss;
+		bool bind_failed;
+		c->dest = c->addrs[c->next_addr++];
+		socklen_t len = ipaddr_to_sockaddr(&c->dest, c->tport, &ss);
+		int fd = sock_connect_from((struct sockaddr *)&ss, len, NULL, 0, &bind_failed);
+		if (fd >= 0) {
+			io_init(&c->bio, fd, in_io_backend);
+			io_want(w->loop, &c->bio, EPOLLOUT);
+			timer_start(w->loop, &c->timer, cfg_of(c)->connect_timeout_ms);
+			return;
+		}
+		err = fd;
+	}
+	in_close(c, err == -ECONNREFUSED ? "backend refused the connection" : "backend unreachable");
+}
+
+static void connect_done(struct inbound_conn *c)
+{
+	int err = sock_error(c->bio.fd);
+
+	if (!err) {
+		backend_connected(c);
+		return;
+	}
+	io_close(c->w->loop, &c->bio);
+	if (c->next_addr < c->naddrs) {
+		connect_next(c);
+		return;
+	}
+	in_close(c, err == -ECONNREFUSED ? "backend refused the connection" : "backend unreachable");
+}
+
+static void dns_done(void *arg, const struct dns_result *res)
+{
+	struct inbound_conn *c = arg;
+
+	c->dns_req = NULL;
+	if (res->status || !res->naddrs) {
+		in_close(c, "backend name does not resolve");
+		return;
+	}
+	c->naddrs = res->naddrs;
+	memcpy(c->addrs, res->addrs, res->naddrs * sizeof(res->addrs[0]));
+	connect_next(c);
+}
+
+static void route_to(struct inbound_conn *c, const struct host *h, uint16_t port)
+{
+	struct dns_result res;
+
+	c->target = h;
+	c->tport = port;
+	io_want(c->w->loop, &c->cio, 0);   /* further client bytes wait in the kernel */
+	timer_start(c->w->loop, &c->timer, cfg_of(c)->connect_timeout_ms);
+	if (h->kind == HOST_IP) {
+		c->addrs[0] = h->ip;
+		c->naddrs = 1;
+		connect_next(c);
+		return;
+	}
+	if (dns_cached(c->w->dns, h->name, &res)) {
+		dns_done(c, &res);
+		return;
+	}
+	c->state = IN_RESOLVE;
+	if (dns_resolve(c->w->dns, h->name, dns_done, c, &c->dns_req))
+		in_close(c, "cannot start a DNS lookup");
+}
+
+/* ---------------------------------------------------------------- SNI */
+
+static const struct inbound_route *route_find(const struct proxy_inbound *ib, const char *sni)
+{
+	const char *dot = strchr(sni, '.');
+
+	for (size_t i = 0; i < ib->nroutes; i++)
+		if (!strcmp(ib->routes[i].host, sni))
+			return &ib->routes[i];
+	/* "*.example.com" covers exactly one more label, as in certificates */
+	for (size_t i = 0; dot && i < ib->nroutes; i++)
+		if (ib->routes[i].host[0] == '*' && !strcmp(ib->routes[i].host + 1, dot))
+			return &ib->routes[i];
+	return NULL;
+}
+
+static void sniff(struct inbound_conn *c)
+{
+	const char *err;
+
+	if (!c->hello && !(c->hello = buf_get())) {
+		in_close(c, "out of memory");
+		return;
+	}
+	long n = sock_read(c->cio.fd, c->hello->data + c->hello->len, buf_room(c->hello));
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		in_close(c, n == 0 ? "client closed before its ClientHello" : "client error");
+		return;
+	}
+	c->hello->len += (size_t)n;
+	int rc = tls_sni_parse((const uint8_t *)c->hello->data, c->hello->len, c->sni, &err);
+	if (rc == 0 && !buf_room(c->hello)) {
+		rc = -EPROTO;
+		err = "ClientHello larger than the sniff buffer";
+	}
+	if (rc == 0)
+		return;
+	if (rc == 1) {
+		const struct inbound_route *r = route_find(c->ib, c->sni);
+		if (r) {
+			route_to(c, &r->backend, r->port);
+			return;
+		}
+	}
+	if (c->ib->has_forward) {
+		route_to(c, &c->ib->forward, c->ib->forward_port);
+		return;
+	}
+	if (rc == -EPROTO) {
+		snprintf(c->sni, sizeof(c->sni), "%s", "");
+		log_debug("inbound %s: connection %llu: not a TLS ClientHello: %s", c->ib->name,
+			  (unsigned long long)c->id, err);
+	}
+	in_close(c, rc == 1 ? "no route for this server name" : rc == -ENOENT ? "ClientHello without a server name"
+		 : "not a TLS ClientHello");
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void in_io_client(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct inbound_conn *c = container_of(io, struct inbound_conn, cio);
+
+	switch (c->state) {
+	case IN_SNIFF:
+		sniff(c);
+		break;
+	case IN_RELAY:
+		in_relay(c, true, revents);
+		break;
+	default:
+		io_want(loop, io, 0);
+		break;
+	}
+}
+
+static void in_io_backend(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct inbound_conn *c = container_of(io, struct inbound_conn, bio);
+
+	switch (c->state) {
+	case IN_CONNECT:
+		connect_done(c);
+		break;
+	case IN_RELAY:
+		in_relay(c, false, revents);
+		break;
+	default:
+		io_want(loop, io, 0);
+		break;
+	}
+}
+
+/* The endpoint of the current config that owns the local address a client came to. */
+static const struct proxy_inbound *endpoint_find(const struct proxy_config *cfg,
+						  const struct sockaddr_storage *local)
+{
+	struct ipaddr ip;
+	uint16_t port = sa_port(local);
+
+	ipaddr_from_sockaddr((const struct sockaddr *)local, &ip);
+	for (size_t i = 0; i < cfg->ninbound; i++) {
+		const struct listen_addr *l = &cfg->inbound[i].listen;
+		static const uint8_t zero[16];
+		if (l->port == port && (ipaddr_equal(&l->ip, &ip) || !memcmp(l->ip.a, zero, 16)))
+			return &cfg->inbound[i];
+	}
+	return NULL;
+}
+
+static void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+	struct inbound_conn *c = calloc(1, sizeof(*c));
+	socklen_t llen = sizeof(c->local);
+	struct ipaddr pip;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->w = w;
+	c->cfg = cfg_ref_get(w->cfg);
+	c->id = atomic_fetch_add(&w->px->next_id, 1);
+	c->peer = *peer;
+	c->start_ms = c->last_ms = loop_now(w->loop);
+	relay_dir_init(&c->up);
+	relay_dir_init(&c->down);
+	io_init(&c->cio, fd, in_io_client);
+	io_init(&c->bio, -1, in_io_backend);
+	timer_init(&c->timer, in_timer);
+	c->next = w->inbound_conns;
+	if (w->inbound_conns)
+		w->inbound_conns->prev = c;
+	w->inbound_conns = c;
+	getsockname(fd, (struct sockaddr *)&c->local, &llen);
+	c->ib = endpoint_find(cfg_of(c), &c->local);
+	if (!c->ib) {
+		/* removed by a reload: its listener lives until the restart, it serves no one */
+		static const struct proxy_inbound gone = { .name = "(removed)" };
+		c->ib = &gone;
+		in_close(c, "inbound endpoint removed from the configuration");
+		return;
+	}
+	ipaddr_from_sockaddr((struct sockaddr *)peer, &pip);
+	if (c->ib->allow && !cidr_set_contains(c->ib->allow, &pip)) {
+		in_close(c, "client address not allowed");
+		return;
+	}
+	if (!c->ib->nroutes) {
+		route_to(c, &c->ib->forward, c->ib->forward_port);
+		return;
+	}
+	c->state = IN_SNIFF;
+	timer_start(w->loop, &c->timer, cfg_of(c)->header_timeout_ms);
+	io_want(w->loop, &c->cio, EPOLLIN);
+}
+
+/* ---------------------------------------------------------------- listeners */
+
+static void backoff_done(struct loop *loop, struct timer *t)
+{
+	struct listener *l = container_of(t, struct listener, backoff);
+
+	io_want(loop, &l->io, EPOLLIN);
+}
+
+static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct listener *l = container_of(io, struct listener, io);
+
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen;
+		int fd = sock_accept(io->fd, &peer, &plen);
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			log_warn("inbound accept: %s; pausing the listener for %d ms", strerror(-fd), EMFILE_BACKOFF_MS);
+			io_want(loop, io, 0);
+			timer_start(loop, &l->backoff, EMFILE_BACKOFF_MS);
+			return;
+		}
+		if (fd < 0)
+			return;
+		inbound_accept(l->w, fd, &peer);
+	}
+}
+
+int inbound_listen(struct worker *w)
+{
+	const struct proxy_config *c = w->cfg->cfg;
+
+	for (size_t i = 0; i < c->ninbound; i++) {
+		const struct proxy_inbound *ib = &c->inbound[i];
+		struct sockaddr_storage ss;
+		socklen_t len = ipaddr_to_sockaddr(&ib->listen.ip, ib->listen.port, &ss);
+		int fd = sock_listen((struct sockaddr *)&ss, len, true, 4096);
+		char ip[IPADDR_STRLEN];
+		ipaddr_format(&ib->listen.ip, ip, sizeof(ip));
+		if (fd < 0) {
+			log_error("inbound %s: cannot listen on %s port %u: %s", ib->name, ip, ib->listen.port,
+				  strerror(-fd));
+			return fd;
+		}
+		struct listener *l = &w->inbound[w->ninbound++];
+		l->w = w;
+		io_init(&l->io, fd, listener_cb);
+		timer_init(&l->backoff, backoff_done);
+		int rc = io_want(w->loop, &l->io, EPOLLIN);
+		if (rc)
+			return rc;
+		if (w->id == 0)
+			log_info("inbound %s: listening on %s%s%s:%u (%zu sni routes%s%s)", ib->name,
+				 ib->listen.ip.family == AF_INET6 ? "[" : "", ip,
+				 ib->listen.ip.family == AF_INET6 ? "]" : "", ib->listen.port, ib->nroutes,
+				 ib->has_forward ? ", default forward" : "",
+				 ib->proxy_protocol == PP_V2 ? ", PROXY v2" : "");
+	}
+	return 0;
+}
+
+void inbound_stop(struct worker *w)
+{
+	for (size_t i = 0; i < w->ninbound; i++) {
+		timer_stop(w->loop, &w->inbound[i].backoff);
+		io_close(w->loop, &w->inbound[i].io);
+	}
+}

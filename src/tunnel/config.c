@@ -1,0 +1,457 @@
+/* config.c: `iplock tunnel` settings: proxy URL, mappings from the command line or an INI file
+ * ([proxy] url = ..., [tunnel NAME] listen = ..., remote = ...), with FILE:LINE errors. */
+#include "tunnel/tunnel.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/secret.h"
+
+#define TUNNEL_FILE_MAX (1u << 20)
+
+void tunnel_config_init(struct tunnel_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->connect_timeout_ms = 10000;
+	cfg->splice = true;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of a URL's user or password; refuses NUL and control bytes. */
+static const char *pct_decode(const char *s, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '%') {
+			int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0)
+				return "bad %-escape in the proxy URL's credentials";
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return "control character in the proxy URL's credentials";
+		if (o + 1 >= cap)
+			return "proxy URL credentials too long";
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return NULL;
+}
+
+const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
+{
+	const char *p, *err;
+	size_t n = strlen(url);
+
+	memset(out, 0, sizeof(*out));
+	if (n > 1024)
+		return "proxy URL too long";
+	if (!strncmp(url, "http://", 7)) {
+		out->scheme = TUNNEL_HTTP;
+		p = url + 7;
+	} else if (!strncmp(url, "socks5h://", 10)) {
+		out->scheme = TUNNEL_SOCKS5H;
+		p = url + 10;
+	} else if (!strncmp(url, "socks5://", 9)) {
+		/* names are still sent to the proxy: resolving here would leak lookups locally */
+		out->scheme = TUNNEL_SOCKS5H;
+		p = url + 9;
+	} else if (!strncmp(url, "https://", 8)) {
+		return "https:// proxy URLs are not supported by iplock tunnel yet (use http:// or socks5h://)";
+	} else {
+		return "proxy URL must start with http:// or socks5h://";
+	}
+	const char *end = p + strlen(p);
+	if (end > p && end[-1] == '/')
+		end--;
+	if (memchr(p, '/', (size_t)(end - p)) || memchr(p, '?', (size_t)(end - p)) || memchr(p, '#', (size_t)(end - p)))
+		return "proxy URL takes no path";
+	const char *at = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;   /* the last '@': an unescaped one in the password stays in it */
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		const char *ue = colon ? colon : at;
+		if ((err = pct_decode(p, (size_t)(ue - p), out->user, sizeof(out->user))))
+			return err;
+		if (colon && (err = pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof(out->pass))))
+			return err;
+		if (!out->user[0])
+			return "proxy URL has an empty user name";
+		if (strchr(out->user, ':'))
+			return "proxy user name contains ':'";
+		out->has_auth = true;
+		p = at + 1;
+	}
+	if ((err = authority_parse(p, (size_t)(end - p), &out->host, &out->port, 0)))
+		return err;
+
+	/* the display form: the password masked, everything else as given */
+	char masked[SECRET_MASK_MAX] = "";
+	if (out->has_auth)
+		secret_mask(out->pass, strlen(out->pass), masked);
+	bool v6 = out->host.kind == HOST_IP && out->host.ip.family == AF_INET6;
+	snprintf(out->display, sizeof(out->display), "%s://%s%s%s%s%s%s%s:%u",
+		 out->scheme == TUNNEL_HTTP ? "http" : "socks5h",
+		 out->has_auth ? out->user : "", out->has_auth && out->pass[0] ? ":" : "",
+		 out->has_auth && out->pass[0] ? masked : "", out->has_auth ? "@" : "",
+		 v6 ? "[" : "", out->host.name, v6 ? "]" : "", out->port);
+	return NULL;
+}
+
+static void set_authority(struct tunnel_map *m)
+{
+	bool v6 = m->remote.kind == HOST_IP && m->remote.ip.family == AF_INET6;
+
+	snprintf(m->authority, sizeof(m->authority), v6 ? "[%s]:%u" : "%s:%u", m->remote.name,
+		 m->remote_port);
+}
+
+static const char *parse_listen(const char *s, size_t len, struct tunnel_map *m)
+{
+	struct host h;
+	const char *err;
+
+	/* a bare port listens on 127.0.0.1: a forwarder open to the network is rarely intended */
+	if (!memchr(s, ':', len)) {
+		if ((err = port_parse(s, len, &m->listen_port)))
+			return err;
+		ipaddr_parse("127.0.0.1", 9, &m->listen_ip);
+		return NULL;
+	}
+	if ((err = authority_parse(s, len, &h, &m->listen_port, 0)))
+		return err;
+	if (h.kind != HOST_IP)
+		return "listen takes an IP address (127.0.0.1:5432), not a name";
+	m->listen_ip = h.ip;
+	return NULL;
+}
+
+static const char *parse_remote(const char *s, size_t len, struct tunnel_map *m)
+{
+	const char *err = authority_parse(s, len, &m->remote, &m->remote_port, 0);
+
+	if (err)
+		return err;
+	set_authority(m);
+	return NULL;
+}
+
+const char *tunnel_map_parse(const char *spec, struct tunnel_map *out)
+{
+	const char *eq = strchr(spec, '=');
+	const char *err;
+
+	memset(out, 0, sizeof(*out));
+	if (!eq)
+		return "mapping must be [LOCAL_ADDR:]PORT=REMOTE_HOST:PORT";
+	if ((err = parse_listen(spec, (size_t)(eq - spec), out)))
+		return err;
+	if ((err = parse_remote(eq + 1, strlen(eq + 1), out)))
+		return err;
+	char ip[IPADDR_STRLEN];
+	ipaddr_format(&out->listen_ip, ip, sizeof(ip));
+	snprintf(out->name, sizeof(out->name), out->listen_ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 ip, out->listen_port);
+	return NULL;
+}
+
+const char *tunnel_config_add(struct tunnel_config *cfg, const struct tunnel_map *m)
+{
+	for (size_t i = 0; i < cfg->nmaps; i++) {
+		if (!strcmp(cfg->maps[i].name, m->name))
+			return "duplicate tunnel name";
+		if (ipaddr_equal(&cfg->maps[i].listen_ip, &m->listen_ip) &&
+		    cfg->maps[i].listen_port == m->listen_port)
+			return "duplicate listen address";
+	}
+	if (cfg->nmaps >= TUNNEL_MAX_MAPS)
+		return "too many tunnels (at most 64)";
+	cfg->maps[cfg->nmaps++] = *m;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- INI file */
+
+enum tsection {
+	TS_NONE = 0,      /* before the first section */
+	TS_PROXY,         /* [proxy] */
+	TS_TUNNEL,        /* [tunnel NAME] */
+};
+
+struct tload {
+	struct tunnel_config *cfg;
+	const char *text;
+	size_t pos, len;
+	int lineno;
+	int errline;      /* 0 none, -1 whole file */
+	char err[256];
+	enum tsection section;
+	int proxy_line;
+	struct tunnel_map cur;   /* the [tunnel NAME] being read */
+	bool have_cur, cur_listen, cur_remote;
+	int seen[8];      /* [proxy] keys: line of first occurrence */
+};
+
+static void tfail(struct tload *t, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void tfail(struct tload *t, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->errline)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(t->err, sizeof(t->err), fmt, ap);
+	va_end(ap);
+	t->errline = line;
+}
+
+static void tunnel_end(struct tload *t)
+{
+	const char *err;
+
+	if (!t->have_cur || t->errline)
+		return;
+	t->have_cur = false;
+	if (!t->cur_listen || !t->cur_remote) {
+		tfail(t, t->cur.line, "[tunnel %s] needs listen and remote", t->cur.name);
+		return;
+	}
+	if ((err = tunnel_config_add(t->cfg, &t->cur)))
+		tfail(t, t->cur.line, "[tunnel %s]: %s", t->cur.name, err);
+}
+
+static void tsection_begin(struct tload *t, const char *s, size_t len)
+{
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	tunnel_end(t);
+	if (len == 5 && !memcmp(s, "proxy", 5)) {
+		if (t->proxy_line) {
+			tfail(t, t->lineno, "duplicate [proxy] section (first at line %d)", t->proxy_line);
+			return;
+		}
+		t->proxy_line = t->lineno;
+		t->section = TS_PROXY;
+		return;
+	}
+	if (len > 7 && !memcmp(s, "tunnel", 6) && (s[6] == ' ' || s[6] == '\t')) {
+		const char *name = s + 7;
+		size_t nlen = len - 7;
+		while (nlen && (*name == ' ' || *name == '\t'))
+			name++, nlen--;
+		bool ok = nlen > 0 && nlen <= TUNNEL_NAME_MAX;
+		for (size_t i = 0; ok && i < nlen; i++) {
+			char c = name[i];
+			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     c == '.' || c == '_' || c == '-';
+		}
+		if (!ok) {
+			tfail(t, t->lineno, "bad tunnel name (1-64 of A-Z a-z 0-9 . _ -)");
+			return;
+		}
+		memset(&t->cur, 0, sizeof(t->cur));
+		memcpy(t->cur.name, name, nlen);
+		t->cur.line = t->lineno;
+		t->have_cur = true;
+		t->cur_listen = t->cur_remote = false;
+		t->section = TS_TUNNEL;
+		return;
+	}
+	tfail(t, t->lineno, "unknown section [%.*s] (expected [proxy] or [tunnel NAME])",
+	      (int)(len > 64 ? 64 : len), s);
+}
+
+static char *treader(char *str, int num, void *stream)
+{
+	struct tload *t = stream;
+
+	if (t->errline || t->pos >= t->len)
+		return NULL;
+	const char *line = t->text + t->pos;
+	const char *nl = memchr(line, '\n', t->len - t->pos);
+	size_t n = nl ? (size_t)(nl - line) + 1 : t->len - t->pos;
+	t->lineno++;
+	if (num < 4 || (nl ? n - 1 : n) > (size_t)num - 3) {
+		tfail(t, t->lineno, "line too long");
+		return NULL;
+	}
+	memcpy(str, line, n);
+	str[n] = '\0';
+	t->pos += n;
+	size_t i = (t->lineno == 1 && n >= 3 && !memcmp(str, "\xEF\xBB\xBF", 3)) ? 3 : 0;
+	while (str[i] == ' ' || str[i] == '\t')
+		i++;
+	if (str[i] == '[') {
+		const char *close = strchr(str + i, ']');
+		if (close)
+			tsection_begin(t, str + i + 1, (size_t)(close - str - i - 1));
+	}
+	return str;
+}
+
+static const char *tduration(const char *v, unsigned long max_ms, unsigned *out)
+{
+	unsigned long x = 0, mult = 1000;
+	const char *p = v;
+
+	if (*p < '0' || *p > '9')
+		return "duration must be a number with an optional unit ms, s, m or h";
+	while (*p >= '0' && *p <= '9') {
+		if (x > 100000000UL)
+			return "duration too long";
+		x = x * 10 + (unsigned long)(*p++ - '0');
+	}
+	if (!strcmp(p, "ms"))
+		mult = 1;
+	else if (!strcmp(p, "m"))
+		mult = 60000;
+	else if (!strcmp(p, "h"))
+		mult = 3600000;
+	else if (strcmp(p, "s") && *p)
+		return "duration must be a number with an optional unit ms, s, m or h";
+	if (x * mult > max_ms)
+		return "duration too long";
+	*out = (unsigned)(x * mult);
+	return NULL;
+}
+
+static int thandler(void *user, const char *section, const char *name, const char *value)
+{
+	struct tload *t = user;
+	const char *err = NULL;
+	(void)section;
+
+	if (t->errline)
+		return 1;
+	if (t->section == TS_NONE) {
+		tfail(t, t->lineno, "key %s outside a section (start with [proxy])", name);
+		return 1;
+	}
+	if (t->section == TS_PROXY) {
+		static const char *const pkeys[] = { "url", "connect_timeout", "idle_timeout", "relay" };
+		int k = -1;
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(name, pkeys[i]))
+				k = i;
+		if (k < 0) {
+			tfail(t, t->lineno, "unknown key %s in [proxy]", name);
+			return 1;
+		}
+		if (t->seen[k]) {
+			tfail(t, t->lineno, "duplicate key %s (first at line %d)", name, t->seen[k]);
+			return 1;
+		}
+		t->seen[k] = t->lineno;
+		if (k == 0) {
+			err = tunnel_proxy_parse(value, &t->cfg->proxy);
+			t->cfg->has_proxy = !err;
+		} else if (k == 1) {
+			err = tduration(value, 3600000, &t->cfg->connect_timeout_ms);
+			if (!err && t->cfg->connect_timeout_ms < 100)
+				err = "must be at least 100ms";
+		} else if (k == 2) {
+			err = tduration(value, 7 * 86400000UL, &t->cfg->idle_timeout_ms);
+		} else if (!strcmp(value, "splice") || !strcmp(value, "copy")) {
+			t->cfg->splice = !strcmp(value, "splice");
+		} else {
+			err = "relay must be splice or copy";
+		}
+	} else if (!strcmp(name, "listen")) {
+		if (t->cur_listen)
+			err = "duplicate key listen";
+		else
+			err = parse_listen(value, strlen(value), &t->cur);
+		t->cur_listen = true;
+	} else if (!strcmp(name, "remote")) {
+		if (t->cur_remote)
+			err = "duplicate key remote";
+		else
+			err = parse_remote(value, strlen(value), &t->cur);
+		t->cur_remote = true;
+	} else {
+		tfail(t, t->lineno, "unknown key %s in [tunnel %s] (expected listen or remote)", name, t->cur.name);
+		return 1;
+	}
+	if (err)
+		tfail(t, t->lineno, "%s: %s", name, err);
+	return 1;
+}
+
+const char *tunnel_config_load_string(const char *text, const char *name, struct tunnel_config *cfg,
+				      char *err, size_t errcap)
+{
+	struct tload t = { .cfg = cfg, .text = text, .len = strlen(text) };
+
+	int rc = ini_parse_stream(treader, &t, thandler, &t);
+	if (rc > 0 && (!t.errline || rc < t.errline)) {
+		t.errline = 0;
+		tfail(&t, rc, "syntax error (expected [section], key = value, or a ; comment)");
+	} else if (rc < 0) {
+		tfail(&t, -1, "out of memory");
+	}
+	tunnel_end(&t);
+	if (!t.errline && !t.proxy_line && !cfg->has_proxy)
+		tfail(&t, -1, "missing [proxy] section with url = http://user:pass@host:port");
+	if (!t.errline && t.proxy_line && !t.seen[0])
+		tfail(&t, t.proxy_line, "[proxy] has no url");
+	if (!t.errline)
+		return NULL;
+	if (t.errline > 0)
+		snprintf(err, errcap, "%s:%d: %s", name, t.errline, t.err);
+	else
+		snprintf(err, errcap, "%s: %s", name, t.err);
+	return err;
+}
+
+const char *tunnel_config_load(const char *path, struct tunnel_config *cfg, char *err, size_t errcap)
+{
+	FILE *f = fopen(path, "rb");
+	const char *result = err;
+
+	if (!f) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		return err;
+	}
+	char *buf = malloc(TUNNEL_FILE_MAX + 1);
+	if (!buf) {
+		snprintf(err, errcap, "%s: out of memory", path);
+		goto out;
+	}
+	size_t n = fread(buf, 1, TUNNEL_FILE_MAX + 1, f);
+	if (ferror(f) || n > TUNNEL_FILE_MAX) {
+		snprintf(err, errcap, "%s: %s", path, n > TUNNEL_FILE_MAX ? "file too large" : "read error");
+		goto out;
+	}
+	buf[n] = '\0';
+	if (strlen(buf) != n) {
+		snprintf(err, errcap, "%s: NUL byte in file", path);
+		goto out;
+	}
+	result = tunnel_config_load_string(buf, path, cfg, err, errcap);
+out:
+	free(buf);
+	fclose(f);
+	return result;
+}

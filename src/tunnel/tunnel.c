@@ -1,0 +1,812 @@
+/* tunnel.c: the runtime of `iplock tunnel`: one loop, a listener per mapping, and per accepted
+ * connection a small state machine (resolve the proxy, connect, CONNECT or SOCKS5 handshake,
+ * relay). A failure is logged once per mapping and kind until the proxy answers again. */
+#include "tunnel/tunnel.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "net/dns.h"
+#include "net/relay.h"
+#include "net/sock.h"
+
+#define ACCEPT_BATCH 64
+#define EMFILE_BACKOFF_MS 100
+#define REPLY_BODY_MAX 4096          /* of a refusal's body: enough for the proxy's JSON */
+
+enum tconn_state {
+	TC_RESOLVE = 0,   /* resolving the proxy's name */
+	TC_CONNECT,       /* non-blocking connect to the proxy in progress */
+	TC_HANDSHAKE,     /* CONNECT or SOCKS5 request going out, its answer coming in */
+	TC_RELAY,         /* tunnel established: bytes relayed both ways */
+	TC_DONE,          /* closed, queued for free after this batch of events */
+};
+
+enum s5_step {
+	S5_METHOD = 0,    /* greeting sent, waiting for the chosen method */
+	S5_AUTH,          /* RFC 1929 username/password sent, waiting for its status */
+	S5_REQUEST,       /* CONNECT request sent, waiting for the reply */
+};
+
+struct trun;
+
+struct tmap {
+	struct io io;
+	struct timer backoff;         /* EMFILE: stop accepting for a moment instead of spinning */
+	struct trun *rt;
+	const struct tunnel_map *m;
+	int fail_key;                 /* the failure last logged (0 = none since the last success) */
+};
+
+struct tconn {
+	struct trun *rt;
+	struct tmap *map;
+	uint64_t id;
+	enum tconn_state state;
+	enum s5_step s5;
+	struct io cio;                /* the local client */
+	struct io pio;                /* the proxy */
+	struct timer timer;
+	struct dns_req *dns_req;
+	struct ipaddr paddrs[DNS_MAX_ADDRS];
+	unsigned npaddrs, next_paddr;
+	struct buf *out, *in;         /* handshake bytes, only until the tunnel is up */
+	struct relay_dir up, down;    /* up: client -> proxy */
+	uint64_t bytes_up, bytes_down, start_ms, last_ms;
+	struct tconn *next, *prev;
+	struct deferred dfr;
+};
+
+struct trun {
+	const struct tunnel_config *cfg;
+	struct loop *loop;
+	struct dns *dns;
+	struct tmap maps[TUNNEL_MAX_MAPS];
+	size_t nmaps;
+	struct tconn *conns;
+	struct pipe_pool pipes;
+	char *scratch;
+	struct io sigio;
+	uint64_t next_id;
+	char auth[800];               /* "Proxy-Authorization: Basic ...\r\n" or "" */
+};
+
+static void tconn_io_client(struct loop *loop, struct io *io, uint32_t revents);
+static void tconn_io_proxy(struct loop *loop, struct io *io, uint32_t revents);
+static void proxy_connect_next(struct tconn *c);
+
+/* ---------------------------------------------------------------- life cycle */
+
+static void tconn_free(struct deferred *d)
+{
+	free(container_of(d, struct tconn, dfr));
+}
+
+static void tconn_close(struct tconn *c)
+{
+	struct trun *rt = c->rt;
+
+	if (c->state == TC_DONE)
+		return;
+	if (c->state == TC_RELAY)
+		log_debug("tunnel %s: connection %llu closed: %llu bytes up, %llu down, %llu ms", c->map->m->name,
+			  (unsigned long long)c->id, (unsigned long long)c->bytes_up,
+			  (unsigned long long)c->bytes_down,
+			  (unsigned long long)(loop_now(rt->loop) - c->start_ms));
+	c->state = TC_DONE;
+	timer_stop(rt->loop, &c->timer);
+	if (c->dns_req)
+		dns_cancel(c->dns_req);
+	c->dns_req = NULL;
+	relay_dir_release(&c->up, &rt->pipes);
+	relay_dir_release(&c->down, &rt->pipes);
+	io_close(rt->loop, &c->cio);
+	io_close(rt->loop, &c->pio);
+	buf_put(c->in);
+	buf_put(c->out);
+	c->in = c->out = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		rt->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	loop_defer(rt->loop, &c->dfr, tconn_free);
+}
+
+/* A failure ends this client connection; it is logged once per mapping and kind (key), so a
+ * proxy that stays down does not flood the log, and again after the next success. */
+static void tconn_fail(struct tconn *c, int key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void tconn_fail(struct tconn *c, int key, const char *fmt, ...)
+{
+	char msg[700];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->map->fail_key != key) {
+		log_error("tunnel %s: %s; closing the local connection (the listener stays; "
+			  "further failures of this kind are logged at debug level)", c->map->m->name, msg);
+		c->map->fail_key = key;
+	} else {
+		log_debug("tunnel %s: connection %llu: %s", c->map->m->name, (unsigned long long)c->id, msg);
+	}
+	tconn_close(c);
+}
+
+static void tconn_timer(struct loop *loop, struct timer *t)
+{
+	struct tconn *c = container_of(t, struct tconn, timer);
+	const struct tunnel_config *cfg = c->rt->cfg;
+
+	if (c->state == TC_RELAY) {
+		uint64_t idle = loop_now(loop) - c->last_ms;
+		if (idle < cfg->idle_timeout_ms) {
+			timer_start(loop, &c->timer, cfg->idle_timeout_ms - idle);
+			return;
+		}
+		log_debug("tunnel %s: connection %llu idle: closed", c->map->m->name, (unsigned long long)c->id);
+		tconn_close(c);
+		return;
+	}
+	tconn_fail(c, -ETIMEDOUT, "proxy %s did not %s within %u ms", cfg->proxy.display,
+		   c->state == TC_HANDSHAKE ? "answer the tunnel request" : "accept the connection",
+		   cfg->connect_timeout_ms);
+}
+
+/* ---------------------------------------------------------------- relay */
+
+static void relay_event(struct tconn *c, bool from_client, uint32_t revents)
+{
+	struct trun *rt = c->rt;
+	struct relay_env env = { rt->scratch, &rt->pipes, rt->cfg->splice };
+	bool both = revents & (EPOLLERR | EPOLLHUP);
+	uint32_t cev, pev;
+	int rc = 0;
+
+	c->last_ms = loop_now(rt->loop);
+	if (both || (from_client ? (revents & EPOLLIN) : (revents & EPOLLOUT)))
+		rc = relay_dir_pump(&env, &c->up, c->cio.fd, c->pio.fd, &c->bytes_up);
+	if (!rc && (both || (from_client ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
+		rc = relay_dir_pump(&env, &c->down, c->pio.fd, c->cio.fd, &c->bytes_down);
+	if (rc || (c->up.shut && c->down.shut)) {
+		tconn_close(c);
+		return;
+	}
+	relay_interest(&c->up, &c->down, &cev, &pev);
+	io_want(rt->loop, &c->cio, cev);
+	io_want(rt->loop, &c->pio, pev);
+}
+
+static void tunnel_established(struct tconn *c, const char *early, size_t n)
+{
+	struct trun *rt = c->rt;
+
+	if (c->map->fail_key) {
+		log_info("tunnel %s: the proxy carries tunnels again", c->map->m->name);
+		c->map->fail_key = 0;
+	}
+	if (n && relay_dir_queue(&c->down, early, n)) {
+		tconn_close(c);
+		return;
+	}
+	buf_put(c->in);
+	buf_put(c->out);
+	c->in = c->out = NULL;
+	c->state = TC_RELAY;
+	c->last_ms = loop_now(rt->loop);
+	timer_stop(rt->loop, &c->timer);
+	if (rt->cfg->idle_timeout_ms)
+		timer_start(rt->loop, &c->timer, rt->cfg->idle_timeout_ms);
+	log_debug("tunnel %s: connection %llu established to %s", c->map->m->name,
+		  (unsigned long long)c->id, c->map->m->authority);
+	relay_event(c, true, EPOLLIN | EPOLLOUT);
+}
+
+/* ---------------------------------------------------------------- HTTP CONNECT */
+
+int tunnel_parse_reply(const char *head, size_t headlen, int *status)
+{
+	/* "HTTP/1.x NNN" */
+	if (headlen < 12 || memcmp(head, "HTTP/1.", 7) || (head[7] != '0' && head[7] != '1') ||
+	    head[8] != ' ')
+		return -EPROTO;
+	int st = 0;
+	for (int i = 9; i < 12; i++) {
+		if (head[i] < '0' || head[i] > '9')
+			return -EPROTO;
+		st = st * 10 + (head[i] - '0');
+	}
+	if (st < 100 || (headlen > 12 && head[12] != ' ' && head[12] != '\r'))
+		return -EPROTO;
+	*status = st;
+	return 0;
+}
+
+/* The body's "error": {"code", "message"} as "code: message"; the first line of anything
+ * else, printable characters only. */
+void tunnel_error_reason(const char *body, size_t len, char *out, size_t cap)
+{
+	json_error_t jerr;
+	json_t *root = len ? json_loadb(body, len, JSON_DECODE_ANY, &jerr) : NULL;
+	json_t *e = root ? json_object_get(root, "error") : NULL;
+	const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
+	const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+	size_t o = 0;
+
+	out[0] = '\0';
+	if (code || msg) {
+		snprintf(out, cap, "%s%s%s", code ? code : "", code && msg ? ": " : "", msg ? msg : "");
+	} else {
+		for (size_t i = 0; i < len && body[i] != '\r' && body[i] != '\n' && o + 1 < cap && o < 200; i++)
+			out[o++] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : '?';
+		out[o] = '\0';
+	}
+	json_decref(root);
+	/* the proxy's text is not trusted: nothing unprintable reaches the log */
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+}
+
+static size_t content_length(const char *head, size_t len)
+{
+	const char *p = head;
+	const char *end = head + len;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			break;
+		if ((size_t)(eol - p) > 15 && !strncasecmp(p, "content-length:", 15)) {
+			char *e;
+			unsigned long v = strtoul(p + 15, &e, 10);
+			return v > REPLY_BODY_MAX ? REPLY_BODY_MAX : v;
+		}
+		p = eol + 1;
+	}
+	return 0;
+}
+
+static const char *status_hint(int st)
+{
+	switch (st) {
+	case 407: return " (check the user name and password in the proxy URL)";
+	case 403: return " (the proxy's policy refuses this destination or port: see its connect_ports, "
+			 "allow_destinations and the user's allow list)";
+	case 502: case 504: return " (the proxy could not reach the remote)";
+	default: return "";
+	}
+}
+
+/* Returns true when the answer is complete (handled), false when more bytes are needed. */
+static bool http_reply(struct tconn *c, bool eof)
+{
+	const struct tunnel_config *cfg = c->rt->cfg;
+	const char *data = c->in->data + c->in->off;
+	size_t len = buf_pending(c->in);
+	const char *end = memmem(data, len, "\r\n\r\n", 4);
+	int st;
+
+	if (!end) {
+		if (eof || !buf_room(c->in)) {
+			tconn_fail(c, -EPROTO, "proxy %s %s", cfg->proxy.display,
+				   eof ? "closed the connection without answering the CONNECT request"
+				       : "sent an answer head larger than 16 KiB");
+			return true;
+		}
+		return false;
+	}
+	size_t headlen = (size_t)(end - data) + 4;
+	if (tunnel_parse_reply(data, headlen, &st)) {
+		tconn_fail(c, -EPROTO, "proxy %s did not answer with HTTP (is it an HTTP proxy?)",
+			   cfg->proxy.display);
+		return true;
+	}
+	if (st >= 200 && st < 300) {
+		tunnel_established(c, data + headlen, len - headlen);
+		return true;
+	}
+	size_t want = content_length(data, headlen);
+	if (len - headlen < want && !eof && buf_room(c->in))
+		return false;
+	char reason[400];
+	size_t blen = len - headlen < want ? len - headlen : want;
+	tunnel_error_reason(data + headlen, blen, reason, sizeof(reason));
+	tconn_fail(c, st, "proxy %s refused CONNECT %s with %d%s%s%s", cfg->proxy.display,
+		   c->map->m->authority, st, reason[0] ? ": " : "", reason, status_hint(st));
+	return true;
+}
+
+/* ---------------------------------------------------------------- SOCKS5 (RFC 1928, 1929) */
+
+static const char *s5_reply_text(int rep)
+{
+	static const char *const t[] = {
+		"succeeded", "general SOCKS server failure", "connection not allowed by ruleset",
+		"network unreachable", "host unreachable", "connection refused", "TTL expired",
+		"command not supported", "address type not supported",
+	};
+	return rep >= 0 && rep < 9 ? t[rep] : "unknown reply code";
+}
+
+static int s5_request(struct tconn *c)
+{
+	const struct tunnel_map *m = c->map->m;
+	uint8_t req[4 + 1 + 255 + 2];
+	size_t n = 0;
+
+	req[n++] = 5;
+	req[n++] = 1;          /* CONNECT */
+	req[n++] = 0;
+	if (m->remote.kind == HOST_IP && m->remote.ip.family == AF_INET) {
+		req[n++] = 1;
+		memcpy(req + n, m->remote.ip.a, 4);
+		n += 4;
+	} else if (m->remote.kind == HOST_IP) {
+		req[n++] = 4;
+		memcpy(req + n, m->remote.ip.a, 16);
+		n += 16;
+	} else {
+		size_t hl = strlen(m->remote.name);
+		req[n++] = 3;
+		req[n++] = (uint8_t)hl;
+		memcpy(req + n, m->remote.name, hl);
+		n += hl;
+	}
+	req[n++] = (uint8_t)(m->remote_port >> 8);
+	req[n++] = (uint8_t)m->remote_port;
+	c->s5 = S5_REQUEST;
+	return buf_append(c->out, req, n);
+}
+
+static int s5_auth(struct tconn *c)
+{
+	const struct tunnel_proxy *p = &c->rt->cfg->proxy;
+	uint8_t req[3 + 2 * TUNNEL_CRED_MAX];
+	size_t ul = strlen(p->user), pl = strlen(p->pass), n = 0;
+
+	req[n++] = 1;
+	req[n++] = (uint8_t)ul;
+	memcpy(req + n, p->user, ul);
+	n += ul;
+	req[n++] = (uint8_t)pl;
+	memcpy(req + n, p->pass, pl);
+	n += pl;
+	int rc = buf_append(c->out, req, n);
+	OPENSSL_cleanse(req, sizeof(req));
+	c->s5 = S5_AUTH;
+	return rc;
+}
+
+static bool socks_reply(struct tconn *c, bool eof)
+{
+	const struct tunnel_config *cfg = c->rt->cfg;
+	const uint8_t *d = (const uint8_t *)c->in->data + c->in->off;
+	size_t len = buf_pending(c->in), need;
+
+	switch (c->s5) {
+	case S5_METHOD:
+	case S5_AUTH:
+		need = 2;
+		break;
+	case S5_REQUEST:
+	default:
+		need = 5;
+		if (len >= 5)
+			need = 6 + (d[3] == 1 ? 4 : d[3] == 4 ? 16 : d[3] == 3 ? 1 + (size_t)d[4] : 0);
+		if (len >= 2 && d[1] != 0)
+			need = 2;    /* a refusal: the code is all we need */
+		break;
+	}
+	if (len < need) {
+		if (eof)
+			tconn_fail(c, -EPROTO, "SOCKS5 proxy %s closed the connection during the handshake%s",
+				   cfg->proxy.display, c->s5 == S5_AUTH ? " (credentials refused?)" : "");
+		return eof;
+	}
+	c->in->off += need;
+	int rc = 0;
+	switch (c->s5) {
+	case S5_METHOD:
+		if (d[0] != 5) {
+			tconn_fail(c, -EPROTO, "proxy %s is not a SOCKS5 proxy", cfg->proxy.display);
+			return true;
+		}
+		if (d[1] == 2 && cfg->proxy.has_auth)
+			rc = s5_auth(c);
+		else if (d[1] == 0)
+			rc = s5_request(c);
+		else {
+			tconn_fail(c, 2407, "SOCKS5 proxy %s accepts none of the offered methods (%s)",
+				   cfg->proxy.display, cfg->proxy.has_auth ? "username/password"
+				   : "no authentication: put user:password in the proxy URL");
+			return true;
+		}
+		break;
+	case S5_AUTH:
+		if (d[1] != 0) {
+			tconn_fail(c, 407, "SOCKS5 proxy %s refused the credentials (check the user name and "
+				   "password in the proxy URL)", cfg->proxy.display);
+			return true;
+		}
+		rc = s5_request(c);
+		break;
+	case S5_REQUEST:
+		if (d[0] != 5 || d[1] != 0) {
+			tconn_fail(c, 2000 + d[1], "SOCKS5 proxy %s refused CONNECT %s: %s",
+				   cfg->proxy.display, c->map->m->authority, s5_reply_text(d[1]));
+			return true;
+		}
+		buf_compact(c->in);
+		tunnel_established(c, c->in->data + c->in->off, buf_pending(c->in));
+		return true;
+	}
+	if (rc) {
+		tconn_close(c);
+		return true;
+	}
+	io_want(c->rt->loop, &c->pio, EPOLLOUT);
+	return false;
+}
+
+/* ---------------------------------------------------------------- handshake */
+
+static int handshake_start(struct tconn *c)
+{
+	struct trun *rt = c->rt;
+	char head[1200];
+
+	if (!(c->out = buf_get()) || !(c->in = buf_get()))
+		return -ENOMEM;
+	if (rt->cfg->proxy.scheme == TUNNEL_SOCKS5H) {
+		uint8_t greet[3] = { 5, 1, rt->cfg->proxy.has_auth ? 2 : 0 };
+		c->s5 = S5_METHOD;
+		return buf_append(c->out, greet, sizeof(greet));
+	}
+	int n = snprintf(head, sizeof(head), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%sUser-Agent: iplock-tunnel\r\n\r\n",
+			 c->map->m->authority, c->map->m->authority, rt->auth);
+	int rc = n > 0 && (size_t)n < sizeof(head) ? buf_append(c->out, head, (size_t)n) : -ENOSPC;
+	OPENSSL_cleanse(head, sizeof(head));
+	return rc;
+}
+
+static void handshake_io(struct tconn *c, uint32_t revents)
+{
+	bool eof = false;
+
+	while (buf_pending(c->out)) {
+		long n = sock_write(c->pio.fd, c->out->data + c->out->off, buf_pending(c->out));
+		if (n == -EAGAIN) {
+			io_want(c->rt->loop, &c->pio, EPOLLOUT);
+			return;
+		}
+		if (n < 0) {
+			tconn_fail(c, -ECONNRESET, "proxy %s closed the connection: %s",
+				   c->rt->cfg->proxy.display, strerror((int)-n));
+			return;
+		}
+		c->out->off += (size_t)n;
+	}
+	c->out->off = c->out->len = 0;
+	(void)revents;
+	for (int round = 0; round < 4; round++) {
+		buf_compact(c->in);
+		if (buf_room(c->in)) {
+			long n = sock_read(c->pio.fd, c->in->data + c->in->len, buf_room(c->in));
+			if (n == -EAGAIN) {
+				io_want(c->rt->loop, &c->pio, EPOLLIN);
+				return;
+			}
+			if (n <= 0)
+				eof = true;
+			else
+				c->in->len += (size_t)n;
+		}
+		bool done = c->rt->cfg->proxy.scheme == TUNNEL_SOCKS5H ? socks_reply(c, eof) : http_reply(c, eof);
+		if (done)
+			return;
+		if (buf_pending(c->out)) {
+			handshake_io(c, EPOLLOUT);   /* the next SOCKS5 step goes out */
+			return;
+		}
+		if (eof)
+			return;
+	}
+	io_want(c->rt->loop, &c->pio, EPOLLIN);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static void proxy_connected(struct tconn *c)
+{
+	int rc = handshake_start(c);
+
+	if (rc) {
+		tconn_close(c);
+		return;
+	}
+	c->state = TC_HANDSHAKE;
+	handshake_io(c, EPOLLOUT);
+}
+
+static void proxy_connect_next(struct tconn *c)
+{
+	struct trun *rt = c->rt;
+	int err = -EHOSTUNREACH;
+
+	c->state = TC_CONNECT;
+	while (c->next_paddr < c->npaddrs) {
+		struct sockaddr_storage ss;
+		bool bind_failed;
+		socklen_t len = ipaddr_to_sockaddr(&c->paddrs[c->next_paddr++], rt->cfg->proxy.port, &ss);
+		int fd = sock_connect_from((struct sockaddr *)&ss, len, NULL, 0, &bind_failed);
+		if (fd >= 0) {
+			io_init(&c->pio, fd, tconn_io_proxy);
+			io_want(rt->loop, &c->pio, EPOLLOUT);
+			return;
+		}
+		err = fd;
+	}
+	tconn_fail(c, 1000 - err, "cannot reach proxy %s: %s", rt->cfg->proxy.display, strerror(-err));
+}
+
+static void connect_done(struct tconn *c)
+{
+	int err = sock_error(c->pio.fd);
+
+	if (!err) {
+		proxy_connected(c);
+		return;
+	}
+	io_close(c->rt->loop, &c->pio);
+	if (c->next_paddr < c->npaddrs) {
+		proxy_connect_next(c);
+		return;
+	}
+	tconn_fail(c, 1000 - err, "cannot reach proxy %s: %s", c->rt->cfg->proxy.display, strerror(-err));
+}
+
+static void dns_done(void *arg, const struct dns_result *res)
+{
+	struct tconn *c = arg;
+
+	c->dns_req = NULL;
+	if (res->status || !res->naddrs) {
+		tconn_fail(c, 3000, "cannot resolve the proxy's name %s: %s", c->rt->cfg->proxy.host.name,
+			   res->status == -ENOENT ? "no such name" : "lookup failed");
+		return;
+	}
+	c->npaddrs = res->naddrs;
+	memcpy(c->paddrs, res->addrs, res->naddrs * sizeof(res->addrs[0]));
+	proxy_connect_next(c);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void tconn_io_client(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct tconn *c = container_of(io, struct tconn, cio);
+
+	if (c->state == TC_RELAY)
+		relay_event(c, true, revents);
+	else
+		io_want(loop, io, 0);    /* the client waits in its socket buffer until the tunnel is up */
+}
+
+static void tconn_io_proxy(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct tconn *c = container_of(io, struct tconn, pio);
+
+	switch (c->state) {
+	case TC_CONNECT:
+		connect_done(c);
+		break;
+	case TC_HANDSHAKE:
+		handshake_io(c, revents);
+		break;
+	case TC_RELAY:
+		relay_event(c, false, revents);
+		break;
+	default:
+		io_want(loop, io, 0);
+		break;
+	}
+}
+
+static void tconn_start(struct tmap *map, int fd)
+{
+	struct trun *rt = map->rt;
+	struct tconn *c = calloc(1, sizeof(*c));
+	struct dns_result res;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->rt = rt;
+	c->map = map;
+	c->id = ++rt->next_id;
+	c->start_ms = c->last_ms = loop_now(rt->loop);
+	relay_dir_init(&c->up);
+	relay_dir_init(&c->down);
+	io_init(&c->cio, fd, tconn_io_client);
+	io_init(&c->pio, -1, tconn_io_proxy);
+	timer_init(&c->timer, tconn_timer);
+	c->next = rt->conns;
+	if (rt->conns)
+		rt->conns->prev = c;
+	rt->conns = c;
+	timer_start(rt->loop, &c->timer, rt->cfg->connect_timeout_ms);
+	if (rt->cfg->proxy.host.kind == HOST_IP) {
+		c->paddrs[0] = rt->cfg->proxy.host.ip;
+		c->npaddrs = 1;
+		proxy_connect_next(c);
+		return;
+	}
+	if (dns_cached(rt->dns, rt->cfg->proxy.host.name, &res)) {
+		dns_done(c, &res);
+		return;
+	}
+	c->state = TC_RESOLVE;
+	if (dns_resolve(rt->dns, rt->cfg->proxy.host.name, dns_done, c, &c->dns_req))
+		tconn_fail(c, 3001, "cannot start a DNS lookup for the proxy");
+}
+
+static void backoff_done(struct loop *loop, struct timer *t)
+{
+	struct tmap *map = container_of(t, struct tmap, backoff);
+
+	io_want(loop, &map->io, EPOLLIN);
+}
+
+static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct tmap *map = container_of(io, struct tmap, io);
+
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen;
+		int fd = sock_accept(io->fd, &peer, &plen);
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			log_warn("tunnel %s: accept: %s; pausing the listener for %d ms", map->m->name,
+				 strerror(-fd), EMFILE_BACKOFF_MS);
+			io_want(loop, io, 0);
+			timer_start(loop, &map->backoff, EMFILE_BACKOFF_MS);
+			return;
+		}
+		if (fd < 0)
+			return;
+		tconn_start(map, fd);
+	}
+}
+
+static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	if (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		log_info("signal %u: stopping", si.ssi_signo);
+	loop_stop(loop);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static int auth_line(const struct tunnel_proxy *p, char *out, size_t cap)
+{
+	unsigned char cred[2 * TUNNEL_CRED_MAX + 2], b64[4 * ((sizeof(cred) + 2) / 3) + 1];
+	int n = snprintf((char *)cred, sizeof(cred), "%s:%s", p->user, p->pass);
+	int rc = 0;
+
+	out[0] = '\0';
+	if (!p->has_auth || p->scheme != TUNNEL_HTTP)
+		goto out;
+	EVP_EncodeBlock(b64, cred, n);
+	if ((size_t)snprintf(out, cap, "Proxy-Authorization: Basic %s\r\n", b64) >= cap)
+		rc = -ENOSPC;
+out:
+	OPENSSL_cleanse(cred, sizeof(cred));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	return rc;
+}
+
+int tunnel_run(const struct tunnel_config *cfg)
+{
+	struct trun *rt = calloc(1, sizeof(*rt));
+	sigset_t set;
+	int rc, status = 1;
+
+	if (!rt)
+		return 1;
+	rt->cfg = cfg;
+	rt->sigio.fd = -1;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((rc = loop_new(&rt->loop)) != 0 || !(rt->scratch = malloc(RELAY_SCRATCH))) {
+		log_error("cannot start: %s", strerror(rc ? -rc : ENOMEM));
+		goto out;
+	}
+	if (auth_line(&cfg->proxy, rt->auth, sizeof(rt->auth))) {
+		log_error("proxy credentials too long");
+		goto out;
+	}
+	if (cfg->proxy.host.kind == HOST_NAME &&
+	    (rc = dns_new(rt->loop, NULL, cfg->connect_timeout_ms / 2, &rt->dns)) != 0) {
+		log_error("cannot start the resolver: %s", strerror(-rc));
+		goto out;
+	}
+	int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	io_init(&rt->sigio, sfd, signal_cb);
+	io_want(rt->loop, &rt->sigio, EPOLLIN);
+	for (size_t i = 0; i < cfg->nmaps; i++) {
+		const struct tunnel_map *m = &cfg->maps[i];
+		struct tmap *map = &rt->maps[rt->nmaps];
+		struct sockaddr_storage ss;
+		socklen_t len = ipaddr_to_sockaddr(&m->listen_ip, m->listen_port, &ss);
+		int fd = sock_listen((struct sockaddr *)&ss, len, false, 512);
+		char ip[IPADDR_STRLEN];
+		ipaddr_format(&m->listen_ip, ip, sizeof(ip));
+		if (fd < 0) {
+			log_error("tunnel %s: cannot listen on %s port %u: %s", m->name, ip, m->listen_port,
+				  strerror(-fd));
+			goto out;
+		}
+		map->rt = rt;
+		map->m = m;
+		io_init(&map->io, fd, listener_cb);
+		timer_init(&map->backoff, backoff_done);
+		io_want(rt->loop, &map->io, EPOLLIN);
+		rt->nmaps++;
+		log_info("tunnel %s: %s%s%s:%u -> %s through %s", m->name, m->listen_ip.family == AF_INET6 ? "[" : "",
+			 ip, m->listen_ip.family == AF_INET6 ? "]" : "", m->listen_port, m->authority,
+			 cfg->proxy.display);
+	}
+	loop_run(rt->loop);
+	status = 0;
+out:
+	while (rt->conns)
+		tconn_close(rt->conns);
+	for (size_t i = 0; i < rt->nmaps; i++) {
+		timer_stop(rt->loop, &rt->maps[i].backoff);
+		io_close(rt->loop, &rt->maps[i].io);
+	}
+	if (rt->sigio.fd >= 0)
+		io_close(rt->loop, &rt->sigio);
+	if (rt->loop)
+		loop_run_deferred(rt->loop);
+	if (rt->dns)
+		dns_free(rt->dns);
+	pipe_pool_drain(&rt->pipes);
+	OPENSSL_cleanse(rt->auth, sizeof(rt->auth));
+	free(rt->scratch);
+	if (rt->loop)
+		loop_free(rt->loop);
+	buf_pool_trim();
+	free(rt);
+	return status;
+}

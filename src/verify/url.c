@@ -1,0 +1,128 @@
+/* url.c: URL parsing for iplock verify. */
+#include "verify/url.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "net/addr.h"
+#include "net/host.h"
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode s[0..len) into out (NUL-terminated); a decoded NUL or CR/LF is refused
+ * because the result goes into a header. */
+static const char *pct_decode(const char *s, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= len)
+				return "bad percent escape in the credentials";
+			int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return "bad percent escape in the credentials";
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			return "control characters in the credentials";
+		if (o + 1 >= cap)
+			return "credentials too long";
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return NULL;
+}
+
+const char *vurl_parse(const char *s, struct vurl *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!strncasecmp(s, "http://", 7)) {
+		s += 7;
+	} else if (!strncasecmp(s, "https://", 8)) {
+		out->tls = true;
+		s += 8;
+	} else {
+		return "the URL must start with http:// or https://";
+	}
+	size_t alen = strcspn(s, "/?#");
+	const char *auth = s, *rest = s + alen;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return "spaces or control characters in the URL";
+	/* the last '@' of the authority ends the credentials (a password may hold '@' unescaped) */
+	const char *at = NULL;
+	for (size_t i = 0; i < alen; i++)
+		if (auth[i] == '@')
+			at = auth + i;
+	if (at) {
+		const char *colon = memchr(auth, ':', (size_t)(at - auth));
+		size_t ulen = colon ? (size_t)(colon - auth) : (size_t)(at - auth);
+		const char *err = pct_decode(auth, ulen, out->user, sizeof(out->user));
+		if (err)
+			return err;
+		if (colon) {
+			err = pct_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password));
+			if (err)
+				return err;
+		}
+		out->has_user = true;
+		alen -= (size_t)(at + 1 - auth);
+		auth = at + 1;
+	}
+	if (alen == 0)
+		return "the URL has no host";
+	struct host h;
+	const char *err = authority_parse(auth, alen, &h, &out->port, out->tls ? 443 : 80);
+	if (err)
+		return err;
+	snprintf(out->host, sizeof(out->host), "%s", h.name);
+	out->host_is_ip = h.kind == HOST_IP;
+	out->host_is_v6 = h.kind == HOST_IP && h.ip.family == AF_INET6;
+	if (*rest == '#' || *rest == '\0') {
+		snprintf(out->path, sizeof(out->path), "/");
+	} else {
+		size_t plen = strcspn(rest, "#");
+		if (plen + 2 > sizeof(out->path))
+			return "the URL path is too long";
+		if (*rest == '?') {
+			out->path[0] = '/';
+			memcpy(out->path + 1, rest, plen);
+			out->path[plen + 1] = '\0';
+		} else {
+			memcpy(out->path, rest, plen);
+			out->path[plen] = '\0';
+		}
+	}
+	return NULL;
+}
+
+void vurl_authority(const struct vurl *u, char *buf, size_t cap)
+{
+	snprintf(buf, cap, u->host_is_v6 ? "[%s]:%u" : "%s:%u", u->host, (unsigned)u->port);
+}
+
+void vurl_display(const struct vurl *u, bool with_path, char *buf, size_t cap)
+{
+	char a[VURL_HOST_MAX + 16];
+
+	vurl_authority(u, a, sizeof(a));
+	if (u->has_user)
+		snprintf(buf, cap, "%s://%.64s%s@%s%s", u->tls ? "https" : "http", u->user,
+			 u->password[0] ? ":****" : "", a, with_path ? u->path : "");
+	else
+		snprintf(buf, cap, "%s://%s%s", u->tls ? "https" : "http", a, with_path ? u->path : "");
+}

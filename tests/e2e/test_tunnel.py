@@ -1,0 +1,203 @@
+"""Black-box tests of `iplock tunnel`: a real PostgreSQL session and an HTTP origin reached
+through local port forwards that ride CONNECT tunnels of `iplock proxy` (egress 127.0.0.2 and
+127.0.0.3); refusals (407, 403) and a proxy that is down give clear, password-free errors."""
+import json
+import os
+import socket
+import subprocess
+import urllib.request
+
+import pytest
+
+from conftest import IPLOCK, PASSWORD, base_config, free_port, wait_port
+from tunnel_util import Postgres, Tunnel, closed_quickly, psql, wait_for
+
+EGRESS = {"127.0.0.2", "127.0.0.3"}
+
+
+@pytest.fixture(scope="module")
+def pg():
+    p = Postgres()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def tunnels(tmp_path):
+    started = []
+
+    def make(args, env=None, wait=()):
+        t = Tunnel(tmp_path, args, env=env, wait=wait)
+        started.append(t)
+        return t
+
+    yield make
+    for t in started:
+        rc = t.stop()
+        assert rc == 0, f"tunnel exited {rc}: {t.stderr()[-2000:]}"
+
+
+def pg_proxy(proxy_factory, origin, password_hash, pg):
+    return proxy_factory(base_config(origin.port, password_hash,
+                                     extra_proxy=f"connect_ports = {pg.port}"))
+
+
+def http_get(port, path="/"):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_postgres_session_leaves_from_egress(proxy_factory, origin, password_hash, pg, tunnels):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    local = free_port()
+    t = tunnels(["--proxy", proxy.url(), f"127.0.0.1:{local}=127.0.0.1:{pg.port}"], wait=[local])
+    seen = set()
+    for _ in range(4):     # each connection dials afresh: both pool addresses show up in turn
+        r = psql(local, "SELECT inet_client_addr()")
+        assert r.returncode == 0, r.stderr + t.stderr()
+        seen.add(r.stdout.strip())
+    assert seen <= EGRESS and seen, seen
+    # a real session: DDL, writes, a transaction, reads back
+    r = psql(local, "CREATE TABLE t(id int primary key, v text); "
+                    "BEGIN; INSERT INTO t SELECT g, repeat('x', 1000) FROM generate_series(1, 2000) g; COMMIT; "
+                    "SELECT count(*), sum(length(v)) FROM t; DROP TABLE t;")
+    assert r.returncode == 0, r.stderr
+    assert "2000|2000000" in r.stdout
+    assert PASSWORD not in t.stderr()
+    lines = [l for l in proxy.log_lines() if l.get("method") == "CONNECT"]
+    assert lines and all(l["egress"] in EGRESS and l["status"] == 200 for l in lines)
+
+
+def test_wrong_password_407_logged_once_without_password(proxy_factory, origin, password_hash, pg,
+                                                          tunnels):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    local = free_port()
+    bad = "Wrong-Passw0rd-1234"
+    t = tunnels(["-v", "--proxy", proxy.url(password=bad), f"{local}=127.0.0.1:{pg.port}"], wait=[local])
+    for _ in range(3):
+        assert closed_quickly(local)
+    assert wait_for(lambda: "407" in t.stderr())
+    err = t.stderr()
+    assert bad not in err and PASSWORD not in err
+    errors = [l for l in err.splitlines() if " error: " in l]
+    assert len(errors) == 1, err
+    assert "proxy_auth_invalid" in errors[0] and "check the user name and password" in errors[0]
+    assert "alice:****" in errors[0]
+    r = psql(local, "SELECT 1")
+    assert r.returncode != 0
+
+
+def test_forbidden_port_403_with_reason(proxy_factory, origin, password_hash, pg, tunnels):
+    proxy = proxy_factory(base_config(origin.port, password_hash))   # pg port not in connect_ports
+    local = free_port()
+    t = tunnels(["--proxy", proxy.url(), f"{local}=127.0.0.1:{pg.port}"], wait=[local])
+    assert closed_quickly(local)
+    assert wait_for(lambda: "403" in t.stderr())
+    err = t.stderr()
+    assert "port_not_allowed" in err and f"CONNECT to port {pg.port} is not allowed" in err
+    assert PASSWORD not in err
+
+
+def test_several_mappings_config_file(proxy_factory, origin, password_hash, pg, tunnels, tmp_path):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    lpg, lweb, lbad = free_port(), free_port(), free_port()
+    cfg = tmp_path / "tunnel.ini"
+    cfg.write_text(f"""; iplock tunnel configuration
+[proxy]
+url = {proxy.url()}
+connect_timeout = 5s
+
+[tunnel db]
+listen = 127.0.0.1:{lpg}
+remote = 127.0.0.1:{pg.port}
+
+[tunnel web]
+listen = 127.0.0.1:{lweb}
+remote = 127.0.0.1:{origin.port}
+
+[tunnel closed]
+listen = {lbad}
+remote = 127.0.0.1:22
+""")
+    os.chmod(cfg, 0o600)
+    t = tunnels(["-c", str(cfg)], wait=[lpg, lweb, lbad])
+    r = psql(lpg, "SELECT inet_client_addr()")
+    assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr
+    origin.clear()
+    assert http_get(lweb, "/via-tunnel")["origin"] in EGRESS
+    assert set(origin.peers()) <= EGRESS
+    # a refused mapping does not disturb the others, and its listener stays
+    assert closed_quickly(lbad)
+    assert wait_for(lambda: "tunnel closed:" in t.stderr() and "403" in t.stderr())
+    assert closed_quickly(lbad)
+    r = psql(lpg, "SELECT 2")
+    assert r.returncode == 0 and r.stdout.strip() == "2"
+
+
+def test_proxy_down_then_up_recovers(origin, password_hash, pg, tunnels, tmp_path):
+    pport = free_port()
+    local = free_port()
+    url = f"http://alice:{PASSWORD}@127.0.0.1:{pport}"
+    # the URL from the environment keeps the password out of the process list
+    t = tunnels([f"{local}=127.0.0.1:{pg.port}"], env={"IPLOCK_PROXY_URL": url}, wait=[local])
+    assert closed_quickly(local)
+    assert wait_for(lambda: "cannot reach proxy" in t.stderr())
+    assert "Connection refused" in t.stderr() and PASSWORD not in t.stderr()
+    conf = tmp_path / "proxy.ini"
+    conf.write_text(base_config(origin.port, password_hash, extra_proxy=f"connect_ports = {pg.port}")
+                    .replace("@PORT@", str(pport)).replace("@LOG@", str(tmp_path / "access.log")))
+    proc = subprocess.Popen([IPLOCK, "proxy", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_port("127.0.0.1", pport)
+        r = psql(local, "SELECT inet_client_addr()")
+        assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
+        assert wait_for(lambda: "carries tunnels again" in t.stderr())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_bad_usage_and_config_errors(tmp_path):
+    def run(*args):
+        return subprocess.run([IPLOCK, "tunnel", *args], capture_output=True, text=True, timeout=10)
+
+    assert run("--help").returncode == 0
+    r = run("--proxy", "http://a:b@127.0.0.1:1", "nonsense")
+    assert r.returncode == 2 and "mapping" in r.stderr
+    r = run("5432=db:5432")
+    assert r.returncode == 2 and "proxy URL is required" in r.stderr
+    r = run("--proxy", "ftp://x:1", "5432=db:5432")
+    assert r.returncode == 2 and "http://" in r.stderr
+    cfg = tmp_path / "t.ini"
+    cfg.write_text("[proxy]\nurl = http://u:pw@127.0.0.1:3128\n\n[tunnel a]\nlisten = 127.0.0.1:7000\n"
+                   "remote = db.example.com\n")
+    r = run("-c", str(cfg), "--check")
+    assert r.returncode == 2 and f"{cfg}:6: remote: port required" in r.stderr, r.stderr
+    cfg.write_text("[proxy]\nurl = http://u:secretpassword@127.0.0.1:3128\n[tunnel a]\nlisten = 7000\n"
+                   "remote = db.example.com:5432\n[tunnel b]\nlisten = 7000\nremote = x:1\n")
+    r = run("-c", str(cfg), "--check")
+    assert r.returncode == 2 and f"{cfg}:6: [tunnel b]: duplicate listen address" in r.stderr, r.stderr
+    cfg.write_text("[proxy]\nurl = http://u:secretpassword@127.0.0.1:3128\n[tunnel a]\nlisten = 7000\n"
+                   "remote = db.example.com:5432\n")
+    r = run("-c", str(cfg), "--check")
+    assert r.returncode == 0 and "secretpassword" not in r.stdout and "u:****" in r.stdout
+
+
+def test_socks5h_postgres_and_refusals(proxy_factory, origin, password_hash, pg, tunnels):
+    # the proxy speaks SOCKS5 on its HTTP port (socks = sniff, the default)
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    socks = proxy.url().replace("http://", "socks5h://")
+    good, bad_port = free_port(), free_port()
+    t = tunnels(["--proxy", socks, f"{good}=127.0.0.1:{pg.port}", f"{bad_port}=127.0.0.1:22"],
+                wait=[good, bad_port])
+    r = psql(good, "SELECT inet_client_addr()")
+    assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
+    assert closed_quickly(bad_port)
+    assert wait_for(lambda: "connection not allowed by ruleset" in t.stderr())
+    local = free_port()
+    t2 = tunnels(["--proxy", proxy.url(password="Wrong-Passw0rd-1234").replace("http://", "socks5h://"),
+                  f"{local}=127.0.0.1:{pg.port}"], wait=[local])
+    assert closed_quickly(local)
+    assert wait_for(lambda: "refused the credentials" in t2.stderr())
+    assert "Wrong-Passw0rd" not in t2.stderr() and PASSWORD not in t.stderr()

@@ -1,0 +1,106 @@
+/* test_gate_config.c: the gate's INI file: listeners and their options, routes in order,
+ * relative paths, and one-line errors for bad values. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gate/config.h"
+
+static char dir[] = "/tmp/iplock-gcfg-XXXXXX";
+
+static const char *load(const char *text, struct gate_config *cfg, char *err, size_t cap)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/g.ini", dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return gate_config_load(path, cfg, err, cap);
+}
+
+static void test_good(void **state)
+{
+	struct gate_config cfg;
+	char err[512];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	const char *e = load("[gate]\nlisten = 127.0.0.1:8080\n"
+			     "listen = [::1]:8443 tls proxy_protocol=v2\n"
+			     "db = keys.db\nupstream = 127.0.0.1:9000\nmode = both\n"
+			     "tls_cert = c.pem\ntls_key = /abs/k.pem\n"
+			     "trusted_proxies = 10.0.0.0/8, ::1\naccount = acct_1\nworkers = 4\n"
+			     "[route tokens]\nmethod = POST\npath = /v1/tokens*\nresource = token\n"
+			     "publishable = true\n"
+			     "[route charges]\npath = /v1/charges*\nresource = charge\n",
+			     &cfg, err, sizeof(err));
+	assert_null(e);
+	assert_int_equal(cfg.n_listen, 2);
+	assert_false(cfg.listen[0].tls);
+	assert_true(cfg.listen[1].tls);
+	assert_int_equal(cfg.listen[1].pp, PP_V2);
+	assert_int_equal(cfg.mode, GATE_MODE_BOTH);
+	assert_int_equal(cfg.workers, 4);
+	assert_int_equal(cfg.header_timeout_s, 10);
+	assert_non_null(strstr(cfg.db, dir));
+	assert_string_equal(cfg.tls_key, "/abs/k.pem");
+	assert_int_equal(cfg.routes.n, 2);
+	assert_string_equal(cfg.routes.v[0].name, "tokens");
+	assert_true(cfg.routes.v[0].publishable);
+	assert_string_equal(cfg.routes.v[1].methods, "*");
+	struct ipaddr p;
+	assert_null(ipaddr_parse("10.9.9.9", 8, &p));
+	assert_true(cidr_set_contains(cfg.trusted, &p));
+	gate_config_free(&cfg);
+}
+
+static void test_bad(void **state)
+{
+	static const struct {
+		const char *text, *needle;
+	} cases[] = {
+		{ "[gate]\ndb = k.db\nupstream = 127.0.0.1:1\n", "listen" },
+		{ "[gate]\nlisten = 127.0.0.1:1\nupstream = 127.0.0.1:1\n", "db" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\n", "upstream" },
+		{ "[gate]\nlisten = 127.0.0.1:1 fast\ndb = k\nupstream = 127.0.0.1:1\n", "listen option" },
+		{ "[gate]\nlisten = 127.0.0.1:1 tls\ndb = k\nupstream = 127.0.0.1:1\n", "tls_cert" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nmode = magic\n", "mode" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nfoo = 1\n", "unknown key" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route r]\npath = /x\n", "resource" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route r]\npath = /x\nresource = x\nmethod = get\n", "method" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\ntrusted_proxies = 10.0.0.1/8\n", "host bits" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[other]\nx = 1\n", "section" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nworkers = 0\n", "workers" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nheader_timeout = x\n", "header_timeout" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gate_config cfg;
+		char err[512];
+		const char *e = load(cases[i].text, &cfg, err, sizeof(err));
+		if (!e || !strstr(e, cases[i].needle))
+			fail_msg("case %zu: got '%s', want '%s'", i, e ? e : "(ok)", cases[i].needle);
+		gate_config_free(&cfg);
+	}
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
