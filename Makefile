@@ -127,12 +127,12 @@ bench-tools: $(BENCH_TOOLS)
 bench: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
 	@sh bench/gate.sh
-	@sh bench/scan.sh
+	@bash bench/scan.sh
 
 bench-proxy: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
 bench-scan: deps-bench $(BUILD)/iplock
-	@sh bench/scan.sh
+	@bash bench/scan.sh
 
 clean:
 	rm -rf build
