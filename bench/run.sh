@@ -681,7 +681,7 @@ END {
 		echo "Floors for $ip:"
 		echo
 		awk -F'|' -v ip="$ip" '
-		{ tps[$1] = $2; cput[$1] = $5; fwd[$1] = $6; cpuf[$1] = $7; mbps[$1] = $8; rss[$1] = $10 }
+		{ tps[$1] = $2; cput[$1] = $5; fwd[$1] = $6; cpuf[$1] = $7; mbps[$1] = $8; rss[$1] = $10; worst[$1] = $13 }
 		function num(x) { return (x ~ /^[0-9.]+$/) ? x + 0 : -1 }
 		function ratio(name, a, b, floor, le,   r, ok) {
 			if (num(a) < 0 || num(b) <= 0) { printf "- %s: n/a (missing figure)\n", name; return }
@@ -696,6 +696,9 @@ END {
 		END {
 			bycpu(cput[ip], cput["tinyproxy"])
 			ratio("tunnels/s vs tinyproxy", tps[ip], tps["tinyproxy"], 5, 0)
+			# worst round of each: a busy proxy after the 20,000-tunnel prefill, the state of
+			# the issue figure "tinyproxy about 1,400 tunnels/s at 700 us CPU" (TIME-WAIT collapse)
+			ratio("tunnels/s vs tinyproxy, worst round of each (steady state)", worst[ip], worst["tinyproxy"], 5, 0)
 			bycpu(cput[ip], cput["haproxy"])
 			ratio("tunnels/s vs HAProxy", tps[ip], tps["haproxy"], 0.5, 0)
 			ratio("CPU per tunnel vs HAProxy", cput[ip], cput["haproxy"], 2, 1)
