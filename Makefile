@@ -117,7 +117,9 @@ run: deps $(BUILD)/iplock
 BENCH_TOOLS := build/bench/loadgen build/bench/origin
 build/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -std=c17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -o $@ $< -lpthread
+	$(CC) -D_GNU_SOURCE -std=c17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -o $@ $< -lpthread $(BENCH_LIBS)
+# The loadgen's --tls speaks OpenSSL to the proxy's TLS listener.
+build/bench/loadgen: BENCH_LIBS := -lssl -lcrypto
 
 bench-tools: $(BENCH_TOOLS)
 
@@ -125,12 +127,12 @@ bench-tools: $(BENCH_TOOLS)
 bench: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
 	@sh bench/gate.sh
-	@sh bench/scan.sh
+	@bash bench/scan.sh
 
 bench-proxy: deps-bench bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
 bench-scan: deps-bench $(BUILD)/iplock
-	@sh bench/scan.sh
+	@bash bench/scan.sh
 
 clean:
 	rm -rf build
