@@ -423,7 +423,12 @@ static void update_interest(struct gconn *c)
 		case RQ_DONE:
 			break;
 		}
-		if (want_in && !c->client_eof)
+		/* A drained plain socket keeps EPOLLIN while its request is served: nothing fires
+		 * until the client sends again, and turning interest off and on around every
+		 * request cost two epoll_ctl calls. If bytes do come early (pipelining), the event
+		 * sets c_readable and interest drops here until they can be read. */
+		if ((want_in || (!c->ssl && !c->c_readable && c->rq != RQ_PROXY_HDR)) &&
+		    !c->client_eof)
 			ce |= EPOLLIN;
 		/* an SSL read that must write first: wait for writable only while reading */
 		if (c_out_pending || (c->ssl_want_write && (want_in || c->rq == RQ_TLS)))
@@ -437,6 +442,8 @@ static void update_interest(struct gconn *c)
 		if ((c->rs == RS_HEAD || c->rs == RS_BODY || c->rs == RS_IDLE) && !c->up_eof &&
 		    (!c->uin || buf_room(c->uin) > 0 || c->uin->off))
 			ue |= EPOLLIN;
+		else if (c->rs != RS_CONNECT && !c->up_readable && !c->up_eof)
+			ue |= EPOLLIN; /* drained: stays quiet until bytes come (as for the client) */
 		io_want(loop, &c->uio, ue);
 	}
 }
