@@ -7,7 +7,12 @@
 #      5,000-entry allowlist) against a store holding that key alone.
 # Floors (issue 4): gate >= 80% of nginx's throughput, decision p99 < 1 ms, no measurable
 # slowdown with 10,000 keys. Prints a markdown table and writes bench/out/gate.md.
-# Knobs: BENCH_SECS (8), BENCH_CONC (50), BENCH_WRK_THREADS (1), IPLOCK_BIN, NGINX.
+# Fair by construction: one nginx worker and `workers = 1` in the gate; access logs off on both
+# reverse proxies (the forward-auth gates log, both of them, for the decision-time figure);
+# upstream keep-alive on both sides. The host is shared, so every load runs BENCH_ROUNDS
+# times, interleaved, and the best run counts; CPU time per request is printed beside it.
+# Knobs: BENCH_SECS (8), BENCH_CONC (50), BENCH_WRK_THREADS (1), BENCH_ROUNDS (3),
+# IPLOCK_BIN, NGINX.
 # Every daemon started here is stopped by its PID.
 set -eu
 
@@ -20,6 +25,7 @@ RUN=$OUT/gate-run
 SECS=${BENCH_SECS:-8}
 CONC=${BENCH_CONC:-50}
 WT=${BENCH_WRK_THREADS:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
 PY=/usr/bin/python3
 
 for tool in "$IPLOCK" "$ORIGIN" "$NGINX"; do
@@ -121,6 +127,7 @@ db = $db
 upstream = 127.0.0.1:$OP
 mode = $mode
 access_log = $alog
+workers = 1
 EOF2
 	"$IPLOCK" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
 	eval "PID_$name=$!"
@@ -172,39 +179,50 @@ run_wrk "http://127.0.0.1:$NP/1k" > /dev/null
 run_wrk "http://127.0.0.1:$GP/1k" -H "$AUTH" > /dev/null
 SECS=$SECS_SAVE
 
-# The host is shared: each pair runs twice, interleaved, and the best run of each counts.
-best() { # best "rps p99 bad" of two result lines
-	$PY -c 'import sys; a=[l.split() for l in sys.argv[1:]]; b=max(a,key=lambda x: float(x[0])); print(b[0], min(x[1] for x in a if float(x[1])>0) if any(float(x[1])>0 for x in a) else 0, b[2])' "$1" "$2"
+# The host is shared: every load runs ROUNDS times, interleaved, and the best run counts.
+# Each run appends "rps p99 non2xx cpu_us_per_req" to $RUN/res.<load>.
+measure() { # measure LOAD PID URL [wrk args]
+	load=$1; pid=$2; url=$3; shift 3
+	t0=$(cpu_ticks "$pid")
+	r=$(run_wrk "$url" "$@")
+	t1=$(cpu_ticks "$pid")
+	echo "$r $(cpu_per_req "$t0" "$t1" "${r%% *}" "$SECS" "$HZ")" >> "$RUN/res.$load"
+}
+best() { # best "rps p99 bad cpu" of a load: highest rps, lowest p99 and CPU of any run
+	$PY - "$RUN/res.$1" <<'PYEOF'
+import sys
+a = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 4 and float(l.split()[0]) > 0]
+if not a:
+    print("0 0 0 0"); sys.exit(0)
+b = max(a, key=lambda x: float(x[0]))
+print(b[0], min((x[1] for x in a), key=float), b[2], min((x[3] for x in a), key=float))
+PYEOF
 }
 A1_AUTH="Authorization: Bearer $KEY1"
-for round in 1 2; do
-	log "round $round: nginx reverse proxy"
-	t0=$(cpu_ticks $NGINX_PID)
-	eval "N$round=\"\$(run_wrk http://127.0.0.1:$NP/1k)\""
-	t1=$(cpu_ticks $NGINX_PID)
-	eval "NC$round=\$(cpu_per_req $t0 $t1 \$(echo \$N$round | cut -d' ' -f1) $SECS $HZ)"
-	log "round $round: gate reverse proxy (10,000 keys)"
-	t0=$(cpu_ticks $PID_proxy)
-	eval "G$round=\"\$(run_wrk http://127.0.0.1:$GP/1k -H \"\$AUTH\")\""
-	t1=$(cpu_ticks $PID_proxy)
-	eval "GC$round=\$(cpu_per_req $t0 $t1 \$(echo \$G$round | cut -d' ' -f1) $SECS $HZ)"
+round=1
+while [ $round -le "$ROUNDS" ]; do
+	log "round $round/$ROUNDS: nginx reverse proxy"
+	measure nginx "$NGINX_PID" "http://127.0.0.1:$NP/1k"
+	log "round $round/$ROUNDS: gate reverse proxy (10,000 keys)"
+	measure gate "$PID_proxy" "http://127.0.0.1:$GP/1k" -H "$AUTH"
 	# alternate which store goes first, so neither always runs in the other's wake
-	for which in $([ $round = 1 ] && echo "F T" || echo "T F"); do
+	for which in $([ $((round % 2)) = 1 ] && echo "F T" || echo "T F"); do
 		if [ $which = F ]; then
-			log "round $round: forward-auth, 1 key"
-			eval "F$round=\"\$(run_wrk http://127.0.0.1:$AP1/_iplock/auth -H \"\$A1_AUTH\" -H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET')\""
+			log "round $round/$ROUNDS: forward-auth, 1 key"
+			measure auth1 "$PID_auth1" "http://127.0.0.1:$AP1/_iplock/auth" -H "$A1_AUTH" \
+				-H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET'
 		else
-			log "round $round: forward-auth, 10,000 keys"
-			eval "T$round=\"\$(run_wrk http://127.0.0.1:$AP2/_iplock/auth -H \"\$AUTH\" -H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET')\""
+			log "round $round/$ROUNDS: forward-auth, 10,000 keys"
+			measure auth10k "$PID_auth10k" "http://127.0.0.1:$AP2/_iplock/auth" -H "$AUTH" \
+				-H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET'
 		fi
 	done
+	round=$((round + 1))
 done
-N_CPU=$($PY -c 'import sys; print(min(float(x) for x in sys.argv[1:] if float(x) > 0) if any(float(x) > 0 for x in sys.argv[1:]) else 0)' $NC1 $NC2)
-G_CPU=$($PY -c 'import sys; print(min(float(x) for x in sys.argv[1:] if float(x) > 0) if any(float(x) > 0 for x in sys.argv[1:]) else 0)' $GC1 $GC2)
-set -- $(best "$N1" "$N2"); N_RPS=$1; N_P99=$2
-set -- $(best "$G1" "$G2"); G_RPS=$1; G_P99=$2; G_BAD=$3
-set -- $(best "$F1" "$F2"); A1_RPS=$1; A1_P99=$2; A1_BAD=$3
-set -- $(best "$T1" "$T2"); A2_RPS=$1; A2_P99=$2; A2_BAD=$3
+set -- $(best nginx); N_RPS=$1; N_P99=$2; N_CPU=$4
+set -- $(best gate); G_RPS=$1; G_P99=$2; G_BAD=$3; G_CPU=$4
+set -- $(best auth1); A1_RPS=$1; A1_P99=$2; A1_BAD=$3; A1_CPU=$4
+set -- $(best auth10k); A2_RPS=$1; A2_P99=$2; A2_BAD=$3; A2_CPU=$4
 # the gate's own time per decision: head parsed -> answer written, from its access log
 DEC_P99=$($PY - "$RUN/auth10k.log" <<'PYEOF'
 import json, sys
@@ -213,21 +231,21 @@ print(f"{d[int(len(d) * 0.99)] / 1000:.3f} {d[len(d) // 2] / 1000:.3f} {len(d)}"
 PYEOF
 )
 
-$PY - "$N_RPS" "$N_P99" "$G_RPS" "$G_P99" "$G_BAD" "$A1_RPS" "$A1_P99" "$A1_BAD" "$A2_RPS" "$A2_P99" "$A2_BAD" "$CONC" "$SECS" $DEC_P99 "$(uptime | sed 's/.*load average: //')" "$N_CPU" "$G_CPU" > "$OUT/gate.md" <<'PYEOF'
+$PY - "$N_RPS" "$N_P99" "$G_RPS" "$G_P99" "$G_BAD" "$A1_RPS" "$A1_P99" "$A1_BAD" "$A2_RPS" "$A2_P99" "$A2_BAD" "$CONC" "$SECS" $DEC_P99 "$(uptime | sed 's/.*load average: //')" "$N_CPU" "$G_CPU" "$A1_CPU" "$A2_CPU" "$ROUNDS" > "$OUT/gate.md" <<'PYEOF'
 import sys
 (n_rps, n_p99, g_rps, g_p99, g_bad, a1_rps, a1_p99, a1_bad, a2_rps, a2_p99, a2_bad, conc,
- secs, dec_p99, dec_p50, dec_n, load, n_cpu, g_cpu) = sys.argv[1:]
+ secs, dec_p99, dec_p50, dec_n, load, n_cpu, g_cpu, a1_cpu, a2_cpu, rounds) = sys.argv[1:]
 f = float
 ratio = f(g_rps) / f(n_rps) if f(n_rps) else 0
 slow = f(a2_rps) / f(a1_rps) if f(a1_rps) else 0
 ok = lambda b: "PASS" if b else "FAIL"
-print(f"## iplock gate benchmark ({conc} connections, {secs} s per load, wrk, loopback)\n")
-print("| load | req/s | p99 ms | non-2xx |")
-print("|---|---:|---:|---:|")
-print(f"| nginx reverse proxy -> origin /1k | {n_rps} | {n_p99} | 0 |")
-print(f"| iplock gate reverse proxy -> origin /1k (10,000 keys) | {g_rps} | {g_p99} | {g_bad} |")
-print(f"| gate forward-auth, 1 key in store | {a1_rps} | {a1_p99} | {a1_bad} |")
-print(f"| gate forward-auth, 10,000 keys, 5,000-entry allowlist | {a2_rps} | {a2_p99} | {a2_bad} |")
+print(f"## iplock gate benchmark ({conc} connections, {secs} s per load, best of {rounds}, wrk, loopback)\n")
+print("| load | req/s | p99 ms | non-2xx | CPU us/req |")
+print("|---|---:|---:|---:|---:|")
+print(f"| nginx reverse proxy -> origin /1k | {n_rps} | {n_p99} | 0 | {n_cpu} |")
+print(f"| iplock gate reverse proxy -> origin /1k (10,000 keys) | {g_rps} | {g_p99} | {g_bad} | {g_cpu} |")
+print(f"| gate forward-auth, 1 key in store | {a1_rps} | {a1_p99} | {a1_bad} | {a1_cpu} |")
+print(f"| gate forward-auth, 10,000 keys, 5,000-entry allowlist | {a2_rps} | {a2_p99} | {a2_bad} | {a2_cpu} |")
 print()
 print(f"- gate / nginx throughput: {ratio:.2f} (floor 0.80): {ok(ratio >= 0.8)}")
 cr = f(n_cpu) / f(g_cpu) if f(g_cpu) else 0
@@ -235,6 +253,8 @@ print(f"- CPU per proxied request (less noisy on a shared host): nginx {n_cpu} u
 print(f"- decision time in the gate (10,000 keys, {dec_n} decisions, access log): p50 {dec_p50} ms, p99 {dec_p99} ms (floor < 1 ms): {ok(f(dec_p99) < 1)}")
 print(f"- forward-auth p99 seen by wrk at {conc} concurrent (includes queueing and wrk itself): {a2_p99} ms")
 print(f"- 10,000 keys / 1 key decisions per second: {slow:.2f} (no measurable slowdown: >= 0.90): {ok(slow >= 0.9)}")
+ac = f(a1_cpu) / f(a2_cpu) if f(a2_cpu) else 0
+print(f"- CPU per decision: 1 key {a1_cpu} us, 10,000 keys {a2_cpu} us; 1 key / 10,000 keys {ac:.2f}")
 print(f"- host load average during the run: {load} (2 shared cores: figures are noisy)")
 PYEOF
 cat "$OUT/gate.md"

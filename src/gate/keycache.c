@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "core/secret.h"
+
 struct keycache {
 	struct store *st;           /* NULL for a detached cache */
 	struct gate_key **buckets;
@@ -14,6 +18,11 @@ struct keycache {
 	int64_t max_gen;
 	uint64_t last_check_ms;
 	bool checked_once;
+	/* SHA-256 fetched once and one reused context: EVP_Digest() with the implicit
+	 * EVP_sha256() looks the algorithm up under a lock and allocates a context per call,
+	 * which was most of the gate's libcrypto time per request. NULL: secret_sha256_hex() */
+	EVP_MD *sha256;
+	EVP_MD_CTX *md_ctx;
 };
 
 static uint64_t hex64(const char *hex)
@@ -48,6 +57,8 @@ struct keycache *keycache_new(void)
 		free(kc);
 		return NULL;
 	}
+	kc->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	kc->md_ctx = kc->sha256 ? EVP_MD_CTX_new() : NULL;
 	return kc;
 }
 
@@ -65,6 +76,8 @@ void keycache_free(struct keycache *kc)
 	}
 	free(kc->buckets);
 	store_close(kc->st);
+	EVP_MD_CTX_free(kc->md_ctx);
+	EVP_MD_free(kc->sha256);
 	free(kc);
 }
 
@@ -221,9 +234,22 @@ const struct gate_key *keycache_find_hash(const struct keycache *kc, const char 
 
 const struct gate_key *keycache_find(const struct keycache *kc, const char *key, size_t len)
 {
+	static const char digits[] = "0123456789abcdef";
 	char hex[SHA256_HEX_LEN + 1];
+	unsigned char md[32];
+	unsigned int mdlen = 0;
 
-	secret_sha256_hex(key, len, hex);
+	if (kc->md_ctx && EVP_DigestInit_ex2(kc->md_ctx, kc->sha256, NULL) == 1 &&
+	    EVP_DigestUpdate(kc->md_ctx, key, len) == 1 &&
+	    EVP_DigestFinal_ex(kc->md_ctx, md, &mdlen) == 1 && mdlen == sizeof(md)) {
+		for (unsigned i = 0; i < sizeof(md); i++) {
+			hex[2 * i] = digits[md[i] >> 4];
+			hex[2 * i + 1] = digits[md[i] & 15];
+		}
+		hex[SHA256_HEX_LEN] = '\0';
+	} else {
+		secret_sha256_hex(key, len, hex);
+	}
 	return keycache_find_hash(kc, hex);
 }
 

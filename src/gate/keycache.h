@@ -42,7 +42,8 @@ int keycache_put(struct keycache *kc, const struct key_info *k);
  * Returns the number of keys reloaded, or -errno (the cache keeps its old contents). */
 int keycache_refresh(struct keycache *kc, uint64_t now_ms, uint64_t min_interval_ms);
 
-/* The key whose text is key[0..len), or NULL. Valid until the next put/refresh. */
+/* The key whose text is key[0..len), or NULL. Valid until the next put/refresh. Hashes with
+ * the cache's own digest context, so even lookups stay on the cache's thread. */
 const struct gate_key *keycache_find(const struct keycache *kc, const char *key, size_t len);
 const struct gate_key *keycache_find_hash(const struct keycache *kc, const char *sha256_hex);
 size_t keycache_count(const struct keycache *kc);

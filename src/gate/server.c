@@ -107,6 +107,11 @@ struct gconn {
 	SSL *ssl;
 	bool ssl_want_write;    /* the last SSL_read/SSL_accept needs the socket writable */
 	bool up_writable;       /* upstream reported EPOLLOUT/ERR since the last check */
+	/* Read hints (plain sockets): false after a read found the socket drained, true again
+	 * when epoll reports it readable. Interest is level-triggered and asks for EPOLLIN
+	 * whenever a step would read, so skipping the read that would only say EAGAIN loses
+	 * nothing and saves a system call per request on each side. */
+	bool c_readable, up_readable;
 	enum rq_state rq;
 	enum rs_state rs;
 	enum body_kind rbody;
@@ -129,6 +134,7 @@ struct gconn {
 	size_t discarded;
 	bool head_req;
 	uint64_t head_start_ms; /* first byte of the current request head (0 = none yet) */
+	uint64_t deadline_ms;   /* when the timer should act; the armed one may be earlier */
 	int closing;            /* 0 open, 1 close asked, 2 closed and queued for free */
 	bool logged;
 	/* per request, for the access log */
@@ -377,8 +383,13 @@ static void conn_close(struct gconn *c)
 static void timer_fired(struct loop *loop, struct timer *t)
 {
 	struct gconn *c = container_of(t, struct gconn, timer);
+	uint64_t now = loop_now(loop);
 
-	(void)loop;
+	if (c->deadline_ms > now) {
+		/* armed before activity moved the deadline on: not due yet */
+		timer_start(loop, t, c->deadline_ms - now);
+		return;
+	}
 	if (c->rs == RS_CONNECT || c->rs == RS_HEAD) {
 		/* the upstream never answered: tell the client rather than hang up on it */
 		io_close(c->w->loop, &c->uio);
@@ -412,7 +423,12 @@ static void update_interest(struct gconn *c)
 		case RQ_DONE:
 			break;
 		}
-		if (want_in && !c->client_eof)
+		/* A drained plain socket keeps EPOLLIN while its request is served: nothing fires
+		 * until the client sends again, and turning interest off and on around every
+		 * request cost two epoll_ctl calls. If bytes do come early (pipelining), the event
+		 * sets c_readable and interest drops here until they can be read. */
+		if ((want_in || (!c->ssl && !c->c_readable && c->rq != RQ_PROXY_HDR)) &&
+		    !c->client_eof)
 			ce |= EPOLLIN;
 		/* an SSL read that must write first: wait for writable only while reading */
 		if (c_out_pending || (c->ssl_want_write && (want_in || c->rq == RQ_TLS)))
@@ -426,6 +442,8 @@ static void update_interest(struct gconn *c)
 		if ((c->rs == RS_HEAD || c->rs == RS_BODY || c->rs == RS_IDLE) && !c->up_eof &&
 		    (!c->uin || buf_room(c->uin) > 0 || c->uin->off))
 			ue |= EPOLLIN;
+		else if (c->rs != RS_CONNECT && !c->up_readable && !c->up_eof)
+			ue |= EPOLLIN; /* drained: stays quiet until bytes come (as for the client) */
 		io_want(loop, &c->uio, ue);
 	}
 }
@@ -526,6 +544,7 @@ static int upstream_connect(struct gconn *c)
 	sock_set_nodelay(fd);
 	io_init(&c->uio, fd, c->uio.cb);
 	c->up_writable = false;
+	c->up_readable = false; /* nothing to read before the request is sent */
 	c->up_eof = false;
 	return 0;
 }
@@ -879,17 +898,25 @@ static bool step_client_in(struct gconn *c)
 		compact(c->cin, &c->cfed);
 	if (!buf_room(c->cin))
 		return false;
+	if (!c->ssl && !c->c_readable)
+		return false;   /* drained at the last read; epoll says when more comes */
 	c->ssl_want_write = false;
-	long n = c_read(c, c->cin->data + c->cin->len, buf_room(c->cin));
+	size_t want = buf_room(c->cin);
+	long n = c_read(c, c->cin->data + c->cin->len, want);
 	if (n > 0) {
 		c->cin->len += (size_t)n;
+		/* a short read took all the socket held (TLS may hold more: always read it) */
+		if ((size_t)n < want)
+			c->c_readable = false;
 		return true;
 	}
 	if (n == 0) {
 		c->client_eof = true;
 		return true;
 	}
-	if (n != -EAGAIN)
+	if (n == -EAGAIN)
+		c->c_readable = false;
+	else
 		c->closing = true;
 	return n != -EAGAIN;
 }
@@ -1077,11 +1104,14 @@ static bool step_upstream_in(struct gconn *c)
 	if (c->rs == RS_IDLE) {
 		/* an idle kept-alive upstream connection: any byte or EOF ends it */
 		char tmp[64];
+		if (!c->up_readable)
+			return false;
 		long n = sock_read(c->uio.fd, tmp, sizeof(tmp));
 		if (n != -EAGAIN) {
 			io_close(c->w->loop, &c->uio);
 			return true;
 		}
+		c->up_readable = false;
 		return false;
 	}
 	if (c->rs != RS_HEAD && c->rs != RS_BODY)
@@ -1093,14 +1123,19 @@ static bool step_upstream_in(struct gconn *c)
 		}
 		if (!buf_room(c->uin))
 			compact(c->uin, &c->ufed);
-		if (buf_room(c->uin)) {
-			long n = sock_read(c->uio.fd, c->uin->data + c->uin->len, buf_room(c->uin));
+		if (buf_room(c->uin) && c->up_readable) {
+			size_t want = buf_room(c->uin);
+			long n = sock_read(c->uio.fd, c->uin->data + c->uin->len, want);
 			if (n > 0) {
 				c->uin->len += (size_t)n;
+				if ((size_t)n < want)
+					c->up_readable = false; /* drained: epoll says when more comes */
 				progress = true;
 			} else if (n == 0 || n != -EAGAIN) {
 				c->up_eof = true;
 				progress = true;
+			} else {
+				c->up_readable = false;
 			}
 		}
 	}
@@ -1350,7 +1385,12 @@ static void arm_timer(struct gconn *c)
 		if (left < after)
 			after = left;
 	}
-	timer_start(loop, &c->timer, after);
+	/* Re-arming the heap timer on every pump cost more than the rest of the bookkeeping:
+	 * an armed timer that fires no later than needed stays, and timer_fired() sleeps
+	 * again until deadline_ms when activity moved it. */
+	c->deadline_ms = now + after;
+	if (!timer_active(&c->timer) || c->timer.deadline_ms > c->deadline_ms)
+		timer_start(loop, &c->timer, after);
 }
 
 static void pump(struct gconn *c)
@@ -1399,6 +1439,8 @@ static void client_cb(struct loop *loop, struct io *io, uint32_t revents)
 	 * and epoll reports it even when we are not reading, so it must end the connection */
 	if (revents & (EPOLLERR | EPOLLHUP))
 		c->closing = true;
+	if (revents & EPOLLIN)
+		c->c_readable = true;
 	pump(c);
 }
 
@@ -1410,6 +1452,8 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 		return;
 	if (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		c->up_writable = true;
+	if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		c->up_readable = true;
 	if ((revents & (EPOLLERR | EPOLLHUP)) && c->rs != RS_CONNECT) {
 		/* reset by the upstream (reported even when not polled for): nothing more will
 		 * come from it; an idle or finished connection is simply dropped */
@@ -1457,6 +1501,7 @@ static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
 		c->lcfg = l->cfg;
 		c->id = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
 		io_init(&c->cio, fd, client_cb);
+		c->c_readable = true;
 		io_init(&c->uio, -1, upstream_cb);
 		timer_init(&c->timer, timer_fired);
 		ipaddr_from_sockaddr((struct sockaddr *)&ss, &c->peer);

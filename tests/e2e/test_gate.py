@@ -606,6 +606,34 @@ def test_pipelined_requests_answered_in_order(env):
     assert out.index(b"/v1/charges/a") < out.index(b"did not provide") < out.index(b"/v1/charges/c")
 
 
+def test_request_sent_while_one_is_in_flight_waits_without_spinning(env):
+    """The next request arrives while the gate waits for the upstream: the socket is then
+    readable but not read yet; the gate must neither spin on it nor lose it."""
+    g = env["gate"]
+    k = env["open"]["secret"]
+
+    def cpu():
+        f = open(f"/proc/{g.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    with socket.create_connection(("127.0.0.1", g.port), timeout=5) as s:
+        s.sendall(f"GET /slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\r\n".encode())
+        time.sleep(0.05)                       # /slow is at the upstream now
+        c0 = cpu()
+        s.sendall(f"GET /v1/charges/next HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        out = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+        assert cpu() - c0 <= 15                # ticks: a spinning loop would use ~45 before /slow answers
+    import re
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", out) == [b"200", b"200"]
+    assert out.index(b"/slow") < out.index(b"/v1/charges/next")
+
+
 def test_http10_and_connection_close(env):
     k = env["open"]["secret"]
     out = send_raw(env["gate"].port, (f"GET /v1/charges HTTP/1.0\r\nAuthorization: Bearer {k}"
