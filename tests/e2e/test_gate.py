@@ -356,8 +356,9 @@ def test_upstream_closing_kept_alive_connection_is_retried(env, tmp_path):
                 data = b""
                 while b"\r\n\r\n" not in data:
                     data += c.recv(4096)
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                # recorded before answering: the client may check `served` as soon as it has the answer
                 served.append(data.split(b"\r\n")[0])
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 c.settimeout(5)
                 try:
                     c.recv(4096)
