@@ -81,8 +81,10 @@ int sock_connect_from(const struct sockaddr *dst, socklen_t dstlen, const struct
 	sock_set_nodelay(fd);
 	if (connect(fd, dst, dstlen) == -1 && errno != EINPROGRESS) {
 		err = -errno;
-		/* the kernel reports a source it cannot route from at connect time */
-		if (err == -EADDRNOTAVAIL || err == -ENETUNREACH || err == -EINVAL)
+		/* the kernel reports a source it cannot route from at connect time; EADDRNOTAVAIL
+		 * here is no free port for this source and destination (bind succeeded), not a
+		 * missing address: the caller tries another source without blaming this one */
+		if (err == -ENETUNREACH || err == -EINVAL)
 			*bind_failed = true;
 		goto out;
 	}

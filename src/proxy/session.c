@@ -939,6 +939,13 @@ static void connect_next(struct session *s)
 			s->have_egress = false;
 			continue;
 		}
+		if (fd == -EADDRNOTAVAIL) {
+			/* every port from this egress address to this destination is taken (TIME-WAIT):
+			 * the next pool address has its own ports; this one stays up */
+			s->tried |= 1u << idx;
+			s->have_egress = false;
+			continue;
+		}
 		s->next_addr++;
 	}
 	respond_error(s, last_err == -ETIMEDOUT ? 504 : 502,
