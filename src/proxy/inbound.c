@@ -19,8 +19,6 @@
 #include "net/tls_sni.h"
 #include "proxy/proxy.h"
 
-#define ACCEPT_BATCH 64
-#define EMFILE_BACKOFF_MS 100
 
 enum in_state {
 	IN_SNIFF = 0,     /* reading the ClientHello to learn the server name */
@@ -485,32 +483,11 @@ static void inbound_accept(struct worker *w, int fd, const struct sockaddr_stora
 
 /* ---------------------------------------------------------------- listeners */
 
-static void backoff_done(struct loop *loop, struct timer *t)
+static void inbound_listener_accept(struct acceptor *a, int fd, const struct sockaddr_storage *peer)
 {
-	struct listener *l = container_of(t, struct listener, backoff);
+	struct listener *l = container_of(a, struct listener, acc);
 
-	io_want(loop, &l->io, EPOLLIN);
-}
-
-static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
-{
-	struct listener *l = container_of(io, struct listener, io);
-
-	(void)revents;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen;
-		int fd = sock_accept(io->fd, &peer, &plen);
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-			log_warn("inbound accept: %s; pausing the listener for %d ms", strerror(-fd), EMFILE_BACKOFF_MS);
-			io_want(loop, io, 0);
-			timer_start(loop, &l->backoff, EMFILE_BACKOFF_MS);
-			return;
-		}
-		if (fd < 0)
-			return;
-		inbound_accept(l->w, fd, &peer);
-	}
+	inbound_accept(l->w, fd, peer);
 }
 
 int inbound_listen(struct worker *w)
@@ -531,9 +508,7 @@ int inbound_listen(struct worker *w)
 		}
 		struct listener *l = &w->inbound[w->ninbound++];
 		l->w = w;
-		io_init(&l->io, fd, listener_cb);
-		timer_init(&l->backoff, backoff_done);
-		int rc = io_want(w->loop, &l->io, EPOLLIN);
+		int rc = acceptor_start(w->loop, &l->acc, fd, "inbound listener", inbound_listener_accept);
 		if (rc)
 			return rc;
 		if (w->id == 0)
@@ -549,7 +524,6 @@ int inbound_listen(struct worker *w)
 void inbound_stop(struct worker *w)
 {
 	for (size_t i = 0; i < w->ninbound; i++) {
-		timer_stop(w->loop, &w->inbound[i].backoff);
-		io_close(w->loop, &w->inbound[i].io);
+		acceptor_close(w->loop, &w->inbound[i].acc);
 	}
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/loop.h"
+#include "net/acceptor.h"
 #include "net/relay.h"
 #include "proxy/config.h"
 
@@ -32,9 +33,8 @@ struct session;
 struct inbound_conn;
 
 struct listener {
-	struct io io;
+	struct acceptor acc;
 	struct worker *w;
-	struct timer backoff;         /* EMFILE: stop accepting for a moment instead of spinning */
 	bool socks;                   /* a socks_listen listener: SOCKS5 only */
 	bool tls;                     /* a tls_listen listener: TLS first, then HTTP or SOCKS5 */
 };

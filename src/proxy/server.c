@@ -23,8 +23,6 @@
 #include "proxy/session.h"
 #include "proxy/tls.h"
 
-#define ACCEPT_BATCH 64
-#define EMFILE_BACKOFF_MS 100
 #define TICK_MS 1000
 #define DRAIN_TICK_MS 50
 
@@ -66,45 +64,18 @@ fail:
 	return NULL;
 }
 
-static void listener_backoff_done(struct loop *loop, struct timer *t)
+static void listener_accept(struct acceptor *a, int fd, const struct sockaddr_storage *peer)
 {
-	struct listener *l = container_of(t, struct listener, backoff);
+	struct listener *l = container_of(a, struct listener, acc);
 
-	io_want(loop, &l->io, EPOLLIN);
-}
-
-static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
-{
-	struct listener *l = container_of(io, struct listener, io);
-	struct worker *w = l->w;
-
-	(void)revents;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen;
-		int fd = sock_accept(io->fd, &peer, &plen);
-		if (fd == -EAGAIN || fd == -ECONNABORTED || fd == -EINTR)
-			return;
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-			/* out of descriptors: pause this listener rather than spin on it */
-			log_warn("accept: %s; pausing the listener for %d ms", strerror(-fd), EMFILE_BACKOFF_MS);
-			io_want(loop, io, 0);
-			timer_start(loop, &l->backoff, EMFILE_BACKOFF_MS);
-			return;
-		}
-		if (fd < 0)
-			return;
-		atomic_fetch_add(&w->px->conns, 1);
-		session_accept(w, fd, &peer, l->socks, l->tls);
-	}
+	atomic_fetch_add(&l->w->px->conns, 1);
+	session_accept(l->w, fd, peer, l->socks, l->tls);
 }
 
 static void listeners_close(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++) {
-		timer_stop(w->loop, &w->listeners[i].backoff);
-		if (w->listeners[i].io.fd != -1)
-			io_close(w->loop, &w->listeners[i].io);
+		acceptor_close(w->loop, &w->listeners[i].acc);
 	}
 }
 
@@ -271,9 +242,8 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 		l->w = w;
 		l->socks = socks;
 		l->tls = tls;
-		io_init(&l->io, fd, listener_cb);
-		timer_init(&l->backoff, listener_backoff_done);
-		if ((rc = io_want(w->loop, &l->io, EPOLLIN)) != 0)
+		if ((rc = acceptor_start(w->loop, &l->acc, fd, socks ? "socks listener" : tls ? "tls listener" : "listener",
+					 listener_accept)) != 0)
 			return rc;
 	}
 	return inbound_listen(w);

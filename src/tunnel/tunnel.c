@@ -23,13 +23,12 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "net/acceptor.h"
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
 #include "proxy/tls.h"
 
-#define ACCEPT_BATCH 64
-#define EMFILE_BACKOFF_MS 100
 #define REPLY_BODY_MAX 4096          /* of a refusal's body: enough for the proxy's JSON */
 
 enum tconn_state {
@@ -50,8 +49,8 @@ enum s5_step {
 struct trun;
 
 struct tmap {
-	struct io io;
-	struct timer backoff;         /* EMFILE: stop accepting for a moment instead of spinning */
+	struct acceptor acc;
+	char what[80];                /* "tunnel NAME" for the acceptor's log lines */
 	struct trun *rt;
 	const struct tunnel_map *m;
 	int fail_key;                 /* the failure last logged (0 = none since the last success) */
@@ -795,33 +794,10 @@ static void tconn_start(struct tmap *map, int fd)
 		tconn_fail(c, 3001, "cannot start a DNS lookup for the proxy");
 }
 
-static void backoff_done(struct loop *loop, struct timer *t)
+static void map_accept(struct acceptor *a, int fd, const struct sockaddr_storage *peer)
 {
-	struct tmap *map = container_of(t, struct tmap, backoff);
-
-	io_want(loop, &map->io, EPOLLIN);
-}
-
-static void listener_cb(struct loop *loop, struct io *io, uint32_t revents)
-{
-	struct tmap *map = container_of(io, struct tmap, io);
-
-	(void)revents;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen;
-		int fd = sock_accept(io->fd, &peer, &plen);
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-			log_warn("tunnel %s: accept: %s; pausing the listener for %d ms", map->m->name,
-				 strerror(-fd), EMFILE_BACKOFF_MS);
-			io_want(loop, io, 0);
-			timer_start(loop, &map->backoff, EMFILE_BACKOFF_MS);
-			return;
-		}
-		if (fd < 0)
-			return;
-		tconn_start(map, fd);
-	}
+	(void)peer;
+	tconn_start(container_of(a, struct tmap, acc), fd);
 }
 
 static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
@@ -923,9 +899,8 @@ int tunnel_run(const struct tunnel_config *cfg)
 		}
 		map->rt = rt;
 		map->m = m;
-		io_init(&map->io, fd, listener_cb);
-		timer_init(&map->backoff, backoff_done);
-		io_want(rt->loop, &map->io, EPOLLIN);
+		snprintf(map->what, sizeof(map->what), "tunnel %s", m->name);
+		acceptor_start(rt->loop, &map->acc, fd, map->what, map_accept);
 		rt->nmaps++;
 		log_info("tunnel %s: listening on %s%s%s:%u, to %s through %s", m->name, m->listen_ip.family == AF_INET6 ? "[" : "",
 			 ip, m->listen_ip.family == AF_INET6 ? "]" : "", m->listen_port, m->authority,
@@ -937,8 +912,7 @@ out:
 	while (rt->conns)
 		tconn_close(rt->conns);
 	for (size_t i = 0; i < rt->nmaps; i++) {
-		timer_stop(rt->loop, &rt->maps[i].backoff);
-		io_close(rt->loop, &rt->maps[i].io);
+		acceptor_close(rt->loop, &rt->maps[i].acc);
 	}
 	if (rt->sigio.fd >= 0)
 		io_close(rt->loop, &rt->sigio);
