@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/inilines.h"
 #include "proxy/auth.h"
 
 #define CONFIG_FILE_MAX (16u << 20)     /* a config larger than 16 MiB is a mistake */
@@ -252,35 +253,20 @@ static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
 static char *ctx_reader(char *str, int num, void *stream)
 {
 	struct load_ctx *ctx = stream;
+	const char *sec;
+	size_t seclen;
 
-	if (ctx->stop || ctx->pos >= ctx->len)
+	if (ctx->stop)
 		return NULL;
-	const char *line = ctx->text + ctx->pos;
-	const char *nl = memchr(line, '\n', ctx->len - ctx->pos);
-	size_t n = nl ? (size_t)(nl - line) + 1 : ctx->len - ctx->pos;
-	ctx->lineno++;
-	size_t content = nl ? n - 1 : n;
-	if (num < 4 || content > (size_t)num - 3) {     /* inih needs room for "\r\n\0" */
+	enum ini_line r = ini_next_line(ctx->text, ctx->len, &ctx->pos, &ctx->lineno, str, num,
+					&sec, &seclen, &ctx->indented);
+	if (r == INI_LINE_TOO_LONG)
 		fail(ctx, ctx->lineno, "line longer than %d characters (continue long lists on indented lines)",
 		     num - 3);
+	if (r != INI_LINE_OK)
 		return NULL;
-	}
-	memcpy(str, line, n);
-	str[n] = '\0';
-	ctx->pos += n;
-
-	size_t i = 0;
-	if (ctx->lineno == 1 && n >= 3 && !memcmp(str, "\xEF\xBB\xBF", 3))
-		i = 3;
-	ctx->indented = str[i] == ' ' || str[i] == '\t';
-	while (str[i] == ' ' || str[i] == '\t')
-		i++;
-	if (str[i] == '[') {
-		const char *close = strchr(str + i, ']');
-		if (close)
-			section_begin(ctx, str + i + 1, (size_t)(close - str - i - 1));
-		/* without ']' inih reports the syntax error on this line */
-	}
+	if (sec)
+		section_begin(ctx, sec, seclen);
 	return str;
 }
 

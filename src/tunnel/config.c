@@ -2,6 +2,8 @@
  * ([proxy] url = ..., [tunnel NAME] listen = ..., remote = ...), with FILE:LINE errors. */
 #include "tunnel/tunnel.h"
 
+#include "core/inilines.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -285,28 +287,20 @@ static void tsection_begin(struct tload *t, const char *s, size_t len)
 static char *treader(char *str, int num, void *stream)
 {
 	struct tload *t = stream;
+	const char *sec;
+	size_t seclen;
+	bool indented;
 
-	if (t->errline || t->pos >= t->len)
+	if (t->errline)
 		return NULL;
-	const char *line = t->text + t->pos;
-	const char *nl = memchr(line, '\n', t->len - t->pos);
-	size_t n = nl ? (size_t)(nl - line) + 1 : t->len - t->pos;
-	t->lineno++;
-	if (num < 4 || (nl ? n - 1 : n) > (size_t)num - 3) {
+	enum ini_line r = ini_next_line(t->text, t->len, &t->pos, &t->lineno, str, num, &sec,
+					&seclen, &indented);
+	if (r == INI_LINE_TOO_LONG)
 		tfail(t, t->lineno, "line too long");
+	if (r != INI_LINE_OK)
 		return NULL;
-	}
-	memcpy(str, line, n);
-	str[n] = '\0';
-	t->pos += n;
-	size_t i = (t->lineno == 1 && n >= 3 && !memcmp(str, "\xEF\xBB\xBF", 3)) ? 3 : 0;
-	while (str[i] == ' ' || str[i] == '\t')
-		i++;
-	if (str[i] == '[') {
-		const char *close = strchr(str + i, ']');
-		if (close)
-			tsection_begin(t, str + i + 1, (size_t)(close - str - i - 1));
-	}
+	if (sec)
+		tsection_begin(t, sec, seclen);
 	return str;
 }
 
