@@ -2,33 +2,13 @@
 that echoes what it received, a running gate, and key creation through the real CLI. Every
 process started here is stopped by its own handle; every wait is bounded."""
 import json
-import os
-import socket
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-IPLOCK = os.environ.get("IPLOCK_BIN", str(ROOT / "build" / "iplock"))
-
-
-def free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_port(host, port, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"{host}:{port} never opened")
+from conftest import IPLOCK, ROOT, free_port, wait_port  # noqa: F401 (re-exported to the gate tests)
 
 
 def keys(db, *args, check=True):
