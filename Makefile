@@ -34,9 +34,12 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-run bench bench-tools run clean check-style bench-gate bench-proxy bench-scan
+.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-bins fuzz-run bench bench-tools run clean check-style bench-gate bench-proxy bench-scan
 
-all: $(BUILD)/iplock
+# Packages are installed first, then a second make reads the tree: a make that started before
+# node-llhttp was installed has already cached /usr/share/llhttp as missing.
+all: deps
+	@$(MAKE) --no-print-directory $(BUILD)/iplock
 
 deps:
 	@sh tools/deps.sh $(DEB_BUILD)
@@ -97,7 +100,9 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIBOBJ)
 	@echo "  LD(fuzz) $@"
 	@clang $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-fuzz: deps $(FUZZ_BIN)
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-bins
+fuzz-bins: $(FUZZ_BIN)
 
 # Each target for a few seconds on its seed corpus (copied, so the tree stays clean).
 FUZZ_SECONDS ?= 5
@@ -110,7 +115,8 @@ fuzz-run: fuzz
 	    { tail -40 build/fuzz/run/$$n.log; exit 1; }; tail -1 build/fuzz/run/$$n.log; \
 	done
 
-run: deps $(BUILD)/iplock
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/iplock
 	@sh tools/run-demo.sh $(BUILD)/iplock
 
 # Benchmark tools: standalone programs (no library objects), always built optimised.
@@ -124,14 +130,17 @@ build/bench/loadgen: BENCH_LIBS := -lssl -lcrypto
 bench-tools: $(BENCH_TOOLS)
 
 # Every side-by-side benchmark, each printing its table with ratios (bench/README.md).
-bench: deps-bench bench-tools $(BUILD)/iplock
+bench: deps-bench
+	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
 	@sh bench/gate.sh
 	@bash bench/scan.sh
 
-bench-proxy: deps-bench bench-tools $(BUILD)/iplock
+bench-proxy: deps-bench
+	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
-bench-scan: deps-bench $(BUILD)/iplock
+bench-scan: deps-bench
+	@$(MAKE) --no-print-directory $(BUILD)/iplock
 	@bash bench/scan.sh
 
 clean:
@@ -140,5 +149,6 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # The gate benchmark of issue 4 (gate vs nginx reverse proxy, forward-auth decisions, 10,000 keys).
-bench-gate: deps-bench bench-tools $(BUILD)/iplock
+bench-gate: deps-bench
+	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/gate.sh
