@@ -34,7 +34,7 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 
 .SECONDARY:
-.PHONY: all deps deps-test deps-bench test unit e2e asan fuzz fuzz-bins fuzz-run bench bench-tools run clean check-style bench-gate bench-proxy bench-scan
+.PHONY: check-layers all deps deps-test deps-bench test unit e2e asan fuzz fuzz-bins fuzz-run bench bench-tools run clean check-style bench-gate bench-proxy bench-scan
 
 # Packages are installed first, then a second make reads the tree: a make that started before
 # node-llhttp was installed has already cached /usr/share/llhttp as missing.
@@ -77,10 +77,13 @@ e2e: $(BUILD)/iplock
 	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 # The whole suite: plain build, then again under ASan+UBSan, then each fuzzer briefly.
-test: deps-test
+test: deps-test check-layers
 	$(MAKE) unit e2e
 	$(MAKE) SANITIZE=1 unit e2e
 	$(MAKE) fuzz-run
+
+check-layers:
+	@sh tools/check-layers.sh
 
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)

@@ -26,7 +26,7 @@
 #include "net/addr.h"
 #include "net/host.h"
 #include "net/sock.h"
-#include "proxy/tls.h"
+#include "net/tls.h"
 
 #define ECHO_IN_CAP      8192    /* a request head must fit: 431 otherwise */
 #define ECHO_OUT_CAP     1024    /* the longest answer (an escaped 400 reason) fits */

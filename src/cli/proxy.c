@@ -10,7 +10,7 @@
 #include "core/log.h"
 #include "proxy/config.h"
 #include "proxy/proxy.h"
-#include "proxy/tls.h"
+#include "net/tls.h"
 
 static void proxy_usage(FILE *out)
 {

@@ -21,7 +21,7 @@
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/session.h"
-#include "proxy/tls.h"
+#include "net/tls.h"
 
 #define TICK_MS 1000
 #define DRAIN_TICK_MS 50

@@ -15,7 +15,7 @@
 #include "net/sock.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
-#include "proxy/tls.h"
+#include "net/tls.h"
 
 enum sess_state {
 	SESS_HEAD = 0,     /* reading a request head from the client */

@@ -27,7 +27,7 @@
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
-#include "proxy/tls.h"
+#include "net/tls.h"
 
 #define REPLY_BODY_MAX 4096          /* of a refusal's body: enough for the proxy's JSON */
 

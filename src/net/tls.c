@@ -1,5 +1,5 @@
-/* tls.c: OpenSSL for the client-to-proxy hop. */
-#include "proxy/tls.h"
+/* tls.c: OpenSSL contexts and non-blocking I/O shared by every TLS listener. */
+#include "net/tls.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
-/* tls.h: the TLS hop from client to proxy (an HTTPS proxy URL). Only the client side of a
- * session can be TLS; the payload of a CONNECT tunnel stays the client's own end-to-end TLS. */
-#ifndef IPLOCK_PROXY_TLS_H
-#define IPLOCK_PROXY_TLS_H
+/* tls.h (net): server-side TLS contexts and non-blocking TLS I/O for every listener: the
+ * proxy's https:// hop, iplock echo, and the client side of iplock tunnel. A CONNECT tunnel's
+ * payload stays the client's own end-to-end TLS; only the hop to the proxy is ours. */
+#ifndef IPLOCK_NET_TLS_H
+#define IPLOCK_NET_TLS_H
 
 #include <openssl/ssl.h>
 
