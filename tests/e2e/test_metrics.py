@@ -19,13 +19,20 @@ OK_RESPONSE_LINE = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 
 def admin_get(port, path, method="GET"):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        c.request(method, path)
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    finally:
-        c.close()
+    # the proxy fixture waits for the main port; the admin listener opens just after it
+    deadline = time.time() + 5
+    while True:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            c.request(method, path)
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        except ConnectionRefusedError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.02)
+        finally:
+            c.close()
 
 
 def scrape(port):
