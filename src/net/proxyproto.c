@@ -178,10 +178,36 @@ int proxyproto_parse(enum pp_version want, const uint8_t *buf, size_t len, struc
 	return -EPROTO;
 }
 
+/* A peer seen as IPv4 on one side and IPv6 on the other (a v4-mapped address is read as IPv4):
+ * both are sent as IPv6, the IPv4 one mapped, so neither address is lost. */
+static void same_family(const struct ipaddr **src, const struct ipaddr **dst, struct ipaddr *m_src,
+			struct ipaddr *m_dst)
+{
+	const struct ipaddr *in[2] = { *src, *dst };
+	struct ipaddr *out[2] = { m_src, m_dst };
+
+	if (in[0]->family == in[1]->family || !in[0]->family || !in[1]->family)
+		return;
+	for (int i = 0; i < 2; i++) {
+		*out[i] = *in[i];
+		if (in[i]->family == AF_INET) {
+			out[i]->family = AF_INET6;
+			memset(out[i]->a, 0, 10);
+			out[i]->a[10] = out[i]->a[11] = 0xff;
+			memcpy(out[i]->a + 12, in[i]->a, 4);
+		}
+	}
+	*src = m_src;
+	*dst = m_dst;
+}
+
 int proxyproto_v2_build(const struct ipaddr *src, uint16_t sport, const struct ipaddr *dst,
 			uint16_t dport, uint8_t *out, size_t cap)
 {
+	struct ipaddr m_src, m_dst;
 	size_t body;
+
+	same_family(&src, &dst, &m_src, &m_dst);
 
 	if (cap < 16)
 		return -ENOSPC;
@@ -222,8 +248,10 @@ int proxyproto_v1_build(const struct ipaddr *src, uint16_t sport, const struct i
 			uint16_t dport, char *out, size_t cap)
 {
 	char a[IPADDR_STRLEN], b[IPADDR_STRLEN];
+	struct ipaddr m_src, m_dst;
 	int n;
 
+	same_family(&src, &dst, &m_src, &m_dst);
 	if (src->family != dst->family || !src->family)
 		n = snprintf(out, cap, "PROXY UNKNOWN\r\n");
 	else if (ipaddr_format(src, a, sizeof(a)) || ipaddr_format(dst, b, sizeof(b)))

@@ -94,8 +94,21 @@ static void test_v2_roundtrip(void **state)
 	assert_int_equal(proxyproto_parse(PP_V2, b, (size_t)n, &pi, &err), n);
 	struct ipaddr m = ip("127.0.0.9");
 	assert_true(ipaddr_equal(&pi.src, &m));
-	/* LOCAL */
+	/* mixed families (a mapped client, an IPv6 listener): sent as TCP6, neither address lost */
 	n = proxyproto_v2_build(&s4, 1, &d6, 2, b, sizeof(b));
+	assert_int_equal(n, 52);
+	assert_int_equal(proxyproto_parse(PP_V2, b, (size_t)n, &pi, &err), n);
+	assert_int_equal(pi.kind, PP_KIND_PROXY);
+	assert_true(ipaddr_equal(&pi.src, &s4));
+	assert_true(ipaddr_equal(&pi.dst, &d6));
+	char mixed[128];
+	n = proxyproto_v1_build(&s4, 1, &d6, 2, mixed, sizeof(mixed));
+	assert_string_equal(mixed, "PROXY TCP6 ::ffff:127.0.0.5 ::1 1 2\r\n");
+	assert_int_equal(proxyproto_parse(PP_V1, (const uint8_t *)mixed, (size_t)n, &pi, &err), n);
+	assert_true(ipaddr_equal(&pi.src, &s4) && ipaddr_equal(&pi.dst, &d6));
+	/* LOCAL: no addresses to send */
+	struct ipaddr none = { 0 };
+	n = proxyproto_v2_build(&none, 1, &d6, 2, b, sizeof(b));
 	assert_int_equal(n, 16);
 	assert_int_equal(proxyproto_parse(PP_V2, b, 16, &pi, &err), 16);
 	assert_int_equal(pi.kind, PP_KIND_LOCAL);
