@@ -9,12 +9,13 @@ LLHTTP_INC_DIR := /usr/share/include/llhttp
 ifdef SANITIZE
 BUILD    := build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+DEBUGFLAGS := -DIPLOCK_DEBUG
 OPT      := -O1
 else
 OPT      := -O2
 endif
 
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC_DIR)
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC_DIR) $(DEBUGFLAGS)
 CFLAGS   := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers $(SANFLAGS)
 LDLIBS   := -lcares -lssl -lcrypto -linih -lsqlite3 -ljansson -lsystemd -lpthread -lm
 LDFLAGS  := $(SANFLAGS)
@@ -93,7 +94,7 @@ FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/f
 build/fuzz/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC(fuzz) $<"
-	@clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -c -o $@ $<
+	@clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -DIPLOCK_DEBUG -c -o $@ $<
 build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC(fuzz) $<"

@@ -13,6 +13,7 @@
 
 #include <openssl/err.h>
 
+#include "core/bug.h"
 #include "core/log.h"
 #include "net/host.h"
 #include "net/sock.h"
@@ -1000,10 +1001,13 @@ static int build_response_head(struct session *s)
 		return -ENOMEM;
 	buf_put(s->out_c);
 	s->out_c = o;
-	/* status line as received, up to its CRLF */
+	/* the proxy's own version (RFC 9110 2.5), then the status code and reason as received */
 	const char *eol = memchr(base, '\n', s->resp->head_len);
-	rlen = (size_t)(eol - base) + 1;
-	if (buf_append(o, base, rlen))
+	const char *sp = memchr(base, ' ', (size_t)(eol - base));
+	if (BUG_ON(!eol || !sp)) /* llhttp accepted "HTTP/x.y SP" and a line end */
+		return -EPROTO;
+	rlen = (size_t)(eol - sp) + 1;
+	if (buf_append(o, "HTTP/1.1", 8) || buf_append(o, sp, rlen))
 		return -ENOSPC;
 	if (copy_fields(s->resp, base, o, false))
 		return -ENOSPC;
