@@ -174,8 +174,20 @@ class Proxy:
             return []
         return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
 
-    def reload(self):
+    def reload_count(self):
+        text = self.stderr.read_text() if self.stderr.exists() else ""
+        return text.count("] info: reloaded ") + text.count("reload refused")
+
+    def reload(self, timeout=10.0):
+        """SIGHUP, then wait until the proxy says the reload was applied or refused (the line it
+        logs just before telling systemd READY=1), instead of sleeping."""
+        before = self.reload_count()
         self.proc.send_signal(1)
+        deadline = time.time() + timeout
+        while self.reload_count() == before:
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise TimeoutError(f"no reload line from the proxy: {self.stderr.read_text()[-2000:]}")
+            time.sleep(0.01)
 
     def stop(self):
         if self.proc.poll() is None:
