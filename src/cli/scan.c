@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "scan/follow.h"
 #include "scan/git.h"
 #include "scan/input.h"
 #include "scan/report.h"
 #include "scan/revoke.h"
+#include "store/store.h"
 
 #define DEFAULT_IGNORE ".iplockignore"
 
@@ -37,6 +40,9 @@ static void usage(FILE *out)
 		"  --revoke --db PATH     revoke every found key that is in the key store at PATH\n"
 		"  --actor NAME           who revokes, for the audit record (default: the OS user)\n"
 		"  -q, --quiet            no summary line on stderr\n"
+		"Leak response (docs/scan.md):\n"
+		"  --follow FILE          watch a growing FILE (or - for stdin): report (and with --revoke,\n"
+		"                         revoke) each key as soon as its line is written; until SIGINT/SIGTERM\n"
 		"\n"
 		"Inline `iplock:allow` or `gitleaks:allow` on a key's line suppresses it.\n"
 		"Exit status: 0 no findings, 1 findings, 2 usage or I/O error.\n");
@@ -46,6 +52,71 @@ static int scan_err(const char *msg, const char *arg)
 {
 	fprintf(stderr, "iplock scan: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
+}
+
+/* --follow, --verify, --staged, --install-hook: the leak-response options, kept together. */
+struct scan_resp {
+	const char *follow;
+	struct store *st;               /* open for --follow --revoke */
+	const char *actor;
+	enum scan_format fmt;
+	bool show;
+	FILE *out;
+	int write_err;
+};
+
+static volatile sig_atomic_t follow_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	follow_stop = 1;
+}
+
+/* --follow: each finding is revoked and written the moment its line is complete. */
+static int follow_finding(void *arg, struct scan_report *r, size_t i)
+{
+	struct scan_resp *sr = arg;
+	struct scan_finding *f = &r->v[i];
+
+	if (sr->st) {
+		char who[128];
+		if (sr->actor)
+			snprintf(who, sizeof(who), "%s", sr->actor);
+		else
+			store_actor_default(who, sizeof(who));
+		if (scan_revoke_one(sr->st, f, 1, who) == SCAN_REVOKE_FAILED)
+			r->errors++;
+	}
+	if (scan_format_streams(sr->fmt) && scan_report_write_one(r, i, sr->fmt, sr->show, sr->out))
+		sr->write_err = 1;
+	return 0;
+}
+
+static int run_follow(struct scan_resp *sr, struct scan_report *r, const struct scan_input_opts *io,
+		      const char *db)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal }; /* no SA_RESTART: reads return */
+	struct scan_follow_opts fo = { .io = io, .on_finding = follow_finding, .arg = sr };
+	char err[512];
+	int rc;
+
+	if (db && scan_store_open(db, &sr->st, err, sizeof(err))) {
+		scan_err(err, NULL);
+		return -EINVAL;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (scan_report_write_head(sr->fmt, sr->out))
+		sr->write_err = 1;
+	rc = scan_follow(r, sr->follow, &fo, &follow_stop);
+	if (rc && rc != -ENOMEM)
+		fprintf(stderr, "iplock scan: %s: %s\n", sr->follow, strerror(-rc));
+	if (sr->st)
+		store_close(sr->st);
+	sr->st = NULL;
+	return rc;
 }
 
 static double now_s(void)
@@ -82,6 +153,7 @@ int scan_main(int argc, char **argv)
 		{ "actor", required_argument, NULL, 'a' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "follow", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct scan_input_opts io = { 0 };
@@ -89,6 +161,7 @@ int scan_main(int argc, char **argv)
 	const char *output = NULL, *ignore = NULL, *baseline = NULL, *db = NULL, *actor = NULL;
 	bool git = false, show = false, revoke = false, quiet = false;
 	struct scan_report r;
+	struct scan_resp sr = { 0 };
 	char err[512];
 	FILE *out = stdout;
 	int c, rc = 2;
@@ -115,6 +188,7 @@ int scan_main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'a': actor = optarg; break;
 		case 'q': quiet = true; break;
+		case 'F': sr.follow = optarg; break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -152,10 +226,28 @@ int scan_main(int argc, char **argv)
 		goto out;
 	}
 
+	if (sr.follow && (git || optind < argc)) {
+		rc = scan_err("--follow takes one FILE and no other input", NULL);
+		goto out;
+	}
+	sr.actor = actor;
+	sr.fmt = fmt;
+	sr.show = show;
+	sr.out = out;
+
 	double t0 = now_s();
 	bool fatal = false;
-	int n_inputs = argc - optind;
-	for (int i = 0; i < (n_inputs ? n_inputs : 1) && !fatal; i++) {
+	int n_inputs = sr.follow ? 0 : argc - optind;
+	if (sr.follow) {
+		int e = run_follow(&sr, &r, &io, revoke ? db : NULL);
+		if (e == -ENOMEM) {
+			scan_err("out of memory", NULL);
+			fatal = true;
+		} else if (e) {
+			r.errors++;
+		}
+	}
+	for (int i = 0; !sr.follow && i < (n_inputs ? n_inputs : 1) && !fatal; i++) {
 		const char *in = n_inputs ? argv[optind + i] : ".";
 		int e = git ? scan_git(&r, in, &io) : scan_input_path(&r, in, &io);
 		if (e == -ENOMEM) {
@@ -167,14 +259,14 @@ int scan_main(int argc, char **argv)
 	}
 	double dt = now_s() - t0;
 
-	if (revoke && !fatal && r.n) {
+	if (revoke && !sr.follow && !fatal && r.n) { /* --follow revoked each at once */
 		const char *rerr = scan_revoke_found(&r, db, actor, err, sizeof(err));
 		if (rerr) {
 			scan_err(rerr, NULL);
 			r.errors++;
 		}
 	}
-	if (scan_report_write(&r, fmt, show, out)) {
+	if ((!sr.follow || !scan_format_streams(fmt)) && scan_report_write(&r, fmt, show, out)) {
 		scan_err("cannot write the report", output ? output : "stdout");
 		fatal = true;
 	}
@@ -201,6 +293,10 @@ int scan_main(int argc, char **argv)
 			fprintf(stderr, "iplock scan: revoked %zu key%s in %s\n", done,
 				done == 1 ? "" : "s", db);
 		}
+	}
+	if (sr.write_err) {
+		scan_err("cannot write the report", output ? output : "stdout");
+		fatal = true;
 	}
 	rc = fatal || r.errors ? 2 : (r.n + r.dropped) ? 1 : 0;
 out:
