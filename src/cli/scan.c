@@ -14,8 +14,10 @@
 #include "scan/follow.h"
 #include "scan/git.h"
 #include "scan/input.h"
+#include "scan/liveness.h"
 #include "scan/report.h"
 #include "scan/revoke.h"
+#include "http/link.h"
 #include "store/store.h"
 
 #define DEFAULT_IGNORE ".iplockignore"
@@ -43,9 +45,18 @@ static void usage(FILE *out)
 		"Leak response (docs/scan.md):\n"
 		"  --follow FILE          watch a growing FILE (or - for stdin): report (and with --revoke,\n"
 		"                         revoke) each key as soon as its line is written; until SIGINT/SIGTERM\n"
+		"  --verify               classify each key: live, locked, dead or unknown, from the key store\n"
+		"                         (--db PATH) and/or a Stripe-compatible API (--verify-api URL)\n"
+		"  --verify-api URL       API to probe with read-only GETs (implies --verify)\n"
+		"  --proxy URL            send the probes through this HTTP CONNECT proxy (e.g. iplock proxy)\n"
+		"  --verify-rate N        probes per second (default 5)\n"
+		"  --verify-timeout SEC   per probe (default 10)\n"
+		"  --cacert FILE          CA certificates for https:// API or proxy\n"
+		"  --fail-on CLASS        exit 1 only for findings of CLASS or worse: live, locked, unknown,\n"
+		"                         any (default) or none\n"
 		"\n"
 		"Inline `iplock:allow` or `gitleaks:allow` on a key's line suppresses it.\n"
-		"Exit status: 0 no findings, 1 findings, 2 usage or I/O error.\n");
+		"Exit status: 0 no findings (of the --fail-on class), 1 findings, 2 usage or I/O error.\n");
 }
 
 static int scan_err(const char *msg, const char *arg)
@@ -57,6 +68,10 @@ static int scan_err(const char *msg, const char *arg)
 /* --follow, --verify, --staged, --install-hook: the leak-response options, kept together. */
 struct scan_resp {
 	const char *follow;
+	bool verify;
+	struct scan_liveness_opts lo;
+	struct scan_liveness *lv;       /* open while scanning with --verify */
+	int fail_on;                    /* enum scan_live, or -1: never */
 	struct store *st;               /* open for --follow --revoke */
 	const char *actor;
 	enum scan_format fmt;
@@ -79,6 +94,8 @@ static int follow_finding(void *arg, struct scan_report *r, size_t i)
 	struct scan_resp *sr = arg;
 	struct scan_finding *f = &r->v[i];
 
+	if (sr->lv)
+		scan_liveness_check(sr->lv, f);
 	if (sr->st) {
 		char who[128];
 		if (sr->actor)
@@ -154,6 +171,13 @@ int scan_main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "follow", required_argument, NULL, 'F' },
+		{ "verify", no_argument, NULL, 'V' },
+		{ "verify-api", required_argument, NULL, 'A' },
+		{ "proxy", required_argument, NULL, 'x' },
+		{ "verify-rate", required_argument, NULL, 'r' },
+		{ "verify-timeout", required_argument, NULL, 't' },
+		{ "cacert", required_argument, NULL, 'C' },
+		{ "fail-on", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct scan_input_opts io = { 0 };
@@ -189,6 +213,30 @@ int scan_main(int argc, char **argv)
 		case 'a': actor = optarg; break;
 		case 'q': quiet = true; break;
 		case 'F': sr.follow = optarg; break;
+		case 'V': sr.verify = true; break;
+		case 'A': sr.verify = true; sr.lo.api = optarg; break;
+		case 'x': sr.lo.proxy = optarg; break;
+		case 'C': sr.lo.cacert = optarg; break;
+		case 'r':
+		case 't': {
+			char *end = NULL;
+			double d = strtod(optarg, &end);
+			if (!end || *end || !(d > 0) || d > 1e6) {
+				rc = scan_err("not a positive number", optarg);
+				goto out;
+			}
+			if (c == 'r')
+				sr.lo.rate = d;
+			else
+				sr.lo.timeout_ms = d * 1000 < 1 ? 1 : (int)(d * 1000);
+			break;
+		}
+		case 'E':
+			if (!scan_fail_on_parse(optarg, &sr.fail_on)) {
+				rc = scan_err("unknown --fail-on class (live, locked, unknown, any, none)", optarg);
+				goto out;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -202,8 +250,20 @@ int scan_main(int argc, char **argv)
 		rc = scan_err("--revoke needs --db PATH", NULL);
 		goto out;
 	}
-	if (db && !revoke) {
-		rc = scan_err("--db is only used with --revoke", NULL);
+	if (db && !revoke && !sr.verify) {
+		rc = scan_err("--db is only used with --revoke or --verify", NULL);
+		goto out;
+	}
+	if (sr.verify && !db && !sr.lo.api) {
+		rc = scan_err("--verify needs --db PATH (the key store) or --verify-api URL", NULL);
+		goto out;
+	}
+	if (!sr.verify && (sr.lo.proxy || sr.lo.rate || sr.lo.timeout_ms || sr.lo.cacert)) {
+		rc = scan_err("--proxy, --verify-rate, --verify-timeout and --cacert need --verify-api", NULL);
+		goto out;
+	}
+	if (!sr.verify && sr.fail_on > SCAN_LIVE_NONE) {
+		rc = scan_err("--fail-on live, locked or unknown needs --verify", NULL);
 		goto out;
 	}
 	if (revoke && access(db, R_OK | W_OK) != 0) {
@@ -229,6 +289,13 @@ int scan_main(int argc, char **argv)
 	if (sr.follow && (git || optind < argc)) {
 		rc = scan_err("--follow takes one FILE and no other input", NULL);
 		goto out;
+	}
+	if (sr.verify) {
+		sr.lo.db = db;
+		if (scan_liveness_open(&sr.lo, &sr.lv, err, sizeof(err))) {
+			rc = scan_err(err, NULL);
+			goto out;
+		}
 	}
 	sr.actor = actor;
 	sr.fmt = fmt;
@@ -258,6 +325,10 @@ int scan_main(int argc, char **argv)
 		}
 	}
 	double dt = now_s() - t0;
+
+	/* before revoking: the report says what the key was when found */
+	for (size_t i = 0; !sr.follow && sr.lv && !fatal && i < r.n; i++)
+		scan_liveness_check(sr.lv, &r.v[i]);
 
 	if (revoke && !sr.follow && !fatal && r.n) { /* --follow revoked each at once */
 		const char *rerr = scan_revoke_found(&r, db, actor, err, sizeof(err));
@@ -298,10 +369,25 @@ int scan_main(int argc, char **argv)
 		scan_err("cannot write the report", output ? output : "stdout");
 		fatal = true;
 	}
-	rc = fatal || r.errors ? 2 : (r.n + r.dropped) ? 1 : 0;
+	size_t failing = r.dropped;
+	for (size_t i = 0; i < r.n; i++)
+		failing += sr.fail_on >= 0 && (int)r.v[i].verdict.live >= sr.fail_on;
+	if (sr.verify && !quiet) {
+		size_t cls[SCAN_LIVE_LIVE + 1] = { 0 };
+		for (size_t i = 0; i < r.n; i++)
+			cls[r.v[i].verdict.live <= SCAN_LIVE_LIVE ? r.v[i].verdict.live : 0]++;
+		fprintf(stderr, "iplock scan: verified: %zu live, %zu locked, %zu dead, %zu unknown\n",
+			cls[SCAN_LIVE_LIVE], cls[SCAN_LIVE_LOCKED], cls[SCAN_LIVE_DEAD],
+			cls[SCAN_LIVE_UNKNOWN]);
+	}
+	rc = fatal || r.errors ? 2 : (sr.fail_on < 0 ? 0 : failing) ? 1 : 0;
 out:
 	if (out != stdout && fclose(out) != 0 && rc != 2)
 		rc = scan_err("cannot write output", output);
 	scan_report_free(&r);
+	if (sr.lv) {
+		scan_liveness_close(sr.lv);
+		vlink_cleanup();
+	}
 	return rc;
 }

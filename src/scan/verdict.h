@@ -57,8 +57,8 @@ struct scan_verdict {
 	char ip[SCAN_IP_MAX];           /* the address a LOCKED answer named ("" when none) */
 	char perm[SCAN_PERM_MAX];       /* the permission a 403 named ("" when none) */
 	uint8_t probes[SCAN_PROBE_COUNT]; /* enum scan_probe_result per scan_probe_path() */
-	char api_error[96];             /* why the API class is UNKNOWN */
-	char detail[320];               /* one line for people: "locked to 2 addresses", ... */
+	char api_error[200];             /* why the API class is UNKNOWN */
+	char detail[384];               /* one line for people: "locked to 2 addresses", ... */
 };
 
 const char *scan_live_name(enum scan_live c);          /* "live", "locked", ... ("" for NONE) */
