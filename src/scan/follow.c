@@ -120,7 +120,6 @@ static int read_available(struct follower *fw, int fd, uint64_t *pos, volatile s
 /* A stream (stdin, a pipe): blocking reads until its end or a stop. */
 static int follow_stream(struct follower *fw, int fd, volatile sig_atomic_t *stop)
 {
-	uint64_t pos = 0;
 	int rc = 0;
 
 	fw->r->files++;
@@ -135,7 +134,6 @@ static int follow_stream(struct follower *fw, int fd, volatile sig_atomic_t *sto
 		if (got == 0)
 			break;
 		fw->len += (size_t)got;
-		pos += (uint64_t)got;
 		fw->r->bytes += (uint64_t)got;
 		if ((rc = drain(fw, false)))
 			break;
