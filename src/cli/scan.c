@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "scan/follow.h"
 #include "scan/git.h"
+#include "scan/hook.h"
 #include "scan/input.h"
 #include "scan/liveness.h"
 #include "scan/report.h"
@@ -52,6 +53,9 @@ static void usage(FILE *out)
 		"  --verify-rate N        probes per second (default 5)\n"
 		"  --verify-timeout SEC   per probe (default 10)\n"
 		"  --cacert FILE          CA certificates for https:// API or proxy\n"
+		"  --staged               scan the git index (what a commit would add), not the work tree\n"
+		"  --install-hook         write .git/hooks/pre-commit running `iplock scan --staged`\n"
+		"                         (an existing hook is kept and runs first)\n"
 		"  --fail-on CLASS        exit 1 only for findings of CLASS or worse: live, locked, unknown,\n"
 		"                         any (default) or none\n"
 		"\n"
@@ -69,6 +73,7 @@ static int scan_err(const char *msg, const char *arg)
 struct scan_resp {
 	const char *follow;
 	bool verify;
+	bool staged, install_hook;
 	struct scan_liveness_opts lo;
 	struct scan_liveness *lv;       /* open while scanning with --verify */
 	int fail_on;                    /* enum scan_live, or -1: never */
@@ -136,6 +141,25 @@ static int run_follow(struct scan_resp *sr, struct scan_report *r, const struct 
 	return rc;
 }
 
+/* --install-hook [REPO] */
+static int install_hook(const char *repo)
+{
+	char self[4096], msg[8192];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (!repo)
+		return scan_err("--install-hook takes at most one REPO", NULL);
+	/* the hook runs this very binary (IPLOCK_HOOK_BIN or PATH when it is gone) */
+	if (n <= 0 || (size_t)n >= sizeof(self) - 1)
+		snprintf(self, sizeof(self), "iplock");
+	else
+		self[n] = '\0';
+	if (scan_hook_install(repo, self, msg, sizeof(msg)))
+		return scan_err(msg, NULL);
+	printf("iplock scan: %s\n", msg);
+	return 0;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -172,6 +196,8 @@ int scan_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "follow", required_argument, NULL, 'F' },
 		{ "verify", no_argument, NULL, 'V' },
+		{ "staged", no_argument, NULL, 's' },
+		{ "install-hook", no_argument, NULL, 'H' },
 		{ "verify-api", required_argument, NULL, 'A' },
 		{ "proxy", required_argument, NULL, 'x' },
 		{ "verify-rate", required_argument, NULL, 'r' },
@@ -214,6 +240,8 @@ int scan_main(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'F': sr.follow = optarg; break;
 		case 'V': sr.verify = true; break;
+		case 's': sr.staged = true; break;
+		case 'H': sr.install_hook = true; break;
 		case 'A': sr.verify = true; sr.lo.api = optarg; break;
 		case 'x': sr.lo.proxy = optarg; break;
 		case 'C': sr.lo.cacert = optarg; break;
@@ -286,6 +314,17 @@ int scan_main(int argc, char **argv)
 		goto out;
 	}
 
+	if (sr.install_hook) {
+		rc = install_hook(argc - optind > 1 ? NULL : optind < argc ? argv[optind] : ".");
+		goto out;
+	}
+	if (sr.staged && (git || sr.follow)) {
+		rc = scan_err("--staged scans the index of REPO...: not with --git or --follow", NULL);
+		goto out;
+	}
+	/* probes and the git pipes must not kill us when the other end goes away */
+	if (sr.staged || sr.verify)
+		signal(SIGPIPE, SIG_IGN);
 	if (sr.follow && (git || optind < argc)) {
 		rc = scan_err("--follow takes one FILE and no other input", NULL);
 		goto out;
@@ -316,7 +355,8 @@ int scan_main(int argc, char **argv)
 	}
 	for (int i = 0; !sr.follow && i < (n_inputs ? n_inputs : 1) && !fatal; i++) {
 		const char *in = n_inputs ? argv[optind + i] : ".";
-		int e = git ? scan_git(&r, in, &io) : scan_input_path(&r, in, &io);
+		int e = sr.staged ? scan_git_staged(&r, in, &io) :
+			git ? scan_git(&r, in, &io) : scan_input_path(&r, in, &io);
 		if (e == -ENOMEM) {
 			scan_err("out of memory", NULL);
 			fatal = true;
@@ -381,6 +421,10 @@ int scan_main(int argc, char **argv)
 			cls[SCAN_LIVE_UNKNOWN]);
 	}
 	rc = fatal || r.errors ? 2 : (sr.fail_on < 0 ? 0 : failing) ? 1 : 0;
+	if (sr.staged && rc == 1)
+		fprintf(stderr, "iplock scan: commit blocked: remove the key%s from the staged files "
+			"(git add them again), or mark a false positive with iplock:allow\n",
+			failing == 1 ? "" : "s");
 out:
 	if (out != stdout && fclose(out) != 0 && rc != 2)
 		rc = scan_err("cannot write output", output);
