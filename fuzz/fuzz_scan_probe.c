@@ -70,7 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < SCAN_PROBE_COUNT; i++)
 		v.probes[i] = (uint8_t)(i < size ? data[i] % 4 : 0);
 	scan_verdict_finish(&v);
-	if (v.live < SCAN_LIVE_DEAD || v.live > SCAN_LIVE_LIVE || !memchr(v.detail, '\0', sizeof(v.detail)))
+	if (v.live < SCAN_LIVE_DEAD || v.live > SCAN_LIVE_LIVE ||
+	    !memchr(v.detail, '\0', sizeof(v.detail)))
 		abort();
 	return 0;
 }

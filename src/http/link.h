@@ -1,7 +1,8 @@
-/* link.h: a blocking client connection for `iplock verify` and `iplock scan --verify`: TCP
- * with poll() deadlines, and up to two TLS layers on top (TLS to an https:// proxy, then the destination's own TLS inside
- * the CONNECT tunnel). Every TLS layer reads and writes through the layer below with a custom
- * BIO, so nested TLS needs no special case. One HTTP/1.1 exchange at a time. */
+/* link.h: a blocking client connection for `iplock verify` and `iplock scan --verify`: TCP with
+ * poll() deadlines, and up to two TLS layers on top (TLS to an https:// proxy, then the
+ * destination's own TLS inside the CONNECT tunnel). Every TLS layer reads and writes through
+ * the layer below with a custom BIO, so nested TLS needs no special case. One HTTP/1.1 exchange
+ * at a time. */
 #ifndef IPLOCK_HTTP_LINK_H
 #define IPLOCK_HTTP_LINK_H
 

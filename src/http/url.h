@@ -1,5 +1,6 @@
 /* url.h: the URLs the HTTP clients (`iplock verify`, `scan --verify`) are given: http:// or
- * https://, optional user:password (percent-decoded), an IP literal or DNS name, a port, and a path. Pure code, no I/O. */
+ * https://, optional user:password (percent-decoded), an IP literal or DNS name, a port, and a
+ * path. Pure code, no I/O. */
 #ifndef IPLOCK_HTTP_URL_H
 #define IPLOCK_HTTP_URL_H
 

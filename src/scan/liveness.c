@@ -206,7 +206,8 @@ static uint8_t probe_result(int status)
 	return status / 100 == 2 ? SCAN_PROBE_READ : status == 403 ? SCAN_PROBE_DENIED : SCAN_PROBE_OTHER;
 }
 
-static void check_api(struct scan_liveness *lv, const struct scan_finding *f, struct scan_verdict *v)
+static void check_api(struct scan_liveness *lv, const struct scan_finding *f,
+		      struct scan_verdict *v)
 {
 	char err[sizeof(v->api_error)];
 

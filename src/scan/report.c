@@ -481,31 +481,29 @@ static void csv_field(FILE *out, const char *s, bool last)
 	fputs(last ? "\r\n" : ",", out);
 }
 
-#define CSV_HEAD "kind,severity,file,line,column,offset,fingerprint,secret,commit,author,date,revoked," \
-	"liveness,verify\r\n"
+#define CSV_HEAD "kind,severity,file,line,column,offset,fingerprint,secret,commit,author,date," \
+	"revoked,liveness,verify\r\n"
 
 static void write_csv_one(const struct scan_finding *f, bool show, FILE *out)
 {
-	{
-		char num[3][24];
-		snprintf(num[0], sizeof(num[0]), "%llu", (unsigned long long)f->line);
-		snprintf(num[1], sizeof(num[1]), "%llu", (unsigned long long)f->column);
-		snprintf(num[2], sizeof(num[2]), "%llu", (unsigned long long)f->offset);
-		csv_field(out, scan_kind_name(f->kind), false);
-		csv_field(out, scan_severity_name(scan_kind_severity(f->kind)), false);
-		csv_field(out, f->file, false);
-		csv_field(out, num[0], false);
-		csv_field(out, num[1], false);
-		csv_field(out, num[2], false);
-		csv_field(out, f->fingerprint, false);
-		csv_field(out, show ? f->secret : f->masked, false);
-		csv_field(out, f->n_commits ? f->commits[0].id : "", false);
-		csv_field(out, f->n_commits ? f->commits[0].author : "", false);
-		csv_field(out, f->n_commits ? f->commits[0].date : "", false);
-		csv_field(out, revoke_name(f->revoke), false);
-		csv_field(out, scan_live_name(f->verdict.live), false);
-		csv_field(out, f->verdict.detail, true);
-	}
+	char num[3][24];
+	snprintf(num[0], sizeof(num[0]), "%llu", (unsigned long long)f->line);
+	snprintf(num[1], sizeof(num[1]), "%llu", (unsigned long long)f->column);
+	snprintf(num[2], sizeof(num[2]), "%llu", (unsigned long long)f->offset);
+	csv_field(out, scan_kind_name(f->kind), false);
+	csv_field(out, scan_severity_name(scan_kind_severity(f->kind)), false);
+	csv_field(out, f->file, false);
+	csv_field(out, num[0], false);
+	csv_field(out, num[1], false);
+	csv_field(out, num[2], false);
+	csv_field(out, f->fingerprint, false);
+	csv_field(out, show ? f->secret : f->masked, false);
+	csv_field(out, f->n_commits ? f->commits[0].id : "", false);
+	csv_field(out, f->n_commits ? f->commits[0].author : "", false);
+	csv_field(out, f->n_commits ? f->commits[0].date : "", false);
+	csv_field(out, revoke_name(f->revoke), false);
+	csv_field(out, scan_live_name(f->verdict.live), false);
+	csv_field(out, f->verdict.detail, true);
 }
 
 static void write_csv(const struct scan_report *r, bool show, FILE *out)
@@ -524,29 +522,27 @@ static void fput_safe(const char *s, FILE *out)
 
 static void write_text_one(const struct scan_finding *f, bool show, FILE *out)
 {
-	{
-		fput_safe(f->file, out);
-		fprintf(out, ":%llu:%llu: %s %s %s fingerprint=%s",
-			(unsigned long long)f->line, (unsigned long long)f->column,
-			scan_severity_name(scan_kind_severity(f->kind)), scan_kind_name(f->kind),
-			show ? f->secret : f->masked, f->fingerprint);
-		if (f->n_commits) {
-			fprintf(out, " commit=%.12s author=\"", f->commits[0].id);
-			fput_safe(f->commits[0].author, out);
-			fprintf(out, "\" date=%s", f->commits[0].date);
-		}
-		else if (f->blob[0])
-			fprintf(out, " blob=%.12s", f->blob);
-		if (f->revoke != SCAN_REVOKE_NONE)
-			fprintf(out, " revoke=%s%s%s", revoke_name(f->revoke), f->key_id[0] ? ":" : "",
-				f->key_id);
-		if (f->verdict.live != SCAN_LIVE_NONE) {
-			fprintf(out, " liveness=%s verify=\"", scan_live_name(f->verdict.live));
-			fput_safe(f->verdict.detail, out);
-			fputc('"', out);
-		}
-		fputc('\n', out);
+	fput_safe(f->file, out);
+	fprintf(out, ":%llu:%llu: %s %s %s fingerprint=%s",
+		(unsigned long long)f->line, (unsigned long long)f->column,
+		scan_severity_name(scan_kind_severity(f->kind)), scan_kind_name(f->kind),
+		show ? f->secret : f->masked, f->fingerprint);
+	if (f->n_commits) {
+		fprintf(out, " commit=%.12s author=\"", f->commits[0].id);
+		fput_safe(f->commits[0].author, out);
+		fprintf(out, "\" date=%s", f->commits[0].date);
 	}
+	else if (f->blob[0])
+		fprintf(out, " blob=%.12s", f->blob);
+	if (f->revoke != SCAN_REVOKE_NONE)
+		fprintf(out, " revoke=%s%s%s", revoke_name(f->revoke), f->key_id[0] ? ":" : "",
+			f->key_id);
+	if (f->verdict.live != SCAN_LIVE_NONE) {
+		fprintf(out, " liveness=%s verify=\"", scan_live_name(f->verdict.live));
+		fput_safe(f->verdict.detail, out);
+		fputc('"', out);
+	}
+	fputc('\n', out);
 }
 
 static void write_text(const struct scan_report *r, bool show, FILE *out)

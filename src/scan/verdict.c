@@ -192,7 +192,7 @@ static void api_part(const struct scan_verdict *v, char *out, size_t cap)
 
 void scan_verdict_finish(struct scan_verdict *v)
 {
-	char store[96] = "", api[224];
+	char store[96] = "", api[400];
 
 	switch (v->api) {
 	case SCAN_API_LIVE:

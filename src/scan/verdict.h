@@ -58,7 +58,7 @@ struct scan_verdict {
 	char perm[SCAN_PERM_MAX];       /* the permission a 403 named ("" when none) */
 	uint8_t probes[SCAN_PROBE_COUNT]; /* enum scan_probe_result per scan_probe_path() */
 	char api_error[200];             /* why the API class is UNKNOWN */
-	char detail[384];               /* one line for people: "locked to 2 addresses", ... */
+	char detail[512];               /* one line for people: "locked to 2 addresses", ... */
 };
 
 const char *scan_live_name(enum scan_live c);          /* "live", "locked", ... ("" for NONE) */

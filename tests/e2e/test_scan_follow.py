@@ -15,8 +15,9 @@ from test_scan import BIN, key
 
 
 def start_follow(path, *args, stdin=None):
+    # unbuffered: a readline() must not pull a second line into a buffer select() cannot see
     return subprocess.Popen([BIN, "scan", "--follow", str(path), "--format", "jsonl", *args],
-                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
 
 
 def read_line(proc, timeout=5.0):

@@ -191,7 +191,8 @@ def test_follow_with_verify_classifies_at_once(tmp_path):
     log = tmp_path / "ci.log"
     log.write_text("")
     p = subprocess.Popen([BIN, "scan", "--follow", str(log), "--format", "jsonl", "--verify",
-                          "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         bufsize=0)
     try:
         with open(log, "a") as fh:
             fh.write("key %s\n" % k["locked"]["secret"])
