@@ -43,6 +43,7 @@ static void usage(FILE *out)
 		"  --revoke --db PATH     revoke every found key that is in the key store at PATH\n"
 		"  --actor NAME           who revokes, for the audit record (default: the OS user)\n"
 		"  -q, --quiet            no summary line on stderr\n"
+		"\n"
 		"Leak response (docs/scan.md):\n"
 		"  --follow FILE          watch a growing FILE (or - for stdin): report (and with --revoke,\n"
 		"                         revoke) each key as soon as its line is written; until SIGINT/SIGTERM\n"
