@@ -204,3 +204,50 @@ def test_follow_with_verify_classifies_at_once(tmp_path):
     finally:
         p.terminate()
         p.communicate(timeout=10)
+
+
+def test_api_answers_stripe_style(tmp_path):
+    """A Stripe-like API that appends the caller's IP to the 401, rate-limits one key and fails
+    on another: the IP is reported, the others are unknown with the reason; only GETs arrive."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    seen = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            k = self.headers.get("Authorization", "")[len("Bearer "):]
+            seen.append((self.command, self.path, k))
+            code, msg = {"A": (401, "The API key provided does not allow requests from your IP "
+                                    "address (%s)." % self.client_address[0]),
+                         "B": (429, "Too many requests"), "C": (500, "oops")}.get(k[-1], (200, ""))
+            body = json.dumps({"error": {"type": "invalid_request_error", "message": msg}}
+                              if code != 200 else {"object": "list", "data": []}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    ka, kb, kc, kd = (key("sk_live")[:-1] + c for c in "ABCD")
+    (tmp_path / "f.txt").write_text("\n".join([ka, kb, kc, kd]) + "\n")
+    try:
+        r = scan("--format", "json", "--verify-api", "http://127.0.0.1:%d/base/" % srv.server_port,
+                 "--verify-rate", "100", "--fail-on", "locked", str(tmp_path / "f.txt"))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 1, r.stderr
+    f = by_line(json.loads(r.stdout)["findings"])
+    assert (f[1]["liveness"], f[1]["verify"]["api"], f[1]["verify"]["ip"]) == ("locked", "locked", "127.0.0.1")
+    assert "127.0.0.1 not allowed" in f[1]["verify"]["detail"]
+    assert (f[2]["liveness"], f[2]["verify"]["detail"]) == ("unknown", "api: unknown (rate limited (429))")
+    assert (f[3]["liveness"], f[3]["verify"]["detail"]) == ("unknown", "api: unknown (server error (500))")
+    assert f[4]["liveness"] == "live"
+    assert {(m, p) for m, p, _ in seen} == {("GET", "/base/v1/charges?limit=1")}
+    assert sorted(k for _, _, k in seen) == sorted([ka, kb, kc, kd])
