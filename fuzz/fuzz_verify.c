@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "verify/resp.h"
-#include "verify/url.h"
+#include "http/resp.h"
+#include "http/url.h"
 
 static struct vresp ra, rb;
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,15 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "scan/follow.h"
 #include "scan/git.h"
+#include "scan/hook.h"
 #include "scan/input.h"
+#include "scan/liveness.h"
 #include "scan/report.h"
 #include "scan/revoke.h"
+#include "http/link.h"
+#include "store/store.h"
 
 #define DEFAULT_IGNORE ".iplockignore"
 
@@ -38,14 +44,121 @@ static void usage(FILE *out)
 		"  --actor NAME           who revokes, for the audit record (default: the OS user)\n"
 		"  -q, --quiet            no summary line on stderr\n"
 		"\n"
+		"Leak response (docs/scan.md):\n"
+		"  --follow FILE          watch a growing FILE (or - for stdin): report (and with --revoke,\n"
+		"                         revoke) each key as soon as its line is written; until SIGINT/SIGTERM\n"
+		"  --verify               classify each key: live, locked, dead or unknown, from the key store\n"
+		"                         (--db PATH) and/or a Stripe-compatible API (--verify-api URL)\n"
+		"  --verify-api URL       API to probe with read-only GETs (implies --verify)\n"
+		"  --proxy URL            send the probes through this HTTP CONNECT proxy (e.g. iplock proxy)\n"
+		"  --verify-rate N        probes per second (default 5)\n"
+		"  --verify-timeout SEC   per probe (default 10)\n"
+		"  --cacert FILE          CA certificates for https:// API or proxy\n"
+		"  --staged               scan the git index (what a commit would add), not the work tree\n"
+		"  --install-hook         write .git/hooks/pre-commit running `iplock scan --staged`\n"
+		"                         (an existing hook is kept and runs first)\n"
+		"  --fail-on CLASS        exit 1 only for findings of CLASS or worse: live, locked, unknown,\n"
+		"                         any (default) or none\n"
+		"\n"
 		"Inline `iplock:allow` or `gitleaks:allow` on a key's line suppresses it.\n"
-		"Exit status: 0 no findings, 1 findings, 2 usage or I/O error.\n");
+		"Exit status: 0 no findings (of the --fail-on class), 1 findings, 2 usage or I/O error.\n");
 }
 
 static int scan_err(const char *msg, const char *arg)
 {
 	fprintf(stderr, "iplock scan: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
+}
+
+/* --follow, --verify, --staged, --install-hook: the leak-response options, kept together. */
+struct scan_resp {
+	const char *follow;
+	bool verify;
+	bool staged, install_hook;
+	struct scan_liveness_opts lo;
+	struct scan_liveness *lv;       /* open while scanning with --verify */
+	int fail_on;                    /* enum scan_live, or -1: never */
+	struct store *st;               /* open for --follow --revoke */
+	const char *actor;
+	enum scan_format fmt;
+	bool show;
+	FILE *out;
+	int write_err;
+};
+
+static volatile sig_atomic_t follow_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	follow_stop = 1;
+}
+
+/* --follow: each finding is revoked and written the moment its line is complete. */
+static int follow_finding(void *arg, struct scan_report *r, size_t i)
+{
+	struct scan_resp *sr = arg;
+	struct scan_finding *f = &r->v[i];
+
+	if (sr->lv)
+		scan_liveness_check(sr->lv, f);
+	if (sr->st) {
+		char who[128];
+		if (sr->actor)
+			snprintf(who, sizeof(who), "%s", sr->actor);
+		else
+			store_actor_default(who, sizeof(who));
+		if (scan_revoke_one(sr->st, f, 1, who) == SCAN_REVOKE_FAILED)
+			r->errors++;
+	}
+	if (scan_format_streams(sr->fmt) && scan_report_write_one(r, i, sr->fmt, sr->show, sr->out))
+		sr->write_err = 1;
+	return 0;
+}
+
+static int run_follow(struct scan_resp *sr, struct scan_report *r, const struct scan_input_opts *io,
+		      const char *db)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal }; /* no SA_RESTART: reads return */
+	struct scan_follow_opts fo = { .io = io, .on_finding = follow_finding, .arg = sr };
+	char err[512];
+	int rc;
+
+	if (db && scan_store_open(db, &sr->st, err, sizeof(err))) {
+		scan_err(err, NULL);
+		return -EINVAL;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (scan_report_write_head(sr->fmt, sr->out))
+		sr->write_err = 1;
+	rc = scan_follow(r, sr->follow, &fo, &follow_stop);
+	if (rc && rc != -ENOMEM)
+		fprintf(stderr, "iplock scan: %s: %s\n", sr->follow, strerror(-rc));
+	if (sr->st)
+		store_close(sr->st);
+	sr->st = NULL;
+	return rc;
+}
+
+/* --install-hook [REPO] */
+static int install_hook(const char *repo)
+{
+	char self[4096], msg[8192];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (!repo)
+		return scan_err("--install-hook takes at most one REPO", NULL);
+	/* the hook runs this very binary (IPLOCK_HOOK_BIN or PATH when it is gone) */
+	if (n <= 0 || (size_t)n >= sizeof(self) - 1)
+		snprintf(self, sizeof(self), "iplock");
+	else
+		self[n] = '\0';
+	if (scan_hook_install(repo, self, msg, sizeof(msg)))
+		return scan_err(msg, NULL);
+	printf("iplock scan: %s\n", msg);
+	return 0;
 }
 
 static double now_s(void)
@@ -82,6 +195,16 @@ int scan_main(int argc, char **argv)
 		{ "actor", required_argument, NULL, 'a' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "follow", required_argument, NULL, 'F' },
+		{ "verify", no_argument, NULL, 'V' },
+		{ "staged", no_argument, NULL, 's' },
+		{ "install-hook", no_argument, NULL, 'H' },
+		{ "verify-api", required_argument, NULL, 'A' },
+		{ "proxy", required_argument, NULL, 'x' },
+		{ "verify-rate", required_argument, NULL, 'r' },
+		{ "verify-timeout", required_argument, NULL, 't' },
+		{ "cacert", required_argument, NULL, 'C' },
+		{ "fail-on", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct scan_input_opts io = { 0 };
@@ -89,6 +212,7 @@ int scan_main(int argc, char **argv)
 	const char *output = NULL, *ignore = NULL, *baseline = NULL, *db = NULL, *actor = NULL;
 	bool git = false, show = false, revoke = false, quiet = false;
 	struct scan_report r;
+	struct scan_resp sr = { 0 };
 	char err[512];
 	FILE *out = stdout;
 	int c, rc = 2;
@@ -115,6 +239,33 @@ int scan_main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'a': actor = optarg; break;
 		case 'q': quiet = true; break;
+		case 'F': sr.follow = optarg; break;
+		case 'V': sr.verify = true; break;
+		case 's': sr.staged = true; break;
+		case 'H': sr.install_hook = true; break;
+		case 'A': sr.verify = true; sr.lo.api = optarg; break;
+		case 'x': sr.lo.proxy = optarg; break;
+		case 'C': sr.lo.cacert = optarg; break;
+		case 'r':
+		case 't': {
+			char *end = NULL;
+			double d = strtod(optarg, &end);
+			if (!end || *end || !(d > 0) || d > 1e6) {
+				rc = scan_err("not a positive number", optarg);
+				goto out;
+			}
+			if (c == 'r')
+				sr.lo.rate = d;
+			else
+				sr.lo.timeout_ms = d * 1000 < 1 ? 1 : (int)(d * 1000);
+			break;
+		}
+		case 'E':
+			if (!scan_fail_on_parse(optarg, &sr.fail_on)) {
+				rc = scan_err("unknown --fail-on class (live, locked, unknown, any, none)", optarg);
+				goto out;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -128,8 +279,20 @@ int scan_main(int argc, char **argv)
 		rc = scan_err("--revoke needs --db PATH", NULL);
 		goto out;
 	}
-	if (db && !revoke) {
-		rc = scan_err("--db is only used with --revoke", NULL);
+	if (db && !revoke && !sr.verify) {
+		rc = scan_err("--db is only used with --revoke or --verify", NULL);
+		goto out;
+	}
+	if (sr.verify && !db && !sr.lo.api) {
+		rc = scan_err("--verify needs --db PATH (the key store) or --verify-api URL", NULL);
+		goto out;
+	}
+	if (!sr.verify && (sr.lo.proxy || sr.lo.rate || sr.lo.timeout_ms || sr.lo.cacert)) {
+		rc = scan_err("--proxy, --verify-rate, --verify-timeout and --cacert need --verify-api", NULL);
+		goto out;
+	}
+	if (!sr.verify && sr.fail_on > SCAN_LIVE_NONE) {
+		rc = scan_err("--fail-on live, locked or unknown needs --verify", NULL);
 		goto out;
 	}
 	if (revoke && access(db, R_OK | W_OK) != 0) {
@@ -152,12 +315,49 @@ int scan_main(int argc, char **argv)
 		goto out;
 	}
 
+	if (sr.install_hook) {
+		rc = install_hook(argc - optind > 1 ? NULL : optind < argc ? argv[optind] : ".");
+		goto out;
+	}
+	if (sr.staged && (git || sr.follow)) {
+		rc = scan_err("--staged scans the index of REPO...: not with --git or --follow", NULL);
+		goto out;
+	}
+	/* probes and the git pipes must not kill us when the other end goes away */
+	if (sr.staged || sr.verify)
+		signal(SIGPIPE, SIG_IGN);
+	if (sr.follow && (git || optind < argc)) {
+		rc = scan_err("--follow takes one FILE and no other input", NULL);
+		goto out;
+	}
+	if (sr.verify) {
+		sr.lo.db = db;
+		if (scan_liveness_open(&sr.lo, &sr.lv, err, sizeof(err))) {
+			rc = scan_err(err, NULL);
+			goto out;
+		}
+	}
+	sr.actor = actor;
+	sr.fmt = fmt;
+	sr.show = show;
+	sr.out = out;
+
 	double t0 = now_s();
 	bool fatal = false;
-	int n_inputs = argc - optind;
-	for (int i = 0; i < (n_inputs ? n_inputs : 1) && !fatal; i++) {
+	int n_inputs = sr.follow ? 0 : argc - optind;
+	if (sr.follow) {
+		int e = run_follow(&sr, &r, &io, revoke ? db : NULL);
+		if (e == -ENOMEM) {
+			scan_err("out of memory", NULL);
+			fatal = true;
+		} else if (e) {
+			r.errors++;
+		}
+	}
+	for (int i = 0; !sr.follow && i < (n_inputs ? n_inputs : 1) && !fatal; i++) {
 		const char *in = n_inputs ? argv[optind + i] : ".";
-		int e = git ? scan_git(&r, in, &io) : scan_input_path(&r, in, &io);
+		int e = sr.staged ? scan_git_staged(&r, in, &io) :
+			git ? scan_git(&r, in, &io) : scan_input_path(&r, in, &io);
 		if (e == -ENOMEM) {
 			scan_err("out of memory", NULL);
 			fatal = true;
@@ -167,14 +367,18 @@ int scan_main(int argc, char **argv)
 	}
 	double dt = now_s() - t0;
 
-	if (revoke && !fatal && r.n) {
+	/* before revoking: the report says what the key was when found */
+	for (size_t i = 0; !sr.follow && sr.lv && !fatal && i < r.n; i++)
+		scan_liveness_check(sr.lv, &r.v[i]);
+
+	if (revoke && !sr.follow && !fatal && r.n) { /* --follow revoked each at once */
 		const char *rerr = scan_revoke_found(&r, db, actor, err, sizeof(err));
 		if (rerr) {
 			scan_err(rerr, NULL);
 			r.errors++;
 		}
 	}
-	if (scan_report_write(&r, fmt, show, out)) {
+	if ((!sr.follow || !scan_format_streams(fmt)) && scan_report_write(&r, fmt, show, out)) {
 		scan_err("cannot write the report", output ? output : "stdout");
 		fatal = true;
 	}
@@ -202,10 +406,33 @@ int scan_main(int argc, char **argv)
 				done == 1 ? "" : "s", db);
 		}
 	}
-	rc = fatal || r.errors ? 2 : (r.n + r.dropped) ? 1 : 0;
+	if (sr.write_err) {
+		scan_err("cannot write the report", output ? output : "stdout");
+		fatal = true;
+	}
+	size_t failing = r.dropped;
+	for (size_t i = 0; i < r.n; i++)
+		failing += sr.fail_on >= 0 && (int)r.v[i].verdict.live >= sr.fail_on;
+	if (sr.verify && !quiet) {
+		size_t cls[SCAN_LIVE_LIVE + 1] = { 0 };
+		for (size_t i = 0; i < r.n; i++)
+			cls[r.v[i].verdict.live <= SCAN_LIVE_LIVE ? r.v[i].verdict.live : 0]++;
+		fprintf(stderr, "iplock scan: verified: %zu live, %zu locked, %zu dead, %zu unknown\n",
+			cls[SCAN_LIVE_LIVE], cls[SCAN_LIVE_LOCKED], cls[SCAN_LIVE_DEAD],
+			cls[SCAN_LIVE_UNKNOWN]);
+	}
+	rc = fatal || r.errors ? 2 : (sr.fail_on < 0 ? 0 : failing) ? 1 : 0;
+	if (sr.staged && rc == 1)
+		fprintf(stderr, "iplock scan: commit blocked: remove the key%s from the staged files "
+			"(git add them again), or mark a false positive with iplock:allow\n",
+			failing == 1 ? "" : "s");
 out:
 	if (out != stdout && fclose(out) != 0 && rc != 2)
 		rc = scan_err("cannot write output", output);
 	scan_report_free(&r);
+	if (sr.lv) {
+		scan_liveness_close(sr.lv);
+		vlink_cleanup();
+	}
 	return rc;
 }

@@ -1,6 +1,6 @@
 /* verify.c: `iplock verify`: proves, for every egress address of a proxy pool, that traffic
  * really leaves from it (--echo) and that an API accepts a key from it (--api), and says
- * exactly what to fix. Blocking client code with poll() deadlines (src/verify/link.c). */
+ * exactly what to fix. Blocking client code with poll() deadlines (src/http/link.c, shared with `iplock scan --verify`). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -20,8 +20,8 @@
 #include "core/version.h"
 #include "net/addr.h"
 #include "store/store.h"
-#include "verify/link.h"
-#include "verify/url.h"
+#include "http/link.h"
+#include "http/url.h"
 
 #define VERIFY_POOL_MAX   32      /* the proxy caps a pool at 32 addresses too */
 #define VERIFY_KEY_MAX    512

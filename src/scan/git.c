@@ -404,3 +404,161 @@ int scan_git(struct scan_report *r, const char *repo, const struct scan_input_op
 		rc = attribute(r, first, repo);
 	return rc;
 }
+
+/* ---- the index (scan --staged, the pre-commit hook) ---- */
+
+#define STAGED_LIST_MAX (256u << 20)   /* bytes of `git diff --cached` output we accept */
+
+/* Reads all of fd into a NUL-terminated buffer (capped). */
+static int slurp(int fd, char **out, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *b = malloc(cap + 1);
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= STAGED_LIST_MAX) {
+				free(b);
+				return -E2BIG;
+			}
+			char *nb = realloc(b, cap * 2 + 1);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t got = read(fd, b + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			free(b);
+			return -errno;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	b[n] = '\0';
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_input_opts *o)
+{
+	/* what the commit would add or change: new blob ids of staged files, against HEAD (or the
+	 * empty tree on an unborn branch) */
+	char *diffv[] = { "git", "-C", (char *)repo, "diff", "--cached", "--raw", "-z",
+			  "--no-renames", "--no-abbrev", "--diff-filter=ACMT", NULL };
+	char *catfile[] = { "git", "-C", (char *)repo, "cat-file", "--batch", NULL };
+	int p[2] = { -1, -1 }, in[2] = { -1, -1 }, outp[2] = { -1, -1 };
+	pid_t pid = -1, cpid = -1;
+	char *list = NULL, line[GIT_LINE_MAX];
+	size_t len = 0, memcap = 0;
+	unsigned char *mem = NULL;
+	struct breader *b = NULL;
+	int rc;
+
+	if (pipe2(p, O_CLOEXEC)) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = spawn_git(diffv, -1, p[1], &pid))) {
+		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
+		goto out;
+	}
+	close_fd(&p[1]);
+	rc = slurp(p[0], &list, &len);
+	close_fd(&p[0]);
+	if (reap(pid, "diff --cached") && rc == 0)
+		rc = -EIO;
+	pid = -1;
+	if (rc)
+		goto out;
+	if (pipe2(in, O_CLOEXEC) || pipe2(outp, O_CLOEXEC)) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = spawn_git(catfile, in[0], outp[1], &cpid))) {
+		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
+		goto out;
+	}
+	close_fd(&in[0]);
+	close_fd(&outp[1]);
+	if (!(b = malloc(sizeof(*b)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	b->fd = outp[0];
+	b->pos = b->len = 0;
+	/* records: ":<mode> <mode> <old> <new> <status>\0<path>\0" */
+	for (size_t at = 0; at < len && rc == 0;) {
+		char *meta = list + at, *path = meta + strlen(meta) + 1;
+		if (path >= list + len)
+			break;
+		at = (size_t)(path - list) + strlen(path) + 1;
+		char mode[8] = "", oid[SCAN_OID_MAX] = "";
+		if (sscanf(meta, ":%*7s %7s %*64s %64s", mode, oid) != 2)
+			continue;
+		/* gitlinks (submodules) have no blob here; deletions are filtered out */
+		if (!strcmp(mode, "160000") || strspn(oid, "0") == strlen(oid))
+			continue;
+		/* one request, one answer: cat-file flushes after each object, so no deadlock */
+		char req[SCAN_OID_MAX + 1];
+		int n = snprintf(req, sizeof(req), "%s\n", oid);
+		for (int w = 0; w < n;) {
+			ssize_t k = write(in[1], req + w, (size_t)(n - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				rc = -errno;
+				break;
+			}
+			w += (int)k;
+		}
+		if (rc)
+			break;
+		int got = br_line(b, line, sizeof(line));
+		if (got <= 0) {
+			rc = got ? got : -EPIPE;
+			break;
+		}
+		char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+		if (!sp1 || !sp2 || strncmp(sp1 + 1, "blob ", 5)) {
+			fprintf(stderr, "iplock scan: %s: staged object %s is missing\n", path, oid);
+			r->errors++;
+			continue;
+		}
+		char *end = NULL;
+		errno = 0;
+		unsigned long long size = strtoull(sp2 + 1, &end, 10);
+		if (errno || *end) {
+			rc = -EPROTO;
+			break;
+		}
+		rc = scan_blob(r, b, size, oid, path, o, &mem, &memcap);
+		if (rc == 0)
+			rc = br_skip(b, 1);
+	}
+	if (rc < 0 && rc != -ENOMEM)
+		fprintf(stderr, "iplock scan: reading the index: %s\n", strerror(-rc));
+out:
+	close_fd(&p[0]);
+	close_fd(&p[1]);
+	close_fd(&in[0]);
+	close_fd(&in[1]);      /* end of requests: cat-file exits */
+	close_fd(&outp[1]);
+	close_fd(&outp[0]);
+	if (pid > 0)
+		reap(pid, "diff --cached");
+	if (cpid > 0 && reap(cpid, "cat-file") && rc == 0)
+		rc = -EIO;
+	free(b);
+	free(mem);
+	free(list);
+	r->cur_file = r->cur_blob = NULL;
+	return rc;
+}

@@ -11,4 +11,8 @@
  * (a message is on stderr). */
 int scan_git(struct scan_report *r, const char *repo, const struct scan_input_opts *o);
 
+/* Scans what a commit would add: the staged blobs (the index, not the work tree) of files
+ * added or changed against HEAD (every staged file on an unborn branch). For pre-commit hooks. */
+int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_input_opts *o);
+
 #endif

@@ -261,6 +261,39 @@ static json_t *jstr(const char *s)
 	return j;
 }
 
+/* --verify: the store's and the API's view, then the class both give. */
+static json_t *verdict_json(const struct scan_verdict *v)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "class", json_string(scan_live_name(v->live)));
+	if (v->store != SCAN_STORE_NONE) {
+		json_object_set_new(o, "store", json_string(scan_store_state_name(v->store)));
+		if (v->store == SCAN_STORE_ACTIVE)
+			json_object_set_new(o, "allowlist_entries", json_integer((json_int_t)v->n_allow));
+	}
+	if (v->api != SCAN_API_NONE) {
+		json_object_set_new(o, "api", json_string(scan_api_state_name(v->api)));
+		if (v->http_status)
+			json_object_set_new(o, "http_status", json_integer(v->http_status));
+		if (v->ip[0])
+			json_object_set_new(o, "ip", json_string(v->ip));
+		if (v->perm[0])
+			json_object_set_new(o, "missing_permission", json_string(v->perm));
+		json_t *p = json_object();
+		for (unsigned i = 0; i < SCAN_PROBE_COUNT; i++)
+			if (v->probes[i] == SCAN_PROBE_READ || v->probes[i] == SCAN_PROBE_DENIED)
+				json_object_set_new(p, scan_probe_resource(i),
+						    json_string(v->probes[i] == SCAN_PROBE_READ ?
+								"read" : "denied"));
+		if (json_object_size(p))
+			json_object_set_new(o, "permissions", p);
+		else
+			json_decref(p);
+	}
+	json_object_set_new(o, "detail", jstr(v->detail));
+	return o;
+}
+
 static json_t *finding_json(const struct scan_finding *f, bool show)
 {
 	json_t *o = json_object();
@@ -298,6 +331,10 @@ static json_t *finding_json(const struct scan_finding *f, bool show)
 		json_object_set_new(o, "revoke_status", json_string(revoke_name(f->revoke)));
 		if (f->key_id[0])
 			json_object_set_new(o, "key_id", json_string(f->key_id));
+	}
+	if (f->verdict.live != SCAN_LIVE_NONE) {
+		json_object_set_new(o, "liveness", json_string(scan_live_name(f->verdict.live)));
+		json_object_set_new(o, "verify", verdict_json(&f->verdict));
 	}
 	return o;
 }
@@ -408,6 +445,10 @@ static int write_sarif(const struct scan_report *r, bool show, FILE *out)
 		}
 		if (f->revoke != SCAN_REVOKE_NONE)
 			json_object_set_new(props, "revoke_status", json_string(revoke_name(f->revoke)));
+		if (f->verdict.live != SCAN_LIVE_NONE) {
+			json_object_set_new(props, "liveness", json_string(scan_live_name(f->verdict.live)));
+			json_object_set_new(props, "verify", verdict_json(&f->verdict));
+		}
 		json_object_set_new(res, "properties", props);
 		json_array_append_new(results, res);
 	}
@@ -440,29 +481,36 @@ static void csv_field(FILE *out, const char *s, bool last)
 	fputs(last ? "\r\n" : ",", out);
 }
 
+#define CSV_HEAD "kind,severity,file,line,column,offset,fingerprint,secret,commit,author,date," \
+	"revoked,liveness,verify\r\n"
+
+static void write_csv_one(const struct scan_finding *f, bool show, FILE *out)
+{
+	char num[3][24];
+	snprintf(num[0], sizeof(num[0]), "%llu", (unsigned long long)f->line);
+	snprintf(num[1], sizeof(num[1]), "%llu", (unsigned long long)f->column);
+	snprintf(num[2], sizeof(num[2]), "%llu", (unsigned long long)f->offset);
+	csv_field(out, scan_kind_name(f->kind), false);
+	csv_field(out, scan_severity_name(scan_kind_severity(f->kind)), false);
+	csv_field(out, f->file, false);
+	csv_field(out, num[0], false);
+	csv_field(out, num[1], false);
+	csv_field(out, num[2], false);
+	csv_field(out, f->fingerprint, false);
+	csv_field(out, show ? f->secret : f->masked, false);
+	csv_field(out, f->n_commits ? f->commits[0].id : "", false);
+	csv_field(out, f->n_commits ? f->commits[0].author : "", false);
+	csv_field(out, f->n_commits ? f->commits[0].date : "", false);
+	csv_field(out, revoke_name(f->revoke), false);
+	csv_field(out, scan_live_name(f->verdict.live), false);
+	csv_field(out, f->verdict.detail, true);
+}
+
 static void write_csv(const struct scan_report *r, bool show, FILE *out)
 {
-	fputs("kind,severity,file,line,column,offset,fingerprint,secret,commit,author,date,revoked\r\n",
-	      out);
-	for (size_t i = 0; i < r->n; i++) {
-		const struct scan_finding *f = &r->v[i];
-		char num[3][24];
-		snprintf(num[0], sizeof(num[0]), "%llu", (unsigned long long)f->line);
-		snprintf(num[1], sizeof(num[1]), "%llu", (unsigned long long)f->column);
-		snprintf(num[2], sizeof(num[2]), "%llu", (unsigned long long)f->offset);
-		csv_field(out, scan_kind_name(f->kind), false);
-		csv_field(out, scan_severity_name(scan_kind_severity(f->kind)), false);
-		csv_field(out, f->file, false);
-		csv_field(out, num[0], false);
-		csv_field(out, num[1], false);
-		csv_field(out, num[2], false);
-		csv_field(out, f->fingerprint, false);
-		csv_field(out, show ? f->secret : f->masked, false);
-		csv_field(out, f->n_commits ? f->commits[0].id : "", false);
-		csv_field(out, f->n_commits ? f->commits[0].author : "", false);
-		csv_field(out, f->n_commits ? f->commits[0].date : "", false);
-		csv_field(out, revoke_name(f->revoke), true);
-	}
+	fputs(CSV_HEAD, out);
+	for (size_t i = 0; i < r->n; i++)
+		write_csv_one(&r->v[i], show, out);
 }
 
 /* Control bytes in a path or an author would forge report lines or drive the terminal. */
@@ -472,27 +520,35 @@ static void fput_safe(const char *s, FILE *out)
 		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
 }
 
+static void write_text_one(const struct scan_finding *f, bool show, FILE *out)
+{
+	fput_safe(f->file, out);
+	fprintf(out, ":%llu:%llu: %s %s %s fingerprint=%s",
+		(unsigned long long)f->line, (unsigned long long)f->column,
+		scan_severity_name(scan_kind_severity(f->kind)), scan_kind_name(f->kind),
+		show ? f->secret : f->masked, f->fingerprint);
+	if (f->n_commits) {
+		fprintf(out, " commit=%.12s author=\"", f->commits[0].id);
+		fput_safe(f->commits[0].author, out);
+		fprintf(out, "\" date=%s", f->commits[0].date);
+	}
+	else if (f->blob[0])
+		fprintf(out, " blob=%.12s", f->blob);
+	if (f->revoke != SCAN_REVOKE_NONE)
+		fprintf(out, " revoke=%s%s%s", revoke_name(f->revoke), f->key_id[0] ? ":" : "",
+			f->key_id);
+	if (f->verdict.live != SCAN_LIVE_NONE) {
+		fprintf(out, " liveness=%s verify=\"", scan_live_name(f->verdict.live));
+		fput_safe(f->verdict.detail, out);
+		fputc('"', out);
+	}
+	fputc('\n', out);
+}
+
 static void write_text(const struct scan_report *r, bool show, FILE *out)
 {
-	for (size_t i = 0; i < r->n; i++) {
-		const struct scan_finding *f = &r->v[i];
-		fput_safe(f->file, out);
-		fprintf(out, ":%llu:%llu: %s %s %s fingerprint=%s",
-			(unsigned long long)f->line, (unsigned long long)f->column,
-			scan_severity_name(scan_kind_severity(f->kind)), scan_kind_name(f->kind),
-			show ? f->secret : f->masked, f->fingerprint);
-		if (f->n_commits) {
-			fprintf(out, " commit=%.12s author=\"", f->commits[0].id);
-			fput_safe(f->commits[0].author, out);
-			fprintf(out, "\" date=%s", f->commits[0].date);
-		}
-		else if (f->blob[0])
-			fprintf(out, " blob=%.12s", f->blob);
-		if (f->revoke != SCAN_REVOKE_NONE)
-			fprintf(out, " revoke=%s%s%s", revoke_name(f->revoke), f->key_id[0] ? ":" : "",
-				f->key_id);
-		fputc('\n', out);
-	}
+	for (size_t i = 0; i < r->n; i++)
+		write_text_one(&r->v[i], show, out);
 }
 
 int scan_report_write(const struct scan_report *r, enum scan_format fmt, bool show_secrets,
@@ -527,6 +583,45 @@ int scan_report_write(const struct scan_report *r, enum scan_format fmt, bool sh
 		rc = write_sarif(r, show_secrets, out);
 		break;
 	}
+	if (fflush(out) != 0 || ferror(out))
+		rc = -EIO;
+	return rc;
+}
+
+bool scan_format_streams(enum scan_format fmt)
+{
+	return fmt == SCAN_FMT_TEXT || fmt == SCAN_FMT_JSONL || fmt == SCAN_FMT_CSV;
+}
+
+int scan_report_write_head(enum scan_format fmt, FILE *out)
+{
+	if (fmt == SCAN_FMT_CSV)
+		fputs(CSV_HEAD, out);
+	return fflush(out) != 0 || ferror(out) ? -EIO : 0;
+}
+
+int scan_report_write_one(const struct scan_report *r, size_t i, enum scan_format fmt,
+			  bool show_secrets, FILE *out)
+{
+	int rc = 0;
+
+	if (i >= r->n)
+		return -EINVAL;
+	switch (fmt) {
+	case SCAN_FMT_TEXT:
+		write_text_one(&r->v[i], show_secrets, out);
+		break;
+	case SCAN_FMT_CSV:
+		write_csv_one(&r->v[i], show_secrets, out);
+		break;
+	case SCAN_FMT_JSONL:
+		rc = dump(finding_json(&r->v[i], show_secrets), out, JSON_COMPACT);
+		fputc('\n', out);
+		break;
+	default:
+		return -EINVAL; /* documents are written whole, at the end */
+	}
+	/* a finding in a stream is acted on at once: it must not wait in a buffer */
 	if (fflush(out) != 0 || ferror(out))
 		rc = -EIO;
 	return rc;

@@ -12,6 +12,7 @@
 
 #include "core/secret.h"
 #include "scan/scan.h"
+#include "scan/verdict.h"
 
 #define SCAN_FINDINGS_MAX 1000000      /* beyond this, findings are counted, not kept */
 #define SCAN_OID_MAX      65           /* hex object id (SHA-1 or SHA-256) plus NUL */
@@ -52,6 +53,7 @@ struct scan_finding {
 	size_t n_commits;
 	enum scan_revoke revoke;
 	char key_id[32];        /* store id when the key is in the store */
+	struct scan_verdict verdict; /* --verify: is it live? (verdict.live NONE when not asked) */
 };
 
 struct scan_report {
@@ -89,6 +91,14 @@ bool scan_format_parse(const char *s, enum scan_format *out);
 /* Writes the report. show_secrets prints whole keys instead of prefix + last 4. */
 int scan_report_write(const struct scan_report *r, enum scan_format fmt, bool show_secrets,
 		      FILE *out);
+
+/* Streams (--follow): the CSV header row (nothing for other formats), then one finding at a
+ * time, flushed at once. JSON and SARIF are documents: the caller writes them at the end. */
+int scan_report_write_head(enum scan_format fmt, FILE *out);
+int scan_report_write_one(const struct scan_report *r, size_t i, enum scan_format fmt,
+			  bool show_secrets, FILE *out);
+/* Whether a format can be written a finding at a time. */
+bool scan_format_streams(enum scan_format fmt);
 
 /* Counts by severity, for the summary. */
 void scan_report_counts(const struct scan_report *r, size_t counts[4]);

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "verify/resp.h"
-#include "verify/url.h"
+#include "http/resp.h"
+#include "http/url.h"
 
 static void test_url_parts(void **state)
 {

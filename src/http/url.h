@@ -1,7 +1,8 @@
-/* url.h: the URLs `iplock verify` is given: http:// or https://, optional user:password
- * (percent-decoded), an IP literal or DNS name, a port, and a path. Pure code, no I/O. */
-#ifndef IPLOCK_VERIFY_URL_H
-#define IPLOCK_VERIFY_URL_H
+/* url.h: the URLs the HTTP clients (`iplock verify`, `scan --verify`) are given: http:// or
+ * https://, optional user:password (percent-decoded), an IP literal or DNS name, a port, and a
+ * path. Pure code, no I/O. */
+#ifndef IPLOCK_HTTP_URL_H
+#define IPLOCK_HTTP_URL_H
 
 #include <stdbool.h>
 #include <stddef.h>

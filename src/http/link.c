@@ -1,5 +1,5 @@
 /* link.c: blocking client connections with deadlines, nested TLS and one HTTP exchange. */
-#include "verify/link.h"
+#include "http/link.h"
 
 #include <errno.h>
 #include <netdb.h>

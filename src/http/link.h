@@ -1,9 +1,10 @@
-/* link.h: a blocking client connection for `iplock verify`: TCP with poll() deadlines, and up
- * to two TLS layers on top (TLS to an https:// proxy, then the destination's own TLS inside
- * the CONNECT tunnel). Every TLS layer reads and writes through the layer below with a custom
- * BIO, so nested TLS needs no special case. One HTTP/1.1 exchange at a time. */
-#ifndef IPLOCK_VERIFY_LINK_H
-#define IPLOCK_VERIFY_LINK_H
+/* link.h: a blocking client connection for `iplock verify` and `iplock scan --verify`: TCP with
+ * poll() deadlines, and up to two TLS layers on top (TLS to an https:// proxy, then the
+ * destination's own TLS inside the CONNECT tunnel). Every TLS layer reads and writes through
+ * the layer below with a custom BIO, so nested TLS needs no special case. One HTTP/1.1 exchange
+ * at a time. */
+#ifndef IPLOCK_HTTP_LINK_H
+#define IPLOCK_HTTP_LINK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,7 +12,7 @@
 
 #include <openssl/ssl.h>
 
-#include "verify/resp.h"
+#include "http/resp.h"
 
 #define VLINK_READ_CAP  (1024 * 1024)   /* bytes read for one response before giving up */
 

@@ -1,5 +1,5 @@
 /* url.c: URL parsing for iplock verify. */
-#include "verify/url.h"
+#include "http/url.h"
 
 #include <stdio.h>
 #include <string.h>

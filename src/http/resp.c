@@ -1,5 +1,5 @@
 /* resp.c: HTTP responses for iplock verify, on llhttp. */
-#include "verify/resp.h"
+#include "http/resp.h"
 
 #include <string.h>
 

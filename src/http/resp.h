@@ -1,8 +1,9 @@
-/* resp.h: one HTTP/1.1 response as `iplock verify` reads it, on llhttp: the status and up to
- * VRESP_BODY_CAP bytes of body (de-chunked). An answer to CONNECT ends at its head when it is
- * 2xx (the tunnel starts there). Pure code, fed by the caller; fuzzed. */
-#ifndef IPLOCK_VERIFY_RESP_H
-#define IPLOCK_VERIFY_RESP_H
+/* resp.h: one HTTP/1.1 response as the HTTP clients (`iplock verify`, `scan --verify`) read it,
+ * on llhttp: the status and up to VRESP_BODY_CAP bytes of body (de-chunked). An answer to
+ * CONNECT ends at its head when it is 2xx (the tunnel starts there). Pure code, fed by the
+ * caller; fuzzed. */
+#ifndef IPLOCK_HTTP_RESP_H
+#define IPLOCK_HTTP_RESP_H
 
 #include <stdbool.h>
 #include <stddef.h>
