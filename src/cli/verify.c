@@ -115,7 +115,7 @@ static void usage(FILE *out)
 
 static int usage_err(const char *msg, const char *arg)
 {
-	fprintf(stderr, "iplock verify: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	cli_errorf("iplock verify: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
 }
 
@@ -627,7 +627,7 @@ static int fatal(const struct verify *v, const char *msg)
 		free(text);
 		json_decref(o);
 	}
-	fprintf(stderr, "iplock verify: %s\n", msg);
+	cli_errorf("iplock verify: %s\n", msg);
 	return 3;
 }
 
@@ -656,7 +656,7 @@ int verify_main(int argc, char **argv)
 	struct verify *v = calloc(1, sizeof(*v));
 
 	if (!v) {
-		fprintf(stderr, "iplock verify: out of memory\n");
+		cli_errorf("iplock verify: out of memory\n");
 		return 3;
 	}
 	v->timeout_ms = 10000;
@@ -793,7 +793,7 @@ int verify_main(int argc, char **argv)
 	/* every address failed the same way before reaching the target: say it in one line */
 	if (nerr == v->npool) {
 		if (!v->json)
-			fprintf(stderr, "iplock verify: %s\n", v->rows[0].detail);
+			cli_errorf("iplock verify: %s\n", v->rows[0].detail);
 		rc = 3;
 	}
 out:

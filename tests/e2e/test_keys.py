@@ -81,32 +81,67 @@ def test_bad_input_changes_nothing(db):
     k = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
     pk = create_key(db, "--type", "publishable")
     before = snapshot(db)
+    # exit status: 1 bad input (the command has the right shape, a value is refused),
+    # 2 bad usage (the shape is wrong: unknown option, missing value, unparsable value)
     cases = [
-        (["create", "--type", "secret", "--allow", "10.0.0.300"], "10.0.0.300"),
-        (["create", "--type", "secret", "--allow", "10.0.0.1/8"], "host bits"),
-        (["create", "--type", "publishable", "--allow", "1.2.3.4"], "publishable"),
-        (["create", "--type", "bogus"], "type"),
-        (["create", "--type", "secret", "--perm", "charge=write"], "restricted"),
-        (["restrict", pk["id"], "--allow", "1.2.3.4"], "publishable"),
-        (["restrict", k["id"], "--allow", "1.2.3.0/24", "--allow", "nope"], "nope"),
-        (["restrict", k["id"], "--remove", "9.9.9.9"], "not in the allowlist"),
-        (["restrict", "key_doesnotexist00", "--allow", "1.2.3.4"], "no such key"),
-        (["show", "key_doesnotexist00"], "no such key"),
-        (["revoke", "key_doesnotexist00"], "no such key"),
-        (["perm", k["id"], "charge=write"], "restricted"),
-        (["perm", k["id"], "charge=admin"], "permission"),
-        (["rotate", k["id"], "--expire-old", "8d"], "7-day"),
-        (["rotate", k["id"], "--expire-old", "10081"], "7-day"),
-        (["rotate", k["id"], "--expire-old", "soon"], "expire-old"),
-        (["expire", pk["id"]], "publishable"),
-        (["restrict", k["id"]], "--allow"),
+        (["create", "--type", "secret", "--allow", "10.0.0.300"], "10.0.0.300", 1),
+        (["create", "--type", "secret", "--allow", "10.0.0.1/8"], "host bits", 1),
+        (["create", "--type", "publishable", "--allow", "1.2.3.4"], "publishable", 1),
+        (["create", "--type", "bogus"], "type", 2),
+        (["create", "--type", "secret", "--perm", "charge=write"], "restricted", 1),
+        (["create", "--type", "restricted", "--perm", "charge"], "permission", 2),
+        (["create", "--type", "restricted", "--perm", "Charge=read"], "resource name", 1),
+        (["create", "--type", "secret", "--name", "x" * 201], "name", 1),
+        (["create", "--type", "secret", "--allow"], "--allow", 2),
+        (["create", "--type", "secret", "--bogus", "x"], "--bogus", 2),
+        (["restrict", pk["id"], "--allow", "1.2.3.4"], "publishable", 1),
+        (["restrict", k["id"], "--allow", "1.2.3.0/24", "--allow", "nope"], "nope", 1),
+        (["restrict", k["id"], "--remove", "9.9.9.9"], "not in the allowlist", 1),
+        (["restrict", "key_doesnotexist00", "--allow", "1.2.3.4"], "no such key", 1),
+        (["restrict", k["id"], "--allow", ","], "--allow", 1),
+        (["restrict", k["id"], "--allow"], "--allow", 2),
+        (["show", "key_doesnotexist00"], "no such key", 1),
+        (["show"], "show", 2),
+        (["revoke", "key_doesnotexist00"], "no such key", 1),
+        (["revoke", k["id"], "--reason"], "--reason", 2),
+        (["revoke", k["id"], "--bogus"], "--bogus", 2),
+        (["perm", k["id"], "charge=write"], "restricted", 1),
+        (["perm", k["id"], "charge=admin"], "permission", 2),
+        (["perm", k["id"]], "perm", 2),
+        (["rotate", k["id"], "--expire-old", "8d"], "7-day", 1),
+        (["rotate", k["id"], "--expire-old", "169h"], "7-day", 1),
+        (["rotate", k["id"], "--expire-old", "10081"], "7-day", 1),
+        (["rotate", k["id"], "--expire-old", "soon"], "expire-old", 2),
+        (["rotate", k["id"], "--expire-old", "-5"], "expire-old", 2),
+        (["rotate", k["id"], "--expire-old", "7x"], "expire-old", 2),
+        (["rotate", k["id"], "--expire-old"], "expire-old", 2),
+        (["rotate", "key_doesnotexist00", "--expire-old", "1h"], "no such key", 1),
+        (["expire", pk["id"]], "publishable", 1),
+        (["expire", "key_doesnotexist00"], "no such key", 1),
+        (["restrict", k["id"]], "--allow", 2),
+        (["audit", "x"], "audit", 2),
+        (["list", "x"], "list", 2),
     ]
-    for args, needle in cases:
+    for args, needle, code in cases:
         p = run(db, *args)
-        assert p.returncode != 0, args
+        assert p.returncode == code, (args, p.returncode, p.stderr)
         assert needle in p.stderr, (args, p.stderr)
         assert p.stdout == "", args
+        assert p.stderr.count("\n") == 1, (args, p.stderr)
         assert snapshot(db) == before, args
+
+
+def test_expire_old_exit_status_boundaries(db):
+    """issue 16 item 5: --expire-old over 7 days is bad input (1), as keys.md says; the last
+    accepted values are exactly 7 days."""
+    for ok in ("7d", "168h", "10080", "now", "0"):
+        k = create_key(db, "--type", "secret")
+        p = run(db, "rotate", k["id"], "--expire-old", ok)
+        assert p.returncode == 0, (ok, p.stderr)
+    k = create_key(db, "--type", "secret")
+    for bad, code in (("8d", 1), ("169h", 1), ("10081", 1), ("7d1", 2), ("1w", 2), ("", 2)):
+        p = run(db, "rotate", k["id"], "--expire-old", bad)
+        assert p.returncode == code, (bad, p.returncode, p.stderr)
 
 
 def test_restrict_add_remove_clear(db):
@@ -182,8 +217,13 @@ def test_expire_revoke_list_audit(db):
 
 
 def test_config_db(tmp_path):
-    (tmp_path / "g.ini").write_text("[gate]\nlisten = 127.0.0.1:1\ndb = sub.db\n")
+    # -c reads the gate's config with the gate's own parser: it must be one the gate accepts
+    (tmp_path / "g.ini").write_text("[gate]\nlisten = 127.0.0.1:1\ndb = sub.db\nmode = forward-auth\n")
     p = subprocess.run([IPLOCK, "keys", "-c", str(tmp_path / "g.ini"), "create", "--type",
                         "secret"], capture_output=True, text=True, timeout=20)
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "sub.db").exists()
+    (tmp_path / "bad.ini").write_text("[gate]\ndb = sub.db\n")
+    p = subprocess.run([IPLOCK, "keys", "-c", str(tmp_path / "bad.ini"), "list"],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1 and "listen" in p.stderr and p.stderr.count("\n") == 1
