@@ -227,3 +227,96 @@ def test_config_db(tmp_path):
     p = subprocess.run([IPLOCK, "keys", "-c", str(tmp_path / "bad.ini"), "list"],
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 1 and "listen" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_keys_revoke_full_key_is_resolved_not_echoed(db):
+    """issue 16 item 3: `keys revoke <the key itself>` printed `no such key: sk_test_01pK…` (56
+    secret characters). Every command that takes an id takes the key's text too, finds it by
+    its SHA-256, names the id (key masked) and never prints the key."""
+    k = create_key(db, "--type", "secret", "--mode", "test")
+    secret = k["secret"]
+    p = run(db, "revoke", secret, "--reason", "pasted the key")
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    assert k["id"] in out and k["masked"] in out
+    assert secret not in out and secret[8:20] not in out
+    _, shown, _ = keys(db, "show", k["id"])
+    assert shown["revoked_at"] is not None
+    # every other command that takes an id resolves the text the same way
+    r = create_key(db, "--type", "restricted", "--perm", "charge=read")
+    for args in (["show", r["secret"]], ["restrict", r["secret"], "--allow", "127.0.0.9"],
+                 ["perm", r["secret"], "refund=read"], ["expire", r["secret"]],
+                 ["rotate", r["secret"], "--expire-old", "1h"]):
+        p = run(db, *args)
+        assert p.returncode == 0, (args, p.stderr)
+        assert f"{r['masked']} is {r['id']}" in p.stderr, (args, p.stderr)
+        assert r["secret"] not in p.stdout + p.stderr
+    # a key the store does not know: masked in the error, exit 1
+    unknown = "sk_test_" + "Q" * 50 + "abcdEFGH1234"
+    p = run(db, "revoke", unknown)
+    assert p.returncode == 1 and "sk_test_****1234" in p.stderr
+    assert "QQQQQQQQ" not in p.stdout + p.stderr
+
+
+def test_perm_unknown_resource_refused_with_gate_routes(tmp_path):
+    """issue 16 item 7: with the gate's config, a resource no route names is a typo: refused,
+    listing the known ones; `none` (removing) stays allowed."""
+    cfg = tmp_path / "gate.ini"
+    cfg.write_text("[gate]\nlisten = 127.0.0.1:1\ndb = keys.db\nmode = forward-auth\n"
+                   "[route charges]\npath = /v1/charges*\nresource = charge\n"
+                   "[route refunds]\npath = /v1/refunds*\nresource = refund\n"
+                   "[route refunds2]\npath = /v2/refunds*\nresource = refund\n")
+
+    def kc(*args):
+        return subprocess.run([IPLOCK, "keys", "-c", str(cfg), *args], capture_output=True,
+                              text=True, timeout=20)
+    p = kc("--json", "create", "--type", "restricted", "--perm", "charge=read")
+    assert p.returncode == 0, p.stderr
+    kid = json.loads(p.stdout)["id"]
+    db = tmp_path / "keys.db"
+    before = snapshot(db)
+    p = kc("perm", kid, "nosuchres=read")
+    assert p.returncode == 1, p.stderr
+    assert "unknown resource 'nosuchres'" in p.stderr and "charge, refund" in p.stderr
+    assert p.stderr.count("\n") == 1
+    p = kc("create", "--type", "restricted", "--perm", "chrage=write")
+    assert p.returncode == 1 and "unknown resource 'chrage'" in p.stderr
+    assert snapshot(db) == before
+    p = kc("--json", "perm", kid, "refund=write", "nosuchres=none")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["permissions"] == {"charge": "read", "refund": "write"}
+    # without the gate's config no route table is known: any well-formed resource is taken
+    _, out, _ = keys(db, "perm", kid, "nosuchres=read")
+    assert out["permissions"]["nosuchres"] == "read"
+
+
+def test_perm_two_changes_one_audit_record(db):
+    """issue 16 item 7: one `perm` command with two changes wrote two audit records."""
+    k = create_key(db, "--type", "restricted", "--perm", "charge=read")
+    _, before, _ = keys(db, "audit")
+    _, out, _ = keys(db, "perm", k["id"], "charge=write", "refund=read")
+    assert out["permissions"] == {"charge": "write", "refund": "read"}
+    _, after, _ = keys(db, "audit")
+    new = after[len(before):]
+    assert len(new) == 1 and new[0]["action"] == "perm"
+    assert new[0]["before"]["permissions"] == {"charge": "read"}
+    assert new[0]["after"]["permissions"] == {"charge": "write", "refund": "read"}
+    # a bad change among good ones changes nothing and writes nothing
+    snap = snapshot(db)
+    p = run(db, "perm", k["id"], "customer=read", "Bad=read")
+    assert p.returncode == 1 and snapshot(db) == snap
+
+
+def test_allow_takes_comma_lists(db):
+    """issue 16 item 8: `--allow 10.0.0.0/8,192.168.0.0/16` failed with "bad prefix length"."""
+    k = create_key(db, "--type", "secret", "--allow", "10.0.0.0/8,192.168.0.0/16")
+    assert k["allow"] == ["10.0.0.0/8", "192.168.0.0/16"]
+    _, out, _ = keys(db, "restrict", k["id"], "--allow", "127.0.0.2, 2001:db8::/32",
+                     "--remove", "10.0.0.0/8,192.168.0.0/16")
+    assert out["allow"] == ["127.0.0.2", "2001:db8::/32"]
+    _, out, _ = keys(db, "restrict", k["id"], "--allow", "1.2.3.4 ,5.6.7.8,,")
+    assert out["allow"] == ["1.2.3.4", "127.0.0.2", "2001:db8::/32", "5.6.7.8"]
+    # a bad element names itself and changes nothing
+    snap = snapshot(db)
+    p = run(db, "restrict", k["id"], "--allow", "9.9.9.9,10.0.0.1/8")
+    assert p.returncode == 1 and "10.0.0.1/8" in p.stderr and snapshot(db) == snap
