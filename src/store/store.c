@@ -732,9 +732,10 @@ static int audit(struct store *st, const char *actor, const char *id, const char
 	sqlite3_stmt *s;
 	char *b = before ? key_json_text(before) : NULL;
 	char *a = after ? key_json_text(after) : NULL;
+	char *why = reason ? strdup(reason) : NULL;
 	int rc;
 
-	if ((before && !b) || (after && !a)) {
+	if ((before && !b) || (after && !a) || (reason && !why)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -747,12 +748,16 @@ static int audit(struct store *st, const char *actor, const char *id, const char
 		sqlite3_bind_text(s, 5, b, -1, SQLITE_STATIC);
 	if (a)
 		sqlite3_bind_text(s, 6, a, -1, SQLITE_STATIC);
-	if (reason)
-		sqlite3_bind_text(s, 7, reason, -1, SQLITE_STATIC);
+	if (why) {
+		/* a reason is shown by every audit listing: a key quoted in it is kept masked */
+		secret_redact(why, strlen(why));
+		sqlite3_bind_text(s, 7, why, -1, SQLITE_STATIC);
+	}
 	rc = step_done(st, s);
 out:
 	free(b);
 	free(a);
+	free(why);
 	return rc;
 }
 
@@ -821,7 +826,7 @@ static int insert_key(struct store *st, enum key_type type, enum key_mode mode,
 {
 	const char *prefix = key_prefix(type, mode);
 	size_t pl = strlen(prefix);
-	char hash[SHA256_HEX_LEN + 1], masked[SECRET_MASK_MAX];
+	char hash[SHA256_HEX_LEN + 1], masked[SECRET_MASK_MAX], shown[STORE_NAME_MAX + 1];
 	sqlite3_stmt *s;
 	int rc;
 
@@ -840,7 +845,10 @@ static int insert_key(struct store *st, enum key_type type, enum key_mode mode,
 	sqlite3_bind_text(s, 3, masked, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, key_type_name(type), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, key_mode_name(mode), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, name ? name : "", -1, SQLITE_STATIC);
+	/* the name is listed everywhere: a key pasted into it is stored masked */
+	snprintf(shown, sizeof(shown), "%s", name ? name : "");
+	secret_redact(shown, strlen(shown));
+	sqlite3_bind_text(s, 6, shown, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)time(NULL));
 	if (rotated_from)
 		sqlite3_bind_text(s, 8, rotated_from, -1, SQLITE_STATIC);
