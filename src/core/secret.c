@@ -36,8 +36,9 @@ static bool is_alnum(char c)
 }
 
 /* Length of the key-like token at s (n bytes left), or 0: a known prefix, optional "word_"
- * parts, a body. */
-static size_t key_token_len(const char *s, size_t n)
+ * parts, at least REDACT_BODY_MIN letters/digits, then the rest of the word ([A-Za-z0-9_]:
+ * keys pasted back to back are one token). *prefix_len receives the length of the prefix. */
+static size_t key_token_len(const char *s, size_t n, size_t *prefix_len)
 {
 	static const char *const prefixes[] = { "sk_", "rk_", "pk_", "whsec_" };
 
@@ -57,30 +58,37 @@ static size_t key_token_len(const char *s, size_t n)
 		size_t body = i;
 		while (i < n && is_alnum(s[i]))
 			i++;
-		return i - body >= REDACT_BODY_MIN ? i : 0;
+		if (i - body < REDACT_BODY_MIN)
+			return 0;
+		while (i < n && (is_alnum(s[i]) || s[i] == '_'))
+			i++;
+		*prefix_len = body;
+		return i;
 	}
 	return 0;
 }
 
 size_t secret_redact(char *s, size_t len)
 {
-	size_t r = 0, w = 0;
+	size_t r = 0, w = 0, pl = 0;
 	char prev = '\0';   /* the last input character, before any rewrite */
 
 	while (r < len) {
-		size_t n = !is_alnum(prev) ? key_token_len(s + r, len - r) : 0;
+		size_t n = !is_alnum(prev) ? key_token_len(s + r, len - r, &pl) : 0;
 		if (!n) {
 			prev = s[r];
 			s[w++] = s[r++];
 			continue;
 		}
 		prev = s[r + n - 1];
-		char m[SECRET_MASK_MAX];
-		secret_mask(s + r, n, m);
-		size_t ml = strlen(m);
-		/* ml <= n: the body has at least 8 characters and the mask shows 4 plus "****" */
-		memmove(s + w, m, ml);
-		w += ml;
+		/* prefix + "****" + last 4, as secret_mask() shows a key; never longer than the token
+		 * (its body has at least 8 characters), so the rewrite stays in place */
+		char tail[4];
+		memcpy(tail, s + r + n - 4, 4);
+		memmove(s + w, s + r, pl);
+		memcpy(s + w + pl, "****", 4);
+		memcpy(s + w + pl + 4, tail, 4);
+		w += pl + 8;
 		r += n;
 	}
 	if (w < len)
