@@ -53,9 +53,9 @@ struct opts {
 	const char *db;
 	const char *config;
 	bool json;
-	/* scratch lists sized by argc: no cap on entries in one command beyond the OS's */
+	/* permissions: at most one per argument, so sized by argc */
 	struct key_perm *perms;
-	size_t list_cap;
+	/* allowlist entries (--allow, --remove): an argument may hold a list */
 	struct strlist list_a, list_b;
 	/* the gate's route table when -c gave its config, else NULL */
 	struct gate_config *gate;
@@ -299,8 +299,7 @@ static int parse_perm(const struct opts *o, const char *arg, struct key_perm *p,
 	const char *levels = allow_none ? "RESOURCE=none|read|write" : "RESOURCE=read|write";
 
 	if (!eq || n == 0 || !perm_level_parse(eq + 1, &p->level) ||
-	    (!allow_none && p->level == PERM_NONE))
-	{
+	    (!allow_none && p->level == PERM_NONE)) {
 		cli_errorf("iplock keys: bad permission '%s' (%s) (see iplock keys --help)\n", arg,
 			   levels);
 		return 2;
@@ -723,8 +722,7 @@ int keys_main(int argc, char **argv)
 			o.db = o.gate->db;
 	}
 	store_actor_default(o.actor, sizeof(o.actor));
-	o.list_cap = (size_t)argc;
-	o.perms = calloc(o.list_cap, sizeof(*o.perms));
+	o.perms = calloc((size_t)argc, sizeof(*o.perms));
 	if (!o.perms) {
 		cli_errorf("iplock keys: out of memory\n");
 		rc = 1;
