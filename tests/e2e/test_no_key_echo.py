@@ -39,6 +39,7 @@ Error paths covered, by source file (every message that can quote user input):
   cli/tunnel.c    unknown option; --proxy unparsable and with the key as password (--check
                   shows it); a mapping; -c unreadable; [proxy] url and [tunnel] values
   cli/echo.c      --listen, unexpected argument
+  cli/passwd.c    unknown option
 """
 import base64
 import json
@@ -418,4 +419,5 @@ def test_proxy_tunnel_echo_error_paths_never_echo_a_key(tmp_path, origin, passwo
         sw.cmd("tunnel -c with a key", *T, "-c", str(cfg), "--check")
     sw.cmd("echo --listen", "echo", "--listen", UNKNOWN)
     sw.cmd("echo unexpected", "echo", "--listen", "127.0.0.1:1", UNKNOWN)
+    sw.cmd("passwd unknown option", "passwd", "alice", f"--{UNKNOWN}")
     sw.check()
