@@ -52,6 +52,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; commands[i].name; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "iplock: unknown command '%s' (see iplock --help)\n", argv[1]);
+	cli_errorf("iplock: unknown command '%s' (see iplock --help)\n", argv[1]);
 	return 2;
 }

@@ -84,7 +84,7 @@ static void usage(FILE *out)
 
 static int echo_usage_err(const char *msg, const char *arg)
 {
-	fprintf(stderr, "iplock echo: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	cli_errorf("iplock echo: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
 }
 
@@ -385,17 +385,17 @@ int echo_main(int argc, char **argv)
 		return echo_usage_err(perr, listen_arg);
 
 	if (cert && !(srv.ctx = tls_server_ctx(cert, key, err, sizeof(err)))) {
-		fprintf(stderr, "iplock echo: %s\n", err);
+		cli_errorf("iplock echo: %s\n", err);
 		return 1;
 	}
 	int lrc = loop_new(&srv.loop);
 	if (lrc) {
-		fprintf(stderr, "iplock echo: cannot create the event loop: %s\n", strerror(-lrc));
+		cli_errorf("iplock echo: cannot create the event loop: %s\n", strerror(-lrc));
 		goto out;
 	}
 	int lfd = sock_listen((struct sockaddr *)&ss, sl, false, 512);
 	if (lfd < 0) {
-		fprintf(stderr, "iplock echo: cannot listen on %s: %s\n", listen_arg, strerror(-lfd));
+		cli_errorf("iplock echo: cannot listen on %s: %s\n", listen_arg, strerror(-lfd));
 		goto out;
 	}
 	io_init(&srv.lio, lfd, accept_cb);
@@ -412,7 +412,7 @@ int echo_main(int argc, char **argv)
 		io_want(srv.loop, &srv.sig_io, EPOLLIN);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "iplock echo: listening on %s://%s\n", srv.ctx ? "https" : "http", listen_arg);
+	cli_errorf("iplock echo: listening on %s://%s\n", srv.ctx ? "https" : "http", listen_arg);
 	rc = loop_run(srv.loop) ? 1 : 0;
 
 	while (srv.conns)

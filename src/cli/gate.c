@@ -38,17 +38,17 @@ int gate_main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--check")) {
 			check = true;
 		} else {
-			fprintf(stderr, "iplock gate: unexpected argument '%s' (see iplock gate --help)\n",
+			cli_errorf("iplock gate: unexpected argument '%s' (see iplock gate --help)\n",
 				argv[i]);
 			return 2;
 		}
 	}
 	if (!path) {
-		fprintf(stderr, "iplock gate: -c FILE is required (see iplock gate --help)\n");
+		cli_errorf("iplock gate: -c FILE is required (see iplock gate --help)\n");
 		return 2;
 	}
 	if (gate_config_load(path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "iplock gate: %s\n", err);
+		cli_errorf("iplock gate: %s\n", err);
 		gate_config_free(&cfg);
 		return 2;
 	}
@@ -58,7 +58,7 @@ int gate_main(int argc, char **argv)
 		return 0;
 	}
 	if ((rc = gate_server_new(&cfg, &s, err, sizeof(err)))) {
-		fprintf(stderr, "iplock gate: %s\n", err);
+		cli_errorf("iplock gate: %s\n", err);
 		gate_config_free(&cfg);
 		return 1;
 	}

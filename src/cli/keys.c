@@ -2,16 +2,15 @@
  * SQLite store the gate reads. The full key is printed once, by create and rotate. */
 #include <errno.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <ini.h>
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "gate/config.h"
 #include "store/store.h"
 
 
@@ -24,83 +23,151 @@ static const char usage_text[] =
 	"  list                   every key (masked), with status and allowlist\n"
 	"  show ID                one key\n"
 	"  restrict ID [--allow ADDR|CIDR]... [--remove ADDR|CIDR]... [--clear]\n"
-	"                         change the IP allowlist (empty list = any address)\n"
+	"                         change the IP allowlist (empty list = any address);\n"
+	"                         --allow/--remove take one entry or a list: 10.0.0.0/8,192.0.2.7\n"
 	"  perm ID RESOURCE=none|read|write...   set permissions of a restricted key\n"
 	"  rotate ID [--expire-old now|1h|24h|7d|MINUTES]\n"
 	"                         new key with the same settings; old one expires (max 7d)\n"
 	"  expire ID              expire a key now\n"
 	"  revoke ID [--reason R] revoke a key now\n"
 	"  audit                  the change log\n"
+	"ID is a key id (key_...) or the key's full text (found by its SHA-256).\n"
 	"\n"
 	"  --db PATH     the key store (created when missing)\n"
-	"  -c CONFIG     take the store from [gate] db= of a gate config file\n"
+	"  -c CONFIG     the gate's config: the store from [gate] db=, and permissions are\n"
+	"                checked against the resources of its [route] table\n"
 	"  --json        machine-readable output\n"
-	"The audit log records the OS user running the command.\n";
+	"The audit log records the OS user running the command.\n"
+	"Exit status: 0 done; 1 bad input (unknown key, malformed address, unknown resource,\n"
+	"value out of range, bad gate config); 2 bad usage; 3 database error.\n";
+
+/* A growable list of strings (allowlist entries split out of the arguments). */
+struct strlist {
+	char **v;
+	size_t n, cap;
+};
+
+#define KEYS_LIST_MAX 100000   /* entries in one command: far above any real allowlist */
 
 struct opts {
 	const char *db;
 	const char *config;
 	bool json;
-	/* scratch lists sized by argc: no cap on entries in one command beyond the OS's */
-	const char **list_a, **list_b;
+	/* permissions: at most one per argument, so sized by argc */
 	struct key_perm *perms;
-	size_t list_cap;
+	/* allowlist entries (--allow, --remove): an argument may hold a list */
+	struct strlist list_a, list_b;
+	/* the gate's route table when -c gave its config, else NULL */
+	struct gate_config *gate;
 	char actor[128];
-	char dbpath[4096];
 };
 
+/* Bad usage: the command line does not have the shape --help gives. Exit status 2. */
 static int usage_err(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "iplock keys: ");
-	fprintf(stderr, fmt, arg ? arg : "");
-	fprintf(stderr, " (see iplock keys --help)\n");
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+	cli_errorf("iplock keys: %s (see iplock keys --help)\n", msg);
 	return 2;
 }
 
-struct ini_db {
-	char *db;
-};
-
-static int ini_db_cb(void *user, const char *section, const char *name, const char *value)
+/* Bad input: the shape is right but a value is refused. Exit status 1. */
+static int input_err(const char *fmt, const char *arg)
 {
-	struct ini_db *d = user;
+	char msg[512];
 
-	if (!strcmp(section, "gate") && !strcmp(name, "db")) {
-		free(d->db);
-		d->db = strdup(value);
-	}
+	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+	cli_errorf("iplock keys: %s\n", msg);
 	return 1;
 }
 
-/* The db of [gate] in a config file; a relative path is taken from the file's directory. */
-static int db_from_config(const char *config, char *out, size_t cap)
+static void strlist_free(struct strlist *l)
 {
-	struct ini_db d = { 0 };
-	int rc = ini_parse(config, ini_db_cb, &d);
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
 
-	if (rc < 0) {
-		fprintf(stderr, "iplock keys: cannot read %s\n", config);
-		return -1;
+/* Adds every entry of arg, a list separated by commas and/or spaces (as verify --expect and
+ * the config's lists are). Returns 0 or an exit status. */
+static int strlist_add(struct strlist *l, const char *opt, const char *arg)
+{
+	size_t added = 0;
+
+	for (const char *s = arg; *s;) {
+		size_t len = strcspn(s, ", \t");
+		if (len) {
+			if (l->n >= KEYS_LIST_MAX)
+				return input_err("too many entries in one command%s", NULL);
+			if (l->n == l->cap) {
+				size_t ncap = l->cap ? l->cap * 2 : 16;
+				char **nv = realloc(l->v, ncap * sizeof(*nv));
+				if (!nv)
+					return input_err("out of memory%s", NULL);
+				l->v = nv;
+				l->cap = ncap;
+			}
+			if (!(l->v[l->n] = strndup(s, len)))
+				return input_err("out of memory%s", NULL);
+			l->n++;
+			added++;
+		}
+		s += len;
+		s += strspn(s, ", \t");
 	}
-	if (rc > 0) {
-		fprintf(stderr, "iplock keys: %s:%d: syntax error\n", config, rc);
-		free(d.db);
-		return -1;
-	}
-	if (!d.db || !d.db[0]) {
-		fprintf(stderr, "iplock keys: %s has no [gate] db=\n", config);
-		free(d.db);
-		return -1;
-	}
-	if (d.db[0] == '/') {
-		snprintf(out, cap, "%s", d.db);
-	} else {
-		char tmp[4096];
-		snprintf(tmp, sizeof(tmp), "%s", config);
-		snprintf(out, cap, "%s/%s", dirname(tmp), d.db);
-	}
-	free(d.db);
+	if (!added)
+		return input_err("%s needs an address or CIDR (or a list: 10.0.0.0/8,192.0.2.7)", opt);
 	return 0;
+}
+
+/* The gate's config for -c: the store path (relative to the config, as the gate reads it)
+ * and the route table, read by the gate's own parser. */
+static int gate_config_read(struct opts *o)
+{
+	char err[512];
+
+	if (!(o->gate = calloc(1, sizeof(*o->gate))))
+		return input_err("out of memory%s", NULL);
+	if (gate_config_load(o->config, o->gate, err, sizeof(err)))
+		return input_err("%s", err);
+	return 0;
+}
+
+/* With the gate's route table known, a resource must be one of its routes' resources so a
+ * typo is caught here, not by a 403 later. Removing (none) is always allowed. */
+static int perm_resource_check(const struct opts *o, const struct key_perm *p)
+{
+	const struct gate_routes *r = o->gate ? &o->gate->routes : NULL;
+	char known[1024] = "";
+	size_t kl = 0, nknown = 0;
+
+	if (!r || p->level == PERM_NONE)
+		return 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->v[i].resource, p->resource))
+			return 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const char *res = r->v[i].resource;
+		bool seen = !res[0];
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = !strcmp(r->v[j].resource, res);
+		if (seen)
+			continue;
+		nknown++;
+		if (kl < sizeof(known))
+			kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "",
+					       res);
+	}
+	if (!nknown) {
+		cli_errorf("iplock keys: unknown resource '%s': the gate's routes (%s) name no "
+			   "resource\n", p->resource, o->config);
+		return 1;
+	}
+	cli_errorf("iplock keys: unknown resource '%s': the gate's routes (%s) know %s\n",
+		   p->resource, o->config, known);
+	return 1;
 }
 
 static const char *key_status(const struct key_info *k, char *buf, size_t cap)
@@ -199,30 +266,57 @@ static void print_new_key(const struct opts *o, const struct key_info *k, const 
 
 static int store_err(struct store *st, int rc)
 {
-	fprintf(stderr, "iplock keys: %s\n", store_errmsg(st));
+	cli_errorf("iplock keys: %s\n", store_errmsg(st));
 	return rc == -EIO ? 3 : 1;
+}
+
+/* Finds the key an ID argument names: a key id, or the key's full text (by its hash). When
+ * found by text, says which id that is, with the key masked. Returns 0 or an exit status. */
+static int resolve_key(struct store *st, const char *arg, char id_out[STORE_ID_MAX])
+{
+	struct key_info k;
+	bool by_key = false;
+	int rc;
+
+	if ((rc = store_key_find(st, arg, &k, &by_key)))
+		return store_err(st, rc);
+	if (by_key)
+		cli_errorf("iplock keys: %s is %s\n", k.masked, k.id);
+	memcpy(id_out, k.id, STORE_ID_MAX);
+	store_key_clear(&k);
+	return 0;
 }
 
 /* ---- subcommands ---- */
 
-static bool parse_perm(const char *arg, struct key_perm *p, bool allow_none)
+/* RESOURCE=LEVEL. Returns 0, or an exit status after saying why: a missing '=' or an unknown
+ * level is bad usage (2); a malformed resource name or one the gate's routes do not know is
+ * bad input (1). */
+static int parse_perm(const struct opts *o, const char *arg, struct key_perm *p, bool allow_none)
 {
 	const char *eq = strchr(arg, '=');
 	size_t n = eq ? (size_t)(eq - arg) : 0;
+	const char *levels = allow_none ? "RESOURCE=none|read|write" : "RESOURCE=read|write";
 
-	if (!eq || n == 0 || n > STORE_RESOURCE_MAX)
-		return false;
+	if (!eq || n == 0 || !perm_level_parse(eq + 1, &p->level) ||
+	    (!allow_none && p->level == PERM_NONE)) {
+		cli_errorf("iplock keys: bad permission '%s' (%s) (see iplock keys --help)\n", arg,
+			   levels);
+		return 2;
+	}
+	if (n > STORE_RESOURCE_MAX)
+		return input_err("resource name too long in '%s'", arg);
 	memcpy(p->resource, arg, n);
 	p->resource[n] = '\0';
-	if (!store_resource_valid(p->resource) || !perm_level_parse(eq + 1, &p->level))
-		return false;
-	return allow_none || p->level != PERM_NONE;
+	if (!store_resource_valid(p->resource))
+		return input_err("bad resource name in '%s' (use a-z, 0-9, '_', '.')", arg);
+	return perm_resource_check(o, p);
 }
 
-static int cmd_create(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_create(struct store *st, struct opts *o, int argc, char **argv)
 {
 	struct key_spec spec = { .mode = KEY_TEST };
-	const char **allow = o->list_a;
+	struct strlist *allow = &o->list_a;
 	struct key_perm *perms = o->perms;
 	char secret[STORE_KEY_MAX];
 	struct key_info k;
@@ -242,21 +336,24 @@ static int cmd_create(struct store *st, const struct opts *o, int argc, char **a
 				return usage_err("unknown mode '%s' (live|test)", v);
 		} else if (!strcmp(a, "--name") && v) {
 			if (strlen(v) > STORE_NAME_MAX)
-				return usage_err("name too long%s", NULL);
+				return input_err("name longer than 200 bytes%s", NULL);
 			spec.name = v;
 		} else if (!strcmp(a, "--allow") && v) {
-			allow[spec.n_allow++] = v;
+			if ((rc = strlist_add(allow, a, v)))
+				return rc;
 		} else if (!strcmp(a, "--perm") && v) {
-			if (!parse_perm(v, &perms[spec.n_perms], false))
-				return usage_err("bad permission '%s' (RESOURCE=read|write)", v);
+			if ((rc = parse_perm(o, v, &perms[spec.n_perms], false)))
+				return rc;
 			spec.n_perms++;
 		} else {
-			return usage_err("create: unexpected argument '%s'", a);
+			return usage_err(v ? "create: unexpected argument '%s'"
+					   : "create: '%s' needs a value", a);
 		}
 	}
 	if (!have_type)
 		return usage_err("create needs --type secret|restricted|publishable|org%s", NULL);
-	spec.allow = allow;
+	spec.allow = (const char *const *)allow->v;
+	spec.n_allow = allow->n;
 	spec.perms = perms;
 	if ((rc = store_key_create(st, &spec, o->actor, secret, sizeof(secret), &k)))
 		return store_err(st, rc);
@@ -266,7 +363,7 @@ static int cmd_create(struct store *st, const struct opts *o, int argc, char **a
 	return 0;
 }
 
-static int cmd_list(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_list(struct store *st, struct opts *o, int argc, char **argv)
 {
 	struct key_info *keys;
 	size_t n;
@@ -322,18 +419,23 @@ static int show_key(struct store *st, const struct opts *o, const char *id)
 	return 0;
 }
 
-static int cmd_show(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_show(struct store *st, struct opts *o, int argc, char **argv)
 {
+	char id[STORE_ID_MAX];
+	int rc;
+
 	if (argc != 2)
 		return usage_err("show needs exactly one key ID%s", NULL);
-	return show_key(st, o, argv[1]);
+	if ((rc = resolve_key(st, argv[1], id)))
+		return rc;
+	return show_key(st, o, id);
 }
 
-static int cmd_restrict(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_restrict(struct store *st, struct opts *o, int argc, char **argv)
 {
-	const char **add = o->list_a, **rem = o->list_b;
-	size_t n_add = 0, n_rem = 0;
+	struct strlist *add = &o->list_a, *rem = &o->list_b;
 	bool clear = false;
+	char id[STORE_ID_MAX];
 	struct key_info k;
 	int rc;
 
@@ -345,20 +447,26 @@ static int cmd_restrict(struct store *st, const struct opts *o, int argc, char *
 		if (!strcmp(a, "--clear")) {
 			clear = true;
 		} else if (!strcmp(a, "--allow") && v) {
-			add[n_add++] = v;
+			if ((rc = strlist_add(add, a, v)))
+				return rc;
 			i++;
 		} else if (!strcmp(a, "--remove") && v) {
-			rem[n_rem++] = v;
+			if ((rc = strlist_add(rem, a, v)))
+				return rc;
 			i++;
 		} else {
-			return usage_err("restrict: unexpected argument '%s'", a);
+			return usage_err(!strcmp(a, "--allow") || !strcmp(a, "--remove") ?
+					 "restrict: '%s' needs a value" : "restrict: unexpected argument '%s'", a);
 		}
 	}
-	if (!clear && !n_add && !n_rem)
+	if (!clear && !add->n && !rem->n)
 		return usage_err("restrict needs --allow, --remove or --clear%s", NULL);
-	if ((rc = store_key_restrict(st, argv[1], clear, add, n_add, rem, n_rem, o->actor)))
+	if ((rc = resolve_key(st, argv[1], id)))
+		return rc;
+	if ((rc = store_key_restrict(st, id, clear, (const char *const *)add->v, add->n,
+				     (const char *const *)rem->v, rem->n, o->actor)))
 		return store_err(st, rc);
-	if ((rc = store_key_get(st, argv[1], &k)))
+	if ((rc = store_key_get(st, id, &k)))
 		return store_err(st, rc);
 	if (o->json) {
 		json_t *j = key_json_status(&k);
@@ -375,28 +483,26 @@ static int cmd_restrict(struct store *st, const struct opts *o, int argc, char *
 	return 0;
 }
 
-static int cmd_perm(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_perm(struct store *st, struct opts *o, int argc, char **argv)
 {
 	struct key_perm *perms = o->perms;
 	size_t n = 0;
-	struct key_info k;
+	char id[STORE_ID_MAX];
 	int rc;
 
-	if (argc < 3)
+	if (argc < 3 || argv[1][0] == '-')
 		return usage_err("perm needs a key ID and RESOURCE=none|read|write%s", NULL);
 	for (int i = 2; i < argc; i++) {
-		if (!parse_perm(argv[i], &perms[n], true))
-			return usage_err("bad permission '%s' (RESOURCE=none|read|write)", argv[i]);
+		if ((rc = parse_perm(o, argv[i], &perms[n], true)))
+			return rc;
 		n++;
 	}
-	/* check the key before the first change so several permissions fail together */
-	if ((rc = store_key_get(st, argv[1], &k)))
+	if ((rc = resolve_key(st, argv[1], id)))
+		return rc;
+	/* every change of one command in one transaction: all or nothing, one audit record */
+	if ((rc = store_key_perms(st, id, perms, n, o->actor)))
 		return store_err(st, rc);
-	store_key_clear(&k);
-	for (size_t i = 0; i < n; i++)
-		if ((rc = store_key_perm(st, argv[1], perms[i].resource, perms[i].level, o->actor)))
-			return store_err(st, rc);
-	return show_key(st, o, argv[1]);
+	return show_key(st, o, id);
 }
 
 /* now | 1h | 24h | 7d | MINUTES -> seconds; -1 when malformed. */
@@ -429,10 +535,10 @@ static int64_t parse_grace(const char *s)
 	}
 }
 
-static int cmd_rotate(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_rotate(struct store *st, struct opts *o, int argc, char **argv)
 {
 	int64_t grace = 0;
-	char secret[STORE_KEY_MAX];
+	char secret[STORE_KEY_MAX], id[STORE_ID_MAX];
 	struct key_info k;
 	int rc;
 
@@ -443,40 +549,48 @@ static int cmd_rotate(struct store *st, const struct opts *o, int argc, char **a
 			grace = parse_grace(argv[++i]);
 			if (grace < 0)
 				return usage_err("bad --expire-old '%s' (now|1h|24h|7d|MINUTES)", argv[i]);
+			/* well-formed but out of range: bad input, not bad usage */
 			if (grace > STORE_EXPIRE_MAX_S)
-				return usage_err("--expire-old %s is over the 7-day maximum", argv[i]);
+				return input_err("--expire-old %s is over the 7-day maximum", argv[i]);
 		} else {
-			return usage_err("rotate: unexpected argument '%s'", argv[i]);
+			return usage_err(!strcmp(argv[i], "--expire-old") ? "rotate: '%s' needs a value"
+					 : "rotate: unexpected argument '%s'", argv[i]);
 		}
 	}
-	if ((rc = store_key_rotate(st, argv[1], grace, o->actor, secret, sizeof(secret), &k)))
+	if ((rc = resolve_key(st, argv[1], id)))
+		return rc;
+	if ((rc = store_key_rotate(st, id, grace, o->actor, secret, sizeof(secret), &k)))
 		return store_err(st, rc);
 	if (!o->json)
-		printf("old key %s expires %s\n\n", argv[1], grace ? "after the grace period" : "now");
+		printf("old key %s expires %s\n\n", id, grace ? "after the grace period" : "now");
 	print_new_key(o, &k, secret);
 	memset(secret, 0, sizeof(secret));
 	store_key_clear(&k);
 	return 0;
 }
 
-static int cmd_expire(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_expire(struct store *st, struct opts *o, int argc, char **argv)
 {
+	char id[STORE_ID_MAX];
 	int rc;
 
-	if (argc != 2)
+	if (argc != 2 || argv[1][0] == '-')
 		return usage_err("expire needs exactly one key ID%s", NULL);
-	if ((rc = store_key_expire(st, argv[1], o->actor)))
+	if ((rc = resolve_key(st, argv[1], id)))
+		return rc;
+	if ((rc = store_key_expire(st, id, o->actor)))
 		return store_err(st, rc);
 	if (!o->json) {
-		printf("%s expired\n", argv[1]);
+		printf("%s expired\n", id);
 		return 0;
 	}
-	return show_key(st, o, argv[1]);
+	return show_key(st, o, id);
 }
 
-static int cmd_revoke(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_revoke(struct store *st, struct opts *o, int argc, char **argv)
 {
 	const char *reason = NULL;
+	char id[STORE_ID_MAX];
 	int rc;
 
 	if (argc < 2 || argv[1][0] == '-')
@@ -485,15 +599,18 @@ static int cmd_revoke(struct store *st, const struct opts *o, int argc, char **a
 		if (!strcmp(argv[i], "--reason") && i + 1 < argc)
 			reason = argv[++i];
 		else
-			return usage_err("revoke: unexpected argument '%s'", argv[i]);
+			return usage_err(!strcmp(argv[i], "--reason") ? "revoke: '%s' needs a value"
+					 : "revoke: unexpected argument '%s'", argv[i]);
 	}
-	if ((rc = store_key_revoke(st, argv[1], o->actor, reason)))
+	if ((rc = resolve_key(st, argv[1], id)))
+		return rc;
+	if ((rc = store_key_revoke(st, id, o->actor, reason)))
 		return store_err(st, rc);
 	if (!o->json) {
-		printf("%s revoked\n", argv[1]);
+		printf("%s revoked\n", id);
 		return 0;
 	}
-	return show_key(st, o, argv[1]);
+	return show_key(st, o, id);
 }
 
 struct audit_out {
@@ -529,7 +646,7 @@ static int audit_cb(const struct audit_record *r, void *arg)
 	return 0;
 }
 
-static int cmd_audit(struct store *st, const struct opts *o, int argc, char **argv)
+static int cmd_audit(struct store *st, struct opts *o, int argc, char **argv)
 {
 	struct audit_out a = { .o = o, .arr = o->json ? json_array() : NULL };
 	int rc;
@@ -546,7 +663,7 @@ static int cmd_audit(struct store *st, const struct opts *o, int argc, char **ar
 
 static const struct {
 	const char *name;
-	int (*run)(struct store *st, const struct opts *o, int argc, char **argv);
+	int (*run)(struct store *st, struct opts *o, int argc, char **argv);
 } subcommands[] = {
 	{ "create", cmd_create },
 	{ "list", cmd_list },
@@ -598,20 +715,16 @@ int keys_main(int argc, char **argv)
 		rc = usage_err("needs --db PATH or -c CONFIG%s", NULL);
 		goto out;
 	}
-	if (o.config && !o.db) {
-		if (db_from_config(o.config, o.dbpath, sizeof(o.dbpath))) {
-			rc = 2;
+	if (o.config) {
+		if ((rc = gate_config_read(&o)))
 			goto out;
-		}
-		o.db = o.dbpath;
+		if (!o.db)
+			o.db = o.gate->db;
 	}
 	store_actor_default(o.actor, sizeof(o.actor));
-	o.list_cap = (size_t)argc;
-	o.list_a = calloc(o.list_cap, sizeof(*o.list_a));
-	o.list_b = calloc(o.list_cap, sizeof(*o.list_b));
-	o.perms = calloc(o.list_cap, sizeof(*o.perms));
-	if (!o.list_a || !o.list_b || !o.perms) {
-		fprintf(stderr, "iplock keys: out of memory\n");
+	o.perms = calloc((size_t)argc, sizeof(*o.perms));
+	if (!o.perms) {
+		cli_errorf("iplock keys: out of memory\n");
 		rc = 1;
 		goto out;
 	}
@@ -619,7 +732,7 @@ int keys_main(int argc, char **argv)
 		if (strcmp(rest[0], subcommands[i].name))
 			continue;
 		if (store_open(o.db, &st)) {
-			fprintf(stderr, "iplock keys: %s\n", store_errmsg(NULL));
+			cli_errorf("iplock keys: %s\n", store_errmsg(NULL));
 			rc = 3;
 			goto out;
 		}
@@ -629,9 +742,13 @@ int keys_main(int argc, char **argv)
 	rc = usage_err("unknown command '%s'", rest[0]);
 out:
 	store_close(st);
-	free(o.list_a);
-	free(o.list_b);
+	strlist_free(&o.list_a);
+	strlist_free(&o.list_b);
 	free(o.perms);
+	if (o.gate) {
+		gate_config_free(o.gate);
+		free(o.gate);
+	}
 	free(rest);
 	return rc;
 }

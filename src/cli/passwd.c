@@ -31,7 +31,7 @@ static void passwd_usage(FILE *out)
 
 static int usage_error(const char *msg, const char *arg)
 {
-	fprintf(stderr, "iplock passwd: %s%s%s (see iplock passwd --help)\n", msg,
+	cli_errorf("iplock passwd: %s%s%s (see iplock passwd --help)\n", msg,
 		arg ? ": " : "", arg ? arg : "");
 	return 2;
 }
@@ -115,11 +115,11 @@ int passwd_main(int argc, char **argv)
 			goto out;
 		}
 	} else if (secret_random_alnum(password, PASSWORD_LEN) < 0) {
-		fprintf(stderr, "iplock passwd: no randomness available\n");
+		cli_errorf("iplock passwd: no randomness available\n");
 		goto out;
 	}
 	if (auth_hash_password(password, strlen(password), hash, sizeof(hash)) < 0) {
-		fprintf(stderr, "iplock passwd: hashing failed\n");
+		cli_errorf("iplock passwd: hashing failed\n");
 		goto out;
 	}
 	printf("[user %s]\npassword_hash = %s\n", name, hash);

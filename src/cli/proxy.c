@@ -50,22 +50,22 @@ int proxy_main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			log_verbosity = LOG_DEBUG;
 		} else {
-			fprintf(stderr, "iplock proxy: unknown or incomplete option '%s' (see --help)\n", argv[i]);
+			cli_errorf("iplock proxy: unknown or incomplete option '%s' (see --help)\n", argv[i]);
 			return 2;
 		}
 	}
 	if (!path) {
-		fprintf(stderr, "iplock proxy: a configuration file is required (-c FILE)\n");
+		cli_errorf("iplock proxy: a configuration file is required (-c FILE)\n");
 		return 2;
 	}
 	if (proxy_config_load(path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
+		cli_errorf("%s\n", err);
 		return check ? 1 : 2;
 	}
 	if (check && cfg->ntls_listen) {
 		SSL_CTX *ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof(err));
 		if (!ctx) {
-			fprintf(stderr, "%s: %s\n", path, err);
+			cli_errorf("%s: %s\n", path, err);
 			proxy_config_free(cfg);
 			return 1;
 		}
@@ -87,14 +87,14 @@ int proxy_main(int argc, char **argv)
 	else if (strcmp(cfg->access_log, "off")) {
 		px.log_fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (px.log_fd < 0) {
-			fprintf(stderr, "iplock proxy: cannot open access log %s: %s\n", cfg->access_log, strerror(errno));
+			cli_errorf("iplock proxy: cannot open access log %s: %s\n", cfg->access_log, strerror(errno));
 			proxy_config_free(cfg);
 			return 1;
 		}
 	}
 	struct cfg_ref *r = cfg_ref_new(cfg, err, sizeof(err));
 	if (!r) {
-		fprintf(stderr, "iplock proxy: %s\n", err);
+		cli_errorf("iplock proxy: %s\n", err);
 		return 1;
 	}
 	px.cfg = r;

@@ -66,7 +66,7 @@ static void usage(FILE *out)
 
 static int scan_err(const char *msg, const char *arg)
 {
-	fprintf(stderr, "iplock scan: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	cli_errorf("iplock scan: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
 }
 
@@ -385,7 +385,7 @@ int scan_main(int argc, char **argv)
 	if (!quiet) {
 		size_t cnt[4];
 		scan_report_counts(&r, cnt);
-		fprintf(stderr,
+		cli_errorf(
 			"iplock scan: %zu finding%s (%zu critical, %zu high, %zu low, %zu info); "
 			"suppressed %zu inline, %zu by ignore file, %zu by baseline; "
 			"%llu input%s, %llu bytes in %.3f s\n",
@@ -402,7 +402,7 @@ int scan_main(int argc, char **argv)
 						strcmp(r.v[j].key_id, r.v[i].key_id) != 0;
 				done += first;
 			}
-			fprintf(stderr, "iplock scan: revoked %zu key%s in %s\n", done,
+			cli_errorf("iplock scan: revoked %zu key%s in %s\n", done,
 				done == 1 ? "" : "s", db);
 		}
 	}

@@ -38,7 +38,7 @@ int tunnel_main(int argc, char **argv)
 	int rc = 2;
 
 	if (!cfg) {
-		fprintf(stderr, "iplock tunnel: out of memory\n");
+		cli_errorf("iplock tunnel: out of memory\n");
 		return 1;
 	}
 	tunnel_config_init(cfg);
@@ -59,17 +59,17 @@ int tunnel_main(int argc, char **argv)
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			log_verbosity = LOG_DEBUG;
 		} else if (a[0] == '-') {
-			fprintf(stderr, "iplock tunnel: unknown or incomplete option '%s' (see --help)\n", a);
+			cli_errorf("iplock tunnel: unknown or incomplete option '%s' (see --help)\n", a);
 			goto out;
 		}
 	}
 	if (path && tunnel_config_load(path, cfg, ebuf, sizeof(ebuf))) {
-		fprintf(stderr, "%s\n", ebuf);
+		cli_errorf("%s\n", ebuf);
 		goto out;
 	}
 	if (cacert) {
 		if (strlen(cacert) >= sizeof(cfg->cacert)) {
-			fprintf(stderr, "iplock tunnel: --proxy-cacert: path too long\n");
+			cli_errorf("iplock tunnel: --proxy-cacert: path too long\n");
 			goto out;
 		}
 		memcpy(cfg->cacert, cacert, strlen(cacert) + 1);
@@ -79,7 +79,7 @@ int tunnel_main(int argc, char **argv)
 	if (url) {
 		/* the command line wins over the file */
 		if ((err = tunnel_proxy_parse(url, &cfg->proxy))) {
-			fprintf(stderr, "iplock tunnel: --proxy: %s\n", err);
+			cli_errorf("iplock tunnel: --proxy: %s\n", err);
 			goto out;
 		}
 		cfg->has_proxy = true;
@@ -94,16 +94,16 @@ int tunnel_main(int argc, char **argv)
 		if (argv[i][0] == '-')
 			continue;
 		if ((err = tunnel_map_parse(argv[i], &m)) || (err = tunnel_config_add(cfg, &m))) {
-			fprintf(stderr, "iplock tunnel: mapping '%s': %s\n", argv[i], err);
+			cli_errorf("iplock tunnel: mapping '%s': %s\n", argv[i], err);
 			goto out;
 		}
 	}
 	if (!cfg->has_proxy) {
-		fprintf(stderr, "iplock tunnel: a proxy URL is required (--proxy URL, $IPLOCK_PROXY_URL or [proxy] url)\n");
+		cli_errorf("iplock tunnel: a proxy URL is required (--proxy URL, $IPLOCK_PROXY_URL or [proxy] url)\n");
 		goto out;
 	}
 	if (!cfg->nmaps) {
-		fprintf(stderr, "iplock tunnel: no mapping (LOCAL_ADDR:PORT=REMOTE_HOST:PORT or [tunnel NAME])\n");
+		cli_errorf("iplock tunnel: no mapping (LOCAL_ADDR:PORT=REMOTE_HOST:PORT or [tunnel NAME])\n");
 		goto out;
 	}
 	if (check) {

@@ -115,7 +115,7 @@ static void usage(FILE *out)
 
 static int usage_err(const char *msg, const char *arg)
 {
-	fprintf(stderr, "iplock verify: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	cli_errorf("iplock verify: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
 }
 
@@ -176,7 +176,13 @@ static int proxy_open(struct verify *v, struct vlink *l, char *err, size_t cap)
 		return -1;
 	}
 	if (v->proxy.tls && vlink_tls(l, v->proxy_ctx, v->proxy.host, v->proxy.host_is_ip)) {
-		snprintf(err, cap, "TLS to the proxy %.80s failed: %.200s", a, l->err);
+		/* an untrusted certificate is fixed by naming its CA: say how, as iplock tunnel does */
+		bool untrusted = !strncmp(l->err, "certificate verify failed", 25);
+		snprintf(err, cap, "TLS to the proxy %.80s failed: %.200s%s%.100s%s", a, l->err,
+			 !untrusted ? "" : v->proxy_cacert ? " (the proxy's CA is not in --proxy-cacert " :
+			 " (give the proxy's CA with --proxy-cacert FILE)",
+			 untrusted && v->proxy_cacert ? v->proxy_cacert : "",
+			 untrusted && v->proxy_cacert ? ")" : "");
 		return -1;
 	}
 	return 0;
@@ -389,6 +395,8 @@ answered:
 	json_decref(root);
 	rc = 0;
 out:
+	/* answers and errors may quote the key (or another one): only its masked form is shown */
+	secret_redact(r->detail, strlen(r->detail));
 	OPENSSL_cleanse(auth, sizeof(auth));
 	OPENSSL_cleanse(req, sizeof(req));
 	OPENSSL_cleanse(extra, sizeof(extra));
@@ -439,8 +447,15 @@ static int report(struct verify *v)
 	char denied[VERIFY_POOL_MAX][IPADDR_STRLEN];
 	size_t nmissing = 0, nextra = 0, ndenied = 0, npass = 0, nerror = 0;
 
+	char user_disp[VURL_CRED_MAX];
+
 	vurl_display(&v->proxy, false, proxy_disp, sizeof(proxy_disp));
 	vurl_display(&v->target, true, target_disp, sizeof(target_disp));
+	snprintf(user_disp, sizeof(user_disp), "%s", v->base_user);
+	/* URLs and the user name come from the command line: a key pasted there stays masked */
+	secret_redact(proxy_disp, strlen(proxy_disp));
+	secret_redact(target_disp, strlen(target_disp));
+	secret_redact(user_disp, strlen(user_disp));
 	for (size_t i = 0; i < v->npool; i++) {
 		if (verdict_passes(v->rows[i].verdict))
 			npass++;
@@ -474,7 +489,7 @@ static int report(struct verify *v)
 		json_object_set_new(o, "mode", json_string(v->api ? "api" : "echo"));
 		json_object_set_new(o, "proxy", json_string(proxy_disp));
 		json_object_set_new(o, v->api ? "api" : "echo", json_string(target_disp));
-		json_object_set_new(o, "user", json_string(v->base_user));
+		json_object_set_new(o, "user", json_string(user_disp));
 		json_object_set_new(o, "policy", json_string(v->policy));
 		json_object_set_new(o, "pool", str_array(v->pool, v->npool));
 		if (v->api) {
@@ -509,7 +524,7 @@ static int report(struct verify *v)
 		return ok ? 0 : 1;
 	}
 
-	printf("proxy  %s (user %s, %zu egress address%s, %s)\n", proxy_disp, v->base_user, v->npool,
+	printf("proxy  %s (user %s, %zu egress address%s, %s)\n", proxy_disp, user_disp, v->npool,
 	       v->npool == 1 ? "" : "es", v->policy);
 	if (v->api)
 		printf("api    %s  key %s  GET %s\n\n", target_disp, v->key_masked, v->path);
@@ -617,8 +632,12 @@ static const char *key_load(struct verify *v, const char *key, const char *key_f
 }
 
 /* Print a failure that stopped the whole check, in the chosen format; exit status 3. */
-static int fatal(const struct verify *v, const char *msg)
+static int fatal(const struct verify *v, const char *why)
 {
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "%s", why);
+	secret_redact(msg, strlen(msg));
 	if (v->json) {
 		json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 		char *text = json_dumps(o, JSON_INDENT(2));
@@ -627,7 +646,7 @@ static int fatal(const struct verify *v, const char *msg)
 		free(text);
 		json_decref(o);
 	}
-	fprintf(stderr, "iplock verify: %s\n", msg);
+	cli_errorf("iplock verify: %s\n", msg);
 	return 3;
 }
 
@@ -656,7 +675,7 @@ int verify_main(int argc, char **argv)
 	struct verify *v = calloc(1, sizeof(*v));
 
 	if (!v) {
-		fprintf(stderr, "iplock verify: out of memory\n");
+		cli_errorf("iplock verify: out of memory\n");
 		return 3;
 	}
 	v->timeout_ms = 10000;
@@ -793,7 +812,7 @@ int verify_main(int argc, char **argv)
 	/* every address failed the same way before reaching the target: say it in one line */
 	if (nerr == v->npool) {
 		if (!v->json)
-			fprintf(stderr, "iplock verify: %s\n", v->rows[0].detail);
+			cli_errorf("iplock verify: %s\n", v->rows[0].detail);
 		rc = 3;
 	}
 out:

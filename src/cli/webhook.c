@@ -48,7 +48,7 @@ static void usage(FILE *out)
 
 static int wh_err(const char *msg, const char *arg)
 {
-	fprintf(stderr, "iplock webhook: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+	cli_errorf("iplock webhook: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
 }
 
@@ -232,7 +232,7 @@ int webhook_main(int argc, char **argv)
 	}
 	bool sign = !strcmp(argv[1], "sign");
 	if (!sign && strcmp(argv[1], "verify")) {
-		fprintf(stderr, "iplock webhook: unknown action '%s' (sign or verify)\n", argv[1]);
+		cli_errorf("iplock webhook: unknown action '%s' (sign or verify)\n", argv[1]);
 		return 2;
 	}
 	if ((rc = parse_args(argc - 1, argv + 1, &a, &help)) || help) {
@@ -265,9 +265,9 @@ int webhook_main(int argc, char **argv)
 		const char *err = webhook_verify(a.header, strlen(a.header), payload, len, a.secrets,
 						 a.n_secrets, a.tolerance, (int64_t)time(NULL), &t);
 		if (err && !strcmp(err, WEBHOOK_ERR_STALE))
-			fprintf(stderr, "%s (%" PRId64 ")\n", err, t); /* stripe-python's wording */
+			cli_errorf("%s (%" PRId64 ")\n", err, t); /* stripe-python's wording */
 		else if (err)
-			fprintf(stderr, "%s\n", err);
+			cli_errorf("%s\n", err);
 		rc = err ? 1 : 0;
 	}
 out:

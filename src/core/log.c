@@ -1,5 +1,6 @@
 /* log.c: stderr diagnostics and JSON lines. */
 #include "core/log.h"
+#include "core/secret.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : ((size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m : sizeof(line) - (size_t)n - 2));
+	/* a message may quote user input (a header, an argument): never let a key through */
+	len = (size_t)n + secret_redact(line + n, len - (size_t)n);
 	line[len++] = '\n';
 	if (write(STDERR_FILENO, line, len) == -1) {
 		/* nowhere left to report it */
@@ -104,8 +107,13 @@ void jline_strn(struct jline *j, const char *key, const char *val, size_t n)
 	}
 	jline_raw(j, "\"", 1);
 	if (!j->overflow) {
+		/* fields carry request data (paths, names): keys in them are masked */
+		char clean[sizeof(j->buf)];
+		size_t cn = n < sizeof(clean) ? n : sizeof(clean);
+		memcpy(clean, val, cn);
+		cn = secret_redact(clean, cn);
 		size_t room = sizeof(j->buf) - JLINE_RESERVE - j->len;
-		size_t w = json_escape(j->buf + j->len, room, val, n);
+		size_t w = json_escape(j->buf + j->len, room, clean, cn);
 		j->len += w;
 		if (w == room && n)
 			j->overflow = 1;

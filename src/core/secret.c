@@ -28,6 +28,74 @@ void secret_mask(const char *secret, size_t len, char out[SECRET_MASK_MAX])
 	out[n] = '\0';
 }
 
+#define REDACT_BODY_MIN 8
+
+static bool is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Length of the key-like token at s (n bytes left), or 0: a known prefix, optional "word_"
+ * parts, at least REDACT_BODY_MIN letters/digits, then the rest of the word ([A-Za-z0-9_]:
+ * keys pasted back to back are one token). *prefix_len receives the length of the prefix. */
+static size_t key_token_len(const char *s, size_t n, size_t *prefix_len)
+{
+	static const char *const prefixes[] = { "sk_", "rk_", "pk_", "whsec_" };
+
+	for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
+		size_t i = strlen(prefixes[p]);
+		if (n < i || memcmp(s, prefixes[p], i))
+			continue;
+		/* live_, test_, org_live_: short lowercase words each ended by '_' */
+		for (int seg = 0; seg < 3; seg++) {
+			size_t j = i;
+			while (j < n && s[j] >= 'a' && s[j] <= 'z' && j - i < 8)
+				j++;
+			if (j == i || j >= n || s[j] != '_')
+				break;
+			i = j + 1;
+		}
+		size_t body = i;
+		while (i < n && is_alnum(s[i]))
+			i++;
+		if (i - body < REDACT_BODY_MIN)
+			return 0;
+		while (i < n && (is_alnum(s[i]) || s[i] == '_'))
+			i++;
+		*prefix_len = body;
+		return i;
+	}
+	return 0;
+}
+
+size_t secret_redact(char *s, size_t len)
+{
+	size_t r = 0, w = 0, pl = 0;
+	char prev = '\0';   /* the last input character, before any rewrite */
+
+	while (r < len) {
+		size_t n = !is_alnum(prev) ? key_token_len(s + r, len - r, &pl) : 0;
+		if (!n) {
+			prev = s[r];
+			s[w++] = s[r++];
+			continue;
+		}
+		prev = s[r + n - 1];
+		/* prefix + "****" + last 4, as secret_mask() shows a key; never longer than the token
+		 * (its body has at least 8 characters), so the rewrite stays in place */
+		char tail[4];
+		memcpy(tail, s + r + n - 4, 4);
+		memmove(s + w, s + r, pl);
+		memcpy(s + w + pl, "****", 4);
+		memcpy(s + w + pl + 4, tail, 4);
+		w += pl + 8;
+		r += n;
+	}
+	if (w < len)
+		s[w] = '\0';
+	return w;
+}
+
 bool secret_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
 	if (alen != blen)

@@ -15,6 +15,14 @@
  * and the last 4 characters. Secrets shorter than 12 bytes show no tail. Always NUL-terminates. */
 void secret_mask(const char *secret, size_t len, char out[SECRET_MASK_MAX]);
 
+/* Masks, in place, every API key or webhook secret in the len bytes at s: a word starting
+ * (not inside a word) with sk_, rk_, pk_ or whsec_, then up to three lowercase "word_" parts
+ * (live_, test_, org_) and at least 8 letters/digits, becomes prefix + "****" + its last 4
+ * (as secret_mask() shows a key); the rest of the word ([A-Za-z0-9_]) goes with it. The text
+ * only shrinks; a NUL is written after it when it did. Returns the new length. For any
+ * message, log line or error that may echo user input. */
+size_t secret_redact(char *s, size_t len);
+
 /* Constant-time equality of two byte strings of the same length (false when lengths differ). */
 bool secret_equal(const void *a, size_t alen, const void *b, size_t blen);
 

@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "core/secret.h"
 
 extern char **environ;
 
@@ -399,6 +402,18 @@ out:
 int scan_git(struct scan_report *r, const char *repo, const struct scan_input_opts *o)
 {
 	size_t first = r->n;
+	struct stat sb;
+
+	/* a missing repository is said here, not by git, whose message would quote the path
+	 * unmasked (a key pasted as the path must not reach the terminal) */
+	int e = stat(repo, &sb) ? errno : S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
+	if (e) {
+		char line[4200];
+		snprintf(line, sizeof(line), "iplock scan: %s: %s\n", repo, strerror(e));
+		secret_redact(line, strlen(line));
+		fputs(line, stderr);
+		return -e;
+	}
 	int rc = scan_blobs(r, repo, o);
 	if (rc == 0 && r->n > first)
 		rc = attribute(r, first, repo);

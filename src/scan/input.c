@@ -12,12 +12,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/secret.h"
+
 #define WALK_DEPTH_MAX 128
 #define SMALL_FILE (64 * 1024)  /* below this, read() beats setting up a mapping */
 
 static void warn(struct scan_report *r, const char *path, int err)
 {
-	fprintf(stderr, "iplock scan: %s: %s\n", path, strerror(err));
+	char line[4200];
+	int n = snprintf(line, sizeof(line), "iplock scan: %s: %s\n", path, strerror(err));
+
+	/* the path is the user's argument: a key pasted as a path is masked */
+	if (n > 0) {
+		secret_redact(line, strlen(line));
+		fputs(line, stderr);
+	}
+
 	r->errors++;
 }
 

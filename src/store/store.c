@@ -126,6 +126,8 @@ static int fail(struct store *st, int rc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(st->err, sizeof(st->err), fmt, ap);
 	va_end(ap);
+	/* reasons quote the caller's input (an id, an entry): a key given by mistake is masked */
+	secret_redact(st->err, strlen(st->err));
 	return rc;
 }
 
@@ -530,6 +532,27 @@ int store_key_get_by_hash(struct store *st, const char *sha256_hex, struct key_i
 	return get_one(st, ST_KEY_BY_HASH, sha256_hex, out);
 }
 
+int store_key_find(struct store *st, const char *id_or_key, struct key_info *out, bool *by_key)
+{
+	size_t len = strlen(id_or_key);
+	char hex[SHA256_HEX_LEN + 1], masked[SECRET_MASK_MAX];
+	int rc;
+
+	*by_key = false;
+	if (!key_parse(id_or_key, len, NULL, NULL))
+		return store_key_get(st, id_or_key, out);
+	/* the store holds only hashes: a key's text is found by its SHA-256, as the gate does */
+	*by_key = true;
+	secret_sha256_hex(id_or_key, len, hex);
+	rc = store_key_get_by_hash(st, hex, out);
+	if (rc == -ENOENT) {
+		secret_mask(id_or_key, len, masked);
+		return fail(st, -ENOENT, "no key %s in this store (looked up by the SHA-256 of its "
+			    "text)", masked);
+	}
+	return rc;
+}
+
 void store_key_list_free(struct key_info *keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -709,9 +732,10 @@ static int audit(struct store *st, const char *actor, const char *id, const char
 	sqlite3_stmt *s;
 	char *b = before ? key_json_text(before) : NULL;
 	char *a = after ? key_json_text(after) : NULL;
+	char *why = reason ? strdup(reason) : NULL;
 	int rc;
 
-	if ((before && !b) || (after && !a)) {
+	if ((before && !b) || (after && !a) || (reason && !why)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -724,12 +748,16 @@ static int audit(struct store *st, const char *actor, const char *id, const char
 		sqlite3_bind_text(s, 5, b, -1, SQLITE_STATIC);
 	if (a)
 		sqlite3_bind_text(s, 6, a, -1, SQLITE_STATIC);
-	if (reason)
-		sqlite3_bind_text(s, 7, reason, -1, SQLITE_STATIC);
+	if (why) {
+		/* a reason is shown by every audit listing: a key quoted in it is kept masked */
+		secret_redact(why, strlen(why));
+		sqlite3_bind_text(s, 7, why, -1, SQLITE_STATIC);
+	}
 	rc = step_done(st, s);
 out:
 	free(b);
 	free(a);
+	free(why);
 	return rc;
 }
 
@@ -798,7 +826,7 @@ static int insert_key(struct store *st, enum key_type type, enum key_mode mode,
 {
 	const char *prefix = key_prefix(type, mode);
 	size_t pl = strlen(prefix);
-	char hash[SHA256_HEX_LEN + 1], masked[SECRET_MASK_MAX];
+	char hash[SHA256_HEX_LEN + 1], masked[SECRET_MASK_MAX], shown[STORE_NAME_MAX + 1];
 	sqlite3_stmt *s;
 	int rc;
 
@@ -817,7 +845,10 @@ static int insert_key(struct store *st, enum key_type type, enum key_mode mode,
 	sqlite3_bind_text(s, 3, masked, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, key_type_name(type), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, key_mode_name(mode), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, name ? name : "", -1, SQLITE_STATIC);
+	/* the name is listed everywhere: a key pasted into it is stored masked */
+	snprintf(shown, sizeof(shown), "%s", name ? name : "");
+	secret_redact(shown, strlen(shown));
+	sqlite3_bind_text(s, 6, shown, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)time(NULL));
 	if (rotated_from)
 		sqlite3_bind_text(s, 8, rotated_from, -1, SQLITE_STATIC);
@@ -926,12 +957,14 @@ out:
 	return tx_end(st, rc);
 }
 
-int store_key_perm(struct store *st, const char *id, const char *resource,
-		   enum perm_level level, const char *actor)
+int store_key_perms(struct store *st, const char *id, const struct key_perm *perms, size_t n,
+		    const char *actor)
 {
 	struct key_info before = { 0 };
 	int rc;
 
+	if (!n)
+		return fail(st, -EINVAL, "no permission to change");
 	if ((rc = tx_begin(st)))
 		return rc;
 	if ((rc = load_live(st, id, &before)))
@@ -941,12 +974,27 @@ int store_key_perm(struct store *st, const char *id, const char *resource,
 			  key_type_name(before.type));
 		goto out;
 	}
-	if ((rc = set_perm(st, id, resource, level)))
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = set_perm(st, id, perms[i].resource, perms[i].level);
+	if (rc)
 		goto out;
+	/* one command, one change: a single audit record holds every permission it set */
 	rc = finish_change(st, id, "perm", &before, actor, NULL, NULL);
 out:
 	store_key_clear(&before);
 	return tx_end(st, rc);
+}
+
+int store_key_perm(struct store *st, const char *id, const char *resource,
+		   enum perm_level level, const char *actor)
+{
+	struct key_perm p = { .level = level };
+
+	if (strlen(resource) > STORE_RESOURCE_MAX)
+		return fail(st, -EINVAL, "bad resource name '%.64s' (use a-z, 0-9, '_', '.')",
+			    resource);
+	memcpy(p.resource, resource, strlen(resource) + 1);
+	return store_key_perms(st, id, &p, 1, actor);
 }
 
 static int set_time(struct store *st, enum stmt_id which, const char *id, int64_t t)

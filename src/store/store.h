@@ -136,6 +136,9 @@ int store_key_create(struct store *st, const struct key_spec *spec, const char *
 int store_key_get(struct store *st, const char *id, struct key_info *out);
 /* Looks a key up by the SHA-256 hex of its text (revoked keys included). */
 int store_key_get_by_hash(struct store *st, const char *sha256_hex, struct key_info *out);
+/* A key by its id or by its full text (found by the SHA-256 of the text; *by_key then says
+ * so). Errors never quote more of a key than its masked form. */
+int store_key_find(struct store *st, const char *id_or_key, struct key_info *out, bool *by_key);
 void store_key_clear(struct key_info *k);
 
 /* Every key (revoked ones included), oldest first. Free with store_key_list_free(). */
@@ -156,6 +159,10 @@ int store_key_restrict(struct store *st, const char *id, bool clear,
 /* Sets one permission of a restricted key (PERM_NONE removes the row). */
 int store_key_perm(struct store *st, const char *id, const char *resource,
 		   enum perm_level level, const char *actor);
+/* Sets n permissions of a restricted key in one transaction with one audit record; any bad
+ * one changes nothing. */
+int store_key_perms(struct store *st, const char *id, const struct key_perm *perms, size_t n,
+		    const char *actor);
 
 /* Rotates: creates a replacement with the same type, mode, name, permissions and allowlist,
  * and sets the old key to expire in expire_in_s seconds (0 = now, at most STORE_EXPIRE_MAX_S;

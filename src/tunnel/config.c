@@ -3,6 +3,7 @@
 #include "tunnel/tunnel.h"
 
 #include "core/inilines.h"
+#include "core/secret.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -115,6 +116,8 @@ const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
 		 out->has_auth ? out->user : "", out->has_auth && out->pass[0] ? ":" : "",
 		 out->has_auth && out->pass[0] ? masked : "", out->has_auth ? "@" : "",
 		 v6 ? "[" : "", out->host.name, v6 ? "]" : "", out->port);
+	/* shown by --check and every log line: a key given as the user name stays masked */
+	secret_redact(out->display, strlen(out->display));
 	return NULL;
 }
 

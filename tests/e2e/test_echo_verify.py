@@ -217,3 +217,41 @@ def test_verify_failures_are_one_clear_line(vproxy, echoes, tmp_path):
         r = verify(*bad)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.stderr)
     assert verify("--help").returncode == 0
+
+
+def test_verify_untrusted_tls_proxy_hints_proxy_cacert(echoes, pki, password_hash, tmp_path):
+    """issue 16 item 10: verify on a TLS proxy whose certificate it cannot verify said only
+    "unable to get local issuer certificate"; iplock tunnel adds how to fix it. Same hint here,
+    for a self-signed proxy certificate and for one signed by a CA the system does not know."""
+    plain, _ = echoes
+    crt, key = tmp_path / "self.crt", tmp_path / "self.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    tport = free_port()
+    p = Proxy(tmp_path, base_config(f"{plain.port}", password_hash,
+                                    extra_proxy=f"tls_listen = 127.0.0.1:{tport}\ntls_cert = {crt}\ntls_key = {key}"))
+    try:
+        url = f"https://alice:{PASSWORD}@127.0.0.1:{tport}"
+        hint = "(give the proxy's CA with --proxy-cacert FILE)"
+        r = verify("--proxy", url, "--echo", plain.url)
+        assert r.returncode == 3 and r.stderr.count("\n") == 1, r.stderr
+        assert "certificate verify failed: self-signed certificate" in r.stderr and hint in r.stderr
+        rc, out, _ = verify_json("--proxy", url, "--echo", plain.url)
+        assert rc == 3 and hint in out["error"]
+        # a CA file that does not sign it: the hint names the file given
+        r = verify("--proxy", url, "--proxy-cacert", str(pki[0]), "--echo", plain.url)
+        assert r.returncode == 3 and f"the proxy's CA is not in --proxy-cacert {pki[0]}" in r.stderr
+        assert r.stderr.count("\n") == 1
+        r = verify("--proxy", url, "--proxy-cacert", str(crt), "--echo", plain.url)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        assert p.stop() == 0
+
+
+def test_verify_private_ca_tls_proxy_hint(vproxy, echoes):
+    """issue 16 item 10, the issue's own case: a proxy certificate from a private CA."""
+    plain, _ = echoes
+    r = verify("--proxy", f"https://alice:{PASSWORD}@127.0.0.1:{vproxy.tls_port}", "--echo", plain.url)
+    assert r.returncode == 3
+    assert "unable to get local issuer certificate (give the proxy's CA with --proxy-cacert FILE)" in r.stderr

@@ -174,6 +174,71 @@ static void test_bad_input_changes_nothing(void **state)
 	store_key_clear(&k);
 }
 
+static int count_cb(const struct audit_record *r, void *arg)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* issue 16 item 7: one perm command with two changes is one transaction and one record. */
+static void test_perms_one_record(void **state)
+{
+	struct fx *f = *state;
+	char secret[STORE_KEY_MAX];
+	struct key_spec spec = { .type = KEY_RESTRICTED, .mode = KEY_TEST };
+	struct key_info k, g;
+	struct key_perm two[] = { { "charge", PERM_WRITE }, { "refund", PERM_READ } };
+	struct key_perm bad[] = { { "customer", PERM_READ }, { "Bad Name", PERM_READ } };
+	int before = 0, after = 0;
+
+	assert_int_equal(store_key_create(f->st, &spec, "t", secret, sizeof(secret), &k), 0);
+	assert_int_equal(store_audit_each(f->st, count_cb, &before), 0);
+	assert_int_equal(store_key_perms(f->st, k.id, two, 2, "t"), 0);
+	assert_int_equal(store_audit_each(f->st, count_cb, &after), 0);
+	assert_int_equal(after, before + 1);
+	/* a bad one among good ones: nothing changes, nothing is recorded */
+	assert_int_equal(store_key_perms(f->st, k.id, bad, 2, "t"), -EINVAL);
+	after = 0;
+	assert_int_equal(store_audit_each(f->st, count_cb, &after), 0);
+	assert_int_equal(after, before + 1);
+	assert_int_equal(store_key_get(f->st, k.id, &g), 0);
+	assert_int_equal(g.n_perms, 2);
+	assert_string_equal(g.perms[0].resource, "charge");
+	assert_string_equal(g.perms[1].resource, "refund");
+	store_key_clear(&g);
+	store_key_clear(&k);
+}
+
+/* issue 16 item 3: a key is found by its text (hash) as well as its id, and an unknown key's
+ * error shows only its masked form. */
+static void test_find_by_text(void **state)
+{
+	struct fx *f = *state;
+	char secret[STORE_KEY_MAX];
+	struct key_spec spec = { .type = KEY_SECRET, .mode = KEY_TEST };
+	struct key_info k, g;
+	bool by_key = true;
+	const char *unknown = "sk_test_0123456789abcdefghijklmnopqrstuvwxyzWXYZ";
+
+	assert_int_equal(store_key_create(f->st, &spec, "t", secret, sizeof(secret), &k), 0);
+	assert_int_equal(store_key_find(f->st, k.id, &g, &by_key), 0);
+	assert_false(by_key);
+	assert_string_equal(g.id, k.id);
+	store_key_clear(&g);
+	assert_int_equal(store_key_find(f->st, secret, &g, &by_key), 0);
+	assert_true(by_key);
+	assert_string_equal(g.id, k.id);
+	store_key_clear(&g);
+	assert_int_equal(store_key_find(f->st, unknown, &g, &by_key), -ENOENT);
+	assert_non_null(strstr(store_errmsg(f->st), "sk_test_****WXYZ"));
+	assert_null(strstr(store_errmsg(f->st), "01234567"));
+	/* an id-shaped miss that happens to hold a key is masked by the store's messages too */
+	assert_int_equal(store_key_get(f->st, "x sk_live_abcdefghijklmnop", &g), -ENOENT);
+	assert_null(strstr(store_errmsg(f->st), "abcdefgh"));
+	store_key_clear(&k);
+}
+
 static void test_restrict_perm(void **state)
 {
 	struct fx *f = *state;
@@ -361,6 +426,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_hashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restrict_perm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_perms_one_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_by_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_inherits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_by_hash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
