@@ -1662,6 +1662,16 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
 	}
+	/* several workers bind with SO_REUSEPORT, which would join another process's listener
+	 * on the same address: probe first, without it, so a second gate refuses to start */
+	for (int i = 0; s->n_workers > 1 && i < cfg->n_listen; i++) {
+		const struct gate_listen *gl = &cfg->listen[i];
+		if ((rc = sock_probe_free((const struct sockaddr *)&gl->addr, gl->addrlen))) {
+			snprintf(err, cap, "listen %s: %s%s", gl->text, strerror(-rc),
+				 rc == -EADDRINUSE ? " (another process listens there)" : "");
+			goto fail;
+		}
+	}
 	for (int i = 0; i < s->n_workers; i++)
 		if ((rc = worker_init(s, &s->workers[i], i, err, cap)))
 			goto fail;
