@@ -298,6 +298,7 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", dirname(tmp));

@@ -295,3 +295,29 @@ def test_start_logs_every_listener(proxy_factory, origin, password_hash, cert, e
     for needle in (f"HTTP proxy (listen) on 127.0.0.1:{p.port}", f"SOCKS5 proxy (socks_listen) on 127.0.0.1:{sport}",
                    f"TLS proxy (tls_listen) on 127.0.0.1:{tport}", f"inbound ib on 127.0.0.1:{iport}"):
         assert f"listening for the {needle}" in log, log
+
+
+def test_gate_sighup_with_changed_listen_says_restart_needed(tmp_path):
+    db = tmp_path / "keys.db"
+    create_key(db, "--type", "secret", "--mode", "test")
+    g = Gate(tmp_path, db, free_port())
+    try:
+        new = free_port()
+        g.config.write_text(g.config.read_text().replace(f"127.0.0.1:{g.port}", f"127.0.0.1:{new}"))
+        g.proc.send_signal(1)
+        deadline = time.time() + 10
+        while time.time() < deadline and "access log reopened" not in g.errors():
+            time.sleep(0.02)
+        log = g.errors()
+        assert "listener changes need a restart, the old listeners keep serving" in log, log
+        with socket.create_connection(("127.0.0.1", g.port), timeout=5):
+            pass
+        g.config.write_text("[gate]\nbogus = 1\n")
+        g.proc.send_signal(1)
+        deadline = time.time() + 10
+        while time.time() < deadline and g.errors().count("access log reopened") < 2:
+            time.sleep(0.02)
+        assert "not applied; the running configuration and listeners stay" in g.errors()
+        assert g.proc.poll() is None
+    finally:
+        g.stop()
