@@ -35,3 +35,10 @@ enum ini_line ini_next_line(const char *text, size_t len, size_t *pos, int *line
 	}
 	return INI_LINE_OK;
 }
+
+bool ini_err_names_key(const char *err, const char *name)
+{
+	size_t n = strlen(name);
+
+	return n && !strncmp(err, name, n) && (err[n] == ' ' || err[n] == ':');
+}

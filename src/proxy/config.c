@@ -740,7 +740,8 @@ static int ctx_handler(void *user, const char *section, const char *name, const 
 			  : ctx->section == SECTION_INBOUND ? inbound_key(ctx, k->id, value)
 			  : user_key(ctx, k->id, value);
 	if (err)
-		fail(ctx, ctx->lineno, "%s: %s", name, err);
+		fail(ctx, ctx->lineno, "%s%s%s", ini_err_names_key(err, name) ? "" : name,
+		      ini_err_names_key(err, name) ? "" : ": ", err);
 	return 1;
 }
 

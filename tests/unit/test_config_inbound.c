@@ -80,16 +80,16 @@ static void test_errors(void **state)
 	(void)state;
 	expect_error("[inbound a]\nforward = 10.0.0.1:1\n", "t.ini:6: inbound a has no listen address");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\n", "t.ini:6: inbound a needs forward = HOST:PORT or sni routes");
-	expect_error("[inbound a]\nlisten = localhost:9000\n", "t.ini:7: listen: listen takes an IP address and port (0.0.0.0:443), not a name");
+	expect_error("[inbound a]\nlisten = localhost:9000\n", "t.ini:7: listen takes an IP address and port (0.0.0.0:443), not a name");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:3128\nforward = 10.0.0.1:1\n", "t.ini:7: listen: the proxy listens there already");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = 10.0.0.1:1\n[inbound b]\nlisten = 127.0.0.1:9000\nforward = 10.0.0.1:2\n",
 		     "t.ini:10: listen: inbound a listens there already");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = 10.0.0.1\n", "t.ini:8: forward: port required");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example\n", "t.ini:8: sni: sni routes are HOST=BACKEND:PORT");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = 10.0.0.1=b:1\n", "t.ini:8: sni: sni routes name hosts, not IP addresses (clients send no SNI for addresses)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example\n", "t.ini:8: sni routes are HOST=BACKEND:PORT");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = 10.0.0.1=b:1\n", "t.ini:8: sni routes name hosts, not IP addresses (clients send no SNI for addresses)");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example=b:1\n  A.example=c:2\n", "t.ini:9: sni: duplicate sni host");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example.=b:1\n", "t.ini:8: sni: sni host with a trailing dot (clients never send one)");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nproxy_protocol = v3\n", "t.ini:9: proxy_protocol: proxy_protocol must be v2 or off");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example.=b:1\n", "t.ini:8: sni host with a trailing dot (clients never send one)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nproxy_protocol = v3\n", "t.ini:9: proxy_protocol must be v2 or off");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nallow = 10.0.0.1/8\n", "t.ini:9: allow: host bits set");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nlisten = 127.0.0.1:9001\n", "t.ini:9: duplicate key listen (first at line 7)");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nbogus = 1\n", "t.ini:9: unknown key bogus in [inbound]");
