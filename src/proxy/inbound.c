@@ -310,18 +310,28 @@ static void route_to(struct inbound_conn *c, const struct host *h, uint16_t port
 
 /* ---------------------------------------------------------------- SNI */
 
-static const struct inbound_route *route_find(const struct proxy_inbound *ib, const char *sni)
+/* The exact name first, then a "*." route (one more label, as in certificates), then the
+ * "**." route with the longest suffix (any depth). */
+const struct inbound_route *inbound_route_find(const struct proxy_inbound *ib, const char *sni)
 {
-	const char *dot = strchr(sni, '.');
+	const struct inbound_route *best = NULL;
+	size_t len = strlen(sni);
 
 	for (size_t i = 0; i < ib->nroutes; i++)
-		if (!strcmp(ib->routes[i].host, sni))
+		if (ib->routes[i].wild == HOST_WILD_NONE && host_wild_match(HOST_WILD_NONE, ib->routes[i].host, sni, len))
 			return &ib->routes[i];
-	/* "*.example.com" covers exactly one more label, as in certificates */
-	for (size_t i = 0; dot && i < ib->nroutes; i++)
-		if (ib->routes[i].host[0] == '*' && !strcmp(ib->routes[i].host + 1, dot))
-			return &ib->routes[i];
-	return NULL;
+	for (size_t i = 0; i < ib->nroutes; i++) {
+		const struct inbound_route *r = &ib->routes[i];
+		if (r->wild == HOST_WILD_ONE && host_wild_match(HOST_WILD_ONE, r->host + r->skip, sni, len))
+			return r;
+	}
+	for (size_t i = 0; i < ib->nroutes; i++) {
+		const struct inbound_route *r = &ib->routes[i];
+		if (r->wild == HOST_WILD_ANY && host_wild_match(HOST_WILD_ANY, r->host + r->skip, sni, len) &&
+		    (!best || strlen(r->host) > strlen(best->host)))
+			best = r;
+	}
+	return best;
 }
 
 static void sniff(struct inbound_conn *c)
@@ -348,7 +358,7 @@ static void sniff(struct inbound_conn *c)
 	if (rc == 0)
 		return;
 	if (rc == 1) {
-		const struct inbound_route *r = route_find(c->ib, c->sni);
+		const struct inbound_route *r = inbound_route_find(c->ib, c->sni);
 		if (r) {
 			route_to(c, &r->backend, r->port);
 			return;

@@ -117,6 +117,8 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 /* inbound.c: [inbound NAME] endpoints; their listeners are the worker's (server.c) */
 void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
 void inbound_close_all(struct worker *w);    /* close every inbound connection */
+/* The sni route for a server name: exact, then "*." (one label), then the longest "**." */
+const struct inbound_route *inbound_route_find(const struct proxy_inbound *ib, const char *sni);
 
 /* "127.0.0.1:3128", "[::1]:3128" */
 void listen_addr_format(const struct listen_addr *a, char *out, size_t cap);
