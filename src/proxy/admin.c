@@ -374,7 +374,7 @@ int admin_listen_open(const struct listen_addr *addr)
 	return sock_listen((struct sockaddr *)&ss, len, false, 64);
 }
 
-int admin_start(struct proxy *px, struct cfg_ref *r, struct admin **out)
+int admin_start(struct proxy *px, struct cfg_ref *r, int lfd, struct admin **out)
 {
 	const struct proxy_config *c = r->cfg;
 	struct admin *a;
@@ -383,8 +383,11 @@ int admin_start(struct proxy *px, struct cfg_ref *r, struct admin **out)
 	*out = NULL;
 	if (!c->admin.port && !c->health_probe.kind)
 		return 0;
-	if (!(a = calloc(1, sizeof(*a))))
+	if (!(a = calloc(1, sizeof(*a)))) {
+		if (lfd >= 0)
+			close(lfd);
 		return -ENOMEM;
+	}
 	a->px = px;
 	atomic_init(&a->next_lfd, ADMIN_LFD_SAME);
 	io_init(&a->lio, -1, listener_io);
@@ -392,13 +395,9 @@ int admin_start(struct proxy *px, struct cfg_ref *r, struct admin **out)
 	if ((rc = loop_new(&a->loop)) != 0 || (rc = loop_set_wakeup(a->loop, admin_wakeup, a)) != 0 ||
 	    (rc = health_new(a->loop, px->dns_servers, &a->health)) != 0)
 		goto fail;
-	if (c->admin.port) {
-		int fd = admin_listen_open(&c->admin);
-		if (fd < 0) {
-			rc = fd;
-			goto fail;
-		}
-		io_init(&a->lio, fd, listener_io);
+	if (lfd >= 0) {
+		io_init(&a->lio, lfd, listener_io);
+		lfd = -1;
 		if ((rc = io_want(a->loop, &a->lio, EPOLLIN)) != 0)
 			goto fail;
 	}
@@ -410,6 +409,8 @@ int admin_start(struct proxy *px, struct cfg_ref *r, struct admin **out)
 	*out = a;
 	return 0;
 fail:
+	if (lfd >= 0)
+		close(lfd);
 	admin_free(a);
 	return rc;
 }

@@ -473,11 +473,18 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 		snprintf(err, errcap, "cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
 		goto out;
 	}
-	if (!px->admin && (cfg->admin.port || cfg->health_probe.kind) && (rc = admin_start(px, r, &new_admin)) != 0) {
+	if (!px->admin && cfg->admin.port && (admin_fd = admin_listen_open(&cfg->admin)) < 0) {
 		listen_addr_format(&cfg->admin, a, sizeof(a));
-		snprintf(err, errcap, "cannot listen for admin_listen on %s: %s", a, strerror(-rc));
-		rc = -EINVAL;
+		snprintf(err, errcap, "cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
 		goto out;
+	}
+	if (!px->admin && (cfg->admin.port || cfg->health_probe.kind)) {
+		int arc = admin_start(px, r, admin_fd, &new_admin);
+		admin_fd = -1;   /* taken */
+		if (arc) {
+			snprintf(err, errcap, "cannot start the admin thread: %s", strerror(-arc));
+			goto out;
+		}
 	}
 	/* nothing can fail from here on */
 	if (px->admin) {
@@ -608,16 +615,24 @@ int proxy_run(struct proxy *px)
 			goto fail;
 		}
 	}
+	/* admin_listen first: when the proxy's port answers, the admin port does too */
+	int admin_fd = c->admin.port ? admin_listen_open(&c->admin) : -1;
+	if (admin_fd < 0 && c->admin.port) {
+		char a[IPADDR_STRLEN + 8];
+		listen_addr_format(&c->admin, a, sizeof(a));
+		log_error("cannot start: cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
+		goto fail;
+	}
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		if ((rc = worker_init(px, &px->workers[i], (int)i)) != 0) {
 			log_error("cannot start: %s", strerror(-rc));
+			if (admin_fd >= 0)
+				close(admin_fd);
 			goto fail;
 		}
 	}
-	if ((rc = admin_start(px, px->cfg, &px->admin)) != 0) {
-		char a[IPADDR_STRLEN + 8];
-		listen_addr_format(&c->admin, a, sizeof(a));
-		log_error("cannot start: cannot listen for admin_listen on %s: %s", a, strerror(-rc));
+	if ((rc = admin_start(px, px->cfg, admin_fd, &px->admin)) != 0) {
+		log_error("cannot start the admin thread: %s", strerror(-rc));
 		goto fail;
 	}
 	for (unsigned i = 0; i < px->nworkers; i++)
