@@ -55,10 +55,11 @@ struct listener {
 	bool open;
 };
 
-/* A reload's listener set for one worker, handed over by the main thread: every address
+/* A reload for one worker, handed over by the main thread: the new snapshot and every address
  * the new config listens on, with a fresh descriptor for a new address (-1: keep the open
  * one). Addresses missing from it are closed; connections already accepted carry on. */
 struct listen_plan {
+	struct cfg_ref *cfg;          /* the new snapshot, one reference for the worker */
 	size_t n;
 	struct listen_spec spec[PROXY_MAX_LISTENERS];
 	int fd[PROXY_MAX_LISTENERS];
@@ -72,7 +73,6 @@ struct worker {
 	struct dns *dns;
 	struct auth_cache *auth;
 	struct cfg_ref *cfg;          /* the worker's current snapshot */
-	struct cfg_ref *_Atomic next_cfg;  /* handed over by the reloader, taken on wakeup */
 	struct listener listeners[PROXY_MAX_LISTENERS];
 	size_t nlisteners;            /* slots in use at some point (a closed one is reused) */
 	struct listen_plan plan;      /* written by the reloader while plan_ready is false */

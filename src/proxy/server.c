@@ -200,12 +200,16 @@ static void listeners_close(struct worker *w)
 	}
 }
 
-/* The reloader's plan, with the new snapshot already taken: close what it drops (sessions
- * accepted there carry on), start the new descriptors, relabel addresses that stay. */
+/* The reloader's plan: take its snapshot, close the listeners it drops (sessions accepted
+ * there carry on), start the new descriptors, relabel addresses that stay. In one wakeup, so
+ * no client is accepted with the old listeners and the new config or the reverse. */
 static void listeners_apply(struct worker *w)
 {
 	struct listen_plan *p = &w->plan;
 
+	cfg_ref_put(w->cfg);
+	w->cfg = p->cfg;   /* the reference the reloader took for us */
+	p->cfg = NULL;
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		struct listener *l = &w->listeners[i];
 		if (!l->open)
@@ -310,14 +314,9 @@ static void drain_begin(struct worker *w)
 static void worker_wakeup(struct loop *loop, void *arg)
 {
 	struct worker *w = arg;
-	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
 
-	if (next) {
-		cfg_ref_put(w->cfg);
-		w->cfg = next;   /* the reference the reloader took for us */
-	}
 	if (atomic_load(&w->plan_ready))
-		listeners_apply(w);   /* after the switch: a new listener's clients get the new config */
+		listeners_apply(w);   /* the snapshot and the listeners switch together */
 	if (atomic_load(&w->force_stop)) {
 		loop_stop(loop);
 		return;
@@ -342,9 +341,6 @@ static void worker_teardown(struct worker *w)
 	pipe_pool_drain(&w->pipes);
 	if (w->cfg)
 		cfg_ref_put(w->cfg);
-	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
-	if (next)
-		cfg_ref_put(next);
 	buf_pool_trim();
 }
 
@@ -501,10 +497,8 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 		w->plan.n = n;
 		memcpy(w->plan.spec, specs, n * sizeof(*specs));
 		memcpy(w->plan.fd, &fds[k * PROXY_MAX_LISTENERS], n * sizeof(*fds));
-		struct cfg_ref *prev = atomic_exchange(&w->next_cfg, cfg_ref_get(r));
-		if (prev)
-			cfg_ref_put(prev);
-		atomic_store(&w->plan_ready, true);
+		w->plan.cfg = cfg_ref_get(r);
+		atomic_store(&w->plan_ready, true);   /* publishes the plan (seq_cst) */
 		loop_wakeup(w->loop);
 	}
 	plans_wait(px);

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IPLOCK, PASSWORD, base_config, free_port, wait_port
+from conftest import IPLOCK, PASSWORD, base_config, basic, free_port, wait_port
 from gate_util import Gate, create_key
 
 CURL = ["curl", "-s", "--max-time", "10"]
@@ -219,9 +219,21 @@ def test_reload_moves_a_listener(kind, proxy_factory, origin, password_hash, cer
     wait_port("127.0.0.1", old)
     want, ask = OK[kind]
     assert ask(old) == want
+    tunnel = None
+    if kind == "listen":   # a tunnel through the old listener outlives it
+        tunnel = socket.create_connection(("127.0.0.1", old), timeout=5)
+        tunnel.sendall(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())
+        assert tunnel.recv(100).startswith(b"HTTP/1.1 200")
     p.write_config(moved)
     log = reload_and_wait(p)
     assert f"reloaded {p.path}" in log, log
+    if tunnel:
+        tunnel.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while (d := tunnel.recv(65536)):
+            out += d
+        tunnel.close()
+        assert b"200 OK" in out and b"/after" in out
     assert f"127.0.0.1:{new}" in log and f"127.0.0.1:{old}" in log, log
     assert [ask(new) for _ in range(5)] == [want] * 5
     with pytest.raises(OSError):
