@@ -126,6 +126,10 @@ static void test_errors(void **state)
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = 10.0.0.1=b:1\n", "t.ini:8: sni routes name hosts, not IP addresses (clients send no SNI for addresses)");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example=b:1\n  A.example=c:2\n", "t.ini:9: duplicate sni host");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example.=b:1\n", "t.ini:8: sni host with a trailing dot (clients never send one)");
+	/* a '*' anywhere but a leading "*." or "**." is refused, not taken literally (issue 16) */
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = *.*.example=b:1\n", "t.ini:8: sni: '*' only as a leading \"*.\" (one label) or \"**.\" (any depth)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = ***.example=b:1\n", "t.ini:8: sni: '*' only as a leading \"*.\" (one label) or \"**.\" (any depth)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = *example=b:1\n", "t.ini:8: sni: '*' only as a leading \"*.\" (one label) or \"**.\" (any depth)");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nproxy_protocol = v3\n", "t.ini:9: proxy_protocol must be v2 or off");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nallow = 10.0.0.1/8\n", "t.ini:9: allow: host bits set");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nlisten = 127.0.0.1:9001\n", "t.ini:9: duplicate key listen (first at line 7)");
