@@ -1,6 +1,7 @@
 /* fuzz_cidr_host.c: libFuzzer target for the address, CIDR, host, authority, port set,
  * destination rule and Basic credential parsers, with round-trip and consistency checks. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dest_rule r;
 	if (!dest_rule_parse(s, size, &r) && !r.wildcard && !dest_rules_allow(&r, 1, r.host, r.port ? r.port : 1))
 		abort();
+	/* wildcards: "*." (one label) admits a subset of "**." (any depth); neither the bare
+	 * suffix; a name that "*." admits has exactly one label more than the suffix */
+	if (!dest_rule_parse(s, size, &r) && r.wildcard && r.host[0]) {
+		static const char *const pre[] = { "a.", "a.b.", "x-y.z.w." };
+		for (size_t i = 0; i < 3; i++) {
+			char name[300];
+			snprintf(name, sizeof(name), "%s%s", pre[i], r.host);
+			bool one = host_wild_match(HOST_WILD_ONE, r.host, name, strlen(name));
+			bool any = host_wild_match(HOST_WILD_ANY, r.host, name, strlen(name));
+			if ((one && !any) || one != (i == 0) || !any)
+				abort();
+		}
+		if (host_wild_match(r.wild, r.host, r.host, strlen(r.host)))
+			abort();
+	}
 
 	if (!cache)
 		cache = auth_cache_new();

@@ -50,10 +50,11 @@ int gate_main(int argc, char **argv)
 	if (gate_config_load(path, &cfg, err, sizeof(err))) {
 		cli_errorf("iplock gate: %s\n", err);
 		gate_config_free(&cfg);
-		return 2;
+		return 1;   /* bad input; 2 is for bad usage */
 	}
 	if (check) {
-		printf("%s: ok (%d listeners, %zu routes)\n", path, cfg.n_listen, cfg.routes.n);
+		printf("%s: ok (%d listener%s, %zu route%s)\n", path, cfg.n_listen, cfg.n_listen == 1 ? "" : "s",
+		       cfg.routes.n, cfg.routes.n == 1 ? "" : "s");
 		gate_config_free(&cfg);
 		return 0;
 	}

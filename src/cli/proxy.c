@@ -59,20 +59,21 @@ int proxy_main(int argc, char **argv)
 		return 2;
 	}
 	if (proxy_config_load(path, &cfg, err, sizeof(err))) {
-		cli_errorf("%s\n", err);
-		return check ? 1 : 2;
+		cli_errorf("iplock proxy: %s\n", err);
+		return 1;   /* bad input; 2 is for bad usage (docs/config.md, exit status) */
 	}
 	if (check && cfg->ntls_listen) {
 		SSL_CTX *ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof(err));
 		if (!ctx) {
-			cli_errorf("%s: %s\n", path, err);
+			cli_errorf("iplock proxy: %s: %s\n", path, err);
 			proxy_config_free(cfg);
 			return 1;
 		}
 		SSL_CTX_free(ctx);
 	}
 	if (check) {
-		printf("%s: ok (%zu users, %zu egress addresses)\n", path, cfg->nusers, cfg->egress.n);
+		printf("%s: ok (%zu user%s, %zu egress address%s)\n", path, cfg->nusers, cfg->nusers == 1 ? "" : "s",
+		       cfg->egress.n, cfg->egress.n == 1 ? "" : "es");
 		proxy_config_free(cfg);
 		return 0;
 	}

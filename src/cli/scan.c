@@ -135,7 +135,7 @@ static int run_follow(struct scan_resp *sr, struct scan_report *r, const struct 
 		sr->write_err = 1;
 	rc = scan_follow(r, sr->follow, &fo, &follow_stop);
 	if (rc && rc != -ENOMEM)
-		fprintf(stderr, "iplock scan: %s: %s\n", sr->follow, strerror(-rc));
+		cli_errorf("iplock scan: %s: %s\n", sr->follow, strerror(-rc));
 	if (sr->st)
 		store_close(sr->st);
 	sr->st = NULL;

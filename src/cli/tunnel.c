@@ -64,7 +64,8 @@ int tunnel_main(int argc, char **argv)
 		}
 	}
 	if (path && tunnel_config_load(path, cfg, ebuf, sizeof(ebuf))) {
-		cli_errorf("%s\n", ebuf);
+		cli_errorf("iplock tunnel: %s\n", ebuf);
+		rc = 1;   /* bad input; 2 is for bad usage */
 		goto out;
 	}
 	if (cacert) {
@@ -114,7 +115,7 @@ int tunnel_main(int argc, char **argv)
 			printf(m->listen_ip.family == AF_INET6 ? "tunnel %s: [%s]:%u -> %s\n" : "tunnel %s: %s:%u -> %s\n",
 			       m->name, ip, m->listen_port, m->authority);
 		}
-		printf("proxy %s: ok (%zu tunnels)\n", cfg->proxy.display, cfg->nmaps);
+		printf("proxy %s: ok (%zu tunnel%s)\n", cfg->proxy.display, cfg->nmaps, cfg->nmaps == 1 ? "" : "s");
 		rc = 0;
 		goto out;
 	}

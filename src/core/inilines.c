@@ -35,3 +35,20 @@ enum ini_line ini_next_line(const char *text, size_t len, size_t *pos, int *line
 	}
 	return INI_LINE_OK;
 }
+
+static bool ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+bool ini_err_names_key(const char *err, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n)
+		return false;
+	for (const char *p = strstr(err, name); p; p = strstr(p + 1, name))
+		if ((p == err || !ident_char(p[-1])) && !ident_char(p[n]))
+			return true;
+	return false;
+}

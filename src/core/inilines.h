@@ -19,4 +19,9 @@ enum ini_line {
 enum ini_line ini_next_line(const char *text, size_t len, size_t *pos, int *lineno, char *str,
 			    int num, const char **section, size_t *section_len, bool *indented);
 
+/* Whether a value's error already names its key as a word ("relay must be ...", "password_hash:
+ * bad salt", "duplicate sni host"): the caller then does not put "KEY: " in front, so the key
+ * appears once. */
+bool ini_err_names_key(const char *err, const char *name);
+
 #endif

@@ -1,6 +1,8 @@
 /* config.c: parsing of the gate's INI file. */
 #include "gate/config.h"
 
+#include "core/inilines.h"
+
 #include <errno.h>
 #include <libgen.h>
 #include <netdb.h>
@@ -285,7 +287,10 @@ static int handler(void *user, const char *section, const char *name, const char
 	else if (!e)
 		e = "unknown section (use [gate] and [route NAME])";
 	if (e) {
-		snprintf(p->err, p->cap, "[%s] %s: %s", section, name, e);
+		if (ini_err_names_key(e, name))
+			snprintf(p->err, p->cap, "[%s] %s", section, e);
+		else
+			snprintf(p->err, p->cap, "[%s] %s: %s", section, name, e);
 		return 0;
 	}
 	return 1;
@@ -298,6 +303,7 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
@@ -305,6 +311,7 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	cfg->idle_timeout_s = 60;
 	cfg->header_timeout_s = 10;
 	cfg->workers = 1;
+	errno = 0;
 	rc = ini_parse(path, handler, &p);
 	if (rc == 0) {
 		const char *e = flush_route(&p);
@@ -314,7 +321,7 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 		}
 	}
 	if (rc < 0) {
-		snprintf(err, cap, "cannot read %s", path);
+		snprintf(err, cap, "%s: %s", path, errno ? strerror(errno) : "cannot read");
 		return err;
 	}
 	if (rc > 0) {

@@ -49,6 +49,7 @@ struct gate_listen {
 };
 
 struct gate_config {
+	char path[4096];                /* the file it was loaded from (SIGHUP reads it again) */
 	struct gate_listen listen[GATE_MAX_LISTEN];
 	int n_listen;
 	char db[4096];

@@ -1541,6 +1541,40 @@ static int open_access_log(const struct gate_config *cfg)
 	return open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
+static bool listen_same(const struct gate_listen *a, const struct gate_listen *b)
+{
+	return a->addrlen == b->addrlen && !memcmp(&a->addr, &b->addr, a->addrlen) && a->tls == b->tls &&
+	       a->pp == b->pp;
+}
+
+/* SIGHUP does not rebind: say so when the file's listen set no longer matches the sockets. */
+static void reload_check_listeners(const struct gate_config *cur)
+{
+	struct gate_config *next = malloc(sizeof(*next));
+	char err[512];
+	bool same;
+
+	if (!next)
+		return;
+	if (gate_config_load(cur->path, next, err, sizeof(err))) {
+		log_warn("gate: SIGHUP: %s (not applied; the running configuration and listeners stay)", err);
+		goto out;
+	}
+	same = next->n_listen == cur->n_listen;
+	for (int i = 0; same && i < cur->n_listen; i++) {
+		bool found = false;
+		for (int k = 0; k < next->n_listen && !found; k++)
+			found = listen_same(&cur->listen[i], &next->listen[k]);
+		same = found;
+	}
+	if (!same)
+		log_warn("gate: SIGHUP: the listen lines in %s changed; listener changes need a restart, "
+			 "the old listeners keep serving", cur->path);
+out:
+	gate_config_free(next);
+	free(next);
+}
+
 static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct gate_server *s = container_of(io, struct gate_server, sig_io);
@@ -1554,6 +1588,7 @@ static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 		return;
 	}
 	/* SIGHUP: reopen the access log (after logrotate moved it); keys need no reload */
+	reload_check_listeners(s->cfg);
 	if (s->log_fd >= 0) {
 		int fd = open_access_log(s->cfg);
 		if (fd < 0) {
@@ -1661,6 +1696,16 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 		SSL_CTX_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
+	}
+	/* several workers bind with SO_REUSEPORT, which would join another process's listener
+	 * on the same address: probe first, without it, so a second gate refuses to start */
+	for (int i = 0; s->n_workers > 1 && i < cfg->n_listen; i++) {
+		const struct gate_listen *gl = &cfg->listen[i];
+		if ((rc = sock_probe_free((const struct sockaddr *)&gl->addr, gl->addrlen))) {
+			snprintf(err, cap, "listen %s: %s%s", gl->text, strerror(-rc),
+				 rc == -EADDRINUSE ? " (another process listens there)" : "");
+			goto fail;
+		}
 	}
 	for (int i = 0; i < s->n_workers; i++)
 		if ((rc = worker_init(s, &s->workers[i], i, err, cap)))

@@ -2,6 +2,7 @@
 #include "net/host.h"
 
 #include <string.h>
+#include <strings.h>
 
 static bool is_digit(char c)
 {
@@ -215,4 +216,37 @@ const char *portset_parse(const char *s, struct portset *out)
 bool portset_has(const struct portset *set, uint16_t port)
 {
 	return (set->bits[port / 8] >> (port % 8)) & 1;
+}
+
+enum host_wild host_wild_prefix(const char *s, size_t len, size_t *skip)
+{
+	if (len >= 3 && !memcmp(s, "**.", 3)) {
+		*skip = 3;
+		return HOST_WILD_ANY;
+	}
+	if (len >= 2 && !memcmp(s, "*.", 2)) {
+		*skip = 2;
+		return HOST_WILD_ONE;
+	}
+	*skip = 0;
+	return HOST_WILD_NONE;
+}
+
+bool host_wild_match(enum host_wild wild, const char *suffix, const char *name, size_t len)
+{
+	size_t slen = strlen(suffix);
+
+	if (wild == HOST_WILD_NONE)
+		return len == slen && !strncasecmp(name, suffix, len);
+	/* at least "x." before the suffix, and the suffix starts at a label boundary */
+	if (len < slen + 2 || name[len - slen - 1] != '.' || strncasecmp(name + len - slen, suffix, slen))
+		return false;
+	size_t plen = len - slen - 1;   /* the labels the wildcard stands for */
+	for (size_t i = 0; i < plen; i++) {
+		if (name[i] != '.')
+			continue;
+		if (wild == HOST_WILD_ONE || i == 0 || name[i - 1] == '.')
+			return false;   /* a second label, or an empty one */
+	}
+	return name[0] != '.' && name[plen - 1] != '.';
 }

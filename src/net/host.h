@@ -37,6 +37,24 @@ const char *authority_parse(const char *s, size_t len, struct host *out, uint16_
 /* A port: decimal 1-65535, no sign, no leading zero. */
 const char *port_parse(const char *s, size_t len, uint16_t *port);
 
+/* Name patterns, the same in [user] allow and [inbound] sni: "*.example.com" matches exactly
+ * one more label (a.example.com, not a.b.example.com), as a TLS certificate's wildcard does
+ * (RFC 6125); "**.example.com" matches one or more labels at any depth. Neither matches
+ * example.com itself. */
+enum host_wild {
+	HOST_WILD_NONE = 0,    /* an exact name */
+	HOST_WILD_ONE,         /* "*." */
+	HOST_WILD_ANY,         /* "**." */
+};
+
+/* The wildcard prefix of pattern s (len bytes): HOST_WILD_ONE for "*.", HOST_WILD_ANY for
+ * "**.", else HOST_WILD_NONE; *skip = the prefix's length. */
+enum host_wild host_wild_prefix(const char *s, size_t len, size_t *skip);
+
+/* Whether name (len bytes, any case, no trailing dot) is below suffix (lowercased, without
+ * the wildcard prefix) as wild says; with HOST_WILD_NONE, whether the two are equal. */
+bool host_wild_match(enum host_wild wild, const char *suffix, const char *name, size_t len);
+
 /* A set of TCP ports, one bit each. */
 struct portset {
 	uint8_t bits[8192];

@@ -45,6 +45,22 @@ fail:
 	return err;
 }
 
+int sock_probe_free(const struct sockaddr *sa, socklen_t salen)
+{
+	int one = 1, rc = 0;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -errno;
+	/* SO_REUSEADDR: connections of ours in TIME_WAIT are no conflict; a listener is */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, sa, salen) == -1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int sock_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen)
 {
 	*peerlen = sizeof(*peer);

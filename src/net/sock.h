@@ -9,6 +9,12 @@
 /* Non-blocking listener; reuseport lets every worker thread own a listener on one port. */
 int sock_listen(const struct sockaddr *sa, socklen_t salen, bool reuseport, int backlog);
 
+/* Whether sa is free to listen on: a bind without SO_REUSEPORT, then close. A listening
+ * socket of another process, SO_REUSEPORT or not, makes it fail with -EADDRINUSE, which a
+ * SO_REUSEPORT bind by the same user would not: call it before the workers' sock_listen(...,
+ * true, ...) so a second instance refuses to start instead of sharing the port. 0 or -errno. */
+int sock_probe_free(const struct sockaddr *sa, socklen_t salen);
+
 /* accept4() non-blocking and close-on-exec; TCP_NODELAY comes from the listener. */
 int sock_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen);
 

@@ -20,6 +20,7 @@
 #define ADMIN_HEAD_MAX     4096
 #define ADMIN_BODY_MAX     (64u << 20)
 #define HEARTBEAT_STALE_MS 5000   /* a worker that has not ticked for this long is stuck */
+#define ADMIN_LFD_SAME     (-2)     /* next_lfd: no listener change pending */
 
 struct admin {
 	struct proxy *px;
@@ -29,6 +30,7 @@ struct admin {
 	struct io lio;                     /* listener, fd -1 when admin_listen is unset */
 	struct cfg_ref *cfg;
 	struct cfg_ref *_Atomic next_cfg;
+	atomic_int next_lfd;               /* a reload's new listener (-1 = close it); ADMIN_LFD_SAME */
 	atomic_bool stopping;
 	struct health *health;
 	unsigned nconns;
@@ -317,6 +319,15 @@ static void admin_wakeup(struct loop *loop, void *arg)
 		a->cfg = next;
 		health_set_config(a->health, next);
 	}
+	int lfd = atomic_exchange(&a->next_lfd, ADMIN_LFD_SAME);
+	if (lfd != ADMIN_LFD_SAME) {
+		/* admin connections already accepted are answered; the old address takes no more */
+		if (a->lio.fd != -1)
+			io_close(loop, &a->lio);
+		io_init(&a->lio, lfd, listener_io);
+		if (lfd >= 0 && io_want(loop, &a->lio, EPOLLIN))
+			log_error("admin: cannot poll the new listener");
+	}
 	if (atomic_load(&a->stopping))
 		loop_stop(loop);
 }
@@ -348,35 +359,45 @@ static void admin_free(struct admin *a)
 	struct cfg_ref *next = atomic_exchange(&a->next_cfg, NULL);
 	if (next)
 		cfg_ref_put(next);
+	int lfd = atomic_exchange(&a->next_lfd, ADMIN_LFD_SAME);
+	if (lfd >= 0)
+		close(lfd);
 	free(a);
 }
 
-int admin_start(struct proxy *px, struct admin **out)
+int admin_listen_open(const struct listen_addr *addr)
 {
-	const struct proxy_config *c = px->cfg->cfg;
+	struct sockaddr_storage ss;
+	socklen_t len = ipaddr_to_sockaddr(&addr->ip, addr->port, &ss);
+
+	/* no SO_REUSEPORT: one admin listener per address, a second process's bind fails */
+	return sock_listen((struct sockaddr *)&ss, len, false, 64);
+}
+
+int admin_start(struct proxy *px, struct cfg_ref *r, int lfd, struct admin **out)
+{
+	const struct proxy_config *c = r->cfg;
 	struct admin *a;
 	int rc;
 
 	*out = NULL;
 	if (!c->admin.port && !c->health_probe.kind)
 		return 0;
-	if (!(a = calloc(1, sizeof(*a))))
+	if (!(a = calloc(1, sizeof(*a)))) {
+		if (lfd >= 0)
+			close(lfd);
 		return -ENOMEM;
+	}
 	a->px = px;
+	atomic_init(&a->next_lfd, ADMIN_LFD_SAME);
 	io_init(&a->lio, -1, listener_io);
-	a->cfg = cfg_ref_get(px->cfg);
+	a->cfg = cfg_ref_get(r);
 	if ((rc = loop_new(&a->loop)) != 0 || (rc = loop_set_wakeup(a->loop, admin_wakeup, a)) != 0 ||
 	    (rc = health_new(a->loop, px->dns_servers, &a->health)) != 0)
 		goto fail;
-	if (c->admin.port) {
-		struct sockaddr_storage ss;
-		socklen_t len = ipaddr_to_sockaddr(&c->admin.ip, c->admin.port, &ss);
-		int fd = sock_listen((struct sockaddr *)&ss, len, false, 64);
-		if (fd < 0) {
-			rc = fd;
-			goto fail;
-		}
-		io_init(&a->lio, fd, listener_io);
+	if (lfd >= 0) {
+		io_init(&a->lio, lfd, listener_io);
+		lfd = -1;
 		if ((rc = io_want(a->loop, &a->lio, EPOLLIN)) != 0)
 			goto fail;
 	}
@@ -388,8 +409,19 @@ int admin_start(struct proxy *px, struct admin **out)
 	*out = a;
 	return 0;
 fail:
+	if (lfd >= 0)
+		close(lfd);
 	admin_free(a);
 	return rc;
+}
+
+void admin_set_listener(struct admin *a, int fd)
+{
+	int prev = atomic_exchange(&a->next_lfd, fd);
+
+	if (prev >= 0)
+		close(prev);   /* never taken by the admin thread */
+	loop_wakeup(a->loop);
 }
 
 void admin_set_config(struct admin *a, struct cfg_ref *r)

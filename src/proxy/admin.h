@@ -8,9 +8,16 @@
 
 struct admin;
 
-/* Binds admin_listen (when set) and starts the thread (when admin_listen or health_probe is
- * set; *out = NULL otherwise). 0 or -errno. */
-int admin_start(struct proxy *px, struct admin **out);
+/* Starts the thread (when r's admin_listen or health_probe is set; *out = NULL otherwise) with
+ * lfd, r's admin_listen socket from admin_listen_open (-1 when unset), which it takes (closed
+ * on failure too). Opened by the caller so it can listen before the workers do. 0 or -errno. */
+int admin_start(struct proxy *px, struct cfg_ref *r, int lfd, struct admin **out);
+
+/* A listening socket for admin_listen (no SO_REUSEPORT). fd or -errno. */
+int admin_listen_open(const struct listen_addr *addr);
+
+/* A reload moved admin_listen: the admin thread closes its listener and takes fd (-1: none). */
+void admin_set_listener(struct admin *a, int fd);
 
 /* A reloaded snapshot: health verdicts are copied into its pools now, from this thread, and
  * the admin thread takes the snapshot on its next wakeup. */

@@ -618,7 +618,7 @@ static const char *user_key(struct load_ctx *ctx, enum key_id id, const char *v)
 	}
 }
 
-/* "host=backend:port": the host a lowercased DNS name, or "*." and one; the backend an IP
+/* "host=backend:port": the host a lowercased DNS name, or "*." or "**." and one; the backend an IP
  * literal or a name (resolved by the worker when a connection comes). */
 static const char *word_sni(struct load_ctx *ctx, const char *w, size_t len, void *arg)
 {
@@ -632,16 +632,19 @@ static const char *word_sni(struct load_ctx *ctx, const char *w, size_t len, voi
 	memset(&r, 0, sizeof(r));
 	if (!eq)
 		return "sni routes are HOST=BACKEND:PORT";
-	size_t hl = (size_t)(eq - w), off = 0;
-	if (hl > 2 && w[0] == '*' && w[1] == '.')
-		off = 2;
+	size_t hl = (size_t)(eq - w), off;
+	r.wild = host_wild_prefix(w, hl, &off);
+	if (memchr(w + off, '*', hl - off))
+		return "'*' only as a leading \"*.\" (one label) or \"**.\" (any depth)";
 	if ((err = host_parse(w + off, hl - off, &h)))
 		return err;
 	if (h.kind != HOST_NAME)
 		return "sni routes name hosts, not IP addresses (clients send no SNI for addresses)";
 	if (w[hl - 1] == '.')
 		return "sni host with a trailing dot (clients never send one)";
-	snprintf(r.host, sizeof(r.host), "%s%s", off ? "*." : "", h.name);
+	r.skip = off;
+	snprintf(r.host, sizeof(r.host), "%s%s", r.wild == HOST_WILD_ANY ? "**." : r.wild == HOST_WILD_ONE ? "*." : "",
+		 h.name);
 	if ((err = authority_parse(eq + 1, len - hl - 1, &r.backend, &r.port, 0)))
 		return err;
 	for (size_t i = 0; i < ib->nroutes; i++)
@@ -740,7 +743,8 @@ static int ctx_handler(void *user, const char *section, const char *name, const 
 			  : ctx->section == SECTION_INBOUND ? inbound_key(ctx, k->id, value)
 			  : user_key(ctx, k->id, value);
 	if (err)
-		fail(ctx, ctx->lineno, "%s: %s", name, err);
+		fail(ctx, ctx->lineno, "%s%s%s", ini_err_names_key(err, name) ? "" : name,
+		      ini_err_names_key(err, name) ? "" : ": ", err);
 	return 1;
 }
 

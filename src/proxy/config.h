@@ -37,7 +37,9 @@ struct listen_addr {
 /* An inbound endpoint: a fixed address that relays TCP to a backend without terminating TLS,
  * routed by the ClientHello's server name when sni routes are set (docs/inbound.md). */
 struct inbound_route {
-	char host[260];                  /* lowercased; "*.example.com" matches one more label */
+	char host[260];                  /* lowercased, as written: "a.example.com", "*.x", "**.x" */
+	enum host_wild wild;             /* "*." exactly one more label, "**." any depth (net/host.h) */
+	size_t skip;                     /* host + skip: the name without the wildcard prefix */
 	struct host backend;
 	uint16_t port;
 };

@@ -310,18 +310,28 @@ static void route_to(struct inbound_conn *c, const struct host *h, uint16_t port
 
 /* ---------------------------------------------------------------- SNI */
 
-static const struct inbound_route *route_find(const struct proxy_inbound *ib, const char *sni)
+/* The exact name first, then a "*." route (one more label, as in certificates), then the
+ * "**." route with the longest suffix (any depth). */
+const struct inbound_route *inbound_route_find(const struct proxy_inbound *ib, const char *sni)
 {
-	const char *dot = strchr(sni, '.');
+	const struct inbound_route *best = NULL;
+	size_t len = strlen(sni);
 
 	for (size_t i = 0; i < ib->nroutes; i++)
-		if (!strcmp(ib->routes[i].host, sni))
+		if (ib->routes[i].wild == HOST_WILD_NONE && host_wild_match(HOST_WILD_NONE, ib->routes[i].host, sni, len))
 			return &ib->routes[i];
-	/* "*.example.com" covers exactly one more label, as in certificates */
-	for (size_t i = 0; dot && i < ib->nroutes; i++)
-		if (ib->routes[i].host[0] == '*' && !strcmp(ib->routes[i].host + 1, dot))
-			return &ib->routes[i];
-	return NULL;
+	for (size_t i = 0; i < ib->nroutes; i++) {
+		const struct inbound_route *r = &ib->routes[i];
+		if (r->wild == HOST_WILD_ONE && host_wild_match(HOST_WILD_ONE, r->host + r->skip, sni, len))
+			return r;
+	}
+	for (size_t i = 0; i < ib->nroutes; i++) {
+		const struct inbound_route *r = &ib->routes[i];
+		if (r->wild == HOST_WILD_ANY && host_wild_match(HOST_WILD_ANY, r->host + r->skip, sni, len) &&
+		    (!best || strlen(r->host) > strlen(best->host)))
+			best = r;
+	}
+	return best;
 }
 
 static void sniff(struct inbound_conn *c)
@@ -348,7 +358,7 @@ static void sniff(struct inbound_conn *c)
 	if (rc == 0)
 		return;
 	if (rc == 1) {
-		const struct inbound_route *r = route_find(c->ib, c->sni);
+		const struct inbound_route *r = inbound_route_find(c->ib, c->sni);
 		if (r) {
 			route_to(c, &r->backend, r->port);
 			return;
@@ -428,7 +438,7 @@ static const struct proxy_inbound *endpoint_find(const struct proxy_config *cfg,
 	return NULL;
 }
 
-static void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
 {
 	struct inbound_conn *c = calloc(1, sizeof(*c));
 	socklen_t llen = sizeof(c->local);
@@ -457,7 +467,7 @@ static void inbound_accept(struct worker *w, int fd, const struct sockaddr_stora
 	getsockname(fd, (struct sockaddr *)&c->local, &llen);
 	c->ib = endpoint_find(cfg_of(c), &c->local);
 	if (!c->ib) {
-		/* removed by a reload: its listener lives until the restart, it serves no one */
+		/* not expected: a reload closes a removed endpoint's listener with the config switch */
 		static const struct proxy_inbound gone = { .name = "(removed)" };
 		c->ib = &gone;
 		in_close(c, "inbound endpoint removed from the configuration");
@@ -479,51 +489,4 @@ static void inbound_accept(struct worker *w, int fd, const struct sockaddr_stora
 	c->state = IN_SNIFF;
 	timer_start(w->loop, &c->timer, cfg_of(c)->header_timeout_ms);
 	io_want(w->loop, &c->cio, EPOLLIN);
-}
-
-/* ---------------------------------------------------------------- listeners */
-
-static void inbound_listener_accept(struct acceptor *a, int fd, const struct sockaddr_storage *peer)
-{
-	struct listener *l = container_of(a, struct listener, acc);
-
-	inbound_accept(l->w, fd, peer);
-}
-
-int inbound_listen(struct worker *w)
-{
-	const struct proxy_config *c = w->cfg->cfg;
-
-	for (size_t i = 0; i < c->ninbound; i++) {
-		const struct proxy_inbound *ib = &c->inbound[i];
-		struct sockaddr_storage ss;
-		socklen_t len = ipaddr_to_sockaddr(&ib->listen.ip, ib->listen.port, &ss);
-		int fd = sock_listen((struct sockaddr *)&ss, len, true, 4096);
-		char ip[IPADDR_STRLEN];
-		ipaddr_format(&ib->listen.ip, ip, sizeof(ip));
-		if (fd < 0) {
-			log_error("inbound %s: cannot listen on %s port %u: %s", ib->name, ip, ib->listen.port,
-				  strerror(-fd));
-			return fd;
-		}
-		struct listener *l = &w->inbound[w->ninbound++];
-		l->w = w;
-		int rc = acceptor_start(w->loop, &l->acc, fd, "inbound listener", inbound_listener_accept);
-		if (rc)
-			return rc;
-		if (w->id == 0)
-			log_info("inbound %s: listening on %s%s%s:%u (%zu sni routes%s%s)", ib->name,
-				 ib->listen.ip.family == AF_INET6 ? "[" : "", ip,
-				 ib->listen.ip.family == AF_INET6 ? "]" : "", ib->listen.port, ib->nroutes,
-				 ib->has_forward ? ", default forward" : "",
-				 ib->proxy_protocol == PP_V2 ? ", PROXY v2" : "");
-	}
-	return 0;
-}
-
-void inbound_stop(struct worker *w)
-{
-	for (size_t i = 0; i < w->ninbound; i++) {
-		acceptor_close(w->loop, &w->inbound[i].acc);
-	}
 }

@@ -4,8 +4,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "net/host.h"
-
 const char *dest_rule_parse(const char *s, size_t len, struct dest_rule *out)
 {
 	const char *colon, *err;
@@ -34,16 +32,23 @@ const char *dest_rule_parse(const char *s, size_t len, struct dest_rule *out)
 		out->wildcard = true;
 		return NULL;
 	}
-	if (hlen >= 2 && s[0] == '*' && s[1] == '.') {
-		if ((err = host_parse(s + 2, hlen - 2, &h)))
+	size_t skip;
+	enum host_wild wild = host_wild_prefix(s, hlen, &skip);
+	if (wild != HOST_WILD_NONE) {
+		if (memchr(s + skip, '*', hlen - skip)) {
+			err = "'*' only as a whole host or as a leading \"*.\" or \"**.\"";
+			goto fail;
+		}
+		if ((err = host_parse(s + skip, hlen - skip, &h)))
 			goto fail;
 		if (h.kind != HOST_NAME) {
 			err = "a wildcard applies to names, not IP addresses";
 			goto fail;
 		}
 		out->wildcard = true;
+		out->wild = wild;
 	} else if (memchr(s, '*', hlen)) {
-		err = "'*' only as a whole host or as a leading \"*.\"";
+		err = "'*' only as a whole host or as a leading \"*.\" or \"**.\"";
 		goto fail;
 	} else if ((err = host_parse(s, hlen, &h))) {
 		goto fail;
@@ -75,9 +80,8 @@ bool dest_rules_allow(const struct dest_rule *rules, size_t n, const char *host,
 		if (r->wildcard && rlen == 0)
 			return true;
 		if (r->wildcard) {
-			/* "*.stripe.com": at least one label before ".stripe.com" */
-			if (hlen > rlen + 1 && host[hlen - rlen - 1] == '.' &&
-			    host[0] != '.' && strncasecmp(host + hlen - rlen, r->host, rlen) == 0)
+			/* "*.stripe.com": one label before ".stripe.com"; "**.stripe.com": any depth */
+			if (host_wild_match(r->wild, r->host, host, hlen))
 				return true;
 		} else if (hlen == rlen && strncasecmp(host, r->host, rlen) == 0) {
 			return true;

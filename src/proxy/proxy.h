@@ -32,11 +32,37 @@ struct proxy;
 struct session;
 struct inbound_conn;
 
+enum listener_kind {
+	LK_HTTP = 0,                  /* listen: HTTP (and SOCKS5 with socks_sniff) */
+	LK_SOCKS,                     /* socks_listen: SOCKS5 only */
+	LK_TLS,                       /* tls_listen: TLS first, then HTTP or SOCKS5 */
+	LK_INBOUND,                   /* [inbound NAME] listen */
+};
+
+#define PROXY_MAX_LISTENERS (3 * PROXY_MAX_LISTEN + PROXY_MAX_INBOUND)
+
+/* One address the proxy listens on; the address is the key (the config refuses duplicates). */
+struct listen_spec {
+	enum listener_kind kind;
+	struct listen_addr addr;
+	char name[PROXY_USER_NAME_MAX + 1];   /* the inbound endpoint's name */
+};
+
 struct listener {
 	struct acceptor acc;
 	struct worker *w;
-	bool socks;                   /* a socks_listen listener: SOCKS5 only */
-	bool tls;                     /* a tls_listen listener: TLS first, then HTTP or SOCKS5 */
+	struct listen_spec spec;
+	bool open;
+};
+
+/* A reload for one worker, handed over by the main thread: the new snapshot and every address
+ * the new config listens on, with a fresh descriptor for a new address (-1: keep the open
+ * one). Addresses missing from it are closed; connections already accepted carry on. */
+struct listen_plan {
+	struct cfg_ref *cfg;          /* the new snapshot, one reference for the worker */
+	size_t n;
+	struct listen_spec spec[PROXY_MAX_LISTENERS];
+	int fd[PROXY_MAX_LISTENERS];
 };
 
 struct worker {
@@ -47,9 +73,10 @@ struct worker {
 	struct dns *dns;
 	struct auth_cache *auth;
 	struct cfg_ref *cfg;          /* the worker's current snapshot */
-	struct cfg_ref *_Atomic next_cfg;  /* handed over by the reloader, taken on wakeup */
-	struct listener listeners[3 * PROXY_MAX_LISTEN];
-	size_t nlisteners;
+	struct listener listeners[PROXY_MAX_LISTENERS];
+	size_t nlisteners;            /* slots in use at some point (a closed one is reused) */
+	struct listen_plan plan;      /* written by the reloader while plan_ready is false */
+	atomic_bool plan_ready;       /* set by the reloader, cleared by the worker once applied */
 	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
 	struct pipe_pool pipes;       /* idle splice pipes */
 	atomic_bool stopping;
@@ -62,8 +89,6 @@ struct worker {
 	bool draining;                /* SIGTERM: listeners closed, sessions finishing */
 	struct timer drain_deadline;
 	atomic_bool force_stop;       /* a second signal: close everything now */
-	struct listener inbound[PROXY_MAX_INBOUND];   /* [inbound NAME] listeners */
-	size_t ninbound;
 	struct inbound_conn *inbound_conns;
 };
 
@@ -77,6 +102,8 @@ struct proxy {
 	const char *config_path;
 	const char *dns_servers;
 	struct admin *admin;          /* admin listener and health prober; NULL when neither is set */
+	struct listen_spec specs[PROXY_MAX_LISTENERS];   /* what every worker listens on now */
+	size_t nspecs;
 	atomic_bool draining;
 	atomic_uint workers_done;
 };
@@ -87,10 +114,14 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap);
 /* session.c */
 void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls);
 
-/* inbound.c: [inbound NAME] endpoints, opened by each worker (SO_REUSEPORT) */
-int inbound_listen(struct worker *w);        /* 0 or -errno */
-void inbound_stop(struct worker *w);         /* close the listeners */
+/* inbound.c: [inbound NAME] endpoints; their listeners are the worker's (server.c) */
+void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
 void inbound_close_all(struct worker *w);    /* close every inbound connection */
+/* The sni route for a server name: exact, then "*." (one label), then the longest "**." */
+const struct inbound_route *inbound_route_find(const struct proxy_inbound *ib, const char *sni);
+
+/* "127.0.0.1:3128", "[::1]:3128" */
+void listen_addr_format(const struct listen_addr *a, char *out, size_t cap);
 
 /* relay.c: pipes for splice, from the worker's pool */
 int pipe_take(struct worker *w, int p[2]);

@@ -64,19 +64,172 @@ fail:
 	return NULL;
 }
 
+void listen_addr_format(const struct listen_addr *a, char *out, size_t cap)
+{
+	char ip[IPADDR_STRLEN];
+
+	ipaddr_format(&a->ip, ip, sizeof(ip));
+	snprintf(out, cap, a->ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
+}
+
+static const char *const kind_what[] = {
+	[LK_HTTP] = "listener", [LK_SOCKS] = "socks listener", [LK_TLS] = "tls listener",
+	[LK_INBOUND] = "inbound listener",
+};
+
+/* "HTTP proxy on 127.0.0.1:3128", "inbound web on 127.0.0.1:8443" (for log lines) */
+static void spec_describe(const struct listen_spec *sp, char *out, size_t cap)
+{
+	char a[IPADDR_STRLEN + 8];
+
+	listen_addr_format(&sp->addr, a, sizeof(a));
+	if (sp->kind == LK_INBOUND)
+		snprintf(out, cap, "inbound %s on %s", sp->name, a);
+	else
+		snprintf(out, cap, "%s on %s", sp->kind == LK_SOCKS ? "SOCKS5 proxy (socks_listen)"
+			 : sp->kind == LK_TLS ? "TLS proxy (tls_listen)" : "HTTP proxy (listen)", a);
+}
+
+/* Every address the config listens on, admin_listen apart (the admin thread owns that). */
+static size_t specs_of(const struct proxy_config *c, struct listen_spec *out)
+{
+	size_t n = 0;
+
+	memset(out, 0, sizeof(*out) * PROXY_MAX_LISTENERS);
+	for (size_t i = 0; i < c->nlisten; i++)
+		out[n++] = (struct listen_spec){ .kind = LK_HTTP, .addr = c->listen[i] };
+	for (size_t i = 0; i < c->nsocks_listen; i++)
+		out[n++] = (struct listen_spec){ .kind = LK_SOCKS, .addr = c->socks_listen[i] };
+	for (size_t i = 0; i < c->ntls_listen; i++)
+		out[n++] = (struct listen_spec){ .kind = LK_TLS, .addr = c->tls_listen[i] };
+	for (size_t i = 0; i < c->ninbound; i++) {
+		out[n] = (struct listen_spec){ .kind = LK_INBOUND, .addr = c->inbound[i].listen };
+		snprintf(out[n].name, sizeof(out[n].name), "%s", c->inbound[i].name);
+		n++;
+	}
+	return n;
+}
+
+static bool addr_same(const struct listen_addr *a, const struct listen_addr *b)
+{
+	return a->port == b->port && ipaddr_equal(&a->ip, &b->ip);
+}
+
+static const struct listen_spec *specs_find(const struct listen_spec *v, size_t n, const struct listen_addr *a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (addr_same(&v[i].addr, a))
+			return &v[i];
+	return NULL;
+}
+
+/* A new address must be free: a socket of another process listening there (even with
+ * SO_REUSEPORT, which would let our workers join it and split its clients) is refused. */
+static int spec_probe(const struct listen_spec *sp, char *err, size_t errcap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = ipaddr_to_sockaddr(&sp->addr.ip, sp->addr.port, &ss);
+	int rc = sock_probe_free((struct sockaddr *)&ss, len);
+	char what[160];
+
+	if (rc) {
+		spec_describe(sp, what, sizeof(what));
+		snprintf(err, errcap, "cannot listen for the %s: %s%s", what, strerror(-rc),
+			 rc == -EADDRINUSE ? " (another process listens there)" : "");
+	}
+	return rc;
+}
+
+static int spec_open(const struct listen_spec *sp, char *err, size_t errcap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = ipaddr_to_sockaddr(&sp->addr.ip, sp->addr.port, &ss);
+	int fd = sock_listen((struct sockaddr *)&ss, len, true, 4096);
+	char what[160];
+
+	if (fd < 0) {
+		spec_describe(sp, what, sizeof(what));
+		snprintf(err, errcap, "cannot listen for the %s: %s", what, strerror(-fd));
+	}
+	return fd;
+}
+
 static void listener_accept(struct acceptor *a, int fd, const struct sockaddr_storage *peer)
 {
 	struct listener *l = container_of(a, struct listener, acc);
 
+	if (l->spec.kind == LK_INBOUND) {
+		inbound_accept(l->w, fd, peer);   /* counts itself in px->conns */
+		return;
+	}
 	atomic_fetch_add(&l->w->px->conns, 1);
-	session_accept(l->w, fd, peer, l->socks, l->tls);
+	session_accept(l->w, fd, peer, l->spec.kind == LK_SOCKS, l->spec.kind == LK_TLS);
+}
+
+/* Takes fd. */
+static int listener_add(struct worker *w, const struct listen_spec *sp, int fd)
+{
+	struct listener *l = NULL;
+
+	for (size_t i = 0; i < w->nlisteners && !l; i++)
+		if (!w->listeners[i].open)
+			l = &w->listeners[i];
+	if (!l && w->nlisteners < PROXY_MAX_LISTENERS)
+		l = &w->listeners[w->nlisteners++];
+	if (!l) {
+		close(fd);
+		return -ENOSPC;
+	}
+	l->w = w;
+	l->spec = *sp;
+	l->open = true;
+	int rc = acceptor_start(w->loop, &l->acc, fd, kind_what[sp->kind], listener_accept);
+	if (rc) {
+		acceptor_close(w->loop, &l->acc);
+		l->open = false;
+	}
+	return rc;
 }
 
 static void listeners_close(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++) {
-		acceptor_close(w->loop, &w->listeners[i].acc);
+		if (w->listeners[i].open)
+			acceptor_close(w->loop, &w->listeners[i].acc);
+		w->listeners[i].open = false;
 	}
+}
+
+/* The reloader's plan: take its snapshot, close the listeners it drops (sessions accepted
+ * there carry on), start the new descriptors, relabel addresses that stay. In one wakeup, so
+ * no client is accepted with the old listeners and the new config or the reverse. */
+static void listeners_apply(struct worker *w)
+{
+	struct listen_plan *p = &w->plan;
+
+	cfg_ref_put(w->cfg);
+	w->cfg = p->cfg;   /* the reference the reloader took for us */
+	p->cfg = NULL;
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct listener *l = &w->listeners[i];
+		if (!l->open)
+			continue;
+		const struct listen_spec *keep = specs_find(p->spec, p->n, &l->spec.addr);
+		if (!keep) {
+			acceptor_close(w->loop, &l->acc);
+			l->open = false;
+		} else {
+			l->spec = *keep;
+			l->acc.what = kind_what[keep->kind];
+		}
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		int rc;
+		if (p->fd[i] >= 0 && (rc = listener_add(w, &p->spec[i], p->fd[i])) != 0)
+			log_error("worker %d: cannot start the %s: %s", w->id, kind_what[p->spec[i].kind], strerror(-rc));
+		p->fd[i] = -1;
+	}
+	atomic_store(&w->plan_ready, false);
 }
 
 static void drain_sweep(struct worker *w);
@@ -140,8 +293,7 @@ static void drain_begin(struct worker *w)
 	unsigned ms = w->cfg->cfg->drain_timeout_ms;
 
 	w->draining = true;
-	listeners_close(w);
-	inbound_stop(w);   /* inbound relays in progress drain like tunnels */
+	listeners_close(w);   /* inbound relays in progress drain like tunnels */
 	for (struct session *s = w->sessions, *next; s; s = next) {
 		next = s->next;
 		if (s->state == SESS_HEAD && !s->head_started && !buf_pending(s->cin) && !has_unread(s->cio.fd)) {
@@ -162,12 +314,9 @@ static void drain_begin(struct worker *w)
 static void worker_wakeup(struct loop *loop, void *arg)
 {
 	struct worker *w = arg;
-	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
 
-	if (next) {
-		cfg_ref_put(w->cfg);
-		w->cfg = next;   /* the reference the reloader took for us */
-	}
+	if (atomic_load(&w->plan_ready))
+		listeners_apply(w);   /* the snapshot and the listeners switch together */
 	if (atomic_load(&w->force_stop)) {
 		loop_stop(loop);
 		return;
@@ -176,28 +325,31 @@ static void worker_wakeup(struct loop *loop, void *arg)
 		drain_begin(w);
 }
 
-static void *worker_main(void *arg)
+/* After the loop (or a failed start): everything the worker owns but its loop and metrics,
+ * which are freed after the join (the main thread may still wake the loop). */
+static void worker_teardown(struct worker *w)
 {
-	struct worker *w = arg;
-
-	loop_run(w->loop);
 	listeners_close(w);
 	session_close_all(w);
 	timer_stop(w->loop, &w->tick);
 	timer_stop(w->loop, &w->drain_deadline);
 	inbound_close_all(w);
-	inbound_stop(w);
 	loop_run_deferred(w->loop);
 	dns_free(w->dns);
 	auth_cache_free(w->auth);
 	free(w->scratch);
 	pipe_pool_drain(&w->pipes);
-	cfg_ref_put(w->cfg);
-	struct cfg_ref *next = atomic_exchange(&w->next_cfg, NULL);
-	if (next)
-		cfg_ref_put(next);
-	/* the loop itself is freed after the join: the main thread may still wake it */
+	if (w->cfg)
+		cfg_ref_put(w->cfg);
 	buf_pool_trim();
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	loop_run(w->loop);
+	worker_teardown(w);
 	atomic_fetch_add(&w->px->workers_done, 1);
 	return NULL;
 }
@@ -209,6 +361,8 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 
 	w->id = id;
 	w->px = px;
+	timer_init(&w->tick, worker_tick);   /* first: a failed start stops them in worker_teardown */
+	timer_init(&w->drain_deadline, drain_deadline);
 	if ((rc = loop_new(&w->loop)) != 0)
 		return rc;
 	if ((rc = loop_set_wakeup(w->loop, worker_wakeup, w)) != 0)
@@ -221,64 +375,162 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 		return -ENOMEM;
 	if (!(w->metrics = metrics_new()))
 		return -ENOMEM;
-	timer_init(&w->tick, worker_tick);
-	timer_init(&w->drain_deadline, drain_deadline);
 	atomic_store(&w->beat_ms, loop_clock_ms());
 	if ((rc = timer_start(w->loop, &w->tick, TICK_MS)) != 0)
 		return rc;
 	w->cfg = cfg_ref_get(px->cfg);
-	for (size_t i = 0; i < c->nlisten + c->nsocks_listen + c->ntls_listen; i++) {
-		bool socks = i >= c->nlisten && i < c->nlisten + c->nsocks_listen;
-		bool tls = i >= c->nlisten + c->nsocks_listen;
-		const struct listen_addr *la = socks ? &c->socks_listen[i - c->nlisten]
-					   : tls ? &c->tls_listen[i - c->nlisten - c->nsocks_listen]
-						 : &c->listen[i];
-		struct sockaddr_storage ss;
-		socklen_t len = ipaddr_to_sockaddr(&la->ip, la->port, &ss);
-		int fd = sock_listen((struct sockaddr *)&ss, len, true, 4096);
-		if (fd < 0)
+	for (size_t i = 0; i < px->nspecs; i++) {
+		char err[256];
+		int fd = spec_open(&px->specs[i], err, sizeof(err));
+		if (fd < 0) {
+			log_error("%s", err);
 			return fd;
-		struct listener *l = &w->listeners[w->nlisteners++];
-		l->w = w;
-		l->socks = socks;
-		l->tls = tls;
-		if ((rc = acceptor_start(w->loop, &l->acc, fd, socks ? "socks listener" : tls ? "tls listener" : "listener",
-					 listener_accept)) != 0)
+		}
+		if ((rc = listener_add(w, &px->specs[i], fd)) != 0)
 			return rc;
 	}
-	return inbound_listen(w);
+	return 0;
 }
 
+/* The reloader waits for every worker to take its plan: a second reload never overwrites
+ * one still being applied, and the log lines after it are true. */
+static void plans_wait(struct proxy *px)
+{
+	struct timespec ms = { 0, 1000000L };
+
+	for (unsigned i = 0; i < px->nworkers; i++)
+		while (atomic_load(&px->workers[i].plan_ready))
+			nanosleep(&ms, NULL);
+}
+
+static void reload_log_listeners(const struct listen_spec *old, size_t nold, const struct listen_spec *neu,
+				 size_t nnew)
+{
+	char what[160], was[160];
+
+	for (size_t i = 0; i < nold; i++) {
+		const struct listen_spec *n = specs_find(neu, nnew, &old[i].addr);
+		spec_describe(&old[i], was, sizeof(was));
+		if (!n) {
+			log_info("reload: stopped listening for the %s (connections accepted there carry on)", was);
+			continue;
+		}
+		spec_describe(n, what, sizeof(what));
+		if (strcmp(what, was))
+			log_info("reload: the %s now serves the %s", was, what);
+	}
+	for (size_t i = 0; i < nnew; i++) {
+		if (specs_find(old, nold, &neu[i].addr))
+			continue;
+		spec_describe(&neu[i], what, sizeof(what));
+		log_info("reload: listening for the %s", what);
+	}
+}
+
+/* New config, new listeners: every address the running process does not listen on yet is
+ * probed and opened for every worker before anything changes, so a reload either takes
+ * effect whole or is refused with the running config and listeners untouched. */
 int proxy_reload(struct proxy *px, char *err, size_t errcap)
 {
 	struct proxy_config *cfg;
+	struct listen_spec *specs = NULL;
+	int *fds = NULL, admin_fd = -1, rc = -EINVAL;
+	struct admin *new_admin = NULL;
+	struct cfg_ref *r = NULL;
+	size_t n;
+	char a[IPADDR_STRLEN + 8];
 
 	if (proxy_config_load(px->config_path, &cfg, err, errcap))
 		return -EINVAL;
-	struct cfg_ref *r = cfg_ref_new(cfg, err, errcap);
-	if (!r)
+	if (!(r = cfg_ref_new(cfg, err, errcap)))
 		return -EINVAL;
+	specs = calloc(PROXY_MAX_LISTENERS, sizeof(*specs));
+	fds = malloc(sizeof(*fds) * PROXY_MAX_LISTENERS * px->nworkers);
+	if (!specs || !fds) {
+		snprintf(err, errcap, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < PROXY_MAX_LISTENERS * px->nworkers; i++)
+		fds[i] = -1;
+	n = specs_of(cfg, specs);
+	for (size_t i = 0; i < n; i++) {
+		if (specs_find(px->specs, px->nspecs, &specs[i].addr))
+			continue;
+		if (spec_probe(&specs[i], err, errcap))
+			goto out;
+		for (unsigned k = 0; k < px->nworkers; k++)
+			if ((fds[k * PROXY_MAX_LISTENERS + i] = spec_open(&specs[i], err, errcap)) < 0)
+				goto out;
+	}
 	const struct proxy_config *old = px->cfg->cfg;
-	if (cfg->nlisten != old->nlisten || memcmp(cfg->listen, old->listen, sizeof(cfg->listen[0]) * cfg->nlisten))
-		log_warn("reload: listen addresses changed; they take effect at the next restart");
-	if (memcmp(&cfg->admin, &old->admin, sizeof(cfg->admin)) ||
-	    (!px->admin && cfg->health_probe.kind))
-		log_warn("reload: admin_listen changed (or health probing newly set); that takes effect at the next restart");
-	if (px->admin)
+	bool admin_moved = !addr_same(&cfg->admin, &old->admin);
+	if (px->admin && admin_moved && cfg->admin.port && (admin_fd = admin_listen_open(&cfg->admin)) < 0) {
+		listen_addr_format(&cfg->admin, a, sizeof(a));
+		snprintf(err, errcap, "cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
+		goto out;
+	}
+	if (!px->admin && cfg->admin.port && (admin_fd = admin_listen_open(&cfg->admin)) < 0) {
+		listen_addr_format(&cfg->admin, a, sizeof(a));
+		snprintf(err, errcap, "cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
+		goto out;
+	}
+	if (!px->admin && (cfg->admin.port || cfg->health_probe.kind)) {
+		int arc = admin_start(px, r, admin_fd, &new_admin);
+		admin_fd = -1;   /* taken */
+		if (arc) {
+			snprintf(err, errcap, "cannot start the admin thread: %s", strerror(-arc));
+			goto out;
+		}
+	}
+	/* nothing can fail from here on */
+	if (px->admin) {
 		admin_set_config(px->admin, r);   /* health verdicts reach the pools before any worker */
-	if (cfg->ninbound != old->ninbound)
-		log_warn("reload: inbound sections added or removed; listeners change at the next restart");
-	for (unsigned i = 0; i < px->nworkers; i++) {
-		struct worker *w = &px->workers[i];
-		struct cfg_ref *prev = atomic_exchange(&w->next_cfg, cfg_ref_get(r));
-		if (prev)
-			cfg_ref_put(prev);
+		if (admin_moved) {
+			admin_set_listener(px->admin, admin_fd);
+			admin_fd = -1;
+		}
+	} else {
+		px->admin = new_admin;
+	}
+	for (unsigned k = 0; k < px->nworkers; k++) {
+		struct worker *w = &px->workers[k];
+		w->plan.n = n;
+		memcpy(w->plan.spec, specs, n * sizeof(*specs));
+		memcpy(w->plan.fd, &fds[k * PROXY_MAX_LISTENERS], n * sizeof(*fds));
+		w->plan.cfg = cfg_ref_get(r);
+		atomic_store(&w->plan_ready, true);   /* publishes the plan (seq_cst) */
 		loop_wakeup(w->loop);
 	}
+	plans_wait(px);
+	reload_log_listeners(px->specs, px->nspecs, specs, n);
+	if (admin_moved) {
+		char was[IPADDR_STRLEN + 8];
+		listen_addr_format(&old->admin, was, sizeof(was));
+		listen_addr_format(&cfg->admin, a, sizeof(a));
+		if (!cfg->admin.port)
+			log_info("reload: admin_listen %s closed", was);
+		else
+			log_info("reload: admin (/metrics, /healthz) now on %s%s%s", a, old->admin.port ? ", was " : "",
+				 old->admin.port ? was : "");
+	}
+	memcpy(px->specs, specs, n * sizeof(*specs));
+	px->nspecs = n;
 	struct cfg_ref *oldref = px->cfg;
 	px->cfg = r;
+	r = NULL;
 	cfg_ref_put(oldref);
-	return 0;
+	rc = 0;
+out:
+	for (size_t i = 0; fds && i < PROXY_MAX_LISTENERS * px->nworkers; i++)
+		if (rc && fds[i] >= 0)   /* on success the workers own them */
+			close(fds[i]);
+	if (admin_fd >= 0)
+		close(admin_fd);
+	if (r)
+		cfg_ref_put(r);
+	free(specs);
+	free(fds);
+	return rc;
 }
 
 static bool is_loopback(const struct ipaddr *ip)
@@ -350,31 +602,50 @@ int proxy_run(struct proxy *px)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	px->nspecs = specs_of(c, px->specs);
+	for (size_t i = 0; i < px->nspecs; i++) {
+		if (spec_probe(&px->specs[i], err, sizeof(err))) {
+			log_error("cannot start: %s", err);
+			goto fail;
+		}
+	}
+	/* admin_listen first: when the proxy's port answers, the admin port does too */
+	int admin_fd = c->admin.port ? admin_listen_open(&c->admin) : -1;
+	if (admin_fd < 0 && c->admin.port) {
+		char a[IPADDR_STRLEN + 8];
+		listen_addr_format(&c->admin, a, sizeof(a));
+		log_error("cannot start: cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
+		goto fail;
+	}
 	for (unsigned i = 0; i < px->nworkers; i++) {
 		if ((rc = worker_init(px, &px->workers[i], (int)i)) != 0) {
 			log_error("cannot start: %s", strerror(-rc));
-			return 1;
+			if (admin_fd >= 0)
+				close(admin_fd);
+			goto fail;
 		}
 	}
-	if ((rc = admin_start(px, &px->admin)) != 0) {
-		char ip[IPADDR_STRLEN];
-		ipaddr_format(&c->admin.ip, ip, sizeof(ip));
-		log_error("cannot start the admin listener on %s port %u: %s", ip, c->admin.port, strerror(-rc));
-		return 1;
+	if ((rc = admin_start(px, px->cfg, admin_fd, &px->admin)) != 0) {
+		log_error("cannot start the admin thread: %s", strerror(-rc));
+		goto fail;
 	}
 	for (unsigned i = 0; i < px->nworkers; i++)
 		pthread_create(&px->workers[i].thread, NULL, worker_main, &px->workers[i]);
-	for (size_t i = 0; i < c->nlisten; i++) {
-		char ip[IPADDR_STRLEN];
-		ipaddr_format(&c->listen[i].ip, ip, sizeof(ip));
-		log_info("listening on %s%s%s:%u (%u workers, relay %s)", c->listen[i].ip.family == AF_INET6 ? "[" : "",
-			 ip, c->listen[i].ip.family == AF_INET6 ? "]" : "", c->listen[i].port, px->nworkers, c->relay);
+	for (size_t i = 0; i < px->nspecs; i++) {
+		char what[160];
+		spec_describe(&px->specs[i], what, sizeof(what));
+		if (px->specs[i].kind == LK_INBOUND) {
+			const struct proxy_inbound *ib = &c->inbound[i - (c->nlisten + c->nsocks_listen + c->ntls_listen)];
+			log_info("listening for the %s (%zu sni routes%s%s)", what, ib->nroutes,
+				 ib->has_forward ? ", default forward" : "", ib->proxy_protocol == PP_V2 ? ", PROXY v2" : "");
+		} else {
+			log_info("listening for the %s (%u workers, relay %s)", what, px->nworkers, c->relay);
+		}
 	}
 	if (c->admin.port) {
-		char ip[IPADDR_STRLEN];
-		ipaddr_format(&c->admin.ip, ip, sizeof(ip));
-		log_info("admin (/metrics, /healthz) on %s%s%s:%u", c->admin.ip.family == AF_INET6 ? "[" : "", ip,
-			 c->admin.ip.family == AF_INET6 ? "]" : "", c->admin.port);
+		char a[IPADDR_STRLEN + 8];
+		listen_addr_format(&c->admin, a, sizeof(a));
+		log_info("admin (/metrics, /healthz) on %s", a);
 		if (!is_loopback(&c->admin.ip))
 			log_warn("admin_listen is not a loopback address: metrics show user names and traffic");
 	}
@@ -413,4 +684,16 @@ int proxy_run(struct proxy *px)
 	cfg_ref_put(px->cfg);
 	log_info("stopped");
 	return 0;
+fail:
+	for (unsigned i = 0; i < px->nworkers; i++) {
+		struct worker *w = &px->workers[i];
+		if (w->loop) {
+			worker_teardown(w);
+			loop_free(w->loop);
+		}
+		metrics_free(w->metrics);
+	}
+	free(px->workers);
+	cfg_ref_put(px->cfg);
+	return 1;
 }

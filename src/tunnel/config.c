@@ -397,7 +397,8 @@ static int thandler(void *user, const char *section, const char *name, const cha
 		return 1;
 	}
 	if (err)
-		tfail(t, t->lineno, "%s: %s", name, err);
+		tfail(t, t->lineno, "%s%s%s", ini_err_names_key(err, name) ? "" : name,
+		      ini_err_names_key(err, name) ? "" : ": ", err);
 	return 1;
 }
 

@@ -545,22 +545,22 @@ def test_help_and_check(tmp_path):
                    "[route x]\npath = /v1/x*\nresource = x\n")
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
                        text=True, timeout=10)
-    assert p.returncode == 0 and "1 routes" in p.stdout
+    assert p.returncode == 0 and "(1 listener, 1 route)" in p.stdout
     assert not (tmp_path / "k.db").exists()
 
 
-def test_bad_config_is_exit_2(tmp_path):
+def test_bad_config_is_exit_1(tmp_path):
     cfg = tmp_path / "bad.ini"
     cfg.write_text("[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\n"
                    "[route x]\npath = v1/nope\nresource = x\n")
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg)], capture_output=True, text=True,
                        timeout=10)
-    assert p.returncode == 2 and "path" in p.stderr
+    assert p.returncode == 1 and "path" in p.stderr
     cfg.write_text("[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\n"
                    "trusted_proxies = 10.0.0.1/8\n")
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg)], capture_output=True, text=True,
                        timeout=10)
-    assert p.returncode == 2 and "host bits" in p.stderr
+    assert p.returncode == 1 and "host bits" in p.stderr
 
 
 def test_ipv6_client_and_allowlist(env, upstream, tmp_path):

@@ -178,11 +178,12 @@ def test_bad_usage_and_config_errors(tmp_path):
     cfg.write_text("[proxy]\nurl = http://u:pw@127.0.0.1:3128\n\n[tunnel a]\nlisten = 127.0.0.1:7000\n"
                    "remote = db.example.com\n")
     r = run("-c", str(cfg), "--check")
-    assert r.returncode == 2 and f"{cfg}:6: remote: port required" in r.stderr, r.stderr
+    # a config file error is bad input (1), not bad usage (2): docs/config.md, exit status
+    assert r.returncode == 1 and f"{cfg}:6: remote: port required" in r.stderr, r.stderr
     cfg.write_text("[proxy]\nurl = http://u:secretpassword@127.0.0.1:3128\n[tunnel a]\nlisten = 7000\n"
                    "remote = db.example.com:5432\n[tunnel b]\nlisten = 7000\nremote = x:1\n")
     r = run("-c", str(cfg), "--check")
-    assert r.returncode == 2 and f"{cfg}:6: [tunnel b]: duplicate listen address" in r.stderr, r.stderr
+    assert r.returncode == 1 and f"{cfg}:6: [tunnel b]: duplicate listen address" in r.stderr, r.stderr
     cfg.write_text("[proxy]\nurl = http://u:secretpassword@127.0.0.1:3128\n[tunnel a]\nlisten = 7000\n"
                    "remote = db.example.com:5432\n")
     r = run("-c", str(cfg), "--check")

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proxy/config.h"
+#include "proxy/proxy.h"
 
 /* lines 1-5: a proxy without auth, so no password hash is needed */
 static const char base[] = "[proxy]\nlisten = 127.0.0.1:3128\negress = 127.0.0.2\nauth = none\nopen_proxy = yes\n";
@@ -75,21 +76,61 @@ static void test_good(void **state)
 	proxy_config_free(cfg);
 }
 
+/* issue 16: "*." is one label in sni routes as in [user] allow; "**." is any depth */
+static void test_sni_wildcard_depth_matches_allow(void **state)
+{
+	(void)state;
+	struct proxy_config *cfg = load_ok(
+		"[inbound w]\nlisten = 127.0.0.1:9000\n"
+		"sni = *.stripe.com=127.0.0.1:1 **.stripe.com=127.0.0.1:2 **.eu.stripe.com=127.0.0.1:3\n"
+		"  api.stripe.com=127.0.0.1:4\n");
+	const struct proxy_inbound *ib = &cfg->inbound[0];
+	assert_int_equal(ib->routes[0].wild, HOST_WILD_ONE);
+	assert_string_equal(ib->routes[1].host, "**.stripe.com");
+	assert_int_equal(ib->routes[1].wild, HOST_WILD_ANY);
+	static const struct {
+		const char *sni;
+		int port;   /* 0 = no route */
+	} cases[] = {
+		{ "api.stripe.com", 4 },        /* exact wins */
+		{ "files.stripe.com", 1 },      /* one label: "*." before "**." */
+		{ "FILES.Stripe.COM", 1 },
+		{ "a.b.stripe.com", 2 },        /* two labels: only "**." */
+		{ "x.y.eu.stripe.com", 3 },     /* the longest "**." suffix */
+		{ "a.eu.stripe.com", 3 },       /* two labels below stripe.com: not "*." */
+		{ "stripe.com", 0 },
+		{ "evilstripe.com", 0 },
+		{ ".stripe.com", 0 },
+		{ "a..stripe.com", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct inbound_route *r = inbound_route_find(ib, cases[i].sni);
+		int got = r ? r->port : 0;
+		if (got != cases[i].port)
+			fail_msg("%s: route to port %d, want %d", cases[i].sni, got, cases[i].port);
+	}
+	proxy_config_free(cfg);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
 	expect_error("[inbound a]\nforward = 10.0.0.1:1\n", "t.ini:6: inbound a has no listen address");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\n", "t.ini:6: inbound a needs forward = HOST:PORT or sni routes");
-	expect_error("[inbound a]\nlisten = localhost:9000\n", "t.ini:7: listen: listen takes an IP address and port (0.0.0.0:443), not a name");
+	expect_error("[inbound a]\nlisten = localhost:9000\n", "t.ini:7: listen takes an IP address and port (0.0.0.0:443), not a name");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:3128\nforward = 10.0.0.1:1\n", "t.ini:7: listen: the proxy listens there already");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = 10.0.0.1:1\n[inbound b]\nlisten = 127.0.0.1:9000\nforward = 10.0.0.1:2\n",
 		     "t.ini:10: listen: inbound a listens there already");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = 10.0.0.1\n", "t.ini:8: forward: port required");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example\n", "t.ini:8: sni: sni routes are HOST=BACKEND:PORT");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = 10.0.0.1=b:1\n", "t.ini:8: sni: sni routes name hosts, not IP addresses (clients send no SNI for addresses)");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example=b:1\n  A.example=c:2\n", "t.ini:9: sni: duplicate sni host");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example.=b:1\n", "t.ini:8: sni: sni host with a trailing dot (clients never send one)");
-	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nproxy_protocol = v3\n", "t.ini:9: proxy_protocol: proxy_protocol must be v2 or off");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example\n", "t.ini:8: sni routes are HOST=BACKEND:PORT");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = 10.0.0.1=b:1\n", "t.ini:8: sni routes name hosts, not IP addresses (clients send no SNI for addresses)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example=b:1\n  A.example=c:2\n", "t.ini:9: duplicate sni host");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = a.example.=b:1\n", "t.ini:8: sni host with a trailing dot (clients never send one)");
+	/* a '*' anywhere but a leading "*." or "**." is refused, not taken literally (issue 16) */
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = *.*.example=b:1\n", "t.ini:8: sni: '*' only as a leading \"*.\" (one label) or \"**.\" (any depth)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = ***.example=b:1\n", "t.ini:8: sni: '*' only as a leading \"*.\" (one label) or \"**.\" (any depth)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nsni = *example=b:1\n", "t.ini:8: sni: '*' only as a leading \"*.\" (one label) or \"**.\" (any depth)");
+	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nproxy_protocol = v3\n", "t.ini:9: proxy_protocol must be v2 or off");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nallow = 10.0.0.1/8\n", "t.ini:9: allow: host bits set");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nlisten = 127.0.0.1:9001\n", "t.ini:9: duplicate key listen (first at line 7)");
 	expect_error("[inbound a]\nlisten = 127.0.0.1:9000\nforward = b:1\nbogus = 1\n", "t.ini:9: unknown key bogus in [inbound]");
@@ -102,6 +143,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_sni_wildcard_depth_matches_allow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

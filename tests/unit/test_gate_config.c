@@ -73,7 +73,9 @@ static void test_bad(void **state)
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\n", "upstream" },
 		{ "[gate]\nlisten = 127.0.0.1:1 fast\ndb = k\nupstream = 127.0.0.1:1\n", "listen option" },
 		{ "[gate]\nlisten = 127.0.0.1:1 tls\ndb = k\nupstream = 127.0.0.1:1\n", "tls_cert" },
-		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nmode = magic\n", "mode" },
+		/* the key once: "[gate] mode must be", not "[gate] mode: mode must be" (issue 16) */
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nmode = magic\n", ":5: [gate] mode must be" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nworkers = 99\n", ":5: [gate] workers must be 1-64" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nfoo = 1\n", "unknown key" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route r]\npath = /x\n", "resource" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route r]\npath = /x\nresource = x\nmethod = get\n", "method" },

@@ -182,6 +182,45 @@ static void test_portset(void **state)
 	}
 }
 
+/* issue 16: one meaning of "*." everywhere (one label), "**." for any depth */
+static void test_host_wild(void **state)
+{
+	size_t skip;
+
+	(void)state;
+	assert_int_equal(host_wild_prefix("*.a.com", 7, &skip), HOST_WILD_ONE);
+	assert_int_equal(skip, 2);
+	assert_int_equal(host_wild_prefix("**.a.com", 8, &skip), HOST_WILD_ANY);
+	assert_int_equal(skip, 3);
+	assert_int_equal(host_wild_prefix("a.com", 5, &skip), HOST_WILD_NONE);
+	assert_int_equal(skip, 0);
+	assert_int_equal(host_wild_prefix("*", 1, &skip), HOST_WILD_NONE);
+	static const struct {
+		enum host_wild w;
+		const char *suffix, *name;
+		bool match;
+	} cases[] = {
+		{ HOST_WILD_ONE, "stripe.com", "api.stripe.com", true },
+		{ HOST_WILD_ONE, "stripe.com", "API.STRIPE.com", true },
+		{ HOST_WILD_ONE, "stripe.com", "a.b.stripe.com", false },
+		{ HOST_WILD_ONE, "stripe.com", "stripe.com", false },
+		{ HOST_WILD_ONE, "stripe.com", ".stripe.com", false },
+		{ HOST_WILD_ONE, "stripe.com", "xstripe.com", false },
+		{ HOST_WILD_ONE, "stripe.com", "api.stripe.com.evil", false },
+		{ HOST_WILD_ANY, "stripe.com", "api.stripe.com", true },
+		{ HOST_WILD_ANY, "stripe.com", "a.b.c.stripe.com", true },
+		{ HOST_WILD_ANY, "stripe.com", "stripe.com", false },
+		{ HOST_WILD_ANY, "stripe.com", "a..stripe.com", false },
+		{ HOST_WILD_ANY, "stripe.com", ".a.stripe.com", false },
+		{ HOST_WILD_ANY, "stripe.com", "evilstripe.com", false },
+		{ HOST_WILD_NONE, "stripe.com", "Stripe.com", true },
+		{ HOST_WILD_NONE, "stripe.com", "a.stripe.com", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (host_wild_match(cases[i].w, cases[i].suffix, cases[i].name, strlen(cases[i].name)) != cases[i].match)
+			fail_msg("%d %s %s: want %d", cases[i].w, cases[i].suffix, cases[i].name, cases[i].match);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_host_ip),
 		cmocka_unit_test(test_authority),
 		cmocka_unit_test(test_portset),
+		cmocka_unit_test(test_host_wild),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,10 @@ static void test_rule_parse(void **state)
 	r = rule("*.stripe.com:443");
 	assert_string_equal(r.host, "stripe.com");
 	assert_true(r.wildcard);
+	assert_int_equal(r.wild, HOST_WILD_ONE);
+	r = rule("**.stripe.com:443");
+	assert_string_equal(r.host, "stripe.com");
+	assert_int_equal(r.wild, HOST_WILD_ANY);
 	r = rule("example.com:*");
 	assert_int_equal(r.port, 0);
 	r = rule("*:443");
@@ -42,8 +46,12 @@ static void test_rule_parse(void **state)
 		{ "api.stripe.com", "rule needs a port: host:PORT or host:*" },
 		{ "api.stripe.com:0", "port out of range" },
 		{ "api.stripe.com:x", "port is not a number" },
-		{ "api.*.com:443", "'*' only as a whole host or as a leading \"*.\"" },
-		{ "*stripe.com:443", "'*' only as a whole host or as a leading \"*.\"" },
+		{ "api.*.com:443", "'*' only as a whole host or as a leading \"*.\" or \"**.\"" },
+		{ "*stripe.com:443", "'*' only as a whole host or as a leading \"*.\" or \"**.\"" },
+		{ "**:443", "'*' only as a whole host or as a leading \"*.\" or \"**.\"" },
+		{ "***.stripe.com:443", "'*' only as a whole host or as a leading \"*.\" or \"**.\"" },
+		{ "*.*.stripe.com:443", "'*' only as a whole host or as a leading \"*.\" or \"**.\"" },
+		{ "**.1.2.3.4:443", "a wildcard applies to names, not IP addresses" },
 		{ "*.:443", "empty host" },
 		{ "*.1.2.3.4:443", "a wildcard applies to names, not IP addresses" },
 		{ "*.example.1:443", "ambiguous numeric host" },
@@ -66,7 +74,7 @@ static void test_rules_allow(void **state)
 	(void)state;
 	struct dest_rule rules[] = {
 		rule("api.stripe.com:443"), rule("*.example.com:443"), rule("files.local:*"),
-		rule("[2001:db8::1]:8443"),
+		rule("[2001:db8::1]:8443"), rule("**.deep.test:443"),
 	};
 	size_t n = sizeof(rules) / sizeof(rules[0]);
 	assert_true(dest_rules_allow(rules, n, "api.stripe.com", 443));
@@ -76,7 +84,15 @@ static void test_rules_allow(void **state)
 	assert_false(dest_rules_allow(rules, n, "evilapi.stripe.com", 443));
 	assert_false(dest_rules_allow(rules, n, "api.stripe.com.evil.net", 443));
 	assert_true(dest_rules_allow(rules, n, "a.example.com", 443));
-	assert_true(dest_rules_allow(rules, n, "a.b.example.com", 443));
+	/* issue 16: "*." is exactly one label, as in [inbound] sni and certificates */
+	assert_false(dest_rules_allow(rules, n, "a.b.example.com", 443));
+	assert_true(dest_rules_allow(rules, n, "a.deep.test", 443));
+	assert_true(dest_rules_allow(rules, n, "a.b.c.deep.test", 443));
+	assert_true(dest_rules_allow(rules, n, "A.B.Deep.Test.", 443));
+	assert_false(dest_rules_allow(rules, n, "deep.test", 443));
+	assert_false(dest_rules_allow(rules, n, "notdeep.test", 443));
+	assert_false(dest_rules_allow(rules, n, "a..deep.test", 443));
+	assert_false(dest_rules_allow(rules, n, "a.deep.test", 80));
 	assert_false(dest_rules_allow(rules, n, "example.com", 443));
 	assert_false(dest_rules_allow(rules, n, "badexample.com", 443));
 	assert_false(dest_rules_allow(rules, n, ".example.com", 443));

@@ -96,7 +96,7 @@ static void test_ini(void **state)
 		{ "[tunnel a]\nlisten = 1\nremote = x:1\n", "t.ini: missing [proxy] section with url = http://user:pass@host:port" },
 		{ "[proxy]\nconnect_timeout = 5s\n", "t.ini:1: [proxy] has no url" },
 		{ "url = x\n", "t.ini:1: key url outside a section (start with [proxy])" },
-		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nrelay = fast\n", "t.ini:3: relay: relay must be auto, splice or copy" },
+		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nrelay = fast\n", "t.ini:3: relay must be auto, splice or copy" },
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\n[tunnel a b]\n", "t.ini:3: bad tunnel name (1-64 of A-Z a-z 0-9 . _ -)" },
 		{ "[proxy]\nurl = http://u:p@127.0.0.1:3128\nnonsense\n", "t.ini:3: syntax error (expected [section], key = value, or a ; comment)" },
 	};
