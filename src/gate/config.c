@@ -232,6 +232,15 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		cfg->idle_timeout_s = (unsigned)t;
 		return NULL;
 	}
+	if (!strcmp(name, "path_normalize")) {
+		if (!strcmp(v, "refuse"))
+			cfg->path_norm = GATE_PATH_REFUSE;
+		else if (!strcmp(v, "rewrite"))
+			cfg->path_norm = GATE_PATH_REWRITE;
+		else
+			return "path_normalize must be refuse or rewrite";
+		return NULL;
+	}
 	return "unknown key in [gate]";
 }
 
@@ -331,6 +340,12 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	}
 	if (cfg->mode != GATE_MODE_AUTH && !p.have_upstream) {
 		snprintf(err, cap, "%s: [gate] needs upstream = (or mode = forward-auth)", path);
+		return err;
+	}
+	if (cfg->mode == GATE_MODE_AUTH && cfg->path_norm == GATE_PATH_REWRITE) {
+		/* the gate only answers yes or no: it cannot change what nginx forwards */
+		snprintf(err, cap, "%s: [gate] path_normalize = rewrite needs mode = reverse-proxy "
+			 "or both (forward-auth cannot rewrite what the front proxy forwards)", path);
 		return err;
 	}
 	for (int i = 0; i < cfg->n_listen; i++)

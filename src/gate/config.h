@@ -15,6 +15,8 @@
  *   idle_timeout = 60                            ; seconds
  *   header_timeout = 10                          ; seconds for a whole request head
  *   workers = 1                                  ; threads (SO_REUSEPORT listeners)
+ *   path_normalize = refuse | rewrite            ; a non-canonical target: 400, or forward
+ *                                                ;   the canonical form (reverse-proxy only)
  *
  *   [route charges]
  *   method = *            ; or GET,POST
@@ -38,6 +40,11 @@ enum gate_mode {
 	GATE_MODE_PROXY = 0,    /* every request is forwarded to upstream once allowed */
 	GATE_MODE_AUTH,         /* every request is a forward-auth check */
 	GATE_MODE_BOTH,         /* auth_path is forward-auth, the rest is proxied */
+};
+
+enum gate_path_norm {
+	GATE_PATH_REFUSE = 0,   /* a non-canonical request target is a 400 */
+	GATE_PATH_REWRITE,      /* decided on and forwarded in its canonical form */
 };
 
 struct gate_listen {
@@ -65,6 +72,7 @@ struct gate_config {
 	unsigned idle_timeout_s;
 	unsigned header_timeout_s;      /* a request head must arrive whole within this */
 	unsigned workers;               /* threads, each with its own loop and listeners */
+	enum gate_path_norm path_norm;  /* proxied requests; forward-auth always refuses */
 	struct gate_routes routes;
 };
 

@@ -29,6 +29,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/head.h"
+#include "http/hop.h"
+#include "http/target.h"
 #include "net/sock.h"
 
 #define REFRESH_MS      1       /* key store change check at most this often */
@@ -144,7 +146,10 @@ struct gconn {
 	const char *reason;
 	bool allowed;
 	char method[16];
-	char path[256];
+	char path[256];         /* the path decided on */
+	char path_in[256];      /* path_normalize = rewrite: the path that came in */
+	bool rewritten;         /* the target was decided on (and forwarded) in canonical form */
+	char reason_buf[48];    /* "path_<why>" for a refused target */
 	char key_id[STORE_ID_MAX];
 	enum key_type key_type;
 	enum key_mode key_mode;
@@ -308,6 +313,8 @@ static void access_log(struct gconn *c)
 	jline_str(&j, "mode", c->is_auth ? "forward-auth" : "reverse-proxy");
 	jline_str(&j, "method", c->method);
 	jline_str(&j, "path", c->path);
+	if (c->path_in[0])
+		jline_str(&j, "path_in", c->path_in);
 	jline_str(&j, "key_id", c->key_id[0] ? c->key_id : NULL);
 	if (c->key_id[0]) {
 		jline_str(&j, "key_type", key_type_name(c->key_type));
@@ -520,12 +527,12 @@ static const char *hdr_get(const struct http_head *h, const char *base, const ch
 	return base + h->hdrs[i].val_off;
 }
 
-static bool hop_by_hop(const char *n, size_t l)
+/* The gate's own fields on top of the shared hop-by-hop rule: identity headers are the
+ * gate's to write, X-Forwarded-For is rewritten as one field. */
+static bool skip_own(void *arg, const char *n, size_t l)
 {
-	return hdr_is(n, l, "connection") || hdr_is(n, l, "keep-alive") ||
-	       hdr_is(n, l, "proxy-connection") || hdr_is(n, l, "te") ||
-	       hdr_is(n, l, "upgrade") || hdr_is(n, l, "trailer") ||
-	       (l >= 9 && !strncasecmp(n, "x-iplock-", 9));
+	(void)arg;
+	return (l >= 9 && !strncasecmp(n, "x-iplock-", 9)) || hdr_is(n, l, "x-forwarded-for");
 }
 
 static int upstream_connect(struct gconn *c)
@@ -598,6 +605,7 @@ static void key_headers(struct gconn *c, const struct gate_decision *d, char *ou
 /* Builds the upstream request head in uout: hop-by-hop and X-Iplock-* headers from the
  * client are dropped, the key's identity is added. No printf: this runs per request. */
 static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
+			       const char *path, size_t plen, const char *query, size_t qlen,
 			       const char *xff, size_t xlen)
 {
 	const char *base = c->cin->data + c->cin->off;
@@ -608,17 +616,13 @@ static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
 		return -ENOMEM;
 	b = c->uout;
 	b->off = b->len = 0;
+	/* the target decided on, in origin-form: canonical path, query byte for byte */
 	if (append_str(b, llhttp_method_name(h->parser.method)) || append_mem(b, " ", 1) ||
-	    append_mem(b, base + h->url_off, h->url_len) || append_mem(b, " HTTP/1.1\r\n", 11))
+	    append_mem(b, path, plen) || (qlen && append_mem(b, query, qlen)) ||
+	    append_mem(b, " HTTP/1.1\r\n", 11))
 		return -ENOSPC;
-	for (size_t i = 0; i < h->nhdrs; i++) {
-		const struct http_hdr *hd = &h->hdrs[i];
-		if (hop_by_hop(base + hd->name_off, hd->name_len) ||
-		    hdr_is(base + hd->name_off, hd->name_len, "x-forwarded-for"))
-			continue;
-		if (append_hdr(b, base + hd->name_off, hd->name_len, base + hd->val_off, hd->val_len))
-			return -ENOSPC;
-	}
+	if (http_fields_copy(h, base, b, skip_own, NULL))
+		return -ENOSPC;
 	/* one X-Forwarded-For: the chain received plus the peer, as proxies append it */
 	const char *peer = c->peer_txt[0] ? c->peer_txt : "unknown";
 	if (append_str(b, "X-Forwarded-For: ") ||
@@ -630,6 +634,127 @@ static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
 	return 0;
 }
 
+/* How many fields called name. */
+static size_t hdr_count(const struct http_head *h, const char *base, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->nhdrs; i++)
+		n += http_hdr_name_is(h, base, i, name);
+	return n;
+}
+
+/* A header-supplied method (forward-auth) must be a plain token, as on a request line. */
+static bool method_token_ok(const char *m, size_t n)
+{
+	if (n == 0 || n > 15)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((m[i] >= 'A' && m[i] <= 'Z') || m[i] == '-' || m[i] == '_'))
+			return false;
+	return true;
+}
+
+/* One credential, one method, one Host: what could let the gate and the API read one
+ * request differently is refused before any decision. NULL, or a reason token with a
+ * message for the client. */
+static const char *request_ambiguity(const struct http_head *h, const char *base,
+				     const char **msg)
+{
+	static const char *const overrides[] = { "x-http-method-override", "x-http-method",
+						 "x-method-override" };
+
+	if (hdr_count(h, base, "authorization") > 1) {
+		*msg = "More than one Authorization header: send exactly one API key.";
+		return "duplicate_credentials";
+	}
+	if (hdr_count(h, base, "proxy-authorization")) {
+		*msg = "Proxy-Authorization is not accepted: send the API key in the Authorization "
+		       "header only.";
+		return "proxy_authorization";
+	}
+	for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++)
+		if (hdr_count(h, base, overrides[i])) {
+			*msg = "Method override headers (X-HTTP-Method-Override, X-HTTP-Method, "
+			       "X-Method-Override) are not accepted: send the real method.";
+			return "method_override";
+		}
+	if (hdr_count(h, base, "host") > 1) {
+		*msg = "More than one Host header.";
+		return "duplicate_host";
+	}
+	return NULL;
+}
+
+/* Absolute-form "http://authority/path?q": the authority must be the Host field; *path is
+ * where the origin-form part starts. NULL, or a reason token with a message. */
+static const char *absolute_form(const struct http_head *h, const char *base, const char *u,
+				 size_t n, size_t *path, const char **msg)
+{
+	size_t s, hl = 0;
+	const char *host = hdr_get(h, base, "host", &hl);
+
+	if (n >= 7 && !strncasecmp(u, "http://", 7))
+		s = 7;
+	else if (n >= 8 && !strncasecmp(u, "https://", 8))
+		s = 8;
+	else {
+		*path = 0;
+		return NULL;    /* not absolute-form: the canonicaliser judges it */
+	}
+	size_t e = s;
+	while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#')
+		e++;
+	if (!host || hl != e - s || strncasecmp(host, u + s, hl)) {
+		*msg = "The authority in the request target differs from the Host header.";
+		return "host_mismatch";
+	}
+	*path = e;
+	return NULL;
+}
+
+/* A refusal made before any key decision: 400 with Stripe's envelope (and, for forward
+ * auth, the X-Iplock-Status/X-Iplock-Error headers nginx reads); the connection closes. */
+static void refuse_request(struct gconn *c, const char *reason, const char *msg)
+{
+	char body[640], esc[512], hdrs[900] = "";
+
+	size_t el = json_escape(esc, sizeof(esc) - 1, msg, strlen(msg));
+	esc[el] = '\0';
+	int n = snprintf(body, sizeof(body),
+			 "{\"error\":{\"type\":\"invalid_request_error\",\"message\":\"%s\"}}\n", esc);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = 0;
+	if (c->is_auth && n > 0) {
+		int hl = snprintf(hdrs, sizeof(hdrs), "X-Iplock-Status: 400\r\nX-Iplock-Error: %.*s\r\n",
+				  n - 1, body);
+		if (hl < 0 || (size_t)hl >= sizeof(hdrs))
+			hdrs[0] = '\0';
+	}
+	c->reason = reason;
+	c->allowed = false;
+	c->keep_alive = false;
+	local_response(c, 400, hdrs, body, (size_t)n);
+}
+
+/* The target the decision is made on, in t: canonical, or refused (reason_buf names why and
+ * msg is the client's line). rewrite: a non-canonical target that has a canonical form is
+ * decided on (and forwarded) in that form. */
+static bool canon_target(struct gconn *c, const char *u, size_t n, bool rewrite,
+			 struct http_target *t, char *msg, size_t cap)
+{
+	enum http_target_result r = http_target_canon(u, n, t);
+
+	if (r == HTTP_TARGET_CANONICAL || (r == HTTP_TARGET_REWRITTEN && rewrite)) {
+		c->rewritten = r == HTTP_TARGET_REWRITTEN;
+		return true;
+	}
+	snprintf(c->reason_buf, sizeof(c->reason_buf), "path_%s", t->reason);
+	snprintf(msg, cap, "The request path is refused: it contains %s%s", http_target_reason_text(t->reason),
+		 r == HTTP_TARGET_REWRITTEN ? "; send it in canonical form (see the gate's docs)." : ".");
+	return false;
+}
+
 static void handle_request(struct gconn *c)
 {
 	struct gate_server *s = c->srv;
@@ -638,23 +763,28 @@ static void handle_request(struct gconn *c)
 	struct http_head *h = &c->req;
 	struct gate_input in = { 0 };
 	struct gate_decision d;
-	char xff[XFF_MAX];
+	char xff[XFF_MAX], tmsg[256];
 	size_t xlen = 0, l;
-	const char *v;
+	const char *v, *pre = NULL, *pre_msg = NULL;
+	struct http_target own, chk;    /* the request's own target; the one checked */
+	const struct http_target *dec = &own;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	c->logged = false;
 	c->status = 0;
 	c->key_id[0] = '\0';
 	c->chain[0] = '\0';
+	c->rewritten = false;
+	c->path_in[0] = '\0';
 	const char *mname = llhttp_method_name(h->parser.method);
 	copy_field(c->method, sizeof(c->method), mname, strlen(mname));
+	const char *url = base + h->url_off;
+	size_t url_len = h->url_len;
 	{
-		const char *u = base + h->url_off;
-		const char *q = memchr(u, '?', h->url_len);
-		size_t pl = q ? (size_t)(q - u) : h->url_len;
+		const char *q = memchr(url, '?', url_len);
+		size_t pl = q ? (size_t)(q - url) : url_len;
 		/* the query string may carry secrets: it is never logged */
-		copy_field(c->path, sizeof(c->path), u, pl);
+		copy_field(c->path, sizeof(c->path), url, pl);
 	}
 	c->keep_alive = llhttp_should_keep_alive(&h->parser);
 	c->head_req = h->parser.method == HTTP_HEAD;
@@ -689,35 +819,71 @@ static void handle_request(struct gconn *c)
 					    &c->client);
 	}
 
+	/* the request's own target: absolute-form only with the Host it names, then canonical */
+	size_t path_at = 0;
+	pre = request_ambiguity(h, base, &pre_msg);
+	if (!pre)
+		pre = absolute_form(h, base, url, url_len, &path_at, &pre_msg);
+	bool own_ok = !pre && canon_target(c, url + path_at, url_len - path_at,
+					   cfg->path_norm == GATE_PATH_REWRITE &&
+					   cfg->mode != GATE_MODE_AUTH, &own, tmsg, sizeof(tmsg));
+	if (!pre && !own_ok) {
+		pre = c->reason_buf;
+		pre_msg = tmsg;
+	}
+
 	/* forward-auth: the checked request is described by headers, else it is this one */
 	c->is_auth = cfg->mode == GATE_MODE_AUTH ||
-		     (cfg->mode == GATE_MODE_BOTH && strlen(c->path) == strlen(cfg->auth_path) &&
-		      !strcmp(c->path, cfg->auth_path));
+		     (cfg->mode == GATE_MODE_BOTH && own_ok && own.path_len == strlen(cfg->auth_path) &&
+		      !strcmp(own.path, cfg->auth_path));
 	in.method = c->method;
 	in.method_len = strlen(c->method);
-	in.target = base + h->url_off;
-	in.target_len = h->url_len;
-	if (c->is_auth) {
+	if (c->is_auth && !pre) {
+		const char *ou = NULL, *om = NULL;
+		size_t oul = 0, oml = 0;
 		if ((v = hdr_get(h, base, "x-original-method", &l)) ||
 		    (v = hdr_get(h, base, "x-forwarded-method", &l))) {
-			in.method = v;
-			in.method_len = l;
+			om = v;
+			oml = l;
 		}
 		if ((v = hdr_get(h, base, "x-original-uri", &l)) ||
 		    (v = hdr_get(h, base, "x-forwarded-uri", &l))) {
-			in.target = v;
-			in.target_len = l;
+			ou = v;
+			oul = l;
+		}
+		/* one description of the checked request: two that could differ are refused */
+		if (hdr_count(h, base, "x-original-method") + hdr_count(h, base, "x-forwarded-method") > 1 ||
+		    hdr_count(h, base, "x-original-uri") + hdr_count(h, base, "x-forwarded-uri") > 1) {
+			pre = "ambiguous_original_request";
+			pre_msg = "More than one X-Original-URI/X-Forwarded-Uri or "
+				  "X-Original-Method/X-Forwarded-Method header.";
+		} else if (om && !method_token_ok(om, oml)) {
+			pre = "bad_method";
+			pre_msg = "The checked method is not a valid HTTP method.";
+		} else {
+			if (om)
+				copy_field(c->method, sizeof(c->method), om, oml);
+			in.method = c->method;
+			in.method_len = strlen(c->method);
+			if (ou) {
+				const char *q = memchr(ou, '?', oul);
+				copy_field(c->path, sizeof(c->path), ou, q ? (size_t)(q - ou) : oul);
+				/* the front proxy forwards what it forwards: never rewritten here */
+				if (!canon_target(c, ou, oul, false, &chk, tmsg, sizeof(tmsg))) {
+					pre = c->reason_buf;
+					pre_msg = tmsg;
+				}
+				dec = &chk;
+			}
 		}
 	}
-	if (c->is_auth) {
-		/* the access log names the request that was checked, not the auth endpoint */
-		const char *q = memchr(in.target, '?', in.target_len);
-		size_t pl = q ? (size_t)(q - in.target) : in.target_len;
-		copy_field(c->method, sizeof(c->method), in.method, in.method_len);
-		copy_field(c->path, sizeof(c->path), in.target, pl);
-		in.method = c->method;
-		in.method_len = strlen(c->method);
+	if (!pre && c->rewritten) {
+		/* the access log names the path decided on, and what came in */
+		copy_field(c->path_in, sizeof(c->path_in), c->path, strlen(c->path));
+		copy_field(c->path, sizeof(c->path), dec->path, dec->path_len);
 	}
+	in.target = dec->path;
+	in.target_len = dec->path_len;
 	in.auth = hdr_get(h, base, "authorization", &in.auth_len);
 	in.has_context = (v = hdr_get(h, base, "stripe-context", &l)) && l > 0;
 	in.has_version = (v = hdr_get(h, base, "stripe-version", &l)) && l > 0;
@@ -725,16 +891,20 @@ static void handle_request(struct gconn *c)
 	in.client = c->client;
 	in.now = (int64_t)time(NULL);
 
-	int rr = keycache_refresh(c->w->kc, loop_now(c->w->loop), REFRESH_MS);
-	if (rr < 0)
-		log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
-	gate_decide(c->w->kc, &cfg->routes, &in, &d);
-	c->reason = d.reason;
-	c->allowed = d.outcome == GATE_ALLOW;
-	if (d.key) {
-		copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
-		c->key_type = d.key->type;
-		c->key_mode = d.key->mode;
+	if (!pre) {
+		int rr = keycache_refresh(c->w->kc, loop_now(c->w->loop), REFRESH_MS);
+		if (rr < 0)
+			log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
+		gate_decide(c->w->kc, &cfg->routes, &in, &d);
+		c->reason = d.reason;
+		c->allowed = d.outcome == GATE_ALLOW;
+		if (d.key) {
+			copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
+			c->key_type = d.key->type;
+			c->key_mode = d.key->mode;
+		}
+	} else {
+		c->allowed = false;
 	}
 
 	size_t head_len = h->head_len;
@@ -742,7 +912,9 @@ static void handle_request(struct gconn *c)
 		char body[2048], hdrs[1024];
 		int n = 0;
 		hdrs[0] = '\0';
-		if (c->allowed) {
+		if (pre) {
+			refuse_request(c, pre, pre_msg);
+		} else if (c->allowed) {
 			key_headers(c, &d, hdrs, sizeof(hdrs));
 			local_response(c, 200, hdrs, "", 0);
 		} else {
@@ -780,7 +952,8 @@ static void handle_request(struct gconn *c)
 		return;
 	}
 
-	if (build_upstream_head(c, &d, xff, xlen < sizeof(xff) ? xlen : 0)) {
+	if (build_upstream_head(c, &d, own.path, own.path_len, own.query, own.query_len,
+				xff, xlen < sizeof(xff) ? xlen : 0)) {
 		plain_error(c, 431, "invalid_request_error", "Request header too large.");
 		c->rq = RQ_DONE;
 		return;
@@ -926,6 +1099,7 @@ static void log_unparsed(struct gconn *c, const char *reason)
 {
 	snprintf(c->method, sizeof(c->method), "-");
 	c->path[0] = '\0';
+	c->path_in[0] = '\0';
 	c->key_id[0] = '\0';
 	c->chain[0] = '\0';
 	c->logged = false;
@@ -1081,15 +1255,9 @@ static int relay_response_head(struct gconn *c, int status)
 		rpl--;
 	if ((rpl && append_mem(c->cout, rp, rpl)) || append_mem(c->cout, "\r\n", 2))
 		return -ENOSPC;
-	for (size_t i = 0; i < h->nhdrs; i++) {
-		const struct http_hdr *hd = &h->hdrs[i];
-		const char *n = base + hd->name_off;
-		if (hdr_is(n, hd->name_len, "connection") || hdr_is(n, hd->name_len, "keep-alive") ||
-		    hdr_is(n, hd->name_len, "proxy-connection"))
-			continue;
-		if (append_hdr(c->cout, n, hd->name_len, base + hd->val_off, hd->val_len))
-			return -ENOSPC;
-	}
+	/* the same hop-by-hop rule as on the way in (and as the proxy's) */
+	if (http_fields_copy(h, base, c->cout, NULL, NULL))
+		return -ENOSPC;
 	if (status >= 200 && !c->keep_alive && append_str(c->cout, "Connection: close\r\n"))
 		return -ENOSPC;
 	return append_mem(c->cout, "\r\n", 2);
