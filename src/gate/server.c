@@ -877,9 +877,10 @@ static void handle_request(struct gconn *c)
 			}
 		}
 	}
-	if (!pre && c->rewritten) {
-		/* the access log names the path decided on, and what came in */
-		copy_field(c->path_in, sizeof(c->path_in), c->path, strlen(c->path));
+	if (!pre) {
+		/* the access log names the path decided on (and what came in, when rewritten) */
+		if (c->rewritten)
+			copy_field(c->path_in, sizeof(c->path_in), c->path, strlen(c->path));
 		copy_field(c->path, sizeof(c->path), dec->path, dec->path_len);
 	}
 	in.target = dec->path;

@@ -197,3 +197,118 @@ def curl(url, *args, source=None, timeout=10):
                        timeout=timeout + 5)
     body, _, code = p.stdout.rpartition("\n")
     return int(code or 0), body, p.stderr
+
+
+class RawUpstream:
+    """An upstream that records each request exactly as it arrived on the wire (request line
+    and header fields in order, duplicates kept) and answers 200 with a small JSON body plus
+    `extra` response header lines (to test what the gate passes back)."""
+
+    def __init__(self, extra=b""):
+        import socket
+        self.extra = extra
+        self.requests = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                fields = []
+                for l in lines[1:]:
+                    n, _, v = l.partition(b":")
+                    fields.append((n.decode("latin-1"), v.strip().decode("latin-1")))
+                n = 0
+                for k, v in fields:
+                    if k.lower() == "content-length":
+                        n = int(v)
+                while len(buf) < n:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                buf = buf[n:]
+                line = lines[0].decode("latin-1")
+                with self.lock:
+                    self.requests.append({"line": line, "target": line.split(" ")[1],
+                                          "fields": fields})
+                body = json.dumps({"line": line}).encode()
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + self.extra +
+                          b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def last(self):
+        with self.lock:
+            return self.requests[-1] if self.requests else None
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def raw_http(port, target, fields=(), method="GET", timeout=10, host="127.0.0.1"):
+    """One request sent byte for byte (str or bytes target, (name, value) fields), read to the
+    end. Returns (status, {lower-case name: [values]}, body bytes)."""
+    import socket
+    if isinstance(target, str):
+        target = target.encode("latin-1")
+    head = method.encode() + b" " + target + b" HTTP/1.1\r\n"
+    if host is not None:
+        head += b"Host: " + host.encode() + b"\r\n"
+    for n, v in fields:
+        head += n.encode("latin-1") + b": " + v.encode("latin-1") + b"\r\n"
+    head += b"Connection: close\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head)
+        data = b""
+        while True:
+            try:
+                d = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not d:
+                break
+            data += d
+    finally:
+        s.close()
+    h, _, body = data.partition(b"\r\n\r\n")
+    lines = h.decode("latin-1").split("\r\n")
+    if not lines or len(lines[0].split(" ")) < 2:
+        return 0, {}, body
+    hdrs = {}
+    for l in lines[1:]:
+        n, _, v = l.partition(":")
+        hdrs.setdefault(n.strip().lower(), []).append(v.strip())
+    return int(lines[0].split(" ")[1]), hdrs, body
