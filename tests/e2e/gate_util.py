@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 from conftest import IPLOCK, ROOT, free_port, wait_port  # noqa: F401 (re-exported to the gate tests)
 
@@ -312,3 +313,71 @@ def raw_http(port, target, fields=(), method="GET", timeout=10, host="127.0.0.1"
         n, _, v = l.partition(":")
         hdrs.setdefault(n.strip().lower(), []).append(v.strip())
     return int(lines[0].split(" ")[1]), hdrs, body
+
+
+LONG = "/v1/charges/" + "a" * 3000
+
+# The gate's path table (test_gate_paths.py, test_gate_nginx.py), for a restricted key with
+# only charge=read and routes charges and customers.
+# (name, target, status with path_normalize = refuse, rewrite: 400 | (status, upstream path))
+PATH_ROWS = [
+    ("plain", "/v1/charges", 200, (200, "/v1/charges")),
+    ("plain_query", "/v1/charges?limit=3&x=../../customers", 200,
+     (200, "/v1/charges?limit=3&x=../../customers")),
+    ("other_resource", "/v1/customers", 403, (403, None)),
+    ("dot_dot", "/v1/charges/../customers", 400, (403, None)),
+    ("enc_dot_dot_lower", "/v1/charges/%2e%2e/customers", 400, (403, None)),
+    ("enc_dot_dot_mixed", "/v1/charges/%2E%2e/customers", 400, (403, None)),
+    ("half_enc_dot_dot", "/v1/charges/.%2E/customers", 400, (403, None)),
+    ("enc_slash", "/v1/charges%2F..%2Fcustomers", 400, 400),
+    ("enc_slash_lower", "/v1/charges%2f..%2fcustomers", 400, 400),
+    ("enc_dots_and_slash", "/v1/charges/%2e%2e%2fcustomers", 400, 400),
+    ("backslash", "/v1/charges\\..\\customers", 400, 400),
+    ("enc_backslash", "/v1/charges%5C..%5Ccustomers", 400, 400),
+    ("enc_backslash_lower", "/v1/charges%5c..%5ccustomers", 400, 400),
+    ("semicolon_param", "/v1/charges;/../customers", 400, 400),
+    ("dotdot_semicolon", "/v1/charges/..;/customers", 400, 400),
+    ("enc_semicolon", "/v1/charges%3B/../customers", 400, 400),
+    ("double_slash_dotdot", "/v1/charges//../customers", 400, (403, None)),
+    ("leading_double_slash", "//v1/charges", 400, (200, "/v1/charges")),
+    ("inner_double_slash", "/v1//charges", 400, (200, "/v1/charges")),
+    ("enc_nul", "/v1/charges%00/../customers", 400, 400),
+    ("enc_crlf", "/v1/charges%0d%0aX-Evil:%201", 400, 400),
+    ("raw_ctl", b"/v1/charges\x01", 400, 400),
+    ("raw_del", b"/v1/charges\x7f", 400, 400),
+    ("raw_non_ascii", b"/v1/charges\xc3\xa9", 400, 400),
+    ("enc_non_ascii", "/v1/charges%C3%A9", 400, 400),
+    ("overlong", LONG, 400, 400),
+    ("dot", "/v1/charges/./x", 400, (200, "/v1/charges/x")),
+    ("trailing_dotdot", "/v1/charges/..", 400, (403, None)),
+    ("unreserved_enc", "/v1/%63harges", 400, (200, "/v1/charges")),
+    ("unreserved_enc_other", "/v1/%63ustomers", 400, (403, None)),
+    ("lower_pct", "/v1/charges/ch_1%3a", 400, (200, "/v1/charges/ch_1%3A")),
+    ("mixed", "/v1/./charges/%2E%2E/%2e/customers", 400, (403, None)),
+    ("mixed_slash", "/v1/charges/%2e/..%2F/customers", 400, 400),
+    ("double_enc", "/v1/charges%252e%252e/customers", 400, 400),
+    ("query_nul", "/v1/charges?x=%00", 400, 400),
+    ("fragment", "/v1/charges#/../customers", 400, 400),
+    ("absolute_form", "http://127.0.0.1/v1/charges/../customers", 400, (403, None)),
+    ("absolute_form_ok", "http://127.0.0.1/v1/charges", 200, (200, "/v1/charges")),
+]
+
+
+def backend_view(target):
+    """What an API framework that normalises everything routes on: every escape decoded,
+    '\\' as '/', ';' parameters dropped, slashes merged, dot-segments resolved."""
+    path = target.split("?", 1)[0]
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].split("/", 1)[1]
+    p = unquote_to_bytes(path).decode("latin-1").replace("\\", "/")
+    out = []
+    for seg in p.split("/"):
+        seg = seg.split(";", 1)[0]
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    return "/" + "/".join(out)
