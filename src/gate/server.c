@@ -769,6 +769,10 @@ static void handle_request(struct gconn *c)
 	struct http_target own, chk;    /* the request's own target; the one checked */
 	const struct http_target *dec = &own;
 
+	own.path[0] = chk.path[0] = '\0';
+	own.path_len = chk.path_len = 0;
+	own.query = NULL;
+	own.query_len = 0;
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	c->logged = false;
 	c->status = 0;

@@ -351,20 +351,23 @@ static const char *hdr_val(const struct session *s, int i, size_t *len)
 	return s->cin->data + s->cin->off + s->req->hdrs[i].val_off;
 }
 
-/* The proxy's own fields on top of the shared hop-by-hop rule (http/hop.c); Host too when
- * the proxy writes it from the request target. */
+/* The proxy's own field on top of the shared hop-by-hop rule (http/hop.c). */
 static bool skip_own(void *arg, const char *name, size_t len)
 {
-	bool skip_host = arg != NULL;
+	(void)arg;
+	return len == 15 && !strncasecmp(name, "x-iplock-egress", 15);
+}
 
-	return (len == 15 && !strncasecmp(name, "x-iplock-egress", 15)) ||
-	       (skip_host && len == 4 && !strncasecmp(name, "host", 4));
+/* ... and Host, when the proxy writes it from the request target. */
+static bool skip_own_host(void *arg, const char *name, size_t len)
+{
+	return skip_own(arg, name, len) || (len == 4 && !strncasecmp(name, "host", 4));
 }
 
 /* Copy a head's end-to-end fields to out. */
 static int copy_fields(const struct http_head *h, const char *base, struct buf *out, bool skip_host)
 {
-	return http_fields_copy(h, base, out, skip_own, skip_host ? (void *)out : NULL);
+	return http_fields_copy(h, base, out, skip_host ? skip_own_host : skip_own, NULL);
 }
 
 /* "http://host[:port]/path?q" -> host, port, and where the origin-form target starts. */
