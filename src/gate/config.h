@@ -4,7 +4,9 @@
  *   listen = 127.0.0.1:8080                      ; repeatable; options after the address:
  *   listen = 127.0.0.1:8443 tls proxy_protocol=v2 ;   tls, proxy_protocol=v1|v2|off
  *   db = keys.db                                 ; relative to the config file
- *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name)
+ *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name), or
+ *   upstream = http://api:9000 | https://api:9443 ;   with a scheme (https: verified TLS)
+ *   upstream_ca = ca.pem                         ; https upstream: CAs to trust (default: system)
  *   mode = reverse-proxy | forward-auth | both   ; both: auth_path is forward-auth
  *   auth_path = /_iplock/auth
  *   tls_cert = cert.pem
@@ -62,6 +64,9 @@ struct gate_config {
 	struct sockaddr_storage upstream;
 	socklen_t upstream_len;
 	char upstream_text[280];
+	bool upstream_tls;              /* https://: TLS to the upstream, certificate verified */
+	char upstream_host[256];        /* name or IP literal the certificate must match (SNI) */
+	char upstream_ca[4096];         /* "" = the system's trust store */
 	enum gate_mode mode;
 	char auth_path[256];
 	char tls_cert[4096];

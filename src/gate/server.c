@@ -24,6 +24,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -67,6 +68,7 @@ struct gate_worker {
 struct gate_server {
 	const struct gate_config *cfg;
 	SSL_CTX *ssl;
+	SSL_CTX *up_ssl;        /* https:// upstream: client context, peer verified */
 	struct io sig_io;       /* on worker 0's loop */
 	int log_fd;             /* -1 = no access log */
 	uint64_t next_id;       /* connection ids, shared (atomic) */
@@ -108,6 +110,9 @@ struct gconn {
 	struct deferred dfr;
 	SSL *ssl;
 	bool ssl_want_write;    /* the last SSL_read/SSL_accept needs the socket writable */
+	SSL *ussl;              /* https:// upstream */
+	bool up_hs;             /* TCP connected, TLS handshake with the upstream under way */
+	bool ussl_want_write;   /* that handshake waits for the socket to be writable */
 	bool up_writable;       /* upstream reported EPOLLOUT/ERR since the last check */
 	/* Read hints (plain sockets): false after a read found the socket drained, true again
 	 * when epoll reports it readable. Interest is level-triggered and asks for EPOLLIN
@@ -289,6 +294,44 @@ static long c_write(struct gconn *c, const void *p, size_t n)
 	}
 }
 
+/* ---- upstream I/O (plain or TLS) ---- */
+
+static long u_read(struct gconn *c, void *p, size_t n)
+{
+	if (!c->ussl)
+		return sock_read(c->uio.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_read(c->ussl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->ussl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:      /* no renegotiation in TLS 1.3; EPOLLOUT follows uout */
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		return -EIO;
+	}
+}
+
+static long u_write(struct gconn *c, const void *p, size_t n)
+{
+	if (!c->ussl)
+		return sock_write(c->uio.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_write(c->ussl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->ussl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+	case SSL_ERROR_WANT_READ:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
 /* ---- access log ---- */
 
 static void access_log(struct gconn *c)
@@ -354,12 +397,25 @@ static void conn_free(struct deferred *d)
 	conn_unlink(c);
 	if (c->ssl)
 		SSL_free(c->ssl);
+	if (c->ussl)
+		SSL_free(c->ussl);
 	buf_put(c->cin);
 	buf_put(c->cout);
 	buf_put(c->uin);
 	buf_put(c->uout);
 	free(c->pp);
 	free(c);
+}
+
+/* Closes the upstream connection (and its TLS session, if any). */
+static void up_close(struct gconn *c)
+{
+	if (c->ussl) {
+		SSL_free(c->ussl);
+		c->ussl = NULL;
+	}
+	c->up_hs = false;
+	io_close(c->w->loop, &c->uio);
 }
 
 static void conn_close(struct gconn *c)
@@ -380,7 +436,7 @@ static void conn_close(struct gconn *c)
 		SSL_shutdown(c->ssl);
 	}
 	io_close(loop, &c->cio);
-	io_close(loop, &c->uio);
+	up_close(c);
 	if (c->closing != 2) {
 		c->closing = 2;
 		loop_defer(loop, &c->dfr, conn_free);
@@ -399,7 +455,7 @@ static void timer_fired(struct loop *loop, struct timer *t)
 	}
 	if (c->rs == RS_CONNECT || c->rs == RS_HEAD) {
 		/* the upstream never answered: tell the client rather than hang up on it */
-		io_close(c->w->loop, &c->uio);
+		up_close(c);
 		c->rs = RS_IDLE;
 		c->status = 504;
 	}
@@ -443,14 +499,18 @@ static void update_interest(struct gconn *c)
 		io_want(loop, &c->cio, ce);
 	}
 	if (c->uio.fd != -1) {
-		if (c->rs == RS_CONNECT || buf_pending(c->uout) ||
-		    (c->cin && c->cfed > c->cin->off && !c->discard))
+		/* during a TLS handshake only its own wants count (the request waits in uout) */
+		if ((c->rs == RS_CONNECT && c->up_hs) ? c->ussl_want_write :
+		    (c->rs == RS_CONNECT || buf_pending(c->uout) ||
+		     (c->cin && c->cfed > c->cin->off && !c->discard)))
 			ue |= EPOLLOUT;
 		if ((c->rs == RS_HEAD || c->rs == RS_BODY || c->rs == RS_IDLE) && !c->up_eof &&
 		    (!c->uin || buf_room(c->uin) > 0 || c->uin->off))
 			ue |= EPOLLIN;
 		else if (c->rs != RS_CONNECT && !c->up_readable && !c->up_eof)
 			ue |= EPOLLIN; /* drained: stays quiet until bytes come (as for the client) */
+		else if (c->rs == RS_CONNECT && c->up_hs && !c->ussl_want_write)
+			ue |= EPOLLIN; /* the handshake waits for the server's flight */
 		io_want(loop, &c->uio, ue);
 	}
 }
@@ -549,6 +609,26 @@ static int upstream_connect(struct gconn *c)
 		return e;
 	}
 	sock_set_nodelay(fd);
+	if (c->srv->up_ssl) {
+		const struct gate_config *ucfg = c->srv->cfg;
+		struct ipaddr ip;
+		c->ussl = SSL_new(c->srv->up_ssl);
+		bool is_ip = ipaddr_parse(ucfg->upstream_host, strlen(ucfg->upstream_host), &ip) == NULL;
+		/* the certificate must name the configured host (or IP), else the handshake fails */
+		if (!c->ussl || SSL_set_fd(c->ussl, fd) != 1 ||
+		    (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ussl), ucfg->upstream_host) != 1 :
+		     (SSL_set_tlsext_host_name(c->ussl, ucfg->upstream_host) != 1 ||
+		      SSL_set1_host(c->ussl, ucfg->upstream_host) != 1))) {
+			if (c->ussl)
+				SSL_free(c->ussl);
+			c->ussl = NULL;
+			close(fd);
+			return -ENOMEM;
+		}
+		SSL_set_connect_state(c->ussl);
+	}
+	c->up_hs = false;
+	c->ussl_want_write = false;
 	io_init(&c->uio, fd, c->uio.cb);
 	c->up_writable = false;
 	c->up_readable = false; /* nothing to read before the request is sent */
@@ -1187,13 +1267,47 @@ static bool step_upstream_out(struct gconn *c)
 
 	if (c->uio.fd == -1)
 		return false;
+	if (c->rs == RS_CONNECT && c->up_hs) {
+		/* TLS with the upstream: one step whenever the socket moved the way it waited */
+		if (c->ussl_want_write ? !c->up_writable : !c->up_readable)
+			return false;
+		ERR_clear_error();
+		int r = SSL_connect(c->ussl);
+		if (r == 1) {
+			c->up_hs = false;
+			c->rs = RS_HEAD;
+			c->up_readable = true;
+			return true;
+		}
+		int se = SSL_get_error(c->ussl, r);
+		if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
+			c->ussl_want_write = se == SSL_ERROR_WANT_WRITE;
+			c->up_readable = c->up_writable = false;
+			return false;
+		}
+		long vr = SSL_get_verify_result(c->ussl);
+		unsigned long ee = ERR_peek_error();
+		log_warn("gate: upstream %s: TLS handshake failed: %s", c->srv->cfg->upstream_text,
+			 vr != X509_V_OK ? X509_verify_cert_error_string(vr) :
+			 ee ? ERR_reason_error_string(ee) : "connection closed");
+		up_close(c);
+		c->reason = "upstream_tls";
+		c->allowed = false;
+		plain_error(c, 502, "api_error", "The upstream API server's TLS certificate or "
+			    "handshake was refused.");
+		if (c->rq == RQ_BODY) {
+			c->discard = true;
+			c->keep_alive = false;
+		}
+		return true;
+	}
 	if (c->rs == RS_CONNECT) {
 		if (!c->up_writable)
 			return false;
 		int e = sock_error(c->uio.fd);
 		if (e) {
 			log_warn("gate: upstream %s: %s", c->srv->cfg->upstream_text, strerror(e < 0 ? -e : e));
-			io_close(c->w->loop, &c->uio);
+			up_close(c);
 			c->reason = "upstream_unreachable";
 			c->allowed = false;
 			plain_error(c, 502, "api_error", "The upstream API server is unreachable.");
@@ -1203,13 +1317,18 @@ static bool step_upstream_out(struct gconn *c)
 			}
 			return true;
 		}
+		if (c->ussl) {
+			c->up_hs = true;        /* the handshake runs on the next steps */
+			c->up_readable = true;
+			return true;
+		}
 		c->rs = RS_HEAD;
 		progress = true;
 	}
 	if (c->rs < RS_HEAD)
 		return progress;
 	while (buf_pending(c->uout)) {
-		long n = sock_write(c->uio.fd, c->uout->data + c->uout->off, buf_pending(c->uout));
+		long n = u_write(c, c->uout->data + c->uout->off, buf_pending(c->uout));
 		if (n == -EAGAIN)
 			return progress;
 		if (n < 0 && c->up_reused && !c->req_body) {
@@ -1227,7 +1346,7 @@ static bool step_upstream_out(struct gconn *c)
 	if (!c->up_reused || c->req_body)
 		release_if_empty(&c->uout, NULL);
 	while (c->cin && !c->discard && c->cfed > c->cin->off) {
-		long n = sock_write(c->uio.fd, c->cin->data + c->cin->off, c->cfed - c->cin->off);
+		long n = u_write(c, c->cin->data + c->cin->off, c->cfed - c->cin->off);
 		if (n == -EAGAIN)
 			return progress;
 		if (n < 0) {
@@ -1279,9 +1398,9 @@ static bool step_upstream_in(struct gconn *c)
 		char tmp[64];
 		if (!c->up_readable)
 			return false;
-		long n = sock_read(c->uio.fd, tmp, sizeof(tmp));
+		long n = u_read(c, tmp, sizeof(tmp));
 		if (n != -EAGAIN) {
-			io_close(c->w->loop, &c->uio);
+			up_close(c);
 			return true;
 		}
 		c->up_readable = false;
@@ -1298,11 +1417,12 @@ static bool step_upstream_in(struct gconn *c)
 			compact(c->uin, &c->ufed);
 		if (buf_room(c->uin) && c->up_readable) {
 			size_t want = buf_room(c->uin);
-			long n = sock_read(c->uio.fd, c->uin->data + c->uin->len, want);
+			long n = u_read(c, c->uin->data + c->uin->len, want);
 			if (n > 0) {
 				c->uin->len += (size_t)n;
-				if ((size_t)n < want)
-					c->up_readable = false; /* drained: epoll says when more comes */
+				/* drained: epoll says when more comes (TLS may hold more: read again) */
+				if ((size_t)n < want && !c->ussl)
+					c->up_readable = false;
 				progress = true;
 			} else if (n == 0 || n != -EAGAIN) {
 				c->up_eof = true;
@@ -1416,7 +1536,7 @@ static bool step_upstream_in(struct gconn *c)
 	return progress;
 
 bad_gateway:
-	io_close(c->w->loop, &c->uio);
+	up_close(c);
 	if (c->up_reused && !c->req_body && c->uout && !c->status && !buf_pending(c->cout) &&
 	    (!c->uin || c->uin->len == 0)) {
 		/* a kept-alive upstream connection closed as we reused it: the request (no body)
@@ -1519,7 +1639,7 @@ static bool step_finish(struct gconn *c)
 		return true;
 	}
 	if (c->uio.fd != -1 && !c->up_reuse)
-		io_close(c->w->loop, &c->uio);
+		up_close(c);
 	if (c->uin) {
 		buf_put(c->uin);
 		c->uin = NULL;
@@ -1621,6 +1741,7 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct gconn *c = container_of(io, struct gconn, uio);
 
+	(void)loop;
 	if (c->closing == 2)
 		return;
 	if (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))
@@ -1631,7 +1752,7 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 		/* reset by the upstream (reported even when not polled for): nothing more will
 		 * come from it; an idle or finished connection is simply dropped */
 		if (c->rs == RS_IDLE || c->rs == RS_DONE || c->rs == RS_LOCAL) {
-			io_close(loop, &c->uio);
+			up_close(c);
 			c->up_reuse = false;
 		} else {
 			c->up_eof = true;
@@ -1835,6 +1956,25 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
 	}
+	if (cfg->upstream_tls && cfg->mode != GATE_MODE_AUTH) {
+		/* https:// upstream: TLS 1.2+, the chain verified against upstream_ca (or the
+		 * system store) and the name checked per connection */
+		s->up_ssl = SSL_CTX_new(TLS_client_method());
+		if (!s->up_ssl || !SSL_CTX_set_min_proto_version(s->up_ssl, TLS1_2_VERSION) ||
+		    (cfg->upstream_ca[0] ?
+		     SSL_CTX_load_verify_locations(s->up_ssl, cfg->upstream_ca, NULL) != 1 :
+		     SSL_CTX_set_default_verify_paths(s->up_ssl) != 1)) {
+			unsigned long e = ERR_get_error();
+			snprintf(err, cap, "upstream TLS (%s): %s",
+				 cfg->upstream_ca[0] ? cfg->upstream_ca : "system trust store",
+				 e ? ERR_reason_error_string(e) : "cannot set up");
+			rc = -EINVAL;
+			goto fail;
+		}
+		SSL_CTX_set_verify(s->up_ssl, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_mode(s->up_ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	}
 	for (int i = 0; i < s->n_workers; i++)
 		if ((rc = worker_init(s, &s->workers[i], i, err, cap)))
 			goto fail;
@@ -1915,7 +2055,7 @@ static void worker_free(struct gate_server *s, struct gate_worker *w)
 		conn_unlink(c);
 		timer_stop(w->loop, &c->timer);
 		io_close(w->loop, &c->cio);
-		io_close(w->loop, &c->uio);
+		up_close(c);
 		if (c->closing != 2)
 			conn_free(&c->dfr); /* queued ones were unlinked when freed */
 	}
@@ -1942,5 +2082,7 @@ void gate_server_free(struct gate_server *s)
 		close(s->log_fd);
 	if (s->ssl)
 		SSL_CTX_free(s->ssl);
+	if (s->up_ssl)
+		SSL_CTX_free(s->up_ssl);
 	free(s);
 }
