@@ -29,6 +29,7 @@ struct parse_ctx {
 	char *err;
 	size_t cap;
 	bool have_upstream;
+	bool stripe_routes;     /* routes = stripe: the built-in table after the [route]s */
 	struct route_acc route;
 	bool in_route;
 	char section[128];
@@ -283,6 +284,12 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		cfg->idle_timeout_s = (unsigned)t;
 		return NULL;
 	}
+	if (!strcmp(name, "routes")) {
+		if (strcmp(v, "stripe"))
+			return "routes must be stripe (the built-in Stripe table; or use [route NAME])";
+		p->stripe_routes = true;
+		return NULL;
+	}
 	if (!strcmp(name, "path_normalize")) {
 		if (!strcmp(v, "refuse"))
 			cfg->path_norm = GATE_PATH_REFUSE;
@@ -370,6 +377,15 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 		const char *e = flush_route(&p);
 		if (e) {
 			snprintf(err, cap, "%s: route %s: %s", path, p.route.name, e);
+			return err;
+		}
+	}
+	if (rc == 0 && p.stripe_routes) {
+		/* after the file's own routes: those come first and so take precedence */
+		const char *e;
+		gate_routes_add_stripe(&cfg->routes, &e);
+		if (e) {
+			snprintf(err, cap, "%s: routes = stripe: %s", path, e);
 			return err;
 		}
 	}

@@ -122,3 +122,43 @@ def test_upstream_values_accepted(tmp_path, value):
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
                        text=True, timeout=10)
     assert p.returncode == 0, p.stderr
+
+
+def test_builtin_stripe_routes(tmp_path):
+    """`routes = stripe`: Stripe's main resources with their permission names, no [route]."""
+    db = tmp_path / "keys.db"
+    rk = create_key(db, "--type", "restricted", "--perm", "charge=read",
+                    "--perm", "checkout_session=write")
+    pk = create_key(db, "--type", "publishable")
+    up = Upstream()
+    gate = Gate(tmp_path, db, up.port, extra="routes = stripe", routes="")
+    try:
+        def call(key, path, *args):
+            st, body, _ = curl(gate.url + path, "-H", "Authorization: Bearer " + key["secret"],
+                               *args)
+            return st, (json.loads(body).get("error", {}).get("message", "") if body else "")
+        assert call(rk, "/v1/charges/ch_1")[0] == 200
+        st, msg = call(rk, "/v1/customers")
+        assert st == 403 and "rak_customer_read" in msg
+        st, msg = call(rk, "/v1/refunds", "-d", "charge=ch_1")
+        assert st == 403 and "rak_refund_write" in msg
+        st, msg = call(rk, "/v1/charges", "-d", "amount=1")
+        assert st == 403 and "rak_charge_write" in msg
+        assert call(rk, "/v1/checkout/sessions", "-d", "mode=payment")[0] == 200
+        st, msg = call(rk, "/v1/payment_intents/pi_1")
+        assert st == 403 and "rak_payment_intent_read" in msg
+        assert call(pk, "/v1/tokens", "-d", "card[number]=4242")[0] == 200
+        st, msg = call(pk, "/v1/charges")
+        assert st == 401 and "publishable API key" in msg
+    finally:
+        gate.stop()
+        up.close()
+    cfg = tmp_path / "g.ini"
+    cfg.write_text(f"[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\nroutes = paypal\n")
+    p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 2 and "routes must be stripe" in p.stderr
+    cfg.write_text(f"[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\nroutes = stripe\n")
+    p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0 and "54 routes" in p.stdout, p.stdout
