@@ -17,6 +17,16 @@ bool http_hop_by_hop(const char *name, size_t len)
 	return false;
 }
 
+/* Fields a Connection header cannot take away: the body is relayed with its own framing, so
+ * dropping Content-Length or Transfer-Encoding would let the next hop read the body as
+ * another request (smuggling past every check made here); Host names the resource. */
+static bool framing_field(const char *name, size_t len)
+{
+	return (len == 14 && !strncasecmp(name, "content-length", 14)) ||
+	       (len == 17 && !strncasecmp(name, "transfer-encoding", 17)) ||
+	       (len == 4 && !strncasecmp(name, "host", 4));
+}
+
 bool http_field_is_hop(const struct http_head *h, const char *base, size_t i)
 {
 	const char *name = base + h->hdrs[i].name_off;
@@ -24,6 +34,8 @@ bool http_field_is_hop(const struct http_head *h, const char *base, size_t i)
 
 	if (http_hop_by_hop(name, nlen))
 		return true;
+	if (framing_field(name, nlen))
+		return false;
 	/* every Connection field counts: a second one must not smuggle a field through */
 	for (size_t c = 0; c < h->nhdrs; c++)
 		if (http_hdr_name_is(h, base, c, "connection") &&
@@ -45,7 +57,7 @@ int http_fields_copy(const struct http_head *h, const char *base, struct buf *ou
 		const char *name = base + h->hdrs[i].name_off;
 		size_t nlen = h->hdrs[i].name_len, vlen = h->hdrs[i].val_len;
 		bool named = false;
-		for (size_t c = 0; c < nconn && !named; c++)
+		for (size_t c = 0; c < nconn && !named && !framing_field(name, nlen); c++)
 			named = http_token_list_has(base + h->hdrs[conn[c]].val_off,
 						    h->hdrs[conn[c]].val_len, name, nlen);
 		if (named || http_hop_by_hop(name, nlen) || (skip && skip(arg, name, nlen)))

@@ -2,7 +2,9 @@
  * (the proxy and the gate), requests and responses alike: Connection and every field it
  * names, Keep-Alive, TE, Trailer, Upgrade and every Proxy-* field (Proxy-Connection,
  * Proxy-Authorization, Proxy-Authenticate, ...) are never passed on. Transfer-Encoding is
- * kept: bodies are relayed with their original framing, so it still describes them. */
+ * kept: bodies are relayed with their original framing, so it still describes them; for the
+ * same reason Content-Length, Transfer-Encoding and Host stay even when Connection names
+ * them (dropping them would let the next hop read the body as a smuggled request). */
 #ifndef IPLOCK_HTTP_HOP_H
 #define IPLOCK_HTTP_HOP_H
 

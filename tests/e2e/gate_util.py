@@ -278,7 +278,7 @@ class RawUpstream:
         self.sock.close()
 
 
-def raw_http(port, target, fields=(), method="GET", timeout=10, host="127.0.0.1"):
+def raw_http(port, target, fields=(), method="GET", timeout=10, host="127.0.0.1", body=b""):
     """One request sent byte for byte (str or bytes target, (name, value) fields), read to the
     end. Returns (status, {lower-case name: [values]}, body bytes)."""
     import socket
@@ -292,7 +292,7 @@ def raw_http(port, target, fields=(), method="GET", timeout=10, host="127.0.0.1"
     head += b"Connection: close\r\n\r\n"
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        s.sendall(head)
+        s.sendall(head + body)
         data = b""
         while True:
             try:

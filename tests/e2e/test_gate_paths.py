@@ -147,6 +147,25 @@ def test_hop_by_hop_request(env):
     assert "x-kept" in names and "x-iplock-key-id" in names
 
 
+@pytest.mark.parametrize("named", ["Content-Length", "Host"])
+def test_connection_cannot_remove_framing(env, named):
+    """`Connection: Content-Length` must not strip the framing of a body the gate relays as
+    is: the API would read the body as a second request nobody checked."""
+    up = env["up"]
+    before = up.count()
+    smuggled = b"GET /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    st, _, _ = raw_http(env["gate"].port, "/v1/charges",
+                        [bearer(env["rkw"]), ("Connection", named),
+                         ("Content-Length", str(len(smuggled)))],
+                        method="POST", body=smuggled)
+    assert st == 200
+    import time
+    time.sleep(0.2)
+    assert up.count() == before + 1, [r["line"] for r in up.requests[before:]]
+    fields = {n.lower(): v for n, v in up.last()["fields"]}
+    assert fields["content-length"] == str(len(smuggled)) and fields["host"] == "127.0.0.1"
+
+
 def test_hop_by_hop_response(tmp_path):
     up = RawUpstream(extra=b"Connection: X-Resp-Secret\r\nX-Resp-Secret: 1\r\nTE: trailers\r\n"
                            b"Trailer: X-T\r\nUpgrade: h2c\r\nKeep-Alive: timeout=5\r\n"

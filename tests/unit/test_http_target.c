@@ -174,7 +174,8 @@ static bool skip_x(void *arg, const char *n, size_t l)
 static void test_fields_copy(void **state)
 {
 	struct http_head h;
-	const char *r = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\n"
+	const char *r = "GET / HTTP/1.1\r\nHost: a\r\n"
+			"Connection: keep-alive, X-Secret, Transfer-Encoding, Host\r\n"
 			"X-Secret: 1\r\nConnection: X-Other\r\nX-Other: 2\r\nTE: trailers\r\n"
 			"Upgrade: h2c\r\nTrailer: X\r\nProxy-Authorization: Basic eA==\r\n"
 			"Keep-Alive: timeout=5\r\nX-Own: 3\r\nAccept: */*\r\n"
@@ -191,6 +192,9 @@ static void test_fields_copy(void **state)
 	int i = http_head_find(&h, r, "x-other");
 	assert_true(http_field_is_hop(&h, r, (size_t)i));
 	i = http_head_find(&h, r, "accept");
+	assert_false(http_field_is_hop(&h, r, (size_t)i));
+	/* framing stays whatever Connection names: the body is relayed with it */
+	i = http_head_find(&h, r, "transfer-encoding");
 	assert_false(http_field_is_hop(&h, r, (size_t)i));
 	buf_put(b);
 }
