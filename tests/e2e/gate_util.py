@@ -172,6 +172,19 @@ class Gate:
             return []
         return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
 
+    def access_wait(self, n, timeout=5):
+        """The access log once it has at least n lines (bounded wait): the gate writes a
+        request's line just after its response, so a client can read the answer first."""
+        end = time.time() + timeout
+        while True:
+            try:
+                lines = self.access()
+            except ValueError:      # a line being written
+                lines = []
+            if len(lines) >= n or time.time() > end:
+                return lines
+            time.sleep(0.01)
+
     def stop(self, check=True):
         """SIGTERM: the gate exits 0 after freeing everything (so ASan/LSan can judge)."""
         if self.proc.poll() is None:

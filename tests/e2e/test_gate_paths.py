@@ -44,7 +44,7 @@ def test_spelling(env, name, target, refuse, rewrite):
     if st == 400:
         assert err["type"] == "invalid_request_error" and err["message"]
         assert up.count() == before, "refused, yet the upstream saw it"
-        log = gate.access()[logged:]
+        log = gate.access_wait(logged + 1)[logged:]
         assert log and log[-1]["status"] == 400 and log[-1]["decision"] == "deny"
         assert log[-1]["reason"], log[-1]
         return
@@ -56,7 +56,7 @@ def test_spelling(env, name, target, refuse, rewrite):
     assert up.count() == before + 1
     got = up.last()["target"]
     assert got == want_path, (name, got)
-    decided = gate.access()[-1]
+    decided = gate.access_wait(logged + 1)[-1]
     assert decided["status"] == 200 and decided["path"] == got.split("?")[0]
     assert backend_view(got).startswith("/v1/charges"), got
     if env["mode"] == "rewrite" and isinstance(target, str) and target[0] == "/" and got != target:
@@ -65,24 +65,26 @@ def test_spelling(env, name, target, refuse, rewrite):
 
 def test_refusal_reasons_logged(env):
     gate = env["gate"]
+    n = len(gate.access())
     raw_http(gate.port, "/v1/charges%2F..%2Fcustomers", [bearer(env["rk"])])
-    assert gate.access()[-1]["reason"] == "path_encoded_slash"
+    assert gate.access_wait(n + 1)[-1]["reason"] == "path_encoded_slash"
     st, _, body = raw_http(gate.port, "/v1/charges/../customers", [bearer(env["rk"])])
+    last = gate.access_wait(n + 2)[-1]
     if env["mode"] == "refuse":
-        assert st == 400 and gate.access()[-1]["reason"] == "path_dot_segment"
+        assert st == 400 and last["reason"] == "path_dot_segment"
         assert "'.' or '..'" in json.loads(body)["error"]["message"]
     else:
-        assert st == 403 and gate.access()[-1]["path"] == "/v1/customers"
+        assert st == 403 and last["path"] == "/v1/customers"
 
 
 def refused_before_upstream(env, fields, target="/v1/charges", method="GET", host="127.0.0.1"):
     up = env["up"]
-    before = up.count()
+    before, n = up.count(), len(env["gate"].access())
     st, _, body = raw_http(env["gate"].port, target, fields, method=method, host=host)
     assert st == 400, body
     assert json.loads(body)["error"]["type"] == "invalid_request_error"
     assert up.count() == before
-    return env["gate"].access()[-1]["reason"]
+    return env["gate"].access_wait(n + 1)[-1]["reason"]
 
 
 def test_one_credential(env):
@@ -228,6 +230,7 @@ def test_forward_auth_checks_canonical_target(fa, field, name, target, refuse, _
         want = 400     # not a valid header value / not origin-form: refused
     else:
         want = refuse
+    n = len(fa["gate"].access())
     st, hdrs, body = raw_http(fa["gate"].port, "/_iplock/auth",
                               [bearer(fa["rk"]), (field, target.decode("latin-1")
                                                   if isinstance(target, bytes) else target),
@@ -238,7 +241,7 @@ def test_forward_auth_checks_canonical_target(fa, field, name, target, refuse, _
         assert hdrs["x-iplock-status"] == ["400"]
         assert json.loads(hdrs["x-iplock-error"][0])["error"]["type"] == "invalid_request_error"
     if st == 200:
-        assert fa["gate"].access()[-1]["path"] == target.split("?")[0]
+        assert fa["gate"].access_wait(n + 1)[-1]["path"] == target.split("?")[0]
 
 
 def test_forward_auth_one_description(fa):
@@ -246,10 +249,12 @@ def test_forward_auth_one_description(fa):
                    [("X-Original-URI", "/v1/charges"), ("X-Original-URI", "/v1/customers")],
                    [("X-Original-URI", "/v1/charges"), ("X-Original-Method", "GET"),
                     ("X-Forwarded-Method", "DELETE")]):
+        n = len(fa["gate"].access())
         st, _, _ = raw_http(fa["gate"].port, "/_iplock/auth", [bearer(fa["rk"])] + fields)
         assert st == 400
-        assert fa["gate"].access()[-1]["reason"] == "ambiguous_original_request"
+        assert fa["gate"].access_wait(n + 1)[-1]["reason"] == "ambiguous_original_request"
+    n = len(fa["gate"].access())
     st, _, _ = raw_http(fa["gate"].port, "/_iplock/auth",
                         [bearer(fa["rk"]), ("X-Original-URI", "/v1/charges"),
                          ("X-Original-Method", "get x")])
-    assert st == 400 and fa["gate"].access()[-1]["reason"] == "bad_method"
+    assert st == 400 and fa["gate"].access_wait(n + 1)[-1]["reason"] == "bad_method"

@@ -76,7 +76,7 @@ def test_https_upstream_refused_certificate(tmp_path, keydb, case):
         st, body, _ = curl(gate.url + "/v1/charges", *auth(sk))
         assert st == 502 and json.loads(body)["error"]["type"] == "api_error"
         assert up.requests == []
-        assert gate.access()[-1]["reason"] == "upstream_tls"
+        assert gate.access_wait(1)[-1]["reason"] == "upstream_tls"
         assert "TLS handshake failed" in gate.errors()
     finally:
         gate.stop()
