@@ -14,9 +14,9 @@ static const char usage_text[] =
 	"permissions against the key store, then forwards it to upstream (reverse proxy) or\n"
 	"answers a forward-auth check (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz).\n"
 	"\n"
-	"  -c FILE    INI config: [gate] listen, db, upstream, mode, auth_path, tls_cert,\n"
-	"             tls_key, trusted_proxies, access_log, account, idle_timeout,\n"
-	"             header_timeout, workers;\n"
+	"  -c FILE    INI config: [gate] listen, db, upstream, upstream_ca, mode, auth_path,\n"
+	"             tls_cert, tls_key, trusted_proxies, access_log, account, idle_timeout,\n"
+	"             header_timeout, workers, path_normalize, routes = stripe;\n"
 	"             [route NAME] method, path, resource, publishable (see docs/gate.md)\n"
 	"  --check    validate the config and exit\n";
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -30,6 +31,7 @@ struct parse_ctx {
 	char *err;
 	size_t cap;
 	bool have_upstream;
+	bool stripe_routes;     /* routes = stripe: the built-in table after the [route]s */
 	struct route_acc route;
 	bool in_route;
 	char section[128];
@@ -44,11 +46,12 @@ static void path_rel(const char *dir, const char *v, char *out, size_t cap)
 }
 
 /* host:port (IP literal or a name resolved now) to a socket address. */
-static const char *resolve(const char *v, struct sockaddr_storage *ss, socklen_t *len)
+static const char *resolve(const char *v, struct sockaddr_storage *ss, socklen_t *len,
+			   uint16_t default_port)
 {
 	struct host h;
 	uint16_t port;
-	const char *e = authority_parse(v, strlen(v), &h, &port, 0);
+	const char *e = authority_parse(v, strlen(v), &h, &port, default_port);
 
 	if (e)
 		return e;
@@ -65,6 +68,51 @@ static const char *resolve(const char *v, struct sockaddr_storage *ss, socklen_t
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return NULL;
+}
+
+/* upstream = host:port | http://host[:port] | https://host[:port] (a trailing '/' at most). */
+static const char *set_upstream(struct gate_config *cfg, const char *v)
+{
+	size_t n = strlen(v), s = 0;
+	uint16_t def = 0, port;
+	struct host h;
+	char auth[280];
+
+	if (n >= sizeof(auth))
+		return "upstream too long";
+	const char *sep = strstr(v, "://");
+	if (sep) {
+		if ((size_t)(sep - v) == 4 && !strncasecmp(v, "http", 4)) {
+			def = 80;
+		} else if ((size_t)(sep - v) == 5 && !strncasecmp(v, "https", 5)) {
+			def = 443;
+			cfg->upstream_tls = true;
+		} else {
+			return "upstream scheme must be http:// or https://";
+		}
+		s = (size_t)(sep - v) + 3;
+	}
+	size_t e = n;
+	if (e > s && v[e - 1] == '/')
+		e--;            /* "https://api:9443/" is the same upstream */
+	if (e == s)
+		return "upstream needs a host after the scheme";
+	const char *slash = memchr(v + s, '/', e - s);
+	if (slash || memchr(v + s, '?', e - s) || memchr(v + s, '#', e - s))
+		return "upstream must be scheme://host[:port] without a path or query "
+		       "(the gate forwards each request's own path)";
+	if (memchr(v + s, '@', e - s))
+		return "upstream must not carry credentials (user@)";
+	memcpy(auth, v + s, e - s);
+	auth[e - s] = '\0';
+	const char *err = authority_parse(auth, e - s, &h, &port, def);
+	if (err)
+		return err;
+	if (h.kind == HOST_IP)
+		ipaddr_format(&h.ip, cfg->upstream_host, sizeof(cfg->upstream_host));
+	else
+		snprintf(cfg->upstream_host, sizeof(cfg->upstream_host), "%s", h.name);
+	return resolve(auth, &cfg->upstream, &cfg->upstream_len, def);
 }
 
 static const char *add_listen(struct gate_config *cfg, const char *v)
@@ -84,7 +132,7 @@ static const char *add_listen(struct gate_config *cfg, const char *v)
 	if (!tok)
 		return "listen needs an address";
 	snprintf(l->text, sizeof(l->text), "%s", tok);
-	if ((e = resolve(tok, &l->addr, &l->addrlen)))
+	if ((e = resolve(tok, &l->addr, &l->addrlen, 0)))
 		return e;
 	while ((tok = strtok_r(NULL, " \t", &save))) {
 		if (!strcmp(tok, "tls"))
@@ -166,7 +214,11 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 	if (!strcmp(name, "upstream")) {
 		snprintf(cfg->upstream_text, sizeof(cfg->upstream_text), "%s", v);
 		p->have_upstream = true;
-		return resolve(v, &cfg->upstream, &cfg->upstream_len);
+		return set_upstream(cfg, v);
+	}
+	if (!strcmp(name, "upstream_ca")) {
+		path_rel(p->dir, v, cfg->upstream_ca, sizeof(cfg->upstream_ca));
+		return NULL;
 	}
 	if (!strcmp(name, "mode")) {
 		if (!strcmp(v, "reverse-proxy"))
@@ -232,6 +284,21 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		if (*end || end == v || t < 1 || t > 86400)
 			return "idle_timeout must be 1-86400 seconds";
 		cfg->idle_timeout_s = (unsigned)t;
+		return NULL;
+	}
+	if (!strcmp(name, "routes")) {
+		if (strcmp(v, "stripe"))
+			return "routes must be stripe (the built-in Stripe table; or use [route NAME])";
+		p->stripe_routes = true;
+		return NULL;
+	}
+	if (!strcmp(name, "path_normalize")) {
+		if (!strcmp(v, "refuse"))
+			cfg->path_norm = GATE_PATH_REFUSE;
+		else if (!strcmp(v, "rewrite"))
+			cfg->path_norm = GATE_PATH_REWRITE;
+		else
+			return "path_normalize must be refuse or rewrite";
 		return NULL;
 	}
 	return "unknown key in [gate]";
@@ -320,6 +387,15 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 			return err;
 		}
 	}
+	if (rc == 0 && p.stripe_routes) {
+		/* after the file's own routes: those come first and so take precedence */
+		const char *e;
+		gate_routes_add_stripe(&cfg->routes, &e);
+		if (e) {
+			snprintf(err, cap, "%s: routes = stripe: %s", path, e);
+			return err;
+		}
+	}
 	if (rc < 0) {
 		snprintf(err, cap, "%s: %s", path, errno ? strerror(errno) : "cannot read");
 		return err;
@@ -338,6 +414,21 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	}
 	if (cfg->mode != GATE_MODE_AUTH && !p.have_upstream) {
 		snprintf(err, cap, "%s: [gate] needs upstream = (or mode = forward-auth)", path);
+		return err;
+	}
+	if (cfg->upstream_ca[0] && !cfg->upstream_tls) {
+		snprintf(err, cap, "%s: [gate] upstream_ca needs an https:// upstream", path);
+		return err;
+	}
+	if (cfg->upstream_ca[0] && access(cfg->upstream_ca, R_OK)) {
+		snprintf(err, cap, "%s: [gate] upstream_ca %s: %s", path, cfg->upstream_ca,
+			 strerror(errno));
+		return err;
+	}
+	if (cfg->mode == GATE_MODE_AUTH && cfg->path_norm == GATE_PATH_REWRITE) {
+		/* the gate only answers yes or no: it cannot change what nginx forwards */
+		snprintf(err, cap, "%s: [gate] path_normalize = rewrite needs mode = reverse-proxy "
+			 "or both (forward-auth cannot rewrite what the front proxy forwards)", path);
 		return err;
 	}
 	for (int i = 0; i < cfg->n_listen; i++)

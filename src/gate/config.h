@@ -4,7 +4,9 @@
  *   listen = 127.0.0.1:8080                      ; repeatable; options after the address:
  *   listen = 127.0.0.1:8443 tls proxy_protocol=v2 ;   tls, proxy_protocol=v1|v2|off
  *   db = keys.db                                 ; relative to the config file
- *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name)
+ *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name), or
+ *   upstream = http://api:9000 | https://api:9443 ;   with a scheme (https: verified TLS)
+ *   upstream_ca = ca.pem                         ; https upstream: CAs to trust (default: system)
  *   mode = reverse-proxy | forward-auth | both   ; both: auth_path is forward-auth
  *   auth_path = /_iplock/auth
  *   tls_cert = cert.pem
@@ -15,6 +17,8 @@
  *   idle_timeout = 60                            ; seconds
  *   header_timeout = 10                          ; seconds for a whole request head
  *   workers = 1                                  ; threads (SO_REUSEPORT listeners)
+ *   path_normalize = refuse | rewrite            ; a non-canonical target: 400, or forward
+ *                                                ;   the canonical form (reverse-proxy only)
  *
  *   [route charges]
  *   method = *            ; or GET,POST
@@ -40,6 +44,11 @@ enum gate_mode {
 	GATE_MODE_BOTH,         /* auth_path is forward-auth, the rest is proxied */
 };
 
+enum gate_path_norm {
+	GATE_PATH_REFUSE = 0,   /* a non-canonical request target is a 400 */
+	GATE_PATH_REWRITE,      /* decided on and forwarded in its canonical form */
+};
+
 struct gate_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -56,6 +65,9 @@ struct gate_config {
 	struct sockaddr_storage upstream;
 	socklen_t upstream_len;
 	char upstream_text[280];
+	bool upstream_tls;              /* https://: TLS to the upstream, certificate verified */
+	char upstream_host[256];        /* name or IP literal the certificate must match (SNI) */
+	char upstream_ca[4096];         /* "" = the system's trust store */
 	enum gate_mode mode;
 	char auth_path[256];
 	char tls_cert[4096];
@@ -66,6 +78,7 @@ struct gate_config {
 	unsigned idle_timeout_s;
 	unsigned header_timeout_s;      /* a request head must arrive whole within this */
 	unsigned workers;               /* threads, each with its own loop and listeners */
+	enum gate_path_norm path_norm;  /* proxied requests; forward-auth always refuses */
 	struct gate_routes routes;
 };
 

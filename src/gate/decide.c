@@ -74,6 +74,61 @@ void gate_routes_free(struct gate_routes *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Stripe's main resources: path prefix, resource (the permission is rak_<resource>_<level>),
+ * methods, publishable. Nested paths come before their parents (first match wins). */
+static const struct {
+	const char *name, *prefix, *resource, *methods;
+	bool publishable;
+} stripe_routes[] = {
+	{ "tokens", "/v1/tokens", "token", "POST", true },
+	{ "payment_methods_create", "/v1/payment_methods", "payment_method", "POST", true },
+	{ "charges", "/v1/charges", "charge", "*", false },
+	{ "customers", "/v1/customers", "customer", "*", false },
+	{ "payment_intents", "/v1/payment_intents", "payment_intent", "*", false },
+	{ "setup_intents", "/v1/setup_intents", "setup_intent", "*", false },
+	{ "payment_methods", "/v1/payment_methods", "payment_method", "*", false },
+	{ "refunds", "/v1/refunds", "refund", "*", false },
+	{ "disputes", "/v1/disputes", "dispute", "*", false },
+	{ "invoices", "/v1/invoices", "invoice", "*", false },
+	{ "invoiceitems", "/v1/invoiceitems", "invoice", "*", false },
+	{ "subscriptions", "/v1/subscriptions", "subscription", "*", false },
+	{ "subscription_items", "/v1/subscription_items", "subscription", "*", false },
+	{ "products", "/v1/products", "product", "*", false },
+	{ "prices", "/v1/prices", "price", "*", false },
+	{ "coupons", "/v1/coupons", "coupon", "*", false },
+	{ "balance_transactions", "/v1/balance_transactions", "balance", "*", false },
+	{ "balance", "/v1/balance", "balance", "*", false },
+	{ "payouts", "/v1/payouts", "payout", "*", false },
+	{ "transfers", "/v1/transfers", "transfer", "*", false },
+	{ "events", "/v1/events", "event", "*", false },
+	{ "webhook_endpoints", "/v1/webhook_endpoints", "webhook_endpoint", "*", false },
+	{ "files", "/v1/files", "file", "*", false },
+	{ "file_links", "/v1/file_links", "file", "*", false },
+	{ "checkout_sessions", "/v1/checkout/sessions", "checkout_session", "*", false },
+	{ "accounts", "/v1/accounts", "account", "*", false },
+	{ "application_fees", "/v1/application_fees", "application_fee", "*", false },
+};
+
+size_t gate_routes_add_stripe(struct gate_routes *r, const char **err)
+{
+	char pat[96];
+	size_t n = 0;
+
+	*err = NULL;
+	for (size_t i = 0; i < sizeof(stripe_routes) / sizeof(stripe_routes[0]); i++) {
+		/* the collection and what is under it, not "/v1/chargesX" */
+		for (int sub = 0; sub < 2; sub++) {
+			snprintf(pat, sizeof(pat), "%s%s", stripe_routes[i].prefix, sub ? "/*" : "");
+			*err = gate_routes_add(r, stripe_routes[i].name, stripe_routes[i].methods, pat,
+					       stripe_routes[i].resource, stripe_routes[i].publishable);
+			if (*err)
+				return n;
+			n++;
+		}
+	}
+	return n;
+}
+
 bool gate_glob(const char *pat, const char *s, size_t n)
 {
 	const char *star = NULL;

@@ -32,6 +32,10 @@ struct gate_routes {
 const char *gate_routes_add(struct gate_routes *r, const char *name, const char *methods,
 			    const char *pattern, const char *resource, bool publishable);
 void gate_routes_free(struct gate_routes *r);
+/* Appends the built-in Stripe table (`routes = stripe`): charges, customers, payment_intents,
+ * refunds, ... each as "/v1/<name>" and what is under it. Returns the routes added; *err is
+ * NULL or why one could not be added. */
+size_t gate_routes_add_stripe(struct gate_routes *r, const char **err);
 /* The route for method and request target (the query string is ignored), or NULL. */
 const struct gate_route *gate_routes_match(const struct gate_routes *r, const char *method,
 					   size_t mlen, const char *target, size_t tlen);

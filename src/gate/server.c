@@ -24,11 +24,14 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/head.h"
+#include "http/hop.h"
+#include "http/target.h"
 #include "net/sock.h"
 
 #define REFRESH_MS      1       /* key store change check at most this often */
@@ -65,6 +68,7 @@ struct gate_worker {
 struct gate_server {
 	const struct gate_config *cfg;
 	SSL_CTX *ssl;
+	SSL_CTX *up_ssl;        /* https:// upstream: client context, peer verified */
 	struct io sig_io;       /* on worker 0's loop */
 	int log_fd;             /* -1 = no access log */
 	uint64_t next_id;       /* connection ids, shared (atomic) */
@@ -106,6 +110,9 @@ struct gconn {
 	struct deferred dfr;
 	SSL *ssl;
 	bool ssl_want_write;    /* the last SSL_read/SSL_accept needs the socket writable */
+	SSL *ussl;              /* https:// upstream */
+	bool up_hs;             /* TCP connected, TLS handshake with the upstream under way */
+	bool ussl_want_write;   /* that handshake waits for the socket to be writable */
 	bool up_writable;       /* upstream reported EPOLLOUT/ERR since the last check */
 	/* Read hints (plain sockets): false after a read found the socket drained, true again
 	 * when epoll reports it readable. Interest is level-triggered and asks for EPOLLIN
@@ -144,7 +151,10 @@ struct gconn {
 	const char *reason;
 	bool allowed;
 	char method[16];
-	char path[256];
+	char path[256];         /* the path decided on */
+	char path_in[256];      /* path_normalize = rewrite: the path that came in */
+	bool rewritten;         /* the target was decided on (and forwarded) in canonical form */
+	char reason_buf[48];    /* "path_<why>" for a refused target */
 	char key_id[STORE_ID_MAX];
 	enum key_type key_type;
 	enum key_mode key_mode;
@@ -284,6 +294,44 @@ static long c_write(struct gconn *c, const void *p, size_t n)
 	}
 }
 
+/* ---- upstream I/O (plain or TLS) ---- */
+
+static long u_read(struct gconn *c, void *p, size_t n)
+{
+	if (!c->ussl)
+		return sock_read(c->uio.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_read(c->ussl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->ussl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:      /* no renegotiation in TLS 1.3; EPOLLOUT follows uout */
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		return -EIO;
+	}
+}
+
+static long u_write(struct gconn *c, const void *p, size_t n)
+{
+	if (!c->ussl)
+		return sock_write(c->uio.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_write(c->ussl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->ussl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+	case SSL_ERROR_WANT_READ:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
 /* ---- access log ---- */
 
 static void access_log(struct gconn *c)
@@ -308,6 +356,8 @@ static void access_log(struct gconn *c)
 	jline_str(&j, "mode", c->is_auth ? "forward-auth" : "reverse-proxy");
 	jline_str(&j, "method", c->method);
 	jline_str(&j, "path", c->path);
+	if (c->path_in[0])
+		jline_str(&j, "path_in", c->path_in);
 	jline_str(&j, "key_id", c->key_id[0] ? c->key_id : NULL);
 	if (c->key_id[0]) {
 		jline_str(&j, "key_type", key_type_name(c->key_type));
@@ -347,12 +397,25 @@ static void conn_free(struct deferred *d)
 	conn_unlink(c);
 	if (c->ssl)
 		SSL_free(c->ssl);
+	if (c->ussl)
+		SSL_free(c->ussl);
 	buf_put(c->cin);
 	buf_put(c->cout);
 	buf_put(c->uin);
 	buf_put(c->uout);
 	free(c->pp);
 	free(c);
+}
+
+/* Closes the upstream connection (and its TLS session, if any). */
+static void up_close(struct gconn *c)
+{
+	if (c->ussl) {
+		SSL_free(c->ussl);
+		c->ussl = NULL;
+	}
+	c->up_hs = false;
+	io_close(c->w->loop, &c->uio);
 }
 
 static void conn_close(struct gconn *c)
@@ -373,7 +436,7 @@ static void conn_close(struct gconn *c)
 		SSL_shutdown(c->ssl);
 	}
 	io_close(loop, &c->cio);
-	io_close(loop, &c->uio);
+	up_close(c);
 	if (c->closing != 2) {
 		c->closing = 2;
 		loop_defer(loop, &c->dfr, conn_free);
@@ -392,7 +455,7 @@ static void timer_fired(struct loop *loop, struct timer *t)
 	}
 	if (c->rs == RS_CONNECT || c->rs == RS_HEAD) {
 		/* the upstream never answered: tell the client rather than hang up on it */
-		io_close(c->w->loop, &c->uio);
+		up_close(c);
 		c->rs = RS_IDLE;
 		c->status = 504;
 	}
@@ -436,14 +499,18 @@ static void update_interest(struct gconn *c)
 		io_want(loop, &c->cio, ce);
 	}
 	if (c->uio.fd != -1) {
-		if (c->rs == RS_CONNECT || buf_pending(c->uout) ||
-		    (c->cin && c->cfed > c->cin->off && !c->discard))
+		/* during a TLS handshake only its own wants count (the request waits in uout) */
+		if ((c->rs == RS_CONNECT && c->up_hs) ? c->ussl_want_write :
+		    (c->rs == RS_CONNECT || buf_pending(c->uout) ||
+		     (c->cin && c->cfed > c->cin->off && !c->discard)))
 			ue |= EPOLLOUT;
 		if ((c->rs == RS_HEAD || c->rs == RS_BODY || c->rs == RS_IDLE) && !c->up_eof &&
 		    (!c->uin || buf_room(c->uin) > 0 || c->uin->off))
 			ue |= EPOLLIN;
 		else if (c->rs != RS_CONNECT && !c->up_readable && !c->up_eof)
 			ue |= EPOLLIN; /* drained: stays quiet until bytes come (as for the client) */
+		else if (c->rs == RS_CONNECT && c->up_hs && !c->ussl_want_write)
+			ue |= EPOLLIN; /* the handshake waits for the server's flight */
 		io_want(loop, &c->uio, ue);
 	}
 }
@@ -520,12 +587,12 @@ static const char *hdr_get(const struct http_head *h, const char *base, const ch
 	return base + h->hdrs[i].val_off;
 }
 
-static bool hop_by_hop(const char *n, size_t l)
+/* The gate's own fields on top of the shared hop-by-hop rule: identity headers are the
+ * gate's to write, X-Forwarded-For is rewritten as one field. */
+static bool skip_own(void *arg, const char *n, size_t l)
 {
-	return hdr_is(n, l, "connection") || hdr_is(n, l, "keep-alive") ||
-	       hdr_is(n, l, "proxy-connection") || hdr_is(n, l, "te") ||
-	       hdr_is(n, l, "upgrade") || hdr_is(n, l, "trailer") ||
-	       (l >= 9 && !strncasecmp(n, "x-iplock-", 9));
+	(void)arg;
+	return (l >= 9 && !strncasecmp(n, "x-iplock-", 9)) || hdr_is(n, l, "x-forwarded-for");
 }
 
 static int upstream_connect(struct gconn *c)
@@ -542,6 +609,26 @@ static int upstream_connect(struct gconn *c)
 		return e;
 	}
 	sock_set_nodelay(fd);
+	if (c->srv->up_ssl) {
+		const struct gate_config *ucfg = c->srv->cfg;
+		struct ipaddr ip;
+		c->ussl = SSL_new(c->srv->up_ssl);
+		bool is_ip = ipaddr_parse(ucfg->upstream_host, strlen(ucfg->upstream_host), &ip) == NULL;
+		/* the certificate must name the configured host (or IP), else the handshake fails */
+		if (!c->ussl || SSL_set_fd(c->ussl, fd) != 1 ||
+		    (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ussl), ucfg->upstream_host) != 1 :
+		     (SSL_set_tlsext_host_name(c->ussl, ucfg->upstream_host) != 1 ||
+		      SSL_set1_host(c->ussl, ucfg->upstream_host) != 1))) {
+			if (c->ussl)
+				SSL_free(c->ussl);
+			c->ussl = NULL;
+			close(fd);
+			return -ENOMEM;
+		}
+		SSL_set_connect_state(c->ussl);
+	}
+	c->up_hs = false;
+	c->ussl_want_write = false;
 	io_init(&c->uio, fd, c->uio.cb);
 	c->up_writable = false;
 	c->up_readable = false; /* nothing to read before the request is sent */
@@ -598,6 +685,7 @@ static void key_headers(struct gconn *c, const struct gate_decision *d, char *ou
 /* Builds the upstream request head in uout: hop-by-hop and X-Iplock-* headers from the
  * client are dropped, the key's identity is added. No printf: this runs per request. */
 static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
+			       const char *path, size_t plen, const char *query, size_t qlen,
 			       const char *xff, size_t xlen)
 {
 	const char *base = c->cin->data + c->cin->off;
@@ -608,17 +696,13 @@ static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
 		return -ENOMEM;
 	b = c->uout;
 	b->off = b->len = 0;
+	/* the target decided on, in origin-form: canonical path, query byte for byte */
 	if (append_str(b, llhttp_method_name(h->parser.method)) || append_mem(b, " ", 1) ||
-	    append_mem(b, base + h->url_off, h->url_len) || append_mem(b, " HTTP/1.1\r\n", 11))
+	    append_mem(b, path, plen) || (qlen && append_mem(b, query, qlen)) ||
+	    append_mem(b, " HTTP/1.1\r\n", 11))
 		return -ENOSPC;
-	for (size_t i = 0; i < h->nhdrs; i++) {
-		const struct http_hdr *hd = &h->hdrs[i];
-		if (hop_by_hop(base + hd->name_off, hd->name_len) ||
-		    hdr_is(base + hd->name_off, hd->name_len, "x-forwarded-for"))
-			continue;
-		if (append_hdr(b, base + hd->name_off, hd->name_len, base + hd->val_off, hd->val_len))
-			return -ENOSPC;
-	}
+	if (http_fields_copy(h, base, b, skip_own, NULL))
+		return -ENOSPC;
 	/* one X-Forwarded-For: the chain received plus the peer, as proxies append it */
 	const char *peer = c->peer_txt[0] ? c->peer_txt : "unknown";
 	if (append_str(b, "X-Forwarded-For: ") ||
@@ -630,6 +714,127 @@ static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
 	return 0;
 }
 
+/* How many fields called name. */
+static size_t hdr_count(const struct http_head *h, const char *base, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->nhdrs; i++)
+		n += http_hdr_name_is(h, base, i, name);
+	return n;
+}
+
+/* A header-supplied method (forward-auth) must be a plain token, as on a request line. */
+static bool method_token_ok(const char *m, size_t n)
+{
+	if (n == 0 || n > 15)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((m[i] >= 'A' && m[i] <= 'Z') || m[i] == '-' || m[i] == '_'))
+			return false;
+	return true;
+}
+
+/* One credential, one method, one Host: what could let the gate and the API read one
+ * request differently is refused before any decision. NULL, or a reason token with a
+ * message for the client. */
+static const char *request_ambiguity(const struct http_head *h, const char *base,
+				     const char **msg)
+{
+	static const char *const overrides[] = { "x-http-method-override", "x-http-method",
+						 "x-method-override" };
+
+	if (hdr_count(h, base, "authorization") > 1) {
+		*msg = "More than one Authorization header: send exactly one API key.";
+		return "duplicate_credentials";
+	}
+	if (hdr_count(h, base, "proxy-authorization")) {
+		*msg = "Proxy-Authorization is not accepted: send the API key in the Authorization "
+		       "header only.";
+		return "proxy_authorization";
+	}
+	for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++)
+		if (hdr_count(h, base, overrides[i])) {
+			*msg = "Method override headers (X-HTTP-Method-Override, X-HTTP-Method, "
+			       "X-Method-Override) are not accepted: send the real method.";
+			return "method_override";
+		}
+	if (hdr_count(h, base, "host") > 1) {
+		*msg = "More than one Host header.";
+		return "duplicate_host";
+	}
+	return NULL;
+}
+
+/* Absolute-form "http://authority/path?q": the authority must be the Host field; *path is
+ * where the origin-form part starts. NULL, or a reason token with a message. */
+static const char *absolute_form(const struct http_head *h, const char *base, const char *u,
+				 size_t n, size_t *path, const char **msg)
+{
+	size_t s, hl = 0;
+	const char *host = hdr_get(h, base, "host", &hl);
+
+	if (n >= 7 && !strncasecmp(u, "http://", 7))
+		s = 7;
+	else if (n >= 8 && !strncasecmp(u, "https://", 8))
+		s = 8;
+	else {
+		*path = 0;
+		return NULL;    /* not absolute-form: the canonicaliser judges it */
+	}
+	size_t e = s;
+	while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#')
+		e++;
+	if (!host || hl != e - s || strncasecmp(host, u + s, hl)) {
+		*msg = "The authority in the request target differs from the Host header.";
+		return "host_mismatch";
+	}
+	*path = e;
+	return NULL;
+}
+
+/* A refusal made before any key decision: 400 with Stripe's envelope (and, for forward
+ * auth, the X-Iplock-Status/X-Iplock-Error headers nginx reads); the connection closes. */
+static void refuse_request(struct gconn *c, const char *reason, const char *msg)
+{
+	char body[640], esc[512], hdrs[900] = "";
+
+	size_t el = json_escape(esc, sizeof(esc) - 1, msg, strlen(msg));
+	esc[el] = '\0';
+	int n = snprintf(body, sizeof(body),
+			 "{\"error\":{\"type\":\"invalid_request_error\",\"message\":\"%s\"}}\n", esc);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = 0;
+	if (c->is_auth && n > 0) {
+		int hl = snprintf(hdrs, sizeof(hdrs), "X-Iplock-Status: 400\r\nX-Iplock-Error: %.*s\r\n",
+				  n - 1, body);
+		if (hl < 0 || (size_t)hl >= sizeof(hdrs))
+			hdrs[0] = '\0';
+	}
+	c->reason = reason;
+	c->allowed = false;
+	c->keep_alive = false;
+	local_response(c, 400, hdrs, body, (size_t)n);
+}
+
+/* The target the decision is made on, in t: canonical, or refused (reason_buf names why and
+ * msg is the client's line). rewrite: a non-canonical target that has a canonical form is
+ * decided on (and forwarded) in that form. */
+static bool canon_target(struct gconn *c, const char *u, size_t n, bool rewrite,
+			 struct http_target *t, char *msg, size_t cap)
+{
+	enum http_target_result r = http_target_canon(u, n, t);
+
+	if (r == HTTP_TARGET_CANONICAL || (r == HTTP_TARGET_REWRITTEN && rewrite)) {
+		c->rewritten = r == HTTP_TARGET_REWRITTEN;
+		return true;
+	}
+	snprintf(c->reason_buf, sizeof(c->reason_buf), "path_%s", t->reason);
+	snprintf(msg, cap, "The request path is refused: it contains %s%s", http_target_reason_text(t->reason),
+		 r == HTTP_TARGET_REWRITTEN ? "; send it in canonical form (see the gate's docs)." : ".");
+	return false;
+}
+
 static void handle_request(struct gconn *c)
 {
 	struct gate_server *s = c->srv;
@@ -638,23 +843,32 @@ static void handle_request(struct gconn *c)
 	struct http_head *h = &c->req;
 	struct gate_input in = { 0 };
 	struct gate_decision d;
-	char xff[XFF_MAX];
+	char xff[XFF_MAX], tmsg[256];
 	size_t xlen = 0, l;
-	const char *v;
+	const char *v, *pre = NULL, *pre_msg = NULL;
+	struct http_target own, chk;    /* the request's own target; the one checked */
+	const struct http_target *dec = &own;
 
+	own.path[0] = chk.path[0] = '\0';
+	own.path_len = chk.path_len = 0;
+	own.query = NULL;
+	own.query_len = 0;
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	c->logged = false;
 	c->status = 0;
 	c->key_id[0] = '\0';
 	c->chain[0] = '\0';
+	c->rewritten = false;
+	c->path_in[0] = '\0';
 	const char *mname = llhttp_method_name(h->parser.method);
 	copy_field(c->method, sizeof(c->method), mname, strlen(mname));
+	const char *url = base + h->url_off;
+	size_t url_len = h->url_len;
 	{
-		const char *u = base + h->url_off;
-		const char *q = memchr(u, '?', h->url_len);
-		size_t pl = q ? (size_t)(q - u) : h->url_len;
+		const char *q = memchr(url, '?', url_len);
+		size_t pl = q ? (size_t)(q - url) : url_len;
 		/* the query string may carry secrets: it is never logged */
-		copy_field(c->path, sizeof(c->path), u, pl);
+		copy_field(c->path, sizeof(c->path), url, pl);
 	}
 	c->keep_alive = llhttp_should_keep_alive(&h->parser);
 	c->head_req = h->parser.method == HTTP_HEAD;
@@ -689,35 +903,72 @@ static void handle_request(struct gconn *c)
 					    &c->client);
 	}
 
+	/* the request's own target: absolute-form only with the Host it names, then canonical */
+	size_t path_at = 0;
+	pre = request_ambiguity(h, base, &pre_msg);
+	if (!pre)
+		pre = absolute_form(h, base, url, url_len, &path_at, &pre_msg);
+	bool own_ok = !pre && canon_target(c, url + path_at, url_len - path_at,
+					   cfg->path_norm == GATE_PATH_REWRITE &&
+					   cfg->mode != GATE_MODE_AUTH, &own, tmsg, sizeof(tmsg));
+	if (!pre && !own_ok) {
+		pre = c->reason_buf;
+		pre_msg = tmsg;
+	}
+
 	/* forward-auth: the checked request is described by headers, else it is this one */
 	c->is_auth = cfg->mode == GATE_MODE_AUTH ||
-		     (cfg->mode == GATE_MODE_BOTH && strlen(c->path) == strlen(cfg->auth_path) &&
-		      !strcmp(c->path, cfg->auth_path));
+		     (cfg->mode == GATE_MODE_BOTH && own_ok && own.path_len == strlen(cfg->auth_path) &&
+		      !strcmp(own.path, cfg->auth_path));
 	in.method = c->method;
 	in.method_len = strlen(c->method);
-	in.target = base + h->url_off;
-	in.target_len = h->url_len;
-	if (c->is_auth) {
+	if (c->is_auth && !pre) {
+		const char *ou = NULL, *om = NULL;
+		size_t oul = 0, oml = 0;
 		if ((v = hdr_get(h, base, "x-original-method", &l)) ||
 		    (v = hdr_get(h, base, "x-forwarded-method", &l))) {
-			in.method = v;
-			in.method_len = l;
+			om = v;
+			oml = l;
 		}
 		if ((v = hdr_get(h, base, "x-original-uri", &l)) ||
 		    (v = hdr_get(h, base, "x-forwarded-uri", &l))) {
-			in.target = v;
-			in.target_len = l;
+			ou = v;
+			oul = l;
+		}
+		/* one description of the checked request: two that could differ are refused */
+		if (hdr_count(h, base, "x-original-method") + hdr_count(h, base, "x-forwarded-method") > 1 ||
+		    hdr_count(h, base, "x-original-uri") + hdr_count(h, base, "x-forwarded-uri") > 1) {
+			pre = "ambiguous_original_request";
+			pre_msg = "More than one X-Original-URI/X-Forwarded-Uri or "
+				  "X-Original-Method/X-Forwarded-Method header.";
+		} else if (om && !method_token_ok(om, oml)) {
+			pre = "bad_method";
+			pre_msg = "The checked method is not a valid HTTP method.";
+		} else {
+			if (om)
+				copy_field(c->method, sizeof(c->method), om, oml);
+			in.method = c->method;
+			in.method_len = strlen(c->method);
+			if (ou) {
+				const char *q = memchr(ou, '?', oul);
+				copy_field(c->path, sizeof(c->path), ou, q ? (size_t)(q - ou) : oul);
+				/* the front proxy forwards what it forwards: never rewritten here */
+				if (!canon_target(c, ou, oul, false, &chk, tmsg, sizeof(tmsg))) {
+					pre = c->reason_buf;
+					pre_msg = tmsg;
+				}
+				dec = &chk;
+			}
 		}
 	}
-	if (c->is_auth) {
-		/* the access log names the request that was checked, not the auth endpoint */
-		const char *q = memchr(in.target, '?', in.target_len);
-		size_t pl = q ? (size_t)(q - in.target) : in.target_len;
-		copy_field(c->method, sizeof(c->method), in.method, in.method_len);
-		copy_field(c->path, sizeof(c->path), in.target, pl);
-		in.method = c->method;
-		in.method_len = strlen(c->method);
+	if (!pre) {
+		/* the access log names the path decided on (and what came in, when rewritten) */
+		if (c->rewritten)
+			copy_field(c->path_in, sizeof(c->path_in), c->path, strlen(c->path));
+		copy_field(c->path, sizeof(c->path), dec->path, dec->path_len);
 	}
+	in.target = dec->path;
+	in.target_len = dec->path_len;
 	in.auth = hdr_get(h, base, "authorization", &in.auth_len);
 	in.has_context = (v = hdr_get(h, base, "stripe-context", &l)) && l > 0;
 	in.has_version = (v = hdr_get(h, base, "stripe-version", &l)) && l > 0;
@@ -725,16 +976,20 @@ static void handle_request(struct gconn *c)
 	in.client = c->client;
 	in.now = (int64_t)time(NULL);
 
-	int rr = keycache_refresh(c->w->kc, loop_now(c->w->loop), REFRESH_MS);
-	if (rr < 0)
-		log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
-	gate_decide(c->w->kc, &cfg->routes, &in, &d);
-	c->reason = d.reason;
-	c->allowed = d.outcome == GATE_ALLOW;
-	if (d.key) {
-		copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
-		c->key_type = d.key->type;
-		c->key_mode = d.key->mode;
+	if (!pre) {
+		int rr = keycache_refresh(c->w->kc, loop_now(c->w->loop), REFRESH_MS);
+		if (rr < 0)
+			log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
+		gate_decide(c->w->kc, &cfg->routes, &in, &d);
+		c->reason = d.reason;
+		c->allowed = d.outcome == GATE_ALLOW;
+		if (d.key) {
+			copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
+			c->key_type = d.key->type;
+			c->key_mode = d.key->mode;
+		}
+	} else {
+		c->allowed = false;
 	}
 
 	size_t head_len = h->head_len;
@@ -742,7 +997,9 @@ static void handle_request(struct gconn *c)
 		char body[2048], hdrs[1024];
 		int n = 0;
 		hdrs[0] = '\0';
-		if (c->allowed) {
+		if (pre) {
+			refuse_request(c, pre, pre_msg);
+		} else if (c->allowed) {
 			key_headers(c, &d, hdrs, sizeof(hdrs));
 			local_response(c, 200, hdrs, "", 0);
 		} else {
@@ -780,7 +1037,8 @@ static void handle_request(struct gconn *c)
 		return;
 	}
 
-	if (build_upstream_head(c, &d, xff, xlen < sizeof(xff) ? xlen : 0)) {
+	if (build_upstream_head(c, &d, own.path, own.path_len, own.query, own.query_len,
+				xff, xlen < sizeof(xff) ? xlen : 0)) {
 		plain_error(c, 431, "invalid_request_error", "Request header too large.");
 		c->rq = RQ_DONE;
 		return;
@@ -926,6 +1184,7 @@ static void log_unparsed(struct gconn *c, const char *reason)
 {
 	snprintf(c->method, sizeof(c->method), "-");
 	c->path[0] = '\0';
+	c->path_in[0] = '\0';
 	c->key_id[0] = '\0';
 	c->chain[0] = '\0';
 	c->logged = false;
@@ -1008,13 +1267,47 @@ static bool step_upstream_out(struct gconn *c)
 
 	if (c->uio.fd == -1)
 		return false;
+	if (c->rs == RS_CONNECT && c->up_hs) {
+		/* TLS with the upstream: one step whenever the socket moved the way it waited */
+		if (c->ussl_want_write ? !c->up_writable : !c->up_readable)
+			return false;
+		ERR_clear_error();
+		int r = SSL_connect(c->ussl);
+		if (r == 1) {
+			c->up_hs = false;
+			c->rs = RS_HEAD;
+			c->up_readable = true;
+			return true;
+		}
+		int se = SSL_get_error(c->ussl, r);
+		if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
+			c->ussl_want_write = se == SSL_ERROR_WANT_WRITE;
+			c->up_readable = c->up_writable = false;
+			return false;
+		}
+		long vr = SSL_get_verify_result(c->ussl);
+		unsigned long ee = ERR_peek_error();
+		log_warn("gate: upstream %s: TLS handshake failed: %s", c->srv->cfg->upstream_text,
+			 vr != X509_V_OK ? X509_verify_cert_error_string(vr) :
+			 ee ? ERR_reason_error_string(ee) : "connection closed");
+		up_close(c);
+		c->reason = "upstream_tls";
+		c->allowed = false;
+		plain_error(c, 502, "api_error", "The upstream API server's TLS certificate or "
+			    "handshake was refused.");
+		if (c->rq == RQ_BODY) {
+			c->discard = true;
+			c->keep_alive = false;
+		}
+		return true;
+	}
 	if (c->rs == RS_CONNECT) {
 		if (!c->up_writable)
 			return false;
 		int e = sock_error(c->uio.fd);
 		if (e) {
 			log_warn("gate: upstream %s: %s", c->srv->cfg->upstream_text, strerror(e < 0 ? -e : e));
-			io_close(c->w->loop, &c->uio);
+			up_close(c);
 			c->reason = "upstream_unreachable";
 			c->allowed = false;
 			plain_error(c, 502, "api_error", "The upstream API server is unreachable.");
@@ -1024,13 +1317,18 @@ static bool step_upstream_out(struct gconn *c)
 			}
 			return true;
 		}
+		if (c->ussl) {
+			c->up_hs = true;        /* the handshake runs on the next steps */
+			c->up_readable = true;
+			return true;
+		}
 		c->rs = RS_HEAD;
 		progress = true;
 	}
 	if (c->rs < RS_HEAD)
 		return progress;
 	while (buf_pending(c->uout)) {
-		long n = sock_write(c->uio.fd, c->uout->data + c->uout->off, buf_pending(c->uout));
+		long n = u_write(c, c->uout->data + c->uout->off, buf_pending(c->uout));
 		if (n == -EAGAIN)
 			return progress;
 		if (n < 0 && c->up_reused && !c->req_body) {
@@ -1048,7 +1346,7 @@ static bool step_upstream_out(struct gconn *c)
 	if (!c->up_reused || c->req_body)
 		release_if_empty(&c->uout, NULL);
 	while (c->cin && !c->discard && c->cfed > c->cin->off) {
-		long n = sock_write(c->uio.fd, c->cin->data + c->cin->off, c->cfed - c->cin->off);
+		long n = u_write(c, c->cin->data + c->cin->off, c->cfed - c->cin->off);
 		if (n == -EAGAIN)
 			return progress;
 		if (n < 0) {
@@ -1081,15 +1379,9 @@ static int relay_response_head(struct gconn *c, int status)
 		rpl--;
 	if ((rpl && append_mem(c->cout, rp, rpl)) || append_mem(c->cout, "\r\n", 2))
 		return -ENOSPC;
-	for (size_t i = 0; i < h->nhdrs; i++) {
-		const struct http_hdr *hd = &h->hdrs[i];
-		const char *n = base + hd->name_off;
-		if (hdr_is(n, hd->name_len, "connection") || hdr_is(n, hd->name_len, "keep-alive") ||
-		    hdr_is(n, hd->name_len, "proxy-connection"))
-			continue;
-		if (append_hdr(c->cout, n, hd->name_len, base + hd->val_off, hd->val_len))
-			return -ENOSPC;
-	}
+	/* the same hop-by-hop rule as on the way in (and as the proxy's) */
+	if (http_fields_copy(h, base, c->cout, NULL, NULL))
+		return -ENOSPC;
 	if (status >= 200 && !c->keep_alive && append_str(c->cout, "Connection: close\r\n"))
 		return -ENOSPC;
 	return append_mem(c->cout, "\r\n", 2);
@@ -1106,9 +1398,9 @@ static bool step_upstream_in(struct gconn *c)
 		char tmp[64];
 		if (!c->up_readable)
 			return false;
-		long n = sock_read(c->uio.fd, tmp, sizeof(tmp));
+		long n = u_read(c, tmp, sizeof(tmp));
 		if (n != -EAGAIN) {
-			io_close(c->w->loop, &c->uio);
+			up_close(c);
 			return true;
 		}
 		c->up_readable = false;
@@ -1125,11 +1417,12 @@ static bool step_upstream_in(struct gconn *c)
 			compact(c->uin, &c->ufed);
 		if (buf_room(c->uin) && c->up_readable) {
 			size_t want = buf_room(c->uin);
-			long n = sock_read(c->uio.fd, c->uin->data + c->uin->len, want);
+			long n = u_read(c, c->uin->data + c->uin->len, want);
 			if (n > 0) {
 				c->uin->len += (size_t)n;
-				if ((size_t)n < want)
-					c->up_readable = false; /* drained: epoll says when more comes */
+				/* drained: epoll says when more comes (TLS may hold more: read again) */
+				if ((size_t)n < want && !c->ussl)
+					c->up_readable = false;
 				progress = true;
 			} else if (n == 0 || n != -EAGAIN) {
 				c->up_eof = true;
@@ -1243,7 +1536,7 @@ static bool step_upstream_in(struct gconn *c)
 	return progress;
 
 bad_gateway:
-	io_close(c->w->loop, &c->uio);
+	up_close(c);
 	if (c->up_reused && !c->req_body && c->uout && !c->status && !buf_pending(c->cout) &&
 	    (!c->uin || c->uin->len == 0)) {
 		/* a kept-alive upstream connection closed as we reused it: the request (no body)
@@ -1346,7 +1639,7 @@ static bool step_finish(struct gconn *c)
 		return true;
 	}
 	if (c->uio.fd != -1 && !c->up_reuse)
-		io_close(c->w->loop, &c->uio);
+		up_close(c);
 	if (c->uin) {
 		buf_put(c->uin);
 		c->uin = NULL;
@@ -1448,6 +1741,7 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
 	struct gconn *c = container_of(io, struct gconn, uio);
 
+	(void)loop;
 	if (c->closing == 2)
 		return;
 	if (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))
@@ -1458,7 +1752,7 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 		/* reset by the upstream (reported even when not polled for): nothing more will
 		 * come from it; an idle or finished connection is simply dropped */
 		if (c->rs == RS_IDLE || c->rs == RS_DONE || c->rs == RS_LOCAL) {
-			io_close(loop, &c->uio);
+			up_close(c);
 			c->up_reuse = false;
 		} else {
 			c->up_eof = true;
@@ -1697,6 +1991,25 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
 	}
+	if (cfg->upstream_tls && cfg->mode != GATE_MODE_AUTH) {
+		/* https:// upstream: TLS 1.2+, the chain verified against upstream_ca (or the
+		 * system store) and the name checked per connection */
+		s->up_ssl = SSL_CTX_new(TLS_client_method());
+		if (!s->up_ssl || !SSL_CTX_set_min_proto_version(s->up_ssl, TLS1_2_VERSION) ||
+		    (cfg->upstream_ca[0] ?
+		     SSL_CTX_load_verify_locations(s->up_ssl, cfg->upstream_ca, NULL) != 1 :
+		     SSL_CTX_set_default_verify_paths(s->up_ssl) != 1)) {
+			unsigned long e = ERR_get_error();
+			snprintf(err, cap, "upstream TLS (%s): %s",
+				 cfg->upstream_ca[0] ? cfg->upstream_ca : "system trust store",
+				 e ? ERR_reason_error_string(e) : "cannot set up");
+			rc = -EINVAL;
+			goto fail;
+		}
+		SSL_CTX_set_verify(s->up_ssl, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_mode(s->up_ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	}
 	/* several workers bind with SO_REUSEPORT, which would join another process's listener
 	 * on the same address: probe first, without it, so a second gate refuses to start */
 	for (int i = 0; s->n_workers > 1 && i < cfg->n_listen; i++) {
@@ -1787,7 +2100,7 @@ static void worker_free(struct gate_server *s, struct gate_worker *w)
 		conn_unlink(c);
 		timer_stop(w->loop, &c->timer);
 		io_close(w->loop, &c->cio);
-		io_close(w->loop, &c->uio);
+		up_close(c);
 		if (c->closing != 2)
 			conn_free(&c->dfr); /* queued ones were unlinked when freed */
 	}
@@ -1814,5 +2127,7 @@ void gate_server_free(struct gate_server *s)
 		close(s->log_fd);
 	if (s->ssl)
 		SSL_CTX_free(s->ssl);
+	if (s->up_ssl)
+		SSL_CTX_free(s->up_ssl);
 	free(s);
 }

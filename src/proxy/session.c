@@ -15,6 +15,7 @@
 
 #include "core/bug.h"
 #include "core/log.h"
+#include "http/hop.h"
 #include "net/host.h"
 #include "net/sock.h"
 #include "proxy/auth.h"
@@ -351,43 +352,23 @@ static const char *hdr_val(const struct session *s, int i, size_t *len)
 	return s->cin->data + s->cin->off + s->req->hdrs[i].val_off;
 }
 
-/* Hop-by-hop fields, never forwarded (RFC 9110 7.6.1), plus the proxy's own. */
-static bool hop_by_hop(const char *name, size_t len)
+/* The proxy's own field on top of the shared hop-by-hop rule (http/hop.c). */
+static bool skip_own(void *arg, const char *name, size_t len)
 {
-	static const char *const names[] = {
-		"connection", "proxy-connection", "proxy-authorization", "keep-alive", "te",
-		"trailer", "upgrade", "proxy-authenticate", "x-iplock-egress",
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == len && !strncasecmp(names[i], name, len))
-			return true;
-	return false;
+	(void)arg;
+	return len == 15 && !strncasecmp(name, "x-iplock-egress", 15);
 }
 
-/* Copy a head's fields to out, leaving out hop-by-hop fields and those named in Connection. */
+/* ... and Host, when the proxy writes it from the request target. */
+static bool skip_own_host(void *arg, const char *name, size_t len)
+{
+	return skip_own(arg, name, len) || (len == 4 && !strncasecmp(name, "host", 4));
+}
+
+/* Copy a head's end-to-end fields to out. */
 static int copy_fields(const struct http_head *h, const char *base, struct buf *out, bool skip_host)
 {
-	const char *conn = NULL;
-	size_t connlen = 0;
-	int ci = http_head_find(h, base, "connection");
-
-	if (ci >= 0) {
-		conn = base + h->hdrs[ci].val_off;
-		connlen = h->hdrs[ci].val_len;
-	}
-	for (size_t i = 0; i < h->nhdrs; i++) {
-		const char *name = base + h->hdrs[i].name_off;
-		size_t nlen = h->hdrs[i].name_len;
-		if (hop_by_hop(name, nlen) || (conn && http_token_list_has(conn, connlen, name, nlen)))
-			continue;
-		if (skip_host && nlen == 4 && !strncasecmp(name, "host", 4))
-			continue;
-		if (buf_append(out, name, nlen) || buf_append(out, ": ", 2) ||
-		    buf_append(out, base + h->hdrs[i].val_off, h->hdrs[i].val_len) ||
-		    buf_append(out, "\r\n", 2))
-			return -ENOSPC;
-	}
-	return 0;
+	return http_fields_copy(h, base, out, skip_host ? skip_own_host : skip_own, NULL);
 }
 
 /* "http://host[:port]/path?q" -> host, port, and where the origin-form target starts. */

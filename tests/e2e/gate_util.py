@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 from conftest import IPLOCK, ROOT, free_port, wait_port  # noqa: F401 (re-exported to the gate tests)
 
@@ -171,6 +172,19 @@ class Gate:
             return []
         return [json.loads(l) for l in self.log.read_text().splitlines() if l.strip()]
 
+    def access_wait(self, n, timeout=5):
+        """The access log once it has at least n lines (bounded wait): the gate writes a
+        request's line just after its response, so a client can read the answer first."""
+        end = time.time() + timeout
+        while True:
+            try:
+                lines = self.access()
+            except ValueError:      # a line being written
+                lines = []
+            if len(lines) >= n or time.time() > end:
+                return lines
+            time.sleep(0.01)
+
     def stop(self, check=True):
         """SIGTERM: the gate exits 0 after freeing everything (so ASan/LSan can judge)."""
         if self.proc.poll() is None:
@@ -197,3 +211,186 @@ def curl(url, *args, source=None, timeout=10):
                        timeout=timeout + 5)
     body, _, code = p.stdout.rpartition("\n")
     return int(code or 0), body, p.stderr
+
+
+class RawUpstream:
+    """An upstream that records each request exactly as it arrived on the wire (request line
+    and header fields in order, duplicates kept) and answers 200 with a small JSON body plus
+    `extra` response header lines (to test what the gate passes back)."""
+
+    def __init__(self, extra=b""):
+        import socket
+        self.extra = extra
+        self.requests = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                fields = []
+                for l in lines[1:]:
+                    n, _, v = l.partition(b":")
+                    fields.append((n.decode("latin-1"), v.strip().decode("latin-1")))
+                n = 0
+                for k, v in fields:
+                    if k.lower() == "content-length":
+                        n = int(v)
+                while len(buf) < n:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                buf = buf[n:]
+                line = lines[0].decode("latin-1")
+                with self.lock:
+                    self.requests.append({"line": line, "target": line.split(" ")[1],
+                                          "fields": fields})
+                body = json.dumps({"line": line}).encode()
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + self.extra +
+                          b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def last(self):
+        with self.lock:
+            return self.requests[-1] if self.requests else None
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def raw_http(port, target, fields=(), method="GET", timeout=10, host="127.0.0.1", body=b""):
+    """One request sent byte for byte (str or bytes target, (name, value) fields), read to the
+    end. Returns (status, {lower-case name: [values]}, body bytes)."""
+    import socket
+    if isinstance(target, str):
+        target = target.encode("latin-1")
+    head = method.encode() + b" " + target + b" HTTP/1.1\r\n"
+    if host is not None:
+        head += b"Host: " + host.encode() + b"\r\n"
+    for n, v in fields:
+        head += n.encode("latin-1") + b": " + v.encode("latin-1") + b"\r\n"
+    head += b"Connection: close\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head + body)
+        data = b""
+        while True:
+            try:
+                d = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not d:
+                break
+            data += d
+    finally:
+        s.close()
+    h, _, body = data.partition(b"\r\n\r\n")
+    lines = h.decode("latin-1").split("\r\n")
+    if not lines or len(lines[0].split(" ")) < 2:
+        return 0, {}, body
+    hdrs = {}
+    for l in lines[1:]:
+        n, _, v = l.partition(":")
+        hdrs.setdefault(n.strip().lower(), []).append(v.strip())
+    return int(lines[0].split(" ")[1]), hdrs, body
+
+
+LONG = "/v1/charges/" + "a" * 3000
+
+# The gate's path table (test_gate_paths.py, test_gate_nginx.py), for a restricted key with
+# only charge=read and routes charges and customers.
+# (name, target, status with path_normalize = refuse, rewrite: 400 | (status, upstream path))
+PATH_ROWS = [
+    ("plain", "/v1/charges", 200, (200, "/v1/charges")),
+    ("plain_query", "/v1/charges?limit=3&x=../../customers", 200,
+     (200, "/v1/charges?limit=3&x=../../customers")),
+    ("other_resource", "/v1/customers", 403, (403, None)),
+    ("dot_dot", "/v1/charges/../customers", 400, (403, None)),
+    ("enc_dot_dot_lower", "/v1/charges/%2e%2e/customers", 400, (403, None)),
+    ("enc_dot_dot_mixed", "/v1/charges/%2E%2e/customers", 400, (403, None)),
+    ("half_enc_dot_dot", "/v1/charges/.%2E/customers", 400, (403, None)),
+    ("enc_slash", "/v1/charges%2F..%2Fcustomers", 400, 400),
+    ("enc_slash_lower", "/v1/charges%2f..%2fcustomers", 400, 400),
+    ("enc_dots_and_slash", "/v1/charges/%2e%2e%2fcustomers", 400, 400),
+    ("backslash", "/v1/charges\\..\\customers", 400, 400),
+    ("enc_backslash", "/v1/charges%5C..%5Ccustomers", 400, 400),
+    ("enc_backslash_lower", "/v1/charges%5c..%5ccustomers", 400, 400),
+    ("semicolon_param", "/v1/charges;/../customers", 400, 400),
+    ("dotdot_semicolon", "/v1/charges/..;/customers", 400, 400),
+    ("enc_semicolon", "/v1/charges%3B/../customers", 400, 400),
+    ("double_slash_dotdot", "/v1/charges//../customers", 400, (403, None)),
+    ("leading_double_slash", "//v1/charges", 400, (200, "/v1/charges")),
+    ("inner_double_slash", "/v1//charges", 400, (200, "/v1/charges")),
+    ("enc_nul", "/v1/charges%00/../customers", 400, 400),
+    ("enc_crlf", "/v1/charges%0d%0aX-Evil:%201", 400, 400),
+    ("raw_ctl", b"/v1/charges\x01", 400, 400),
+    ("raw_del", b"/v1/charges\x7f", 400, 400),
+    ("raw_non_ascii", b"/v1/charges\xc3\xa9", 400, 400),
+    ("enc_non_ascii", "/v1/charges%C3%A9", 400, 400),
+    ("overlong", LONG, 400, 400),
+    ("dot", "/v1/charges/./x", 400, (200, "/v1/charges/x")),
+    ("trailing_dotdot", "/v1/charges/..", 400, (403, None)),
+    ("unreserved_enc", "/v1/%63harges", 400, (200, "/v1/charges")),
+    ("unreserved_enc_other", "/v1/%63ustomers", 400, (403, None)),
+    ("lower_pct", "/v1/charges/ch_1%3a", 400, (200, "/v1/charges/ch_1%3A")),
+    ("mixed", "/v1/./charges/%2E%2E/%2e/customers", 400, (403, None)),
+    ("mixed_slash", "/v1/charges/%2e/..%2F/customers", 400, 400),
+    ("double_enc", "/v1/charges%252e%252e/customers", 400, 400),
+    ("query_nul", "/v1/charges?x=%00", 400, 400),
+    ("fragment", "/v1/charges#/../customers", 400, 400),
+    ("absolute_form", "http://127.0.0.1/v1/charges/../customers", 400, (403, None)),
+    ("absolute_form_ok", "http://127.0.0.1/v1/charges", 200, (200, "/v1/charges")),
+]
+
+
+def backend_view(target):
+    """What an API framework that normalises everything routes on: every escape decoded,
+    '\\' as '/', ';' parameters dropped, slashes merged, dot-segments resolved."""
+    path = target.split("?", 1)[0]
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].split("/", 1)[1]
+    p = unquote_to_bytes(path).decode("latin-1").replace("\\", "/")
+    out = []
+    for seg in p.split("/"):
+        seg = seg.split(";", 1)[0]
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    return "/" + "/".join(out)

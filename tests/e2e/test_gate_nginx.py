@@ -1,6 +1,8 @@
 """The nginx auth_request example (etc/nginx/iplock-auth-request.conf) with Debian's nginx
 in front of the gate in forward-auth mode: allowed, refused with the gate's JSON body, XFF
-spoofing through nginx ignored."""
+spoofing through nginx ignored; and the gate's path table (issue 9) through nginx: the gate
+decides on exactly the target nginx forwards, and the upstream never receives a path to a
+resource the key lacks."""
 import json
 import os
 import shutil
@@ -9,17 +11,14 @@ import time
 
 import pytest
 
-from gate_util import ROOT, Gate, Upstream, create_key, curl, free_port, wait_port
+from gate_util import (PATH_ROWS, ROOT, Gate, RawUpstream, Upstream, backend_view, create_key,
+                       curl, free_port, raw_http, wait_port)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MSG_IP = "The API key provided does not allow requests from your IP address."
 
 
-@pytest.fixture
-def stack(tmp_path):
-    if not os.path.exists(NGINX):
-        pytest.skip("nginx not installed")
-    up = Upstream()
+def make_stack(tmp_path, up):
     db = tmp_path / "keys.db"
     sk = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
     rk = create_key(db, "--type", "restricted", "--perm", "charge=read")
@@ -48,8 +47,12 @@ def stack(tmp_path):
     except TimeoutError:
         ng.kill()
         raise AssertionError("nginx did not start: " + ng.stderr.read().decode())
-    yield {"url": f"http://127.0.0.1:{port}", "sk": sk, "rk": rk, "org": org, "up": up,
-           "gate": gate}
+    return {"url": f"http://127.0.0.1:{port}", "port": port, "sk": sk, "rk": rk, "org": org,
+            "up": up, "gate": gate, "nginx": ng}
+
+
+def stop_stack(st):
+    ng, gate, up = st["nginx"], st["gate"], st["up"]
     ng.terminate()
     try:
         ng.wait(timeout=10)
@@ -58,6 +61,25 @@ def stack(tmp_path):
         ng.wait(timeout=5)
     gate.stop()
     up.close()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx not installed")
+    st = make_stack(tmp_path, Upstream())
+    yield st
+    stop_stack(st)
+
+
+@pytest.fixture(scope="module")
+def raw_stack(tmp_path_factory):
+    """The same stack with an upstream that records the exact request line nginx sent."""
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx not installed")
+    st = make_stack(tmp_path_factory.mktemp("nginx-raw"), RawUpstream())
+    yield st
+    stop_stack(st)
 
 
 def test_nginx_auth_request(stack):
@@ -92,3 +114,59 @@ def test_nginx_auth_request(stack):
     assert st == 200
     log = stack["gate"].access()
     assert any(l["client"] == "127.0.0.5" and l["client_from"] == "x-forwarded-for" for l in log)
+
+
+# Requests nginx itself reads differently from the raw target ($uri is decoded and merged):
+# with proxy_pass without a URI part nginx forwards the raw target, and X-Original-URI is
+# $request_uri, so the gate checks what is forwarded; a $uri-based check would have passed
+# "/v1/customers/..%2Fcharges" as charges while the API gets a customers path.
+NGINX_ROWS = PATH_ROWS + [
+    ("nginx_merges", "/v1/customers/../charges", 400, None),
+    ("nginx_decodes_slash", "/v1/customers/..%2Fcharges", 400, None),
+    ("nginx_merges_slashes", "/v1//customers/..//charges", 400, None),
+]
+
+
+@pytest.mark.parametrize("name,target,refuse,_rewrite", NGINX_ROWS, ids=[r[0] for r in NGINX_ROWS])
+def test_nginx_path_table(raw_stack, name, target, refuse, _rewrite):
+    up, gate = raw_stack["up"], raw_stack["gate"]
+    before, logged = up.count(), len(gate.access())
+    st, _, body = raw_http(raw_stack["port"], target,
+                           [("Authorization", "Bearer " + raw_stack["rk"]["secret"])])
+    # the gate logs just after answering: wait (bounded) when it was asked at all
+    new = gate.access_wait(logged + 1, timeout=0.5 if up.count() == before else 5)[logged:]
+    if up.count() == before:
+        # refused, by nginx itself (before asking the gate) or by the gate
+        assert st in (400, 403), (name, st, body)
+        if refuse == 200:
+            pytest.fail(f"{name}: a canonical charges request was refused ({st})")
+        if new:
+            assert new[-1]["decision"] == "deny"
+            if st == 400:
+                assert json.loads(body)["error"]["type"] == "invalid_request_error"
+        return
+    # forwarded: nginx sent exactly the path the gate decided on, and it is a charges path
+    assert refuse == 200 and st == 200, (name, st, body)
+    got = up.last()["target"]
+    assert new and new[-1]["decision"] == "allow" and new[-1]["path"] == got.split("?")[0]
+    assert backend_view(got).startswith("/v1/charges"), got
+
+
+def test_nginx_ambiguous_requests_refused(raw_stack):
+    up, port, rk = raw_stack["up"], raw_stack["port"], raw_stack["rk"]["secret"]
+    before, n = up.count(), len(raw_stack["gate"].access())
+    for fields in ([("Authorization", "Bearer " + rk), ("Authorization", "Bearer " + rk)],
+                   [("Authorization", "Bearer " + rk), ("Proxy-Authorization", "Bearer " + rk)],
+                   [("Authorization", "Bearer " + rk), ("X-HTTP-Method-Override", "DELETE")]):
+        st, _, body = raw_http(port, "/v1/charges", fields)
+        assert st == 400, (fields, body)
+    assert up.count() == before
+    log = raw_stack["gate"].access_wait(n + 2)
+    # nginx itself refuses a second Authorization field; the gate refuses the rest
+    assert {"proxy_authorization", "method_override"} <= {l["reason"] for l in log}
+    # a client's own description of "the original request" never replaces nginx's
+    st, _, body = raw_http(port, "/v1/customers", [
+        ("Authorization", "Bearer " + rk), ("X-Forwarded-Uri", "/v1/charges"),
+        ("X-Original-URI", "/v1/charges"), ("X-Forwarded-Method", "GET")])
+    assert st == 403 and "rak_customer_read" in json.loads(body)["error"]["message"]
+    assert up.count() == before

@@ -86,6 +86,26 @@ def test_smuggling_vectors_refused(proxy, origin, vector):
     assert origin.peers() == []
 
 
+@pytest.mark.parametrize("named", ["Content-Length", "Transfer-Encoding"])
+def test_connection_cannot_remove_framing(proxy, origin, named):
+    """`Connection: Content-Length` must not strip the framing of a body relayed as is: the
+    origin would read the body as a second request (smuggling)."""
+    origin.clear()
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    if named == "Content-Length":
+        framing, body = f"Content-Length: {len(smuggled)}\r\n".encode(), smuggled
+    else:
+        framing = b"Transfer-Encoding: chunked\r\n"
+        body = b"%x\r\n" % len(smuggled) + smuggled + b"\r\n0\r\n\r\n"
+    req = (f"POST http://127.0.0.1:{origin.port}/s HTTP/1.1\r\nHost: x\r\n"
+           f"Proxy-Authorization: {basic()}\r\nConnection: {named}\r\n").encode() + \
+        framing + b"\r\n" + body
+    out = raw_request(proxy.port, req, read_all=False)
+    assert out.startswith(b"HTTP/1.1 200"), out
+    time.sleep(0.3)
+    assert [p for _, _, p in origin.seen] == ["/s"], origin.seen
+
+
 def test_https_absolute_form_refused_with_reason(proxy):
     out = raw_request(proxy.port, f"GET https://api.stripe.com/v1/charges HTTP/1.1\r\n"
                       f"Host: api.stripe.com\r\nProxy-Authorization: {basic()}\r\n\r\n".encode())

@@ -50,6 +50,7 @@ static void test_good(void **state)
 	assert_int_equal(cfg.listen[1].pp, PP_V2);
 	assert_int_equal(cfg.mode, GATE_MODE_BOTH);
 	assert_int_equal(cfg.workers, 4);
+	assert_int_equal(cfg.path_norm, GATE_PATH_REFUSE);     /* the default */
 	assert_int_equal(cfg.header_timeout_s, 10);
 	assert_non_null(strstr(cfg.db, dir));
 	assert_string_equal(cfg.tls_key, "/abs/k.pem");
@@ -77,6 +78,8 @@ static void test_bad(void **state)
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nmode = magic\n", ":5: [gate] mode must be" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nworkers = 99\n", ":5: [gate] workers must be 1-64" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nfoo = 1\n", "unknown key" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\npath_normalize = on\n", "refuse or rewrite" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nmode = forward-auth\npath_normalize = rewrite\n", "needs mode = reverse-proxy" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route r]\npath = /x\n", "resource" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route r]\npath = /x\nresource = x\nmethod = get\n", "method" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\ntrusted_proxies = 10.0.0.1/8\n", "host bits" },

@@ -84,6 +84,45 @@ static void test_glob_routes(void **state)
 	gate_routes_free(&r);
 }
 
+static const char *route_res(const struct gate_routes *r, const char *m, const char *t)
+{
+	const struct gate_route *x = gate_routes_match(r, m, strlen(m), t, strlen(t));
+
+	return x ? x->resource : NULL;
+}
+
+static void test_stripe_routes(void **state)
+{
+	struct gate_routes r = { 0 };
+	const char *err;
+
+	(void)state;
+	/* a provider's own route comes first and wins */
+	assert_null(gate_routes_add(&r, "mine", "*", "/v1/charges/special*", "special", false));
+	size_t n = gate_routes_add_stripe(&r, &err);
+	assert_null(err);
+	assert_true(n >= 40);
+	assert_string_equal(route_res(&r, "GET", "/v1/charges"), "charge");
+	assert_string_equal(route_res(&r, "GET", "/v1/charges/ch_1/refunds?limit=1"), "charge");
+	assert_string_equal(route_res(&r, "GET", "/v1/charges/special"), "special");
+	assert_null(route_res(&r, "GET", "/v1/chargesX"));
+	assert_string_equal(route_res(&r, "POST", "/v1/refunds"), "refund");
+	assert_string_equal(route_res(&r, "GET", "/v1/balance"), "balance");
+	assert_string_equal(route_res(&r, "GET", "/v1/balance_transactions/txn_1"), "balance");
+	assert_string_equal(route_res(&r, "POST", "/v1/checkout/sessions"), "checkout_session");
+	assert_string_equal(route_res(&r, "GET", "/v1/webhook_endpoints/we_1"), "webhook_endpoint");
+	const struct gate_route *t = gate_routes_match(&r, "POST", 4, "/v1/tokens", 10);
+	assert_non_null(t);
+	assert_true(t->publishable);
+	assert_null(route_res(&r, "GET", "/v1/tokens/tok_1"));
+	t = gate_routes_match(&r, "POST", 4, "/v1/payment_methods", 19);
+	assert_true(t && t->publishable);
+	t = gate_routes_match(&r, "GET", 3, "/v1/payment_methods/pm_1", 24);
+	assert_true(t && !t->publishable && !strcmp(t->resource, "payment_method"));
+	assert_null(route_res(&r, "GET", "/v1/unknown_thing"));
+	gate_routes_free(&r);
+}
+
 static void test_client_addr(void **state)
 {
 	const char *tp[] = { "10.0.0.0/8", "::1" };
@@ -346,6 +385,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_extract),
 		cmocka_unit_test(test_glob_routes),
+		cmocka_unit_test(test_stripe_routes),
 		cmocka_unit_test(test_client_addr),
 		cmocka_unit_test_setup_teardown(test_decide_order, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_error_bodies, env_setup, env_teardown),

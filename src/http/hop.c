@@ -1,0 +1,77 @@
+/* hop.c: the hop-by-hop rule shared by the proxy and the gate (see hop.h). */
+#include "http/hop.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+bool http_hop_by_hop(const char *name, size_t len)
+{
+	static const char *const names[] = { "connection", "keep-alive", "te", "trailer", "upgrade" };
+
+	if (len >= 6 && !strncasecmp(name, "proxy-", 6))
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len && !strncasecmp(names[i], name, len))
+			return true;
+	return false;
+}
+
+/* Fields a Connection header cannot take away: the body is relayed with its own framing, so
+ * dropping Content-Length or Transfer-Encoding would let the next hop read the body as
+ * another request (smuggling past every check made here); Host names the resource. */
+static bool framing_field(const char *name, size_t len)
+{
+	return (len == 14 && !strncasecmp(name, "content-length", 14)) ||
+	       (len == 17 && !strncasecmp(name, "transfer-encoding", 17)) ||
+	       (len == 4 && !strncasecmp(name, "host", 4));
+}
+
+bool http_field_is_hop(const struct http_head *h, const char *base, size_t i)
+{
+	const char *name = base + h->hdrs[i].name_off;
+	size_t nlen = h->hdrs[i].name_len;
+
+	if (http_hop_by_hop(name, nlen))
+		return true;
+	if (framing_field(name, nlen))
+		return false;
+	/* every Connection field counts: a second one must not smuggle a field through */
+	for (size_t c = 0; c < h->nhdrs; c++)
+		if (http_hdr_name_is(h, base, c, "connection") &&
+		    http_token_list_has(base + h->hdrs[c].val_off, h->hdrs[c].val_len, name, nlen))
+			return true;
+	return false;
+}
+
+int http_fields_copy(const struct http_head *h, const char *base, struct buf *out,
+		     http_field_skip_fn skip, void *arg)
+{
+	size_t conn[HTTP_HEADERS_CAP], nconn = 0;
+
+	/* the Connection fields, found once (this runs for every message) */
+	for (size_t i = 0; i < h->nhdrs && i < HTTP_HEADERS_CAP; i++)
+		if (http_hdr_name_is(h, base, i, "connection"))
+			conn[nconn++] = i;
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		const char *name = base + h->hdrs[i].name_off;
+		size_t nlen = h->hdrs[i].name_len, vlen = h->hdrs[i].val_len;
+		bool named = false;
+		for (size_t c = 0; c < nconn && !named && !framing_field(name, nlen); c++)
+			named = http_token_list_has(base + h->hdrs[conn[c]].val_off,
+						    h->hdrs[conn[c]].val_len, name, nlen);
+		if (named || http_hop_by_hop(name, nlen) || (skip && skip(arg, name, nlen)))
+			continue;
+		if (buf_room(out) < nlen + vlen + 4)
+			return -ENOSPC;
+		char *p = out->data + out->len;
+		memcpy(p, name, nlen);
+		p[nlen] = ':';
+		p[nlen + 1] = ' ';
+		memcpy(p + nlen + 2, base + h->hdrs[i].val_off, vlen);
+		p[nlen + 2 + vlen] = '\r';
+		p[nlen + 3 + vlen] = '\n';
+		out->len += nlen + vlen + 4;
+	}
+	return 0;
+}
