@@ -111,7 +111,7 @@ def test_upstream_value_errors(tmp_path, lines, needle):
     cfg.write_text(f"[gate]\nlisten = 127.0.0.1:1\ndb = k.db\n{lines}\n")
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
                        text=True, timeout=10)
-    assert p.returncode == 2 and needle in p.stderr, p.stderr
+    assert p.returncode == 1 and needle in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("value", ["http://127.0.0.1", "https://127.0.0.1:9443/",
@@ -157,7 +157,7 @@ def test_builtin_stripe_routes(tmp_path):
     cfg.write_text(f"[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\nroutes = paypal\n")
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
                        text=True, timeout=10)
-    assert p.returncode == 2 and "routes must be stripe" in p.stderr
+    assert p.returncode == 1 and "routes must be stripe" in p.stderr
     cfg.write_text(f"[gate]\nlisten = 127.0.0.1:1\ndb = k.db\nupstream = 127.0.0.1:2\nroutes = stripe\n")
     p = subprocess.run([IPLOCK, "gate", "-c", str(cfg), "--check"], capture_output=True,
                        text=True, timeout=10)
