@@ -421,6 +421,97 @@ static void test_deferred_second_event(void **state)
 	run_deferred_case(false, "CSTF");
 }
 
+/* Regression (io_reused_in_batch): an io closed by an earlier callback of the batch and at once
+ * re-initialised on a new fd (a redial into the same struct) must not receive the event queued
+ * for its old fd. Before the fix the loop only skipped ios whose fd was -1, so the stale
+ * EPOLLIN reached the new, idle socket (in the proxy: connect_done() on a connect still in
+ * progress). */
+struct pairio {
+	struct io io;
+	int peer;
+	int calls;       /* events handled on the io's current fd */
+	int stale;       /* events for which the current fd had nothing to read */
+	int reinit;
+	struct pairio *other;
+};
+static int fresh_pairs[2][2];
+static struct pairio *poke_pairs;
+
+/* Later, in its own batch: a byte for the redialled io's new fd. */
+static void poke_cb(struct loop *loop, struct timer *t)
+{
+	(void)loop;
+	(void)t;
+	for (int i = 0; i < 2; i++)
+		if (poke_pairs[i].reinit)
+			assert_int_equal(write(fresh_pairs[i][1], "y", 1), 1);
+}
+
+static void pair_cb(struct loop *loop, struct io *io, uint32_t revents)
+{
+	struct pairio *p = container_of(io, struct pairio, io);
+	char c;
+
+	(void)revents;
+	p->calls++;
+	if (read(io->fd, &c, 1) != 1)
+		p->stale++;
+	if (!p->other->reinit && !p->reinit) {
+		/* the first event of the batch: redial the other one into the same struct io */
+		struct pairio *o = p->other;
+		io_close(loop, &o->io);
+		o->reinit = 1;
+		o->calls = 0;
+		int idx = o < p ? 0 : 1;
+		io_init(&o->io, fresh_pairs[idx][0], pair_cb);
+		assert_int_equal(io_want(loop, &o->io, EPOLLIN), 0);
+	}
+}
+
+static void test_io_reused_in_batch(void **state)
+{
+	struct loop *loop = new_loop();
+	struct pairio p[2];
+	struct timer end;
+	int sp[2][2];
+
+	(void)state;
+	memset(p, 0, sizeof(p));
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp[i]), 0);
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fresh_pairs[i]), 0);
+		p[i].peer = sp[i][1];
+		p[i].other = &p[1 - i];
+		io_init(&p[i].io, sp[i][0], pair_cb);
+		assert_int_equal(io_want(loop, &p[i].io, EPOLLIN), 0);
+		/* both readable before the loop runs: one batch holds both events */
+		assert_int_equal(write(sp[i][1], "x", 1), 1);
+	}
+	struct timer poke;
+	poke_pairs = p;
+	timer_init(&poke, poke_cb);
+	timer_start(loop, &poke, 20);
+	timer_init(&end, stop_cb);
+	timer_start(loop, &end, 50);
+	assert_int_equal(loop_run(loop), 0);
+	/* exactly one was redialled; its new fd saw only the byte sent to it later */
+	assert_int_equal(p[0].reinit + p[1].reinit, 1);
+	struct pairio *re = p[0].reinit ? &p[0] : &p[1];
+	struct pairio *first = p[0].reinit ? &p[1] : &p[0];
+	assert_int_equal(first->calls, 1);
+	assert_int_equal(first->stale, 0);
+	assert_int_equal(re->calls, 1);
+	assert_int_equal(re->stale, 0);
+	loop_free(loop);
+	for (int i = 0; i < 2; i++) {
+		close(sp[i][1]);
+		close(p[i].io.fd);
+		close(fresh_pairs[i][1]);
+		if (!p[i].reinit)
+			close(fresh_pairs[i][0]);
+	}
+}
+
 /* A deferral made by the callback that stops the loop runs before loop_run returns. */
 static struct deferred last_d;
 static bool last_ran;
@@ -691,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_timer_in_callback),
 		cmocka_unit_test(test_deferred_both_closed),
 		cmocka_unit_test(test_deferred_second_event),
+		cmocka_unit_test(test_io_reused_in_batch),
 		cmocka_unit_test(test_loop_stop),
 		cmocka_unit_test(test_io_stop_hup),
 		cmocka_unit_test(test_interest_zero_still_reports_hup),
