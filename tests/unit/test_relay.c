@@ -457,6 +457,107 @@ static void test_reset(void **state)
 	rig_free(&r);
 }
 
+/* --- a side that is not a plain socket (relay_io, as the proxy's TLS client) --- */
+
+/* The fake: bytes on fd a are XOR-ed with 0x5a both ways (a stand-in for TLS), reads on a
+ * return at most 1000 bytes (record-sized) and say the rest is "buffered" above the socket. */
+static struct { int a; unsigned reads, writes, shuts, buffered_calls; } fake;
+
+static long fake_read(void *ctx, int fd, void *buf, size_t len)
+{
+	(void)ctx;
+	fake.reads++;
+	if (fd == fake.a && len > 1000)
+		len = 1000;
+	ssize_t n = read(fd, buf, len);
+	if (n < 0)
+		return errno == EAGAIN ? -EAGAIN : -errno;
+	if (fd == fake.a)
+		for (ssize_t i = 0; i < n; i++)
+			((uint8_t *)buf)[i] ^= 0x5a;
+	return n;
+}
+
+static long fake_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	uint8_t tmp[65536];
+
+	(void)ctx;
+	fake.writes++;
+	if (fd == fake.a) {
+		if (len > sizeof(tmp))
+			len = sizeof(tmp);
+		for (size_t i = 0; i < len; i++)
+			tmp[i] = ((const uint8_t *)buf)[i] ^ 0x5a;
+		buf = tmp;
+	}
+	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN ? -EAGAIN : -errno;
+	return n;
+}
+
+static void fake_shutdown(void *ctx, int fd)
+{
+	(void)ctx;
+	fake.shuts++;
+	shutdown(fd, SHUT_WR);
+}
+
+static bool fake_buffered(void *ctx, int fd)
+{
+	char c;
+
+	(void)ctx;
+	fake.buffered_calls++;
+	return fd == fake.a && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
+static void test_custom_io(void **state)
+{
+	static const struct relay_io io = { fake_read, fake_write, fake_shutdown, fake_buffered, NULL };
+	const size_t nup = 700 * 1000, ndown = 900 * 1000;
+	uint8_t *up = random_bytes(nup, 7), *down = random_bytes(ndown, 8);
+	uint8_t *up_x = malloc(nup);
+	struct rig r;
+
+	(void)state;
+	assert_non_null(up_x);
+	/* auto mode asked for, but a relay_io side keeps it in copy mode */
+	rig_init(&r, MODE_AUTO);
+	r.env.io = &io;
+	memset(&fake, 0, sizeof(fake));
+	fake.a = r.a;
+	for (size_t i = 0; i < nup; i++)
+		up_x[i] = up[i] ^ 0x5a;
+	r.pa.out = up_x;          /* what a TLS client would put on the wire */
+	r.pa.out_len = nup;
+	r.pa.shut_after = true;
+	r.pb.out = down;
+	r.pb.out_len = ndown;
+	r.pb.shut_after = true;
+	ep_expect(&r.pa, ndown);
+	ep_expect(&r.pb, nup);
+	rig_run(&r, both_eof, 4000);
+	/* every byte went through the hooks: decoded going up, encoded coming down */
+	assert_int_equal(r.pb.in_len, nup);
+	assert_memory_equal(r.pb.in, up, nup);
+	assert_int_equal(r.pa.in_len, ndown);
+	for (size_t i = 0; i < ndown; i++)
+		if ((r.pa.in[i] ^ 0x5a) != down[i])
+			fail_msg("byte %zu not encoded by the write hook", i);
+	assert_true(fake.reads > nup / 1000);
+	assert_true(fake.writes > 0);
+	assert_true(fake.buffered_calls > 0);
+	assert_int_equal(fake.shuts, 2);   /* each FIN through the hook, none by shutdown() */
+	assert_false(r.up.spliced || r.down.spliced);
+	assert_int_equal(r.pool.n, 0);      /* no pipe was ever taken */
+	rig_free(&r);
+	free(up);
+	free(up_x);
+	free(down);
+}
+
 static void test_release_pipes(void **state)
 {
 	struct pipe_pool pool = { .n = 0 };
@@ -509,6 +610,7 @@ int main(void)
 		EACH_MODE(test_slow_reader),
 		EACH_MODE(test_queue_first),
 		EACH_MODE(test_reset),
+		cmocka_unit_test(test_custom_io),
 		cmocka_unit_test(test_release_pipes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
