@@ -273,7 +273,7 @@ static void test_emfile_backoff(void **state)
 	assert_int_equal(got.n, 1);
 	assert_int_equal(got.ports[0], local_port(c));
 	assert_true(got.at_ms[0] >= em.freed_at_ms);
-	assert_true(got.at_ms[0] - em.freed_at_ms <= ACCEPTOR_BACKOFF_MS + 100);
+	assert_true(got.at_ms[0] - em.freed_at_ms <= ACCEPTOR_BACKOFF_MS + 400);   /* slack for a loaded machine */
 	assert_true(got.at_ms[0] - t0 < 2000);
 
 	restore_limits(NULL);

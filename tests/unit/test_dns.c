@@ -234,6 +234,7 @@ static void resolved(void *arg, const struct dns_result *res)
 static void cancel_grace(struct loop *loop, struct timer *t);
 static struct timer grace;
 static struct call *grace_call;
+static int grace_rounds;
 
 static void on_wake(struct loop *loop, void *arg)
 {
@@ -255,9 +256,10 @@ static void on_wake(struct loop *loop, void *arg)
 	case OP_RESOLVE_CANCEL:
 		c->rc = dns_resolve(rt.dns, c->name, resolved, c, &req);
 		dns_cancel(req);
-		/* long enough for the answer to arrive and be dropped */
+		/* until the answer has arrived and been dropped */
 		grace_call = c;
-		timer_start(loop, &grace, 300);
+		grace_rounds = 0;
+		timer_start(loop, &grace, 20);
 		return;
 	case OP_CACHED:
 		c->hit = dns_cached(rt.dns, c->name, &c->res);
@@ -272,10 +274,21 @@ static void on_wake(struct loop *loop, void *arg)
 	sem_post(&rt.done);
 }
 
+/* Done once the answer is in (the cache has it), or after about 3 s. */
 static void cancel_grace(struct loop *loop, struct timer *t)
 {
-	(void)loop;
-	(void)t;
+	struct dns_result r;
+
+	if (!dns_cached(rt.dns, grace_call->name, &r) && ++grace_rounds < 150) {
+		timer_start(loop, t, 20);
+		return;
+	}
+	/* a little longer: a callback that was not cancelled would run now */
+	if (grace_rounds < 1000) {
+		grace_rounds = 1000;
+		timer_start(loop, t, 50);
+		return;
+	}
 	sem_post(&rt.done);
 }
 
@@ -333,6 +346,8 @@ static void advance(int64_t ms)
 	stats();
 }
 
+static unsigned setup_timeout_ms;
+
 static int setup(void **state)
 {
 	char servers[64];
@@ -345,7 +360,9 @@ static int setup(void **state)
 	assert_int_equal(loop_new(&rt.loop), 0);
 	assert_int_equal(loop_set_wakeup(rt.loop, on_wake, NULL), 0);
 	timer_init(&grace, cancel_grace);
-	assert_int_equal(dns_new(rt.loop, servers, 200, &rt.dns), 0);
+	/* generous: a loaded machine must not turn an answer into a retry or a timeout */
+	assert_int_equal(dns_new(rt.loop, servers, setup_timeout_ms ? setup_timeout_ms : 1500, &rt.dns), 0);
+	setup_timeout_ms = 0;
 	assert_int_equal(pthread_create(&rt.th, NULL, loop_main, NULL), 0);
 	return 0;
 }
@@ -388,7 +405,8 @@ static void test_ttl_honoured(void **state)
 	assert_int_equal(r.naddrs, 1);
 	assert_ip4(&r.addrs[0], "127.0.0.9");
 	assert_int_equal(r.ttl_s, 1);
-	assert_int_equal(a_queries("ttl1.test"), 1);
+	unsigned asked = a_queries("ttl1.test");
+	assert_true(asked >= 1);
 	/* within the TTL: from the cache, the server is not asked */
 	assert_true(cached("ttl1.test", &r));
 	assert_int_equal(r.status, 0);
@@ -396,12 +414,13 @@ static void test_ttl_honoured(void **state)
 	assert_int_equal(stats().cache_hits, 1);
 	advance(900);
 	assert_true(cached("ttl1.test", NULL));
+	assert_int_equal(a_queries("ttl1.test"), asked);
 	/* past the TTL: gone, and the next lookup asks the server again */
 	advance(150);
 	assert_false(cached("ttl1.test", NULL));
 	r = resolve("ttl1.test");
 	assert_int_equal(r.status, 0);
-	assert_int_equal(a_queries("ttl1.test"), 2);
+	assert_true(a_queries("ttl1.test") > asked);
 	assert_true(cached("ttl1.test", NULL));
 	struct dns_stats st = stats();
 	assert_int_equal(st.queries, 2);
@@ -452,8 +471,9 @@ static void test_ttl_zero_not_cached(void **state)
 	assert_ip4(&r.addrs[0], "127.0.0.10");
 	assert_int_equal(r.ttl_s, 0);
 	assert_false(cached("ttl0.test", NULL));
+	unsigned asked = a_queries("ttl0.test");
 	resolve("ttl0.test");
-	assert_int_equal(a_queries("ttl0.test"), 2);
+	assert_true(a_queries("ttl0.test") > asked);
 }
 
 static void test_negative(void **state)
@@ -488,8 +508,8 @@ static void test_negative(void **state)
 	assert_false(cached("nodata.test", NULL));
 }
 
-/* A server failure and a timeout are not answers: nothing is cached. */
-static void test_failures_not_cached(void **state)
+/* A server failure is not an answer: nothing is cached. */
+static void test_servfail_not_cached(void **state)
 {
 	struct dns_result r;
 
@@ -497,11 +517,26 @@ static void test_failures_not_cached(void **state)
 	r = resolve("fail.test");
 	assert_int_equal(r.status, -EIO);
 	assert_false(cached("fail.test", NULL));
+	assert_int_equal(stats().failures, 1);
+}
+
+/* Nor is a timeout (a channel with a short timeout, against a name the server ignores). */
+static int setup_short(void **state)
+{
+	setup_timeout_ms = 100;
+	return setup(state);
+}
+
+static void test_timeout_not_cached(void **state)
+{
+	struct dns_result r;
+
+	(void)state;
 	r = resolve("drop.test");
 	assert_int_equal(r.status, -ETIMEDOUT);
 	assert_true(a_queries("drop.test") >= 1);
 	assert_false(cached("drop.test", NULL));
-	assert_int_equal(stats().failures, 2);
+	assert_int_equal(stats().failures, 1);
 }
 
 /* A cancelled lookup never calls back; its answer still fills the cache. */
@@ -513,7 +548,7 @@ static void test_cancel(void **state)
 	call(&c);
 	assert_int_equal(c.rc, 0);
 	assert_false(c.called_back);
-	assert_int_equal(a_queries("multi.test"), 1);
+	assert_true(a_queries("multi.test") >= 1);
 	assert_true(cached("multi.test", NULL));
 }
 
@@ -554,7 +589,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ttl_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_zero_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failures_not_cached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_servfail_not_cached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_not_cached, setup_short, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts_answer_later, setup, teardown),
 	};
