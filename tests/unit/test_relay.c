@@ -457,6 +457,47 @@ static void test_reset(void **state)
 	rig_free(&r);
 }
 
+/* fin_by_close: the owner closes the sink as soon as the FIN is due, so the relay marks the
+ * direction shut without a shutdown() of its own; the peer sees EOF only at that close. */
+static void test_fin_by_close(void **state)
+{
+	enum mode m = *(const enum mode *)*state;
+	const size_t n = 200 * 1000;
+	uint8_t *data = random_bytes(n, 9);
+	struct rig r;
+	char c;
+
+	rig_init(&r, m);
+	r.up.fin_by_close = true;
+	r.pa.out = data;
+	r.pa.out_len = n;
+	r.pa.shut_after = true;
+	ep_expect(&r.pb, n);
+	for (uint64_t deadline = now_ms() + 3000; !r.up.shut;) {
+		assert_true(now_ms() < deadline);
+		if (!rig_step(&r, true, false))
+			rig_poll(&r);
+		assert_int_equal(r.up_rc, 0);
+	}
+	/* every byte is out before the FIN is due */
+	for (uint64_t deadline = now_ms() + 3000; r.pb.in_len < n;) {
+		assert_true(now_ms() < deadline);
+		if (!ep_step(&r.pb))
+			usleep(1000);
+	}
+	assert_memory_equal(r.pb.in, data, n);
+	assert_false(relay_dir_pending(&r.up));
+	/* no FIN yet: the relay left it to the owner's close */
+	assert_int_equal(recv(r.pb.fd, &c, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	close(r.b);
+	r.b = -1;
+	usleep(10 * 1000);
+	assert_int_equal(recv(r.pb.fd, &c, 1, MSG_DONTWAIT), 0);
+	rig_free(&r);
+	free(data);
+}
+
 /* --- a side that is not a plain socket (relay_io, as the proxy's TLS client) --- */
 
 /* The fake: bytes on fd a are XOR-ed with 0x5a both ways (a stand-in for TLS), reads on a
@@ -610,6 +651,7 @@ int main(void)
 		EACH_MODE(test_slow_reader),
 		EACH_MODE(test_queue_first),
 		EACH_MODE(test_reset),
+		EACH_MODE(test_fin_by_close),
 		cmocka_unit_test(test_custom_io),
 		cmocka_unit_test(test_release_pipes),
 	};
