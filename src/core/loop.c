@@ -20,6 +20,8 @@ struct loop {
 	struct io wake_io;
 	void (*wake_fn)(struct loop *loop, void *arg);
 	void *wake_arg;
+	struct epoll_event *batch;   /* events being dispatched, so a close can void its later ones */
+	int batch_n, batch_i;
 };
 
 uint64_t loop_clock_ms(void)
@@ -91,8 +93,18 @@ int io_want(struct loop *loop, struct io *io, uint32_t events)
 	return 0;
 }
 
+/* An io closed or stopped mid-batch may be reused at once (io_init on a new fd, as a redial
+ * does): an event still queued for it in this batch belongs to the old fd, so it is voided. */
+static void batch_forget(struct loop *loop, const struct io *io)
+{
+	for (int j = loop->batch_i + 1; j < loop->batch_n; j++)
+		if (loop->batch[j].data.ptr == io)
+			loop->batch[j].data.ptr = NULL;
+}
+
 void io_stop(struct loop *loop, struct io *io)
 {
+	batch_forget(loop, io);
 	if (io->fd != -1 && io->added)
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->added = false;
@@ -101,9 +113,10 @@ void io_stop(struct loop *loop, struct io *io)
 
 void io_close(struct loop *loop, struct io *io)
 {
-	(void)loop;
 	if (io->fd == -1)
 		return;
+	if (loop)
+		batch_forget(loop, io);
 	/* close() takes the fd out of the epoll set (our fds are never dup'd): no EPOLL_CTL_DEL */
 	close(io->fd);
 	io->fd = -1;
@@ -264,12 +277,15 @@ int loop_run(struct loop *loop)
 			return -errno;
 		}
 		loop->now_ms = loop_clock_ms();
-		for (int i = 0; i < n; i++) {
-			struct io *io = events[i].data.ptr;
-			/* an earlier callback in this batch may have closed it: fd is then -1 */
-			if (io->fd != -1)
-				io->cb(loop, io, events[i].events);
+		loop->batch = events;
+		loop->batch_n = n;
+		for (loop->batch_i = 0; loop->batch_i < n; loop->batch_i++) {
+			struct io *io = events[loop->batch_i].data.ptr;
+			/* an earlier callback in this batch may have closed it (voided, or fd -1) */
+			if (io && io->fd != -1)
+				io->cb(loop, io, events[loop->batch_i].events);
 		}
+		loop->batch_n = 0;
 		timers_run(loop);
 		loop_run_deferred(loop);
 	}

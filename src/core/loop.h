@@ -48,7 +48,9 @@ uint64_t loop_clock_ms(void);
 
 void io_init(struct io *io, int fd, io_cb cb);
 int io_want(struct loop *loop, struct io *io, uint32_t events); /* set interest; 0 stops polling */
-void io_close(struct loop *loop, struct io *io);                /* forget and close(fd) */
+/* Forget and close(fd). An event still queued for io in the batch being dispatched is dropped,
+ * so io may be re-initialised on a new fd at once (a redial). loop may be NULL outside it. */
+void io_close(struct loop *loop, struct io *io);
 /* Out of the epoll set. Interest 0 (io_want) still reports ERR/HUP, level-triggered: an owner
  * that cannot act on a hang-up yet uses this, and io_want() later adds the fd back. */
 void io_stop(struct loop *loop, struct io *io);
