@@ -1,6 +1,8 @@
 /* git.c: history scanning through git's own plumbing, spawned with posix_spawn and pipes. */
 #include "scan/git.h"
 
+#include "scan/archive.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -180,6 +182,9 @@ static int scan_blob(struct scan_report *r, struct breader *b, uint64_t size, co
 		}
 		if ((rc = br_exact(b, *mem, (size_t)size)))
 			return rc;
+		if (o->max_archive_depth > 0 && scan_archive_sniff(*mem, (size_t)size)) {
+			return scan_archive_buffer(r, *mem, (size_t)size, path, o, 1, NULL, -1);
+		}
 		if (size && !o->binary && scan_looks_binary(*mem, (size_t)size))
 			return 0;
 		rc = size ? scan_buffer(*mem, (size_t)size, o->flags, scan_report_hit, r) : 0;
@@ -303,10 +308,15 @@ static void add_commit(struct scan_report *r, const struct blobref *br, const ch
 			continue;
 		}
 		snprintf(c->id, sizeof(c->id), "%s", id);
-		/* the introducing commit names the path; quoted (odd) paths keep rev-list's */
+		/* the introducing commit names the path; quoted (odd) paths keep rev-list's; a
+		 * member of an archive blob keeps its "!member" part */
 		if (f->n_commits == 0 && path[0] && path[0] != '"') {
-			char *p = strdup(path);
+			const char *inner = strchr(f->file, '!');
+			size_t pl = strlen(path), il = inner ? strlen(inner) : 0;
+			char *p = malloc(pl + il + 1);
 			if (p) {
+				memcpy(p, path, pl);
+				memcpy(p + pl, inner ? inner : "", il + 1);
 				free(f->file);
 				f->file = p;
 			}
