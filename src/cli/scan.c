@@ -41,6 +41,7 @@ static void usage(FILE *out)
 		"  --max-archive-depth N  archives opened inside archives (default 4; 0: archives are bytes)\n"
 		"  --max-decompressed-size N[KMG]  bytes out of one archive member (default 1G)\n"
 		"  --max-archive-ratio N  decompressed/compressed ratio of a member (default 100)\n"
+		"  --max-decode-depth N   base64/percent/escape layers decoded (default 2, max 4; 0: off)\n"
 		"\n"
 		"Inline `iplock:allow` or `gitleaks:allow` on a key's line suppresses it.\n"
 		"Exit status: 0 no findings, 1 findings, 2 usage or I/O error.\n");
@@ -112,10 +113,12 @@ int scan_main(int argc, char **argv)
 		{ "max-archive-depth", required_argument, NULL, 0x100 },
 		{ "max-decompressed-size", required_argument, NULL, 0x101 },
 		{ "max-archive-ratio", required_argument, NULL, 0x102 },
+		{ "max-decode-depth", required_argument, NULL, 0x103 },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t skipped = 0;
-	struct scan_input_opts io = { .max_archive_depth = SCAN_ARCHIVE_DEPTH_DEFAULT,
+	struct scan_input_opts io = { .flags = SCAN_F_DECODE(SCAN_DECODE_DEPTH_DEFAULT),
+				      .max_archive_depth = SCAN_ARCHIVE_DEPTH_DEFAULT,
 				      .max_decompressed = SCAN_ARCHIVE_SIZE_DEFAULT,
 				      .max_ratio = SCAN_ARCHIVE_RATIO_DEFAULT, .skipped = &skipped };
 	enum scan_format fmt = SCAN_FMT_TEXT;
@@ -148,14 +151,16 @@ int scan_main(int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 'a': actor = optarg; break;
 		case 'q': quiet = true; break;
-		case 0x100: case 0x101: case 0x102: {
+		case 0x100: case 0x101: case 0x102: case 0x103: {
 			unsigned long long v;
 			if (!scan_parse_limit(optarg, c == 0x101, &v) || (c == 0x100 && v > 16) ||
-			    (c != 0x100 && v == 0)) {
+			    (c == 0x103 && v > SCAN_DECODE_DEPTH_MAX) || ((c == 0x101 || c == 0x102) && v == 0)) {
 				rc = scan_err("bad value", argv[optind - 1]);
 				goto out;
 			}
-			if (c == 0x100)
+			if (c == 0x103)
+				io.flags = (io.flags & ~SCAN_F_DECODE_MASK) | SCAN_F_DECODE(v);
+			else if (c == 0x100)
 				io.max_archive_depth = (int)v;
 			else if (c == 0x101)
 				io.max_decompressed = v;
