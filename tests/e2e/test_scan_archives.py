@@ -310,3 +310,59 @@ def test_docker_save_new_layout_and_oci_dir(tmp_path):
     got = sorted((x["file"], x["secret"]) for x in f)
     assert got == sorted([(str(d) + "!%s!app/secret.txt" % layers[0], k3),
                           (str(d) + "!%s!config.Env[0]" % cd, k4)]), got
+
+
+def test_other_providers_each_rule_and_negatives(tmp_path):
+    b36 = body(36)
+    aws_id = "AK" + "IA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+    aws_secret = "aB/" + body(37)
+    toks = {
+        "github_pat": "gh" + "p_" + b36,
+        "github_oauth": "gh" + "o_" + body(36),
+        "github_app_token": "gh" + "s_" + body(36),
+        "github_refresh_token": "gh" + "r_" + body(36),
+        "github_fine_grained_pat": "github" + "_pat_" + body(82),
+        "mercury": "secret-token:" + "mercury_production_wma_" + body(43) + "_yrucrem",
+        "unit": "v2.public." + "eyJyb2xlIjoi" + body(120),
+        "adyen": "AQE" + body(80) + "==-" + body(43) + "=-" + "k(2^<Lt*nb~m4zQ9",
+        "aws_access_key_id": aws_id,
+        "aws_secret_access_key": aws_secret,
+    }
+    (tmp_path / "creds.txt").write_text(
+        "".join("%s: %s\n" % (k, v) for k, v in toks.items() if not k.startswith("aws")) +
+        "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n" % (aws_id, aws_secret))
+    neg = tmp_path / "neg"
+    neg.mkdir()
+    (neg / "near.txt").write_text("\n".join([
+        "ghp_" + body(20), "xghp_" + b36, "gh" + "p_" + body(40), "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", body(40), "github_pat_" + body(20),
+        "mercury_production_wma_" + body(10) + "_yrucrem", "v2.public.eyJzdWIi" + body(80),
+        "AQE" + body(80), "MAKIA" + "ABCDEFGHIJKLMNOP"]) + "\n")
+    r, f = scan_json(str(tmp_path))
+    got = {x["kind"]: x["secret"] for x in f}
+    assert got == toks, (sorted(got), r.stderr)
+    assert not [x for x in f if "/neg/" in x["file"]]
+    sev = {x["kind"]: x["severity"] for x in f}
+    assert sev["aws_access_key_id"] == "high" and sev["mercury"] == "critical"
+    # SARIF has one rule per kind, new ones included
+    r = scan("--format", "sarif", str(tmp_path / "creds.txt"))
+    rules = json.loads(r.stdout)["runs"][0]["tool"]["driver"]["rules"]
+    assert {"github_pat", "mercury", "unit", "adyen", "aws_access_key_id"} <= {x["id"] for x in rules}
+
+
+def test_percent_and_escapes_and_decode_depth(tmp_path):
+    k = key("sk_live")
+    a, b = k.split("_", 1)
+    (tmp_path / "ci.log").write_text(
+        "step 1\nGET /cb?key=%s HTTP/1.1\n" % urllib.parse.quote(k, safe="").replace("_", "%5F") +
+        '{"env": {"KEY": "%s"}}\n' % "".join("\\u%04x" % ord(c) for c in k))
+    r, f = scan_json(str(tmp_path / "ci.log"))
+    assert sorted(x["line"] for x in f) == [2, 3] and {x["secret"] for x in f} == {k}
+    r, f = scan_json("--max-decode-depth", "0", str(tmp_path / "ci.log"))
+    assert f == []
+    bb = base64.b64encode(base64.b64encode(k.encode())).decode()
+    (tmp_path / "d.env").write_text("X=%s\n" % bb)
+    assert [x["secret"] for x in scan_json("--max-decode-depth", "1", str(tmp_path / "d.env"))[1]] == []
+    assert [x["secret"] for x in scan_json(str(tmp_path / "d.env"))[1]] == [k]
+    r = scan("--max-decode-depth", "9", str(tmp_path))
+    assert r.returncode == 2 and b"bad value" in r.stderr
