@@ -22,7 +22,7 @@ static size_t g_size;
 static int rec(void *arg, const struct scan_hit *h)
 {
 	struct hits *hs = arg;
-	if (h->offset >= g_size || h->len < 20 || h->len > SCAN_KEY_MAX || h->line < 1 ||
+	if (h->offset >= g_size || h->len < SCAN_BODY_MIN + 3 || h->len > SCAN_KEY_MAX || h->line < 1 ||
 	    h->column < 1 || h->column > h->offset + 1)
 		abort();
 	/* a plain key is the input's bytes at its offset */
