@@ -216,7 +216,7 @@ static void test_providers(void **state)
 	b40[5] = '/';
 	b40[0] = 'a';
 	b40[1] = 'B';
-	char gh[64], fine[128], mer[160], unit[256], ady[256], aws[32];
+	char gh[128], fine[256], mer[256], unit[512], ady[512], aws[64];
 	snprintf(gh, sizeof(gh), "gh%c_%s", 'p', b36);
 	snprintf(fine, sizeof(fine), "github%s%s", "_pat_", b82);
 	snprintf(mer, sizeof(mer), "secret-token:mercury_%s_wma_%s_yrucrem", "production", bm);
