@@ -641,43 +641,43 @@ static int dec_scalar(const unsigned char *buf, size_t len, size_t b64_lo, size_
 }
 
 #ifdef SCAN_X86
-/* Positions where a run of letters/digits reaches 24 in block mask m (bit j: position j), with
- * *runlen the run ending just before the block; updates *runlen. */
-static inline uint64_t run24(uint64_t m, uint64_t *runlen)
+/* Starts of runs of 24+ letters/digits, from block mask m (bit j: position j) and *runlen, the
+ * run ending just before the block. Returns the starts of runs that reach 24 inside the block;
+ * *cross is set to how far before the block a run starts that reaches 24 only now (else 0).
+ * Updates *runlen. */
+static inline uint64_t runs24(uint64_t m, uint64_t *runlen, uint64_t *cross)
 {
 	uint64_t r = *runlen;
-	/* fast path: no run of 16 inside and under 8 carried in, so nothing reaches 24 here */
-	uint64_t y16 = m & (m >> 1);
-	y16 &= y16 >> 2;
-	y16 &= y16 >> 4;
-	y16 &= y16 >> 8;
-	if (!y16 && r < 8) {
-		*runlen = (uint64_t)__builtin_clzll(~m);
-		return 0;
-	}
-	uint64_t prev = r >= 64 ? ~0ull : r ? ~0ull << (64 - r) : 0;
-	unsigned __int128 y = ((unsigned __int128)m << 64) | prev;
-	y &= y << 1;
-	y &= y << 2;
-	y &= y << 4;
-	y &= y << 8;
-	y &= y << 8;
-	unsigned __int128 f = y & ~(y << 1);
+	uint64_t y = m & (m >> 1);      /* y[j]: m[j..j+k-1] all set, k = 2, 4, 8, 16, 24 */
+	y &= y >> 2;
+	y &= y >> 4;
+	y &= y >> 8;
+	y &= y >> 8;
+	uint64_t lead = m == ~0ull ? 64 : (uint64_t)__builtin_ctzll(~m); /* ones at the block start */
+	*cross = r && r < 24 && r + lead >= 24 ? r : 0;
 	*runlen = m == ~0ull ? (r < (1u << 30) ? r + 64 : r) : (uint64_t)__builtin_clzll(~m);
-	return (uint64_t)(f >> 64);
+	/* a start is a set bit whose predecessor is clear (bit 0: the carried run) */
+	return y & ~((m << 1) | (r ? 1 : 0));
 }
 
-/* Handles the decode candidates of one 64-byte block at t: fire bits are positions t-3+j. */
-__attribute__((noinline)) static int dec_block(const unsigned char *buf, size_t len, size_t t, uint64_t fire,
-			    uint64_t esc, size_t from, size_t to, unsigned flags, tok_fn fn,
-			    void *arg)
+/* Handles the decode candidates of one 64-byte block at t: base64 run starts are at positions
+ * t-3+j (and t-3-cross), escapes at t+j. */
+__attribute__((noinline)) static int dec_block(const unsigned char *buf, size_t len, size_t t,
+					       uint64_t starts, uint64_t cross, uint64_t esc,
+					       size_t from, size_t to, unsigned flags, tok_fn fn,
+					       void *arg)
 {
 	int rc;
-	while (fire) {
-		size_t p = t - 3 + (size_t)__builtin_ctzll(fire) - 23;
+	if (cross) {
+		size_t p = t - 3 - (size_t)cross;
 		if (p >= from && p < to && (rc = dec_b64(buf, len, p, flags, fn, arg)))
 			return rc;
-		fire &= fire - 1;
+	}
+	while (starts) {
+		size_t p = t - 3 + (size_t)__builtin_ctzll(starts);
+		if (p >= from && p < to && (rc = dec_b64(buf, len, p, flags, fn, arg)))
+			return rc;
+		starts &= starts - 1;
 	}
 	while (esc) {
 		size_t q = t + (size_t)__builtin_ctzll(esc);
@@ -801,10 +801,10 @@ static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, siz
 			}
 		}
 		if (dec) {
-			uint64_t fire = run24(zm[0] | (uint64_t)zm[1] << 32, &runlen);
+			uint64_t cross, starts = runs24(zm[0] | (uint64_t)zm[1] << 32, &runlen, &cross);
 			uint64_t esc = em[0] | (uint64_t)em[1] << 32;
-			if ((fire | esc) &&
-			    (rc = dec_block(buf, len, t, fire, esc, from, to, flags, fn, arg)))
+			if ((starts | cross | esc) &&
+			    (rc = dec_block(buf, len, t, starts, cross, esc, from, to, flags, fn, arg)))
 				return rc;
 		}
 		t += 64;
@@ -814,13 +814,27 @@ static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, siz
 	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
 }
 
-__attribute__((target("avx2,bmi,popcnt")))
-static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			 size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+/* one function per variant, so each loop gets the registers to itself */
+__attribute__((target("avx2,bmi,popcnt"), noinline))
+static int triggers_avx2_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
 {
-	if (flags & SCAN_F_DECODE_MASK)
-		return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
 	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
+}
+
+__attribute__((target("avx2,bmi,popcnt"), noinline))
+static int triggers_avx2_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
+}
+
+static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
+		       size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return (flags & SCAN_F_DECODE_MASK) ?
+		       triggers_avx2_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
+		       triggers_avx2_plain(buf, len, lo, hi, from, to, flags, fn, arg);
 }
 
 __attribute__((target("avx512f,avx512bw")))
@@ -882,10 +896,10 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 			bits &= bits - 1;
 		}
 		if (dec) {
-			uint64_t fire = run24(zal, &runlen);
+			uint64_t cross, starts = runs24(zal, &runlen, &cross);
 			uint64_t esc = _mm512_cmpeq_epi8_mask(u, pc) | _mm512_cmpeq_epi8_mask(u, bs);
-			if ((fire | esc) &&
-			    (rc = dec_block(buf, len, t, fire, esc, from, to, flags, fn, arg)))
+			if ((starts | cross | esc) &&
+			    (rc = dec_block(buf, len, t, starts, cross, esc, from, to, flags, fn, arg)))
 				return rc;
 		}
 		t += 64;
@@ -895,13 +909,27 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
 }
 
-__attribute__((target("avx512f,avx512bw,bmi,popcnt")))
-static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			   size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+/* one function per variant, so each loop gets the registers to itself */
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
+static int triggers_avx512_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
 {
-	if (flags & SCAN_F_DECODE_MASK)
-		return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
 	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
+}
+
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
+static int triggers_avx512_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
+}
+
+static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
+		       size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return (flags & SCAN_F_DECODE_MASK) ?
+		       triggers_avx512_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
+		       triggers_avx512_plain(buf, len, lo, hi, from, to, flags, fn, arg);
 }
 
 __attribute__((target("avx512f,avx512bw,popcnt")))

@@ -175,6 +175,28 @@ static void test_encoded_keys_at_their_line(void **state)
 	scan_simd_cap(-1);
 }
 
+/* base64 runs at every alignment to the 64-byte SIMD blocks, preceded by letters or not */
+static void test_block_boundaries(void **state)
+{
+	(void)state;
+	char b[128], key[160], enc[400], doc[1024];
+	body(b, 40, 3);
+	snprintf(key, sizeof(key), "rk_%s_%s", "live", b);
+	b64(key, enc, false);
+	for (int lvl = 0; lvl <= 2; lvl++) {
+		scan_simd_cap(lvl);
+		for (int off = 0; off < 140; off++) {
+			memset(doc, ' ', (size_t)off);
+			snprintf(doc + off, sizeof(doc) - (size_t)off, "K=%s x\n", enc);
+			struct found f = scan_str(doc, decode2);
+			assert_int_equal(f.n, 1);
+			assert_string_equal(f.h[0].key, key);
+			assert_int_equal(f.h[0].column, (uint64_t)off + 3);
+		}
+	}
+	scan_simd_cap(-1);
+}
+
 static void test_encoded_negatives(void **state)
 {
 	(void)state;
@@ -277,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_b64_decoder),
 		cmocka_unit_test(test_pct_and_esc_decoders),
 		cmocka_unit_test(test_encoded_keys_at_their_line),
+		cmocka_unit_test(test_block_boundaries),
 		cmocka_unit_test(test_encoded_negatives),
 		cmocka_unit_test(test_providers),
 	};
