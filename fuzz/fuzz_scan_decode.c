@@ -107,24 +107,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 4:
 		for (size_t i = 0; i < klen; i++)
-			e += key[i] == '_' ? (size_t)sprintf(enc + e, "%%5F") : (size_t)(enc[e] = key[i], 1);
+			e += key[i] == '_' ? (size_t)snprintf(enc + e, 4, "%%5F") : (size_t)(enc[e] = key[i], 1);
 		break;
 	case 5:
 		for (size_t i = 0; i < klen; i++)
-			e += (size_t)sprintf(enc + e, "\\u%04x", (unsigned char)key[i]);
+			e += (size_t)snprintf(enc + e, 7, "\\u%04x", (unsigned char)key[i]);
 		break;
 	default:
 		for (size_t i = 0; i < klen; i++)
-			e += key[i] == '_' ? (size_t)sprintf(enc + e, "\\x5f") : (size_t)(enc[e] = key[i], 1);
+			e += key[i] == '_' ? (size_t)snprintf(enc + e, 5, "\\x5f") : (size_t)(enc[e] = key[i], 1);
 		break;
 	}
 	size_t d = 0;
 	for (unsigned l = 0; l < lines; l++)
-		d += (size_t)sprintf(doc + d, "x%u: 1\n", l);
-	d += (size_t)sprintf(doc + d, "K: \"");
+		d += (size_t)snprintf(doc + d, sizeof(doc) - d, "x%u: 1\n", l);
+	d += (size_t)snprintf(doc + d, sizeof(doc) - d, "K: \"");
 	memcpy(doc + d, enc, e);
 	d += e;
-	d += (size_t)sprintf(doc + d, "\"\n");
+	d += (size_t)snprintf(doc + d, sizeof(doc) - d, "\"\n");
 	struct want w = { key, klen, lines + 1, 5, 0 };
 	scan_buffer(doc, d, SCAN_F_DECODE(SCAN_DECODE_DEPTH_DEFAULT), on_hit, &w);
 	if (w.found < 1) {

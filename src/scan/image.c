@@ -17,7 +17,7 @@
 
 #include "scan/archive.h"
 
-#define IMG_JSON_MAX    (4u << 20)      /* manifests and configs are small; bigger is no JSON we read */
+#define IMG_JSON_MAX    (4u << 20)      /* manifests and configs are small: bigger is not read */
 #define IMG_JSON_TOTAL  (64u << 20)
 #define IMG_LAYERS_MAX  1024
 #define IMG_NAME_MAX    4096
@@ -270,11 +270,13 @@ bool scan_image_entry(struct scan_image *img, int layer, const char *path)
 	size_t dl = (size_t)(base - p);
 	/* ".wh..wh..opq" hides the whole directory below; ".wh.NAME" deletes NAME */
 	bool opaque = !strcmp(base, ".wh..wh..opq");
-	char *t = malloc(strlen(p) + 1);
+	const char *name = opaque ? "" : base + 4;
+	size_t nl = strlen(name);
+	char *t = malloc(dl + nl + 1);
 	if (!t)
 		return true;
 	memcpy(t, p, dl);
-	strcpy(t + dl, opaque ? "" : base + 4);
+	memcpy(t + dl, name, nl + 1);
 	l->wh[l->nwh++] = t;
 	return true;
 }
