@@ -3,6 +3,7 @@
 #include "scan/scan.h"
 
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,16 +465,38 @@ static inline bool is_trigger(const unsigned char *buf, size_t t)
 	}
 }
 
+/* bytes of w equal to c (a set high bit per match, none missed; an extra one only above a match) */
+static inline uint64_t swar_eq(uint64_t w, uint64_t c)
+{
+	uint64_t v = w ^ c;
+	return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+}
+
+/* The scalar filter: 8 bytes at a time for the trigger bytes, then byte by byte. */
 static int triggers_scalar(const unsigned char *buf, size_t len, size_t lo, size_t hi,
 			   size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
 {
-	for (size_t t = lo; t < hi; t++) {
-		if (!trig_byte[buf[t]] || !is_trigger(buf, t))
-			continue;
-		int rc = try_trigger(buf, len, t, from, to, flags, fn, arg);
-		if (rc)
-			return rc;
+	const uint64_t us = 0x5f5f5f5f5f5f5f5full, dot = 0x2e2e2e2e2e2e2e2eull,
+		       E = 0x4545454545454545ull, A = 0x4141414141414141ull;
+	size_t t = lo;
+	int rc;
+	for (; t + 8 <= hi; t += 8) {
+		uint64_t w;
+		memcpy(&w, buf + t, 8);
+		w = le64toh(w); /* byte i in bits 8i..8i+7, whatever the CPU's order */
+		uint64_t m = swar_eq(w, us) | swar_eq(w, dot) | swar_eq(w, E) | swar_eq(w, A);
+		while (m) {
+			size_t at = t + (size_t)(__builtin_ctzll(m) >> 3);
+			if (trig_byte[buf[at]] && is_trigger(buf, at) &&
+			    (rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
+				return rc;
+			m &= m - 1;
+		}
 	}
+	for (; t < hi; t++)
+		if (trig_byte[buf[t]] && is_trigger(buf, t) &&
+		    (rc = try_trigger(buf, len, t, from, to, flags, fn, arg)))
+			return rc;
 	return 0;
 }
 
@@ -617,26 +640,48 @@ static uint64_t alnum_run_before(const unsigned char *buf, size_t i)
 	return n;
 }
 
-/* Decode candidates byte by byte: base64 runs whose 24th letter/digit is in [b64_lo, hi), and
- * '%' / '\\' in [esc_lo, hi); only triggers at positions in [from, to) count. */
+/* Decode candidates without SIMD: starts p of runs of 24+ letters/digits whose 24th letter is
+ * in [b64_lo, hi), and '%' / '\\' in [esc_lo, hi); only those at positions in [from, to) count.
+ * The run search looks at every 24th byte while it meets no letter or digit. */
 static int dec_scalar(const unsigned char *buf, size_t len, size_t b64_lo, size_t esc_lo,
 		      size_t hi, size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
 {
-	uint64_t run = alnum_run_before(buf, b64_lo);
+	size_t i = b64_lo; /* a candidate 24th position */
 	int rc;
-	for (size_t i = b64_lo; i < hi; i++) {
+	while (i < hi) {
 		if (!alnum[buf[i]]) {
-			run = 0;
+			i += 24; /* no 24-run has its 24th letter in [i, i + 24) */
 			continue;
 		}
-		if (++run == 24 && i - 23 >= from && i - 23 < to &&
-		    (rc = dec_b64(buf, len, i - 23, flags, fn, arg)))
+		size_t k = i;
+		while (k > 0 && i - k < 24 && alnum[buf[k - 1]])
+			k--;
+		size_t f = i;
+		if (i - k < 24) {
+			/* the run starts at k: does it reach k + 24? */
+			while (f < k + 24 && f < len && alnum[buf[f]])
+				f++;
+			if (f < k + 24) {
+				i = f + 24;
+				continue;
+			}
+			if (k + 23 < hi && k >= from && k < to && (rc = dec_b64(buf, len, k, flags, fn, arg)))
+				return rc;
+		}
+		/* past this run (its start is handled or lies before b64_lo) */
+		while (f < hi && alnum[buf[f]])
+			f++;
+		i = f + 24;
+	}
+	size_t end = hi < to ? hi : to;
+	for (size_t q = esc_lo < from ? from : esc_lo; q < end; q++) {
+		const unsigned char *p = memchr(buf + q, '%', end - q), *b = memchr(buf + q, '\\', end - q);
+		if (!p && !b)
+			break;
+		q = (size_t)((!b || (p && p < b) ? p : b) - buf);
+		if ((rc = dec_at(buf, len, q, flags, fn, arg)))
 			return rc;
 	}
-	for (size_t i = esc_lo; i < hi && i < to; i++)
-		if ((buf[i] == '%' || buf[i] == '\\') && i >= from &&
-		    (rc = dec_at(buf, len, i, flags, fn, arg)))
-			return rc;
 	return 0;
 }
 

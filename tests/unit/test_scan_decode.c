@@ -197,6 +197,85 @@ static void test_block_boundaries(void **state)
 	scan_simd_cap(-1);
 }
 
+struct offs {
+	size_t n;
+	uint64_t v[8192];
+};
+
+static int collect_off(void *arg, const struct scan_hit *hit)
+{
+	struct offs *o = arg;
+	if (o->n < 8192)
+		o->v[o->n] = hit->offset * 4096 + hit->len * 4 + hit->decoded;
+	o->n++;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* a mixed 256 KiB text (letter runs of every length, punctuation, encoded and plain keys):
+ * the scalar, AVX2 and AVX-512 paths find the same set, with decoding on and off */
+static void test_levels_agree_with_decoding(void **state)
+{
+	(void)state;
+	size_t n = 256 * 1024, o = 0;
+	char *buf = malloc(n + 1), key[160], enc[400], b[128];
+	uint32_t x = 7;
+	assert_non_null(buf);
+	while (o + 600 < n) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		switch (x % 11) {
+		case 0:
+			body(b, 20 + x % 80, x);
+			snprintf(key, sizeof(key), "sk_%s_%s", "live", b);
+			b64(key, enc, x & 1);
+			o += (size_t)snprintf(buf + o, n - o, "%s%s", x & 2 ? "=" : "", enc);
+			break;
+		case 1:
+			body(b, 30, x);
+			o += (size_t)snprintf(buf + o, n - o, "sk%%5Flive%%5F%s", b);
+			break;
+		case 2:
+			body(b, 30, x);
+			o += (size_t)snprintf(buf + o, n - o, "sk\\u005ftest\\x5f%s", b);
+			break;
+		case 3:
+			body(b, 40, x);
+			o += (size_t)snprintf(buf + o, n - o, "rk_%s_%s", "live", b);
+			break;
+		default: {
+			size_t r = x % 70;
+			body(buf + o, r, x);
+			o += r;
+			buf[o++] = " \n._-/+%=\\\"'"[x % 13];
+		}
+		}
+	}
+	buf[o] = '\0';
+	for (unsigned fl = 0; fl <= SCAN_F_DECODE(3); fl += SCAN_F_DECODE(1)) {
+		static struct offs r[3];
+		for (int lvl = 0; lvl <= 2; lvl++) {
+			scan_simd_cap(lvl);
+			r[lvl].n = 0;
+			assert_int_equal(scan_buffer(buf, o, fl, collect_off, &r[lvl]), 0);
+			qsort(r[lvl].v, r[lvl].n, sizeof(uint64_t), cmp_u64);
+		}
+		assert_true(r[0].n > 20 && r[0].n < 8192);
+		assert_int_equal(r[0].n, r[1].n);
+		assert_int_equal(r[0].n, r[2].n);
+		assert_memory_equal(r[0].v, r[1].v, r[0].n * sizeof(uint64_t));
+		assert_memory_equal(r[0].v, r[2].v, r[0].n * sizeof(uint64_t));
+	}
+	scan_simd_cap(-1);
+	free(buf);
+}
+
 static void test_encoded_negatives(void **state)
 {
 	(void)state;
@@ -300,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_pct_and_esc_decoders),
 		cmocka_unit_test(test_encoded_keys_at_their_line),
 		cmocka_unit_test(test_block_boundaries),
+		cmocka_unit_test(test_levels_agree_with_decoding),
 		cmocka_unit_test(test_encoded_negatives),
 		cmocka_unit_test(test_providers),
 	};
