@@ -366,3 +366,18 @@ def test_percent_and_escapes_and_decode_depth(tmp_path):
     assert [x["secret"] for x in scan_json(str(tmp_path / "d.env"))[1]] == [k]
     r = scan("--max-decode-depth", "9", str(tmp_path))
     assert r.returncode == 2 and b"bad value" in r.stderr
+
+
+def test_git_blob_over_64mib_archive_streamed(tmp_path):
+    """blobs over 64 MiB are streamed, not held: their first bytes still tell an archive"""
+    k = key("sk_live")
+    big = tar_bytes([("big.bin", os.urandom(65 << 20)), ("conf.env", ("K=%s\n" % k).encode())])
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "big.tar").write_bytes(big)
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@x")
+    for cmd in (["init", "-q"], ["-c", "core.compression=0", "add", "."], ["commit", "-qm", "big"]):
+        subprocess.run(["git", "-C", str(repo), *cmd], check=True, env=env, timeout=120)
+    r, f = scan_json("--git", str(repo))
+    assert [(x["file"], x["line"], x["secret"]) for x in f] == [("big.tar!conf.env", 1, k)]
