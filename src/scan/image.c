@@ -398,6 +398,13 @@ static int layer_index(const struct scan_image *img, const char *member)
 	return -1;
 }
 
+/* "<64 hex>/json": the legacy per-layer copy of the config, scanned through the config itself */
+static bool v1_json(const char *p)
+{
+	p = norm(p);
+	return strspn(p, "0123456789abcdef") == 64 && !strcmp(p + 64, "/json");
+}
+
 static struct archive *mem_reader(const void *buf, size_t len)
 {
 	struct archive *a = archive_read_new();
@@ -520,7 +527,9 @@ int scan_image_tar(struct scan_report *r, const void *buf, size_t len, const cha
 			rc = -ENOMEM;
 			goto out;
 		}
-		la_ssize_t got = archive_read_data(a, d, (size_t)sz);
+		la_ssize_t got = 0, k;
+		while (got < sz && (k = archive_read_data(a, d + got, (size_t)(sz - got))) > 0)
+			got += k; /* a compressed image hands data over block by block */
 		if (got != sz || (d[0] != '{' && d[0] != '[')) {
 			free(d);
 			continue;
@@ -555,7 +564,8 @@ int scan_image_tar(struct scan_report *r, const void *buf, size_t len, const cha
 	}
 	while (archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
 		const char *p = archive_entry_pathname(e);
-		if (!p || archive_entry_filetype(e) != AE_IFREG || !strcmp(norm(p), img->config))
+		if (!p || archive_entry_filetype(e) != AE_IFREG || !strcmp(norm(p), img->config) ||
+		    v1_json(p))
 			continue;
 		int li = layer_index(img, p);
 		size_t blen = 0;

@@ -381,3 +381,17 @@ def test_git_blob_over_64mib_archive_streamed(tmp_path):
         subprocess.run(["git", "-C", str(repo), *cmd], check=True, env=env, timeout=120)
     r, f = scan_json("--git", str(repo))
     assert [(x["file"], x["line"], x["secret"]) for x in f] == [("big.tar!conf.env", 1, k)]
+
+
+def test_gzipped_docker_save(tmp_path):
+    """`docker save | gzip`: the image is still read through its manifest (layers by digest)"""
+    k1, k2 = key("sk_live"), key("rk_live")
+    img, diff_ids, cfg = docker_save(
+        layers=[[("a/x.env", ("K=%s\n" % k1).encode())]] + [[("f%d" % i, body(3000).encode())]
+                                                             for i in range(40)],
+        env=["E=" + k2], history=["/bin/sh -c echo step %d %s" % (i, body(60)) for i in range(3000)])
+    (tmp_path / "img.tar.gz").write_bytes(gzip.compress(img))  # a config over one inflate block
+    r, f = scan_json(str(tmp_path / "img.tar.gz"))
+    base = str(tmp_path / "img.tar.gz")
+    assert sorted((x["file"], x["secret"]) for x in f) == sorted(
+        [(base + "!%s!a/x.env" % diff_ids[0], k1), (base + "!sha256:%s!config.Env[0]" % cfg, k2)])
