@@ -17,7 +17,7 @@ endif
 
 CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC_DIR) $(DEBUGFLAGS)
 CFLAGS   := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers $(SANFLAGS)
-LDLIBS   := -lcares -lssl -lcrypto -linih -lsqlite3 -ljansson -lsystemd -lpthread -lm
+LDLIBS   := -lcares -lssl -lcrypto -linih -lsqlite3 -ljansson -larchive -lsystemd -lpthread -lm
 LDFLAGS  := $(SANFLAGS)
 
 SRC      := $(shell find src -name '*.c' ! -path src/main.c | sort)
@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages the build, the tests and the benchmark need (installed when missing, as root).
 DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
-             libjansson-dev libsystemd-dev libcmocka-dev
+             libjansson-dev libsystemd-dev libcmocka-dev libarchive-dev
 DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3 postgresql
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server

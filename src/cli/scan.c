@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "scan/follow.h"
+#include "scan/archive.h"
 #include "scan/git.h"
 #include "scan/hook.h"
 #include "scan/input.h"
@@ -43,6 +44,10 @@ static void usage(FILE *out)
 		"  --revoke --db PATH     revoke every found key that is in the key store at PATH\n"
 		"  --actor NAME           who revokes, for the audit record (default: the OS user)\n"
 		"  -q, --quiet            no summary line on stderr\n"
+		"  --max-archive-depth N  archives opened inside archives (default 4; 0: archives are bytes)\n"
+		"  --max-decompressed-size N[KMG]  bytes out of one archive member (default 1G)\n"
+		"  --max-archive-ratio N  decompressed/compressed ratio of a member (default 100)\n"
+		"  --max-decode-depth N   base64/percent/escape layers decoded (default 2, max 4; 0: off)\n"
 		"\n"
 		"Leak response (docs/scan.md):\n"
 		"  --follow FILE          watch a growing FILE (or - for stdin): report (and with --revoke,\n"
@@ -168,6 +173,28 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A count, or with units a size: 512, 64K, 256M, 1G. */
+static bool scan_parse_limit(const char *s, bool units, unsigned long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return false;
+	unsigned shift = 0;
+	if (units && *end) {
+		const char *u = strchr("KMG", *end);
+		if (!u || !*u || end[1])
+			return false;
+		shift = 10 * (unsigned)(u - "KMG" + 1);
+		end++;
+	}
+	if (*end || v > (~0ull >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
 static FILE *open_output(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -205,9 +232,18 @@ int scan_main(int argc, char **argv)
 		{ "verify-timeout", required_argument, NULL, 't' },
 		{ "cacert", required_argument, NULL, 'C' },
 		{ "fail-on", required_argument, NULL, 'E' },
+		/* archives, images, decoding */
+		{ "max-archive-depth", required_argument, NULL, 0x100 },
+		{ "max-decompressed-size", required_argument, NULL, 0x101 },
+		{ "max-archive-ratio", required_argument, NULL, 0x102 },
+		{ "max-decode-depth", required_argument, NULL, 0x103 },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct scan_input_opts io = { 0 };
+	uint64_t skipped = 0;
+	struct scan_input_opts io = { .flags = SCAN_F_DECODE(SCAN_DECODE_DEPTH_DEFAULT),
+				      .max_archive_depth = SCAN_ARCHIVE_DEPTH_DEFAULT,
+				      .max_decompressed = SCAN_ARCHIVE_SIZE_DEFAULT,
+				      .max_ratio = SCAN_ARCHIVE_RATIO_DEFAULT, .skipped = &skipped };
 	enum scan_format fmt = SCAN_FMT_TEXT;
 	const char *output = NULL, *ignore = NULL, *baseline = NULL, *db = NULL, *actor = NULL;
 	bool git = false, show = false, revoke = false, quiet = false;
@@ -266,6 +302,23 @@ int scan_main(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 0x100: case 0x101: case 0x102: case 0x103: {
+			unsigned long long v;
+			if (!scan_parse_limit(optarg, c == 0x101, &v) || (c == 0x100 && v > 16) ||
+			    (c == 0x103 && v > SCAN_DECODE_DEPTH_MAX) || ((c == 0x101 || c == 0x102) && v == 0)) {
+				rc = scan_err("bad value", argv[optind - 1]);
+				goto out;
+			}
+			if (c == 0x103)
+				io.flags = (io.flags & ~SCAN_F_DECODE_MASK) | SCAN_F_DECODE(v);
+			else if (c == 0x100)
+				io.max_archive_depth = (int)v;
+			else if (c == 0x101)
+				io.max_decompressed = v;
+			else
+				io.max_ratio = v > 1000000 ? 1000000 : (unsigned)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -406,6 +459,9 @@ int scan_main(int argc, char **argv)
 				done == 1 ? "" : "s", db);
 		}
 	}
+	if (skipped && !quiet)
+		fprintf(stderr, "iplock scan: %llu archive member%s skipped (reasons above)\n",
+			(unsigned long long)skipped, skipped == 1 ? "" : "s");
 	if (sr.write_err) {
 		scan_err("cannot write the report", output ? output : "stdout");
 		fatal = true;

@@ -1,6 +1,8 @@
 /* git.c: history scanning through git's own plumbing, spawned with posix_spawn and pipes. */
 #include "scan/git.h"
 
+#include "scan/archive.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -126,6 +128,25 @@ static ssize_t limited_read(void *arg, void *buf, size_t n)
 	return got;
 }
 
+/* The first bytes of a limited read (looked at for an archive), then the rest. */
+struct peeked {
+	struct limited *l;
+	unsigned char head[SCAN_SNIFF_LEN];
+	size_t hlen, hpos;
+};
+
+static ssize_t peeked_read(void *arg, void *buf, size_t n)
+{
+	struct peeked *p = arg;
+	if (p->hpos < p->hlen) {
+		size_t k = p->hlen - p->hpos < n ? p->hlen - p->hpos : n;
+		memcpy(buf, p->head + p->hpos, k);
+		p->hpos += k;
+		return (ssize_t)k;
+	}
+	return limited_read(p->l, buf, n);
+}
+
 static int spawn_git(char *const argv[], int in_fd, int out_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
@@ -183,12 +204,29 @@ static int scan_blob(struct scan_report *r, struct breader *b, uint64_t size, co
 		}
 		if ((rc = br_exact(b, *mem, (size_t)size)))
 			return rc;
+		if (o->max_archive_depth > 0 && scan_archive_sniff(*mem, (size_t)size)) {
+			return scan_archive_buffer(r, *mem, (size_t)size, path, o, 1, NULL, -1);
+		}
 		if (size && !o->binary && scan_looks_binary(*mem, (size_t)size))
 			return 0;
 		rc = size ? scan_buffer(*mem, (size_t)size, o->flags, scan_report_hit, r) : 0;
 	} else {
+		/* a huge blob is streamed; its first bytes still tell an archive */
 		struct limited l = { b, size };
-		rc = scan_stream(limited_read, &l, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
+		struct peeked pk = { .l = &l };
+		rc = 0;
+		while (o->max_archive_depth > 0 && pk.hlen < sizeof(pk.head)) {
+			ssize_t got = limited_read(&l, pk.head + pk.hlen, sizeof(pk.head) - pk.hlen);
+			if (got <= 0) {
+				rc = (int)got;
+				break;
+			}
+			pk.hlen += (size_t)got;
+		}
+		if (rc == 0 && o->max_archive_depth > 0 && scan_archive_sniff(pk.head, pk.hlen))
+			rc = scan_archive_stream(r, pk.head, pk.hlen, limited_read, &l, path, o, 1);
+		else if (rc == 0)
+			rc = scan_stream(peeked_read, &pk, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
 		if (rc == 0 && l.left)
 			rc = br_skip(b, l.left);
 	}
@@ -306,10 +344,15 @@ static void add_commit(struct scan_report *r, const struct blobref *br, const ch
 			continue;
 		}
 		snprintf(c->id, sizeof(c->id), "%s", id);
-		/* the introducing commit names the path; quoted (odd) paths keep rev-list's */
+		/* the introducing commit names the path; quoted (odd) paths keep rev-list's; a
+		 * member of an archive blob keeps its "!member" part */
 		if (f->n_commits == 0 && path[0] && path[0] != '"') {
-			char *p = strdup(path);
+			const char *inner = strchr(f->file, '!');
+			size_t pl = strlen(path), il = inner ? strlen(inner) : 0;
+			char *p = malloc(pl + il + 1);
 			if (p) {
+				memcpy(p, path, pl);
+				memcpy(p + pl, inner ? inner : "", il + 1);
 				free(f->file);
 				f->file = p;
 			}

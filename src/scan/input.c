@@ -1,6 +1,9 @@
 /* input.c: files (mmap), directory walks and streams into the scanner. */
 #include "scan/input.h"
 
+#include "scan/archive.h"
+#include "scan/image.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,13 +53,49 @@ static ssize_t fd_read(void *arg, void *buf, size_t n)
 	}
 }
 
+/* A stream whose first bytes were read to look for an archive: those first, then the rest. */
+struct head_reader {
+	const unsigned char *head;
+	size_t hlen, hpos;
+	struct fd_reader *fr;
+};
+
+static ssize_t head_read(void *arg, void *buf, size_t n)
+{
+	struct head_reader *h = arg;
+	if (h->hpos < h->hlen) {
+		size_t k = h->hlen - h->hpos < n ? h->hlen - h->hpos : n;
+		memcpy(buf, h->head + h->hpos, k);
+		h->hpos += k;
+		return (ssize_t)k;
+	}
+	return fd_read(h->fr, buf, n);
+}
+
 int scan_input_fd(struct scan_report *r, int fd, const char *name, const struct scan_input_opts *o)
 {
 	struct fd_reader fr = { fd, 0 };
+	unsigned char head[SCAN_SNIFF_LEN];
+	struct head_reader hr = { head, 0, 0, &fr };
+	int rc = 0;
 
 	r->cur_file = name;
 	r->cur_blob = NULL;
-	int rc = scan_stream(fd_read, &fr, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
+	/* archives are found by their first bytes, so a stream is sniffed before it is scanned */
+	while (o->max_archive_depth > 0 && hr.hlen < sizeof(head)) {
+		ssize_t got = fd_read(&fr, head + hr.hlen, sizeof(head) - hr.hlen);
+		if (got < 0) {
+			rc = (int)got;
+			break;
+		}
+		if (got == 0)
+			break;
+		hr.hlen += (size_t)got;
+	}
+	if (rc == 0 && o->max_archive_depth > 0 && scan_archive_sniff(head, hr.hlen))
+		rc = scan_archive_stream(r, head, hr.hlen, fd_read, &fr, name, o, 1);
+	else if (rc == 0)
+		rc = scan_stream(head_read, &hr, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
 	r->files++;
 	r->bytes += fr.total;
 	if (rc == -ENOMEM)
@@ -103,6 +142,11 @@ static int scan_regular(struct scan_report *r, int fd, size_t size, const char *
 		madvise(map, size, MADV_WILLNEED);
 		data = map;
 		len = size;
+	}
+	if (o->max_archive_depth > 0 && scan_archive_sniff(data, len)) {
+		r->cur_blob = NULL;
+		rc = scan_archive_buffer(r, data, len, path, o, 1, NULL, -1);
+		goto out;
 	}
 	if (skip_binary && scan_looks_binary(data, len))
 		goto out;
@@ -160,6 +204,8 @@ static int walk(struct scan_report *r, const char *dir, const struct scan_input_
 		warn(r, dir, ELOOP);
 		return 0;
 	}
+	if (o->max_archive_depth > 0 && scan_image_is_dir(dir))
+		return scan_image_dir(r, dir, o); /* an OCI image layout: layers in order */
 	d = opendir(dir);
 	if (!d) {
 		warn(r, dir, errno);

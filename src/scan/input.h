@@ -3,12 +3,17 @@
 #define IPLOCK_SCAN_INPUT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "scan/report.h"
 
 struct scan_input_opts {
-	unsigned flags;         /* SCAN_F_* */
+	unsigned flags;         /* SCAN_F_* and SCAN_F_DECODE(depth) */
 	bool binary;            /* also scan binary files met while walking directories */
+	int max_archive_depth;  /* archives opened inside each other; 0 = archives are bytes */
+	uint64_t max_decompressed; /* bytes out of one archive member (0 = default) */
+	unsigned max_ratio;     /* decompressed/compressed of a member (0 = default) */
+	uint64_t *skipped;      /* archive members skipped (bomb, corrupt), counted when set */
 };
 
 /* Scans a path: a regular file (memory-mapped), a directory (recursively, in name order,

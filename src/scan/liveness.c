@@ -214,6 +214,12 @@ static void check_api(struct scan_liveness *lv, const struct scan_finding *f,
 	/* publishable keys are public and webhook secrets are no API credentials */
 	if (f->kind == SCAN_PK_LIVE || f->kind == SCAN_PK_TEST || f->kind == SCAN_WHSEC)
 		return;
+	/* another provider's token is never sent to the Stripe-compatible API: that would leak it */
+	if (f->kind > SCAN_SK_ORG_TEST) {
+		v->api = SCAN_API_UNKNOWN;
+		snprintf(v->api_error, sizeof(v->api_error), "not probed: not a Stripe key");
+		return;
+	}
 	if (probe(lv, f->secret, scan_probe_path(0), err, sizeof(err))) {
 		v->api = SCAN_API_UNKNOWN;
 		snprintf(v->api_error, sizeof(v->api_error), "%s", err);

@@ -2,10 +2,14 @@
  * whole-buffer and windowed-stream drivers. */
 #include "scan/scan.h"
 
+#include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "scan/decode.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -25,6 +29,18 @@ static const struct {
 	[SCAN_WHSEC] = { "whsec", "Stripe webhook signing secret", SCAN_SEV_HIGH },
 	[SCAN_PK_LIVE] = { "pk_live", "Stripe live publishable key", SCAN_SEV_INFO },
 	[SCAN_PK_TEST] = { "pk_test", "Stripe test publishable key", SCAN_SEV_INFO },
+	[SCAN_AWS_KEY_ID] = { "aws_access_key_id", "AWS access key ID", SCAN_SEV_HIGH },
+	[SCAN_AWS_SECRET] = { "aws_secret_access_key", "AWS secret access key", SCAN_SEV_CRITICAL },
+	[SCAN_GITHUB_PAT] = { "github_pat", "GitHub personal access token", SCAN_SEV_CRITICAL },
+	[SCAN_GITHUB_FINE] = { "github_fine_grained_pat", "GitHub fine-grained personal access token",
+			       SCAN_SEV_CRITICAL },
+	[SCAN_GITHUB_OAUTH] = { "github_oauth", "GitHub OAuth access token", SCAN_SEV_CRITICAL },
+	[SCAN_GITHUB_APP] = { "github_app_token", "GitHub App installation/user token", SCAN_SEV_CRITICAL },
+	[SCAN_GITHUB_REFRESH] = { "github_refresh_token", "GitHub App refresh token", SCAN_SEV_CRITICAL },
+	[SCAN_MERCURY] = { "mercury", "Mercury API token", SCAN_SEV_CRITICAL },
+	[SCAN_MERCURY_SANDBOX] = { "mercury_sandbox", "Mercury sandbox API token", SCAN_SEV_LOW },
+	[SCAN_UNIT] = { "unit", "Unit API token", SCAN_SEV_CRITICAL },
+	[SCAN_ADYEN] = { "adyen", "Adyen API key", SCAN_SEV_CRITICAL },
 };
 
 const char *scan_kind_name(enum scan_kind k)
@@ -124,9 +140,37 @@ static size_t body_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
-/* Checks a candidate whose '_' trigger is at t (buf[t-1] is 'k' or 'c'); fills tok. */
-static bool check_candidate(const unsigned char *buf, size_t len, size_t t, unsigned flags,
-			    struct scan_token *tok)
+/* Bytes of class tab from p on, at most lim. */
+static size_t span(const unsigned char *tab, const unsigned char *p, const unsigned char *end,
+		   size_t lim)
+{
+	size_t n = 0;
+	if ((size_t)(end - p) < lim)
+		lim = (size_t)(end - p);
+	while (n < lim && tab[p[n]])
+		n++;
+	return n;
+}
+
+/* [A-Za-z0-9+/] (base64 standard), [A-Za-z0-9_-] (base64url), [A-Za-z0-9_] (\w), [A-Z2-7] */
+static unsigned char b64std[256], b64url[256], word[256], aws32[256], b64any[256], pctc[256];
+
+__attribute__((constructor)) static void tables_init(void)
+{
+	for (int c = 0; c < 256; c++) {
+		bool a = alnum[c];
+		b64std[c] = a || c == '+' || c == '/';
+		b64url[c] = a || c == '-' || c == '_';
+		word[c] = a || c == '_';
+		aws32[c] = (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
+		b64any[c] = a || c == '+' || c == '/' || c == '-' || c == '_';
+		pctc[c] = a || c == '%' || c == '_' || c == '-' || c == '.' || c == '~' || c == '+';
+	}
+}
+
+/* Stripe: sk_/rk_/pk_ (trigger '_' after "?k") and whsec_ (after "ec"). */
+static bool check_stripe(const unsigned char *buf, size_t len, size_t t, unsigned flags,
+			 struct scan_token *tok)
 {
 	const unsigned char *end = buf + len;
 	size_t s, b;
@@ -189,10 +233,200 @@ static bool check_candidate(const unsigned char *buf, size_t len, size_t t, unsi
 	return true;
 }
 
+static bool has_example(const unsigned char *p, size_t n)
+{
+	return memmem(p, n, "EXAMPLE", 7) != NULL;
+}
+
+/* Other providers. Formats (sources in docs/scan.md, "Other providers"):
+ * - GitHub (gitleaks rules github-pat, github-oauth, github-app-token, github-refresh-token,
+ *   github-fine-grained-pat): gh[pousr]_ + 36 [A-Za-z0-9]; github_pat_ + 82 [A-Za-z0-9_].
+ * - AWS (gitleaks aws-access-token): (AKIA|ASIA|ABIA|ACCA) + 16 [A-Z2-7]; the secret access key
+ *   is 40 [A-Za-z0-9/+] (AWS IAM docs), taken only within 256 bytes after an access key id.
+ * - Mercury (docs.mercury.com OpenAPI securitySchemes example):
+ *   secret-token:mercury_(production|sandbox)_[a-z]{3}_<letters/digits>_yrucrem.
+ * - Unit (unit.co/docs/api/using-the-api: "Bearer v2.public.eyJyb2xlIjoib3JnIiwidX..."): a
+ *   PASETO v2.public token whose payload starts {"role":" : v2.public.eyJyb2xlIjoi + base64url.
+ * - Adyen: no published format; keys in public code using Adyen's libraries are
+ *   AQE<base64>-<base64, 43 + '='>-<16 printable>, which is what we match (not the third part
+ *   when it is missing).
+ * Each is bounded like Stripe keys: the byte before and after is not part of the alphabet. */
+static bool check_other(const unsigned char *buf, size_t len, size_t t, struct scan_token *tok)
+{
+	const unsigned char *end = buf + len;
+	unsigned char u = buf[t], k = buf[t - 1], a = buf[t - 2];
+	size_t s, n;
+
+	if (u == '_' && a == 'h' && t >= 3 && buf[t - 3] == 'g') {
+		/* ghp_ gho_ ghu_ ghs_ ghr_ + 36 */
+		s = t - 3;
+		if ((s > 0 && word[buf[s - 1]]) || !strchr("pousr", k) || !k)
+			return false;
+		n = span(alnum, buf + t + 1, end, 37);
+		if (n != 36 || (t + 37 < len && buf[t + 37] == '_'))
+			return false;
+		tok->kind = k == 'p' ? SCAN_GITHUB_PAT : k == 'o' ? SCAN_GITHUB_OAUTH :
+			    k == 'r' ? SCAN_GITHUB_REFRESH : SCAN_GITHUB_APP;
+		tok->start = s;
+		tok->len = 40;
+		return !scan_is_placeholder((const char *)buf + t + 1, n);
+	}
+	if (u == '_' && k == 't' && a == 'a' && t >= 10 && !memcmp(buf + t - 10, "github_pat", 10)) {
+		s = t - 10;
+		if (s > 0 && word[buf[s - 1]])
+			return false;
+		n = span(word, buf + t + 1, end, 83);
+		if (n != 82 || scan_is_placeholder((const char *)buf + t + 1, n))
+			return false;
+		tok->kind = SCAN_GITHUB_FINE;
+		tok->start = s;
+		tok->len = 93;
+		return true;
+	}
+	if (u == '_' && k == 'y' && a == 'r' && t >= 7 && !memcmp(buf + t - 7, "mercury", 7)) {
+		const unsigned char *p = buf + t + 1;
+		size_t room = (size_t)(end - p);
+		bool prod = room >= 11 && !memcmp(p, "production_", 11);
+		bool sand = !prod && room >= 8 && !memcmp(p, "sandbox_", 8);
+		if (!prod && !sand)
+			return false;
+		p += prod ? 11 : 8;
+		if ((size_t)(end - p) < 4 || !islower(p[0]) || !islower(p[1]) || !islower(p[2]) ||
+		    p[3] != '_')
+			return false;
+		p += 4;
+		n = span(alnum, p, end, 200);
+		if (n < 20 || n >= 200 || (size_t)(end - p) < n + 8 || memcmp(p + n, "_yrucrem", 8) ||
+		    (p + n + 8 < end && word[p[n + 8]]) || scan_is_placeholder((const char *)p, n))
+			return false;
+		s = t - 7;
+		if (s >= 13 && !memcmp(buf + s - 13, "secret-token:", 13))
+			s -= 13;
+		else if (s > 0 && word[buf[s - 1]])
+			return false;
+		tok->kind = prod ? SCAN_MERCURY : SCAN_MERCURY_SANDBOX;
+		tok->start = s;
+		tok->len = (size_t)(p + n + 8 - buf) - s;
+		return true;
+	}
+	if (u == '.' && k == 'c' && a == 'i' && t >= 9 && !memcmp(buf + t - 9, "v2.public", 9)) {
+		s = t - 9;
+		if ((s > 0 && (alnum[buf[s - 1]] || buf[s - 1] == '.')) || (size_t)(end - buf) < t + 13 ||
+		    memcmp(buf + t + 1, "eyJyb2xlIjoi", 12))
+			return false;
+		size_t lim = SCAN_KEY_MAX - 10 + 1;
+		n = span(b64url, buf + t + 1, end, lim);
+		if (n < 40 || n >= lim || (t + 1 + n < len && buf[t + 1 + n] == '.'))
+			return false;
+		tok->kind = SCAN_UNIT;
+		tok->start = s;
+		tok->len = 10 + n;
+		return true;
+	}
+	if (u == 'E' && k == 'Q' && a == 'A') {
+		s = t - 2;
+		if (s > 0 && b64std[buf[s - 1]])
+			return false;
+		const unsigned char *p = buf + t + 1;
+		n = span(b64std, p, end, 400);
+		if (n < 20 || n >= 400)
+			return false;
+		p += n;
+		while (p < end && *p == '=' && p - (buf + t + 1) < (ptrdiff_t)n + 2)
+			p++;
+		if (end - p < 46 || p[0] != '-' || span(b64std, p + 1, end, 44) != 43 || p[44] != '=')
+			return false;
+		p += 45;
+		/* the third part: 16 printable characters, quotes and backslash excluded */
+		if (end - p >= 17 && p[0] == '-') {
+			size_t q = 1;
+			while (q <= 16 && p[q] > 0x20 && p[q] < 0x7f && !strchr("\"'`\\", p[q]))
+				q++;
+			if (q == 17 && (p + 17 == end || p[17] <= 0x20 || strchr("\"'`\\,;", p[17])))
+				p += 17;
+		}
+		tok->kind = SCAN_ADYEN;
+		tok->start = s;
+		tok->len = (size_t)(p - buf) - s;
+		return tok->len <= SCAN_KEY_MAX;
+	}
+	if (u == 'A' && k == 'I' && t >= 3 && buf[t - 3] == 'A') {
+		s = t - 3;
+		if (!((a == 'K' || a == 'S' || a == 'B') || (a == 'C' && buf[t - 1] == 'C')))
+			return false;
+		if ((s > 0 && alnum[buf[s - 1]]))
+			return false;
+		n = span(aws32, buf + t + 1, end, 17);
+		if (n != 16 || (t + 17 < len && alnum[buf[t + 17]]) || has_example(buf + t + 1, 16) ||
+		    scan_is_placeholder((const char *)buf + t + 1, 16))
+			return false;
+		tok->kind = SCAN_AWS_KEY_ID;
+		tok->start = s;
+		tok->len = 20;
+		return true;
+	}
+	if (u == 'A' && k == 'C' && a == 'C' && t >= 3 && buf[t - 3] == 'A') {
+		/* ACCA: the trigger above needs "?I A"; this one is rare, checked here */
+		s = t - 3;
+		if (s > 0 && alnum[buf[s - 1]])
+			return false;
+		n = span(aws32, buf + t + 1, end, 17);
+		if (n != 16 || (t + 17 < len && alnum[buf[t + 17]]) || has_example(buf + t + 1, 16))
+			return false;
+		tok->kind = SCAN_AWS_KEY_ID;
+		tok->start = s;
+		tok->len = 20;
+		return true;
+	}
+	return false;
+}
+
+/* An AWS secret access key within 256 bytes after the key id ending at e: 40 [A-Za-z0-9/+]
+ * with both cases (a 40-hex SHA-1 is not one), bounded by bytes outside that set and '='. */
+static bool aws_secret(const unsigned char *buf, size_t len, size_t e, struct scan_token *tok)
+{
+	size_t lim = e + 256 < len ? e + 256 : len;
+	for (size_t i = e; i < lim; i++) {
+		if (!b64std[buf[i]] || (i > 0 && (b64std[buf[i - 1]] || buf[i - 1] == '=')))
+			continue;
+		size_t n = span(b64std, buf + i, buf + len, 41);
+		if (n == 40 && !(i + 40 < len && buf[i + 40] == '=')) {
+			bool up = false, lo = false;
+			for (size_t j = i; j < i + 40; j++) {
+				up |= buf[j] >= 'A' && buf[j] <= 'Z';
+				lo |= buf[j] >= 'a' && buf[j] <= 'z';
+			}
+			if (up && lo && !has_example(buf + i, 40)) {
+				tok->kind = SCAN_AWS_SECRET;
+				tok->start = i;
+				tok->len = 40;
+				return true;
+			}
+		}
+		i += n;
+	}
+	return false;
+}
+
+/* Checks a candidate whose trigger byte is at t (t >= 2); fills tok. */
+static bool check_candidate(const unsigned char *buf, size_t len, size_t t, unsigned flags,
+			    struct scan_token *tok)
+{
+	tok->key = NULL;
+	tok->key_len = 0;
+	tok->decoded = 0;
+	unsigned char k = buf[t - 1], a = buf[t - 2];
+	if (buf[t] == '_' && ((k == 'k' && (a == 's' || a == 'r' || a == 'p')) ||
+			      (k == 'c' && a == 'e')))
+		return check_stripe(buf, len, t, flags, tok);
+	return check_other(buf, len, t, tok);
+}
+
+typedef int (*tok_fn)(void *, const struct scan_token *);
+
 /* Examines trigger t; returns fn's value when a key starting in [from, to) is there. */
 static inline int try_trigger(const unsigned char *buf, size_t len, size_t t, size_t from,
-			      size_t to, unsigned flags,
-			      int (*fn)(void *, const struct scan_token *), void *arg)
+			      size_t to, unsigned flags, tok_fn fn, void *arg)
 {
 	struct scan_token tok;
 
@@ -200,60 +434,383 @@ static inline int try_trigger(const unsigned char *buf, size_t len, size_t t, si
 		return 0;
 	if (tok.start < from || tok.start >= to)
 		return 0;
-	return fn(arg, &tok);
+	int rc = fn(arg, &tok);
+	if (rc == 0 && tok.kind == SCAN_AWS_KEY_ID &&
+	    aws_secret(buf, len, tok.start + tok.len, &tok))
+		rc = fn(arg, &tok); /* owned by its key id, wherever it starts */
+	return rc;
 }
 
-/* Is t a trigger: '_' after "sk"/"rk"/"pk" or after "ec" (whsec_)? */
+/* Trigger bytes: '_' (Stripe, GitHub, Mercury), '.' (Unit), 'E' (Adyen), 'A' (AWS). */
+static const unsigned char trig_byte[256] = { ['_'] = 1, ['.'] = 1, ['E'] = 1, ['A'] = 1 };
+
+/* Is t a trigger? The same test as the SIMD filters, byte by byte. */
 static inline bool is_trigger(const unsigned char *buf, size_t t)
 {
-	unsigned char a = buf[t - 2], k = buf[t - 1];
-	return buf[t] == '_' &&
-	       ((k == 'k' && (a == 's' || a == 'r' || a == 'p')) || (k == 'c' && a == 'e'));
+	unsigned char u = buf[t], a = buf[t - 2], k = buf[t - 1];
+	if (!trig_byte[u])
+		return false;
+	unsigned char z = t >= 3 ? buf[t - 3] : 0;
+	switch (u) {
+	case '_':
+		return (k == 'k' && (a == 's' || a == 'r' || a == 'p') && !alnum[z]) ||
+		       (k == 'c' && a == 'e' && z == 's') || (a == 'h' && z == 'g') ||
+		       (k == 't' && a == 'a' && z == 'p') || (k == 'y' && a == 'r');
+	case '.':
+		return k == 'c' && a == 'i';
+	case 'E':
+		return k == 'Q' && a == 'A';
+	default:
+		return z == 'A' && (k == 'I' || (k == 'C' && a == 'C'));
+	}
 }
 
-static int triggers_scalar(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			   size_t from, size_t to, unsigned flags,
-			   int (*fn)(void *, const struct scan_token *), void *arg)
+/* bytes of w equal to c (a set high bit per match, none missed; an extra one only above a match) */
+static inline uint64_t swar_eq(uint64_t w, uint64_t c)
 {
+	uint64_t v = w ^ c;
+	return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+}
+
+/* The scalar filter: 8 bytes at a time for the trigger bytes, then byte by byte. */
+static int triggers_scalar(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			   size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	const uint64_t us = 0x5f5f5f5f5f5f5f5full, dot = 0x2e2e2e2e2e2e2e2eull,
+		       E = 0x4545454545454545ull, A = 0x4141414141414141ull;
 	size_t t = lo;
-	while (t < hi) {
-		const unsigned char *u = memchr(buf + t, '_', hi - t);
-		if (!u)
+	int rc;
+	for (; t + 8 <= hi; t += 8) {
+		uint64_t w;
+		memcpy(&w, buf + t, 8);
+		w = le64toh(w); /* byte i in bits 8i..8i+7, whatever the CPU's order */
+		uint64_t m = swar_eq(w, us) | swar_eq(w, dot) | swar_eq(w, E) | swar_eq(w, A);
+		while (m) {
+			size_t at = t + (size_t)(__builtin_ctzll(m) >> 3);
+			if (trig_byte[buf[at]] && is_trigger(buf, at) &&
+			    (rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
+				return rc;
+			m &= m - 1;
+		}
+	}
+	for (; t < hi; t++)
+		if (trig_byte[buf[t]] && is_trigger(buf, t) &&
+		    (rc = try_trigger(buf, len, t, from, to, flags, fn, arg)))
+			return rc;
+	return 0;
+}
+
+/* ---- encoded secrets: candidates are rare spots; the decoded bytes are scanned again ---- */
+
+struct dec_ctx {
+	const unsigned char *dec;
+	size_t start, elen;     /* the encoded text in the outer buffer */
+	tok_fn fn;
+	void *arg;
+};
+
+static int dec_emit(void *arg, const struct scan_token *t)
+{
+	struct dec_ctx *d = arg;
+	struct scan_token o = {
+		.kind = t->kind, .start = d->start, .len = d->elen,
+		.key = t->key ? t->key : d->dec + t->start, .key_len = t->key ? t->key_len : t->len,
+		.decoded = t->decoded + 1,
+	};
+	return d->fn(d->arg, &o);
+}
+
+static int dec_scan(const unsigned char *dec, size_t dn, size_t start, size_t elen, unsigned flags,
+		    tok_fn fn, void *arg)
+{
+	unsigned depth = (flags & SCAN_F_DECODE_MASK) >> 8;
+	struct dec_ctx d = { dec, start, elen, fn, arg };
+	if (dn < SCAN_BODY_MIN + 3)
+		return 0;
+	flags = (flags & ~SCAN_F_DECODE_MASK) | SCAN_F_DECODE(depth - 1);
+	return scan_tokens(dec, dn, 0, dn, flags, dec_emit, &d);
+}
+
+/* A base64 run whose first 24 letters/digits start at p. */
+static int dec_b64(const unsigned char *buf, size_t len, size_t p, unsigned flags, tok_fn fn,
+		   void *arg)
+{
+	size_t lim = p > SCAN_DECODE_BACK ? p - SCAN_DECODE_BACK : 0, s = p, run = 0;
+	while (s > lim && b64any[buf[s - 1]])
+		s--;
+	for (size_t i = s; i < p; i++) {
+		run = alnum[buf[i]] ? run + 1 : 0;
+		if (run >= 24)
+			return 0; /* an earlier stretch of this run was the trigger */
+	}
+	size_t e = p + span(b64any, buf + p, buf + len, SCAN_DECODE_MAX - (p - s));
+	unsigned char *out = malloc((e - s) / 4 * 3 + 3);
+	int rc = 0;
+	if (!out)
+		return -ENOMEM;
+	/* the run may start with a few bytes that are no part of the encoding (api_key_c2tf...) */
+	for (size_t al = 0; al < 4 && rc == 0 && s + al + 16 <= e; al++) {
+		size_t n = scan_b64_decode(buf + s + al, e - s - al, out);
+		rc = dec_scan(out, n, s + al, e - s - al, flags, fn, arg);
+	}
+	free(out);
+	return rc;
+}
+
+static bool is_pct5f(const unsigned char *buf, size_t len, size_t q)
+{
+	return q + 2 < len && buf[q] == '%' && buf[q + 1] == '5' && (buf[q + 2] | 0x20) == 'f';
+}
+
+/* "%5F" (an encoded '_', which every percent-encoded key has) at q. */
+static int dec_pct(const unsigned char *buf, size_t len, size_t q, unsigned flags, tok_fn fn,
+		   void *arg)
+{
+	if (!is_pct5f(buf, len, q))
+		return 0;
+	size_t lim = q > 2048 ? q - 2048 : 0, s = q;
+	while (s > lim && pctc[buf[s - 1]])
+		s--;
+	for (size_t i = s; i < q; i++)
+		if (is_pct5f(buf, len, i))
+			return 0; /* handled at the first %5F of the run */
+	size_t e = q + span(pctc, buf + q, buf + len, 4096);
+	unsigned char *out = malloc(e - s);
+	if (!out)
+		return -ENOMEM;
+	size_t n = scan_pct_decode(buf + s, e - s, out);
+	int rc = dec_scan(out, n, s, e - s, flags, fn, arg);
+	free(out);
+	return rc;
+}
+
+/* An escape that yields a key character (letter, digit, '_') */
+static size_t esc_key_char(const unsigned char *buf, size_t len, size_t q)
+{
+	unsigned char c;
+	size_t k = scan_esc_one(buf + q, len - q, &c);
+	return k && word[c] ? k : 0;
+}
+
+/* A backslash escape at q inside a token: the token is unescaped and scanned. */
+static int dec_esc(const unsigned char *buf, size_t len, size_t q, unsigned flags, tok_fn fn,
+		   void *arg)
+{
+	if (!esc_key_char(buf, len, q))
+		return 0;
+	size_t lim = q > 1024 ? q - 1024 : 0, s = q;
+	while (s > lim && word[buf[s - 1]])
+		s--;
+	/* an escape that continues a token started by an earlier one was handled there */
+	for (size_t b = s; b-- > lim && b + 6 >= s;)
+		if (buf[b] == '\\' && b + esc_key_char(buf, len, b) == s && esc_key_char(buf, len, b))
+			return 0;
+	size_t e = s, emax = s + 8192 < len ? s + 8192 : len;
+	while (e < emax) {
+		size_t k;
+		if (word[buf[e]])
+			e++;
+		else if (buf[e] == '\\' && (k = esc_key_char(buf, emax, e)))
+			e += k;
+		else
 			break;
-		t = (size_t)(u - buf);
-		if (is_trigger(buf, t)) {
-			int rc = try_trigger(buf, len, t, from, to, flags, fn, arg);
-			if (rc)
+	}
+	unsigned char *out = malloc(e - s);
+	if (!out)
+		return -ENOMEM;
+	size_t n = scan_esc_decode(buf + s, e - s, out);
+	int rc = dec_scan(out, n, s, e - s, flags, fn, arg);
+	free(out);
+	return rc;
+}
+
+static int dec_at(const unsigned char *buf, size_t len, size_t q, unsigned flags, tok_fn fn,
+		  void *arg)
+{
+	return buf[q] == '%' ? dec_pct(buf, len, q, flags, fn, arg) :
+			       dec_esc(buf, len, q, flags, fn, arg);
+}
+
+/* Letters/digits just before position i (at most 64). */
+static uint64_t alnum_run_before(const unsigned char *buf, size_t i)
+{
+	uint64_t n = 0;
+	while (n < 64 && i > n && alnum[buf[i - n - 1]])
+		n++;
+	return n;
+}
+
+/* Decode candidates without SIMD: starts p of runs of 24+ letters/digits whose 24th letter is
+ * in [b64_lo, hi), and '%' / '\\' in [esc_lo, hi); only those at positions in [from, to) count.
+ * The run search looks at every 24th byte while it meets no letter or digit. */
+static int dec_scalar(const unsigned char *buf, size_t len, size_t b64_lo, size_t esc_lo,
+		      size_t hi, size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	size_t i = b64_lo; /* a candidate 24th position */
+	int rc;
+	while (i < hi) {
+		if (!alnum[buf[i]]) {
+			i += 24; /* no 24-run has its 24th letter in [i, i + 24) */
+			continue;
+		}
+		size_t k = i;
+		while (k > 0 && i - k < 24 && alnum[buf[k - 1]])
+			k--;
+		size_t f = i;
+		if (i - k < 24) {
+			/* the run starts at k: does it reach k + 24? */
+			while (f < k + 24 && f < len && alnum[buf[f]])
+				f++;
+			if (f < k + 24) {
+				i = f + 24;
+				continue;
+			}
+			if (k + 23 < hi && k >= from && k < to && (rc = dec_b64(buf, len, k, flags, fn, arg)))
 				return rc;
 		}
-		t++;
+		/* past this run (its start is handled or lies before b64_lo) */
+		while (f < hi && alnum[buf[f]])
+			f++;
+		i = f + 24;
+	}
+	size_t end = hi < to ? hi : to;
+	for (size_t q = esc_lo < from ? from : esc_lo; q < end; q++) {
+		const unsigned char *p = memchr(buf + q, '%', end - q), *b = memchr(buf + q, '\\', end - q);
+		if (!p && !b)
+			break;
+		q = (size_t)((!b || (p && p < b) ? p : b) - buf);
+		if ((rc = dec_at(buf, len, q, flags, fn, arg)))
+			return rc;
 	}
 	return 0;
 }
 
 #ifdef SCAN_X86
-/* 64 positions per round: four shifted loads find "?k_" after a word boundary and "sec_"
- * with a handful of compares; rounds without a hit (nearly all of them) cost one branch. */
-__attribute__((target("avx2,bmi,popcnt")))
-static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			 size_t from, size_t to, unsigned flags,
-			 int (*fn)(void *, const struct scan_token *), void *arg)
+/* Starts of runs of 24+ letters/digits, from block mask m (bit j: position j) and *runlen, the
+ * run ending just before the block. Returns the starts of runs that reach 24 inside the block;
+ * *cross is set to how far before the block a run starts that reaches 24 only now (else 0).
+ * Updates *runlen. */
+static inline uint64_t runs24(uint64_t m, uint64_t *runlen, uint64_t *cross)
 {
-	const __m256i us = _mm256_set1_epi8('_'), kk = _mm256_set1_epi8('k'),
-		      cc = _mm256_set1_epi8('c'), ss = _mm256_set1_epi8('s'),
-		      rr = _mm256_set1_epi8('r'), pp = _mm256_set1_epi8('p'),
-		      ee = _mm256_set1_epi8('e'), d0 = _mm256_set1_epi8('0'),
-		      d9 = _mm256_set1_epi8(9), lc = _mm256_set1_epi8(0x20),
-		      la = _mm256_set1_epi8('a'), l25 = _mm256_set1_epi8(25);
+	uint64_t r = *runlen;
+	uint64_t y = m & (m >> 1);      /* y[j]: m[j..j+k-1] all set, k = 2, 4, 8, 16, 24 */
+	y &= y >> 2;
+	y &= y >> 4;
+	y &= y >> 8;
+	y &= y >> 8;
+	uint64_t lead = m == ~0ull ? 64 : (uint64_t)__builtin_ctzll(~m); /* ones at the block start */
+	*cross = r && r < 24 && r + lead >= 24 ? r : 0;
+	*runlen = m == ~0ull ? (r < (1u << 30) ? r + 64 : r) : (uint64_t)__builtin_clzll(~m);
+	/* a start is a set bit whose predecessor is clear (bit 0: the carried run) */
+	return y & ~((m << 1) | (r ? 1 : 0));
+}
+
+/* Handles the decode candidates of one 64-byte block at t: base64 run starts are at positions
+ * t-3+j (and t-3-cross), escapes at t+j. */
+__attribute__((noinline)) static int dec_block(const unsigned char *buf, size_t len, size_t t,
+					       uint64_t starts, uint64_t cross, uint64_t esc,
+					       size_t from, size_t to, unsigned flags, tok_fn fn,
+					       void *arg)
+{
+	int rc;
+	if (cross) {
+		size_t p = t - 3 - (size_t)cross;
+		if (p >= from && p < to && (rc = dec_b64(buf, len, p, flags, fn, arg)))
+			return rc;
+	}
+	while (starts) {
+		size_t p = t - 3 + (size_t)__builtin_ctzll(starts);
+		if (p >= from && p < to && (rc = dec_b64(buf, len, p, flags, fn, arg)))
+			return rc;
+		starts &= starts - 1;
+	}
+	while (esc) {
+		size_t q = t + (size_t)__builtin_ctzll(esc);
+		if (q >= from && q < to && (rc = dec_at(buf, len, q, flags, fn, arg)))
+			return rc;
+		esc &= esc - 1;
+	}
+	return 0;
+}
+
+/* Trigger shapes as 8 bit-patterns over the four bytes z a k u ending at the trigger u; each
+ * byte is classified by two 16-entry nibble tables (class = LO[x & 15] & HI[x >> 4]), so one
+ * shuffle pair per load tests all providers at once. "any" sets the bit for every byte. */
+static const struct {
+	const char *z, *a, *k, *u;      /* allowed bytes, NULL = any */
+} shapes[8] = {
+	{ NULL, "srp", "k", "_" },      /* sk_ rk_ pk_ (the boundary before is tested apart) */
+	{ "s", "e", "c", "_" },         /* whsec_ */
+	{ "g", "h", NULL, "_" },        /* ghp_ gho_ ghu_ ghs_ ghr_ */
+	{ "p", "a", "t", "_" },         /* github_pat_ */
+	{ NULL, "r", "y", "_" },        /* mercury_ */
+	{ NULL, "i", "c", "." },        /* v2.public. */
+	{ NULL, "A", "Q", "E" },        /* AQE (Adyen) */
+	{ "A", NULL, "IC", "A" },       /* AKIA ASIA ABIA / ACCA */
+};
+
+static unsigned char nib_lo[4][16], nib_hi[4][16]; /* [z, a, k, u] */
+
+__attribute__((constructor)) static void nib_init(void)
+{
+	for (int b = 0; b < 8; b++)
+		for (int pos = 0; pos < 4; pos++) {
+			const char *set = pos == 0 ? shapes[b].z : pos == 1 ? shapes[b].a :
+					  pos == 2 ? shapes[b].k : shapes[b].u;
+			for (int x = 0; x < 256; x++)
+				if (!set || (x && strchr(set, x))) {
+					nib_lo[pos][x & 15] |= (unsigned char)(1u << b);
+					nib_hi[pos][x >> 4] |= (unsigned char)(1u << b);
+				}
+		}
+}
+
+__attribute__((target("avx2")))
+static inline __m256i cls256(__m256i v, __m256i lo_t, __m256i hi_t, __m256i f)
+{
+	__m256i lo = _mm256_and_si256(v, f);
+	__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
+	return _mm256_and_si256(_mm256_shuffle_epi8(lo_t, lo), _mm256_shuffle_epi8(hi_t, hi));
+}
+
+__attribute__((target("avx2")))
+static inline __m256i tbl256(const unsigned char t[16])
+{
+	return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t));
+}
+
+/* 64 positions per round: the four shifted loads are classified against the trigger shapes;
+ * rounds without a hit (nearly all of them) cost one branch. With dec, the letters/digits mask
+ * also finds base64 runs, and '%' / '\\' mark percent and escape candidates. */
+__attribute__((target("avx2,bmi,popcnt"), always_inline))
+static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
+			    const bool dec)
+{
+	const __m256i d0 = _mm256_set1_epi8('0'), d9 = _mm256_set1_epi8(9),
+		      lc = _mm256_set1_epi8(0x20), la = _mm256_set1_epi8('a'),
+		      l25 = _mm256_set1_epi8(25), f = _mm256_set1_epi8(0x0f),
+		      one = _mm256_set1_epi8(1), zero = _mm256_setzero_si256(),
+		      pc = _mm256_set1_epi8('%'), bs = _mm256_set1_epi8('\\');
+	const __m256i zl_t = tbl256(nib_lo[0]), zh_t = tbl256(nib_hi[0]), al_t = tbl256(nib_lo[1]),
+		      ah_t = tbl256(nib_hi[1]), kl_t = tbl256(nib_lo[2]), kh_t = tbl256(nib_hi[2]),
+		      ul_t = tbl256(nib_lo[3]), uh_t = tbl256(nib_hi[3]);
 	size_t t = lo < 3 ? 3 : lo;
+	uint64_t runlen = 0;
 	int rc;
 
 	/* the vector loop looks 3 bytes back: the first positions go the scalar way */
 	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
 		return rc;
+	if (dec) {
+		if (lo < t && (rc = dec_scalar(buf, len, t, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
+			return rc;
+		runlen = alnum_run_before(buf, t - 3);
+	}
 	while (t + 64 <= hi) {
 		const unsigned char *p = buf + t;
 		__m256i m[2];
+		uint32_t zm[2] = { 0, 0 }, em[2] = { 0, 0 };
 		for (int h = 0; h < 2; h++) {
 			const unsigned char *q = p + 32 * h;
 			__m256i z = _mm256_loadu_si256((const __m256i *)(q - 3));
@@ -266,15 +823,17 @@ static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t
 			__m256i zal = _mm256_or_si256(
 				_mm256_cmpeq_epi8(_mm256_min_epu8(zd, d9), zd),
 				_mm256_cmpeq_epi8(_mm256_min_epu8(zl, l25), zl));
-			__m256i srp = _mm256_or_si256(
-				_mm256_or_si256(_mm256_cmpeq_epi8(a, ss), _mm256_cmpeq_epi8(a, rr)),
-				_mm256_cmpeq_epi8(a, pp));
-			/* "?k_" after a boundary, or "sec_" (whsec_ is confirmed byte by byte) */
-			__m256i ks = _mm256_andnot_si256(zal, _mm256_and_si256(_mm256_cmpeq_epi8(k, kk), srp));
-			__m256i ec = _mm256_and_si256(_mm256_and_si256(_mm256_cmpeq_epi8(k, cc),
-								       _mm256_cmpeq_epi8(a, ee)),
-						      _mm256_cmpeq_epi8(z, ss));
-			m[h] = _mm256_and_si256(_mm256_cmpeq_epi8(u, us), _mm256_or_si256(ks, ec));
+			__m256i c = _mm256_and_si256(
+				_mm256_and_si256(cls256(z, zl_t, zh_t, f), cls256(a, al_t, ah_t, f)),
+				_mm256_and_si256(cls256(k, kl_t, kh_t, f), cls256(u, ul_t, uh_t, f)));
+			/* shape 0 (sk_) needs a word boundary before: drop its bit after a letter/digit */
+			c = _mm256_andnot_si256(_mm256_and_si256(zal, one), c);
+			m[h] = _mm256_xor_si256(_mm256_cmpeq_epi8(c, zero), _mm256_set1_epi8(-1));
+			if (dec) {
+				zm[h] = (uint32_t)_mm256_movemask_epi8(zal);
+				em[h] = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
+					_mm256_cmpeq_epi8(u, pc), _mm256_cmpeq_epi8(u, bs)));
+			}
 		}
 		if (!_mm256_testz_si256(_mm256_or_si256(m[0], m[1]), _mm256_or_si256(m[0], m[1]))) {
 			uint64_t bits = (uint32_t)_mm256_movemask_epi8(m[0]) |
@@ -286,28 +845,81 @@ static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t
 				bits &= bits - 1;
 			}
 		}
+		if (dec) {
+			uint64_t cross, starts = runs24(zm[0] | (uint64_t)zm[1] << 32, &runlen, &cross);
+			uint64_t esc = em[0] | (uint64_t)em[1] << 32;
+			if ((starts | cross | esc) &&
+			    (rc = dec_block(buf, len, t, starts, cross, esc, from, to, flags, fn, arg)))
+				return rc;
+		}
 		t += 64;
 	}
-	return triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg);
+	if ((rc = triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg)))
+		return rc;
+	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
 }
 
-/* The same filter 64 bytes at a time with AVX-512BW compare masks: a third of the work. */
-__attribute__((target("avx512f,avx512bw,bmi,popcnt")))
-static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			   size_t from, size_t to, unsigned flags,
-			   int (*fn)(void *, const struct scan_token *), void *arg)
+/* one function per variant, so each loop gets the registers to itself */
+__attribute__((target("avx2,bmi,popcnt"), noinline))
+static int triggers_avx2_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
 {
-	const __m512i us = _mm512_set1_epi8('_'), kk = _mm512_set1_epi8('k'),
-		      cc = _mm512_set1_epi8('c'), ss = _mm512_set1_epi8('s'),
-		      rr = _mm512_set1_epi8('r'), pp = _mm512_set1_epi8('p'),
-		      ee = _mm512_set1_epi8('e'), d0 = _mm512_set1_epi8('0'),
-		      d9 = _mm512_set1_epi8(9), lc = _mm512_set1_epi8(0x20),
-		      la = _mm512_set1_epi8('a'), l25 = _mm512_set1_epi8(25);
+	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
+}
+
+__attribute__((target("avx2,bmi,popcnt"), noinline))
+static int triggers_avx2_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
+}
+
+static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
+		       size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return (flags & SCAN_F_DECODE_MASK) ?
+		       triggers_avx2_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
+		       triggers_avx2_plain(buf, len, lo, hi, from, to, flags, fn, arg);
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static inline __m512i cls512(__m512i v, __m512i lo_t, __m512i hi_t, __m512i f)
+{
+	__m512i lo = _mm512_and_si512(v, f);
+	__m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
+	return _mm512_and_si512(_mm512_shuffle_epi8(lo_t, lo), _mm512_shuffle_epi8(hi_t, hi));
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static inline __m512i tbl512(const unsigned char t[16])
+{
+	return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
+}
+
+/* The same filter 64 bytes at a time with AVX-512BW. */
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), always_inline))
+static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
+			      const bool dec)
+{
+	const __m512i d0 = _mm512_set1_epi8('0'), d9 = _mm512_set1_epi8(9),
+		      lc = _mm512_set1_epi8(0x20), la = _mm512_set1_epi8('a'),
+		      l25 = _mm512_set1_epi8(25), f = _mm512_set1_epi8(0x0f),
+		      pc = _mm512_set1_epi8('%'), bs = _mm512_set1_epi8('\\');
+	const __m512i zl_t = tbl512(nib_lo[0]), zh_t = tbl512(nib_hi[0]), al_t = tbl512(nib_lo[1]),
+		      ah_t = tbl512(nib_hi[1]), kl_t = tbl512(nib_lo[2]), kh_t = tbl512(nib_hi[2]),
+		      ul_t = tbl512(nib_lo[3]), uh_t = tbl512(nib_hi[3]);
 	size_t t = lo < 3 ? 3 : lo;
+	uint64_t runlen = 0;
 	int rc;
 
 	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
 		return rc;
+	if (dec) {
+		if (lo < t && (rc = dec_scalar(buf, len, t, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
+			return rc;
+		runlen = alnum_run_before(buf, t - 3);
+	}
 	while (t + 64 <= hi) {
 		const unsigned char *q = buf + t;
 		__m512i z = _mm512_loadu_si512((const void *)(q - 3));
@@ -316,21 +928,53 @@ static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size
 		__m512i u = _mm512_loadu_si512((const void *)q);
 		__mmask64 zal = _mm512_cmple_epu8_mask(_mm512_sub_epi8(z, d0), d9) |
 				_mm512_cmple_epu8_mask(_mm512_sub_epi8(_mm512_or_si512(z, lc), la), l25);
-		__mmask64 srp = _mm512_cmpeq_epi8_mask(a, ss) | _mm512_cmpeq_epi8_mask(a, rr) |
-				_mm512_cmpeq_epi8_mask(a, pp);
-		__mmask64 ks = _mm512_cmpeq_epi8_mask(k, kk) & srp & ~zal;
-		__mmask64 ec = _mm512_cmpeq_epi8_mask(k, cc) & _mm512_cmpeq_epi8_mask(a, ee) &
-			       _mm512_cmpeq_epi8_mask(z, ss);
-		uint64_t bits = _mm512_cmpeq_epi8_mask(u, us) & (ks | ec);
+		__m512i c = _mm512_and_si512(
+			_mm512_and_si512(cls512(z, zl_t, zh_t, f), cls512(a, al_t, ah_t, f)),
+			_mm512_and_si512(cls512(k, kl_t, kh_t, f), cls512(u, ul_t, uh_t, f)));
+		/* shape 0 (sk_) needs a word boundary before; the others do not */
+		uint64_t bits = _mm512_test_epi8_mask(c, _mm512_set1_epi8((char)0xfe)) |
+				(_mm512_test_epi8_mask(c, _mm512_set1_epi8(1)) & ~zal);
 		while (bits) {
 			size_t at = t + (size_t)__builtin_ctzll(bits);
 			if ((rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
 				return rc;
 			bits &= bits - 1;
 		}
+		if (dec) {
+			uint64_t cross, starts = runs24(zal, &runlen, &cross);
+			uint64_t esc = _mm512_cmpeq_epi8_mask(u, pc) | _mm512_cmpeq_epi8_mask(u, bs);
+			if ((starts | cross | esc) &&
+			    (rc = dec_block(buf, len, t, starts, cross, esc, from, to, flags, fn, arg)))
+				return rc;
+		}
 		t += 64;
 	}
-	return triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg);
+	if ((rc = triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg)))
+		return rc;
+	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
+}
+
+/* one function per variant, so each loop gets the registers to itself */
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
+static int triggers_avx512_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
+}
+
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
+static int triggers_avx512_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
+}
+
+static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
+		       size_t to, unsigned flags, tok_fn fn, void *arg)
+{
+	return (flags & SCAN_F_DECODE_MASK) ?
+		       triggers_avx512_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
+		       triggers_avx512_plain(buf, len, lo, hi, from, to, flags, fn, arg);
 }
 
 __attribute__((target("avx512f,avx512bw,popcnt")))
@@ -421,9 +1065,10 @@ int scan_tokens(const unsigned char *buf, size_t len, size_t from, size_t to, un
 		to = len;
 	if (from >= to)
 		return 0;
-	/* a key starting at s has its trigger at s+2 (sk_) or s+5 (whsec_) */
+	/* a key starting at s has its trigger at s+2 (sk_, AQE) up to s+20 (secret-token:mercury_);
+	 * a base64 run starting at p is seen at its 24th letter/digit */
 	size_t lo = from + 2;
-	size_t hi = to + 5 < len ? to + 5 : len;
+	size_t hi = to + 24 < len ? to + 24 : len;
 	if (lo >= hi)
 		return 0;
 #ifdef SCAN_X86
@@ -433,7 +1078,10 @@ int scan_tokens(const unsigned char *buf, size_t len, size_t from, size_t to, un
 	if (lvl == 1)
 		return triggers_avx2(buf, len, lo, hi, from, to, flags, fn, arg);
 #endif
-	return triggers_scalar(buf, len, lo, hi, from, to, flags, fn, arg);
+	int rc = triggers_scalar(buf, len, lo, hi, from, to, flags, fn, arg);
+	if (rc == 0 && (flags & SCAN_F_DECODE_MASK))
+		rc = dec_scalar(buf, len, lo, from, hi, from, to, flags, fn, arg);
+	return rc;
 }
 
 bool scan_looks_binary(const void *buf, size_t n)
@@ -498,14 +1146,26 @@ static int on_token(void *arg, const struct scan_token *tok)
 	uint64_t off = c->base + tok->start;
 	struct scan_hit h;
 
-	lines_advance(&c->lines, c->buf, c->base, off);
-	size_t ls = c->lines.line_start > c->base ? (size_t)(c->lines.line_start - c->base) : 0;
+	uint64_t line, lstart;
+	if (off >= c->lines.pos) {
+		lines_advance(&c->lines, c->buf, c->base, off);
+		line = c->lines.line;
+		lstart = c->lines.line_start;
+	} else {
+		/* a decoded key reports its encoded text, which may start before the last hit */
+		size_t rel = (size_t)(off - c->base);
+		line = c->lines.line - scan_count_newlines(c->buf + rel, (size_t)(c->lines.pos - off));
+		const unsigned char *nl = rel ? memrchr(c->buf, '\n', rel) : NULL;
+		lstart = nl ? c->base + (uint64_t)(nl - c->buf) + 1 : c->base;
+	}
+	size_t ls = lstart > c->base ? (size_t)(lstart - c->base) : 0;
 	h.kind = tok->kind;
 	h.offset = off;
-	h.line = c->lines.line;
-	h.column = off - c->lines.line_start + 1;
-	h.key = (const char *)c->buf + tok->start;
-	h.len = tok->len;
+	h.line = line;
+	h.column = off - lstart + 1;
+	h.key = (const char *)(tok->key ? tok->key : c->buf + tok->start);
+	h.len = tok->key ? tok->key_len : tok->len;
+	h.decoded = tok->decoded;
 	h.allowed = allowed_inline(c->buf, c->len, tok->start, tok->start + tok->len, ls);
 	return c->fn(c->arg, &h);
 }
@@ -524,7 +1184,7 @@ int scan_stream(scan_read_fn rd, void *rarg, size_t chunk, unsigned flags, scan_
 	/* keep SCAN_CONTEXT bytes before the next start for markers and the boundary byte;
 	 * report only keys that end, with their marker context, inside the window */
 	const size_t keep = SCAN_CONTEXT + 1;
-	const size_t reserve = SCAN_KEY_MAX + 2 + SCAN_CONTEXT;
+	const size_t reserve = SCAN_KEY_MAX + 2 + SCAN_CONTEXT + SCAN_DECODE_MAX + 32;
 	struct hit_ctx c = { .lines = { 0, 1, 0 }, .fn = fn, .arg = arg };
 	size_t have = 0, from = 0;
 	bool eof = false;

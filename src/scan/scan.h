@@ -21,9 +21,15 @@
 #define SCAN_BODY_MAX   247
 #define SCAN_WHSEC_MIN  32
 #define SCAN_PREFIX_MAX 12                      /* "sk_org_live_" */
-#define SCAN_KEY_MAX    (SCAN_PREFIX_MAX + SCAN_BODY_MAX)
+#define SCAN_KEY_MAX    1024  /* longest token of any kind (Unit's PASETO tokens are the longest) */
 #define SCAN_CONTEXT    4096  /* an allow marker counts within this many bytes of its key, same line */
-#define SCAN_CHUNK_MIN  (4 * (SCAN_CONTEXT + SCAN_KEY_MAX + 2))
+/* Encoded secrets (base64, percent, JSON/shell escapes) are decoded from a run of at most
+ * SCAN_DECODE_MAX bytes that starts at most SCAN_DECODE_BACK bytes before its trigger. */
+#define SCAN_DECODE_MAX   (64 * 1024)
+#define SCAN_DECODE_BACK  4096
+#define SCAN_DECODE_DEPTH_MAX 4
+#define SCAN_DECODE_DEPTH_DEFAULT 2
+#define SCAN_CHUNK_MIN  (4 * (SCAN_CONTEXT + SCAN_KEY_MAX + 2 + SCAN_DECODE_MAX))
 #define SCAN_CHUNK_DEFAULT (1u << 20)
 
 enum scan_kind {
@@ -36,6 +42,18 @@ enum scan_kind {
 	SCAN_WHSEC,             /* whsec_: webhook signing secret */
 	SCAN_PK_LIVE,           /* pk_live_: publishable, reported only when asked */
 	SCAN_PK_TEST,           /* pk_test_: publishable sandbox key, only when asked */
+	/* other providers: formats and sources in docs/scan.md and check_other() in scan.c */
+	SCAN_AWS_KEY_ID,        /* AKIA/ASIA/ABIA/ACCA + 16: AWS access key id */
+	SCAN_AWS_SECRET,        /* the 40-character secret next to an access key id */
+	SCAN_GITHUB_PAT,        /* ghp_: GitHub personal access token (classic) */
+	SCAN_GITHUB_FINE,       /* github_pat_: fine-grained personal access token */
+	SCAN_GITHUB_OAUTH,      /* gho_: OAuth access token */
+	SCAN_GITHUB_APP,        /* ghu_/ghs_: GitHub App user-to-server / server-to-server token */
+	SCAN_GITHUB_REFRESH,    /* ghr_: GitHub App refresh token */
+	SCAN_MERCURY,           /* secret-token:mercury_production_...: Mercury API token */
+	SCAN_MERCURY_SANDBOX,   /* secret-token:mercury_sandbox_... */
+	SCAN_UNIT,              /* v2.public.eyJyb2xlIjoi...: Unit org/customer API token */
+	SCAN_ADYEN,             /* AQE...: Adyen API key */
 	SCAN_KIND_COUNT,
 };
 
@@ -48,6 +66,8 @@ enum scan_severity {
 
 /* flags */
 #define SCAN_F_PUBLISHABLE 0x1u /* also report pk_live_/pk_test_ */
+#define SCAN_F_DECODE(depth) ((unsigned)(depth) << 8) /* decode encoded runs, nested depth deep */
+#define SCAN_F_DECODE_MASK 0xf00u
 
 const char *scan_kind_name(enum scan_kind k);          /* "sk_live", ... */
 const char *scan_kind_title(enum scan_kind k);         /* "Stripe live secret key", ... */
@@ -55,11 +75,15 @@ enum scan_severity scan_kind_severity(enum scan_kind k);
 const char *scan_severity_name(enum scan_severity s);  /* "critical", ... */
 bool scan_kind_parse(const char *s, enum scan_kind *out);
 
-/* A key located in one buffer: start offset and length within it. */
+/* A key located in one buffer: start offset and length within it. A key found by decoding has
+ * start/len of the encoded text in buf and its decoded bytes in key/key_len (else key is NULL). */
 struct scan_token {
 	enum scan_kind kind;
 	size_t start;
 	size_t len;
+	const unsigned char *key;
+	size_t key_len;
+	unsigned decoded;       /* layers of encoding removed (0 = plain) */
 };
 
 /* Calls fn for every key that starts in [from, to) of buf[0..len), in order. Keys must be
@@ -80,6 +104,7 @@ struct scan_hit {
 	const char *key;        /* the key's bytes (not NUL-terminated), valid during the call */
 	size_t len;
 	bool allowed;           /* iplock:allow, gitleaks:allow or trufflehog:ignore on its line */
+	unsigned decoded;       /* layers of encoding removed; offset/line/column are the encoded text's */
 };
 
 typedef int (*scan_hit_fn)(void *arg, const struct scan_hit *hit);

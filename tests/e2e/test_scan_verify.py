@@ -251,3 +251,39 @@ def test_api_answers_stripe_style(tmp_path):
     assert f[4]["liveness"] == "live"
     assert {(m, p) for m, p, _ in seen} == {("GET", "/base/v1/charges?limit=1")}
     assert sorted(k for _, _, k in seen) == sorted([ka, kb, kc, kd])
+
+
+def test_other_providers_tokens_never_sent_to_the_api(tmp_path):
+    """A GitHub or AWS token found beside a Stripe key is classified without a probe: sending it
+    to the Stripe-compatible API would leak it to a third party."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    seen = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization", ""))
+            body = b'{"object": "list", "data": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    gh = "ghp_" + "aZ3kQ9mW2xR7tB5nL8pV4cY6hJ1dF0gS3eU2"
+    sk = key("sk_live")
+    (tmp_path / "f.txt").write_text(f"GITHUB_TOKEN={gh}\nSTRIPE_KEY={sk}\n")
+    try:
+        r = scan("--format", "json", "--verify-api", "http://127.0.0.1:%d" % srv.server_port,
+                 "--verify-rate", "100", str(tmp_path / "f.txt"))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    f = by_line(json.loads(r.stdout)["findings"])
+    assert f[2]["liveness"] == "live"
+    assert f[1]["liveness"] == "unknown" and "not a Stripe key" in f[1]["verify"]["detail"]
+    assert seen == ["Bearer " + sk]
