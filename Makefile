@@ -78,9 +78,13 @@ e2e: $(BUILD)/iplock
 	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 # The whole suite: plain build, then again under ASan+UBSan, then each fuzzer briefly.
+# Builds use both cores; the tests themselves run one at a time (timing tests share the machine).
 test: deps-test check-layers
+	$(MAKE) -j2 $(BUILD)/iplock $(UNIT_BIN)
 	$(MAKE) unit e2e
+	$(MAKE) -j2 SANITIZE=1 build/asan/iplock $(UNIT_BIN:$(BUILD)/%=build/asan/%)
 	$(MAKE) SANITIZE=1 unit e2e
+	$(MAKE) -j2 fuzz-bins
 	$(MAKE) fuzz-run
 
 check-layers:
@@ -105,7 +109,7 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIBOBJ)
 	@clang $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz: deps
-	@$(MAKE) --no-print-directory fuzz-bins
+	@$(MAKE) --no-print-directory -j2 fuzz-bins
 fuzz-bins: $(FUZZ_BIN)
 
 # Each target for a few seconds on its seed corpus (copied, so the tree stays clean).
