@@ -42,67 +42,49 @@ static bool hook_buffered(void *ctx, int fd)
 
 static void relay_settle(struct session *s, int rc);
 
+static void relay_env_of(struct session *s, struct relay_env *env, struct relay_io *io)
+{
+	*io = (struct relay_io){ hook_read, hook_write, hook_shutdown, hook_buffered, s };
+	*env = (struct relay_env){ s->w->scratch, &s->w->pipes, s->splice, s->splice_auto, s->ssl ? io : NULL };
+}
+
 /* Send the 200 (or SOCKS reply) and any early client bytes; reads wait for epoll: right after
  * the connect neither side has usually sent anything, so reading now would only say EAGAIN. */
 void relay_start(struct session *s)
 {
-	struct relay_io io = { hook_read, hook_write, hook_shutdown, hook_buffered, s };
-	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice, s->splice_auto, s->ssl ? &io : NULL };
-	int rc = relay_dir_flush(&env, &s->down, s->cio.fd, &s->bytes_down);
+	struct relay_io io;
+	struct relay_env env;
 
-	if (!rc)
-		rc = relay_dir_flush(&env, &s->up, s->uio.fd, &s->bytes_up);
-	relay_settle(s, rc);
+	relay_env_of(s, &env, &io);
+	relay_settle(s, relay_pair_flush(&s->relay, &env, s->w->loop));
 	if (s->state != SESS_DONE && s->ssl && SSL_pending(s->ssl))
 		relay_event(s, true, EPOLLIN);   /* bytes already decrypted inside OpenSSL */
 }
 
 void relay_event(struct session *s, bool from_client, uint32_t revents)
 {
-	struct relay_io io = { hook_read, hook_write, hook_shutdown, hook_buffered, s };
-	struct relay_env env = { s->w->scratch, &s->w->pipes, s->splice, s->splice_auto, s->ssl ? &io : NULL };
-	int rc = 0;
-	bool both = revents & (EPOLLERR | EPOLLHUP);
+	struct relay_io io;
+	struct relay_env env;
 
+	relay_env_of(s, &env, &io);
 	session_touch(s);
 	/* once one direction is through, the other's FIN is followed at once by close(), which
 	 * sends it (everything the other side sent was read, so no reset); TLS needs close_notify */
-	s->up.fin_by_close = s->down.shut;
-	s->down.fin_by_close = s->up.shut && !s->ssl;
-	/* readable client or writable upstream move bytes up; the reverse moves them down */
-	if (both || (from_client ? (revents & EPOLLIN) : (revents & EPOLLOUT)))
-		rc = relay_dir_pump(&env, &s->up, s->cio.fd, s->uio.fd, &s->bytes_up);
-	if (!rc && (both || (from_client ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
-		rc = relay_dir_pump(&env, &s->down, s->uio.fd, s->cio.fd, &s->bytes_down);
-	relay_settle(s, rc);
-	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
-	struct io *hit = from_client ? &s->cio : &s->uio;
-	if (both && s->state != SESS_DONE && !hit->want)
-		io_stop(s->w->loop, hit);
+	s->relay.up.fin_by_close = s->relay.down.shut;
+	s->relay.down.fin_by_close = s->relay.up.shut && !s->ssl;
+	relay_settle(s, relay_pair_event(&s->relay, &env, s->w->loop, from_client, revents));
 }
 
-/* After moving bytes: end the tunnel on error or when both FINs are through, else re-arm. */
+/* After moving bytes: end the tunnel on error or when both FINs are through. */
 static void relay_settle(struct session *s, int rc)
 {
-	uint32_t cev, uev;
-
-	if (rc) {
-		if (!s->reason)
-			s->reason = (rc == -ECONNRESET || rc == -EPIPE) ? "connection reset" : "relay error";
+	if (rc < 0 && !s->reason)
+		s->reason = (rc == -ECONNRESET || rc == -EPIPE) ? "connection reset" : "relay error";
+	if (rc)
 		session_close(s);
-		return;
-	}
-	if (s->up.shut && s->down.shut) {
-		session_close(s);
-		return;
-	}
-	relay_interest(&s->up, &s->down, &cev, &uev);
-	io_want(s->w->loop, &s->cio, cev);
-	io_want(s->w->loop, &s->uio, uev);
 }
 
 void relay_release(struct session *s)
 {
-	relay_dir_release(&s->up, &s->w->pipes);
-	relay_dir_release(&s->down, &s->w->pipes);
+	relay_pair_release(&s->relay, &s->w->pipes);
 }

@@ -26,7 +26,7 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 static void session_io_upstream(struct loop *loop, struct io *io, uint32_t revents);
 static void session_timer(struct loop *loop, struct timer *t);
 static void head_continue(struct session *s);
-static void connect_next(struct session *s);
+static const struct dial_ops session_dial_ops;
 static void forward_pump(struct session *s);
 
 static const struct proxy_config *cfg_of(const struct session *s) { return s->cfg->cfg; }
@@ -73,7 +73,7 @@ static void exchange_reset(struct session *s)
 	s->status = 0;
 	s->reason = NULL;
 	s->bytes_up = s->bytes_down = 0;
-	s->naddrs = s->next_addr = 0;
+	dial_reset(&s->dial);
 	s->have_egress = false;
 	s->tried = 0;
 	s->pin = -1;
@@ -140,8 +140,7 @@ void session_close(struct session *s)
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
-	if (s->dns_req)
-		dns_cancel(s->dns_req);
+	dial_cancel(&s->dial);
 	relay_release(s);
 	io_close(w->loop, &s->cio);
 	upstream_close(s);
@@ -187,10 +186,12 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	s->pin = -1;
 	s->splice = !strcmp(cfg_of(s)->relay, "splice");
 	s->splice_auto = !strcmp(cfg_of(s)->relay, "auto");
-	s->up.pipe[0] = s->up.pipe[1] = s->down.pipe[0] = s->down.pipe[1] = -1;
+	relay_pair_init(&s->relay, &s->cio, &s->uio, &s->bytes_up, &s->bytes_down);
 	s->start_ms = s->req_start_ms = s->last_ms = loop_now(w->loop);
 	io_init(&s->cio, fd, session_io_client);
 	io_init(&s->uio, -1, session_io_upstream);
+	dial_init(&s->dial, w->loop, w->dns, &session_dial_ops, s, &s->uio, session_io_upstream,
+		  cfg_of(s)->connect_timeout_ms);
 	timer_init(&s->timer, session_timer);
 	timer_init(&s->kick, session_kick);
 	w->nsessions++;
@@ -314,10 +315,7 @@ void session_reply(struct session *s, struct buf *b, int status, const char *rea
 	s->status = status;
 	if (!s->reason)
 		s->reason = reason;
-	if (s->dns_req) {
-		dns_cancel(s->dns_req);
-		s->dns_req = NULL;
-	}
+	dial_cancel(&s->dial);
 	upstream_close(s);
 	buf_put(s->out_c);
 	s->out_c = b;
@@ -396,8 +394,7 @@ static const char *parse_absolute(struct session *s, const char *url, size_t len
 	snprintf(s->host, sizeof(s->host), "%s", h.kind == HOST_IP ? "" : h.name);
 	if (h.kind == HOST_IP) {
 		ipaddr_format(&h.ip, s->host, sizeof(s->host));
-		s->addrs[0] = h.ip;
-		s->naddrs = 1;
+		dial_set_addr(&s->dial, &h.ip);
 	}
 	*path = p;
 	*pathlen = (size_t)(end - p);
@@ -573,23 +570,25 @@ static bool destination_check(struct session *s)
 {
 	const struct proxy_config *c = cfg_of(s);
 
-	for (unsigned i = 0; i < s->naddrs; i++) {
-		const char *range = ipaddr_check_destination(&s->addrs[i], c->allow_destinations);
+	const struct ipaddr *addrs = s->dial.addrs;
+
+	for (unsigned i = 0; i < s->dial.naddrs; i++) {
+		const char *range = ipaddr_check_destination(&addrs[i], c->allow_destinations);
 		bool self = false;
 		for (size_t l = 0; l < c->nlisten && !range; l++)
 			if (s->port == c->listen[l].port &&
-			    (ipaddr_equal(&s->addrs[i], &c->listen[l].ip) ||
-			     (c->listen[l].ip.family == s->addrs[i].family &&
+			    (ipaddr_equal(&addrs[i], &c->listen[l].ip) ||
+			     (c->listen[l].ip.family == addrs[i].family &&
 			      !memcmp(c->listen[l].ip.a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16))))
 				self = true;
 		if (range || self) {
 			char ip[IPADDR_STRLEN], msg[200];
-			ipaddr_format(&s->addrs[i], ip, sizeof(ip));
+			ipaddr_format(&addrs[i], ip, sizeof(ip));
 			if (self)
 				snprintf(msg, sizeof(msg), "destination %s is this proxy", ip);
 			else
 				snprintf(msg, sizeof(msg), "destination resolves to %s, in %s, which is not allowed", ip, range);
-			s->dest = s->addrs[i];
+			s->dest = addrs[i];
 			respond_error_dup(s, 403, "destination_forbidden", msg);
 			return false;
 		}
@@ -597,43 +596,47 @@ static bool destination_check(struct session *s)
 	return true;
 }
 
-static void dns_done(void *arg, const struct dns_result *res)
+/* A real lookup starts (not a cache hit). */
+static void dial_resolving(void *ctx, struct dial *d)
 {
-	struct session *s = arg;
+	struct session *s = ctx;
 
-	s->dns_req = NULL;
+	(void)d;
+	s->state = SESS_RESOLVE;
+	/* client interest stays as it is: an event while resolving turns it off (saves epoll_ctl) */
+	metrics_dns_start(s);
+}
+
+static bool dial_resolved(void *ctx, struct dial *d, const struct dns_result *res)
+{
+	struct session *s = ctx;
+
+	(void)d;
 	metrics_dns_done(s);
 	if (res->status) {
 		respond_error(s, res->status == -ENOENT ? 502 : 504, "dns_failure",
 			      res->status == -ENOENT ? "destination name does not resolve"
 						     : "DNS lookup failed or timed out");
-		return;
+		return false;
 	}
-	s->naddrs = res->naddrs;
-	memcpy(s->addrs, res->addrs, res->naddrs * sizeof(res->addrs[0]));
-	if (destination_check(s))
-		connect_next(s);
+	if (!destination_check(s))
+		return false;
+	s->state = SESS_CONNECT;
+	return true;
 }
 
 void session_route(struct session *s)
 {
-	struct dns_result res;
-
-	if (s->naddrs) {   /* an IP literal */
-		if (destination_check(s))
-			connect_next(s);
+	/* the dial times the resolve and each attempt (connect_timeout) */
+	timer_stop(s->w->loop, &s->timer);
+	if (s->dial.naddrs) {   /* an IP literal */
+		if (destination_check(s)) {
+			s->state = SESS_CONNECT;
+			dial_connect(&s->dial, s->port);
+		}
 		return;
 	}
-	if (dns_cached(s->w->dns, s->host, &res)) {
-		dns_done(s, &res);
-		return;
-	}
-	s->state = SESS_RESOLVE;
-	timer_arm(s, cfg_of(s)->connect_timeout_ms);
-	/* client interest stays as it is: an event while resolving turns it off (saves epoll_ctl) */
-	metrics_dns_start(s);
-	if (dns_resolve(s->w->dns, s->host, dns_done, s, &s->dns_req))
-		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
+	dial_resolve(&s->dial, s->host, s->port);
 }
 
 /* GET /iplock/pool (origin form, to the proxy itself, authenticated): the caller's egress pool,
@@ -678,8 +681,7 @@ static void request_start(struct session *s)
 		if (!err) {
 			if (h.kind == HOST_IP) {
 				ipaddr_format(&h.ip, s->host, sizeof(s->host));
-				s->addrs[0] = h.ip;
-				s->naddrs = 1;
+				dial_set_addr(&s->dial, &h.ip);
 			} else {
 				snprintf(s->host, sizeof(s->host), "%s", h.name);
 			}
@@ -837,23 +839,23 @@ static void connected(struct session *s)
 			}
 		} else {
 			s->status = 200;
-			s->down.pend = malloc(sizeof(ok) - 1);
-			if (!s->down.pend) {
+			s->relay.down.pend = malloc(sizeof(ok) - 1);
+			if (!s->relay.down.pend) {
 				session_close(s);
 				return;
 			}
-			memcpy(s->down.pend, ok, sizeof(ok) - 1);
-			s->down.pend_len = sizeof(ok) - 1;
+			memcpy(s->relay.down.pend, ok, sizeof(ok) - 1);
+			s->relay.down.pend_len = sizeof(ok) - 1;
 		}
 		if (early) {
 			/* the client sent its first bytes (a TLS ClientHello) right behind CONNECT */
-			s->up.pend = malloc(early);
-			if (!s->up.pend) {
+			s->relay.up.pend = malloc(early);
+			if (!s->relay.up.pend) {
 				session_close(s);
 				return;
 			}
-			memcpy(s->up.pend, s->cin->data + s->cin->off + skip, early);
-			s->up.pend_len = (uint32_t)early;
+			memcpy(s->relay.up.pend, s->cin->data + s->cin->off + skip, early);
+			s->relay.up.pend_len = (uint32_t)early;
 		}
 		buf_put(s->cin);
 		s->cin = NULL;
@@ -874,93 +876,104 @@ static bool egress_local_failure(int err)
 	       err == -EAFNOSUPPORT || err == -EINVAL || err == -EPERM || err == -EACCES;
 }
 
-static void connect_next(struct session *s)
+/* The bind hook: an egress address of the pool for this attempt. */
+static int dial_source(void *ctx, struct dial *d, struct sockaddr_storage *src, socklen_t *srclen)
 {
-	const struct proxy_config *c = cfg_of(s);
-	int last_err = 0;
+	struct session *s = ctx;
+	size_t idx;
 
 	s->state = SESS_CONNECT;
-	while (s->next_addr < s->naddrs) {
-		size_t idx;
-		int rc = egress_pick(s->pool, s->host, s->pin, loop_now(s->w->loop), s->tried, &idx);
-		if (rc) {
-			respond_error(s, 502, "no_egress", s->pin != -1
-				      ? "the pinned egress address is down"
-				      : "no egress address of your pool is available");
-			return;
-		}
-		struct sockaddr_storage dst, src;
-		socklen_t dlen = ipaddr_to_sockaddr(&s->addrs[s->next_addr], s->port, &dst);
-		socklen_t slen = ipaddr_to_sockaddr(&s->pool->addrs[idx], 0, &src);
-		bool bind_failed;
-		s->dest = s->addrs[s->next_addr];
-		s->egress_idx = idx;
-		s->have_egress = true;
-		if (s->pool->addrs[idx].family != s->dest.family) {
-			/* this egress address cannot reach that family: try the next destination */
-			s->next_addr++;
-			last_err = -EAFNOSUPPORT;
-			continue;
-		}
-		metrics_connect_start(s);
-		int fd = sock_connect_from((struct sockaddr *)&dst, dlen, (struct sockaddr *)&src, slen, &bind_failed);
-		if (fd >= 0) {
-			io_init(&s->uio, fd, session_io_upstream);
-			io_want(s->w->loop, &s->uio, EPOLLOUT);
-			timer_arm(s, c->connect_timeout_ms);
-			return;
-		}
-		last_err = fd;
-		metrics_connect_failed(s);
-		if (bind_failed && egress_local_failure(fd)) {
-			char ip[IPADDR_STRLEN];
-			ipaddr_format(&s->pool->addrs[idx], ip, sizeof(ip));
-			log_warn("egress %s failed locally (%s): marked down for %u ms", ip, strerror(-fd), c->egress_down_ms);
-			egress_mark_down(s->pool, idx, loop_now(s->w->loop), c->egress_down_ms);
-			s->tried |= 1u << idx;
-			s->have_egress = false;
-			continue;
-		}
-		if (fd == -EADDRNOTAVAIL) {
-			/* every port from this egress address to this destination is taken (TIME-WAIT):
-			 * the next pool address has its own ports; this one stays up */
-			s->tried |= 1u << idx;
-			s->have_egress = false;
-			continue;
-		}
-		s->next_addr++;
+	if (egress_pick(s->pool, s->host, s->pin, loop_now(s->w->loop), s->tried, &idx)) {
+		respond_error(s, 502, "no_egress", s->pin != -1
+			      ? "the pinned egress address is down"
+			      : "no egress address of your pool is available");
+		return 1;
 	}
-	respond_error(s, last_err == -ETIMEDOUT ? 504 : 502,
-		      last_err == -ECONNREFUSED ? "connect_refused" : last_err == -ENETUNREACH ? "network_unreachable" : "connect_failed",
-		      last_err == -ECONNREFUSED ? "destination refused the connection"
-		      : last_err == -EAFNOSUPPORT ? "no egress address of the destination's address family"
-		      : "destination unreachable");
+	s->dest = d->dest;
+	s->egress_idx = idx;
+	s->have_egress = true;
+	if (s->pool->addrs[idx].family != s->dest.family)
+		return -EAFNOSUPPORT;   /* this egress address cannot reach that family: the next destination */
+	*srclen = ipaddr_to_sockaddr(&s->pool->addrs[idx], 0, src);
+	metrics_connect_start(s);
+	return 0;
 }
 
-static void connect_done(struct session *s)
+static enum dial_next dial_failed(void *ctx, struct dial *d, int err, bool bind_failed, bool async)
 {
-	int err = sock_error(s->uio.fd);
+	struct session *s = ctx;
+	const struct proxy_config *c = cfg_of(s);
 
-	if (!err) {
-		connected(s);
-		return;
-	}
+	(void)d;
 	metrics_connect_failed(s);
-	io_close(s->w->loop, &s->uio);
-	if (egress_local_failure(err) || err == -ENETUNREACH) {
-		egress_mark_down(s->pool, s->egress_idx, loop_now(s->w->loop), cfg_of(s)->egress_down_ms);
-		s->tried |= 1u << s->egress_idx;
-	} else {
-		s->next_addr++;
+	if (async) {
+		s->have_egress = false;
+		if (egress_local_failure(err) || err == -ENETUNREACH) {
+			egress_mark_down(s->pool, s->egress_idx, loop_now(s->w->loop), c->egress_down_ms);
+			s->tried |= 1u << s->egress_idx;
+			return DIAL_SAME_ADDR;
+		}
+		return DIAL_NEXT_ADDR;
 	}
-	s->have_egress = false;
-	if (s->next_addr >= s->naddrs) {
+	if (bind_failed && egress_local_failure(err)) {
+		char ip[IPADDR_STRLEN];
+		ipaddr_format(&s->pool->addrs[s->egress_idx], ip, sizeof(ip));
+		log_warn("egress %s failed locally (%s): marked down for %u ms", ip, strerror(-err), c->egress_down_ms);
+		egress_mark_down(s->pool, s->egress_idx, loop_now(s->w->loop), c->egress_down_ms);
+		s->tried |= 1u << s->egress_idx;
+		s->have_egress = false;
+		return DIAL_SAME_ADDR;
+	}
+	if (err == -EADDRNOTAVAIL) {
+		/* every port from this egress address to this destination is taken (TIME-WAIT):
+		 * the next pool address has its own ports; this one stays up */
+		s->tried |= 1u << s->egress_idx;
+		s->have_egress = false;
+		return DIAL_SAME_ADDR;
+	}
+	return DIAL_NEXT_ADDR;
+}
+
+static void dial_connected(void *ctx, struct dial *d)
+{
+	(void)d;
+	connected(ctx);
+}
+
+static void dial_gave_up(void *ctx, struct dial *d, int err, enum dial_end end)
+{
+	struct session *s = ctx;
+
+	(void)d;
+	switch (end) {
+	case DIAL_END_TIMEOUT:
+		respond_error(s, 504, "connect_timeout", "destination did not answer in time");
+		return;
+	case DIAL_END_DNS:
+		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
+		return;
+	case DIAL_END_ASYNC:
 		respond_error(s, 502, err == -ECONNREFUSED ? "connect_refused" : "connect_failed",
 			      err == -ECONNREFUSED ? "destination refused the connection" : "destination unreachable");
 		return;
+	case DIAL_END_SYNC:
+		break;
 	}
-	connect_next(s);
+	respond_error(s, err == -ETIMEDOUT ? 504 : 502,
+		      err == -ECONNREFUSED ? "connect_refused" : err == -ENETUNREACH ? "network_unreachable" : "connect_failed",
+		      err == -ECONNREFUSED ? "destination refused the connection"
+		      : err == -EAFNOSUPPORT ? "no egress address of the destination's address family"
+		      : "destination unreachable");
 }
+
+static const struct dial_ops session_dial_ops = {
+	.resolving = dial_resolving,
+	.resolved = dial_resolved,
+	.source = dial_source,
+	.failed = dial_failed,
+	.connected = dial_connected,
+	.gave_up = dial_gave_up,
+};
 
 /* ---------------------------------------------------------------- forwarding */
 
@@ -1352,7 +1365,7 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 
 	switch (s->state) {
 	case SESS_CONNECT:
-		connect_done(s);
+		dial_io(&s->dial);
 		break;
 	case SESS_TUNNEL:
 		relay_event(s, false, revents);

@@ -10,6 +10,7 @@
 #include "core/loop.h"
 #include "http/head.h"
 #include "net/addr.h"
+#include "net/dial.h"
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
@@ -71,14 +72,12 @@ struct session {
 	uint8_t method;
 	char host[256];
 	uint16_t port;
-	struct ipaddr addrs[DNS_MAX_ADDRS];
-	unsigned naddrs, next_addr;
+	struct dial dial;            /* the destination's addresses and the attempt in flight */
 	struct ipaddr dest;
 	struct egress_pool *pool;
 	size_t egress_idx;
 	bool have_egress;
 	uint32_t tried;              /* egress addresses that failed locally for this request */
-	struct dns_req *dns_req;
 
 	struct buf *cin;             /* bytes from the client not yet consumed */
 	struct buf *uin;             /* bytes from the upstream not yet consumed */
@@ -99,7 +98,7 @@ struct session {
 	size_t u_egress;
 	struct ipaddr u_dest;
 
-	struct relay_dir up, down;   /* up: client -> upstream */
+	struct relay_pair relay;     /* CONNECT tunnels; up: client -> upstream */
 
 	/* for the access log */
 	int status;

@@ -79,11 +79,11 @@ int socks_reply_success(struct session *s)
 		memcpy(rep + 8, &a->sin_port, 2);
 		n = 10;
 	}
-	s->down.pend = malloc(n);
-	if (!s->down.pend)
+	s->relay.down.pend = malloc(n);
+	if (!s->relay.down.pend)
 		return -ENOMEM;
-	memcpy(s->down.pend, rep, n);
-	s->down.pend_len = (uint32_t)n;
+	memcpy(s->relay.down.pend, rep, n);
+	s->relay.down.pend_len = (uint32_t)n;
 	s->status = 200;
 	return 0;
 }
@@ -180,12 +180,10 @@ static long socks_request(struct session *s, const uint8_t *p, size_t n)
 		}
 		snprintf(s->host, sizeof(s->host), "%s", h.name);
 		if (h.kind == HOST_IP) {
-			s->addrs[0] = h.ip;
-			s->naddrs = 1;
+			dial_set_addr(&s->dial, &h.ip);
 		}
 	} else {
-		s->addrs[0] = rq.ip;
-		s->naddrs = 1;
+		dial_set_addr(&s->dial, &rq.ip);
 		ipaddr_format(&rq.ip, s->host, sizeof(s->host));
 	}
 	if (s->socks_busy) {
