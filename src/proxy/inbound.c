@@ -18,6 +18,7 @@
 #include "net/proxyproto.h"
 #include "net/sock.h"
 #include "net/tls_sni.h"
+#include "proxy/inbound.h"
 #include "proxy/proxy.h"
 
 

@@ -18,6 +18,7 @@
 #include "net/sock.h"
 #include "proxy/admin.h"
 #include "proxy/auth.h"
+#include "proxy/inbound.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/session.h"

@@ -104,7 +104,7 @@ struct session {
 	int status;
 	const char *reason;
 	const char *code;            /* the JSON error's code when the proxy refused, else NULL */
-	char reason_buf[160];        /* a reason built at run time (respond_error_dup) */
+	char reason_buf[160];        /* a reason built at run time (session_error_dup) */
 	uint64_t bytes_up, bytes_down;
 	uint64_t req_start_ms;
 
@@ -113,6 +113,11 @@ struct session {
 	struct session *next, *prev;  /* the worker's list */
 	struct deferred dfr;
 };
+
+static inline const struct proxy_config *session_cfg(const struct session *s)
+{
+	return s->cfg->cfg;
+}
 
 /* Client or upstream I/O: the client side goes through TLS when the session has it. */
 static inline long sess_read(struct session *s, int fd, void *buf, size_t len)
@@ -128,18 +133,41 @@ static inline long sess_write(struct session *s, int fd, const void *buf, size_t
 /* FIN (and close_notify over TLS) towards fd */
 void sess_shutdown_write(struct session *s, int fd);
 
-/* relay.c */
-void relay_start(struct session *s);
-void relay_event(struct session *s, bool from_client, uint32_t revents);
-void relay_release(struct session *s);
+/* The proxy's own answer, as HTTP or as a SOCKS5 reply (whichever the client speaks); the
+ * connection closes after. message must be a string constant (it is kept as the log reason). */
+void session_error(struct session *s, int status, const char *code, const char *message);
+/* message is copied */
+void session_error_dup(struct session *s, int status, const char *code, const char *message);
+/* A JSON answer of the proxy's own (the pool endpoint). */
+void session_json(struct session *s, int status, const char *json, size_t len);
+/* Send b (or close when NULL), log status and reason, close after. */
+void session_reply(struct session *s, struct buf *b, int status, const char *reason);
 
-/* session.c, used by relay.c */
+/* session.c: life cycle and dispatch */
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls);
 void session_close(struct session *s);
 void session_touch(struct session *s);
 void session_close_all(struct worker *w);
+void session_arm(struct session *s, unsigned ms);          /* the session's deadline, by state */
+void session_log(struct session *s);                       /* the access log line of this request */
+void session_upstream_close(struct session *s);
+void session_exchange_reset(struct session *s);            /* forget the request served */
+void session_head_continue(struct session *s);             /* parse what cin holds of the next head */
+void session_tunnel_start(struct session *s);              /* connected: relay a CONNECT or SOCKS5 tunnel */
+
+/* admit.c: everything decided before a byte leaves */
 int session_authenticate(struct session *s, const char *basic, size_t len);
 bool session_admit_destination(struct session *s);
-void session_route(struct session *s);     /* resolve, check every address, connect */
+bool session_admit_request(struct session *s, bool local);   /* auth, pin, destination rules */
+bool session_check_addresses(struct session *s);            /* every resolved address allowed */
+
+/* route.c: resolve, check every address, connect from an egress address */
+extern const struct dial_ops session_dial_ops;
+void session_route(struct session *s);
+
+/* forward.c: absolute-form HTTP */
+int session_upstream_head(struct session *s, const char *path, size_t pathlen);
+void session_forward(struct session *s);
 
 /* socks.c: SOCKS5 (RFC 1928, RFC 1929) on the same sessions */
 void socks_read(struct session *s);

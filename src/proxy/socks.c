@@ -12,7 +12,6 @@
 
 #include "net/host.h"
 #include "net/sock.h"
-#include "proxy/respond.h"
 #include "proxy/session.h"
 #include "proxy/socks_wire.h"
 
@@ -175,7 +174,7 @@ static long socks_request(struct session *s, const uint8_t *p, size_t n)
 		const char *err = host_parse(rq.name, strlen(rq.name), &h);
 		if (err) {
 			snprintf(s->host, sizeof(s->host), "%s", rq.name);
-			respond_error_dup(s, 400, "bad_request_target", err);
+			session_error_dup(s, 400, "bad_request_target", err);
 			return -1;
 		}
 		snprintf(s->host, sizeof(s->host), "%s", h.name);
@@ -187,7 +186,7 @@ static long socks_request(struct session *s, const uint8_t *p, size_t n)
 		ipaddr_format(&rq.ip, s->host, sizeof(s->host));
 	}
 	if (s->socks_busy) {
-		respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
+		session_error(s, 503, "too_many_connections", "this user is at its connection limit");
 		return -1;
 	}
 	if (!session_admit_destination(s))
