@@ -12,6 +12,12 @@
 
 /* ---------------------------------------------------------------- admission */
 
+/* The metrics' user of this connection: the authenticated one, or "" with auth = none. */
+static void session_user_count(struct session *s)
+{
+	metrics_user_set(s->w->metrics, &s->ms, s->user >= 0 ? session_cfg(s)->users[s->user].name : "");
+}
+
 static const char *hdr_val(const struct session *s, int i, size_t *len)
 {
 	*len = s->req->hdrs[i].val_len;
@@ -63,7 +69,7 @@ int session_authenticate(struct session *s, const char *basic, size_t len)
 	const struct proxy_user *u = &c->users[s->user];
 	if (u->egress)
 		s->pool = u->egress;
-	metrics_user_set(s);
+	session_user_count(s);
 	if (!s->counted_user) {
 		unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
 		unsigned open = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
@@ -135,7 +141,7 @@ bool session_admit_request(struct session *s, bool local)
 			return false;
 		}
 	}
-	metrics_user_set(s);   /* with auth = none: the "" user */
+	session_user_count(s);   /* with auth = none: the "" user */
 	if (local)
 		return true;
 	const char *pin_err = parse_pin_header(s);

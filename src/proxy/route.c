@@ -18,7 +18,7 @@ static void route_resolving(void *ctx, struct dial *d)
 	(void)d;
 	s->state = SESS_RESOLVE;
 	/* client interest stays as it is: an event while resolving turns it off (saves epoll_ctl) */
-	metrics_dns_start(s);
+	metrics_dns_start(&s->ms);
 }
 
 static bool route_resolved(void *ctx, struct dial *d, const struct dns_result *res)
@@ -26,7 +26,7 @@ static bool route_resolved(void *ctx, struct dial *d, const struct dns_result *r
 	struct session *s = ctx;
 
 	(void)d;
-	metrics_dns_done(s);
+	metrics_dns_done(s->w->metrics, &s->ms);
 	if (res->status) {
 		session_error(s, res->status == -ENOENT ? 502 : 504, "dns_failure",
 			      res->status == -ENOENT ? "destination name does not resolve"
@@ -59,7 +59,7 @@ static void connected(struct session *s)
 {
 	const struct proxy_config *c = session_cfg(s);
 
-	metrics_connected(s);
+	metrics_connected(s->w->metrics, &s->ms, session_egress(s), s->is_connect);
 	session_arm(s, c->idle_timeout_ms);
 	session_touch(s);
 	if (s->is_connect) {
@@ -130,7 +130,7 @@ static int route_source(void *ctx, struct dial *d, struct sockaddr_storage *src,
 	if (s->pool->addrs[idx].family != s->dest.family)
 		return -EAFNOSUPPORT;   /* this egress address cannot reach that family: the next destination */
 	*srclen = ipaddr_to_sockaddr(&s->pool->addrs[idx], 0, src);
-	metrics_connect_start(s);
+	metrics_connect_start(&s->ms);
 	return 0;
 }
 
@@ -140,7 +140,7 @@ static enum dial_next route_failed(void *ctx, struct dial *d, int err, bool bind
 	const struct proxy_config *c = session_cfg(s);
 
 	(void)d;
-	metrics_connect_failed(s);
+	metrics_connect_failed(s->w->metrics, &s->ms, session_egress(s));
 	if (async) {
 		s->have_egress = false;
 		if (egress_local_failure(err) || err == -ENETUNREACH) {

@@ -49,7 +49,7 @@ void session_touch(struct session *s)
 
 void session_upstream_close(struct session *s)
 {
-	metrics_upstream_close(s);
+	metrics_upstream_close(s->w->metrics, &s->ms);
 	io_close(s->w->loop, &s->uio);
 	buf_put(s->uin);
 	s->uin = NULL;
@@ -78,7 +78,7 @@ void session_exchange_reset(struct session *s)
 	s->reason_buf[0] = '\0';
 	s->dest.family = 0;
 	s->code = NULL;
-	metrics_request_reset(s);
+	metrics_request_reset(&s->ms);
 }
 
 void session_log(struct session *s)
@@ -89,8 +89,16 @@ void session_log(struct session *s)
 	struct ipaddr peer;
 	struct jline j;
 
-	metrics_request_done(s);
-	if (px->log_fd < 0 || (!s->status && !s->host[0]))
+	/* the proxy's own "200 Connection established" is not payload */
+	uint64_t down = s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
+			? s->bytes_down - 39 : s->bytes_down;
+
+	if (!s->status && !s->host[0])
+		return;   /* nothing was asked */
+	struct metrics_req r = { s->code, s->status, s->socks ? MU_REQ_SOCKS : s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD,
+				 session_egress(s), s->bytes_up, down };
+	metrics_request_done(s->w->metrics, &s->ms, &r);
+	if (px->log_fd < 0)
 		return;
 	ipaddr_from_sockaddr((struct sockaddr *)&s->peer, &peer);
 	ipaddr_format(&peer, client, sizeof(client));
@@ -111,9 +119,7 @@ void session_log(struct session *s)
 	jline_str(&j, "egress", egress[0] ? egress : NULL);
 	jline_int(&j, "status", s->status);
 	jline_uint(&j, "bytes_up", s->bytes_up);
-	/* the proxy's own "200 Connection established" is not payload */
-	jline_uint(&j, "bytes_down", s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
-		   ? s->bytes_down - 39 : s->bytes_down);
+	jline_uint(&j, "bytes_down", down);
 	jline_uint(&j, "duration_ms", loop_now(s->w->loop) - s->req_start_ms);
 	jline_str(&j, "reason", s->reason);
 	jline_end(&j);
@@ -127,7 +133,7 @@ void session_close(struct session *s)
 	if (s->state == SESS_DONE)
 		return;
 	session_log(s);
-	metrics_conn_close(s);
+	metrics_conn_close(w->metrics, &s->ms);
 	s->state = SESS_DONE;
 	timer_stop(w->loop, &s->timer);
 	timer_stop(w->loop, &s->kick);
@@ -192,7 +198,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	if (w->sessions)
 		w->sessions->prev = s;
 	w->sessions = s;
-	metrics_conn_open(s);
+	metrics_conn_open(w->metrics);
 	if (session_cfg(s)->max_conns && atomic_load(&w->px->conns) > session_cfg(s)->max_conns) {
 		session_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
 		return;
@@ -220,6 +226,18 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	}
 	session_arm(s, session_cfg(s)->header_timeout_ms);
 	io_want(w->loop, &s->cio, EPOLLIN);
+}
+
+void session_metrics_tick(struct worker *w)
+{
+	for (struct session *s = w->sessions; s; s = s->next) {
+		if (s->state != SESS_TUNNEL && s->state != SESS_FORWARD)
+			continue;
+		/* the proxy's own "200 Connection established" is not payload */
+		bool ok_line = s->is_connect && !s->socks && s->status == 200;
+		metrics_bytes(w->metrics, &s->ms, session_egress(s), s->bytes_up,
+			      ok_line ? (s->bytes_down >= 39 ? s->bytes_down - 39 : 0) : s->bytes_down);
+	}
 }
 
 void session_close_all(struct worker *w)

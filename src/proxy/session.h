@@ -119,6 +119,12 @@ static inline const struct proxy_config *session_cfg(const struct session *s)
 	return s->cfg->cfg;
 }
 
+/* The address the upstream leaves from, once one is picked. */
+static inline const struct ipaddr *session_egress(const struct session *s)
+{
+	return s->have_egress && s->pool ? &s->pool->addrs[s->egress_idx] : NULL;
+}
+
 /* Client or upstream I/O: the client side goes through TLS when the session has it. */
 static inline long sess_read(struct session *s, int fd, void *buf, size_t len)
 {
@@ -154,6 +160,7 @@ void session_upstream_close(struct session *s);
 void session_exchange_reset(struct session *s);            /* forget the request served */
 void session_head_continue(struct session *s);             /* parse what cin holds of the next head */
 void session_tunnel_start(struct session *s);              /* connected: relay a CONNECT or SOCKS5 tunnel */
+void session_metrics_tick(struct worker *w);               /* bytes in flight reach the counters */
 
 /* admit.c: everything decided before a byte leaves */
 int session_authenticate(struct session *s, const char *basic, size_t len);
