@@ -1,6 +1,8 @@
-/* tunnel.c: the runtime of `iplock tunnel`: one loop, a listener per mapping, and per accepted
- * connection a small state machine (resolve the proxy, connect, CONNECT or SOCKS5 handshake,
- * relay). A failure is logged once per mapping and kind until the proxy answers again. */
+/* tunnel.c (~900 lines: the CONNECT and SOCKS5 client handshakes and TLS to the proxy are steps
+ * of one per-connection state machine and read best together): the runtime of `iplock tunnel`:
+ * one loop, a listener per mapping, and per accepted connection a small state machine (dial
+ * the proxy on net/dial, CONNECT or SOCKS5 handshake, relay on net/relay's pair). A failure is
+ * logged once per mapping and kind until the proxy answers again. */
 #include "tunnel/tunnel.h"
 
 #include <errno.h>
