@@ -225,3 +225,63 @@ void relay_interest(const struct relay_dir *up, const struct relay_dir *down, ui
 	if (relay_dir_pending(down))
 		*aev |= EPOLLOUT;
 }
+
+void relay_pair_init(struct relay_pair *p, struct io *a, struct io *b, uint64_t *count_up,
+		     uint64_t *count_down)
+{
+	relay_dir_init(&p->up);
+	relay_dir_init(&p->down);
+	p->a = a;
+	p->b = b;
+	p->count_up = count_up;
+	p->count_down = count_down;
+}
+
+/* End on error or when both FINs are through, else re-arm both watchers. */
+static int pair_settle(struct relay_pair *p, struct loop *loop, int rc)
+{
+	uint32_t aev, bev;
+
+	if (rc)
+		return rc;
+	if (p->up.shut && p->down.shut)
+		return 1;
+	relay_interest(&p->up, &p->down, &aev, &bev);
+	io_want(loop, p->a, aev);
+	io_want(loop, p->b, bev);
+	return 0;
+}
+
+int relay_pair_event(struct relay_pair *p, const struct relay_env *env, struct loop *loop, bool from_a,
+		     uint32_t revents)
+{
+	bool both = revents & (EPOLLERR | EPOLLHUP);
+	int rc = 0;
+
+	/* readable a or writable b move bytes up; the reverse moves them down */
+	if (both || (from_a ? (revents & EPOLLIN) : (revents & EPOLLOUT)))
+		rc = relay_dir_pump(env, &p->up, p->a->fd, p->b->fd, p->count_up);
+	if (!rc && (both || (from_a ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
+		rc = relay_dir_pump(env, &p->down, p->b->fd, p->a->fd, p->count_down);
+	rc = pair_settle(p, loop, rc);
+	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
+	struct io *hit = from_a ? p->a : p->b;
+	if (!rc && both && !hit->want)
+		io_stop(loop, hit);
+	return rc;
+}
+
+int relay_pair_flush(struct relay_pair *p, const struct relay_env *env, struct loop *loop)
+{
+	int rc = relay_dir_flush(env, &p->down, p->a->fd, p->count_down);
+
+	if (!rc)
+		rc = relay_dir_flush(env, &p->up, p->b->fd, p->count_up);
+	return pair_settle(p, loop, rc);
+}
+
+void relay_pair_release(struct relay_pair *p, struct pipe_pool *pool)
+{
+	relay_dir_release(&p->up, pool);
+	relay_dir_release(&p->down, pool);
+}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/loop.h"
+
 #define RELAY_SCRATCH   (256 * 1024)   /* per thread: copy-mode reads land here */
 #define PIPE_POOL_MAX   64
 
@@ -75,5 +77,27 @@ void relay_dir_release(struct relay_dir *d, struct pipe_pool *pool);
 /* Epoll interest for the two sockets of a relay (up: a -> b, down: b -> a). */
 void relay_interest(const struct relay_dir *up, const struct relay_dir *down, uint32_t *aev,
 		    uint32_t *bev);
+
+/* Both directions of one relay between the sockets of two watchers (up: a -> b), as the
+ * proxy's tunnels, its inbound endpoints and `iplock tunnel` drive it. */
+struct relay_pair {
+	struct relay_dir up, down;
+	struct io *a, *b;
+	uint64_t *count_up, *count_down;   /* the owner's byte counters */
+};
+
+void relay_pair_init(struct relay_pair *p, struct io *a, struct io *b, uint64_t *count_up,
+		     uint64_t *count_down);
+
+/* After an event on a (from_a) or b: move bytes both ways as the event allows, then re-arm
+ * both watchers. Returns 0 while the relay goes on, 1 once both FINs are through, -errno when
+ * it must end; on anything but 0 the owner closes both sockets. */
+int relay_pair_event(struct relay_pair *p, const struct relay_env *env, struct loop *loop, bool from_a,
+		     uint32_t revents);
+
+/* Only what is queued (relay_dir_queue), then re-arm: the start of a relay. Same returns. */
+int relay_pair_flush(struct relay_pair *p, const struct relay_env *env, struct loop *loop);
+
+void relay_pair_release(struct relay_pair *p, struct pipe_pool *pool);
 
 #endif

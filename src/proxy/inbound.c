@@ -13,10 +13,12 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "net/dial.h"
 #include "net/dns.h"
 #include "net/proxyproto.h"
 #include "net/sock.h"
 #include "net/tls_sni.h"
+#include "proxy/inbound.h"
 #include "proxy/proxy.h"
 
 
@@ -41,11 +43,8 @@ struct inbound_conn {
 	char sni[TLS_SNI_NAME_MAX + 1];
 	const struct host *target;
 	uint16_t tport;
-	struct dns_req *dns_req;
-	struct ipaddr addrs[DNS_MAX_ADDRS];
-	unsigned naddrs, next_addr;
-	struct ipaddr dest;
-	struct relay_dir up, down;    /* up: client -> backend */
+	struct dial dial;             /* the backend's addresses and the attempt in flight */
+	struct relay_pair relay;      /* up: client -> backend */
 	uint64_t bytes_up, bytes_down, start_ms, last_ms;
 	uint32_t pp_len;              /* PROXY header bytes: counted by the relay, not the client's */
 	const char *reason;
@@ -82,8 +81,8 @@ static void in_log(struct inbound_conn *c)
 		return;
 	ipaddr_from_sockaddr((struct sockaddr *)&c->peer, &peer);
 	ipaddr_format(&peer, client, sizeof(client));
-	if (c->dest.family)
-		ipaddr_format(&c->dest, dest, sizeof(dest));
+	if (c->dial.dest.family)
+		ipaddr_format(&c->dial.dest, dest, sizeof(dest));
 	if (c->target)
 		snprintf(backend, sizeof(backend), strchr(c->target->name, ':') ? "[%s]:%u" : "%s:%u",
 			 c->target->name, c->tport);
@@ -114,11 +113,8 @@ static void in_close(struct inbound_conn *c, const char *reason)
 	in_log(c);
 	c->state = IN_DONE;
 	timer_stop(w->loop, &c->timer);
-	if (c->dns_req)
-		dns_cancel(c->dns_req);
-	c->dns_req = NULL;
-	relay_dir_release(&c->up, &w->pipes);
-	relay_dir_release(&c->down, &w->pipes);
+	dial_cancel(&c->dial);
+	relay_pair_release(&c->relay, &w->pipes);
 	io_close(w->loop, &c->cio);
 	io_close(w->loop, &c->bio);
 	buf_put(c->hello);
@@ -174,30 +170,11 @@ static void in_relay(struct inbound_conn *c, bool from_client, uint32_t revents)
 	struct worker *w = c->w;
 	const char *mode = cfg_of(c)->relay;
 	struct relay_env env = { w->scratch, &w->pipes, !strcmp(mode, "splice"), !strcmp(mode, "auto"), NULL };
-	bool both = revents & (EPOLLERR | EPOLLHUP);
-	uint32_t cev, bev;
-	int rc = 0;
 
 	c->last_ms = loop_now(w->loop);
-	if (both || (from_client ? (revents & EPOLLIN) : (revents & EPOLLOUT)))
-		rc = relay_dir_pump(&env, &c->up, c->cio.fd, c->bio.fd, &c->bytes_up);
-	if (!rc && (both || (from_client ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
-		rc = relay_dir_pump(&env, &c->down, c->bio.fd, c->cio.fd, &c->bytes_down);
-	if (rc) {
-		in_close(c, rc == -ECONNRESET || rc == -EPIPE ? "connection reset" : "relay error");
-		return;
-	}
-	if (c->up.shut && c->down.shut) {
-		in_close(c, NULL);
-		return;
-	}
-	relay_interest(&c->up, &c->down, &cev, &bev);
-	io_want(w->loop, &c->cio, cev);
-	io_want(w->loop, &c->bio, bev);
-	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
-	struct io *hit = from_client ? &c->cio : &c->bio;
-	if (both && !hit->want)
-		io_stop(w->loop, hit);
+	int rc = relay_pair_event(&c->relay, &env, w->loop, from_client, revents);
+	if (rc)
+		in_close(c, rc == 1 ? NULL : rc == -ECONNRESET || rc == -EPIPE ? "connection reset" : "relay error");
 }
 
 static void backend_connected(struct inbound_conn *c)
@@ -211,14 +188,14 @@ static void backend_connected(struct inbound_conn *c)
 		ipaddr_from_sockaddr((struct sockaddr *)&c->peer, &src);
 		ipaddr_from_sockaddr((struct sockaddr *)&c->local, &dst);
 		int n = proxyproto_v2_build(&src, sa_port(&c->peer), &dst, sa_port(&c->local), hdr, sizeof(hdr));
-		if (n < 0 || relay_dir_queue(&c->up, hdr, (size_t)n)) {
+		if (n < 0 || relay_dir_queue(&c->relay.up, hdr, (size_t)n)) {
 			in_close(c, "cannot build the PROXY header");
 			return;
 		}
 		c->pp_len = (uint32_t)n;
 	}
 	if (buf_pending(c->hello) &&
-	    relay_dir_queue(&c->up, c->hello->data + c->hello->off, buf_pending(c->hello))) {
+	    relay_dir_queue(&c->relay.up, c->hello->data + c->hello->off, buf_pending(c->hello))) {
 		in_close(c, "out of memory");
 		return;
 	}
@@ -232,80 +209,58 @@ static void backend_connected(struct inbound_conn *c)
 
 /* ---------------------------------------------------------------- backend */
 
-static void connect_next(struct inbound_conn *c)
+static void dial_connected(void *ctx, struct dial *d)
 {
-	struct worker *w = c->w;
-	int err = -EHOSTUNREACH;
-
-	c->state = IN_CONNECT;
-	while (c->next_addr < c->naddrs) {
-		struct sockaddr_storage ss;
-		bool bind_failed;
-		c->dest = c->addrs[c->next_addr++];
-		socklen_t len = ipaddr_to_sockaddr(&c->dest, c->tport, &ss);
-		int fd = sock_connect_from((struct sockaddr *)&ss, len, NULL, 0, &bind_failed);
-		if (fd >= 0) {
-			io_init(&c->bio, fd, in_io_backend);
-			io_want(w->loop, &c->bio, EPOLLOUT);
-			timer_start(w->loop, &c->timer, cfg_of(c)->connect_timeout_ms);
-			return;
-		}
-		err = fd;
-	}
-	in_close(c, err == -ECONNREFUSED ? "backend refused the connection" : "backend unreachable");
+	(void)d;
+	backend_connected(ctx);
 }
 
-static void connect_done(struct inbound_conn *c)
+static void dial_resolving(void *ctx, struct dial *d)
 {
-	int err = sock_error(c->bio.fd);
-
-	if (!err) {
-		backend_connected(c);
-		return;
-	}
-	io_close(c->w->loop, &c->bio);
-	if (c->next_addr < c->naddrs) {
-		connect_next(c);
-		return;
-	}
-	in_close(c, err == -ECONNREFUSED ? "backend refused the connection" : "backend unreachable");
+	(void)d;
+	((struct inbound_conn *)ctx)->state = IN_RESOLVE;
 }
 
-static void dns_done(void *arg, const struct dns_result *res)
+static bool dial_resolved(void *ctx, struct dial *d, const struct dns_result *res)
 {
-	struct inbound_conn *c = arg;
+	struct inbound_conn *c = ctx;
 
-	c->dns_req = NULL;
-	if (res->status || !res->naddrs) {
+	if (res->status || !d->naddrs) {
 		in_close(c, "backend name does not resolve");
-		return;
+		return false;
 	}
-	c->naddrs = res->naddrs;
-	memcpy(c->addrs, res->addrs, res->naddrs * sizeof(res->addrs[0]));
-	connect_next(c);
+	c->state = IN_CONNECT;
+	return true;
 }
+
+static void dial_gave_up(void *ctx, struct dial *d, int err, enum dial_end end)
+{
+	(void)d;
+	in_close(ctx, end == DIAL_END_TIMEOUT ? "backend did not answer in time"
+		 : end == DIAL_END_DNS ? "cannot start a DNS lookup"
+		 : err == -ECONNREFUSED ? "backend refused the connection" : "backend unreachable");
+}
+
+static const struct dial_ops inbound_dial_ops = {
+	.resolving = dial_resolving,
+	.resolved = dial_resolved,
+	.connected = dial_connected,
+	.gave_up = dial_gave_up,
+};
 
 static void route_to(struct inbound_conn *c, const struct host *h, uint16_t port)
 {
-	struct dns_result res;
-
 	c->target = h;
 	c->tport = port;
 	io_want(c->w->loop, &c->cio, 0);   /* further client bytes wait in the kernel */
-	timer_start(c->w->loop, &c->timer, cfg_of(c)->connect_timeout_ms);
+	timer_stop(c->w->loop, &c->timer);   /* the dial times the resolve and each attempt */
+	c->state = IN_CONNECT;
 	if (h->kind == HOST_IP) {
-		c->addrs[0] = h->ip;
-		c->naddrs = 1;
-		connect_next(c);
+		dial_set_addr(&c->dial, &h->ip);
+		dial_connect(&c->dial, port);
 		return;
 	}
-	if (dns_cached(c->w->dns, h->name, &res)) {
-		dns_done(c, &res);
-		return;
-	}
-	c->state = IN_RESOLVE;
-	if (dns_resolve(c->w->dns, h->name, dns_done, c, &c->dns_req))
-		in_close(c, "cannot start a DNS lookup");
+	dial_resolve(&c->dial, h->name, port);
 }
 
 /* ---------------------------------------------------------------- SNI */
@@ -410,7 +365,7 @@ static void in_io_backend(struct loop *loop, struct io *io, uint32_t revents)
 
 	switch (c->state) {
 	case IN_CONNECT:
-		connect_done(c);
+		dial_io(&c->dial);
 		break;
 	case IN_RELAY:
 		in_relay(c, false, revents);
@@ -453,10 +408,11 @@ void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	c->id = atomic_fetch_add(&w->px->next_id, 1);
 	c->peer = *peer;
 	c->start_ms = c->last_ms = loop_now(w->loop);
-	relay_dir_init(&c->up);
-	relay_dir_init(&c->down);
+	relay_pair_init(&c->relay, &c->cio, &c->bio, &c->bytes_up, &c->bytes_down);
 	io_init(&c->cio, fd, in_io_client);
 	io_init(&c->bio, -1, in_io_backend);
+	dial_init(&c->dial, w->loop, w->dns, &inbound_dial_ops, c, &c->bio, in_io_backend,
+		  cfg_of(c)->connect_timeout_ms);
 	timer_init(&c->timer, in_timer);
 	c->next = w->inbound_conns;
 	if (w->inbound_conns)

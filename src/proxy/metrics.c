@@ -1,4 +1,4 @@
-/* metrics.c: per-worker counters, the session hooks that bump them, the sum over workers and
+/* metrics.c: per-worker counters, the connection hooks that bump them, the sum over workers and
  * the Prometheus text rendering. */
 #include "proxy/metrics.h"
 
@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "proxy/session.h"
 
 /* Upper bounds in microseconds, and the same as the le label in seconds. */
 static const uint64_t hist_bounds_us[HIST_NBUCKETS - 1] = {
@@ -131,98 +130,88 @@ void metrics_code_count(struct metrics *m, const char *code)
 	atomic_store_explicit(&m->ncodes, n + 1, memory_order_release);
 }
 
-/* ---------------------------------------------------------------- session hooks */
+/* ---------------------------------------------------------------- connection hooks */
 
-static struct metrics_egress *egress_of(struct session *s)
+static struct metrics_egress *egress_of(struct metrics *m, const struct ipaddr *egress)
 {
-	if (!s->have_egress || !s->pool)
+	if (!egress)
 		return NULL;
-	int slot = metrics_egress_slot(s->w->metrics, &s->pool->addrs[s->egress_idx]);
-	return slot < 0 ? NULL : &s->w->metrics->egress[slot];
+	int slot = metrics_egress_slot(m, egress);
+	return slot < 0 ? NULL : &m->egress[slot];
 }
 
-static struct metrics_user *user_of(struct session *s)
+static struct metrics_user *user_of(struct metrics *m, const struct metrics_sess *ms)
 {
-	struct metrics *m = s->w->metrics;
-
-	if (s->ms.user)
-		return &m->users[s->ms.user - 1];
+	if (ms->user)
+		return &m->users[ms->user - 1];
 	return &m->users[metrics_user_slot(m, "")];
 }
 
-void metrics_conn_open(struct session *s)
+void metrics_conn_open(struct metrics *m)
 {
-	struct metrics *m = s->w->metrics;
-
 	mc_add(&m->accepted, 1);
 	mc_add(&m->active, 1);
 }
 
-void metrics_conn_close(struct session *s)
+void metrics_conn_close(struct metrics *m, struct metrics_sess *ms)
 {
-	struct metrics *m = s->w->metrics;
-
-	metrics_upstream_close(s);
-	if (s->ms.user) {
-		mc_sub(&m->users[s->ms.user - 1].c[MU_CONNS_ACTIVE], 1);
-		s->ms.user = 0;
+	metrics_upstream_close(m, ms);
+	if (ms->user) {
+		mc_sub(&m->users[ms->user - 1].c[MU_CONNS_ACTIVE], 1);
+		ms->user = 0;
 	}
 	mc_sub(&m->active, 1);
 }
 
-void metrics_user_set(struct session *s)
+void metrics_user_set(struct metrics *m, struct metrics_sess *ms, const char *name)
 {
-	struct metrics *m = s->w->metrics;
-	const char *name = s->user >= 0 ? s->cfg->cfg->users[s->user].name : "";
-
-	if (s->ms.user && !strcmp(m->users[s->ms.user - 1].name, name))
+	if (ms->user && !strcmp(m->users[ms->user - 1].name, name))
 		return;
 	int slot = metrics_user_slot(m, name);
-	if (s->ms.user == slot + 1)
+	if (ms->user == slot + 1)
 		return;   /* both in the overflow slot */
-	if (s->ms.user)
-		mc_sub(&m->users[s->ms.user - 1].c[MU_CONNS_ACTIVE], 1);
-	s->ms.user = (int16_t)(slot + 1);
+	if (ms->user)
+		mc_sub(&m->users[ms->user - 1].c[MU_CONNS_ACTIVE], 1);
+	ms->user = (int16_t)(slot + 1);
 	mc_add(&m->users[slot].c[MU_CONNS_ACTIVE], 1);
 	mc_add(&m->users[slot].c[MU_CONNS_TOTAL], 1);
 }
 
-void metrics_dns_start(struct session *s)
+void metrics_dns_start(struct metrics_sess *ms)
 {
-	s->ms.t0_us = metrics_now_us();
+	ms->t0_us = metrics_now_us();
 }
 
-void metrics_dns_done(struct session *s)
+void metrics_dns_done(struct metrics *m, struct metrics_sess *ms)
 {
-	if (!s->ms.t0_us)
+	if (!ms->t0_us)
 		return;   /* answered from the cache */
-	hist_observe(&s->w->metrics->dns, metrics_now_us() - s->ms.t0_us);
-	s->ms.t0_us = 0;
+	hist_observe(&m->dns, metrics_now_us() - ms->t0_us);
+	ms->t0_us = 0;
 }
 
-void metrics_connect_start(struct session *s)
+void metrics_connect_start(struct metrics_sess *ms)
 {
-	s->ms.t0_us = metrics_now_us();
+	ms->t0_us = metrics_now_us();
 }
 
-void metrics_connected(struct session *s)
+void metrics_connected(struct metrics *m, struct metrics_sess *ms, const struct ipaddr *egress, bool tunnel)
 {
-	struct metrics *m = s->w->metrics;
-	struct metrics_egress *e = egress_of(s);
+	struct metrics_egress *e = egress_of(m, egress);
 
-	if (s->ms.t0_us) {
-		hist_observe(&m->connect, metrics_now_us() - s->ms.t0_us);
-		s->ms.t0_us = 0;
+	if (ms->t0_us) {
+		hist_observe(&m->connect, metrics_now_us() - ms->t0_us);
+		ms->t0_us = 0;
 	}
-	metrics_upstream_close(s);   /* a previous upstream of this connection, if still counted */
+	metrics_upstream_close(m, ms);   /* a previous upstream of this connection, if still counted */
 	if (!e)
 		return;
-	s->ms.egress = (int16_t)(e - m->egress + 1);
+	ms->egress = (int16_t)(e - m->egress + 1);
 	mc_add(&e->c[ME_CONNS_ACTIVE], 1);
 	mc_add(&e->c[ME_CONNS_TOTAL], 1);
-	if (s->is_connect) {
-		struct metrics_user *u = user_of(s);
-		s->ms.tunnel = true;
+	if (tunnel) {
+		struct metrics_user *u = user_of(m, ms);
+		ms->tunnel = true;
 		mc_add(&e->c[ME_TUNNELS_ACTIVE], 1);
 		mc_add(&e->c[ME_TUNNELS_TOTAL], 1);
 		mc_add(&u->c[MU_TUNNELS_ACTIVE], 1);
@@ -230,88 +219,67 @@ void metrics_connected(struct session *s)
 	}
 }
 
-void metrics_connect_failed(struct session *s)
+void metrics_connect_failed(struct metrics *m, struct metrics_sess *ms, const struct ipaddr *egress)
 {
-	struct metrics_egress *e = egress_of(s);
+	struct metrics_egress *e = egress_of(m, egress);
 
-	s->ms.t0_us = 0;
+	ms->t0_us = 0;
 	if (e)
 		mc_add(&e->c[ME_CONNECT_FAILURES], 1);
 }
 
-void metrics_upstream_close(struct session *s)
+void metrics_upstream_close(struct metrics *m, struct metrics_sess *ms)
 {
-	struct metrics *m = s->w->metrics;
-
-	if (!s->ms.egress)
+	if (!ms->egress)
 		return;
-	struct metrics_egress *e = &m->egress[s->ms.egress - 1];
+	struct metrics_egress *e = &m->egress[ms->egress - 1];
 	mc_sub(&e->c[ME_CONNS_ACTIVE], 1);
-	if (s->ms.tunnel) {
+	if (ms->tunnel) {
 		mc_sub(&e->c[ME_TUNNELS_ACTIVE], 1);
-		mc_sub(&user_of(s)->c[MU_TUNNELS_ACTIVE], 1);
-		s->ms.tunnel = false;
+		mc_sub(&user_of(m, ms)->c[MU_TUNNELS_ACTIVE], 1);
+		ms->tunnel = false;
 	}
-	s->ms.egress = 0;
+	ms->egress = 0;
 }
 
-/* Adds what this request moved since the last flush; up and down are its totals so far. */
-static void bytes_flush(struct session *s, uint64_t up, uint64_t down)
+void metrics_bytes(struct metrics *m, struct metrics_sess *ms, const struct ipaddr *egress, uint64_t up,
+		   uint64_t down)
 {
-	struct metrics *m = s->w->metrics;
-
-	if (up < s->ms.up_counted || down < s->ms.down_counted)
+	if (up < ms->up_counted || down < ms->down_counted)
 		return;   /* never count backwards */
-	uint64_t du = up - s->ms.up_counted, dd = down - s->ms.down_counted;
+	uint64_t du = up - ms->up_counted, dd = down - ms->down_counted;
 	if (!du && !dd)
 		return;
-	struct metrics_user *u = user_of(s);
+	struct metrics_user *u = user_of(m, ms);
 	mc_add(&u->c[MU_BYTES_UP], du);
 	mc_add(&u->c[MU_BYTES_DOWN], dd);
-	struct metrics_egress *e = s->ms.egress ? &m->egress[s->ms.egress - 1] : egress_of(s);
+	struct metrics_egress *e = ms->egress ? &m->egress[ms->egress - 1] : egress_of(m, egress);
 	if (e) {
 		mc_add(&e->c[ME_BYTES_UP], du);
 		mc_add(&e->c[ME_BYTES_DOWN], dd);
 	}
-	s->ms.up_counted = up;
-	s->ms.down_counted = down;
+	ms->up_counted = up;
+	ms->down_counted = down;
 }
 
-void metrics_tick(struct worker *w)
+void metrics_request_reset(struct metrics_sess *ms)
 {
-	for (struct session *s = w->sessions; s; s = s->next) {
-		if (s->state != SESS_TUNNEL && s->state != SESS_FORWARD)
-			continue;
-		/* the proxy's own "200 Connection established" is not payload */
-		bool ok_line = s->is_connect && !s->socks && s->status == 200;
-		bytes_flush(s, s->bytes_up, ok_line ? (s->bytes_down >= 39 ? s->bytes_down - 39 : 0) : s->bytes_down);
-	}
+	ms->done = false;
+	ms->up_counted = ms->down_counted = 0;
 }
 
-void metrics_request_reset(struct session *s)
+void metrics_request_done(struct metrics *m, struct metrics_sess *ms, const struct metrics_req *r)
 {
-	s->ms.done = false;
-	s->ms.up_counted = s->ms.down_counted = 0;
-}
-
-void metrics_request_done(struct session *s)
-{
-	struct metrics *m = s->w->metrics;
-
-	if (s->ms.done || (!s->status && !s->host[0]))
+	if (ms->done)
 		return;
-	s->ms.done = true;
-	if (s->code) {
-		metrics_code_count(m, s->code);
-		if (s->status == 407)
+	ms->done = true;
+	if (r->code) {
+		metrics_code_count(m, r->code);
+		if (r->status == 407)
 			mc_add(&m->auth_failures, 1);
 	}
-	/* as the access log counts them */
-	uint64_t down = s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
-			? s->bytes_down - 39 : s->bytes_down;
-	struct metrics_user *u = user_of(s);
-	mc_add(&u->c[s->socks ? MU_REQ_SOCKS : s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD], 1);
-	bytes_flush(s, s->bytes_up, down);
+	mc_add(&user_of(m, ms)->c[r->kind], 1);
+	metrics_bytes(m, ms, r->egress, r->up, r->down);
 }
 
 /* ---------------------------------------------------------------- snapshot */

@@ -117,23 +117,31 @@ int metrics_user_slot(struct metrics *m, const char *name);
 int metrics_egress_slot(struct metrics *m, const struct ipaddr *ip);
 void metrics_code_count(struct metrics *m, const char *code);
 
-/* ---- hooks called by session.c (worker thread) */
-struct session;
-struct worker;
+/* ---- hooks for one client connection (worker thread): m is the worker's counters, ms what the
+ * connection remembers, egress the address its upstream leaves from (NULL: none yet) */
+void metrics_conn_open(struct metrics *m);                                    /* accepted */
+void metrics_conn_close(struct metrics *m, struct metrics_sess *ms);
+void metrics_user_set(struct metrics *m, struct metrics_sess *ms, const char *user);  /* "": auth = none */
+void metrics_dns_start(struct metrics_sess *ms);     /* a real lookup starts (not a cache hit) */
+void metrics_dns_done(struct metrics *m, struct metrics_sess *ms);
+void metrics_connect_start(struct metrics_sess *ms);
+void metrics_connected(struct metrics *m, struct metrics_sess *ms, const struct ipaddr *egress, bool tunnel);
+void metrics_connect_failed(struct metrics *m, struct metrics_sess *ms, const struct ipaddr *egress);
+void metrics_upstream_close(struct metrics *m, struct metrics_sess *ms);
+/* This request's payload so far (totals): what was not counted yet reaches the counters. */
+void metrics_bytes(struct metrics *m, struct metrics_sess *ms, const struct ipaddr *egress, uint64_t up,
+		   uint64_t down);
 
-void metrics_conn_open(struct session *s);        /* accepted */
-void metrics_conn_close(struct session *s);       /* session_close */
-void metrics_user_set(struct session *s);         /* admitted: s->user (or none) is known */
-void metrics_dns_start(struct session *s);        /* a real lookup starts (not a cache hit) */
-void metrics_dns_done(struct session *s);
-void metrics_connect_start(struct session *s);    /* connect() from s->egress_idx */
-void metrics_connected(struct session *s);        /* upstream up; a tunnel if s->is_connect */
-void metrics_connect_failed(struct session *s);
-void metrics_upstream_close(struct session *s);
-void metrics_request_done(struct session *s);     /* from access_log(): the outcome is known */
-void metrics_request_reset(struct session *s);    /* exchange_reset: the next request starts */
-/* Once a second: bytes of tunnels and exchanges in progress reach the counters. */
-void metrics_tick(struct worker *w);
+/* A finished request, once (the access log may run twice). */
+struct metrics_req {
+	const char *code;          /* the proxy's refusal code, or NULL */
+	int status;
+	enum mu_counter kind;      /* MU_REQ_FORWARD, MU_REQ_CONNECT or MU_REQ_SOCKS */
+	const struct ipaddr *egress;
+	uint64_t up, down;         /* payload bytes */
+};
+void metrics_request_done(struct metrics *m, struct metrics_sess *ms, const struct metrics_req *r);
+void metrics_request_reset(struct metrics_sess *ms);   /* the next request on the connection starts */
 
 /* ---- scraping: a sum over workers, then text */
 

@@ -1,6 +1,7 @@
-/* proxy.h: the forward proxy's runtime: one worker per core, each with its own epoll loop,
- * listener (SO_REUSEPORT), resolver, credential cache and relay scratch space. Nothing on
- * the data path is shared between workers but the read-only config and a few atomics. */
+/* proxy.h: the forward proxy's runtime (server.c): one worker per core, each with its own epoll
+ * loop, listener (SO_REUSEPORT), resolver, credential cache and relay scratch space. Nothing on
+ * the data path is shared between workers but the read-only config and a few atomics. What a
+ * connection does is declared by its own header (session.h, inbound.h). */
 #ifndef IPLOCK_PROXY_H
 #define IPLOCK_PROXY_H
 
@@ -111,20 +112,7 @@ struct proxy {
 int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit status */
 int proxy_reload(struct proxy *px, char *err, size_t errcap);
 
-/* session.c */
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls);
-
-/* inbound.c: [inbound NAME] endpoints; their listeners are the worker's (server.c) */
-void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
-void inbound_close_all(struct worker *w);    /* close every inbound connection */
-/* The sni route for a server name: exact, then "*." (one label), then the longest "**." */
-const struct inbound_route *inbound_route_find(const struct proxy_inbound *ib, const char *sni);
-
 /* "127.0.0.1:3128", "[::1]:3128" */
 void listen_addr_format(const struct listen_addr *a, char *out, size_t cap);
-
-/* relay.c: pipes for splice, from the worker's pool */
-int pipe_take(struct worker *w, int p[2]);
-void pipe_give(struct worker *w, int p[2]);
 
 #endif

@@ -1,4 +1,5 @@
-/* respond.c: error responses as {"error": {"type": "proxy_error", "code", "message"}}. */
+/* respond.c: error responses as {"error": {"type": "proxy_error", "code", "message"}}, built
+ * for the session to send (it knows whether the client speaks HTTP or SOCKS5). */
 #include "proxy/respond.h"
 
 #include <stdio.h>
@@ -6,7 +7,6 @@
 
 #include "core/buf.h"
 #include "core/log.h"
-#include "proxy/session.h"
 
 const char *respond_status_text(int status)
 {
@@ -24,7 +24,7 @@ const char *respond_status_text(int status)
 	}
 }
 
-static struct buf *error_build(int status, const char *code, const char *message)
+struct buf *respond_error_build(int status, const char *code, const char *message)
 {
 	struct buf *b = buf_get();
 	char body[512], esc[400];
@@ -48,30 +48,7 @@ static struct buf *error_build(int status, const char *code, const char *message
 	return b;
 }
 
-void respond_error(struct session *s, int status, const char *code, const char *message)
-{
-	s->code = code;
-	if (s->socks) {
-		s->reason = message;
-		socks_reply_error(s, code, status);
-		return;
-	}
-	session_reply(s, error_build(status, code, message), status, message);
-}
-
-void respond_error_dup(struct session *s, int status, const char *code, const char *message)
-{
-	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", message);
-	s->reason = s->reason_buf;
-	s->code = code;
-	if (s->socks) {
-		socks_reply_error(s, code, status);
-		return;
-	}
-	session_reply(s, error_build(status, code, message), status, s->reason_buf);
-}
-
-void respond_json(struct session *s, int status, const char *json, size_t len)
+struct buf *respond_json_build(int status, const char *json, size_t len)
 {
 	struct buf *b = buf_get();
 
@@ -86,5 +63,5 @@ void respond_json(struct session *s, int status, const char *json, size_t len)
 			b = NULL;
 		}
 	}
-	session_reply(s, b, status, NULL);
+	return b;
 }

@@ -18,6 +18,7 @@
 #include "net/sock.h"
 #include "proxy/admin.h"
 #include "proxy/auth.h"
+#include "proxy/inbound.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
 #include "proxy/session.h"
@@ -243,7 +244,7 @@ static void worker_tick(struct loop *loop, struct timer *t)
 	if (w->draining)
 		drain_sweep(w);
 	if (!w->draining || loop_now(loop) - w->last_flush_ms >= TICK_MS) {
-		metrics_tick(w);
+		session_metrics_tick(w);
 		w->last_flush_ms = loop_now(loop);
 	}
 	if (w->draining && w->nsessions == 0 && !w->inbound_conns) {

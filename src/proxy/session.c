@@ -1,6 +1,7 @@
-/* session.c: a client connection's life: read a request head, authenticate, check the
- * destination, resolve, connect from an egress address, then tunnel (CONNECT) or forward
- * (absolute-form HTTP) and log one line per request or tunnel. States are in session.h. */
+/* session.c: a client connection's life and the dispatch of its events: accept, read a request
+ * head (or SOCKS5), hand it to admission (admit.c), dial (route.c), then tunnel (CONNECT) or
+ * forward (forward.c); the proxy's own replies, HTTP or SOCKS5, and one log line per request or
+ * tunnel. States are in session.h. */
 #include "proxy/session.h"
 
 #include <errno.h>
@@ -13,23 +14,17 @@
 
 #include <openssl/err.h>
 
-#include "core/bug.h"
 #include "core/log.h"
-#include "http/hop.h"
 #include "net/host.h"
 #include "net/sock.h"
-#include "proxy/auth.h"
+#include "proxy/relay.h"
 #include "proxy/respond.h"
 
 static void session_io_client(struct loop *loop, struct io *io, uint32_t revents);
 static void session_client_event(struct loop *loop, struct session *s, uint32_t revents);
 static void session_io_upstream(struct loop *loop, struct io *io, uint32_t revents);
 static void session_timer(struct loop *loop, struct timer *t);
-static void head_continue(struct session *s);
-static void connect_next(struct session *s);
-static void forward_pump(struct session *s);
-
-static const struct proxy_config *cfg_of(const struct session *s) { return s->cfg->cfg; }
+static void session_kick(struct loop *loop, struct timer *t);
 
 /* ---------------------------------------------------------------- life cycle */
 
@@ -52,16 +47,16 @@ void session_touch(struct session *s)
 	s->last_ms = loop_now(s->w->loop);
 }
 
-static void upstream_close(struct session *s)
+void session_upstream_close(struct session *s)
 {
-	metrics_upstream_close(s);
+	metrics_upstream_close(s->w->metrics, &s->ms);
 	io_close(s->w->loop, &s->uio);
 	buf_put(s->uin);
 	s->uin = NULL;
 	s->u_idle = false;
 }
 
-static void exchange_reset(struct session *s)
+void session_exchange_reset(struct session *s)
 {
 	free(s->req);
 	free(s->resp);
@@ -73,7 +68,7 @@ static void exchange_reset(struct session *s)
 	s->status = 0;
 	s->reason = NULL;
 	s->bytes_up = s->bytes_down = 0;
-	s->naddrs = s->next_addr = 0;
+	dial_reset(&s->dial);
 	s->have_egress = false;
 	s->tried = 0;
 	s->pin = -1;
@@ -83,10 +78,10 @@ static void exchange_reset(struct session *s)
 	s->reason_buf[0] = '\0';
 	s->dest.family = 0;
 	s->code = NULL;
-	metrics_request_reset(s);
+	metrics_request_reset(&s->ms);
 }
 
-static void access_log(struct session *s)
+void session_log(struct session *s)
 {
 	struct proxy *px = s->w->px;
 	char client[IPADDR_STRLEN] = "", dest[IPADDR_STRLEN] = "", egress[IPADDR_STRLEN] = "";
@@ -94,8 +89,16 @@ static void access_log(struct session *s)
 	struct ipaddr peer;
 	struct jline j;
 
-	metrics_request_done(s);
-	if (px->log_fd < 0 || (!s->status && !s->host[0]))
+	/* the proxy's own "200 Connection established" is not payload */
+	uint64_t down = s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
+			? s->bytes_down - 39 : s->bytes_down;
+
+	if (!s->status && !s->host[0])
+		return;   /* nothing was asked */
+	struct metrics_req r = { s->code, s->status, s->socks ? MU_REQ_SOCKS : s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD,
+				 session_egress(s), s->bytes_up, down };
+	metrics_request_done(s->w->metrics, &s->ms, &r);
+	if (px->log_fd < 0)
 		return;
 	ipaddr_from_sockaddr((struct sockaddr *)&s->peer, &peer);
 	ipaddr_format(&peer, client, sizeof(client));
@@ -108,7 +111,7 @@ static void access_log(struct session *s)
 	jline_begin(&j);
 	jline_time(&j, "time");
 	jline_uint(&j, "id", s->id);
-	jline_str(&j, "user", s->user >= 0 ? cfg_of(s)->users[s->user].name : NULL);
+	jline_str(&j, "user", s->user >= 0 ? session_cfg(s)->users[s->user].name : NULL);
 	jline_str(&j, "client", client);
 	jline_str(&j, "method", s->socks ? "SOCKS5" : s->has_method ? llhttp_method_name(s->method) : NULL);
 	jline_str(&j, "destination", s->host[0] ? hostport : NULL);
@@ -116,9 +119,7 @@ static void access_log(struct session *s)
 	jline_str(&j, "egress", egress[0] ? egress : NULL);
 	jline_int(&j, "status", s->status);
 	jline_uint(&j, "bytes_up", s->bytes_up);
-	/* the proxy's own "200 Connection established" is not payload */
-	jline_uint(&j, "bytes_down", s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
-		   ? s->bytes_down - 39 : s->bytes_down);
+	jline_uint(&j, "bytes_down", down);
 	jline_uint(&j, "duration_ms", loop_now(s->w->loop) - s->req_start_ms);
 	jline_str(&j, "reason", s->reason);
 	jline_end(&j);
@@ -131,8 +132,8 @@ void session_close(struct session *s)
 
 	if (s->state == SESS_DONE)
 		return;
-	access_log(s);
-	metrics_conn_close(s);
+	session_log(s);
+	metrics_conn_close(w->metrics, &s->ms);
 	s->state = SESS_DONE;
 	timer_stop(w->loop, &s->timer);
 	timer_stop(w->loop, &s->kick);
@@ -140,12 +141,11 @@ void session_close(struct session *s)
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
-	if (s->dns_req)
-		dns_cancel(s->dns_req);
-	relay_release(s);
+	dial_cancel(&s->dial);
+	relay_pair_release(&s->relay, &w->pipes);
 	io_close(w->loop, &s->cio);
-	upstream_close(s);
-	exchange_reset(s);
+	session_upstream_close(s);
+	session_exchange_reset(s);
 	buf_put(s->cin);
 	s->cin = NULL;
 	if (s->counted_user)
@@ -162,12 +162,10 @@ void session_close(struct session *s)
 	loop_defer(w->loop, &s->dfr, session_free);
 }
 
-static void timer_arm(struct session *s, unsigned ms)
+void session_arm(struct session *s, unsigned ms)
 {
 	timer_start(s->w->loop, &s->timer, ms);
 }
-
-static void session_kick(struct loop *loop, struct timer *t);
 
 void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls)
 {
@@ -185,12 +183,14 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	s->peer = *peer;
 	s->user = -1;
 	s->pin = -1;
-	s->splice = !strcmp(cfg_of(s)->relay, "splice");
-	s->splice_auto = !strcmp(cfg_of(s)->relay, "auto");
-	s->up.pipe[0] = s->up.pipe[1] = s->down.pipe[0] = s->down.pipe[1] = -1;
+	s->splice = !strcmp(session_cfg(s)->relay, "splice");
+	s->splice_auto = !strcmp(session_cfg(s)->relay, "auto");
+	relay_pair_init(&s->relay, &s->cio, &s->uio, &s->bytes_up, &s->bytes_down);
 	s->start_ms = s->req_start_ms = s->last_ms = loop_now(w->loop);
 	io_init(&s->cio, fd, session_io_client);
 	io_init(&s->uio, -1, session_io_upstream);
+	dial_init(&s->dial, w->loop, w->dns, &session_dial_ops, s, &s->uio, session_io_upstream,
+		  session_cfg(s)->connect_timeout_ms);
 	timer_init(&s->timer, session_timer);
 	timer_init(&s->kick, session_kick);
 	w->nsessions++;
@@ -198,9 +198,9 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	if (w->sessions)
 		w->sessions->prev = s;
 	w->sessions = s;
-	metrics_conn_open(s);
-	if (cfg_of(s)->max_conns && atomic_load(&w->px->conns) > cfg_of(s)->max_conns) {
-		respond_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
+	metrics_conn_open(w->metrics);
+	if (session_cfg(s)->max_conns && atomic_load(&w->px->conns) > session_cfg(s)->max_conns) {
+		session_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
 		return;
 	}
 	if (tls) {
@@ -218,14 +218,26 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 		s->socks = true;
 		s->head_started = true;
 		s->state = SESS_SOCKS;
-		s->pool = &((struct proxy_config *)cfg_of(s))->egress;
+		s->pool = &((struct proxy_config *)session_cfg(s))->egress;
 		if (!(s->cin = buf_get())) {
 			session_close(s);
 			return;
 		}
 	}
-	timer_arm(s, cfg_of(s)->header_timeout_ms);
+	session_arm(s, session_cfg(s)->header_timeout_ms);
 	io_want(w->loop, &s->cio, EPOLLIN);
+}
+
+void session_metrics_tick(struct worker *w)
+{
+	for (struct session *s = w->sessions; s; s = s->next) {
+		if (s->state != SESS_TUNNEL && s->state != SESS_FORWARD)
+			continue;
+		/* the proxy's own "200 Connection established" is not payload */
+		bool ok_line = s->is_connect && !s->socks && s->status == 200;
+		metrics_bytes(w->metrics, &s->ms, session_egress(s), s->bytes_up,
+			      ok_line ? (s->bytes_down >= 39 ? s->bytes_down - 39 : 0) : s->bytes_down);
+	}
 }
 
 void session_close_all(struct worker *w)
@@ -241,7 +253,7 @@ void session_close_all(struct worker *w)
 static void session_timer(struct loop *loop, struct timer *t)
 {
 	struct session *s = container_of(t, struct session, timer);
-	const struct proxy_config *c = cfg_of(s);
+	const struct proxy_config *c = session_cfg(s);
 
 	switch (s->state) {
 	case SESS_TLS:
@@ -254,7 +266,7 @@ static void session_timer(struct loop *loop, struct timer *t)
 		return;
 	case SESS_HEAD:
 		if (s->cin && buf_pending(s->cin)) {
-			respond_error(s, 408, "header_timeout", "request head not received in time");
+			session_error(s, 408, "header_timeout", "request head not received in time");
 		} else {
 			s->reason = "idle";
 			session_close(s);
@@ -262,13 +274,13 @@ static void session_timer(struct loop *loop, struct timer *t)
 		return;
 	case SESS_RESOLVE:
 	case SESS_CONNECT:
-		respond_error(s, 504, "connect_timeout", "destination did not answer in time");
+		session_error(s, 504, "connect_timeout", "destination did not answer in time");
 		return;
 	case SESS_TUNNEL:
 	case SESS_FORWARD: {
 		uint64_t idle = loop_now(loop) - s->last_ms;
 		if (idle < c->idle_timeout_ms) {
-			timer_arm(s, (unsigned)(c->idle_timeout_ms - idle));
+			session_arm(s, (unsigned)(c->idle_timeout_ms - idle));
 			return;
 		}
 		s->reason = "idle timeout";
@@ -303,7 +315,7 @@ static void reply_flush(struct session *s)
 	 * bytes do not make the kernel answer with a reset that destroys the reply. */
 	sess_shutdown_write(s, s->cio.fd);
 	s->state = SESS_LINGER;
-	timer_arm(s, 2000);
+	session_arm(s, 2000);
 	io_want(s->w->loop, &s->cio, EPOLLIN);
 }
 
@@ -314,20 +326,45 @@ void session_reply(struct session *s, struct buf *b, int status, const char *rea
 	s->status = status;
 	if (!s->reason)
 		s->reason = reason;
-	if (s->dns_req) {
-		dns_cancel(s->dns_req);
-		s->dns_req = NULL;
-	}
-	upstream_close(s);
+	dial_cancel(&s->dial);
+	session_upstream_close(s);
 	buf_put(s->out_c);
 	s->out_c = b;
 	s->state = SESS_REPLY;
-	timer_arm(s, 5000);
+	session_arm(s, 5000);
 	if (!b) {
 		session_close(s);
 		return;
 	}
 	reply_flush(s);
+}
+
+void session_error(struct session *s, int status, const char *code, const char *message)
+{
+	s->code = code;
+	if (s->socks) {
+		s->reason = message;
+		socks_reply_error(s, code, status);
+		return;
+	}
+	session_reply(s, respond_error_build(status, code, message), status, message);
+}
+
+void session_error_dup(struct session *s, int status, const char *code, const char *message)
+{
+	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", message);
+	s->reason = s->reason_buf;
+	s->code = code;
+	if (s->socks) {
+		socks_reply_error(s, code, status);
+		return;
+	}
+	session_reply(s, respond_error_build(status, code, message), status, s->reason_buf);
+}
+
+void session_json(struct session *s, int status, const char *json, size_t len)
+{
+	session_reply(s, respond_json_build(status, json, len), status, NULL);
 }
 
 static void linger_read(struct session *s)
@@ -345,31 +382,6 @@ static void linger_read(struct session *s)
 }
 
 /* ---------------------------------------------------------------- request head */
-
-static const char *hdr_val(const struct session *s, int i, size_t *len)
-{
-	*len = s->req->hdrs[i].val_len;
-	return s->cin->data + s->cin->off + s->req->hdrs[i].val_off;
-}
-
-/* The proxy's own field on top of the shared hop-by-hop rule (http/hop.c). */
-static bool skip_own(void *arg, const char *name, size_t len)
-{
-	(void)arg;
-	return len == 15 && !strncasecmp(name, "x-iplock-egress", 15);
-}
-
-/* ... and Host, when the proxy writes it from the request target. */
-static bool skip_own_host(void *arg, const char *name, size_t len)
-{
-	return skip_own(arg, name, len) || (len == 4 && !strncasecmp(name, "host", 4));
-}
-
-/* Copy a head's end-to-end fields to out. */
-static int copy_fields(const struct http_head *h, const char *base, struct buf *out, bool skip_host)
-{
-	return http_fields_copy(h, base, out, skip_host ? skip_own_host : skip_own, NULL);
-}
 
 /* "http://host[:port]/path?q" -> host, port, and where the origin-form target starts. */
 static const char *parse_absolute(struct session *s, const char *url, size_t len,
@@ -396,251 +408,18 @@ static const char *parse_absolute(struct session *s, const char *url, size_t len
 	snprintf(s->host, sizeof(s->host), "%s", h.kind == HOST_IP ? "" : h.name);
 	if (h.kind == HOST_IP) {
 		ipaddr_format(&h.ip, s->host, sizeof(s->host));
-		s->addrs[0] = h.ip;
-		s->naddrs = 1;
+		dial_set_addr(&s->dial, &h.ip);
 	}
 	*path = p;
 	*pathlen = (size_t)(end - p);
 	return NULL;
 }
 
-static int build_upstream_head(struct session *s, const char *path, size_t pathlen)
-{
-	const char *base = s->cin->data + s->cin->off;
-	struct buf *o = buf_get();
-	char line[320];
-
-	if (!o)
-		return -ENOMEM;
-	s->out_u = o;
-	const char *m = llhttp_method_name(s->method);
-	if (buf_append(o, m, strlen(m)) || buf_append(o, " ", 1))
-		return -ENOSPC;
-	if (pathlen == 0 || path[0] != '/') {
-		if (buf_append(o, "/", 1))
-			return -ENOSPC;
-	}
-	if (buf_append(o, path, pathlen))
-		return -ENOSPC;
-	int n = snprintf(line, sizeof(line), " HTTP/%d.%d\r\n", s->req->parser.http_major,
-			 s->req->parser.http_minor);
-	if (buf_append(o, line, (size_t)n))
-		return -ENOSPC;
-	/* Host comes from the request target, whatever the client's Host field said */
-	bool v6 = strchr(s->host, ':') != NULL;
-	if (s->port == 80)
-		n = snprintf(line, sizeof(line), v6 ? "Host: [%s]\r\n" : "Host: %s\r\n", s->host);
-	else
-		n = snprintf(line, sizeof(line), v6 ? "Host: [%s]:%u\r\n" : "Host: %s:%u\r\n", s->host, s->port);
-	if (buf_append(o, line, (size_t)n))
-		return -ENOSPC;
-	if (copy_fields(s->req, base, o, true) || buf_append(o, "\r\n", 2))
-		return -ENOSPC;
-	return 0;
-}
-
-/* X-Iplock-Egress: a 1-based pool index or a pool address; must agree with the username option */
-static const char *parse_pin_header(struct session *s)
-{
-	size_t len;
-	int pin, i = http_head_find(s->req, s->cin->data + s->cin->off, "x-iplock-egress");
-
-	if (i < 0)
-		return NULL;
-	const char *v = hdr_val(s, i, &len);
-	const char *err = egress_pin_parse(s->pool, v, len, &pin);
-	if (err)
-		return err;
-	if (s->pin != -1 && s->pin != pin)
-		return "X-Iplock-Egress disagrees with the username option";
-	s->pin = pin;
-	return NULL;
-}
-
-/* Authentication, limits and policy: everything decided before any byte leaves. */
-/* Credentials (a "Basic ..." value) -> user, pin, pool, per-user cap. 0, -EACCES or -EBUSY. */
-int session_authenticate(struct session *s, const char *basic, size_t len)
-{
-	const struct proxy_config *c = cfg_of(s);
-	struct auth_result ar;
-	struct ipaddr client;
-	uint64_t now = loop_now(s->w->loop);
-
-	ipaddr_from_sockaddr((struct sockaddr *)&s->peer, &client);
-	bool slow_ok = !auth_client_throttled(s->w->auth, &client, now);
-	int rc = auth_check_basic_ex(c->users, c->nusers, c->generation, s->w->auth, basic, len, slow_ok, &ar);
-	if (rc == -EAGAIN)
-		return -ETIMEDOUT;   /* throttled: no password check for this address for now */
-	if (rc) {
-		auth_client_failed(s->w->auth, &client, now);
-		return -EACCES;
-	}
-	if (s->user != ar.user && s->counted_user) {
-		atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
-		s->counted_user = false;
-	}
-	s->user = ar.user;
-	s->pin = ar.egress_pin;
-	const struct proxy_user *u = &c->users[s->user];
-	if (u->egress)
-		s->pool = u->egress;
-	metrics_user_set(s);
-	if (!s->counted_user) {
-		unsigned cap = u->max_conns ? u->max_conns : c->max_conns_per_user;
-		unsigned open = atomic_fetch_add(&s->cfg->user_conns[s->user], 1) + 1;
-		s->counted_user = true;
-		if (cap && open > cap)
-			return -EBUSY;
-	}
-	return 0;
-}
-
-/* Port policy and the user's destination rules, for any protocol (s->host, s->port set). */
-bool session_admit_destination(struct session *s)
-{
-	const struct proxy_config *c = cfg_of(s);
-
-	if (s->pin != -1 && (size_t)s->pin > s->pool->n) {
-		respond_error(s, 400, "bad_egress_pin", "egress pin is outside your egress pool");
-		return false;
-	}
-	const struct portset *ports = s->is_connect ? &c->connect_ports : &c->http_ports;
-	if (!portset_has(ports, s->port)) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "%s to port %u is not allowed",
-			 s->is_connect ? "CONNECT" : "forwarding", s->port);
-		respond_error_dup(s, 403, "port_not_allowed", msg);
-		return false;
-	}
-	if (s->user >= 0) {
-		const struct proxy_user *u = &c->users[s->user];
-		if (!dest_rules_allow(u->allow, u->nallow, s->host, s->port)) {
-			respond_error(s, 403, "destination_not_allowed",
-				      "this destination is not in your allow list");
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Authentication, limits and policy: everything decided before any byte leaves. */
-static bool request_admit(struct session *s, bool local)
-{
-	const struct proxy_config *c = cfg_of(s);
-	const char *base = s->cin->data + s->cin->off;
-
-	s->pool = &((struct proxy_config *)c)->egress;
-	if (c->auth_required) {
-		int i = http_head_find(s->req, base, "proxy-authorization");
-		if (i < 0 && local)   /* the proxy's own endpoints also take plain Authorization */
-			i = http_head_find(s->req, base, "authorization");
-		int rc = -EACCES;
-		if (i >= 0) {
-			size_t len;
-			const char *v = hdr_val(s, i, &len);
-			rc = session_authenticate(s, v, len);
-		}
-		if (rc == -EBUSY) {
-			respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
-			return false;
-		}
-		if (rc == -ETIMEDOUT) {
-			respond_error(s, 407, "proxy_auth_throttled",
-				      "too many failed proxy logins from this address: try again in a minute");
-			return false;
-		}
-		if (rc) {
-			respond_error(s, 407, i < 0 ? "proxy_auth_required" : "proxy_auth_invalid",
-				      i < 0 ? "proxy authentication required"
-					    : "proxy credentials are not valid");
-			return false;
-		}
-	}
-	metrics_user_set(s);   /* with auth = none: the "" user */
-	if (local)
-		return true;
-	const char *pin_err = parse_pin_header(s);
-	if (pin_err) {
-		respond_error_dup(s, 400, "bad_egress_pin", pin_err);
-		return false;
-	}
-	return session_admit_destination(s);
-}
-
-/* Every resolved address is checked; one refused address refuses the request (fail closed:
- * a name with one private and one public record is not quietly sent to the public one). */
-static bool destination_check(struct session *s)
-{
-	const struct proxy_config *c = cfg_of(s);
-
-	for (unsigned i = 0; i < s->naddrs; i++) {
-		const char *range = ipaddr_check_destination(&s->addrs[i], c->allow_destinations);
-		bool self = false;
-		for (size_t l = 0; l < c->nlisten && !range; l++)
-			if (s->port == c->listen[l].port &&
-			    (ipaddr_equal(&s->addrs[i], &c->listen[l].ip) ||
-			     (c->listen[l].ip.family == s->addrs[i].family &&
-			      !memcmp(c->listen[l].ip.a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16))))
-				self = true;
-		if (range || self) {
-			char ip[IPADDR_STRLEN], msg[200];
-			ipaddr_format(&s->addrs[i], ip, sizeof(ip));
-			if (self)
-				snprintf(msg, sizeof(msg), "destination %s is this proxy", ip);
-			else
-				snprintf(msg, sizeof(msg), "destination resolves to %s, in %s, which is not allowed", ip, range);
-			s->dest = s->addrs[i];
-			respond_error_dup(s, 403, "destination_forbidden", msg);
-			return false;
-		}
-	}
-	return true;
-}
-
-static void dns_done(void *arg, const struct dns_result *res)
-{
-	struct session *s = arg;
-
-	s->dns_req = NULL;
-	metrics_dns_done(s);
-	if (res->status) {
-		respond_error(s, res->status == -ENOENT ? 502 : 504, "dns_failure",
-			      res->status == -ENOENT ? "destination name does not resolve"
-						     : "DNS lookup failed or timed out");
-		return;
-	}
-	s->naddrs = res->naddrs;
-	memcpy(s->addrs, res->addrs, res->naddrs * sizeof(res->addrs[0]));
-	if (destination_check(s))
-		connect_next(s);
-}
-
-void session_route(struct session *s)
-{
-	struct dns_result res;
-
-	if (s->naddrs) {   /* an IP literal */
-		if (destination_check(s))
-			connect_next(s);
-		return;
-	}
-	if (dns_cached(s->w->dns, s->host, &res)) {
-		dns_done(s, &res);
-		return;
-	}
-	s->state = SESS_RESOLVE;
-	timer_arm(s, cfg_of(s)->connect_timeout_ms);
-	/* client interest stays as it is: an event while resolving turns it off (saves epoll_ctl) */
-	metrics_dns_start(s);
-	if (dns_resolve(s->w->dns, s->host, dns_done, s, &s->dns_req))
-		respond_error(s, 502, "dns_failure", "cannot start a DNS lookup");
-}
-
 /* GET /iplock/pool (origin form, to the proxy itself, authenticated): the caller's egress pool,
  * so `iplock verify` can pin and check every address. */
 static void pool_describe(struct session *s)
 {
-	const struct proxy_config *c = cfg_of(s);
+	const struct proxy_config *c = session_cfg(s);
 	char json[2048];
 	size_t n = 0;
 
@@ -658,7 +437,7 @@ static void pool_describe(struct session *s)
 	}
 	n += (size_t)snprintf(json + n, sizeof(json) - n,
 			      "], \"pin\": {\"header\": \"X-Iplock-Egress\", \"username_option\": \"+egress=N\"}}\n");
-	respond_json(s, 200, json, n);
+	session_json(s, 200, json, n);
 }
 
 static void request_start(struct session *s)
@@ -678,32 +457,31 @@ static void request_start(struct session *s)
 		if (!err) {
 			if (h.kind == HOST_IP) {
 				ipaddr_format(&h.ip, s->host, sizeof(s->host));
-				s->addrs[0] = h.ip;
-				s->naddrs = 1;
+				dial_set_addr(&s->dial, &h.ip);
 			} else {
 				snprintf(s->host, sizeof(s->host), "%s", h.name);
 			}
 		}
 	} else if (s->req->url_len == 12 && !memcmp(url, "/iplock/pool", 12)) {
-		if (request_admit(s, true))
+		if (session_admit_request(s, true))
 			pool_describe(s);
 		return;
 	} else {
 		err = parse_absolute(s, url, s->req->url_len, &path, &pathlen);
 	}
 	if (err) {
-		respond_error_dup(s, 400, "bad_request_target", err);
+		session_error_dup(s, 400, "bad_request_target", err);
 		return;
 	}
 	if (!s->is_connect && (s->req->parser.upgrade || (s->req->parser.flags & F_UPGRADE))) {
-		respond_error(s, 400, "upgrade_not_supported",
+		session_error(s, 400, "upgrade_not_supported",
 			      "protocol upgrades are not forwarded: use CONNECT");
 		return;
 	}
-	if (!request_admit(s, false))
+	if (!session_admit_request(s, false))
 		return;
-	if (!s->is_connect && build_upstream_head(s, path, pathlen)) {
-		respond_error(s, 431, "head_too_large", "request head too large after rewriting");
+	if (!s->is_connect && session_upstream_head(s, path, pathlen)) {
+		session_error(s, 431, "head_too_large", "request head too large after rewriting");
 		return;
 	}
 	/* a kept-alive upstream serves the next request to the same place from the same address */
@@ -715,17 +493,17 @@ static void request_start(struct session *s)
 		s->upstream_reused = true;
 		s->u_idle = false;
 		s->state = SESS_FORWARD;
-		forward_pump(s);
+		session_forward(s);
 		return;
 	}
 	if (s->u_idle)
-		upstream_close(s);
+		session_upstream_close(s);
 	session_route(s);
 }
 
-static void head_continue(struct session *s)
+void session_head_continue(struct session *s)
 {
-	const struct proxy_config *c = cfg_of(s);
+	const struct proxy_config *c = session_cfg(s);
 
 	if (!buf_pending(s->cin))
 		return;
@@ -743,7 +521,7 @@ static void head_continue(struct session *s)
 						   avail < cap ? avail : cap);
 	if (r == HTTP_MORE) {
 		if (avail >= cap) {
-			respond_error(s, 431, "head_too_large", "request head too large");
+			session_error(s, 431, "head_too_large", "request head too large");
 			return;
 		}
 		return;
@@ -751,7 +529,7 @@ static void head_continue(struct session *s)
 	if (r == HTTP_ERROR) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "malformed request: %s", s->req->err);
-		respond_error_dup(s, s->req->err_status, s->req->err_status == 431 ? "head_too_large"
+		session_error_dup(s, s->req->err_status, s->req->err_status == 431 ? "head_too_large"
 							 : "bad_request", msg);
 		return;
 	}
@@ -766,7 +544,7 @@ static void head_read(struct session *s)
 	}
 	buf_compact(s->cin);
 	if (buf_room(s->cin) == 0) {
-		head_continue(s);
+		session_head_continue(s);
 		return;
 	}
 	long n = sess_read(s, s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
@@ -780,21 +558,21 @@ static void head_read(struct session *s)
 	}
 	s->cin->len += (size_t)n;
 	if (!s->head_started && !s->has_method && (unsigned char)s->cin->data[s->cin->off] == 5 &&
-	    cfg_of(s)->socks_sniff) {
+	    session_cfg(s)->socks_sniff) {
 		/* a SOCKS5 greeting on the HTTP port: no HTTP method starts with byte 5 */
 		s->socks = true;
 		s->head_started = true;
 		s->state = SESS_SOCKS;
-		s->pool = &((struct proxy_config *)cfg_of(s))->egress;
+		s->pool = &((struct proxy_config *)session_cfg(s))->egress;
 		socks_read(s);
 		return;
 	}
 	if (!s->head_started) {
 		/* a kept-alive connection waits under the idle timeout, a head under the header one */
 		s->head_started = true;
-		timer_arm(s, cfg_of(s)->header_timeout_ms);
+		session_arm(s, session_cfg(s)->header_timeout_ms);
 	}
-	head_continue(s);
+	session_head_continue(s);
 }
 
 static void socks_input(struct session *s)
@@ -816,442 +594,37 @@ static void socks_input(struct session *s)
 	socks_read(s);
 }
 
-/* ---------------------------------------------------------------- connect */
+/* ---------------------------------------------------------------- tunnel */
 
-static void connected(struct session *s)
+static void tunnel_env_of(struct session *s, struct tunnel_env *t)
 {
-	const struct proxy_config *c = cfg_of(s);
-
-	metrics_connected(s);
-	timer_arm(s, c->idle_timeout_ms);
-	session_touch(s);
-	if (s->is_connect) {
-		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-		size_t skip = s->socks ? 0 : s->req->head_len;
-		size_t early = buf_pending(s->cin) - skip;
-
-		if (s->socks) {
-			if (socks_reply_success(s)) {
-				session_close(s);
-				return;
-			}
-		} else {
-			s->status = 200;
-			s->down.pend = malloc(sizeof(ok) - 1);
-			if (!s->down.pend) {
-				session_close(s);
-				return;
-			}
-			memcpy(s->down.pend, ok, sizeof(ok) - 1);
-			s->down.pend_len = sizeof(ok) - 1;
-		}
-		if (early) {
-			/* the client sent its first bytes (a TLS ClientHello) right behind CONNECT */
-			s->up.pend = malloc(early);
-			if (!s->up.pend) {
-				session_close(s);
-				return;
-			}
-			memcpy(s->up.pend, s->cin->data + s->cin->off + skip, early);
-			s->up.pend_len = (uint32_t)early;
-		}
-		buf_put(s->cin);
-		s->cin = NULL;
-		free(s->req);
-		s->req = NULL;
-		s->method = HTTP_CONNECT;
-		s->state = SESS_TUNNEL;
-		relay_start(s);
-		return;
-	}
-	s->state = SESS_FORWARD;
-	forward_pump(s);
+	tunnel_env_init(t, &s->relay, s->ssl, s->w->loop, s->w->scratch, &s->w->pipes, s->splice, s->splice_auto);
 }
 
-static bool egress_local_failure(int err)
+/* The relay moved bytes: end the tunnel on error or when both FINs are through. */
+static void tunnel_settle(struct session *s, int rc)
 {
-	return err == -EADDRNOTAVAIL || err == -ENETUNREACH || err == -EADDRINUSE ||
-	       err == -EAFNOSUPPORT || err == -EINVAL || err == -EPERM || err == -EACCES;
-}
-
-static void connect_next(struct session *s)
-{
-	const struct proxy_config *c = cfg_of(s);
-	int last_err = 0;
-
-	s->state = SESS_CONNECT;
-	while (s->next_addr < s->naddrs) {
-		size_t idx;
-		int rc = egress_pick(s->pool, s->host, s->pin, loop_now(s->w->loop), s->tried, &idx);
-		if (rc) {
-			respond_error(s, 502, "no_egress", s->pin != -1
-				      ? "the pinned egress address is down"
-				      : "no egress address of your pool is available");
-			return;
-		}
-		struct sockaddr_storage dst, src;
-		socklen_t dlen = ipaddr_to_sockaddr(&s->addrs[s->next_addr], s->port, &dst);
-		socklen_t slen = ipaddr_to_sockaddr(&s->pool->addrs[idx], 0, &src);
-		bool bind_failed;
-		s->dest = s->addrs[s->next_addr];
-		s->egress_idx = idx;
-		s->have_egress = true;
-		if (s->pool->addrs[idx].family != s->dest.family) {
-			/* this egress address cannot reach that family: try the next destination */
-			s->next_addr++;
-			last_err = -EAFNOSUPPORT;
-			continue;
-		}
-		metrics_connect_start(s);
-		int fd = sock_connect_from((struct sockaddr *)&dst, dlen, (struct sockaddr *)&src, slen, &bind_failed);
-		if (fd >= 0) {
-			io_init(&s->uio, fd, session_io_upstream);
-			io_want(s->w->loop, &s->uio, EPOLLOUT);
-			timer_arm(s, c->connect_timeout_ms);
-			return;
-		}
-		last_err = fd;
-		metrics_connect_failed(s);
-		if (bind_failed && egress_local_failure(fd)) {
-			char ip[IPADDR_STRLEN];
-			ipaddr_format(&s->pool->addrs[idx], ip, sizeof(ip));
-			log_warn("egress %s failed locally (%s): marked down for %u ms", ip, strerror(-fd), c->egress_down_ms);
-			egress_mark_down(s->pool, idx, loop_now(s->w->loop), c->egress_down_ms);
-			s->tried |= 1u << idx;
-			s->have_egress = false;
-			continue;
-		}
-		if (fd == -EADDRNOTAVAIL) {
-			/* every port from this egress address to this destination is taken (TIME-WAIT):
-			 * the next pool address has its own ports; this one stays up */
-			s->tried |= 1u << idx;
-			s->have_egress = false;
-			continue;
-		}
-		s->next_addr++;
-	}
-	respond_error(s, last_err == -ETIMEDOUT ? 504 : 502,
-		      last_err == -ECONNREFUSED ? "connect_refused" : last_err == -ENETUNREACH ? "network_unreachable" : "connect_failed",
-		      last_err == -ECONNREFUSED ? "destination refused the connection"
-		      : last_err == -EAFNOSUPPORT ? "no egress address of the destination's address family"
-		      : "destination unreachable");
-}
-
-static void connect_done(struct session *s)
-{
-	int err = sock_error(s->uio.fd);
-
-	if (!err) {
-		connected(s);
-		return;
-	}
-	metrics_connect_failed(s);
-	io_close(s->w->loop, &s->uio);
-	if (egress_local_failure(err) || err == -ENETUNREACH) {
-		egress_mark_down(s->pool, s->egress_idx, loop_now(s->w->loop), cfg_of(s)->egress_down_ms);
-		s->tried |= 1u << s->egress_idx;
-	} else {
-		s->next_addr++;
-	}
-	s->have_egress = false;
-	if (s->next_addr >= s->naddrs) {
-		respond_error(s, 502, err == -ECONNREFUSED ? "connect_refused" : "connect_failed",
-			      err == -ECONNREFUSED ? "destination refused the connection" : "destination unreachable");
-		return;
-	}
-	connect_next(s);
-}
-
-/* ---------------------------------------------------------------- forwarding */
-
-static bool resp_has_no_body(const struct session *s)
-{
-	int st = s->resp->parser.status_code;
-
-	return s->method == HTTP_HEAD || st == 204 || st == 304 || (st >= 100 && st < 200);
-}
-
-static int build_response_head(struct session *s)
-{
-	const char *base = s->uin->data + s->uin->off;
-	struct buf *o = buf_get();
-	char line[128];
-	size_t rlen;
-
-	if (!o)
-		return -ENOMEM;
-	buf_put(s->out_c);
-	s->out_c = o;
-	/* the proxy's own version (RFC 9110 2.5), then the status code and reason as received */
-	const char *eol = memchr(base, '\n', s->resp->head_len);
-	const char *sp = memchr(base, ' ', (size_t)(eol - base));
-	if (BUG_ON(!eol || !sp)) /* llhttp accepted "HTTP/x.y SP" and a line end */
-		return -EPROTO;
-	rlen = (size_t)(eol - sp) + 1;
-	if (buf_append(o, "HTTP/1.1", 8) || buf_append(o, sp, rlen))
-		return -ENOSPC;
-	if (copy_fields(s->resp, base, o, false))
-		return -ENOSPC;
-	int st = s->resp->parser.status_code;
-	if (st >= 200 && s->close_after) {
-		int n = snprintf(line, sizeof(line), "Connection: close\r\n");
-		if (buf_append(o, line, (size_t)n))
-			return -ENOSPC;
-	}
-	return buf_append(o, "\r\n", 2);
-}
-
-static bool flush_buf(struct session *s, struct buf *b, int fd, bool *err)
-{
-	while (buf_pending(b)) {
-		long n = sess_write(s, fd, b->data + b->off, buf_pending(b));
-		if (n == -EAGAIN)
-			return false;
-		if (n < 0) {
-			*err = true;
-			return false;
-		}
-		b->off += (size_t)n;
-	}
-	(void)s;
-	return true;
-}
-
-/* Framed body bytes from in to fd. Returns false on a hard error. */
-static bool body_move(struct session *s, struct http_head *h, struct buf **inp, size_t *ready,
-		      int src, int dst, uint64_t *count, enum fwd_phase *phase, bool *src_eof)
-{
-	struct buf *in = *inp;
-
-	for (int round = 0; round < 16; round++) {
-		while (*ready) {
-			long n = sess_write(s, dst, in->data + in->off, *ready);
-			if (n == -EAGAIN)
-				return true;
-			if (n < 0)
-				return false;
-			in->off += (size_t)n;
-			*ready -= (size_t)n;
-			*count += (uint64_t)n;
-		}
-		if (h->body_done) {
-			*phase = FWD_DONE;
-			return true;
-		}
-		if (!buf_pending(in)) {
-			in->off = in->len = 0;
-			long n = sess_read(s, src, in->data, in->cap);
-			if (n == -EAGAIN)
-				return true;
-			if (n < 0)
-				return false;
-			if (n == 0) {
-				*src_eof = true;
-				if (http_body_eof(h) == HTTP_DONE) {
-					*phase = FWD_DONE;
-					return true;
-				}
-				return false;
-			}
-			in->len = (size_t)n;
-		}
-		size_t consumed;
-		enum http_parse_result r = http_body_feed(h, in->data + in->off, buf_pending(in), &consumed);
-		if (r == HTTP_ERROR)
-			return false;
-		*ready = consumed;
-	}
-	(void)s;
-	return true;
-}
-
-static void forward_interest(struct session *s)
-{
-	uint32_t cev = 0, uev = 0;
-
-	if (s->req_phase == FWD_HEAD_OUT || (s->req_phase == FWD_BODY && s->req_ready))
-		uev |= EPOLLOUT;
-	else if (s->req_phase == FWD_BODY)
-		cev |= EPOLLIN;
-	if (s->resp_phase == FWD_HEAD_OUT || (s->resp_phase == FWD_BODY && s->resp_ready))
-		cev |= EPOLLOUT;
-	else if (s->resp_phase == FWD_BODY || s->resp_phase == FWD_WAIT_HEAD)
-		uev |= EPOLLIN;
-	io_want(s->w->loop, &s->cio, cev);
-	io_want(s->w->loop, &s->uio, uev);
-}
-
-static void exchange_done(struct session *s)
-{
-	bool upstream_keep = s->resp->body_done && llhttp_should_keep_alive(&s->resp->parser);
-
-	access_log(s);
-	if (s->close_after) {
+	if (rc < 0 && !s->reason)
+		s->reason = (rc == -ECONNRESET || rc == -EPIPE) ? "connection reset" : "relay error";
+	if (rc)
 		session_close(s);
-		return;
-	}
-	if (upstream_keep && !buf_pending(s->uin)) {
-		s->u_idle = true;
-		snprintf(s->u_host, sizeof(s->u_host), "%s", s->host);
-		s->u_port = s->port;
-		s->u_egress = s->egress_idx;
-		s->u_dest = s->dest;
-		io_want(s->w->loop, &s->uio, 0);
-	} else {
-		upstream_close(s);
-	}
-	exchange_reset(s);
-	s->upstream_reused = false;
-	s->state = SESS_HEAD;
-	s->head_started = buf_pending(s->cin) > 0;
-	timer_arm(s, s->head_started ? cfg_of(s)->header_timeout_ms : cfg_of(s)->idle_timeout_ms);
-	io_want(s->w->loop, &s->cio, EPOLLIN);
-	if (s->cin && !buf_pending(s->cin)) {
-		/* nothing pipelined: give the buffer back while the connection idles */
-		buf_put(s->cin);
-		s->cin = NULL;
-	}
-	head_continue(s);
 }
 
-static void forward_pump(struct session *s)
+void session_tunnel_start(struct session *s)
 {
-	bool err = false, eof = false;
+	struct tunnel_env t;
+
+	tunnel_env_of(s, &t);
+	tunnel_settle(s, relay_start(&s->relay, &t));
+}
+
+static void tunnel_event(struct session *s, bool from_client, uint32_t revents)
+{
+	struct tunnel_env t;
 
 	session_touch(s);
-	if (!s->resp) {
-		/* first pass for this request: framing decisions */
-		s->resp = malloc(sizeof(*s->resp));
-		if (!s->resp || (!s->uin && !(s->uin = buf_get()))) {
-			session_close(s);
-			return;
-		}
-		http_head_init(s->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
-		s->req_phase = FWD_HEAD_OUT;
-		s->resp_phase = FWD_WAIT_HEAD;
-		s->close_after = !llhttp_should_keep_alive(&s->req->parser) || s->w->draining;
-		/* the head is consumed; what follows in cin is body (or the next request) */
-		s->cin->off += s->req->head_len;
-		http_body_begin(s->req, false);
-		s->req_ready = 0;
-		if (!(s->req->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH)) ||
-		    ((s->req->parser.flags & F_CONTENT_LENGTH) && s->req->parser.content_length == 0 &&
-		     !(s->req->parser.flags & F_CHUNKED)))
-			s->req->body_done = true;
-		s->req_had_body = !s->req->body_done;
-	}
-	/* request: head, then body */
-	if (s->req_phase == FWD_HEAD_OUT) {
-		if (flush_buf(s, s->out_u, s->uio.fd, &err))
-			s->req_phase = s->req->body_done ? FWD_DONE : FWD_BODY;
-		else if (err)
-			goto upstream_failed;
-	}
-	if (s->req_phase == FWD_BODY) {
-		if (!body_move(s, s->req, &s->cin, &s->req_ready, s->cio.fd, s->uio.fd,
-			       &s->bytes_up, &s->req_phase, &eof)) {
-			s->reason = eof ? "client closed during the request body" : "request body error";
-			s->status = s->status ? s->status : 400;
-			session_close(s);
-			return;
-		}
-	}
-	/* response: head, then body */
-	for (int guard = 0; guard < 8 && s->resp_phase == FWD_WAIT_HEAD; guard++) {
-		if (!buf_pending(s->uin)) {
-			buf_compact(s->uin);
-		}
-		enum http_parse_result r = http_head_parse(s->resp, s->uin->data + s->uin->off, buf_pending(s->uin));
-		if (r == HTTP_MORE) {
-			buf_compact(s->uin);
-			if (!buf_room(s->uin)) {
-				respond_error(s, 502, "bad_upstream_response", "upstream response head too large");
-				return;
-			}
-			long n = sess_read(s, s->uio.fd, s->uin->data + s->uin->len, buf_room(s->uin));
-			if (n == -EAGAIN)
-				break;
-			if (n <= 0) {
-				if (s->upstream_reused && !buf_pending(s->uin) && !s->req_had_body) {
-					/* a kept-alive upstream closed as we reused it: dial afresh */
-					upstream_close(s);
-					s->upstream_reused = false;
-					free(s->resp);
-					s->resp = NULL;
-					s->cin->off -= s->req->head_len;
-					s->out_u->off = 0;
-					http_head_init(s->req, HTTP_REQUEST, cfg_of(s)->max_headers);
-					http_head_parse(s->req, s->cin->data + s->cin->off, buf_pending(s->cin));
-					session_route(s);
-					return;
-				}
-				respond_error(s, 502, "upstream_closed", "upstream closed without a response");
-				return;
-			}
-			s->uin->len += (size_t)n;
-			continue;
-		}
-		if (r == HTTP_ERROR) {
-			respond_error(s, 502, "bad_upstream_response", "upstream sent a malformed response");
-			return;
-		}
-		int st = s->resp->parser.status_code;
-		if (st == 101) {
-			respond_error(s, 502, "bad_upstream_response", "upstream switched protocols");
-			return;
-		}
-		bool skip = resp_has_no_body(s);
-		if (st >= 200 && !skip && !(s->resp->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH)))
-			s->close_after = true;   /* body until close: the client learns the end by FIN */
-		if (build_response_head(s)) {
-			respond_error(s, 502, "bad_upstream_response", "upstream response head too large");
-			return;
-		}
-		s->status = st;
-		s->uin->off += s->resp->head_len;
-		http_body_begin(s->resp, skip);
-		if (skip || ((s->resp->parser.flags & F_CONTENT_LENGTH) && s->resp->parser.content_length == 0 &&
-			     !(s->resp->parser.flags & F_CHUNKED)))
-			s->resp->body_done = true;
-		s->resp_phase = FWD_HEAD_OUT;
-	}
-	if (s->resp_phase == FWD_HEAD_OUT) {
-		if (flush_buf(s, s->out_c, s->cio.fd, &err)) {
-			int st = s->resp->parser.status_code;
-			s->bytes_down += s->out_c->len;
-			if (st >= 100 && st < 200) {
-				/* interim response (100 Continue): the real one follows */
-				http_head_init(s->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
-				s->resp_phase = FWD_WAIT_HEAD;
-				forward_pump(s);
-				return;
-			}
-			s->resp_phase = s->resp->body_done ? FWD_DONE : FWD_BODY;
-		} else if (err) {
-			s->reason = "client write error";
-			session_close(s);
-			return;
-		}
-	}
-	if (s->resp_phase == FWD_BODY) {
-		eof = false;
-		if (!body_move(s, s->resp, &s->uin, &s->resp_ready, s->uio.fd, s->cio.fd,
-			       &s->bytes_down, &s->resp_phase, &eof)) {
-			s->reason = "upstream body error";
-			session_close(s);
-			return;
-		}
-	}
-	if (s->resp_phase == FWD_DONE) {
-		if (s->req_phase != FWD_DONE)
-			s->close_after = true;   /* answered before the whole request came: end here */
-		exchange_done(s);
-		return;
-	}
-	forward_interest(s);
-	return;
-upstream_failed:
-	respond_error(s, 502, "upstream_write_failed", "could not send the request upstream");
+	tunnel_env_of(s, &t);
+	tunnel_settle(s, relay_event(&s->relay, &t, from_client, revents));
 }
 
 /* ---------------------------------------------------------------- events */
@@ -1278,8 +651,6 @@ static void tls_handshake(struct session *s)
 	s->ssl = NULL;
 	session_close(s);
 }
-
-static void session_io_client(struct loop *loop, struct io *io, uint32_t revents);
 
 /* OpenSSL may hold decrypted bytes after a read that filled our buffer: epoll will not say so. */
 static void session_kick(struct loop *loop, struct timer *t)
@@ -1315,7 +686,7 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		socks_input(s);
 		break;
 	case SESS_TUNNEL:
-		relay_event(s, true, revents);
+		tunnel_event(s, true, revents);
 		break;
 	case SESS_FORWARD:
 		if ((revents & (EPOLLERR | EPOLLHUP)) && !(io->want & EPOLLIN)) {
@@ -1324,7 +695,7 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 			session_close(s);
 			break;
 		}
-		forward_pump(s);
+		session_forward(s);
 		break;
 	case SESS_REPLY:
 		reply_flush(s);
@@ -1352,10 +723,10 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 
 	switch (s->state) {
 	case SESS_CONNECT:
-		connect_done(s);
+		dial_io(&s->dial);
 		break;
 	case SESS_TUNNEL:
-		relay_event(s, false, revents);
+		tunnel_event(s, false, revents);
 		break;
 	case SESS_FORWARD:
 		if ((revents & (EPOLLERR | EPOLLHUP)) && !io->want) {
@@ -1364,11 +735,11 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 			io_stop(loop, io);
 			break;
 		}
-		forward_pump(s);
+		session_forward(s);
 		break;
 	case SESS_HEAD:
 		/* an idle kept-alive upstream spoke or closed: it cannot be reused */
-		upstream_close(s);
+		session_upstream_close(s);
 		break;
 	default:
 		io_want(loop, io, 0);

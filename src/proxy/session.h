@@ -10,6 +10,7 @@
 #include "core/loop.h"
 #include "http/head.h"
 #include "net/addr.h"
+#include "net/dial.h"
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
@@ -71,14 +72,12 @@ struct session {
 	uint8_t method;
 	char host[256];
 	uint16_t port;
-	struct ipaddr addrs[DNS_MAX_ADDRS];
-	unsigned naddrs, next_addr;
+	struct dial dial;            /* the destination's addresses and the attempt in flight */
 	struct ipaddr dest;
 	struct egress_pool *pool;
 	size_t egress_idx;
 	bool have_egress;
 	uint32_t tried;              /* egress addresses that failed locally for this request */
-	struct dns_req *dns_req;
 
 	struct buf *cin;             /* bytes from the client not yet consumed */
 	struct buf *uin;             /* bytes from the upstream not yet consumed */
@@ -99,13 +98,13 @@ struct session {
 	size_t u_egress;
 	struct ipaddr u_dest;
 
-	struct relay_dir up, down;   /* up: client -> upstream */
+	struct relay_pair relay;     /* CONNECT tunnels; up: client -> upstream */
 
 	/* for the access log */
 	int status;
 	const char *reason;
 	const char *code;            /* the JSON error's code when the proxy refused, else NULL */
-	char reason_buf[160];        /* a reason built at run time (respond_error_dup) */
+	char reason_buf[160];        /* a reason built at run time (session_error_dup) */
 	uint64_t bytes_up, bytes_down;
 	uint64_t req_start_ms;
 
@@ -114,6 +113,17 @@ struct session {
 	struct session *next, *prev;  /* the worker's list */
 	struct deferred dfr;
 };
+
+static inline const struct proxy_config *session_cfg(const struct session *s)
+{
+	return s->cfg->cfg;
+}
+
+/* The address the upstream leaves from, once one is picked. */
+static inline const struct ipaddr *session_egress(const struct session *s)
+{
+	return s->have_egress && s->pool ? &s->pool->addrs[s->egress_idx] : NULL;
+}
 
 /* Client or upstream I/O: the client side goes through TLS when the session has it. */
 static inline long sess_read(struct session *s, int fd, void *buf, size_t len)
@@ -129,18 +139,42 @@ static inline long sess_write(struct session *s, int fd, const void *buf, size_t
 /* FIN (and close_notify over TLS) towards fd */
 void sess_shutdown_write(struct session *s, int fd);
 
-/* relay.c */
-void relay_start(struct session *s);
-void relay_event(struct session *s, bool from_client, uint32_t revents);
-void relay_release(struct session *s);
+/* The proxy's own answer, as HTTP or as a SOCKS5 reply (whichever the client speaks); the
+ * connection closes after. message must be a string constant (it is kept as the log reason). */
+void session_error(struct session *s, int status, const char *code, const char *message);
+/* message is copied */
+void session_error_dup(struct session *s, int status, const char *code, const char *message);
+/* A JSON answer of the proxy's own (the pool endpoint). */
+void session_json(struct session *s, int status, const char *json, size_t len);
+/* Send b (or close when NULL), log status and reason, close after. */
+void session_reply(struct session *s, struct buf *b, int status, const char *reason);
 
-/* session.c, used by relay.c */
+/* session.c: life cycle and dispatch */
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls);
 void session_close(struct session *s);
 void session_touch(struct session *s);
 void session_close_all(struct worker *w);
+void session_arm(struct session *s, unsigned ms);          /* the session's deadline, by state */
+void session_log(struct session *s);                       /* the access log line of this request */
+void session_upstream_close(struct session *s);
+void session_exchange_reset(struct session *s);            /* forget the request served */
+void session_head_continue(struct session *s);             /* parse what cin holds of the next head */
+void session_tunnel_start(struct session *s);              /* connected: relay a CONNECT or SOCKS5 tunnel */
+void session_metrics_tick(struct worker *w);               /* bytes in flight reach the counters */
+
+/* admit.c: everything decided before a byte leaves */
 int session_authenticate(struct session *s, const char *basic, size_t len);
 bool session_admit_destination(struct session *s);
-void session_route(struct session *s);     /* resolve, check every address, connect */
+bool session_admit_request(struct session *s, bool local);   /* auth, pin, destination rules */
+bool session_check_addresses(struct session *s);            /* every resolved address allowed */
+
+/* route.c: resolve, check every address, connect from an egress address */
+extern const struct dial_ops session_dial_ops;
+void session_route(struct session *s);
+
+/* forward.c: absolute-form HTTP */
+int session_upstream_head(struct session *s, const char *path, size_t pathlen);
+void session_forward(struct session *s);
 
 /* socks.c: SOCKS5 (RFC 1928, RFC 1929) on the same sessions */
 void socks_read(struct session *s);

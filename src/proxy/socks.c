@@ -12,7 +12,6 @@
 
 #include "net/host.h"
 #include "net/sock.h"
-#include "proxy/respond.h"
 #include "proxy/session.h"
 #include "proxy/socks_wire.h"
 
@@ -79,11 +78,11 @@ int socks_reply_success(struct session *s)
 		memcpy(rep + 8, &a->sin_port, 2);
 		n = 10;
 	}
-	s->down.pend = malloc(n);
-	if (!s->down.pend)
+	s->relay.down.pend = malloc(n);
+	if (!s->relay.down.pend)
 		return -ENOMEM;
-	memcpy(s->down.pend, rep, n);
-	s->down.pend_len = (uint32_t)n;
+	memcpy(s->relay.down.pend, rep, n);
+	s->relay.down.pend_len = (uint32_t)n;
 	s->status = 200;
 	return 0;
 }
@@ -175,21 +174,19 @@ static long socks_request(struct session *s, const uint8_t *p, size_t n)
 		const char *err = host_parse(rq.name, strlen(rq.name), &h);
 		if (err) {
 			snprintf(s->host, sizeof(s->host), "%s", rq.name);
-			respond_error_dup(s, 400, "bad_request_target", err);
+			session_error_dup(s, 400, "bad_request_target", err);
 			return -1;
 		}
 		snprintf(s->host, sizeof(s->host), "%s", h.name);
 		if (h.kind == HOST_IP) {
-			s->addrs[0] = h.ip;
-			s->naddrs = 1;
+			dial_set_addr(&s->dial, &h.ip);
 		}
 	} else {
-		s->addrs[0] = rq.ip;
-		s->naddrs = 1;
+		dial_set_addr(&s->dial, &rq.ip);
 		ipaddr_format(&rq.ip, s->host, sizeof(s->host));
 	}
 	if (s->socks_busy) {
-		respond_error(s, 503, "too_many_connections", "this user is at its connection limit");
+		session_error(s, 503, "too_many_connections", "this user is at its connection limit");
 		return -1;
 	}
 	if (!session_admit_destination(s))

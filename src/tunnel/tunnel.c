@@ -1,6 +1,8 @@
-/* tunnel.c: the runtime of `iplock tunnel`: one loop, a listener per mapping, and per accepted
- * connection a small state machine (resolve the proxy, connect, CONNECT or SOCKS5 handshake,
- * relay). A failure is logged once per mapping and kind until the proxy answers again. */
+/* tunnel.c (~900 lines: the CONNECT and SOCKS5 client handshakes and TLS to the proxy are steps
+ * of one per-connection state machine and read best together): the runtime of `iplock tunnel`:
+ * one loop, a listener per mapping, and per accepted connection a small state machine (dial
+ * the proxy on net/dial, CONNECT or SOCKS5 handshake, relay on net/relay's pair). A failure is
+ * logged once per mapping and kind until the proxy answers again. */
 #include "tunnel/tunnel.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "net/acceptor.h"
+#include "net/dial.h"
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
@@ -66,11 +69,9 @@ struct tconn {
 	struct io pio;                /* the proxy */
 	SSL *ssl;                     /* https:// proxy: TLS over pio, or NULL */
 	struct timer timer;
-	struct dns_req *dns_req;
-	struct ipaddr paddrs[DNS_MAX_ADDRS];
-	unsigned npaddrs, next_paddr;
+	struct dial dial;             /* the proxy's addresses and the attempt in flight */
 	struct buf *out, *in;         /* handshake bytes, only until the tunnel is up */
-	struct relay_dir up, down;    /* up: client -> proxy */
+	struct relay_pair relay;      /* up: client -> proxy */
 	uint64_t bytes_up, bytes_down, start_ms, last_ms;
 	struct tconn *next, *prev;
 	struct deferred dfr;
@@ -93,7 +94,7 @@ struct trun {
 
 static void tconn_io_client(struct loop *loop, struct io *io, uint32_t revents);
 static void tconn_io_proxy(struct loop *loop, struct io *io, uint32_t revents);
-static void proxy_connect_next(struct tconn *c);
+static const struct dial_ops tconn_dial_ops;
 
 /* ---------------------------------------------------------------- life cycle */
 
@@ -126,11 +127,8 @@ static void tconn_close(struct tconn *c)
 			  (unsigned long long)(loop_now(rt->loop) - c->start_ms));
 	c->state = TC_DONE;
 	timer_stop(rt->loop, &c->timer);
-	if (c->dns_req)
-		dns_cancel(c->dns_req);
-	c->dns_req = NULL;
-	relay_dir_release(&c->up, &rt->pipes);
-	relay_dir_release(&c->down, &rt->pipes);
+	dial_cancel(&c->dial);
+	relay_pair_release(&c->relay, &rt->pipes);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	io_close(rt->loop, &c->cio);
@@ -238,26 +236,10 @@ static void relay_event(struct tconn *c, bool from_client, uint32_t revents)
 	bool plain = c->ssl == NULL;   /* splice needs the bytes as they are on the wire */
 	struct relay_env env = { rt->scratch, &rt->pipes, rt->cfg->splice && plain, rt->cfg->splice_auto && plain,
 				 plain ? NULL : &io };
-	bool both = revents & (EPOLLERR | EPOLLHUP);
-	uint32_t cev, pev;
-	int rc = 0;
 
 	c->last_ms = loop_now(rt->loop);
-	if (both || (from_client ? (revents & EPOLLIN) : (revents & EPOLLOUT)))
-		rc = relay_dir_pump(&env, &c->up, c->cio.fd, c->pio.fd, &c->bytes_up);
-	if (!rc && (both || (from_client ? (revents & EPOLLOUT) : (revents & EPOLLIN))))
-		rc = relay_dir_pump(&env, &c->down, c->pio.fd, c->cio.fd, &c->bytes_down);
-	if (rc || (c->up.shut && c->down.shut)) {
+	if (relay_pair_event(&c->relay, &env, rt->loop, from_client, revents))
 		tconn_close(c);
-		return;
-	}
-	relay_interest(&c->up, &c->down, &cev, &pev);
-	io_want(rt->loop, &c->cio, cev);
-	io_want(rt->loop, &c->pio, pev);
-	/* a hung-up side we want nothing from would wake us forever (ERR/HUP ignore interest 0) */
-	struct io *hit = from_client ? &c->cio : &c->pio;
-	if (both && !hit->want)
-		io_stop(rt->loop, hit);
 }
 
 static void tunnel_established(struct tconn *c, const char *early, size_t n)
@@ -268,7 +250,7 @@ static void tunnel_established(struct tconn *c, const char *early, size_t n)
 		log_info("tunnel %s: the proxy carries tunnels again", c->map->m->name);
 		c->map->fail_key = 0;
 	}
-	if (n && relay_dir_queue(&c->down, early, n)) {
+	if (n && relay_dir_queue(&c->relay.down, early, n)) {
 		tconn_close(c);
 		return;
 	}
@@ -668,57 +650,42 @@ static void proxy_connected(struct tconn *c)
 	tls_step(c);
 }
 
-static void proxy_connect_next(struct tconn *c)
+static void dial_connected(void *ctx, struct dial *d)
 {
-	struct trun *rt = c->rt;
-	int err = -EHOSTUNREACH;
-
-	c->state = TC_CONNECT;
-	while (c->next_paddr < c->npaddrs) {
-		struct sockaddr_storage ss;
-		bool bind_failed;
-		socklen_t len = ipaddr_to_sockaddr(&c->paddrs[c->next_paddr++], rt->cfg->proxy.port, &ss);
-		int fd = sock_connect_from((struct sockaddr *)&ss, len, NULL, 0, &bind_failed);
-		if (fd >= 0) {
-			io_init(&c->pio, fd, tconn_io_proxy);
-			io_want(rt->loop, &c->pio, EPOLLOUT);
-			return;
-		}
-		err = fd;
-	}
-	tconn_fail(c, 1000 - err, "cannot reach proxy %s: %s", rt->cfg->proxy.display, strerror(-err));
+	(void)d;
+	proxy_connected(ctx);
 }
 
-static void connect_done(struct tconn *c)
+static bool dial_resolved(void *ctx, struct dial *d, const struct dns_result *res)
 {
-	int err = sock_error(c->pio.fd);
+	struct tconn *c = ctx;
 
-	if (!err) {
-		proxy_connected(c);
-		return;
-	}
-	io_close(c->rt->loop, &c->pio);
-	if (c->next_paddr < c->npaddrs) {
-		proxy_connect_next(c);
-		return;
-	}
-	tconn_fail(c, 1000 - err, "cannot reach proxy %s: %s", c->rt->cfg->proxy.display, strerror(-err));
-}
-
-static void dns_done(void *arg, const struct dns_result *res)
-{
-	struct tconn *c = arg;
-
-	c->dns_req = NULL;
-	if (res->status || !res->naddrs) {
+	if (res->status || !d->naddrs) {
 		tconn_fail(c, 3000, "cannot resolve the proxy's name %s: %s", c->rt->cfg->proxy.host.name,
 			   res->status == -ENOENT ? "no such name" : "lookup failed");
-		return;
+		return false;
 	}
-	c->npaddrs = res->naddrs;
-	memcpy(c->paddrs, res->addrs, res->naddrs * sizeof(res->addrs[0]));
-	proxy_connect_next(c);
+	c->state = TC_CONNECT;
+	return true;
 }
+
+static void dial_gave_up(void *ctx, struct dial *d, int err, enum dial_end end)
+{
+	struct tconn *c = ctx;
+
+	(void)d;
+	if (end == DIAL_END_DNS)
+		tconn_fail(c, 3001, "cannot start a DNS lookup for the proxy");
+	else
+		tconn_fail(c, 1000 - err, "cannot reach proxy %s: %s", c->rt->cfg->proxy.display, strerror(-err));
+}
+
+/* The tunnel's own timer covers the whole way to an established tunnel (connect_timeout). */
+static const struct dial_ops tconn_dial_ops = {
+	.resolved = dial_resolved,
+	.connected = dial_connected,
+	.gave_up = dial_gave_up,
+};
 
 /* ---------------------------------------------------------------- events */
 
@@ -738,7 +705,7 @@ static void tconn_io_proxy(struct loop *loop, struct io *io, uint32_t revents)
 
 	switch (c->state) {
 	case TC_CONNECT:
-		connect_done(c);
+		dial_io(&c->dial);
 		break;
 	case TC_TLS:
 		tls_step(c);
@@ -759,7 +726,6 @@ static void tconn_start(struct tmap *map, int fd)
 {
 	struct trun *rt = map->rt;
 	struct tconn *c = calloc(1, sizeof(*c));
-	struct dns_result res;
 
 	if (!c) {
 		close(fd);
@@ -769,10 +735,10 @@ static void tconn_start(struct tmap *map, int fd)
 	c->map = map;
 	c->id = ++rt->next_id;
 	c->start_ms = c->last_ms = loop_now(rt->loop);
-	relay_dir_init(&c->up);
-	relay_dir_init(&c->down);
+	relay_pair_init(&c->relay, &c->cio, &c->pio, &c->bytes_up, &c->bytes_down);
 	io_init(&c->cio, fd, tconn_io_client);
 	io_init(&c->pio, -1, tconn_io_proxy);
+	dial_init(&c->dial, rt->loop, rt->dns, &tconn_dial_ops, c, &c->pio, tconn_io_proxy, 0);
 	timer_init(&c->timer, tconn_timer);
 	c->next = rt->conns;
 	if (rt->conns)
@@ -780,18 +746,13 @@ static void tconn_start(struct tmap *map, int fd)
 	rt->conns = c;
 	timer_start(rt->loop, &c->timer, rt->cfg->connect_timeout_ms);
 	if (rt->cfg->proxy.host.kind == HOST_IP) {
-		c->paddrs[0] = rt->cfg->proxy.host.ip;
-		c->npaddrs = 1;
-		proxy_connect_next(c);
+		c->state = TC_CONNECT;
+		dial_set_addr(&c->dial, &rt->cfg->proxy.host.ip);
+		dial_connect(&c->dial, rt->cfg->proxy.port);
 		return;
 	}
-	if (dns_cached(rt->dns, rt->cfg->proxy.host.name, &res)) {
-		dns_done(c, &res);
-		return;
-	}
-	c->state = TC_RESOLVE;
-	if (dns_resolve(rt->dns, rt->cfg->proxy.host.name, dns_done, c, &c->dns_req))
-		tconn_fail(c, 3001, "cannot start a DNS lookup for the proxy");
+	c->state = TC_RESOLVE;   /* a cached answer moves it to TC_CONNECT at once */
+	dial_resolve(&c->dial, rt->cfg->proxy.host.name, rt->cfg->proxy.port);
 }
 
 static void map_accept(struct acceptor *a, int fd, const struct sockaddr_storage *peer)

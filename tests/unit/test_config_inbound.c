@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "proxy/config.h"
-#include "proxy/proxy.h"
+#include "proxy/inbound.h"
 
 /* lines 1-5: a proxy without auth, so no password hash is needed */
 static const char base[] = "[proxy]\nlisten = 127.0.0.1:3128\negress = 127.0.0.2\nauth = none\nopen_proxy = yes\n";
