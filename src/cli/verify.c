@@ -20,6 +20,7 @@
 #include "core/version.h"
 #include "net/addr.h"
 #include "store/store.h"
+#include "http/basic.h"
 #include "http/link.h"
 #include "http/url.h"
 
@@ -152,18 +153,6 @@ static const char *error_message(json_t *root, const char **type)
 	return json_string_value(json_object_get(e, "message"));
 }
 
-static int base64_basic(const char *user, const char *password, char *out, size_t cap)
-{
-	char plain[2 * VURL_CRED_MAX + 2];
-	int n = snprintf(plain, sizeof(plain), "%s:%s", user, password);
-
-	if (n < 0 || (size_t)n >= sizeof(plain) || cap < 4 * (((size_t)n + 2) / 3) + 1)
-		return -ENOSPC;
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)plain, n);
-	OPENSSL_cleanse(plain, sizeof(plain));
-	return 0;
-}
-
 /* Connect to the proxy (TLS too for https://); on failure say what failed in err. */
 static int proxy_open(struct verify *v, struct vlink *l, char *err, size_t cap)
 {
@@ -201,20 +190,18 @@ static void host_header(const struct vurl *u, char *buf, size_t cap)
 static int pool_discover(struct verify *v, char *err, size_t cap)
 {
 	struct vlink l;
-	char auth[760] = "", req[1300], host[VURL_HOST_MAX + 16];
+	char auth[HTTP_BASIC_LINE_MAX] = "", req[1300], host[VURL_HOST_MAX + 16];
 	int rc = -1;
 	json_t *root = NULL;
 
 	if (proxy_open(v, &l, err, cap))
 		goto out;
 	if (v->proxy.has_user) {
-		char b64[700];
-		if (base64_basic(v->base_user, v->proxy.password, b64, sizeof(b64))) {
+		if (http_basic_line("Proxy-Authorization", v->base_user, v->proxy.password, auth,
+				    sizeof(auth)) < 0) {
 			snprintf(err, cap, "proxy credentials too long");
 			goto out;
 		}
-		snprintf(auth, sizeof(auth), "Proxy-Authorization: Basic %s\r\n", b64);
-		OPENSSL_cleanse(b64, sizeof(b64));
 	}
 	vurl_authority(&v->proxy, host, sizeof(host));
 	int n = snprintf(req, sizeof(req), "GET /iplock/pool HTTP/1.1\r\nHost: %s\r\n%s"
@@ -276,7 +263,7 @@ out:
 static int fetch_pinned(struct verify *v, size_t idx, struct row *r)
 {
 	struct vlink l;
-	char user[VURL_CRED_MAX + 16], b64[700], auth[760], req[4096];
+	char user[VURL_CRED_MAX + 16], auth[HTTP_BASIC_LINE_MAX], req[4096];
 	char host[VURL_HOST_MAX + 16], authority[VURL_HOST_MAX + 16], err[VERIFY_DETAIL_MAX];
 	char extra[VERIFY_KEY_MAX + 40] = "";
 	int rc = -1, n;
@@ -287,12 +274,10 @@ static int fetch_pinned(struct verify *v, size_t idx, struct row *r)
 		goto out;
 	}
 	snprintf(user, sizeof(user), "%s+egress=%zu", v->base_user, idx + 1);
-	if (base64_basic(user, v->proxy.password, b64, sizeof(b64))) {
+	if (http_basic_line("Proxy-Authorization", user, v->proxy.password, auth, sizeof(auth)) < 0) {
 		snprintf(r->detail, sizeof(r->detail), "proxy credentials too long");
 		goto out;
 	}
-	snprintf(auth, sizeof(auth), "Proxy-Authorization: Basic %s\r\n", b64);
-	OPENSSL_cleanse(b64, sizeof(b64));
 	if (v->api)
 		snprintf(extra, sizeof(extra), "Authorization: Bearer %s\r\n", v->key);
 	host_header(&v->target, host, sizeof(host));
