@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/head.h"
+#include "http/reply.h"
 #include "net/addr.h"
 #include "net/host.h"
 #include "net/sock.h"
@@ -126,29 +127,19 @@ static long conn_write(struct echo_conn *c, const void *buf, size_t len)
 	return c->ssl ? tls_write(c->ssl, buf, len) : sock_write(c->io.fd, buf, len);
 }
 
-static const char *status_text(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 431: return "Request Header Fields Too Large";
-	default:  return "Error";
-	}
-}
-
 /* Queue one answer; the body is JSON text already escaped. HEAD gets the head only. */
 static void conn_reply(struct echo_conn *c, int status, const char *body, bool head_only)
 {
 	size_t blen = strlen(body);
-	int n = snprintf(c->out, sizeof(c->out),
-			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			 "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n%s\r\n%s",
-			 status, status_text(status),
-			 status == 405 ? "Allow: GET, HEAD\r\n" : "", blen,
-			 c->close_after ? "Connection: close\r\n" : "", head_only ? "" : body);
-	c->outlen = n < 0 ? 0 : ((size_t)n < sizeof(c->out) ? (size_t)n : sizeof(c->out) - 1);
+	long n = http_reply_head(c->out, sizeof(c->out), status, "application/json", blen,
+				 status == 405 ? "Allow: GET, HEAD\r\n" : NULL,
+				 HTTP_REPLY_NO_STORE | (c->close_after ? HTTP_REPLY_CLOSE : 0));
+	/* ECHO_OUT_CAP holds the longest head and body */
+	c->outlen = n < 0 ? 0 : (size_t)n;
+	if (!head_only && c->outlen + blen < sizeof(c->out)) {
+		memcpy(c->out + c->outlen, body, blen);
+		c->outlen += blen;
+	}
 	c->outoff = 0;
 }
 

@@ -17,8 +17,6 @@ void respond_error_dup(struct session *s, int status, const char *code, const ch
 /* session.c: send b (or close when NULL), log status and reason, close after. */
 void session_reply(struct session *s, struct buf *b, int status, const char *reason);
 
-const char *respond_status_text(int status);
-
 /* A JSON answer of the proxy's own (the pool endpoint); the connection closes after. */
 void respond_json(struct session *s, int status, const char *json, size_t len);
 
