@@ -1,71 +1,13 @@
-/* echo.c: `iplock echo`: a tiny HTTP(S) server that tells callers the address they came from,
- * as httpbin's /ip does, so teams can host their own check target for `iplock verify`.
- *
- * One thread on the core epoll loop. Each connection owns a fixed input buffer (the cap of a
- * request head), a fixed output buffer and an idle timer; requests are answered in order
- * (keep-alive and pipelining), a request with a body is answered and the connection closed
- * (nothing here needs a body, so none is ever read). */
-#include <errno.h>
+/* echo.c: `iplock echo`: its arguments. The server is src/echo/ (echo.h). */
 #include <getopt.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "cli/cli.h"
-#include "core/log.h"
-#include "core/loop.h"
-#include "http/head.h"
+#include "echo/echo.h"
 #include "net/addr.h"
 #include "net/host.h"
-#include "net/sock.h"
-#include "net/tls.h"
-
-#define ECHO_IN_CAP      8192    /* a request head must fit: 431 otherwise */
-#define ECHO_OUT_CAP     1024    /* the longest answer (an escaped 400 reason) fits */
-#define ECHO_MAX_CONNS   1024    /* beyond this, new connections are closed at once */
-#define ECHO_MAX_REQS    1000    /* requests per connection before it is closed */
-#define ECHO_IDLE_MS     10000   /* no byte for this long (handshake, head, keep-alive): close */
-#define ECHO_MAX_HEADERS 64
-#define ECHO_DRAIN_MS    1000    /* lingering close: how long unread bytes are discarded */
-#define ECHO_DRAIN_MAX   (256 * 1024)
-
-struct echo_server {
-	struct loop *loop;
-	struct io lio;
-	struct io sig_io;
-	SSL_CTX *ctx;                /* NULL for plain HTTP */
-	struct echo_conn *conns;     /* every open connection, for shutdown */
-	size_t nconns;
-};
-
-struct echo_conn {
-	struct echo_server *srv;
-	struct echo_conn *prev, *next;
-	struct io io;
-	struct timer timer;
-	struct deferred dfr;
-	SSL *ssl;
-	char peer[IPADDR_STRLEN];
-	struct http_head head;
-	size_t inlen;
-	size_t outlen, outoff;
-	unsigned nreq;
-	bool close_after;            /* close once the output is sent */
-	bool draining;               /* answered and half-closed: unread bytes are discarded, so
-	                              * the close does not become a reset that eats the answer */
-	size_t drained;
-	bool closed;
-	char in[ECHO_IN_CAP];
-	char out[ECHO_OUT_CAP];
-};
 
 static void usage(FILE *out)
 {
@@ -86,249 +28,6 @@ static int echo_usage_err(const char *msg, const char *arg)
 {
 	cli_errorf("iplock echo: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
 	return 2;
-}
-
-static void conn_free(struct deferred *d)
-{
-	free(container_of(d, struct echo_conn, dfr));
-}
-
-static void conn_close(struct echo_conn *c)
-{
-	struct echo_server *srv = c->srv;
-
-	if (c->closed)
-		return;
-	c->closed = true;
-	timer_stop(srv->loop, &c->timer);
-	if (c->ssl) {
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
-	io_close(srv->loop, &c->io);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	srv->nconns--;
-	loop_defer(srv->loop, &c->dfr, conn_free);
-}
-
-static long conn_read(struct echo_conn *c, void *buf, size_t len)
-{
-	return c->ssl ? tls_read(c->ssl, buf, len) : sock_read(c->io.fd, buf, len);
-}
-
-static long conn_write(struct echo_conn *c, const void *buf, size_t len)
-{
-	return c->ssl ? tls_write(c->ssl, buf, len) : sock_write(c->io.fd, buf, len);
-}
-
-static const char *status_text(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 431: return "Request Header Fields Too Large";
-	default:  return "Error";
-	}
-}
-
-/* Queue one answer; the body is JSON text already escaped. HEAD gets the head only. */
-static void conn_reply(struct echo_conn *c, int status, const char *body, bool head_only)
-{
-	size_t blen = strlen(body);
-	int n = snprintf(c->out, sizeof(c->out),
-			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			 "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n%s\r\n%s",
-			 status, status_text(status),
-			 status == 405 ? "Allow: GET, HEAD\r\n" : "", blen,
-			 c->close_after ? "Connection: close\r\n" : "", head_only ? "" : body);
-	c->outlen = n < 0 ? 0 : ((size_t)n < sizeof(c->out) ? (size_t)n : sizeof(c->out) - 1);
-	c->outoff = 0;
-}
-
-static void conn_reply_error(struct echo_conn *c, int status, const char *reason)
-{
-	char esc[256], body[400];
-	size_t n = json_escape(esc, sizeof(esc) - 1, reason, strlen(reason));
-
-	esc[n] = '\0';
-	snprintf(body, sizeof(body), "{\"error\": \"%s\"}\n", esc);
-	conn_reply(c, status, body, false);
-}
-
-/* A complete head is in c->in: decide the answer, then drop the head from the buffer. */
-static void conn_handle(struct echo_conn *c)
-{
-	struct http_head *h = &c->head;
-	const char *url = c->in + h->url_off;
-	size_t ulen = h->url_len;
-	uint8_t method = h->parser.method;
-	bool head_only = method == HTTP_HEAD;
-
-	c->nreq++;
-	/* a body is never read: answer, then close so its bytes are not taken for a request */
-	if ((h->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH)) &&
-	    !((h->parser.flags & F_CONTENT_LENGTH) && h->parser.content_length == 0))
-		c->close_after = true;
-	if (!llhttp_should_keep_alive(&h->parser) || c->nreq >= ECHO_MAX_REQS)
-		c->close_after = true;
-	const char *q = memchr(url, '?', ulen);
-	if (q)
-		ulen = (size_t)(q - url);
-	bool known = (ulen == 1 && url[0] == '/') || (ulen == 3 && !memcmp(url, "/ip", 3));
-	if (!known) {
-		conn_reply(c, 404, "{\"error\": \"not found: try GET /ip\"}\n", head_only);
-	} else if (method != HTTP_GET && method != HTTP_HEAD) {
-		conn_reply(c, 405, "{\"error\": \"method not allowed: use GET\"}\n", head_only);
-	} else {
-		char body[IPADDR_STRLEN + 32];
-		snprintf(body, sizeof(body), "{\"origin\": \"%s\"}\n", c->peer);
-		conn_reply(c, 200, body, head_only);
-	}
-	memmove(c->in, c->in + h->head_len, c->inlen - h->head_len);
-	c->inlen -= h->head_len;
-	http_head_init(&c->head, HTTP_REQUEST, ECHO_MAX_HEADERS);
-}
-
-/* Make every step that can progress: send pending output, answer buffered requests, read. */
-static void conn_pump(struct echo_conn *c)
-{
-	struct loop *loop = c->srv->loop;
-
-	for (int guard = 0; guard < 4 * ECHO_MAX_REQS + 64; guard++) {
-		if (c->draining) {
-			long n = sock_read(c->io.fd, c->in, sizeof(c->in));
-			if (n == -EAGAIN) {
-				io_want(loop, &c->io, EPOLLIN);
-				return;
-			}
-			if (n <= 0 || (c->drained += (size_t)n) > ECHO_DRAIN_MAX)
-				goto close;
-			continue;
-		}
-		if (c->outoff < c->outlen) {
-			long n = conn_write(c, c->out + c->outoff, c->outlen - c->outoff);
-			if (n == -EAGAIN) {
-				io_want(loop, &c->io, c->ssl && SSL_want_read(c->ssl) ? EPOLLIN : EPOLLOUT);
-				return;
-			}
-			if (n <= 0)
-				goto close;
-			c->outoff += (size_t)n;
-			continue;
-		}
-		if (c->outlen) {
-			c->outlen = c->outoff = 0;
-			if (c->close_after) {
-				if (c->ssl)
-					SSL_shutdown(c->ssl);   /* best effort close_notify */
-				shutdown(c->io.fd, SHUT_WR);
-				c->draining = true;
-				timer_start(loop, &c->timer, ECHO_DRAIN_MS);
-				continue;
-			}
-		}
-		if (c->inlen) {
-			enum http_parse_result r = http_head_parse(&c->head, c->in, c->inlen);
-			if (r == HTTP_DONE) {
-				conn_handle(c);
-				continue;
-			}
-			if (r == HTTP_ERROR) {
-				c->close_after = true;
-				conn_reply_error(c, c->head.err_status ? c->head.err_status : 400,
-						 c->head.err ? c->head.err : "malformed request");
-				continue;
-			}
-			if (c->inlen == sizeof(c->in)) {
-				c->close_after = true;
-				conn_reply_error(c, 431, "request head too large");
-				continue;
-			}
-		}
-		long n = conn_read(c, c->in + c->inlen, sizeof(c->in) - c->inlen);
-		if (n == -EAGAIN) {
-			io_want(loop, &c->io, c->ssl && SSL_want_write(c->ssl) ? EPOLLOUT : EPOLLIN);
-			return;
-		}
-		if (n <= 0)
-			goto close;
-		c->inlen += (size_t)n;
-		timer_start(loop, &c->timer, ECHO_IDLE_MS);
-	}
-close:
-	conn_close(c);
-}
-
-static void conn_io_cb(struct loop *loop, struct io *io, uint32_t revents)
-{
-	(void)loop;
-	(void)revents;
-	conn_pump(container_of(io, struct echo_conn, io));
-}
-
-static void conn_timer_cb(struct loop *loop, struct timer *t)
-{
-	(void)loop;
-	conn_close(container_of(t, struct echo_conn, timer));
-}
-
-static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
-{
-	struct echo_server *srv = container_of(io, struct echo_server, lio);
-
-	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = sock_accept(io->fd, &ss, &sl);
-		if (fd < 0)
-			return;
-		struct echo_conn *c = srv->nconns < ECHO_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->srv = srv;
-		struct ipaddr peer;
-		ipaddr_from_sockaddr((struct sockaddr *)&ss, &peer);
-		if (ipaddr_format(&peer, c->peer, sizeof(c->peer)))
-			snprintf(c->peer, sizeof(c->peer), "unknown");
-		http_head_init(&c->head, HTTP_REQUEST, ECHO_MAX_HEADERS);
-		io_init(&c->io, fd, conn_io_cb);
-		timer_init(&c->timer, conn_timer_cb);
-		c->next = srv->conns;
-		if (srv->conns)
-			srv->conns->prev = c;
-		srv->conns = c;
-		srv->nconns++;
-		if (srv->ctx) {
-			c->ssl = SSL_new(srv->ctx);
-			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-				ERR_clear_error();
-				conn_close(c);
-				continue;
-			}
-			SSL_set_accept_state(c->ssl);
-		}
-		timer_start(loop, &c->timer, ECHO_IDLE_MS);
-		conn_pump(c);
-	}
-}
-
-static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
-{
-	struct signalfd_siginfo si;
-
-	(void)revents;
-	if (read(io->fd, &si, sizeof(si)) > 0)
-		loop_stop(loop);
 }
 
 /* "127.0.0.1:8088" or "[::1]:8088": an IP literal and a port (never a name). */
@@ -356,10 +55,9 @@ int echo_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_arg = NULL, *cert = NULL, *key = NULL;
-	struct echo_server srv = { 0 };
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
-	int rc = 1, opt;
+	int opt;
 	char err[256];
 
 	opterr = 0;
@@ -384,46 +82,14 @@ int echo_main(int argc, char **argv)
 	if (perr)
 		return echo_usage_err(perr, listen_arg);
 
-	if (cert && !(srv.ctx = tls_server_ctx(cert, key, err, sizeof(err)))) {
+	struct echo_server *srv = echo_open((struct sockaddr *)&ss, sl, listen_arg, cert, key, err,
+					    sizeof(err));
+	if (!srv) {
 		cli_errorf("iplock echo: %s\n", err);
 		return 1;
 	}
-	int lrc = loop_new(&srv.loop);
-	if (lrc) {
-		cli_errorf("iplock echo: cannot create the event loop: %s\n", strerror(-lrc));
-		goto out;
-	}
-	int lfd = sock_listen((struct sockaddr *)&ss, sl, false, 512);
-	if (lfd < 0) {
-		cli_errorf("iplock echo: cannot listen on %s: %s\n", listen_arg, strerror(-lfd));
-		goto out;
-	}
-	io_init(&srv.lio, lfd, accept_cb);
-	io_want(srv.loop, &srv.lio, EPOLLIN);
-
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd >= 0) {
-		io_init(&srv.sig_io, sfd, signal_cb);
-		io_want(srv.loop, &srv.sig_io, EPOLLIN);
-	}
-	signal(SIGPIPE, SIG_IGN);
-	cli_errorf("iplock echo: listening on %s://%s\n", srv.ctx ? "https" : "http", listen_arg);
-	rc = loop_run(srv.loop) ? 1 : 0;
-
-	while (srv.conns)
-		conn_close(srv.conns);
-	io_close(srv.loop, &srv.lio);
-	if (sfd >= 0)
-		io_close(srv.loop, &srv.sig_io);
-	loop_run_deferred(srv.loop);
-out:
-	if (srv.loop)
-		loop_free(srv.loop);
-	SSL_CTX_free(srv.ctx);
+	cli_errorf("iplock echo: listening on %s://%s\n", echo_is_tls(srv) ? "https" : "http", listen_arg);
+	int rc = echo_run(srv) ? 1 : 0;
+	echo_close(srv);
 	return rc;
 }

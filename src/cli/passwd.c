@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
+#include "core/codec.h"
 #include "core/secret.h"
 #include "net/host.h"
 #include "proxy/auth.h"
@@ -34,26 +35,6 @@ static int usage_error(const char *msg, const char *arg)
 	cli_errorf("iplock passwd: %s%s%s (see iplock passwd --help)\n", msg,
 		arg ? ": " : "", arg ? arg : "");
 	return 2;
-}
-
-/* Userinfo needs percent-encoding of everything but unreserved characters. */
-static void url_encode(const char *s, char *out, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
-
-	for (; *s && n + 4 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			out[n++] = (char)c;
-		} else {
-			out[n++] = '%';
-			out[n++] = hex[c >> 4];
-			out[n++] = hex[c & 15];
-		}
-	}
-	out[n] = '\0';
 }
 
 int passwd_main(int argc, char **argv)
@@ -124,7 +105,9 @@ int passwd_main(int argc, char **argv)
 	}
 	printf("[user %s]\npassword_hash = %s\n", name, hash);
 	fflush(stdout);
-	url_encode(password, enc, sizeof(enc));
+	/* userinfo needs percent-encoding of everything but unreserved characters; enc holds
+	 * 3 * PASSWORD_MAX + 1, so it always fits */
+	codec_pct_encode(password, strlen(password), NULL, enc, sizeof(enc));
 	bool v6 = host.kind == HOST_IP && host.ip.family == AF_INET6;
 	fprintf(stderr, "proxy URL (shown once, not stored): http://%s:%s@%s%s%s:%u\n", name, enc,
 		v6 ? "[" : "", host.name, v6 ? "]" : "", port);

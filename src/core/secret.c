@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "core/codec.h"
+
 void secret_mask(const char *secret, size_t len, char out[SECRET_MASK_MAX])
 {
 	size_t prefix = 0;
@@ -129,14 +131,9 @@ int secret_random_alnum(char *out, size_t n)
 
 void secret_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	codec_hex_encode(md, sizeof(md), out, SHA256_HEX_LEN + 1, false);
 }

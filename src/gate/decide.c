@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "core/codec.h"
+
 /* ---- routes ---- */
 
 static bool methods_valid(const char *m)
@@ -185,46 +187,6 @@ const struct gate_route *gate_routes_match(const struct gate_routes *r, const ch
 
 /* ---- key extraction ---- */
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict base64 (padding optional); returns decoded length or -1. */
-static long b64_decode(const char *in, size_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	while (n && in[n - 1] == '=')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == cap)
-				return -1;
-			out[o++] = (char)(acc >> bits);
-		}
-	}
-	return (long)o;
-}
-
 size_t gate_key_extract(const char *auth, size_t len, char *out, size_t cap)
 {
 	size_t i = 0, n;
@@ -260,7 +222,7 @@ size_t gate_key_extract(const char *auth, size_t len, char *out, size_t cap)
 			tok++;
 			n--;
 		}
-		long d = b64_decode(tok, n, dec, sizeof(dec));
+		long d = codec_b64_decode(tok, n, dec, sizeof(dec), CODEC_B64_LAX);
 		if (d <= 0)
 			return 0;
 		const char *colon = memchr(dec, ':', (size_t)d);

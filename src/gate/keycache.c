@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/codec.h"
 #include "core/secret.h"
 
 struct keycache {
@@ -234,7 +235,6 @@ const struct gate_key *keycache_find_hash(const struct keycache *kc, const char 
 
 const struct gate_key *keycache_find(const struct keycache *kc, const char *key, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
 	char hex[SHA256_HEX_LEN + 1];
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -242,11 +242,7 @@ const struct gate_key *keycache_find(const struct keycache *kc, const char *key,
 	if (kc->md_ctx && EVP_DigestInit_ex2(kc->md_ctx, kc->sha256, NULL) == 1 &&
 	    EVP_DigestUpdate(kc->md_ctx, key, len) == 1 &&
 	    EVP_DigestFinal_ex(kc->md_ctx, md, &mdlen) == 1 && mdlen == sizeof(md)) {
-		for (unsigned i = 0; i < sizeof(md); i++) {
-			hex[2 * i] = digits[md[i] >> 4];
-			hex[2 * i + 1] = digits[md[i] & 15];
-		}
-		hex[SHA256_HEX_LEN] = '\0';
+		codec_hex_encode(md, sizeof(md), hex, sizeof(hex), false);
 	} else {
 		secret_sha256_hex(key, len, hex);
 	}

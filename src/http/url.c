@@ -6,45 +6,20 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "core/codec.h"
 #include "net/addr.h"
 #include "net/host.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Percent-decode s[0..len) into out (NUL-terminated); a decoded NUL or CR/LF is refused
  * because the result goes into a header. */
 static const char *pct_decode(const char *s, size_t len, char *out, size_t cap)
 {
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '%') {
-			if (i + 2 >= len)
-				return "bad percent escape in the credentials";
-			int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return "bad percent escape in the credentials";
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if ((unsigned char)c < 0x20 || c == 0x7f)
-			return "control characters in the credentials";
-		if (o + 1 >= cap)
-			return "credentials too long";
-		out[o++] = c;
+	switch (codec_pct_decode(s, len, out, cap, CODEC_PCT_NO_CTL)) {
+	case CODEC_E_ESCAPE: return "bad percent escape in the credentials";
+	case CODEC_E_CONTROL: return "control characters in the credentials";
+	case CODEC_E_SPACE: return "credentials too long";
+	default: return NULL;
 	}
-	out[o] = '\0';
-	return NULL;
 }
 
 const char *vurl_parse(const char *s, struct vurl *out)

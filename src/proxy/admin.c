@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "http/reply.h"
 #include "net/sock.h"
 #include "proxy/health.h"
 #include "proxy/metrics.h"
@@ -162,8 +163,7 @@ static void conn_flush(struct admin_conn *c)
 static void respond(struct admin_conn *c, int status, const char *ctype, const char *body, size_t len,
 		    bool head_only)
 {
-	const char *text = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 405
-			   ? "Method Not Allowed" : status == 503 ? "Service Unavailable" : "Error";
+	const char *text = http_status_text(status);
 
 	mtext_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\nConnection: close\r\n\r\n", status, text, ctype, len);

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "core/codec.h"
 #include "core/secret.h"
 
 #define HASH_PREFIX     "pbkdf2-sha256$"
@@ -84,35 +85,14 @@ void auth_cache_stats(const struct auth_cache *c, struct auth_cache_stats *out)
 	*out = c->stats;
 }
 
-/* Strict base64 (RFC 4648, standard alphabet, padded, canonical: unused bits zero).
- * Returns the decoded length or -1. */
+/* Strict base64 (RFC 4648, standard alphabet, padded, canonical). The whole groups must fit
+ * in cap, as they always had to (a longer stored hash stays invalid). Returns the length or -1. */
 static int b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 {
-	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t pad = 0;
-
-	if (len == 0 || len % 4 != 0 || len / 4 * 3 > cap || len > INT32_MAX)
+	if (len == 0 || len / 4 * 3 > cap || len > INT32_MAX)
 		return -1;
-	if (in[len - 1] == '=')
-		pad = in[len - 2] == '=' ? 2 : 1;
-	for (size_t i = 0; i < len - pad; i++)
-		if (!in[i] || !strchr(alpha, in[i]))
-			return -1;
-	if (pad) {
-		/* the bits after the last full byte must be zero, so each value has one encoding */
-		unsigned v = (unsigned)(strchr(alpha, in[len - pad - 1]) - alpha);
-		if ((pad == 2 && (v & 0x0f)) || (pad == 1 && (v & 0x03)))
-			return -1;
-	}
-	int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-	if (n < 0)
-		return -1;
-	return n - (int)pad;
-}
-
-static size_t b64_encode(const unsigned char *in, size_t len, char *out)
-{
-	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	long n = codec_b64_decode(in, len, out, cap, 0);
+	return n < 0 ? -1 : (int)n;
 }
 
 int auth_hash_password_iter(const char *pw, size_t len, unsigned iterations, char *out, size_t cap)
@@ -127,8 +107,8 @@ int auth_hash_password_iter(const char *pw, size_t len, unsigned iterations, cha
 		rc = -EIO;
 		goto out;
 	}
-	b64_encode(salt, sizeof(salt), salt64);
-	b64_encode(key, sizeof(key), key64);
+	codec_b64_encode(salt, sizeof(salt), salt64, sizeof(salt64), 0);
+	codec_b64_encode(key, sizeof(key), key64, sizeof(key64), 0);
 	int n = snprintf(out, cap, HASH_PREFIX "%u$%s$%s", iterations, salt64, key64);
 	if (n < 0 || (size_t)n >= cap)
 		rc = -ENOSPC;

@@ -1,50 +1,35 @@
 /* respond.c: error responses as {"error": {"type": "proxy_error", "code", "message"}}, built
- * for the session to send (it knows whether the client speaks HTTP or SOCKS5). */
+ * for the session to send (it knows whether the client speaks HTTP or SOCKS5); http/reply
+ * writes the head and the envelope. */
 #include "proxy/respond.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
-#include "core/log.h"
-
-const char *respond_status_text(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 407: return "Proxy Authentication Required";
-	case 408: return "Request Timeout";
-	case 431: return "Request Header Fields Too Large";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default:  return "Error";
-	}
-}
+#include "http/reply.h"
 
 struct buf *respond_error_build(int status, const char *code, const char *message)
 {
 	struct buf *b = buf_get();
-	char body[512], esc[400];
+	char body[512];
 
 	if (!b)
 		return NULL;
-	size_t n = json_escape(esc, sizeof(esc) - 1, message, strlen(message));
-	esc[n] = '\0';
-	int blen = snprintf(body, sizeof(body),
-			    "{\"error\": {\"type\": \"proxy_error\", \"code\": \"%s\", \"message\": \"%s\"}}\n",
-			    code, esc);
-	int hlen = snprintf(b->data, b->cap,
-			    "HTTP/1.1 %d %s\r\n%s"
-			    "Content-Type: application/json\r\n"
-			    "Content-Length: %d\r\n"
-			    "Connection: close\r\n\r\n%s",
-			    status, respond_status_text(status),
-			    status == 407 ? "Proxy-Authenticate: Basic realm=\"iplock\"\r\n" : "",
-			    blen, body);
-	b->len = (size_t)hlen < b->cap ? (size_t)hlen : b->cap;
+	long blen = http_error_json(body, sizeof(body), "proxy_error", code, message);
+	long hlen = blen < 0 ? blen :
+		http_reply_head(b->data, b->cap, status, "application/json", (size_t)blen,
+				status == 407 ? "Proxy-Authenticate: Basic realm=\"iplock\"\r\n" : NULL,
+				HTTP_REPLY_CLOSE);
+	if (hlen < 0) {
+		buf_put(b);
+		return NULL;
+	}
+	b->len = (size_t)hlen;
+	if (buf_append(b, body, (size_t)blen)) {
+		buf_put(b);
+		return NULL;
+	}
 	return b;
 }
 
@@ -53,12 +38,10 @@ struct buf *respond_json_build(int status, const char *json, size_t len)
 	struct buf *b = buf_get();
 
 	if (b) {
-		int n = snprintf(b->data, b->cap,
-				 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-				 "Cache-Control: no-store\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-				 status, respond_status_text(status), len);
-		b->len = (size_t)n;
-		if (buf_append(b, json, len)) {
+		long n = http_reply_head(b->data, b->cap, status, "application/json", len, NULL,
+					 HTTP_REPLY_NO_STORE | HTTP_REPLY_CLOSE);
+		b->len = n < 0 ? 0 : (size_t)n;
+		if (n < 0 || buf_append(b, json, len)) {
 			buf_put(b);
 			b = NULL;
 		}

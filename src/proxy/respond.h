@@ -9,8 +9,6 @@
 
 struct buf;
 
-const char *respond_status_text(int status);
-
 /* The whole response, or NULL when no buffer is free. */
 struct buf *respond_error_build(int status, const char *code, const char *message);
 struct buf *respond_json_build(int status, const char *json, size_t len);

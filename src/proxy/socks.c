@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/codec.h"
 #include "net/host.h"
 #include "net/sock.h"
 #include "proxy/session.h"
@@ -132,7 +133,7 @@ static long socks_auth(struct session *s, const uint8_t *p, size_t n)
 	cred[up.ulen] = ':';
 	memcpy(cred + up.ulen + 1, up.pass, up.plen);
 	memcpy(basic, "Basic ", 6);
-	int b64 = EVP_EncodeBlock((unsigned char *)basic + 6, (unsigned char *)cred, (int)(up.ulen + 1 + up.plen));
+	long b64 = codec_b64_encode(cred, up.ulen + 1 + up.plen, basic + 6, sizeof(basic) - 6, 0);
 	int rc = session_authenticate(s, basic, 6 + (size_t)b64);
 	OPENSSL_cleanse(cred, sizeof(cred));
 	OPENSSL_cleanse(basic, sizeof(basic));

@@ -12,6 +12,7 @@
 
 #include "core/loop.h"
 #include "core/version.h"
+#include "http/basic.h"
 #include "http/link.h"
 #include "http/url.h"
 #include "scan/revoke.h"
@@ -30,7 +31,7 @@ struct scan_liveness {
 	bool has_api, has_proxy;
 	struct vurl api, proxy;
 	SSL_CTX *api_ctx, *proxy_ctx;
-	char proxy_auth[700];   /* "Proxy-Authorization: Basic ...\r\n" or "" */
+	char proxy_auth[HTTP_BASIC_LINE_MAX];   /* "Proxy-Authorization: Basic ...\r\n" or "" */
 	uint64_t interval_ms, next_ms;
 	int timeout_ms;
 	struct vresp *resp;
@@ -77,13 +78,9 @@ const char *scan_liveness_open(const struct scan_liveness_opts *o, struct scan_l
 		if (lv->proxy.tls && !(lv->proxy_ctx = vlink_tls_ctx(o->cacert, err, cap)))
 			goto fail;
 		if (lv->proxy.has_user) {
-			char plain[2 * VURL_CRED_MAX + 2], b64[4 * ((2 * VURL_CRED_MAX + 4) / 3) + 4];
-			int n = snprintf(plain, sizeof(plain), "%s:%s", lv->proxy.user, lv->proxy.password);
-			EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, n);
-			snprintf(lv->proxy_auth, sizeof(lv->proxy_auth),
-				 "Proxy-Authorization: Basic %.600s\r\n", b64);
-			OPENSSL_cleanse(plain, sizeof(plain));
-			OPENSSL_cleanse(b64, sizeof(b64));
+			/* user and password are at most VURL_CRED_MAX - 1 bytes each: always fits */
+			http_basic_line("Proxy-Authorization", lv->proxy.user, lv->proxy.password,
+					lv->proxy_auth, sizeof(lv->proxy_auth));
 		}
 	}
 	*out = lv;

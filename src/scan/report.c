@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "core/codec.h"
 #include "core/version.h"
 
 #define INFO_URI "https://github.com/iplock/iplock/blob/main/docs/scan.md"
@@ -369,20 +370,12 @@ static int dump(json_t *j, FILE *out, size_t flags)
 static char *uri_path(const char *p)
 {
 	size_t n = strlen(p);
-	char *o = malloc(3 * n + 1), *w = o;
-	if (!o)
-		return NULL;
-	for (const unsigned char *s = (const unsigned char *)p; *s; s++) {
-		if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    strchr("-._~/", *s))
-			*w++ = (char)*s;
-		else {
-			*w++ = '%';
-			*w++ = "0123456789ABCDEF"[*s >> 4];
-			*w++ = "0123456789ABCDEF"[*s & 15];
-		}
+	char *o = malloc(3 * n + 1);
+
+	if (o && codec_pct_encode(p, n, "/", o, 3 * n + 1) < 0) {
+		free(o);
+		o = NULL;
 	}
-	*w = '\0';
 	return o;
 }
 

@@ -2,6 +2,7 @@
  * ([proxy] url = ..., [tunnel NAME] listen = ..., remote = ...), with FILE:LINE errors. */
 #include "tunnel/tunnel.h"
 
+#include "core/codec.h"
 #include "core/inilines.h"
 #include "core/secret.h"
 
@@ -22,39 +23,15 @@ void tunnel_config_init(struct tunnel_config *cfg)
 	cfg->splice_auto = true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decoding of a URL's user or password; refuses NUL and control bytes. */
 static const char *pct_decode(const char *s, size_t len, char *out, size_t cap)
 {
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int c = (unsigned char)s[i];
-		if (c == '%') {
-			int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-			if (hi < 0 || lo < 0)
-				return "bad %-escape in the proxy URL's credentials";
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f)
-			return "control character in the proxy URL's credentials";
-		if (o + 1 >= cap)
-			return "proxy URL credentials too long";
-		out[o++] = (char)c;
+	switch (codec_pct_decode(s, len, out, cap, CODEC_PCT_NO_CTL)) {
+	case CODEC_E_ESCAPE: return "bad %-escape in the proxy URL's credentials";
+	case CODEC_E_CONTROL: return "control character in the proxy URL's credentials";
+	case CODEC_E_SPACE: return "proxy URL credentials too long";
+	default: return NULL;
 	}
-	out[o] = '\0';
-	return NULL;
 }
 
 const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)

@@ -25,6 +25,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/basic.h"
 #include "net/acceptor.h"
 #include "net/dial.h"
 #include "net/dns.h"
@@ -775,20 +776,10 @@ static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 
 static int auth_line(const struct tunnel_proxy *p, char *out, size_t cap)
 {
-	unsigned char cred[2 * TUNNEL_CRED_MAX + 2], b64[4 * ((sizeof(cred) + 2) / 3) + 1];
-	int n = snprintf((char *)cred, sizeof(cred), "%s:%s", p->user, p->pass);
-	int rc = 0;
-
 	out[0] = '\0';
 	if (!p->has_auth || p->scheme == TUNNEL_SOCKS5H)
-		goto out;
-	EVP_EncodeBlock(b64, cred, n);
-	if ((size_t)snprintf(out, cap, "Proxy-Authorization: Basic %s\r\n", b64) >= cap)
-		rc = -ENOSPC;
-out:
-	OPENSSL_cleanse(cred, sizeof(cred));
-	OPENSSL_cleanse(b64, sizeof(b64));
-	return rc;
+		return 0;
+	return http_basic_line("Proxy-Authorization", p->user, p->pass, out, cap) < 0 ? -ENOSPC : 0;
 }
 
 int tunnel_run(const struct tunnel_config *cfg)

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "core/codec.h"
 #include "core/secret.h"
 
 /* One `key=value` item of the header: value runs from the first '=' to the next '=' or ','
@@ -150,16 +151,6 @@ const char *webhook_parse_header(const char *hdr, size_t len, struct webhook_hea
 	return have_t ? NULL : WEBHOOK_ERR_HEADER;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 void webhook_signature(const char *secret, size_t secret_len, const char *ts,
 		       const void *payload, size_t len, char out[WEBHOOK_SIG_HEX + 1])
 {
@@ -185,7 +176,7 @@ void webhook_signature(const char *secret, size_t secret_len, const char *ts,
 		memset(md, 0, sizeof(md));
 	EVP_MAC_CTX_free(ctx);
 	EVP_MAC_free(mac);
-	hex_encode(md, sizeof(md), out);
+	codec_hex_encode(md, sizeof(md), out, WEBHOOK_SIG_HEX + 1, false);
 }
 
 int webhook_sign(const char *const *secrets, size_t n_secrets, int64_t timestamp,
