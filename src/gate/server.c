@@ -33,6 +33,7 @@
 #include "http/hop.h"
 #include "http/target.h"
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define REFRESH_MS      1       /* key store change check at most this often */
 #define CHAIN_LOG_MAX   256     /* bytes of X-Forwarded-For kept for the access log */
@@ -1976,20 +1977,14 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 	for (int i = 0; i < cfg->n_listen; i++)
 		need_tls |= cfg->listen[i].tls;
 	if (need_tls) {
-		s->ssl = SSL_CTX_new(TLS_server_method());
-		if (!s->ssl || !SSL_CTX_set_min_proto_version(s->ssl, TLS1_2_VERSION) ||
-		    SSL_CTX_use_certificate_chain_file(s->ssl, cfg->tls_cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(s->ssl, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(s->ssl) != 1) {
-			unsigned long e = ERR_get_error();
-			snprintf(err, cap, "TLS (%s, %s): %s", cfg->tls_cert, cfg->tls_key,
-				 e ? ERR_reason_error_string(e) : "cannot set up");
+		/* net/tls: the hardening every listener of iplock has (TLS 1.2 minimum, no
+		 * renegotiation, one ticket, partial writes from a moved buffer) */
+		char terr[400];
+		if (!(s->ssl = tls_server_ctx(cfg->tls_cert, cfg->tls_key, terr, sizeof(terr)))) {
+			snprintf(err, cap, "TLS: %s", terr);
 			rc = -EINVAL;
 			goto fail;
 		}
-		SSL_CTX_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
 	}
 	if (cfg->upstream_tls && cfg->mode != GATE_MODE_AUTH) {
 		/* https:// upstream: TLS 1.2+, the chain verified against upstream_ca (or the
