@@ -374,7 +374,7 @@ static void test_server_drain_deadline(void **state)
 	(void)state;
 	assert_non_null(h);
 	cfg.arg = h;
-	h->drain_ms = 300;
+	h->drain_ms = 1000;
 	assert_int_equal(server_new(&cfg, &h->srv), 0);
 	assert_int_equal(server_start(h->srv, &l1, 1, NULL, &bad), 0);
 	assert_int_equal(pthread_create(&h->run_thread, NULL, run_main, h), 0);
