@@ -38,6 +38,7 @@
 #define CHAIN_LOG_MAX   256     /* bytes of X-Forwarded-For kept for the access log */
 #define XFF_MAX         2048    /* joined X-Forwarded-For values read for the decision */
 #define DISCARD_MAX     (1 << 20) /* body bytes of a refused request read and dropped */
+_Static_assert(GATE_MAX_LISTEN <= SERVER_MAX_LISTENERS, "net/server holds every listener");
 
 struct gate_server;
 

@@ -21,6 +21,7 @@
 #include "net/tls.h"
 
 #define TICK_MS 1000
+_Static_assert(PROXY_MAX_LISTENERS <= SERVER_MAX_LISTENERS, "net/server holds every listener");
 
 struct cfg_ref *cfg_ref_get(struct cfg_ref *r)
 {
