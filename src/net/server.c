@@ -49,6 +49,7 @@ struct srv_worker {
 	atomic_bool plan_ready;      /* set by the main thread, cleared once applied */
 	atomic_bool stopping;
 	atomic_bool force_stop;
+	atomic_bool done;            /* its loop has ended: it takes no plan any more */
 	unsigned drain_ms;           /* written before stopping is published */
 	bool draining;
 	struct timer drain_tick, drain_deadline;
@@ -238,6 +239,13 @@ static void worker_teardown(struct srv_worker *w)
 	if (w->inited && ops->teardown)
 		ops->teardown(w->wstate);
 	w->inited = false;
+}
+
+/* After the join: a plan the worker never took (its loop had failed). */
+static void plan_drop(struct srv_worker *w)
+{
+	const struct server_ops *ops = w->s->cfg.ops;
+
 	for (size_t i = 0; i < w->plan.n; i++)
 		if (w->plan.fd[i] >= 0)
 			close(w->plan.fd[i]);
@@ -254,6 +262,7 @@ static void *worker_main(void *arg)
 
 	if (rc)
 		log_error("worker %u: event loop: %s", w->id, strerror(-rc));
+	atomic_store(&w->done, true);
 	worker_teardown(w);
 	atomic_fetch_add(&w->s->done, 1);
 	return NULL;
@@ -390,13 +399,14 @@ fail:
 }
 
 /* The main thread waits for every worker to take its plan: a second reload never overwrites
- * one still being applied, and the log lines after it are true. */
+ * one still being applied, and the log lines after it are true. A worker whose loop failed
+ * never takes it (server_free closes what it holds). */
 static void plans_wait(struct server *s)
 {
 	struct timespec ms = { 0, 1000000L };
 
 	for (unsigned i = 0; i < s->cfg.nworkers; i++)
-		while (atomic_load(&s->workers[i].plan_ready))
+		while (atomic_load(&s->workers[i].plan_ready) && !atomic_load(&s->workers[i].done))
 			nanosleep(&ms, NULL);
 }
 
@@ -522,6 +532,7 @@ void server_free(struct server *s)
 		if (!w->loop)
 			continue;
 		worker_teardown(w);   /* a failed start: what server_run never ran */
+		plan_drop(w);
 		loop_run_deferred(w->loop);
 		loop_free(w->loop);
 	}
