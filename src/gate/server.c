@@ -7,13 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -32,44 +29,38 @@
 #include "http/head.h"
 #include "http/hop.h"
 #include "http/target.h"
+#include "net/server.h"
 #include "net/sock.h"
+#include "net/stream.h"
+#include "net/tls.h"
 
 #define REFRESH_MS      1       /* key store change check at most this often */
 #define CHAIN_LOG_MAX   256     /* bytes of X-Forwarded-For kept for the access log */
 #define XFF_MAX         2048    /* joined X-Forwarded-For values read for the decision */
 #define DISCARD_MAX     (1 << 20) /* body bytes of a refused request read and dropped */
+_Static_assert(GATE_MAX_LISTEN <= SERVER_MAX_LISTENERS, "net/server holds every listener");
 
 struct gate_server;
 
 struct gate_worker;
 
-struct listener {
-	struct io io;
-	struct timer pause;     /* accept paused after EMFILE/ENFILE */
-	struct gate_worker *w;
-	const struct gate_listen *cfg;
-};
-
-/* One thread: its own loop, listeners (SO_REUSEPORT when several), key cache (its own
- * SQLite connection) and connections. Nothing is shared between workers but the config,
- * the TLS context and the access log descriptor. */
+/* One worker's state: its key cache (its own SQLite connection) and connections. Its thread,
+ * loop and listeners (SO_REUSEPORT when several) are net/server's. Nothing is shared between
+ * workers but the config, the TLS context and the access log descriptor. */
 struct gate_worker {
 	struct gate_server *srv;
 	int index;
 	struct loop *loop;
 	struct keycache *kc;
-	struct listener ls[GATE_MAX_LISTEN];
-	int n_ls;
 	struct gconn *conns;    /* every open connection, for shutdown */
-	pthread_t thread;
-	bool started;
 };
 
 struct gate_server {
 	const struct gate_config *cfg;
 	SSL_CTX *ssl;
 	SSL_CTX *up_ssl;        /* https:// upstream: client context, peer verified */
-	struct io sig_io;       /* on worker 0's loop */
+	struct server *rt;      /* net/server: threads, listeners, signals */
+	char init_err[4608];    /* why a worker could not start (db paths are long) */
 	int log_fd;             /* -1 = no access log */
 	uint64_t next_id;       /* connection ids, shared (atomic) */
 	struct gate_worker *workers;
@@ -108,8 +99,7 @@ struct gconn {
 	struct io cio, uio;
 	struct timer timer;
 	struct deferred dfr;
-	SSL *ssl;
-	bool ssl_want_write;    /* the last SSL_read/SSL_accept needs the socket writable */
+	struct stream cs;       /* the client: plain or TLS (net/stream) */
 	SSL *ussl;              /* https:// upstream */
 	bool up_hs;             /* TCP connected, TLS handshake with the upstream under way */
 	bool ussl_want_write;   /* that handshake waits for the socket to be writable */
@@ -254,46 +244,6 @@ static double elapsed_ms(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* ---- client I/O (plain or TLS) ---- */
-
-static long c_read(struct gconn *c, void *p, size_t n)
-{
-	if (!c->ssl)
-		return sock_read(c->cio.fd, p, n);
-	ERR_clear_error();
-	int r = SSL_read(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
-	if (r > 0)
-		return r;
-	switch (SSL_get_error(c->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		return -EAGAIN;
-	case SSL_ERROR_WANT_WRITE:
-		c->ssl_want_write = true;
-		return -EAGAIN;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	default:
-		return -EIO;
-	}
-}
-
-static long c_write(struct gconn *c, const void *p, size_t n)
-{
-	if (!c->ssl)
-		return sock_write(c->cio.fd, p, n);
-	ERR_clear_error();
-	int r = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
-	if (r > 0)
-		return r;
-	switch (SSL_get_error(c->ssl, r)) {
-	case SSL_ERROR_WANT_WRITE:      /* bytes still pending keep EPOLLOUT wanted */
-	case SSL_ERROR_WANT_READ:       /* rare (no renegotiation in TLS 1.3): input comes */
-		return -EAGAIN;
-	default:
-		return -EIO;
-	}
-}
-
 /* ---- upstream I/O (plain or TLS) ---- */
 
 static long u_read(struct gconn *c, void *p, size_t n)
@@ -395,8 +345,7 @@ static void conn_free(struct deferred *d)
 	struct gconn *c = container_of(d, struct gconn, dfr);
 
 	conn_unlink(c);
-	if (c->ssl)
-		SSL_free(c->ssl);
+	stream_free(&c->cs);
 	if (c->ussl)
 		SSL_free(c->ussl);
 	buf_put(c->cin);
@@ -431,10 +380,8 @@ static void conn_close(struct gconn *c)
 	}
 	timer_stop(loop, &c->timer);
 	/* TLS clients tell a complete close-delimited body from a cut one by close_notify */
-	if (c->ssl && c->cio.fd != -1 && SSL_is_init_finished(c->ssl)) {
-		ERR_clear_error();
-		SSL_shutdown(c->ssl);
-	}
+	if (stream_is_tls(&c->cs) && c->cio.fd != -1)
+		stream_shutdown(&c->cs);
 	io_close(loop, &c->cio);
 	up_close(c);
 	if (c->closing != 2) {
@@ -490,11 +437,11 @@ static void update_interest(struct gconn *c)
 		 * until the client sends again, and turning interest off and on around every
 		 * request cost two epoll_ctl calls. If bytes do come early (pipelining), the event
 		 * sets c_readable and interest drops here until they can be read. */
-		if ((want_in || (!c->ssl && !c->c_readable && c->rq != RQ_PROXY_HDR)) &&
+		if ((want_in || (!stream_is_tls(&c->cs) && !c->c_readable && c->rq != RQ_PROXY_HDR)) &&
 		    !c->client_eof)
 			ce |= EPOLLIN;
 		/* an SSL read that must write first: wait for writable only while reading */
-		if (c_out_pending || (c->ssl_want_write && (want_in || c->rq == RQ_TLS)))
+		if (c_out_pending || (c->cs.want_write && (want_in || c->rq == RQ_TLS)))
 			ce |= EPOLLOUT;
 		io_want(loop, &c->cio, ce);
 	}
@@ -1123,7 +1070,7 @@ static bool step_proxy_header(struct gconn *c)
 	} else if (pi.kind == PP_KIND_UNKNOWN) {
 		c->pp_unknown = true;
 	}
-	c->rq = c->ssl ? RQ_TLS : RQ_HEAD;
+	c->rq = stream_is_tls(&c->cs) ? RQ_TLS : RQ_HEAD;
 	return true;
 }
 
@@ -1132,15 +1079,12 @@ static bool step_client_in(struct gconn *c)
 	if (c->rq == RQ_PROXY_HDR)
 		return step_proxy_header(c);
 	if (c->rq == RQ_TLS) {
-		ERR_clear_error();
-		int r = SSL_accept(c->ssl);
+		int r = stream_handshake(&c->cs);
 		if (r == 1) {
 			c->rq = RQ_HEAD;
 			return true;
 		}
-		int e = SSL_get_error(c->ssl, r);
-		c->ssl_want_write = e == SSL_ERROR_WANT_WRITE;
-		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		if (r < 0)
 			c->closing = true;
 		return c->closing;
 	}
@@ -1156,11 +1100,11 @@ static bool step_client_in(struct gconn *c)
 		compact(c->cin, &c->cfed);
 	if (!buf_room(c->cin))
 		return false;
-	if (!c->ssl && !c->c_readable)
+	if (!stream_is_tls(&c->cs) && !c->c_readable)
 		return false;   /* drained at the last read; epoll says when more comes */
-	c->ssl_want_write = false;
+	c->cs.want_write = false;
 	size_t want = buf_room(c->cin);
-	long n = c_read(c, c->cin->data + c->cin->len, want);
+	long n = stream_read(&c->cs, c->cin->data + c->cin->len, want);
 	if (n > 0) {
 		c->cin->len += (size_t)n;
 		/* a short read took all the socket held (TLS may hold more: always read it) */
@@ -1570,7 +1514,7 @@ static bool step_client_out(struct gconn *c)
 	if (c->cio.fd == -1 || c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS)
 		return false;
 	/* plain sockets: response head and the body bytes behind it in one writev */
-	while (!c->ssl && buf_pending(c->cout) && c->uin &&
+	while (!stream_is_tls(&c->cs) && buf_pending(c->cout) && c->uin &&
 	       (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off) {
 		struct iovec iov[2] = {
 			{ c->cout->data + c->cout->off, buf_pending(c->cout) },
@@ -1589,7 +1533,7 @@ static bool step_client_out(struct gconn *c)
 		progress = true;
 	}
 	while (buf_pending(c->cout)) {
-		long n = c_write(c, c->cout->data + c->cout->off, buf_pending(c->cout));
+		long n = stream_write(&c->cs, c->cout->data + c->cout->off, buf_pending(c->cout));
 		if (n == -EAGAIN)
 			return progress;
 		if (n < 0) {
@@ -1601,7 +1545,7 @@ static bool step_client_out(struct gconn *c)
 	}
 	release_if_empty(&c->cout, NULL);
 	while (c->uin && (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off) {
-		long n = c_write(c, c->uin->data + c->uin->off, c->ufed - c->uin->off);
+		long n = stream_write(&c->cs, c->uin->data + c->uin->off, c->ufed - c->uin->off);
 		if (n == -EAGAIN)
 			return progress;
 		if (n < 0) {
@@ -1761,71 +1705,46 @@ static void upstream_cb(struct loop *loop, struct io *io, uint32_t revents)
 	pump(c);
 }
 
-static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
+/* A new client on one of the listeners (net/server accepts; tag is its gate_listen). */
+static void gate_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *peer)
 {
-	struct listener *l = container_of(io, struct listener, io);
-	struct gate_worker *w = l->w;
+	struct gate_worker *w = wstate;
 	struct gate_server *s = w->srv;
+	const struct gate_listen *lcfg = tag;
+	const struct sockaddr_storage *ss = peer;
+	struct gconn *c = calloc(1, sizeof(*c));
 
-	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		int fd = sock_accept(io->fd, &ss, &sl);
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-			/* out of descriptors: a level-triggered listener would spin; retry later */
-			log_warn("gate: accept: %s (pausing 100 ms)", strerror(-fd));
-			io_want(loop, io, 0);
-			timer_start(loop, &l->pause, 100);
-			return;
-		}
-		if (fd < 0)
-			return;
-		struct gconn *c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->srv = s;
-		c->w = w;
-		c->next = w->conns;
-		if (w->conns)
-			w->conns->prev = c;
-		w->conns = c;
-		c->lcfg = l->cfg;
-		c->id = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
-		io_init(&c->cio, fd, client_cb);
-		c->c_readable = true;
-		io_init(&c->uio, -1, upstream_cb);
-		timer_init(&c->timer, timer_fired);
-		ipaddr_from_sockaddr((struct sockaddr *)&ss, &c->peer);
-		if (!c->peer.family || ipaddr_format(&c->peer, c->peer_txt, sizeof(c->peer_txt)))
-			c->peer_txt[0] = '\0';
-		c->peer_port = ntohs(ss.ss_family == AF_INET6 ?
-				     ((struct sockaddr_in6 *)&ss)->sin6_port :
-				     ((struct sockaddr_in *)&ss)->sin_port);
-		http_head_init(&c->req, HTTP_REQUEST, HTTP_HEADERS_CAP);
-		if (l->cfg->tls) {
-			c->ssl = SSL_new(s->ssl);
-			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-				if (c->ssl)
-					SSL_free(c->ssl);
-				close(fd);
-				free(c);
-				continue;
-			}
-		}
-		c->rq = l->cfg->pp != PP_OFF ? RQ_PROXY_HDR : l->cfg->tls ? RQ_TLS : RQ_HEAD;
-		update_interest(c);
-		arm_timer(c);
+	if (!c) {
+		close(fd);
+		return;
 	}
-}
-
-static void accept_resume(struct loop *loop, struct timer *t)
-{
-	struct listener *l = container_of(t, struct listener, pause);
-
-	io_want(loop, &l->io, EPOLLIN);
+	if (stream_init(&c->cs, fd, lcfg->tls ? s->ssl : NULL)) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->srv = s;
+	c->w = w;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	c->lcfg = lcfg;
+	c->id = __atomic_add_fetch(&s->next_id, 1, __ATOMIC_RELAXED);
+	io_init(&c->cio, fd, client_cb);
+	c->c_readable = true;
+	io_init(&c->uio, -1, upstream_cb);
+	timer_init(&c->timer, timer_fired);
+	ipaddr_from_sockaddr((const struct sockaddr *)ss, &c->peer);
+	if (!c->peer.family || ipaddr_format(&c->peer, c->peer_txt, sizeof(c->peer_txt)))
+		c->peer_txt[0] = '\0';
+	c->peer_port = ntohs(ss->ss_family == AF_INET6 ?
+			     ((const struct sockaddr_in6 *)ss)->sin6_port :
+			     ((const struct sockaddr_in *)ss)->sin_port);
+	http_head_init(&c->req, HTTP_REQUEST, HTTP_HEADERS_CAP);
+	c->rq = lcfg->pp != PP_OFF ? RQ_PROXY_HDR : lcfg->tls ? RQ_TLS : RQ_HEAD;
+	update_interest(c);
+	arm_timer(c);
 }
 
 static int open_access_log(const struct gate_config *cfg)
@@ -1869,19 +1788,12 @@ out:
 	free(next);
 }
 
-static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
+/* SIGHUP (net/server's main thread): reopen the access log (after logrotate moved it); keys
+ * need no reload; listener changes are reported, not applied. */
+static void gate_reload(void *arg)
 {
-	struct gate_server *s = container_of(io, struct gate_server, sig_io);
-	struct signalfd_siginfo si;
+	struct gate_server *s = arg;
 
-	(void)revents;
-	if (read(io->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-		return;
-	if (si.ssi_signo != SIGHUP) {
-		loop_stop(loop); /* worker 0; gate_server_run wakes and joins the others */
-		return;
-	}
-	/* SIGHUP: reopen the access log (after logrotate moved it); keys need no reload */
 	reload_check_listeners(s->cfg);
 	if (s->log_fd >= 0) {
 		int fd = open_access_log(s->cfg);
@@ -1895,55 +1807,57 @@ static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 	}
 }
 
-/* ---- server ---- */
-
-static void worker_wake_stop(struct loop *loop, void *arg)
+/* SIGTERM/SIGINT: the gate stops at once (no drain); open connections are closed. */
+static unsigned gate_stop(void *arg, int sig)
 {
 	(void)arg;
-	loop_stop(loop);
+	(void)sig;
+	return 0;
 }
 
-static int worker_init(struct gate_server *s, struct gate_worker *w, int index, char *err,
-		       size_t cap)
+/* ---- server ---- */
+
+static int gate_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
 {
-	const struct gate_config *cfg = s->cfg;
+	struct gate_server *s = arg;
+	struct gate_worker *w = &s->workers[id];
 	int rc;
 
 	w->srv = s;
-	w->index = index;
-	if ((rc = loop_new(&w->loop))) {
-		snprintf(err, cap, "event loop: %s", strerror(-rc));
+	w->index = (int)id;
+	w->loop = loop;
+	if ((rc = keycache_open(s->cfg->db, &w->kc))) {
+		snprintf(s->init_err, sizeof(s->init_err), "key store %s: %s", s->cfg->db, store_errmsg(NULL));
 		return rc;
 	}
-	if ((rc = keycache_open(cfg->db, &w->kc))) {
-		snprintf(err, cap, "key store %s: %s", cfg->db, store_errmsg(NULL));
-		return rc;
-	}
-	if (index > 0 && (rc = loop_set_wakeup(w->loop, worker_wake_stop, w))) {
-		snprintf(err, cap, "eventfd: %s", strerror(-rc));
-		return rc;
-	}
-	for (int i = 0; i < cfg->n_listen; i++) {
-		const struct gate_listen *gl = &cfg->listen[i];
-		/* several workers: one listener each on the same port, the kernel spreads accepts */
-		int fd = sock_listen((const struct sockaddr *)&gl->addr, gl->addrlen,
-				     s->n_workers > 1, 1024);
-		if (fd < 0) {
-			snprintf(err, cap, "listen %s: %s", gl->text, strerror(-fd));
-			return fd;
-		}
-		w->ls[i].w = w;
-		w->ls[i].cfg = gl;
-		io_init(&w->ls[i].io, fd, accept_cb);
-		timer_init(&w->ls[i].pause, accept_resume);
-		w->n_ls = i + 1;
-		if ((rc = io_want(w->loop, &w->ls[i].io, EPOLLIN))) {
-			snprintf(err, cap, "epoll: %s", strerror(-rc));
-			return rc;
-		}
-	}
+	*wstate = w;
 	return 0;
 }
+
+/* After the loop (worker thread) or a failed start: every connection and the key cache. */
+static void gate_teardown(void *wstate)
+{
+	struct gate_worker *w = wstate;
+
+	while (w->conns) {
+		struct gconn *c = w->conns;
+		conn_unlink(c);
+		timer_stop(w->loop, &c->timer);
+		io_close(w->loop, &c->cio);
+		up_close(c);
+		if (c->closing != 2)
+			conn_free(&c->dfr); /* queued ones are freed by the loop's deferred list */
+	}
+	loop_run_deferred(w->loop);
+	keycache_free(w->kc);
+	w->kc = NULL;
+	buf_pool_trim(); /* this thread's pooled buffers die with it */
+}
+
+static const struct server_ops gate_ops = {
+	.worker_init = gate_worker_init, .accept = gate_accept, .teardown = gate_teardown,
+	.reload = gate_reload, .stop = gate_stop,
+};
 
 int gate_server_new(const struct gate_config *cfg, struct gate_server **out, char *err,
 		    size_t cap)
@@ -1956,7 +1870,6 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 		return -ENOMEM;
 	s->cfg = cfg;
 	s->log_fd = -1;
-	s->sig_io.fd = -1;
 	s->n_workers = cfg->workers ? (int)cfg->workers : 1;
 	s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
 	if (!s->workers) {
@@ -1976,20 +1889,14 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 	for (int i = 0; i < cfg->n_listen; i++)
 		need_tls |= cfg->listen[i].tls;
 	if (need_tls) {
-		s->ssl = SSL_CTX_new(TLS_server_method());
-		if (!s->ssl || !SSL_CTX_set_min_proto_version(s->ssl, TLS1_2_VERSION) ||
-		    SSL_CTX_use_certificate_chain_file(s->ssl, cfg->tls_cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(s->ssl, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(s->ssl) != 1) {
-			unsigned long e = ERR_get_error();
-			snprintf(err, cap, "TLS (%s, %s): %s", cfg->tls_cert, cfg->tls_key,
-				 e ? ERR_reason_error_string(e) : "cannot set up");
+		/* net/tls: the hardening every listener of iplock has (TLS 1.2 minimum, no
+		 * renegotiation, one ticket, partial writes from a moved buffer) */
+		char terr[400];
+		if (!(s->ssl = tls_server_ctx(cfg->tls_cert, cfg->tls_key, terr, sizeof(terr)))) {
+			snprintf(err, cap, "TLS: %s", terr);
 			rc = -EINVAL;
 			goto fail;
 		}
-		SSL_CTX_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-		SSL_CTX_set_session_cache_mode(s->ssl, SSL_SESS_CACHE_SERVER);
 	}
 	if (cfg->upstream_tls && cfg->mode != GATE_MODE_AUTH) {
 		/* https:// upstream: TLS 1.2+, the chain verified against upstream_ca (or the
@@ -2011,32 +1918,32 @@ int gate_server_new(const struct gate_config *cfg, struct gate_server **out, cha
 				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	}
 	/* several workers bind with SO_REUSEPORT, which would join another process's listener
-	 * on the same address: probe first, without it, so a second gate refuses to start */
-	for (int i = 0; s->n_workers > 1 && i < cfg->n_listen; i++) {
+	 * on the same address: net/server probes first, without it, so a second gate refuses to
+	 * start. Signals are blocked before any thread starts and taken by gate_server_run. */
+	struct server_config scfg = { .ops = &gate_ops, .arg = s, .nworkers = (unsigned)s->n_workers,
+				      .reuseport = s->n_workers > 1 };
+	struct server_listen sl[GATE_MAX_LISTEN];
+	size_t bad;
+	if ((rc = server_new(&scfg, &s->rt))) {
+		snprintf(err, cap, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < cfg->n_listen; i++) {
 		const struct gate_listen *gl = &cfg->listen[i];
-		if ((rc = sock_probe_free((const struct sockaddr *)&gl->addr, gl->addrlen))) {
-			snprintf(err, cap, "listen %s: %s%s", gl->text, strerror(-rc),
-				 rc == -EADDRINUSE ? " (another process listens there)" : "");
-			goto fail;
-		}
+		sl[i] = (struct server_listen){ .len = gl->addrlen, .backlog = 1024, .what = "gate listener",
+						.tag = (void *)gl };
+		memcpy(&sl[i].addr, &gl->addr, gl->addrlen);
 	}
-	for (int i = 0; i < s->n_workers; i++)
-		if ((rc = worker_init(s, &s->workers[i], i, err, cap)))
-			goto fail;
-	/* signals arrive on worker 0's loop; blocked before any thread starts, so none takes
-	 * them the default way */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd >= 0) {
-		io_init(&s->sig_io, sfd, signal_cb);
-		io_want(s->workers[0].loop, &s->sig_io, EPOLLIN);
+	if ((rc = server_start(s->rt, sl, (size_t)cfg->n_listen, NULL, &bad))) {
+		if (bad < (size_t)cfg->n_listen)
+			snprintf(err, cap, "listen %s: %s%s", cfg->listen[bad].text, strerror(-rc),
+				 rc == -EADDRINUSE && s->n_workers > 1 ? " (another process listens there)" : "");
+		else if (s->init_err[0])
+			snprintf(err, cap, "%s", s->init_err);
+		else
+			snprintf(err, cap, "event loop: %s", strerror(-rc));
+		goto fail;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	*out = s;
 	return 0;
 fail:
@@ -2044,21 +1951,9 @@ fail:
 	return rc ? rc : -EINVAL;
 }
 
-static void *worker_main(void *arg)
-{
-	struct gate_worker *w = arg;
-	int rc = loop_run(w->loop);
-
-	if (rc)
-		log_error("gate: worker %d: event loop: %s", w->index, strerror(-rc));
-	buf_pool_trim(); /* this thread's pooled buffers die with it */
-	return NULL;
-}
-
 int gate_server_run(struct gate_server *s)
 {
 	const struct gate_config *cfg = s->cfg;
-	int rc;
 
 	for (int i = 0; i < cfg->n_listen; i++)
 		log_info("gate: listening on %s%s%s (%s, %d worker%s)", cfg->listen[i].text,
@@ -2069,59 +1964,16 @@ int gate_server_run(struct gate_server *s)
 			 cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
 			 "reverse-proxy", s->n_workers, s->n_workers == 1 ? "" : "s");
 	log_info("gate: %zu keys loaded from %s", keycache_count(s->workers[0].kc), cfg->db);
-	for (int i = 1; i < s->n_workers; i++) {
-		struct gate_worker *w = &s->workers[i];
-		if ((rc = pthread_create(&w->thread, NULL, worker_main, w))) {
-			log_error("gate: worker %d: %s", i, strerror(rc));
-			break;
-		}
-		w->started = true;
-	}
-	rc = loop_run(s->workers[0].loop);
-	for (int i = 1; i < s->n_workers; i++) {
-		struct gate_worker *w = &s->workers[i];
-		if (!w->started)
-			continue;
-		loop_wakeup(w->loop);
-		pthread_join(w->thread, NULL);
-		w->started = false;
-	}
-	return rc;
-}
-
-static void worker_free(struct gate_server *s, struct gate_worker *w)
-{
-	if (!w->loop) {
-		keycache_free(w->kc);
-		return;
-	}
-	while (w->conns) {
-		struct gconn *c = w->conns;
-		conn_unlink(c);
-		timer_stop(w->loop, &c->timer);
-		io_close(w->loop, &c->cio);
-		up_close(c);
-		if (c->closing != 2)
-			conn_free(&c->dfr); /* queued ones were unlinked when freed */
-	}
-	for (int i = 0; i < w->n_ls; i++) {
-		timer_stop(w->loop, &w->ls[i].pause);
-		io_close(w->loop, &w->ls[i].io);
-	}
-	if (w->index == 0 && s->sig_io.fd != -1)
-		io_close(w->loop, &s->sig_io);
-	keycache_free(w->kc);
-	loop_free(w->loop);
+	return server_run(s->rt);
 }
 
 void gate_server_free(struct gate_server *s)
 {
 	if (!s)
 		return;
+	server_free(s->rt);   /* tears down workers that never ran */
 	for (int i = 0; i < s->n_workers && s->workers; i++)
-		worker_free(s, &s->workers[i]);
-	if (s->sig_io.fd != -1)
-		close(s->sig_io.fd);
+		keycache_free(s->workers[i].kc);   /* one whose init failed half-way */
 	free(s->workers);
 	if (s->log_fd >= 0)
 		close(s->log_fd);

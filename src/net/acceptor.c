@@ -1,4 +1,6 @@
-/* acceptor.c: accept loop with back-off, shared by the proxy, inbound endpoints and tunnel. */
+/* acceptor.c: accept loop with back-off, shared by every server through net/server.
+ * net/ owns sockets, addresses, DNS, PROXY protocol, TLS contexts and streams, the relay and
+ * the server runtime; it may include core/ and net/ only (tools/check-layers.sh). */
 #include "net/acceptor.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* admin.c: the admin thread: a tiny HTTP/1.x server for /metrics and /healthz (one request per
- * connection, answered and closed) and the health prober, on one event loop. */
+ * connection, answered and closed) and the health prober, on one event loop.
+ * proxy/ owns `iplock proxy` (sessions, SOCKS5, inbound endpoints, auth, policy, egress, metrics,
+ * admin); it may include core/, net/, http/ and store/, never another product. */
 #include "proxy/admin.h"
 
 #include <errno.h>

@@ -5,13 +5,11 @@
 #ifndef IPLOCK_PROXY_H
 #define IPLOCK_PROXY_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "core/loop.h"
-#include "net/acceptor.h"
 #include "net/relay.h"
 #include "proxy/config.h"
 
@@ -30,8 +28,30 @@ struct cfg_ref *cfg_ref_get(struct cfg_ref *r);
 void cfg_ref_put(struct cfg_ref *r);
 
 struct proxy;
+struct server;
 struct session;
 struct inbound_conn;
+
+/* A worker's product state; its thread, loop, listeners and drain are net/server's. */
+struct worker {
+	int id;
+	struct proxy *px;
+	struct loop *loop;
+	struct dns *dns;
+	struct auth_cache *auth;
+	struct cfg_ref *cfg;          /* the worker's current snapshot */
+	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
+	struct pipe_pool pipes;       /* idle splice pipes */
+	unsigned long nsessions;
+	struct session *sessions;     /* every open session, to close them all at stop */
+	struct metrics *metrics;      /* written by this worker only, read by the admin thread */
+	struct timer tick;            /* heartbeat for /healthz, metrics flush */
+	_Atomic uint64_t beat_ms;     /* loop time of the last tick */
+	bool draining;                /* SIGTERM: listeners closed, sessions finishing */
+	struct inbound_conn *inbound_conns;
+};
+
+#define PROXY_MAX_LISTENERS (3 * PROXY_MAX_LISTEN + PROXY_MAX_INBOUND)
 
 enum listener_kind {
 	LK_HTTP = 0,                  /* listen: HTTP (and SOCKS5 with socks_sniff) */
@@ -40,8 +60,6 @@ enum listener_kind {
 	LK_INBOUND,                   /* [inbound NAME] listen */
 };
 
-#define PROXY_MAX_LISTENERS (3 * PROXY_MAX_LISTEN + PROXY_MAX_INBOUND)
-
 /* One address the proxy listens on; the address is the key (the config refuses duplicates). */
 struct listen_spec {
 	enum listener_kind kind;
@@ -49,52 +67,9 @@ struct listen_spec {
 	char name[PROXY_USER_NAME_MAX + 1];   /* the inbound endpoint's name */
 };
 
-struct listener {
-	struct acceptor acc;
-	struct worker *w;
-	struct listen_spec spec;
-	bool open;
-};
-
-/* A reload for one worker, handed over by the main thread: the new snapshot and every address
- * the new config listens on, with a fresh descriptor for a new address (-1: keep the open
- * one). Addresses missing from it are closed; connections already accepted carry on. */
-struct listen_plan {
-	struct cfg_ref *cfg;          /* the new snapshot, one reference for the worker */
-	size_t n;
-	struct listen_spec spec[PROXY_MAX_LISTENERS];
-	int fd[PROXY_MAX_LISTENERS];
-};
-
-struct worker {
-	int id;
-	struct proxy *px;
-	pthread_t thread;
-	struct loop *loop;
-	struct dns *dns;
-	struct auth_cache *auth;
-	struct cfg_ref *cfg;          /* the worker's current snapshot */
-	struct listener listeners[PROXY_MAX_LISTENERS];
-	size_t nlisteners;            /* slots in use at some point (a closed one is reused) */
-	struct listen_plan plan;      /* written by the reloader while plan_ready is false */
-	atomic_bool plan_ready;       /* set by the reloader, cleared by the worker once applied */
-	char *scratch;                /* RELAY_SCRATCH bytes for copy relays */
-	struct pipe_pool pipes;       /* idle splice pipes */
-	atomic_bool stopping;
-	unsigned long nsessions;
-	struct session *sessions;     /* every open session, to close them all at stop */
-	struct metrics *metrics;      /* written by this worker only, read by the admin thread */
-	struct timer tick;            /* heartbeat for /healthz; drain checks while stopping */
-	_Atomic uint64_t beat_ms;     /* loop time of the last tick */
-	uint64_t last_flush_ms;       /* tunnel bytes last added to the metrics */
-	bool draining;                /* SIGTERM: listeners closed, sessions finishing */
-	struct timer drain_deadline;
-	atomic_bool force_stop;       /* a second signal: close everything now */
-	struct inbound_conn *inbound_conns;
-};
-
 struct proxy {
 	struct cfg_ref *_Atomic cfg;
+	struct server *srv;           /* net/server: threads, listeners, signals, drain */
 	struct worker *workers;
 	unsigned nworkers;
 	int log_fd;                   /* access log; -1 = off */
@@ -106,7 +81,6 @@ struct proxy {
 	struct listen_spec specs[PROXY_MAX_LISTENERS];   /* what every worker listens on now */
 	size_t nspecs;
 	atomic_bool draining;
-	atomic_uint workers_done;
 };
 
 int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit status */

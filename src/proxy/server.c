@@ -1,21 +1,18 @@
-/* server.c: workers (one epoll loop per core, SO_REUSEPORT listeners), config snapshots,
- * SIGHUP reload without dropping tunnels, SIGTERM/SIGINT graceful stop (drain), sd_notify. */
+/* server.c: the proxy on net/server: per-worker state (resolver, credential cache, relay
+ * scratch, metrics), config snapshots (cfg_ref), listener sets and their reload with the admin
+ * thread, and what a drain closes. Threads, signals, listeners and sd_notify are net/server's. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <systemd/sd-daemon.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
 #include "net/dns.h"
-#include "net/sock.h"
+#include "net/server.h"
 #include "proxy/admin.h"
 #include "proxy/auth.h"
 #include "proxy/inbound.h"
@@ -25,7 +22,7 @@
 #include "net/tls.h"
 
 #define TICK_MS 1000
-#define DRAIN_TICK_MS 50
+_Static_assert(PROXY_MAX_LISTENERS <= SERVER_MAX_LISTENERS, "net/server holds every listener");
 
 struct cfg_ref *cfg_ref_get(struct cfg_ref *r)
 {
@@ -124,142 +121,65 @@ static const struct listen_spec *specs_find(const struct listen_spec *v, size_t 
 	return NULL;
 }
 
-/* A new address must be free: a socket of another process listening there (even with
- * SO_REUSEPORT, which would let our workers join it and split its clients) is refused. */
-static int spec_probe(const struct listen_spec *sp, char *err, size_t errcap)
+/* The net/server listener for a spec: the kind rides in the tag. */
+static struct server_listen spec_listen(const struct listen_spec *sp)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = ipaddr_to_sockaddr(&sp->addr.ip, sp->addr.port, &ss);
-	int rc = sock_probe_free((struct sockaddr *)&ss, len);
-	char what[160];
+	struct server_listen l = { .backlog = 4096, .what = kind_what[sp->kind], .tag = (void *)(uintptr_t)sp->kind };
 
-	if (rc) {
-		spec_describe(sp, what, sizeof(what));
-		snprintf(err, errcap, "cannot listen for the %s: %s%s", what, strerror(-rc),
-			 rc == -EADDRINUSE ? " (another process listens there)" : "");
-	}
-	return rc;
+	l.len = ipaddr_to_sockaddr(&sp->addr.ip, sp->addr.port, &l.addr);
+	return l;
 }
 
-static int spec_open(const struct listen_spec *sp, char *err, size_t errcap)
+/* "cannot listen for the HTTP proxy (listen) on 127.0.0.1:3128: Address already in use (...)" */
+static void spec_error(const struct listen_spec *sp, int rc, char *err, size_t errcap)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = ipaddr_to_sockaddr(&sp->addr.ip, sp->addr.port, &ss);
-	int fd = sock_listen((struct sockaddr *)&ss, len, true, 4096);
 	char what[160];
 
-	if (fd < 0) {
-		spec_describe(sp, what, sizeof(what));
-		snprintf(err, errcap, "cannot listen for the %s: %s", what, strerror(-fd));
-	}
-	return fd;
+	spec_describe(sp, what, sizeof(what));
+	snprintf(err, errcap, "cannot listen for the %s: %s%s", what, strerror(-rc),
+		 rc == -EADDRINUSE ? " (another process listens there)" : "");
 }
 
-static void listener_accept(struct acceptor *a, int fd, const struct sockaddr_storage *peer)
+static void px_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *peer)
 {
-	struct listener *l = container_of(a, struct listener, acc);
+	struct worker *w = wstate;
+	enum listener_kind kind = (enum listener_kind)(uintptr_t)tag;
 
-	if (l->spec.kind == LK_INBOUND) {
-		inbound_accept(l->w, fd, peer);   /* counts itself in px->conns */
+	if (kind == LK_INBOUND) {
+		inbound_accept(w, fd, peer);   /* counts itself in px->conns */
 		return;
 	}
-	atomic_fetch_add(&l->w->px->conns, 1);
-	session_accept(l->w, fd, peer, l->spec.kind == LK_SOCKS, l->spec.kind == LK_TLS);
+	atomic_fetch_add(&w->px->conns, 1);
+	session_accept(w, fd, peer, kind == LK_SOCKS, kind == LK_TLS);
 }
 
-/* Takes fd. */
-static int listener_add(struct worker *w, const struct listen_spec *sp, int fd)
+static void px_snap_get(void *snap)
 {
-	struct listener *l = NULL;
-
-	for (size_t i = 0; i < w->nlisteners && !l; i++)
-		if (!w->listeners[i].open)
-			l = &w->listeners[i];
-	if (!l && w->nlisteners < PROXY_MAX_LISTENERS)
-		l = &w->listeners[w->nlisteners++];
-	if (!l) {
-		close(fd);
-		return -ENOSPC;
-	}
-	l->w = w;
-	l->spec = *sp;
-	l->open = true;
-	int rc = acceptor_start(w->loop, &l->acc, fd, kind_what[sp->kind], listener_accept);
-	if (rc) {
-		acceptor_close(w->loop, &l->acc);
-		l->open = false;
-	}
-	return rc;
+	cfg_ref_get(snap);
 }
 
-static void listeners_close(struct worker *w)
+static void px_snap_put(void *snap)
 {
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		if (w->listeners[i].open)
-			acceptor_close(w->loop, &w->listeners[i].acc);
-		w->listeners[i].open = false;
-	}
+	cfg_ref_put(snap);
 }
 
-/* The reloader's plan: take its snapshot, close the listeners it drops (sessions accepted
- * there carry on), start the new descriptors, relabel addresses that stay. In one wakeup, so
- * no client is accepted with the old listeners and the new config or the reverse. */
-static void listeners_apply(struct worker *w)
+/* A reload's snapshot, taken in the same wakeup as its listener changes. */
+static void px_snapshot(void *wstate, void *snap)
 {
-	struct listen_plan *p = &w->plan;
+	struct worker *w = wstate;
 
 	cfg_ref_put(w->cfg);
-	w->cfg = p->cfg;   /* the reference the reloader took for us */
-	p->cfg = NULL;
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		struct listener *l = &w->listeners[i];
-		if (!l->open)
-			continue;
-		const struct listen_spec *keep = specs_find(p->spec, p->n, &l->spec.addr);
-		if (!keep) {
-			acceptor_close(w->loop, &l->acc);
-			l->open = false;
-		} else {
-			l->spec = *keep;
-			l->acc.what = kind_what[keep->kind];
-		}
-	}
-	for (size_t i = 0; i < p->n; i++) {
-		int rc;
-		if (p->fd[i] >= 0 && (rc = listener_add(w, &p->spec[i], p->fd[i])) != 0)
-			log_error("worker %d: cannot start the %s: %s", w->id, kind_what[p->spec[i].kind], strerror(-rc));
-		p->fd[i] = -1;
-	}
-	atomic_store(&w->plan_ready, false);
+	w->cfg = snap;   /* the reference net/server took for us */
 }
 
-static void drain_sweep(struct worker *w);
-
-/* Heartbeat for /healthz; while draining, the check for the last session gone. */
+/* Heartbeat for /healthz and the metrics flush. */
 static void worker_tick(struct loop *loop, struct timer *t)
 {
 	struct worker *w = container_of(t, struct worker, tick);
 
 	atomic_store_explicit(&w->beat_ms, loop_now(loop), memory_order_relaxed);
-	if (w->draining)
-		drain_sweep(w);
-	if (!w->draining || loop_now(loop) - w->last_flush_ms >= TICK_MS) {
-		session_metrics_tick(w);
-		w->last_flush_ms = loop_now(loop);
-	}
-	if (w->draining && w->nsessions == 0 && !w->inbound_conns) {
-		loop_stop(loop);
-		return;
-	}
-	timer_start(loop, t, w->draining ? DRAIN_TICK_MS : TICK_MS);
-}
-
-static void drain_deadline(struct loop *loop, struct timer *t)
-{
-	struct worker *w = container_of(t, struct worker, drain_deadline);
-
-	log_warn("worker %d: drain_timeout reached, closing %lu connections", w->id, w->nsessions);
-	loop_stop(loop);
+	session_metrics_tick(w);
+	timer_start(loop, t, TICK_MS);
 }
 
 /* While draining: a tunnel whose client is gone for good (reset, or both directions shut)
@@ -278,6 +198,21 @@ static void drain_sweep(struct worker *w)
 	}
 }
 
+static bool px_busy(void *wstate)
+{
+	struct worker *w = wstate;
+
+	drain_sweep(w);
+	return w->nsessions || w->inbound_conns;
+}
+
+static void px_drain_expired(void *wstate)
+{
+	struct worker *w = wstate;
+
+	log_warn("worker %d: drain_timeout reached, closing %lu connections", w->id, w->nsessions);
+}
+
 /* Bytes already in the socket: a request is on its way, so the connection is not idle. */
 static bool has_unread(int fd)
 {
@@ -286,15 +221,14 @@ static bool has_unread(int fd)
 	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
 }
 
-/* SIGTERM: accept no more, close connections idle between requests, let requests in flight
- * and tunnels finish (each forwarded exchange is the last of its connection) until the
- * deadline. */
-static void drain_begin(struct worker *w)
+/* SIGTERM (listeners closed by net/server; inbound relays in progress drain like tunnels):
+ * close connections idle between requests, let requests in flight and tunnels finish (each
+ * forwarded exchange is the last of its connection). */
+static void px_drain(void *wstate)
 {
-	unsigned ms = w->cfg->cfg->drain_timeout_ms;
+	struct worker *w = wstate;
 
 	w->draining = true;
-	listeners_close(w);   /* inbound relays in progress drain like tunnels */
 	for (struct session *s = w->sessions, *next; s; s = next) {
 		next = s->next;
 		if (s->state == SESS_HEAD && !s->head_started && !buf_pending(s->cin) && !has_unread(s->cio.fd)) {
@@ -304,70 +238,36 @@ static void drain_begin(struct worker *w)
 			s->close_after = true;
 		}
 	}
-	if ((w->nsessions == 0 && !w->inbound_conns) || ms == 0) {
-		loop_stop(w->loop);
-		return;
-	}
-	timer_start(w->loop, &w->drain_deadline, ms);
-	timer_start(w->loop, &w->tick, DRAIN_TICK_MS);
 }
 
-static void worker_wakeup(struct loop *loop, void *arg)
+/* After the loop (or a failed start): everything the worker owns but its loop (net/server's)
+ * and metrics, which are freed after the admin thread stops. */
+static void px_teardown(void *wstate)
 {
-	struct worker *w = arg;
+	struct worker *w = wstate;
 
-	if (atomic_load(&w->plan_ready))
-		listeners_apply(w);   /* the snapshot and the listeners switch together */
-	if (atomic_load(&w->force_stop)) {
-		loop_stop(loop);
-		return;
-	}
-	if (atomic_load(&w->stopping) && !w->draining)
-		drain_begin(w);
-}
-
-/* After the loop (or a failed start): everything the worker owns but its loop and metrics,
- * which are freed after the join (the main thread may still wake the loop). */
-static void worker_teardown(struct worker *w)
-{
-	listeners_close(w);
 	session_close_all(w);
 	timer_stop(w->loop, &w->tick);
-	timer_stop(w->loop, &w->drain_deadline);
 	inbound_close_all(w);
 	loop_run_deferred(w->loop);
 	dns_free(w->dns);
+	w->dns = NULL;
 	auth_cache_free(w->auth);
+	w->auth = NULL;
 	free(w->scratch);
+	w->scratch = NULL;
 	pipe_pool_drain(&w->pipes);
 	if (w->cfg)
 		cfg_ref_put(w->cfg);
+	w->cfg = NULL;
 	buf_pool_trim();
 }
 
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-
-	loop_run(w->loop);
-	worker_teardown(w);
-	atomic_fetch_add(&w->px->workers_done, 1);
-	return NULL;
-}
-
-static int worker_init(struct proxy *px, struct worker *w, int id)
+static int worker_setup(struct proxy *px, struct worker *w)
 {
 	const struct proxy_config *c = px->cfg->cfg;
 	int rc;
 
-	w->id = id;
-	w->px = px;
-	timer_init(&w->tick, worker_tick);   /* first: a failed start stops them in worker_teardown */
-	timer_init(&w->drain_deadline, drain_deadline);
-	if ((rc = loop_new(&w->loop)) != 0)
-		return rc;
-	if ((rc = loop_set_wakeup(w->loop, worker_wakeup, w)) != 0)
-		return rc;
 	if ((rc = dns_new(w->loop, px->dns_servers, c->connect_timeout_ms / 2, &w->dns)) != 0)
 		return rc;
 	if (!(w->auth = auth_cache_new()))
@@ -380,29 +280,53 @@ static int worker_init(struct proxy *px, struct worker *w, int id)
 	if ((rc = timer_start(w->loop, &w->tick, TICK_MS)) != 0)
 		return rc;
 	w->cfg = cfg_ref_get(px->cfg);
-	for (size_t i = 0; i < px->nspecs; i++) {
-		char err[256];
-		int fd = spec_open(&px->specs[i], err, sizeof(err));
-		if (fd < 0) {
-			log_error("%s", err);
-			return fd;
-		}
-		if ((rc = listener_add(w, &px->specs[i], fd)) != 0)
-			return rc;
-	}
 	return 0;
 }
 
-/* The reloader waits for every worker to take its plan: a second reload never overwrites
- * one still being applied, and the log lines after it are true. */
-static void plans_wait(struct proxy *px)
+static int px_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
 {
-	struct timespec ms = { 0, 1000000L };
+	struct proxy *px = arg;
+	struct worker *w = &px->workers[id];
+	int rc;
 
-	for (unsigned i = 0; i < px->nworkers; i++)
-		while (atomic_load(&px->workers[i].plan_ready))
-			nanosleep(&ms, NULL);
+	w->id = (int)id;
+	w->px = px;
+	w->loop = loop;
+	timer_init(&w->tick, worker_tick);
+	if ((rc = worker_setup(px, w)) != 0) {
+		px_teardown(w);
+		return rc;
+	}
+	*wstate = w;
+	return 0;
 }
+
+static void px_reload(void *arg)
+{
+	struct proxy *px = arg;
+	char err[512];
+
+	if (proxy_reload(px, err, sizeof(err)))
+		log_error("reload refused, the running config stays: %s", err);
+	else
+		log_info("reloaded %s", px->config_path);
+}
+
+static unsigned px_stop(void *arg, int sig)
+{
+	struct proxy *px = arg;
+	unsigned ms = px->cfg->cfg->drain_timeout_ms;
+
+	log_info("signal %d: stopping; draining connections for up to %u ms", sig, ms);
+	atomic_store(&px->draining, true);
+	return ms;
+}
+
+static const struct server_ops px_ops = {
+	.worker_init = px_worker_init, .accept = px_accept, .snapshot = px_snapshot,
+	.snap_get = px_snap_get, .snap_put = px_snap_put, .drain = px_drain, .busy = px_busy,
+	.drain_expired = px_drain_expired, .teardown = px_teardown, .reload = px_reload, .stop = px_stop,
+};
 
 static void reload_log_listeners(const struct listen_spec *old, size_t nold, const struct listen_spec *neu,
 				 size_t nnew)
@@ -429,16 +353,18 @@ static void reload_log_listeners(const struct listen_spec *old, size_t nold, con
 }
 
 /* New config, new listeners: every address the running process does not listen on yet is
- * probed and opened for every worker before anything changes, so a reload either takes
- * effect whole or is refused with the running config and listeners untouched. */
+ * probed and opened for every worker before anything changes (net/server's plan), so a reload
+ * either takes effect whole or is refused with the running config and listeners untouched. */
 int proxy_reload(struct proxy *px, char *err, size_t errcap)
 {
 	struct proxy_config *cfg;
 	struct listen_spec *specs = NULL;
-	int *fds = NULL, admin_fd = -1, rc = -EINVAL;
+	struct server_listen *sl = NULL;
+	struct server_plan *plan = NULL;
+	int admin_fd = -1, rc = -EINVAL;
 	struct admin *new_admin = NULL;
 	struct cfg_ref *r = NULL;
-	size_t n;
+	size_t n, bad;
 	char a[IPADDR_STRLEN + 8];
 
 	if (proxy_config_load(px->config_path, &cfg, err, errcap))
@@ -446,23 +372,22 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	if (!(r = cfg_ref_new(cfg, err, errcap)))
 		return -EINVAL;
 	specs = calloc(PROXY_MAX_LISTENERS, sizeof(*specs));
-	fds = malloc(sizeof(*fds) * PROXY_MAX_LISTENERS * px->nworkers);
-	if (!specs || !fds) {
+	sl = calloc(PROXY_MAX_LISTENERS, sizeof(*sl));
+	if (!specs || !sl) {
 		snprintf(err, errcap, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < PROXY_MAX_LISTENERS * px->nworkers; i++)
-		fds[i] = -1;
 	n = specs_of(cfg, specs);
-	for (size_t i = 0; i < n; i++) {
-		if (specs_find(px->specs, px->nspecs, &specs[i].addr))
-			continue;
-		if (spec_probe(&specs[i], err, errcap))
-			goto out;
-		for (unsigned k = 0; k < px->nworkers; k++)
-			if ((fds[k * PROXY_MAX_LISTENERS + i] = spec_open(&specs[i], err, errcap)) < 0)
-				goto out;
+	for (size_t i = 0; i < n; i++)
+		sl[i] = spec_listen(&specs[i]);
+	if ((rc = server_plan_new(px->srv, sl, n, &plan, &bad)) != 0) {
+		if (bad < n)
+			spec_error(&specs[bad], rc, err, errcap);
+		else
+			snprintf(err, errcap, "cannot open the listeners: %s", strerror(-rc));
+		goto out;
 	}
+	rc = -EINVAL;
 	const struct proxy_config *old = px->cfg->cfg;
 	bool admin_moved = !addr_same(&cfg->admin, &old->admin);
 	if (px->admin && admin_moved && cfg->admin.port && (admin_fd = admin_listen_open(&cfg->admin)) < 0) {
@@ -493,16 +418,8 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	} else {
 		px->admin = new_admin;
 	}
-	for (unsigned k = 0; k < px->nworkers; k++) {
-		struct worker *w = &px->workers[k];
-		w->plan.n = n;
-		memcpy(w->plan.spec, specs, n * sizeof(*specs));
-		memcpy(w->plan.fd, &fds[k * PROXY_MAX_LISTENERS], n * sizeof(*fds));
-		w->plan.cfg = cfg_ref_get(r);
-		atomic_store(&w->plan_ready, true);   /* publishes the plan (seq_cst) */
-		loop_wakeup(w->loop);
-	}
-	plans_wait(px);
+	server_plan_commit(px->srv, plan, r);   /* returns once every worker has taken it */
+	plan = NULL;
 	reload_log_listeners(px->specs, px->nspecs, specs, n);
 	if (admin_moved) {
 		char was[IPADDR_STRLEN + 8];
@@ -522,15 +439,13 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	cfg_ref_put(oldref);
 	rc = 0;
 out:
-	for (size_t i = 0; fds && i < PROXY_MAX_LISTENERS * px->nworkers; i++)
-		if (rc && fds[i] >= 0)   /* on success the workers own them */
-			close(fds[i]);
+	server_plan_free(plan);
 	if (admin_fd >= 0)
 		close(admin_fd);
 	if (r)
 		cfg_ref_put(r);
 	free(specs);
-	free(fds);
+	free(sl);
 	return rc;
 }
 
@@ -539,37 +454,6 @@ static bool is_loopback(const struct ipaddr *ip)
 	static const uint8_t v6[16] = { [15] = 1 };
 
 	return ip->family == AF_INET ? ip->a[0] == 127 : !memcmp(ip->a, v6, 16);
-}
-
-/* sd_notify for Type=notify units; without NOTIFY_SOCKET it does nothing. */
-static void notify_reloading(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
-}
-
-/* After SIGTERM/SIGINT: wait for the workers to drain; a second signal closes everything. */
-static void wait_drained(struct proxy *px, const sigset_t *set)
-{
-	struct timespec step = { 0, 100 * 1000000L };
-	bool forced = false;
-
-	while (atomic_load(&px->workers_done) < px->nworkers) {
-		int sig = sigtimedwait(set, NULL, &step);
-		if (sig == SIGHUP) {
-			log_warn("SIGHUP while stopping: not reloaded");
-		} else if ((sig == SIGTERM || sig == SIGINT) && !forced) {
-			log_warn("signal %d again: closing every connection now", sig);
-			forced = true;
-			for (unsigned i = 0; i < px->nworkers; i++) {
-				atomic_store(&px->workers[i].force_stop, true);
-				loop_wakeup(px->workers[i].loop);
-			}
-		}
-	}
 }
 
 /* Two descriptors per tunnel (four with splice pipes in flight): take the hard limit. */
@@ -585,53 +469,47 @@ static void raise_fd_limit(void)
 
 int proxy_run(struct proxy *px)
 {
-	sigset_t set;
-	int rc = 0, sig;
-	char err[512];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	const struct proxy_config *c = px->cfg->cfg;
+	struct server_listen sl[PROXY_MAX_LISTENERS];
+	int admin_fd = -1, rc;
+	size_t bad;
+	char err[512];
 
 	px->nworkers = c->workers ? c->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
 	px->workers = calloc(px->nworkers, sizeof(*px->workers));
-	if (!px->workers)
-		return 1;
-	/* workers never see signals: this thread waits for them */
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	struct server_config scfg = { .ops = &px_ops, .arg = px, .nworkers = px->nworkers, .reuseport = true };
+	/* before any thread (the admin's too): signals are for net/server's main thread only */
+	if (!px->workers || server_new(&scfg, &px->srv)) {
+		log_error("cannot start: out of memory");
+		goto fail;
+	}
 	raise_fd_limit();
 	px->nspecs = specs_of(c, px->specs);
-	for (size_t i = 0; i < px->nspecs; i++) {
-		if (spec_probe(&px->specs[i], err, sizeof(err))) {
-			log_error("cannot start: %s", err);
-			goto fail;
-		}
-	}
+	for (size_t i = 0; i < px->nspecs; i++)
+		sl[i] = spec_listen(&px->specs[i]);
 	/* admin_listen first: when the proxy's port answers, the admin port does too */
-	int admin_fd = c->admin.port ? admin_listen_open(&c->admin) : -1;
+	admin_fd = c->admin.port ? admin_listen_open(&c->admin) : -1;
 	if (admin_fd < 0 && c->admin.port) {
 		char a[IPADDR_STRLEN + 8];
 		listen_addr_format(&c->admin, a, sizeof(a));
 		log_error("cannot start: cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
 		goto fail;
 	}
-	for (unsigned i = 0; i < px->nworkers; i++) {
-		if ((rc = worker_init(px, &px->workers[i], (int)i)) != 0) {
-			log_error("cannot start: %s", strerror(-rc));
-			if (admin_fd >= 0)
-				close(admin_fd);
-			goto fail;
-		}
+	if ((rc = server_start(px->srv, sl, px->nspecs, NULL, &bad)) != 0) {
+		if (bad < px->nspecs)
+			spec_error(&px->specs[bad], rc, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s", strerror(-rc));
+		log_error("cannot start: %s", err);
+		goto fail;
 	}
-	if ((rc = admin_start(px, px->cfg, admin_fd, &px->admin)) != 0) {
+	rc = admin_start(px, px->cfg, admin_fd, &px->admin);
+	admin_fd = -1;   /* taken */
+	if (rc) {
 		log_error("cannot start the admin thread: %s", strerror(-rc));
 		goto fail;
 	}
-	for (unsigned i = 0; i < px->nworkers; i++)
-		pthread_create(&px->workers[i].thread, NULL, worker_main, &px->workers[i]);
 	for (size_t i = 0; i < px->nspecs; i++) {
 		char what[160];
 		spec_describe(&px->specs[i], what, sizeof(what));
@@ -650,50 +528,28 @@ int proxy_run(struct proxy *px)
 		if (!is_loopback(&c->admin.ip))
 			log_warn("admin_listen is not a loopback address: metrics show user names and traffic");
 	}
-	sd_notify(0, "READY=1");
-	for (;;) {
-		if (sigwait(&set, &sig))
-			continue;
-		if (sig == SIGHUP) {
-			notify_reloading();
-			if (proxy_reload(px, err, sizeof(err)))
-				log_error("reload refused, the running config stays: %s", err);
-			else
-				log_info("reloaded %s", px->config_path);
-			sd_notify(0, "READY=1");
-			continue;
-		}
-		break;
-	}
-	sd_notify(0, "STOPPING=1");
-	log_info("signal %d: stopping; draining connections for up to %u ms", sig, px->cfg->cfg->drain_timeout_ms);
-	atomic_store(&px->draining, true);
-	for (unsigned i = 0; i < px->nworkers; i++) {
-		atomic_store(&px->workers[i].stopping, true);
-		loop_wakeup(px->workers[i].loop);
-	}
-	wait_drained(px, &set);
-	for (unsigned i = 0; i < px->nworkers; i++)
-		pthread_join(px->workers[i].thread, NULL);
+	rc = server_run(px->srv);   /* READY=1, signals, drain: returns once every worker is done */
 	admin_stop(px->admin);
 	px->admin = NULL;
-	for (unsigned i = 0; i < px->nworkers; i++) {
-		loop_free(px->workers[i].loop);
+	server_free(px->srv);
+	for (unsigned i = 0; i < px->nworkers; i++)
 		metrics_free(px->workers[i].metrics);
-	}
 	free(px->workers);
 	cfg_ref_put(px->cfg);
+	if (rc) {
+		log_error("cannot start: %s", strerror(-rc));
+		return 1;
+	}
 	log_info("stopped");
 	return 0;
 fail:
-	for (unsigned i = 0; i < px->nworkers; i++) {
-		struct worker *w = &px->workers[i];
-		if (w->loop) {
-			worker_teardown(w);
-			loop_free(w->loop);
-		}
-		metrics_free(w->metrics);
-	}
+	if (admin_fd >= 0)
+		close(admin_fd);
+	admin_stop(px->admin);
+	px->admin = NULL;
+	server_free(px->srv);
+	for (unsigned i = 0; px->workers && i < px->nworkers; i++)
+		metrics_free(px->workers[i].metrics);
 	free(px->workers);
 	cfg_ref_put(px->cfg);
 	return 1;
