@@ -254,6 +254,7 @@ int scan_main(int argc, char **argv)
 	int c, rc = 2;
 
 	scan_report_init(&r);
+	io.skip_report = &r;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "f:o:qh", opts, NULL)) != -1) {

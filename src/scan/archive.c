@@ -135,6 +135,8 @@ void scan_archive_skipped(const struct scan_input_opts *o, const char *name, con
 	fprintf(stderr, "iplock scan: %s: skipped: %s\n", name, why);
 	if (o->skipped)
 		(*o->skipped)++;
+	if (o->skip_report)
+		scan_report_skip(o->skip_report, name, why);
 }
 
 struct actx {

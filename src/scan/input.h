@@ -14,6 +14,7 @@ struct scan_input_opts {
 	uint64_t max_decompressed; /* bytes out of one archive member (0 = default) */
 	unsigned max_ratio;     /* decompressed/compressed of a member (0 = default) */
 	uint64_t *skipped;      /* archive members skipped (bomb, corrupt), counted when set */
+	struct scan_report *skip_report; /* and listed there (JSON, SARIF), when set */
 };
 
 /* Scans a path: a regular file (memory-mapped), a directory (recursively, in name order,

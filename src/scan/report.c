@@ -18,6 +18,41 @@ void scan_report_init(struct scan_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+void scan_report_skip(struct scan_report *r, const char *path, const char *why)
+{
+	if (r->n_skips == r->cap_skips) {
+		size_t cap = r->cap_skips ? 2 * r->cap_skips : 16;
+		if (r->n_skips >= SCAN_FINDINGS_MAX)
+			return; /* counted on stderr; the list is capped like the findings */
+		struct scan_skip *v = realloc(r->skips, cap * sizeof(*v));
+		if (!v)
+			return;
+		r->skips = v;
+		r->cap_skips = cap;
+	}
+	struct scan_skip *s = &r->skips[r->n_skips];
+	s->path = strdup(path);
+	s->why = strdup(why);
+	if (!s->path || !s->why) {
+		free(s->path);
+		free(s->why);
+		return;
+	}
+	r->n_skips++;
+}
+
+static json_t *jstr(const char *s);
+
+static json_t *skips_json(const struct scan_report *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < r->n_skips; i++)
+		json_array_append_new(a, json_pack("{s:o, s:o}", "path", jstr(r->skips[i].path),
+						   "reason", jstr(r->skips[i].why)));
+	return a;
+}
+
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -40,6 +75,11 @@ void scan_report_free(struct scan_report *r)
 		}
 	}
 	free(r->v);
+	for (size_t i = 0; i < r->n_skips; i++) {
+		free(r->skips[i].path);
+		free(r->skips[i].why);
+	}
+	free(r->skips);
 	free_strv(r->ignore, r->n_ignore);
 	free_strv(r->baseline, r->n_baseline);
 	memset(r, 0, sizeof(*r));
@@ -354,6 +394,7 @@ static json_t *summary_json(const struct scan_report *r)
 			      "not_listed", (json_int_t)r->dropped,
 			      "files", (json_int_t)r->files, "bytes", (json_int_t)r->bytes,
 			      "errors", (json_int_t)r->errors);
+	json_object_set_new(s, "skipped", json_integer((json_int_t)r->n_skips));
 	return s;
 }
 
@@ -452,6 +493,20 @@ static int write_sarif(const struct scan_report *r, bool show, FILE *out)
 		"runs", "tool", "driver", "name", "iplock", "version", IPLOCK_VERSION,
 		"semanticVersion", IPLOCK_VERSION, "informationUri", INFO_URI, "rules", rules,
 		"columnKind", "unicodeCodePoints", "results", results);
+	/* skipped archive members: tool execution notifications, so code scanning shows them */
+	json_t *notes = json_array();
+	for (size_t i = 0; i < r->n_skips; i++) {
+		char *uri = uri_path(r->skips[i].path);
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s: skipped: %s", r->skips[i].path, r->skips[i].why);
+		json_array_append_new(notes, json_pack(
+			"{s:s, s:{s:s}, s:[{s:{s:{s:s}}}]}", "level", "warning", "message", "text", msg,
+			"locations", "physicalLocation", "artifactLocation", "uri", uri ? uri : "unknown"));
+		free(uri);
+	}
+	json_object_set_new(json_array_get(json_object_get(doc, "runs"), 0), "invocations",
+			    json_pack("[{s:b, s:o}]", "executionSuccessful", 1,
+				      "toolExecutionNotifications", notes));
 	int rc = dump(doc, out, JSON_INDENT(2));
 	fputc('\n', out);
 	return rc;
@@ -566,8 +621,9 @@ int scan_report_write(const struct scan_report *r, enum scan_format fmt, bool sh
 		json_t *arr = json_array();
 		for (size_t i = 0; i < r->n; i++)
 			json_array_append_new(arr, finding_json(&r->v[i], show_secrets));
-		json_t *doc = json_pack("{s:s, s:s, s:o, s:o}", "tool", "iplock", "version",
-					IPLOCK_VERSION, "findings", arr, "summary", summary_json(r));
+		json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:o}", "tool", "iplock", "version",
+					IPLOCK_VERSION, "findings", arr, "skipped", skips_json(r),
+					"summary", summary_json(r));
 		rc = dump(doc, out, JSON_INDENT(2));
 		fputc('\n', out);
 		break;

@@ -67,12 +67,20 @@ struct scan_report {
 	size_t n_ignore;
 	char **baseline;        /* sorted fingerprints */
 	size_t n_baseline;
+	struct scan_skip {      /* archive members not scanned (bomb, corrupt, too deep) */
+		char *path;
+		char *why;
+	} *skips;
+	size_t n_skips, cap_skips;
 	/* where hits go: set by the input drivers before each input */
 	const char *cur_file;
 	const char *cur_blob;
 };
 
 void scan_report_init(struct scan_report *r);
+
+/* Records an archive member that was skipped, with the reason (listed in JSON and SARIF). */
+void scan_report_skip(struct scan_report *r, const char *path, const char *why);
 void scan_report_free(struct scan_report *r);
 
 /* The scan_hit_fn for the engine: applies ignores and records (arg is the report). */

@@ -221,6 +221,16 @@ def test_zip_bomb_skipped_and_scan_goes_on(tmp_path):
     # the member after the bomb and the next file are still scanned
     assert {x["secret"] for x in f} == {k, k2}
     assert r.returncode == 1
+    # machine-readable too: the JSON report and SARIF's tool execution notifications
+    doc = json.loads(scan("--format", "json", str(tmp_path)).stdout)
+    [skip] = doc["skipped"]
+    assert skip["path"] == str(tmp_path / "bomb.zip") + "!zeros.bin"
+    assert skip["reason"].startswith("compression ratio over 100 after ")
+    assert doc["summary"]["skipped"] == 1
+    sarif = json.loads(scan("--format", "sarif", str(tmp_path)).stdout)
+    notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert len(notes) == 1 and notes[0]["level"] == "warning"
+    assert "bomb.zip!zeros.bin: skipped: compression ratio over 100" in notes[0]["message"]["text"]
 
 
 def test_size_limit_inside_archives(tmp_path):
