@@ -33,6 +33,8 @@ DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev lib
 DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3 postgresql
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
+# How missing packages get installed; tests/e2e/test_makefile.py swaps in a stand-in.
+DEPS_CMD  ?= sh tools/deps.sh
 
 .SECONDARY:
 .PHONY: check-layers all deps deps-test deps-bench test unit e2e asan fuzz fuzz-bins fuzz-run bench bench-tools run clean check-style bench-gate bench-proxy bench-scan
@@ -43,13 +45,13 @@ all: deps
 	@$(MAKE) --no-print-directory $(BUILD)/iplock
 
 deps:
-	@sh tools/deps.sh $(DEB_BUILD)
+	@$(DEPS_CMD) $(DEB_BUILD)
 deps-test: deps
-	@sh tools/deps.sh $(DEB_TEST)
+	@$(DEPS_CMD) $(DEB_TEST)
 	@command -v npm >/dev/null || sh tools/deps.sh nodejs npm
 	@test -d tests/e2e/js/node_modules || (cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error)
 deps-bench: deps-test
-	@sh tools/deps.sh $(DEB_BENCH)
+	@$(DEPS_CMD) $(DEB_BENCH)
 
 $(BUILD)/iplock: $(BUILD)/obj/src/main.o $(LIBOBJ)
 	@echo "  LD $@"

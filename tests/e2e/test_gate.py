@@ -531,6 +531,25 @@ def test_forward_auth_endpoint(env, tmp_path):
         st, body, _ = curl(g.url + "/v1/charges", "-X", "POST", "-H",
                            "Authorization: Bearer " + env["sk"]["secret"], source="127.0.0.5")
         assert (st, err(body)["message"]) == (401, MSG_IP)
+        # Envoy ext_authz also checks method and path from the request line itself, with no
+        # X-Original-* / X-Forwarded-* headers: a restricted key's GET passes, its POST and a
+        # path outside its permissions are refused with Stripe's message and the error header.
+        rk = env["rk"]
+        auth = "Authorization: Bearer " + rk["secret"]
+        st, body, hdrs = curl(g.url + "/v1/charges/ch_1", "-H", auth)
+        assert st == 200, body
+        assert f"x-iplock-key-id: {rk['id']}".lower() in hdrs.lower()
+        st, body, hdrs = curl(g.url + "/v1/charges", "-X", "POST", "-H", auth, "-d", "amount=1")
+        assert st == 403, body
+        assert err(body)["message"] == (
+            f"The provided key '{rk['masked']}' does not have the required permissions for "
+            "this endpoint. Having the 'rak_charge_write' permission would allow this request "
+            "to continue.")
+        assert "x-iplock-error:" in hdrs.lower()
+        assert "x-iplock-key-id:" not in hdrs.lower()
+        st, body, hdrs = curl(g.url + "/v1/balance", "-H", auth)
+        assert st == 403, body
+        assert "x-iplock-key-id:" not in hdrs.lower()
     finally:
         g.stop()
 

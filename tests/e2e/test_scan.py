@@ -153,6 +153,7 @@ def test_sarif_structure(tmp_path):
     r = scan("--format", "sarif", str(tmp_path))
     assert r.returncode == 1
     doc = json.loads(r.stdout)
+    sarif_validate(doc)
     assert doc["version"] == "2.1.0" and "sarif-2.1.0" in doc["$schema"]
     assert isinstance(doc["runs"], list) and len(doc["runs"]) == 1
     run = doc["runs"][0]
@@ -179,6 +180,165 @@ def test_sarif_structure(tmp_path):
     py = [x for x in run["results"] if x["ruleId"] == "sk_live"][0]
     assert py["locations"][0]["physicalLocation"]["region"]["startLine"] == 2
     assert "dir%20with%20space/k.py" in py["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+
+
+# SARIF 2.1.0 (OASIS, sarif-schema-2.1.0.json): the properties each object we emit may carry
+# (the schema sets additionalProperties false on them) and the ones it requires. The schema file
+# is not packaged in Debian nor shipped by any npm package we could reach, so this checks by hand.
+SARIF_ALLOWED = {
+    "sarifLog": {"$schema", "version", "runs", "inlineExternalProperties", "properties"},
+    "run": {"tool", "invocations", "conversion", "language", "versionControlProvenance",
+            "originalUriBaseIds", "artifacts", "logicalLocations", "graphs", "results",
+            "automationDetails", "runAggregates", "baselineGuid", "redactionTokens",
+            "defaultEncoding", "defaultSourceLanguage", "newlineSequences", "columnKind",
+            "externalPropertyFileReferences", "threadFlowLocations", "taxonomies", "addresses",
+            "translations", "policies", "webRequests", "webResponses", "specialLocations",
+            "properties"},
+    "tool": {"driver", "extensions", "properties"},
+    "toolComponent": {"guid", "name", "organization", "product", "productSuite",
+                      "shortDescription", "fullDescription", "fullName", "version",
+                      "semanticVersion", "dottedQuadFileVersion", "releaseDateUtc", "downloadUri",
+                      "informationUri", "globalMessageStrings", "notifications", "rules", "taxa",
+                      "locations", "language", "contents", "isComprehensive",
+                      "localizedDataSemanticVersion",
+                      "minimumRequiredLocalizedDataSemanticVersion", "associatedComponent",
+                      "translationMetadata", "supportedTaxonomies", "properties"},
+    "reportingDescriptor": {"id", "deprecatedIds", "guid", "deprecatedGuids", "name",
+                            "deprecatedNames", "shortDescription", "fullDescription",
+                            "messageStrings", "defaultConfiguration", "helpUri", "help",
+                            "relationships", "properties"},
+    "reportingConfiguration": {"enabled", "level", "rank", "parameters", "properties"},
+    "multiformatMessageString": {"text", "markdown", "properties"},
+    "result": {"ruleId", "ruleIndex", "rule", "kind", "level", "message", "analysisTarget",
+               "locations", "guid", "correlationGuid", "occurrenceCount", "partialFingerprints",
+               "fingerprints", "stacks", "codeFlows", "graphs", "graphTraversals",
+               "relatedLocations", "suppressions", "baselineState", "rank", "attachments",
+               "hostedViewerUri", "workItemUris", "provenance", "fixes", "taxa", "webRequest",
+               "webResponse", "properties"},
+    "message": {"text", "markdown", "id", "arguments", "properties"},
+    "location": {"id", "physicalLocation", "logicalLocations", "message", "annotations",
+                 "relationships", "properties"},
+    "physicalLocation": {"address", "artifactLocation", "region", "contextRegion", "properties"},
+    "artifactLocation": {"uri", "uriBaseId", "index", "description", "properties"},
+    "region": {"startLine", "startColumn", "endLine", "endColumn", "charOffset", "charLength",
+               "byteOffset", "byteLength", "snippet", "message", "sourceLanguage", "properties"},
+}
+LEVELS = ("none", "note", "warning", "error")
+
+
+def sarif_check(kind, obj, required=()):
+    assert isinstance(obj, dict), (kind, obj)
+    extra = set(obj) - SARIF_ALLOWED[kind]
+    assert not extra, f"{kind} has properties the 2.1.0 schema forbids: {extra}"
+    for r in required:
+        assert r in obj, f"{kind} lacks required {r}"
+    if "properties" in obj:
+        bag = obj["properties"]
+        assert isinstance(bag, dict)
+        if "tags" in bag:
+            assert all(isinstance(t, str) for t in bag["tags"])
+            assert len(set(bag["tags"])) == len(bag["tags"])
+
+
+def sarif_validate(doc):
+    """The schema's constraints on what iplock writes: required members, enums, minimums."""
+    sarif_check("sarifLog", doc, ("version", "runs"))
+    assert doc["version"] == "2.1.0"
+    assert doc["$schema"].startswith("https://") and doc["$schema"].endswith(".json")
+    for run in doc["runs"]:
+        sarif_check("run", run, ("tool",))
+        assert run.get("columnKind", "unicodeCodePoints") in ("utf16CodeUnits",
+                                                              "unicodeCodePoints")
+        sarif_check("tool", run["tool"], ("driver",))
+        drv = run["tool"]["driver"]
+        sarif_check("toolComponent", drv, ("name",))
+        for rule in drv.get("rules", []):
+            sarif_check("reportingDescriptor", rule, ("id",))
+            for m in ("shortDescription", "fullDescription", "help"):
+                if m in rule:
+                    sarif_check("multiformatMessageString", rule[m], ("text",))
+            if "defaultConfiguration" in rule:
+                sarif_check("reportingConfiguration", rule["defaultConfiguration"])
+                assert rule["defaultConfiguration"].get("level", "warning") in LEVELS
+        for res in run.get("results", []):
+            sarif_check("result", res, ("message",))
+            assert res.get("level", "warning") in LEVELS
+            assert isinstance(res.get("ruleIndex", -1), int) and res.get("ruleIndex", -1) >= -1
+            sarif_check("message", res["message"])
+            assert "text" in res["message"] or "id" in res["message"]
+            assert all(isinstance(v, str) for v in res.get("partialFingerprints", {}).values())
+            for loc in res.get("locations", []):
+                sarif_check("location", loc)
+                ph = loc["physicalLocation"]
+                sarif_check("physicalLocation", ph)
+                assert "address" in ph or "artifactLocation" in ph
+                sarif_check("artifactLocation", ph["artifactLocation"])
+                assert isinstance(ph["artifactLocation"]["uri"], str)
+                reg = ph["region"]
+                sarif_check("region", reg)
+                for f in ("startLine", "startColumn", "endLine", "endColumn"):
+                    assert f not in reg or (isinstance(reg[f], int) and reg[f] >= 1), (f, reg)
+                for f in ("byteOffset", "charOffset"):
+                    assert f not in reg or (isinstance(reg[f], int) and reg[f] >= -1), (f, reg)
+                for f in ("byteLength", "charLength"):
+                    assert f not in reg or (isinstance(reg[f], int) and reg[f] >= 0), (f, reg)
+
+
+def test_sarif_levels_severities_regions(tmp_path):
+    """Each kind's level and security-severity (docs/scan.md), and each region on the key's
+    exact bytes: 1-based line/column, endColumn one past the key's last column."""
+    sk, wh, rk = key("sk_live", 60), key("whsec", 40), key("rk_test", 30)
+    text = "first line\n  x = '%s' # two\n\n%s\tpad %s\n" % (sk, wh, rk)
+    (tmp_path / "k.txt").write_text(text)
+    r = scan("--format", "sarif", str(tmp_path / "k.txt"))
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    sarif_validate(doc)
+    run = doc["runs"][0]
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    want = {"sk_live": ("critical", "error", "9.5", sk),
+            "whsec": ("high", "error", "8.0", wh),
+            "rk_test": ("low", "warning", "3.0", rk)}
+    assert [res["ruleId"] for res in run["results"]] == ["sk_live", "whsec", "rk_test"]
+    raw = text.encode()
+    lines = text.split("\n")
+    for res in run["results"]:
+        sev, level, score, k = want[res["ruleId"]]
+        rule = rules[res["ruleId"]]
+        assert rule["defaultConfiguration"]["level"] == level
+        assert float(rule["properties"]["security-severity"]) == float(score)
+        assert res["level"] == level and res["properties"]["severity"] == sev
+        assert k not in json.dumps(res) and k[-4:] in res["message"]["text"]
+        reg = res["locations"][0]["physicalLocation"]["region"]
+        line = next(i for i, l in enumerate(lines) if k in l)
+        col = lines[line].index(k) + 1
+        assert (reg["startLine"], reg["startColumn"], reg["endLine"], reg["endColumn"]) == \
+            (line + 1, col, line + 1, col + len(k)), (res["ruleId"], reg)
+        assert raw[reg["byteOffset"]:reg["byteOffset"] + reg["byteLength"]] == k.encode()
+
+
+def test_sarif_validator_catches_schema_errors():
+    """The hand validator must refuse what the 2.1.0 schema refuses (else it proves nothing)."""
+    good = {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "runs": [{"tool": {"driver": {"name": "x"}}, "results": [
+                {"message": {"text": "m"}, "level": "error", "locations": [
+                    {"physicalLocation": {"artifactLocation": {"uri": "a"},
+                                          "region": {"startLine": 1, "startColumn": 1}}}]}]}]}
+    sarif_validate(good)
+    bad = [("level", "critical"), ("message", {}), ("severity", "high")]
+    for field, value in bad:
+        doc = json.loads(json.dumps(good))
+        doc["runs"][0]["results"][0][field] = value
+        with pytest.raises(AssertionError):
+            sarif_validate(doc)
+    doc = json.loads(json.dumps(good))
+    doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startColumn"] = 0
+    with pytest.raises(AssertionError):
+        sarif_validate(doc)
+    doc = json.loads(json.dumps(good))
+    del doc["runs"][0]["tool"]["driver"]["name"]
+    with pytest.raises(AssertionError):
+        sarif_validate(doc)
 
 
 def test_inline_allow(tmp_path):

@@ -70,7 +70,7 @@ def test_hook_blocks_a_staged_key_and_passes_an_unstaged_one(tmp_path):
     (repo / "config.js").write_text("const stripe = require('stripe')('%s');\n" % k)
     git(repo, "add", "config.js")
     c = git(repo, "commit", "-qm", "leak", check=False)
-    assert c.returncode != 0
+    assert c.returncode == 1
     out = c.stdout + c.stderr  # git shows a hook's stdout on stderr
     assert b"config.js:1:" in out and b"sk_live_****" + k[-4:].encode() in out
     assert k.encode() not in c.stdout + c.stderr
@@ -109,12 +109,13 @@ def test_hook_chains_an_existing_hook_and_is_idempotent(tmp_path):
     (repo / "b.txt").write_text("clean too\n")
     git(repo, "add", "b.txt")
     c = git(repo, "commit", "-qm", "two", check=False, env={"OLD_HOOK_RC": "3"})
-    assert c.returncode != 0 and marker.read_text() == "ran\nran\n"
+    assert c.returncode == 1 and marker.read_text() == "ran\nran\n"
+    assert git(repo, "log", "-1", "--format=%s").stdout.strip() == b"one"   # refused, not failed later
     # and a key is still blocked after the old hook passed
     (repo / "c.txt").write_text(key("rk_live") + "\n")
     git(repo, "add", "c.txt")
     c = git(repo, "commit", "-qm", "three", check=False)
-    assert c.returncode != 0 and b"c.txt:1:1: critical rk_live" in c.stdout + c.stderr
+    assert c.returncode == 1 and b"c.txt:1:1: critical rk_live" in c.stdout + c.stderr
 
 
 def test_install_hook_refuses_to_clobber_and_outside_a_repo(tmp_path):

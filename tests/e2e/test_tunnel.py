@@ -84,7 +84,8 @@ def test_wrong_password_407_logged_once_without_password(proxy_factory, origin, 
     assert "proxy_auth_invalid" in errors[0] and "check the user name and password" in errors[0]
     assert "alice:****" in errors[0]
     r = psql(local, "SELECT 1")
-    assert r.returncode != 0
+    # psql's exit 2 is "connection failed": the tunnel closed it, not a query error or a timeout
+    assert r.returncode == 2 and "server closed the connection unexpectedly" in r.stderr, r.stderr
 
 
 def test_forbidden_port_403_with_reason(proxy_factory, origin, password_hash, pg, tunnels):
