@@ -1,6 +1,8 @@
 /* echo.c: `iplock echo`: its arguments. The server is src/echo/ (echo.h). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -12,7 +14,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: iplock echo --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
+		"usage: iplock echo --listen ADDR:PORT [--tls-cert FILE --tls-key FILE] [--workers N]\n"
 		"\n"
 		"Answers GET /ip and GET / with {\"origin\": \"<client address>\"} (like httpbin),\n"
 		"so `iplock verify --echo URL` can see which address a request left from.\n"
@@ -20,8 +22,9 @@ static void usage(FILE *out)
 		"  --listen ADDR:PORT  address to listen on (127.0.0.1:8088, [::1]:8088)\n"
 		"  --tls-cert FILE     certificate chain (PEM): serve HTTPS\n"
 		"  --tls-key FILE      private key (PEM) for --tls-cert\n"
+		"  --workers N         worker threads, 1-64 (default 1)\n"
 		"\nOther paths get a 404, other methods a 405, malformed requests a 400; keep-alive.\n"
-		"Stops on SIGTERM or SIGINT.\n");
+		"Stops on SIGTERM or SIGINT: answers in flight are sent first; a second signal stops at once.\n");
 }
 
 static int echo_usage_err(const char *msg, const char *arg)
@@ -51,10 +54,14 @@ int echo_main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_arg = NULL, *cert = NULL, *key = NULL;
+	unsigned workers = 1;
+	char *end;
+	unsigned long wv;
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 	int opt;
@@ -67,6 +74,13 @@ int echo_main(int argc, char **argv)
 		case 'l': listen_arg = optarg; break;
 		case 'c': cert = optarg; break;
 		case 'k': key = optarg; break;
+		case 'w':
+			errno = 0;
+			wv = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || wv < 1 || wv > 64)
+				return echo_usage_err("--workers must be a number from 1 to 64", optarg);
+			workers = (unsigned)wv;
+			break;
 		case 'h': usage(stdout); return 0;
 		default:
 			return echo_usage_err("unknown option or missing value", argv[optind - 1]);
@@ -82,8 +96,8 @@ int echo_main(int argc, char **argv)
 	if (perr)
 		return echo_usage_err(perr, listen_arg);
 
-	struct echo_server *srv = echo_open((struct sockaddr *)&ss, sl, listen_arg, cert, key, err,
-					    sizeof(err));
+	struct echo_server *srv = echo_open((struct sockaddr *)&ss, sl, listen_arg, cert, key, workers,
+					    err, sizeof(err));
 	if (!srv) {
 		cli_errorf("iplock echo: %s\n", err);
 		return 1;

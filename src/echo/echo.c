@@ -3,23 +3,21 @@
  *
  * Owns: the server, its connections and its answers. May include: core, net, http.
  *
- * One thread on the core epoll loop. Each connection owns a fixed input buffer (the cap of a
+ * On net/server (workers, SO_REUSEPORT listener, signals, drain); each worker has its own
+ * loop and connections. Each connection owns a fixed input buffer (the cap of a
  * request head), a fixed output buffer and an idle timer; requests are answered in order
  * (keep-alive and pipelining), a request with a body is answered and the connection closed
  * (nothing here needs a body, so none is ever read). */
 #include "echo/echo.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "core/log.h"
@@ -27,34 +25,43 @@
 #include "http/head.h"
 #include "http/reply.h"
 #include "net/addr.h"
+#include "net/server.h"
 #include "net/sock.h"
+#include "net/stream.h"
 #include "net/tls.h"
 
 #define ECHO_IN_CAP      8192    /* a request head must fit: 431 otherwise */
 #define ECHO_OUT_CAP     1024    /* the longest answer (an escaped 400 reason) fits */
-#define ECHO_MAX_CONNS   1024    /* beyond this, new connections are closed at once */
+#define ECHO_MAX_CONNS   1024    /* per worker; beyond this, new connections are closed at once */
 #define ECHO_MAX_REQS    1000    /* requests per connection before it is closed */
 #define ECHO_IDLE_MS     10000   /* no byte for this long (handshake, head, keep-alive): close */
 #define ECHO_MAX_HEADERS 64
 #define ECHO_DRAIN_MS    1000    /* lingering close: how long unread bytes are discarded */
 #define ECHO_DRAIN_MAX   (256 * 1024)
+#define ECHO_STOP_MS     2000    /* SIGTERM: answers in flight get this long to be sent */
+
+struct echo_worker {
+	struct echo_server *srv;
+	struct loop *loop;
+	struct echo_conn *conns;     /* every open connection, for drain and teardown */
+	size_t nconns;
+	bool stopping;               /* draining: every answer is the connection's last */
+};
 
 struct echo_server {
-	struct loop *loop;
-	struct io lio;
-	struct io sig_io;
 	SSL_CTX *ctx;                /* NULL for plain HTTP */
-	struct echo_conn *conns;     /* every open connection, for shutdown */
-	size_t nconns;
+	struct server *rt;
+	unsigned nworkers;
+	struct echo_worker *workers;
 };
 
 struct echo_conn {
-	struct echo_server *srv;
+	struct echo_worker *w;
 	struct echo_conn *prev, *next;
 	struct io io;
 	struct timer timer;
 	struct deferred dfr;
-	SSL *ssl;
+	struct stream st;
 	char peer[IPADDR_STRLEN];
 	struct http_head head;
 	size_t inlen;
@@ -76,35 +83,22 @@ static void conn_free(struct deferred *d)
 
 static void conn_close(struct echo_conn *c)
 {
-	struct echo_server *srv = c->srv;
+	struct echo_worker *w = c->w;
 
 	if (c->closed)
 		return;
 	c->closed = true;
-	timer_stop(srv->loop, &c->timer);
-	if (c->ssl) {
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
-	io_close(srv->loop, &c->io);
+	timer_stop(w->loop, &c->timer);
+	stream_free(&c->st);
+	io_close(w->loop, &c->io);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		srv->conns = c->next;
+		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	srv->nconns--;
-	loop_defer(srv->loop, &c->dfr, conn_free);
-}
-
-static long conn_read(struct echo_conn *c, void *buf, size_t len)
-{
-	return c->ssl ? tls_read(c->ssl, buf, len) : sock_read(c->io.fd, buf, len);
-}
-
-static long conn_write(struct echo_conn *c, const void *buf, size_t len)
-{
-	return c->ssl ? tls_write(c->ssl, buf, len) : sock_write(c->io.fd, buf, len);
+	w->nconns--;
+	loop_defer(w->loop, &c->dfr, conn_free);
 }
 
 /* Queue one answer; the body is JSON text already escaped. HEAD gets the head only. */
@@ -147,7 +141,7 @@ static void conn_handle(struct echo_conn *c)
 	if ((h->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH)) &&
 	    !((h->parser.flags & F_CONTENT_LENGTH) && h->parser.content_length == 0))
 		c->close_after = true;
-	if (!llhttp_should_keep_alive(&h->parser) || c->nreq >= ECHO_MAX_REQS)
+	if (!llhttp_should_keep_alive(&h->parser) || c->nreq >= ECHO_MAX_REQS || c->w->stopping)
 		c->close_after = true;
 	const char *q = memchr(url, '?', ulen);
 	if (q)
@@ -170,7 +164,8 @@ static void conn_handle(struct echo_conn *c)
 /* Make every step that can progress: send pending output, answer buffered requests, read. */
 static void conn_pump(struct echo_conn *c)
 {
-	struct loop *loop = c->srv->loop;
+	struct loop *loop = c->w->loop;
+	SSL *ssl = c->st.ssl;
 
 	for (int guard = 0; guard < 4 * ECHO_MAX_REQS + 64; guard++) {
 		if (c->draining) {
@@ -184,9 +179,9 @@ static void conn_pump(struct echo_conn *c)
 			continue;
 		}
 		if (c->outoff < c->outlen) {
-			long n = conn_write(c, c->out + c->outoff, c->outlen - c->outoff);
+			long n = stream_write(&c->st, c->out + c->outoff, c->outlen - c->outoff);
 			if (n == -EAGAIN) {
-				io_want(loop, &c->io, c->ssl && SSL_want_read(c->ssl) ? EPOLLIN : EPOLLOUT);
+				io_want(loop, &c->io, ssl && SSL_want_read(ssl) ? EPOLLIN : EPOLLOUT);
 				return;
 			}
 			if (n <= 0)
@@ -197,8 +192,7 @@ static void conn_pump(struct echo_conn *c)
 		if (c->outlen) {
 			c->outlen = c->outoff = 0;
 			if (c->close_after) {
-				if (c->ssl)
-					SSL_shutdown(c->ssl);   /* best effort close_notify */
+				stream_shutdown(&c->st);   /* best effort close_notify */
 				shutdown(c->io.fd, SHUT_WR);
 				c->draining = true;
 				timer_start(loop, &c->timer, ECHO_DRAIN_MS);
@@ -223,9 +217,10 @@ static void conn_pump(struct echo_conn *c)
 				continue;
 			}
 		}
-		long n = conn_read(c, c->in + c->inlen, sizeof(c->in) - c->inlen);
+		c->st.want_write = false;
+		long n = stream_read(&c->st, c->in + c->inlen, sizeof(c->in) - c->inlen);
 		if (n == -EAGAIN) {
-			io_want(loop, &c->io, c->ssl && SSL_want_write(c->ssl) ? EPOLLOUT : EPOLLIN);
+			io_want(loop, &c->io, c->st.want_write ? EPOLLOUT : EPOLLIN);
 			return;
 		}
 		if (n <= 0)
@@ -250,94 +245,130 @@ static void conn_timer_cb(struct loop *loop, struct timer *t)
 	conn_close(container_of(t, struct echo_conn, timer));
 }
 
-static void accept_cb(struct loop *loop, struct io *io, uint32_t revents)
+/* net/server: a connection accepted on this worker's listener. */
+static void echo_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *ss)
 {
-	struct echo_server *srv = container_of(io, struct echo_server, lio);
+	struct echo_worker *w = wstate;
+	struct echo_conn *c = w->nconns < ECHO_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
 
-	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = sock_accept(io->fd, &ss, &sl);
-		if (fd < 0)
-			return;
-		struct echo_conn *c = srv->nconns < ECHO_MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->srv = srv;
-		struct ipaddr peer;
-		ipaddr_from_sockaddr((struct sockaddr *)&ss, &peer);
-		if (ipaddr_format(&peer, c->peer, sizeof(c->peer)))
-			snprintf(c->peer, sizeof(c->peer), "unknown");
-		http_head_init(&c->head, HTTP_REQUEST, ECHO_MAX_HEADERS);
-		io_init(&c->io, fd, conn_io_cb);
-		timer_init(&c->timer, conn_timer_cb);
-		c->next = srv->conns;
-		if (srv->conns)
-			srv->conns->prev = c;
-		srv->conns = c;
-		srv->nconns++;
-		if (srv->ctx) {
-			c->ssl = SSL_new(srv->ctx);
-			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-				ERR_clear_error();
-				conn_close(c);
-				continue;
-			}
-			SSL_set_accept_state(c->ssl);
-		}
-		timer_start(loop, &c->timer, ECHO_IDLE_MS);
-		conn_pump(c);
+	(void)tag;
+	if (!c || stream_init(&c->st, fd, w->srv->ctx)) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->w = w;
+	struct ipaddr peer;
+	ipaddr_from_sockaddr((const struct sockaddr *)ss, &peer);
+	if (ipaddr_format(&peer, c->peer, sizeof(c->peer)))
+		snprintf(c->peer, sizeof(c->peer), "unknown");
+	http_head_init(&c->head, HTTP_REQUEST, ECHO_MAX_HEADERS);
+	io_init(&c->io, fd, conn_io_cb);
+	timer_init(&c->timer, conn_timer_cb);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	timer_start(w->loop, &c->timer, ECHO_IDLE_MS);
+	conn_pump(c);
+}
+
+static int echo_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
+{
+	struct echo_server *srv = arg;
+	struct echo_worker *w = &srv->workers[id];
+
+	w->srv = srv;
+	w->loop = loop;
+	*wstate = w;
+	return 0;
+}
+
+/* Drain: a connection waiting for its next request closes now; one with a request or an
+ * answer under way finishes it (the answer says Connection: close) and then closes. */
+static void echo_drain(void *wstate)
+{
+	struct echo_worker *w = wstate;
+
+	w->stopping = true;
+	for (struct echo_conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->draining)
+			continue;   /* answered and half-closed: its own short timer ends it */
+		if (!c->inlen && c->outoff >= c->outlen)
+			conn_close(c);
+		else
+			c->close_after = true;
 	}
 }
 
-static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
+static bool echo_busy(void *wstate)
 {
-	struct signalfd_siginfo si;
-
-	(void)revents;
-	if (read(io->fd, &si, sizeof(si)) > 0)
-		loop_stop(loop);
+	return ((struct echo_worker *)wstate)->nconns > 0;
 }
+
+static void echo_teardown(void *wstate)
+{
+	struct echo_worker *w = wstate;
+
+	while (w->conns)
+		conn_close(w->conns);
+	loop_run_deferred(w->loop);
+}
+
+/* SIGHUP: echo has no configuration to read again. */
+static void echo_reload(void *arg)
+{
+	(void)arg;
+	log_info("echo: SIGHUP: nothing to reload");
+}
+
+static unsigned echo_stop(void *arg, int sig)
+{
+	(void)arg;
+	(void)sig;
+	return ECHO_STOP_MS;
+}
+
+static const struct server_ops echo_ops = {
+	.worker_init = echo_worker_init, .accept = echo_accept, .drain = echo_drain,
+	.busy = echo_busy, .teardown = echo_teardown, .reload = echo_reload, .stop = echo_stop,
+};
 
 struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const char *listen_text,
-			      const char *cert, const char *key, char *err, size_t cap)
+			      const char *cert, const char *key, unsigned nworkers, char *err,
+			      size_t cap)
 {
 	struct echo_server *srv = calloc(1, sizeof(*srv));
+	int rc;
 
-	if (!srv) {
+	if (!srv || !nworkers || !(srv->workers = calloc(nworkers, sizeof(*srv->workers)))) {
 		snprintf(err, cap, "out of memory");
-		return NULL;
+		goto fail;
 	}
-	srv->lio.fd = srv->sig_io.fd = -1;
+	srv->nworkers = nworkers;
 	if (cert && !(srv->ctx = tls_server_ctx(cert, key, err, cap)))
 		goto fail;
-	int lrc = loop_new(&srv->loop);
-	if (lrc) {
-		snprintf(err, cap, "cannot create the event loop: %s", strerror(-lrc));
+	/* several workers bind with SO_REUSEPORT; net/server probes the address without it
+	 * first, so a second process cannot join the port */
+	struct server_config scfg = { .ops = &echo_ops, .arg = srv, .nworkers = nworkers,
+				      .reuseport = nworkers > 1 };
+	if ((rc = server_new(&scfg, &srv->rt))) {
+		snprintf(err, cap, "out of memory");
 		goto fail;
 	}
-	int lfd = sock_listen(sa, sl, false, 512);
-	if (lfd < 0) {
-		snprintf(err, cap, "cannot listen on %s: %s", listen_text, strerror(-lfd));
+	struct server_listen l = { .len = sl, .backlog = 512, .what = "echo listener" };
+	size_t bad;
+	memcpy(&l.addr, sa, sl);
+	if ((rc = server_start(srv->rt, &l, 1, NULL, &bad))) {
+		if (bad == 0)
+			snprintf(err, cap, "cannot listen on %s: %s%s", listen_text, strerror(-rc),
+				 rc == -EADDRINUSE && nworkers > 1 ? " (another process listens there)" : "");
+		else
+			snprintf(err, cap, "cannot create the event loop: %s", strerror(-rc));
 		goto fail;
 	}
-	io_init(&srv->lio, lfd, accept_cb);
-	io_want(srv->loop, &srv->lio, EPOLLIN);
-
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd >= 0) {
-		io_init(&srv->sig_io, sfd, signal_cb);
-		io_want(srv->loop, &srv->sig_io, EPOLLIN);
-	}
-	signal(SIGPIPE, SIG_IGN);
 	return srv;
 fail:
 	echo_close(srv);
@@ -351,23 +382,15 @@ bool echo_is_tls(const struct echo_server *srv)
 
 int echo_run(struct echo_server *srv)
 {
-	return loop_run(srv->loop) ? -1 : 0;
+	return server_run(srv->rt) ? -1 : 0;
 }
 
 void echo_close(struct echo_server *srv)
 {
 	if (!srv)
 		return;
-	if (srv->loop) {
-		while (srv->conns)
-			conn_close(srv->conns);
-		if (srv->lio.fd >= 0)
-			io_close(srv->loop, &srv->lio);
-		if (srv->sig_io.fd >= 0)
-			io_close(srv->loop, &srv->sig_io);
-		loop_run_deferred(srv->loop);
-		loop_free(srv->loop);
-	}
+	server_free(srv->rt);   /* tears down workers that never ran */
+	free(srv->workers);
 	SSL_CTX_free(srv->ctx);
 	free(srv);
 }

@@ -28,6 +28,7 @@
 #include "core/loop.h"
 #include "http/head.h"
 #include "http/hop.h"
+#include "http/reply.h"
 #include "http/target.h"
 #include "net/server.h"
 #include "net/sock.h"
@@ -220,20 +221,6 @@ static int append_hdr(struct buf *b, const char *n, size_t nl, const char *v, si
 	p[nl + 3 + vl] = '\n';
 	b->len += nl + vl + 4;
 	return 0;
-}
-
-static const char *reason_phrase(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 431: return "Request Header Fields Too Large";
-	case 502: return "Bad Gateway";
-	case 504: return "Gateway Timeout";
-	default: return "Error";
-	}
 }
 
 static double elapsed_ms(const struct timespec *t0)
@@ -473,7 +460,7 @@ static void local_response(struct gconn *c, int status, const char *extra_header
 	c->cout->off = c->cout->len = 0;
 	if (appendf(c->cout, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 		    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n", status,
-		    reason_phrase(status), blen, extra_headers ? extra_headers : "",
+		    http_status_text(status), blen, extra_headers ? extra_headers : "",
 		    c->keep_alive ? "" : "Connection: close\r\n") ||
 	    buf_append(c->cout, body, blen)) {
 		c->closing = true;

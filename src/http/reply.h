@@ -1,7 +1,6 @@
 /* reply.h: the answers iplock's servers make themselves (errors, health, pool, echo): status
  * text, the head of a local response, the JSON error envelope. Pure formatting into the
- * caller's buffer; no I/O. The gate's own table (gate/server.c reason_phrase()) is still to
- * switch to http_status_text(). */
+ * caller's buffer; no I/O. Every server's status line takes its text from http_status_text(). */
 #ifndef IPLOCK_HTTP_REPLY_H
 #define IPLOCK_HTTP_REPLY_H
 

@@ -1,7 +1,6 @@
-/* tls.c: OpenSSL contexts and non-blocking I/O shared by every TLS listener. */
+/* tls.c: the OpenSSL server context shared by every TLS listener (I/O: net/stream). */
 #include "net/tls.h"
 
-#include <errno.h>
 #include <stdio.h>
 
 #include <openssl/err.h>
@@ -34,37 +33,4 @@ fail:
 	ERR_clear_error();
 	SSL_CTX_free(ctx);
 	return NULL;
-}
-
-static long tls_result(SSL *ssl, int n)
-{
-	if (n > 0)
-		return n;
-	switch (SSL_get_error(ssl, n)) {
-	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE:
-		return -EAGAIN;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_SYSCALL:
-		ERR_clear_error();
-		return errno ? -errno : -ECONNRESET;
-	default:
-		ERR_clear_error();
-		return -EPROTO;
-	}
-}
-
-long tls_read(SSL *ssl, void *buf, size_t len)
-{
-	ERR_clear_error();
-	errno = 0;
-	return tls_result(ssl, SSL_read(ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len));
-}
-
-long tls_write(SSL *ssl, const void *buf, size_t len)
-{
-	ERR_clear_error();
-	errno = 0;
-	return tls_result(ssl, SSL_write(ssl, buf, len > 0x7fffffff ? 0x7fffffff : (int)len));
 }

@@ -9,19 +9,20 @@
 
 #include "core/loop.h"
 #include "net/relay.h"
-#include "net/tls.h"
+#include "net/stream.h"
 
 /* What one tunnel's relay works with (a: the client, b: the upstream). */
 struct tunnel_env {
 	struct relay_env env;
 	struct relay_io io;
-	SSL *ssl;                    /* the client side's TLS, or NULL */
+	struct stream *cs;           /* the client's stream when it is TLS, else NULL */
 	const struct io *client;
 	struct loop *loop;
 };
 
-void tunnel_env_init(struct tunnel_env *t, struct relay_pair *p, SSL *ssl, struct loop *loop, char *scratch,
-		     struct pipe_pool *pipes, bool splice, bool splice_auto);
+/* cs: the client's stream; its hooks are used only when it is TLS (plain bytes may splice). */
+void tunnel_env_init(struct tunnel_env *t, struct relay_pair *p, struct stream *cs, struct loop *loop,
+		     char *scratch, struct pipe_pool *pipes, bool splice, bool splice_auto);
 
 /* As relay_pair_event (0 goes on, 1 both FINs through, -errno: end). */
 int relay_start(struct relay_pair *p, struct tunnel_env *t);   /* queued bytes out, then events */

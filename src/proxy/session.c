@@ -12,8 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-
 #include "core/log.h"
 #include "net/host.h"
 #include "net/sock.h"
@@ -37,8 +35,8 @@ static void session_free(struct deferred *d)
 
 void sess_shutdown_write(struct session *s, int fd)
 {
-	if (s->ssl && fd == s->cio.fd)
-		SSL_shutdown(s->ssl);   /* close_notify; the peer's is not waited for */
+	if (fd == s->cio.fd && stream_is_tls(&s->cs))
+		stream_shutdown(&s->cs);   /* close_notify; the peer's is not waited for */
 	shutdown(fd, SHUT_WR);
 }
 
@@ -137,10 +135,7 @@ void session_close(struct session *s)
 	s->state = SESS_DONE;
 	timer_stop(w->loop, &s->timer);
 	timer_stop(w->loop, &s->kick);
-	if (s->ssl) {
-		SSL_free(s->ssl);
-		s->ssl = NULL;
-	}
+	stream_free(&s->cs);
 	dial_cancel(&s->dial);
 	relay_pair_release(&s->relay, &w->pipes);
 	io_close(w->loop, &s->cio);
@@ -188,6 +183,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	relay_pair_init(&s->relay, &s->cio, &s->uio, &s->bytes_up, &s->bytes_down);
 	s->start_ms = s->req_start_ms = s->last_ms = loop_now(w->loop);
 	io_init(&s->cio, fd, session_io_client);
+	stream_init(&s->cs, fd, NULL);   /* plain; TLS below */
 	io_init(&s->uio, -1, session_io_upstream);
 	dial_init(&s->dial, w->loop, w->dns, &session_dial_ops, s, &s->uio, session_io_upstream,
 		  session_cfg(s)->connect_timeout_ms);
@@ -204,13 +200,11 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 		return;
 	}
 	if (tls) {
-		s->ssl = s->cfg->tls_ctx ? SSL_new(s->cfg->tls_ctx) : NULL;
-		if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+		if (!s->cfg->tls_ctx || stream_init(&s->cs, fd, s->cfg->tls_ctx)) {
 			s->reason = "cannot start TLS";
 			session_close(s);
 			return;
 		}
-		SSL_set_accept_state(s->ssl);
 		s->splice = s->splice_auto = false;   /* bytes must pass through OpenSSL */
 		s->state = SESS_TLS;
 	}
@@ -598,7 +592,7 @@ static void socks_input(struct session *s)
 
 static void tunnel_env_of(struct session *s, struct tunnel_env *t)
 {
-	tunnel_env_init(t, &s->relay, s->ssl, s->w->loop, s->w->scratch, &s->w->pipes, s->splice, s->splice_auto);
+	tunnel_env_init(t, &s->relay, &s->cs, s->w->loop, s->w->scratch, &s->w->pipes, s->splice, s->splice_auto);
 }
 
 /* The relay moved bytes: end the tunnel on error or when both FINs are through. */
@@ -631,24 +625,21 @@ static void tunnel_event(struct session *s, bool from_client, uint32_t revents)
 
 static void tls_handshake(struct session *s)
 {
-	ERR_clear_error();
-	int rc = SSL_do_handshake(s->ssl);
+	int rc = stream_handshake(&s->cs);
+
 	if (rc == 1) {
 		s->state = SESS_HEAD;
 		io_want(s->w->loop, &s->cio, EPOLLIN);
-		if (SSL_pending(s->ssl) || SSL_has_pending(s->ssl))
+		if (stream_has_input(&s->cs))
 			head_read(s);
 		return;
 	}
-	int e = SSL_get_error(s->ssl, rc);
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		io_want(s->w->loop, &s->cio, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+	if (rc == 0) {
+		io_want(s->w->loop, &s->cio, s->cs.want_write ? EPOLLOUT : EPOLLIN);
 		return;
 	}
-	ERR_clear_error();
 	s->reason = "TLS handshake failed";
-	SSL_free(s->ssl);   /* no close_notify on a failed handshake */
-	s->ssl = NULL;
+	stream_free(&s->cs);   /* no close_notify on a failed handshake */
 	session_close(s);
 }
 
@@ -657,7 +648,7 @@ static void session_kick(struct loop *loop, struct timer *t)
 {
 	struct session *s = container_of(t, struct session, kick);
 
-	if (s->state != SESS_DONE && s->ssl && (s->cio.want & EPOLLIN))
+	if (s->state != SESS_DONE && stream_is_tls(&s->cs) && (s->cio.want & EPOLLIN))
 		session_io_client(loop, &s->cio, EPOLLIN);
 }
 
@@ -666,7 +657,7 @@ static void session_io_client(struct loop *loop, struct io *io, uint32_t revents
 	struct session *s = container_of(io, struct session, cio);
 
 	session_client_event(loop, s, revents);
-	if (s->state != SESS_DONE && s->ssl && SSL_pending(s->ssl) && (s->cio.want & EPOLLIN))
+	if (s->state != SESS_DONE && stream_pending(&s->cs) && (s->cio.want & EPOLLIN))
 		timer_start(loop, &s->kick, 0);
 }
 

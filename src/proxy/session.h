@@ -14,9 +14,9 @@
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
+#include "net/stream.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
-#include "net/tls.h"
 
 enum sess_state {
 	SESS_HEAD = 0,     /* reading a request head from the client */
@@ -52,7 +52,7 @@ struct session {
 	enum sess_state state;
 	struct io cio;               /* client */
 	struct io uio;               /* upstream */
-	SSL *ssl;                    /* client side over TLS, or NULL */
+	struct stream cs;            /* the client's bytes: plain, or TLS (tls_listen) */
 	struct timer kick;           /* TLS: decrypted bytes wait inside OpenSSL, no event will come */
 	struct timer timer;          /* header, connect or idle deadline, by state */
 	uint64_t start_ms, last_ms;
@@ -125,15 +125,15 @@ static inline const struct ipaddr *session_egress(const struct session *s)
 	return s->have_egress && s->pool ? &s->pool->addrs[s->egress_idx] : NULL;
 }
 
-/* Client or upstream I/O: the client side goes through TLS when the session has it. */
+/* Client or upstream I/O: the client side is the session's stream (TLS when it has it). */
 static inline long sess_read(struct session *s, int fd, void *buf, size_t len)
 {
-	return s->ssl && fd == s->cio.fd ? tls_read(s->ssl, buf, len) : sock_read(fd, buf, len);
+	return fd == s->cio.fd ? stream_read(&s->cs, buf, len) : sock_read(fd, buf, len);
 }
 
 static inline long sess_write(struct session *s, int fd, const void *buf, size_t len)
 {
-	return s->ssl && fd == s->cio.fd ? tls_write(s->ssl, buf, len) : sock_write(fd, buf, len);
+	return fd == s->cio.fd ? stream_write(&s->cs, buf, len) : sock_write(fd, buf, len);
 }
 
 /* FIN (and close_notify over TLS) towards fd */

@@ -31,7 +31,7 @@
 #include "net/dns.h"
 #include "net/relay.h"
 #include "net/sock.h"
-#include "net/tls.h"
+#include "net/stream.h"
 
 #define REPLY_BODY_MAX 4096          /* of a refusal's body: enough for the proxy's JSON */
 
@@ -68,7 +68,7 @@ struct tconn {
 	enum s5_step s5;
 	struct io cio;                /* the local client */
 	struct io pio;                /* the proxy */
-	SSL *ssl;                     /* https:// proxy: TLS over pio, or NULL */
+	struct stream ps;             /* the proxy's bytes: plain, or TLS (https://); set once connected */
 	struct timer timer;
 	struct dial dial;             /* the proxy's addresses and the attempt in flight */
 	struct buf *out, *in;         /* handshake bytes, only until the tunnel is up */
@@ -130,8 +130,7 @@ static void tconn_close(struct tconn *c)
 	timer_stop(rt->loop, &c->timer);
 	dial_cancel(&c->dial);
 	relay_pair_release(&c->relay, &rt->pipes);
-	SSL_free(c->ssl);
-	c->ssl = NULL;
+	stream_free(&c->ps);
 	io_close(rt->loop, &c->cio);
 	io_close(rt->loop, &c->pio);
 	handshake_bufs_put(c);
@@ -189,15 +188,15 @@ static void tconn_timer(struct loop *loop, struct timer *t)
 
 /* ---------------------------------------------------------------- relay */
 
-/* The proxy side may be TLS (https://): its bytes go through OpenSSL, the client's do not. */
+/* The proxy side may be TLS (https://): its bytes go through its stream, the client's do not. */
 static long proxy_read(struct tconn *c, void *buf, size_t len)
 {
-	return c->ssl ? tls_read(c->ssl, buf, len) : sock_read(c->pio.fd, buf, len);
+	return stream_read(&c->ps, buf, len);
 }
 
 static long proxy_write(struct tconn *c, const void *buf, size_t len)
 {
-	return c->ssl ? tls_write(c->ssl, buf, len) : sock_write(c->pio.fd, buf, len);
+	return stream_write(&c->ps, buf, len);
 }
 
 static long hook_read(void *ctx, int fd, void *buf, size_t len)
@@ -218,8 +217,8 @@ static void hook_shutdown(void *ctx, int fd)
 {
 	struct tconn *c = ctx;
 
-	if (fd == c->pio.fd && c->ssl)
-		SSL_shutdown(c->ssl);   /* close_notify first; the peer's is not waited for */
+	if (fd == c->pio.fd && stream_is_tls(&c->ps))
+		stream_shutdown(&c->ps);   /* close_notify first; the peer's is not waited for */
 	shutdown(fd, SHUT_WR);
 }
 
@@ -227,14 +226,14 @@ static bool hook_buffered(void *ctx, int fd)
 {
 	struct tconn *c = ctx;
 
-	return fd == c->pio.fd && c->ssl && SSL_pending(c->ssl) > 0;
+	return fd == c->pio.fd && stream_pending(&c->ps) > 0;
 }
 
 static void relay_event(struct tconn *c, bool from_client, uint32_t revents)
 {
 	struct trun *rt = c->rt;
 	struct relay_io io = { hook_read, hook_write, hook_shutdown, hook_buffered, c };
-	bool plain = c->ssl == NULL;   /* splice needs the bytes as they are on the wire */
+	bool plain = !stream_is_tls(&c->ps);   /* splice needs the bytes as they are on the wire */
 	struct relay_env env = { rt->scratch, &rt->pipes, rt->cfg->splice && plain, rt->cfg->splice_auto && plain,
 				 plain ? NULL : &io };
 
@@ -561,9 +560,10 @@ static void handshake_io(struct tconn *c, uint32_t revents)
 	for (int round = 0; round < 4; round++) {
 		buf_compact(c->in);
 		if (buf_room(c->in)) {
+			c->ps.want_write = false;
 			long n = proxy_read(c, c->in->data + c->in->len, buf_room(c->in));
 			if (n == -EAGAIN) {
-				io_want(c->rt->loop, &c->pio, c->ssl && SSL_want_write(c->ssl) ? EPOLLOUT : EPOLLIN);
+				io_want(c->rt->loop, &c->pio, c->ps.want_write ? EPOLLOUT : EPOLLIN);
 				return;
 			}
 			if (n <= 0)
@@ -604,17 +604,17 @@ static void tls_step(struct tconn *c)
 	char why[300];
 
 	ERR_clear_error();
-	int rc = SSL_connect(c->ssl);
+	int rc = SSL_connect(c->ps.ssl);   /* not stream_handshake: a failure is explained below */
 	if (rc == 1) {
 		proxy_handshake(c);
 		return;
 	}
-	int e = SSL_get_error(c->ssl, rc);
+	int e = SSL_get_error(c->ps.ssl, rc);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 		io_want(c->rt->loop, &c->pio, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
 		return;
 	}
-	long v = SSL_get_verify_result(c->ssl);
+	long v = SSL_get_verify_result(c->ps.ssl);
 	unsigned long err = ERR_get_error();
 	if (v != X509_V_OK)
 		snprintf(why, sizeof(why), "its certificate is not trusted: %s (give the proxy's CA with "
@@ -631,21 +631,20 @@ static void proxy_connected(struct tconn *c)
 {
 	const struct tunnel_proxy *p = &c->rt->cfg->proxy;
 
+	if (stream_init_client(&c->ps, c->pio.fd, p->scheme == TUNNEL_HTTPS ? c->rt->tls : NULL)) {
+		tconn_close(c);
+		return;
+	}
 	if (p->scheme != TUNNEL_HTTPS) {
 		proxy_handshake(c);
 		return;
 	}
-	c->ssl = SSL_new(c->rt->tls);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->pio.fd) != 1) {
-		tconn_close(c);
-		return;
-	}
 	/* the name (or address) in the URL is what the certificate must show */
 	if (p->host.kind == HOST_NAME) {
-		SSL_set_tlsext_host_name(c->ssl, p->host.name);
-		SSL_set1_host(c->ssl, p->host.name);
+		SSL_set_tlsext_host_name(c->ps.ssl, p->host.name);
+		SSL_set1_host(c->ps.ssl, p->host.name);
 	} else {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), p->host.name);
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ps.ssl), p->host.name);
 	}
 	c->state = TC_TLS;
 	tls_step(c);
@@ -739,6 +738,7 @@ static void tconn_start(struct tmap *map, int fd)
 	relay_pair_init(&c->relay, &c->cio, &c->pio, &c->bytes_up, &c->bytes_down);
 	io_init(&c->cio, fd, tconn_io_client);
 	io_init(&c->pio, -1, tconn_io_proxy);
+	c->ps.fd = -1;
 	dial_init(&c->dial, rt->loop, rt->dns, &tconn_dial_ops, c, &c->pio, tconn_io_proxy, 0);
 	timer_init(&c->timer, tconn_timer);
 	c->next = rt->conns;

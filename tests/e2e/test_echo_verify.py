@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import IPLOCK, PASSWORD, Proxy, base_config, free_port
-from verify_util import Echo, make_ca, verify, verify_json
+from verify_util import Echo, make_ca, verify, verify_json, wait_port
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,53 @@ def test_echo_tls_and_usage(echoes, pki):
     for bad in ([], ["--listen", "nohost"], ["--listen", "127.0.0.1:1", "--tls-cert", "x"], ["--bogus"]):
         r = subprocess.run([IPLOCK, "echo", *bad], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.stderr)
+
+
+def test_echo_workers_reload_and_drain(tmp_path):
+    """On net/server: --workers, SIGHUP keeps it serving, a second echo cannot join the port,
+    SIGTERM closes idle connections and finishes a request under way with Connection: close."""
+    import signal
+    port = free_port()
+    err = open(tmp_path / "echo.err", "w+")
+    p = subprocess.Popen([IPLOCK, "echo", "--listen", f"127.0.0.1:{port}", "--workers", "2"],
+                         stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_port("127.0.0.1", port)
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        assert p.poll() is None
+        r = curl(f"http://127.0.0.1:{port}/ip")
+        assert json.loads(r.stdout) == {"origin": "127.0.0.1"}
+        r = subprocess.run([IPLOCK, "echo", "--listen", f"127.0.0.1:{port}", "--workers", "2"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and "cannot listen" in r.stderr, r.stderr
+        r = subprocess.run([IPLOCK, "echo", "--listen", f"127.0.0.1:{port}", "--workers", "0"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "--workers" in r.stderr, r.stderr
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        busy = socket.create_connection(("127.0.0.1", port), timeout=5)
+        busy.sendall(b"GET /ip HTTP/1.1\r\nHost: x\r\n")       # head not complete yet
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        assert idle.recv(100) == b""                               # closed without an answer
+        busy.sendall(b"\r\n")
+        out = b""
+        while True:
+            d = busy.recv(4096)
+            if not d:
+                break
+            out += d
+        assert out.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in out, out
+        assert p.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 5
+        idle.close()
+        busy.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+        err.close()
 
 
 # ---- iplock verify --echo -----------------------------------------------------------------

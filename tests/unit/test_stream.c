@@ -1,6 +1,7 @@
 /* test_stream.c: net/stream over a socketpair, plain and TLS (a self-signed P-256 certificate
  * made in memory): handshake, read, write, EAGAIN, pending bytes, close_notify and a clean
- * end, a failed handshake on bytes that are not TLS. */
+ * end, a failed handshake on bytes that are not TLS; a client-side stream against a server
+ * one; a TCP reset under TLS read as -ECONNRESET (the proxy logs "connection reset" by it). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -152,11 +155,91 @@ static void test_tls(void **state)
 	SSL_CTX_free(cctx);
 }
 
+/* Both ends are streams: the handshake driven by stream_handshake on each side. */
+static void streams_handshake(struct stream *a, struct stream *b)
+{
+	int a_done = 0, b_done = 0;
+
+	for (int i = 0; i < 100 && (!a_done || !b_done); i++) {
+		if (!b_done) {
+			int r = stream_handshake(b);
+			assert_true(r >= 0);
+			b_done = r == 1;
+		}
+		if (!a_done) {
+			int r = stream_handshake(a);
+			assert_true(r >= 0);
+			a_done = r == 1;
+		}
+	}
+	assert_true(a_done && b_done);
+}
+
+/* A connected, non-blocking TCP pair over loopback (a reset needs TCP). */
+static void tcp_pair(int sv[2])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+	sv[1] = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(sv[1], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	sv[0] = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(sv[0] >= 0);
+	close(l);
+	assert_int_equal(fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK), 0);
+}
+
+static void test_tls_client_side_and_reset(void **state)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	struct stream srv, cli;
+	int sv[2];
+	char b[64];
+
+	(void)state;
+	tcp_pair(sv);
+	assert_int_equal(stream_init(&srv, sv[0], sctx), 0);
+	assert_int_equal(stream_init_client(&cli, sv[1], cctx), 0);
+	assert_true(stream_is_tls(&cli));
+	assert_int_equal(stream_read(&cli, b, sizeof(b)), -EAGAIN);   /* handshake under way */
+	streams_handshake(&srv, &cli);
+	assert_int_equal(stream_write(&cli, "hello", 5), 5);
+	long n;
+	for (int i = 0; i < 100 && (n = stream_read(&srv, b, sizeof(b))) == -EAGAIN; i++)
+		usleep(1000);
+	assert_int_equal(n, 5);
+	assert_memory_equal(b, "hello", 5);
+	assert_int_equal(stream_write(&srv, "world", 5), 5);
+	for (int i = 0; i < 100 && (n = stream_read(&cli, b, sizeof(b))) == -EAGAIN; i++)
+		usleep(1000);
+	assert_int_equal(n, 5);
+	assert_memory_equal(b, "world", 5);
+
+	/* the client end goes away with a reset: the server's TLS read says so, not "TLS error" */
+	struct linger lg = { 1, 0 };
+	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	stream_free(&cli);
+	close(sv[1]);
+	for (int i = 0; i < 100 && (n = stream_read(&srv, b, sizeof(b))) == -EAGAIN; i++)
+		usleep(1000);
+	assert_int_equal(n, -ECONNRESET);
+	stream_free(&srv);
+	close(sv[0]);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_tls_client_side_and_reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
