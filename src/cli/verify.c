@@ -428,7 +428,8 @@ static void key_lookup(struct verify *v)
 	struct key_info k;
 	char hex[SHA256_HEX_LEN + 1];
 
-	if (!v->db || access(v->db, R_OK | W_OK) || store_open(v->db, &st))
+	if (!v->db || (!store_is_remote(v->db) && access(v->db, R_OK | W_OK)) ||
+	    store_open(v->db, &st))
 		return;
 	secret_sha256_hex(v->key, strlen(v->key), hex);
 	memset(&k, 0, sizeof(k));
@@ -475,8 +476,10 @@ static int report(struct verify *v)
 	char fix[1024] = "";
 	if (ndenied) {
 		size_t o;
+		char shown[512];
+		store_target_display(v->db ? v->db : "", shown, sizeof(shown));
 		if (v->key_id[0])
-			o = (size_t)snprintf(fix, sizeof(fix), "iplock keys --db %.300s restrict %s", v->db, v->key_id);
+			o = (size_t)snprintf(fix, sizeof(fix), "iplock keys --db %.300s restrict %s", shown, v->key_id);
 		else
 			o = (size_t)snprintf(fix, sizeof(fix), "iplock keys restrict KEY_ID");
 		for (size_t i = 0; i < ndenied && o < sizeof(fix); i++)
@@ -745,7 +748,7 @@ int verify_main(int argc, char **argv)
 			rc = usage_err("--expect goes with --echo", NULL);
 			goto out;
 		}
-		if (v->db && access(v->db, R_OK)) {
+		if (v->db && !store_is_remote(v->db) && access(v->db, R_OK)) {
 			rc = usage_err("cannot read --db", v->db);
 			goto out;
 		}

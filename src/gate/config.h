@@ -3,7 +3,12 @@
  *   [gate]
  *   listen = 127.0.0.1:8080                      ; repeatable; options after the address:
  *   listen = 127.0.0.1:8443 tls proxy_protocol=v2 ;   tls, proxy_protocol=v1|v2|off
- *   db = keys.db                                 ; relative to the config file
+ *   db = keys.db                                 ; relative to the config file, or
+ *   db = postgresql://gate@db1/iplock            ;   a libpq URI / "host=... dbname=..."
+ *   resync = 5                                   ; PostgreSQL: seconds between re-checks
+ *   max_staleness = 300                          ; PostgreSQL: seconds without contact
+ *   on_stale = serve | deny                      ;   before on_stale applies
+ *   metrics = off | on                           ; on: GET /_iplock/metrics (Prometheus)
  *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name)
  *   mode = reverse-proxy | forward-auth | both   ; both: auth_path is forward-auth
  *   auth_path = /_iplock/auth
@@ -65,6 +70,10 @@ struct gate_config {
 	unsigned idle_timeout_s;
 	unsigned header_timeout_s;      /* a request head must arrive whole within this */
 	unsigned workers;               /* threads, each with its own loop and listeners */
+	unsigned resync_ms;             /* PostgreSQL: re-check without a notification */
+	unsigned max_staleness_s;       /* data older than this is stale */
+	bool stale_deny;                /* stale data: answer 503 instead of deciding */
+	bool metrics;                   /* answer GET /_iplock/metrics */
 	struct gate_routes routes;
 };
 

@@ -32,6 +32,7 @@
 #include "net/sock.h"
 
 #define REFRESH_MS      1       /* key store change check at most this often */
+#define METRICS_PATH    "/_iplock/metrics" /* metrics = on: the store's freshness */
 #define CHAIN_LOG_MAX   256     /* bytes of X-Forwarded-For kept for the access log */
 #define XFF_MAX         2048    /* joined X-Forwarded-For values read for the decision */
 #define DISCARD_MAX     (1 << 20) /* body bytes of a refused request read and dropped */
@@ -630,6 +631,32 @@ static int build_upstream_head(struct gconn *c, const struct gate_decision *d,
 	return 0;
 }
 
+/* Prometheus text about this worker's copy of the key store. */
+static int store_metrics_text(const struct keycache *kc, char *buf, size_t cap)
+{
+	struct keycache_stats ks;
+	int n;
+
+	keycache_stats(kc, &ks);
+	n = snprintf(buf, cap,
+		     "# TYPE iplock_gate_store_version gauge\n"
+		     "iplock_gate_store_version{backend=\"%s\"} %lld\n"
+		     "# TYPE iplock_gate_store_staleness_seconds gauge\n"
+		     "iplock_gate_store_staleness_seconds %.3f\n"
+		     "# TYPE iplock_gate_store_reconnects_total counter\n"
+		     "iplock_gate_store_reconnects_total %llu\n"
+		     "# TYPE iplock_gate_store_connected gauge\n"
+		     "iplock_gate_store_connected %d\n"
+		     "# TYPE iplock_gate_store_stale gauge\n"
+		     "iplock_gate_store_stale %d\n"
+		     "# TYPE iplock_gate_keys gauge\n"
+		     "iplock_gate_keys %zu\n",
+		     ks.backend, (long long)ks.version, ks.staleness_s,
+		     (unsigned long long)ks.reconnects, ks.connected, keycache_stale(kc),
+		     keycache_count(kc));
+	return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
+}
+
 static void handle_request(struct gconn *c)
 {
 	struct gate_server *s = c->srv;
@@ -729,8 +756,17 @@ static void handle_request(struct gconn *c)
 	if (rr < 0)
 		log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
 	gate_decide(c->w->kc, &cfg->routes, &in, &d);
-	c->reason = d.reason;
-	c->allowed = d.outcome == GATE_ALLOW;
+	bool metrics_req = cfg->metrics && !c->is_auth && !strcmp(c->path, METRICS_PATH) &&
+			   !strcmp(c->method, "GET");
+	/* on_stale = deny: past max_staleness no decision is made on data that old */
+	bool stale = !metrics_req && cfg->stale_deny && keycache_stale(c->w->kc);
+	if (stale) {
+		d.outcome = GATE_INVALID_KEY;
+		d.status = 503;
+		d.reason = "store_stale";
+	}
+	c->reason = metrics_req ? "metrics" : d.reason;
+	c->allowed = metrics_req || d.outcome == GATE_ALLOW;
 	if (d.key) {
 		copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
 		c->key_type = d.key->type;
@@ -738,16 +774,24 @@ static void handle_request(struct gconn *c)
 	}
 
 	size_t head_len = h->head_len;
-	if (!c->allowed || c->is_auth) {
+	if (!c->allowed || c->is_auth || metrics_req) {
 		char body[2048], hdrs[1024];
 		int n = 0;
 		hdrs[0] = '\0';
-		if (c->allowed) {
+		if (metrics_req) {
+			n = store_metrics_text(c->w->kc, body, sizeof(body));
+			local_response(c, 200, "Content-Type: text/plain; version=0.0.4\r\n", body,
+				       (size_t)n);
+		} else if (c->allowed) {
 			key_headers(c, &d, hdrs, sizeof(hdrs));
 			local_response(c, 200, hdrs, "", 0);
 		} else {
-			n = gate_error_body(&d, cfg->account[0] ? cfg->account : NULL, body,
-					    sizeof(body));
+			n = stale ? snprintf(body, sizeof(body), "{\"error\":{\"message\":\"The key "
+					     "store has not been reachable for over %u seconds; requests "
+					     "are refused until it is (on_stale = deny).\",\"type\":"
+					     "\"api_error\"}}\n", cfg->max_staleness_s) :
+				gate_error_body(&d, cfg->account[0] ? cfg->account : NULL, body,
+						sizeof(body));
 			if (n < 0)
 				n = 0;
 			if (c->is_auth && n > 0) {
@@ -1586,8 +1630,11 @@ static int worker_init(struct gate_server *s, struct gate_worker *w, int index, 
 		snprintf(err, cap, "event loop: %s", strerror(-rc));
 		return rc;
 	}
-	if ((rc = keycache_open(cfg->db, &w->kc))) {
-		snprintf(err, cap, "key store %s: %s", cfg->db, store_errmsg(NULL));
+	if ((rc = keycache_open_opts(cfg->db, &(struct keycache_opts){
+			.resync_ms = cfg->resync_ms, .max_staleness_s = cfg->max_staleness_s }, &w->kc))) {
+		char shown[512];
+		store_target_display(cfg->db, shown, sizeof(shown));
+		snprintf(err, cap, "key store %s: %s", shown, store_errmsg(NULL));
 		return rc;
 	}
 	if (index > 0 && (rc = loop_set_wakeup(w->loop, worker_wake_stop, w))) {
@@ -1710,7 +1757,9 @@ int gate_server_run(struct gate_server *s)
 			 cfg->mode == GATE_MODE_AUTH ? "forward-auth" :
 			 cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
 			 "reverse-proxy", s->n_workers, s->n_workers == 1 ? "" : "s");
-	log_info("gate: %zu keys loaded from %s", keycache_count(s->workers[0].kc), cfg->db);
+	char shown[512];
+	store_target_display(cfg->db, shown, sizeof(shown));
+	log_info("gate: %zu keys loaded from %s", keycache_count(s->workers[0].kc), shown);
 	for (int i = 1; i < s->n_workers; i++) {
 		struct gate_worker *w = &s->workers[i];
 		if ((rc = pthread_create(&w->thread, NULL, worker_main, w))) {
