@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,7 +357,13 @@ int keycache_open_opts(const char *path, const struct keycache_opts *o, struct k
 		f->version = kc->max_gen;
 		atomic_store(&f->connected, true);
 		atomic_store(&f->last_ok_ms, mono_ms());
-		if ((rc = -pthread_create(&f->thread, NULL, feed_main, f)))
+		/* the thread takes no signal: they are the server loop's (signalfd) */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		rc = -pthread_create(&f->thread, NULL, feed_main, f);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc)
 			goto fail;
 		f->started = true;
 	}

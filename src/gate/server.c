@@ -716,6 +716,9 @@ static void handle_request(struct gconn *c)
 					    &c->client);
 	}
 
+	/* metrics = on: the gate's own page, before any forward-auth rewriting of the path */
+	bool metrics_req = cfg->metrics && !strcmp(c->path, METRICS_PATH) &&
+			   !strcmp(c->method, "GET");
 	/* forward-auth: the checked request is described by headers, else it is this one */
 	c->is_auth = cfg->mode == GATE_MODE_AUTH ||
 		     (cfg->mode == GATE_MODE_BOTH && strlen(c->path) == strlen(cfg->auth_path) &&
@@ -756,8 +759,6 @@ static void handle_request(struct gconn *c)
 	if (rr < 0)
 		log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
 	gate_decide(c->w->kc, &cfg->routes, &in, &d);
-	bool metrics_req = cfg->metrics && !c->is_auth && !strcmp(c->path, METRICS_PATH) &&
-			   !strcmp(c->method, "GET");
 	/* on_stale = deny: past max_staleness no decision is made on data that old */
 	bool stale = !metrics_req && cfg->stale_deny && keycache_stale(c->w->kc);
 	if (stale) {

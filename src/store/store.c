@@ -397,6 +397,11 @@ int store_key_list(struct store *st, struct key_info **out, size_t *n)
 {
 	int rc;
 
+	if (st->ops->key_rows_full) {
+		*out = NULL;
+		*n = 0;
+		return st->ops->key_rows_full(st, -1, out, n);
+	}
 	if ((rc = st->ops->read_begin(st)))
 		return rc;
 	rc = list_rows(st, -1, out, n);
@@ -409,11 +414,17 @@ int store_key_changed(struct store *st, int64_t after, struct key_info **out, si
 {
 	int rc;
 
-	/* one read transaction so rows and their children are one consistent snapshot */
-	if ((rc = st->ops->read_begin(st)))
-		return rc;
-	rc = list_rows(st, after < 0 ? 0 : after, out, n);
-	st->ops->read_end(st);
+	if (st->ops->key_rows_full) {
+		*out = NULL;
+		*n = 0;
+		rc = st->ops->key_rows_full(st, after < 0 ? 0 : after, out, n);
+	} else {
+		/* one read transaction so rows and their children are one consistent snapshot */
+		if ((rc = st->ops->read_begin(st)))
+			return rc;
+		rc = list_rows(st, after < 0 ? 0 : after, out, n);
+		st->ops->read_end(st);
+	}
 	if (rc)
 		return rc;
 	*max_gen = after;

@@ -31,6 +31,8 @@ struct store_ops {
 	int (*key_row)(struct store *st, bool by_hash, const char *arg, struct key_info *out);
 	/* key rows, no children: all (oldest first) when after < 0, else gen > after by gen */
 	int (*key_rows)(struct store *st, int64_t after, struct key_info **out, size_t *n);
+	/* optional: key_rows() with children, in one statement (one snapshot, one round trip) */
+	int (*key_rows_full)(struct store *st, int64_t after, struct key_info **out, size_t *n);
 	/* allowlist and permissions of k->id appended to k */
 	int (*children)(struct store *st, struct key_info *k);
 	/* a new key row (id, hash, masked, type, mode, name, created, rotated_from) */

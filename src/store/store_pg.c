@@ -348,6 +348,77 @@ static int pg_key_rows(struct store *st, int64_t after, struct key_info **out, s
 	return 0;
 }
 
+/* Splits a '\n'-joined aggregate into the key's allowlist or permissions. */
+static int split_children(struct key_info *k, const char *allow, const char *perms)
+{
+	size_t cap = 0;
+
+	for (const char *p = allow; p && *p;) {
+		size_t l = strcspn(p, "\n");
+		if (store_grow(&k->allow, &cap, k->n_allow, sizeof(*k->allow)) ||
+		    !(k->allow[k->n_allow] = strndup(p, l)))
+			return -ENOMEM;
+		k->n_allow++;
+		p += l + (p[l] == '\n');
+	}
+	cap = 0;
+	for (const char *p = perms; p && *p;) {
+		size_t l = strcspn(p, "\n"), eq = strcspn(p, "=");
+		char lvl[16];
+		if (store_grow(&k->perms, &cap, k->n_perms, sizeof(*k->perms)))
+			return -ENOMEM;
+		struct key_perm *kp = &k->perms[k->n_perms++];
+		if (eq > l)
+			eq = l;
+		snprintf(kp->resource, sizeof(kp->resource), "%.*s", (int)eq, p);
+		snprintf(lvl, sizeof(lvl), "%.*s", (int)(eq < l ? l - eq - 1 : 0), p + eq + 1);
+		kp->level = PERM_NONE;
+		perm_level_parse(lvl, &kp->level);
+		p += l + (p[l] == '\n');
+	}
+	return 0;
+}
+
+/* Rows and children in one statement: one snapshot, one round trip, whatever the count. */
+static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **out, size_t *n)
+{
+	char a[24];
+	const char *p[1] = { a };
+	PGresult *r;
+	int rc = 0;
+
+#define CHILDREN ", (SELECT string_agg(entry, E'\\n' ORDER BY entry COLLATE \"C\") FROM allow " \
+	"WHERE key_id = k.id), (SELECT string_agg(resource || '=' || level, E'\\n' ORDER BY " \
+	"resource COLLATE \"C\") FROM perms WHERE key_id = k.id) FROM keys k "
+	snprintf(a, sizeof(a), "%" PRId64, after);
+	r = after < 0 ? q(st, "SELECT " KEY_COLS CHILDREN "ORDER BY created, seq", 0, NULL,
+			  PGRES_TUPLES_OK) :
+		q(st, "SELECT " KEY_COLS CHILDREN "WHERE gen > $1::bigint ORDER BY gen", 1, p,
+		  PGRES_TUPLES_OK);
+#undef CHILDREN
+	if (!r)
+		return -EIO;
+	int rows = PQntuples(r);
+	struct key_info *keys = rows ? calloc((size_t)rows, sizeof(*keys)) : NULL;
+	if (rows && !keys) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < rows && !rc; i++) {
+		row_to_key(r, i, &keys[i]);
+		rc = split_children(&keys[i], PQgetisnull(r, i, 11) ? NULL : PQgetvalue(r, i, 11),
+				    PQgetisnull(r, i, 12) ? NULL : PQgetvalue(r, i, 12));
+	}
+	PQclear(r);
+	if (rc) {
+		store_key_list_free(keys, (size_t)rows);
+		return rc;
+	}
+	*out = keys;
+	*n = (size_t)rows;
+	return 0;
+}
+
 static int pg_children(struct store *st, struct key_info *k)
 {
 	const char *p[1] = { k->id };
@@ -581,6 +652,7 @@ const struct store_ops store_pg_ops = {
 	.read_end = pg_read_end,
 	.key_row = pg_key_row,
 	.key_rows = pg_key_rows,
+	.key_rows_full = pg_key_rows_full,
 	.children = pg_children,
 	.key_insert = pg_key_insert,
 	.allow_add = pg_allow_add,
