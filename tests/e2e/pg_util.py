@@ -21,6 +21,16 @@ def _as_owner(cmd):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
+class PgDb(str):
+    """A libpq connection string that knows its cluster and database name."""
+
+    def __new__(cls, conninfo, cluster, name):
+        o = super().__new__(cls, conninfo)
+        o.cluster = cluster
+        o.name = name
+        return o
+
+
 class PgCluster:
     def __init__(self):
         if not PG_BIN:
@@ -70,6 +80,10 @@ class PgCluster:
         name = f"iplock_e{os.getpid()}_{next(self.serial)}"
         self.sql(f"CREATE DATABASE {name}")
         return f"{self.base} dbname={name}", name
+
+    def new_pgdb(self):
+        conninfo, name = self.new_db()
+        return PgDb(conninfo, self, name)
 
     def close(self):
         self.stop("immediate")
