@@ -22,7 +22,12 @@ start_gate() {
 	t0=$(date +%s.%N)
 	"$BIN" gate -c "$work/g.ini" 2>"$work/g.err" &
 	gpid=$!
-	while ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.05; done
+	/usr/bin/python3 -c 'import socket, sys, time
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close(); break
+    except OSError:
+        time.sleep(0.02)' "$port"
 	t1=$(date +%s.%N)
 	rss=$(awk '/VmRSS/ {print $2}' /proc/$gpid/status)
 	kill $gpid; wait $gpid 2>/dev/null || true; gpid=""
