@@ -195,6 +195,23 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 			return "on_stale must be serve or deny";
 		return NULL;
 	}
+	if (!strcmp(name, "usage")) {
+		if (!strcmp(v, "on"))
+			cfg->usage = true;
+		else if (!strcmp(v, "off"))
+			cfg->usage = false;
+		else
+			return "usage must be on or off";
+		return NULL;
+	}
+	if (!strcmp(name, "usage_flush")) {
+		char *end;
+		double t = strtod(v, &end);
+		if (*end || end == v || !(t >= 0.05 && t <= 3600))
+			return "usage_flush must be 0.05-3600 seconds";
+		cfg->usage_flush_ms = (unsigned)(t * 1000 + 0.5);
+		return NULL;
+	}
 	if (!strcmp(name, "metrics")) {
 		if (!strcmp(v, "on"))
 			cfg->metrics = true;
@@ -350,6 +367,7 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	cfg->workers = 1;
 	cfg->resync_ms = 5000;
 	cfg->max_staleness_s = 300;
+	cfg->usage_flush_ms = 5000;
 	rc = ini_parse(path, handler, &p);
 	if (rc == 0) {
 		const char *e = flush_route(&p);

@@ -9,6 +9,8 @@
  *   max_staleness = 300                          ; PostgreSQL: seconds without contact
  *   on_stale = serve | deny                      ;   before on_stale applies
  *   metrics = off | on                           ; on: GET /_iplock/metrics (Prometheus)
+ *   usage = off | on                             ; on: key usage telemetry to the store
+ *   usage_flush = 5                              ;   seconds between a worker's batches
  *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name)
  *   mode = reverse-proxy | forward-auth | both   ; both: auth_path is forward-auth
  *   auth_path = /_iplock/auth
@@ -74,6 +76,8 @@ struct gate_config {
 	unsigned max_staleness_s;       /* data older than this is stale */
 	bool stale_deny;                /* stale data: answer 503 instead of deciding */
 	bool metrics;                   /* answer GET /_iplock/metrics */
+	bool usage;                     /* write key usage telemetry */
+	unsigned usage_flush_ms;        /* a worker hands its usage counts over this often */
 	struct gate_routes routes;
 };
 

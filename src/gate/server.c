@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "gate/usage.h"
 #include "http/head.h"
 #include "net/sock.h"
 
@@ -56,6 +57,7 @@ struct gate_worker {
 	int index;
 	struct loop *loop;
 	struct keycache *kc;
+	struct gate_usage *usage;       /* NULL unless usage = on */
 	struct listener ls[GATE_MAX_LISTEN];
 	int n_ls;
 	struct gconn *conns;    /* every open connection, for shutdown */
@@ -772,6 +774,13 @@ static void handle_request(struct gconn *c)
 		copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
 		c->key_type = d.key->type;
 		c->key_mode = d.key->mode;
+		if (c->w->usage && !metrics_req) {
+			char ctext[IPADDR_STRLEN] = "unknown";
+			if (c->ckind != GATE_CLIENT_UNKNOWN)
+				ipaddr_format(&c->client, ctext, sizeof(ctext));
+			gate_usage_note(c->w->usage, d.key->id, ctext, c->allowed, in.now,
+					loop_now(c->w->loop));
+		}
 	}
 
 	size_t head_len = h->head_len;
@@ -1638,6 +1647,12 @@ static int worker_init(struct gate_server *s, struct gate_worker *w, int index, 
 		snprintf(err, cap, "key store %s: %s", shown, store_errmsg(NULL));
 		return rc;
 	}
+	if (cfg->usage && (rc = gate_usage_new(cfg->db, cfg->usage_flush_ms, &w->usage))) {
+		char shown[512];
+		store_target_display(cfg->db, shown, sizeof(shown));
+		snprintf(err, cap, "key usage store %s: %s", shown, store_errmsg(NULL));
+		return rc;
+	}
 	if (index > 0 && (rc = loop_set_wakeup(w->loop, worker_wake_stop, w))) {
 		snprintf(err, cap, "eventfd: %s", strerror(-rc));
 		return rc;
@@ -1785,6 +1800,7 @@ static void worker_free(struct gate_server *s, struct gate_worker *w)
 {
 	if (!w->loop) {
 		keycache_free(w->kc);
+		gate_usage_free(w->usage);
 		return;
 	}
 	while (w->conns) {
@@ -1803,6 +1819,7 @@ static void worker_free(struct gate_server *s, struct gate_worker *w)
 	if (w->index == 0 && s->sig_io.fd != -1)
 		io_close(w->loop, &s->sig_io);
 	keycache_free(w->kc);
+	gate_usage_free(w->usage);
 	loop_free(w->loop);
 }
 

@@ -439,6 +439,25 @@ int store_data_version(struct store *st, int64_t *out)
 	return st->ops->data_version(st, out);
 }
 
+int store_usage_write(struct store *st, const struct usage_rec *recs, size_t n, int64_t now)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!recs[i].key_id[0] || recs[i].allowed < 0 || recs[i].denied < 0)
+			return fail(st, -EINVAL, "bad usage record");
+	return st->ops->usage_write(st, recs, n, now - (int64_t)STORE_USAGE_DAYS * 86400);
+}
+
+int store_usage_get(struct store *st, const char *key_id, int64_t *last_used, char *last_client,
+		    size_t cap, struct usage_rec **hours, size_t *n)
+{
+	*last_used = 0;
+	*hours = NULL;
+	*n = 0;
+	if (cap)
+		last_client[0] = '\0';
+	return st->ops->usage_get(st, key_id, last_used, last_client, cap, hours, n);
+}
+
 int store_listen(struct store *st)
 {
 	return st->ops->listen ? st->ops->listen(st) : -ENOTSUP;

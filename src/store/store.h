@@ -210,6 +210,27 @@ int store_listen(struct store *st);
 int store_wait_change(struct store *st, int timeout_ms, int64_t *version);
 int store_reconnect(struct store *st);
 
+/* Key usage, for the console: per key the last request's time and client address, and per
+ * key and client address the allowed and denied requests of each hour, kept
+ * STORE_USAGE_DAYS days. Written in batches (the gate: one per worker every few seconds). */
+#define STORE_USAGE_DAYS   30
+#define STORE_CLIENT_MAX   64   /* bytes of a client address text, NUL included */
+
+struct usage_rec {
+	char key_id[STORE_ID_MAX];
+	char client[STORE_CLIENT_MAX];
+	int64_t hour;           /* unix seconds at the start of the hour */
+	int64_t last_used;      /* unix seconds of the latest request counted here */
+	int64_t allowed, denied;
+};
+
+/* Adds n records in one transaction (counts add up, the latest last_used wins) and drops
+ * hours older than STORE_USAGE_DAYS before now. Not a key change: no version, no audit. */
+int store_usage_write(struct store *st, const struct usage_rec *recs, size_t n, int64_t now);
+/* Last use of key_id (*last_used = 0 when never) and its hourly rows, oldest first (free()). */
+int store_usage_get(struct store *st, const char *key_id, int64_t *last_used, char *last_client,
+		    size_t cap, struct usage_rec **hours, size_t *n);
+
 /* JSON form of a key (never the secret; hash omitted). Caller owns the reference. */
 json_t *store_key_json(const struct key_info *k);
 

@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 /* Both backends write this schema version (their migration lists have this many entries). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum store_time_col {
 	STORE_COL_EXPIRES = 0,  /* keys.expires_at */
@@ -47,7 +47,7 @@ struct store_ops {
 	/* moves key id to a fresh store version (gen), higher than every earlier one */
 	int (*bump)(struct store *st, const char *id);
 	int (*set_time)(struct store *st, const char *id, /* Both backends write this schema version (their migration lists have this many entries). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum store_time_col col, int64_t t);
 	int (*audit_add)(struct store *st, int64_t time, const char *actor, const char *id,
@@ -56,6 +56,11 @@ enum store_time_col col, int64_t t);
 	int (*audit_each)(struct store *st, int (*cb)(const struct audit_record *r, void *arg),
 			  void *arg);
 	int (*data_version)(struct store *st, int64_t *out);
+	/* usage: one transaction for the batch, the prune included */
+	int (*usage_write)(struct store *st, const struct usage_rec *r, size_t n,
+			   int64_t prune_before);
+	int (*usage_get)(struct store *st, const char *key_id, int64_t *last_used,
+			 char *last_client, size_t cap, struct usage_rec **hours, size_t *n);
 	/* change feed (NULL: the backend has none) */
 	int (*listen)(struct store *st);
 	int (*wait_change)(struct store *st, int timeout_ms, int64_t *version);

@@ -56,6 +56,19 @@ static const char *const migrations[] = {
 	"  before TEXT,"
 	"  after TEXT,"
 	"  reason TEXT);",
+	/* 1 -> 2: key usage */
+	"CREATE TABLE key_usage ("
+	"  key_id TEXT PRIMARY KEY,"
+	"  last_used BIGINT NOT NULL,"
+	"  last_client TEXT NOT NULL);"
+	"CREATE TABLE key_usage_hourly ("
+	"  key_id TEXT NOT NULL,"
+	"  client TEXT NOT NULL,"
+	"  hour BIGINT NOT NULL,"
+	"  allowed BIGINT NOT NULL DEFAULT 0,"
+	"  denied BIGINT NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (key_id, client, hour));"
+	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -641,6 +654,82 @@ static int pg_reconnect(struct store *st)
 	return session_setup(st);
 }
 
+static int pg_usage_write(struct store *st, const struct usage_rec *r, size_t n,
+			  int64_t prune_before)
+{
+	char a[3][24];
+	int rc;
+
+	/* not a key change: no version lock, so it never waits for (or delays) key writers */
+	if ((rc = cmd(st, "BEGIN", 0, NULL)))
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		snprintf(a[0], sizeof(a[0]), "%" PRId64, r[i].last_used);
+		const char *p1[3] = { r[i].key_id, a[0], r[i].client };
+		if ((rc = cmd(st, "INSERT INTO key_usage (key_id, last_used, last_client) VALUES "
+			      "($1, $2::bigint, $3) ON CONFLICT (key_id) DO UPDATE SET last_used = "
+			      "excluded.last_used, last_client = excluded.last_client WHERE "
+			      "excluded.last_used >= key_usage.last_used", 3, p1)))
+			break;
+		snprintf(a[0], sizeof(a[0]), "%" PRId64, r[i].hour);
+		snprintf(a[1], sizeof(a[1]), "%" PRId64, r[i].allowed);
+		snprintf(a[2], sizeof(a[2]), "%" PRId64, r[i].denied);
+		const char *p2[5] = { r[i].key_id, r[i].client, a[0], a[1], a[2] };
+		rc = cmd(st, "INSERT INTO key_usage_hourly (key_id, client, hour, allowed, denied) "
+			 "VALUES ($1, $2, $3::bigint, $4::bigint, $5::bigint) ON CONFLICT (key_id, "
+			 "client, hour) DO UPDATE SET allowed = key_usage_hourly.allowed + "
+			 "excluded.allowed, denied = key_usage_hourly.denied + excluded.denied", 5, p2);
+	}
+	if (!rc) {
+		snprintf(a[0], sizeof(a[0]), "%" PRId64, prune_before);
+		const char *p3[1] = { a[0] };
+		rc = cmd(st, "DELETE FROM key_usage_hourly WHERE hour < $1::bigint", 1, p3);
+	}
+	if (rc) {
+		pg_rollback(st);
+		return rc;
+	}
+	return cmd(st, "COMMIT", 0, NULL);
+}
+
+static int pg_usage_get(struct store *st, const char *key_id, int64_t *last_used,
+			char *last_client, size_t cap, struct usage_rec **hours, size_t *n)
+{
+	const char *p[1] = { key_id };
+	PGresult *r = q(st, "SELECT last_used, last_client FROM key_usage WHERE key_id = $1", 1, p,
+			PGRES_TUPLES_OK);
+
+	if (!r)
+		return -EIO;
+	if (PQntuples(r)) {
+		*last_used = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		if (cap)
+			snprintf(last_client, cap, "%s", PQgetvalue(r, 0, 1));
+	}
+	PQclear(r);
+	r = q(st, "SELECT client, hour, allowed, denied FROM key_usage_hourly WHERE key_id = $1 "
+	      "ORDER BY hour, client COLLATE \"C\"", 1, p, PGRES_TUPLES_OK);
+	if (!r)
+		return -EIO;
+	int rows = PQntuples(r);
+	struct usage_rec *h = rows ? calloc((size_t)rows, sizeof(*h)) : NULL;
+	if (rows && !h) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < rows; i++) {
+		snprintf(h[i].key_id, sizeof(h[i].key_id), "%s", key_id);
+		copy_val(h[i].client, sizeof(h[i].client), r, i, 0);
+		h[i].hour = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		h[i].allowed = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+		h[i].denied = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+	}
+	PQclear(r);
+	*hours = h;
+	*n = (size_t)rows;
+	return 0;
+}
+
 const struct store_ops store_pg_ops = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -664,6 +753,8 @@ const struct store_ops store_pg_ops = {
 	.audit_add = pg_audit_add,
 	.audit_each = pg_audit_each,
 	.data_version = pg_data_version,
+	.usage_write = pg_usage_write,
+	.usage_get = pg_usage_get,
 	.listen = pg_listen,
 	.wait_change = pg_wait_change,
 	.reconnect = pg_reconnect,

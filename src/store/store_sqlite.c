@@ -44,6 +44,19 @@ static const char *const migrations[] = {
 	"  before TEXT,"
 	"  after TEXT,"
 	"  reason TEXT);",
+	/* 1 -> 2: key usage */
+	"CREATE TABLE key_usage ("
+	"  key_id TEXT PRIMARY KEY,"
+	"  last_used INTEGER NOT NULL,"
+	"  last_client TEXT NOT NULL);"
+	"CREATE TABLE key_usage_hourly ("
+	"  key_id TEXT NOT NULL,"
+	"  client TEXT NOT NULL,"
+	"  hour INTEGER NOT NULL,"
+	"  allowed INTEGER NOT NULL DEFAULT 0,"
+	"  denied INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (key_id, client, hour));"
+	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -71,6 +84,11 @@ enum stmt_id {
 	ST_BEGIN,               /* BEGIN IMMEDIATE */
 	ST_COMMIT,              /* COMMIT */
 	ST_ROLLBACK,            /* ROLLBACK */
+	ST_USAGE_LAST,          /* upsert last use */
+	ST_USAGE_HOUR,          /* add hourly counts */
+	ST_USAGE_PRUNE,         /* drop old hours */
+	ST_USAGE_GET_LAST,      /* last use of a key */
+	ST_USAGE_GET_HOURS,     /* hourly rows of a key */
 	ST_COUNT,
 };
 
@@ -104,6 +122,17 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_USAGE_LAST] = "INSERT INTO key_usage (key_id, last_used, last_client) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT (key_id) DO UPDATE SET last_used = excluded.last_used, "
+		"last_client = excluded.last_client WHERE excluded.last_used >= key_usage.last_used",
+	[ST_USAGE_HOUR] = "INSERT INTO key_usage_hourly (key_id, client, hour, allowed, denied) "
+		"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key_id, client, hour) DO UPDATE SET "
+		"allowed = key_usage_hourly.allowed + excluded.allowed, "
+		"denied = key_usage_hourly.denied + excluded.denied",
+	[ST_USAGE_PRUNE] = "DELETE FROM key_usage_hourly WHERE hour < ?1",
+	[ST_USAGE_GET_LAST] = "SELECT last_used, last_client FROM key_usage WHERE key_id = ?1",
+	[ST_USAGE_GET_HOURS] = "SELECT client, hour, allowed, denied FROM key_usage_hourly "
+		"WHERE key_id = ?1 ORDER BY hour, client",
 };
 
 struct sq {
@@ -516,6 +545,88 @@ static int sq_data_version(struct store *st, int64_t *out)
 	return 0;
 }
 
+static int sq_usage_write(struct store *st, const struct usage_rec *r, size_t n,
+			  int64_t prune_before)
+{
+	int rc;
+
+	if ((rc = sq_begin(st)))
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		sqlite3_stmt *s = stmt_get(st, ST_USAGE_LAST);
+		sqlite3_bind_text(s, 1, r[i].key_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, r[i].last_used);
+		sqlite3_bind_text(s, 3, r[i].client, -1, SQLITE_STATIC);
+		if ((rc = step_done(st, s)))
+			break;
+		s = stmt_get(st, ST_USAGE_HOUR);
+		sqlite3_bind_text(s, 1, r[i].key_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, r[i].client, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, r[i].hour);
+		sqlite3_bind_int64(s, 4, r[i].allowed);
+		sqlite3_bind_int64(s, 5, r[i].denied);
+		rc = step_done(st, s);
+	}
+	if (!rc) {
+		sqlite3_stmt *s = stmt_get(st, ST_USAGE_PRUNE);
+		sqlite3_bind_int64(s, 1, prune_before);
+		rc = step_done(st, s);
+	}
+	if (rc) {
+		sq_rollback(st);
+		return rc;
+	}
+	return sq_commit(st);
+}
+
+static int sq_usage_get(struct store *st, const char *key_id, int64_t *last_used,
+			char *last_client, size_t cap, struct usage_rec **hours, size_t *n)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_USAGE_GET_LAST);
+	struct usage_rec *h = NULL;
+	size_t cnt = 0, hcap = 0;
+	int rc;
+
+	sqlite3_bind_text(s, 1, key_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*last_used = sqlite3_column_int64(s, 0);
+		if (cap)
+			copy_col(last_client, cap, s, 1);
+	} else if (rc != SQLITE_DONE) {
+		rc = fail_db(st);
+		sqlite3_reset(s);
+		return rc;
+	}
+	sqlite3_reset(s);
+	s = stmt_get(st, ST_USAGE_GET_HOURS);
+	sqlite3_bind_text(s, 1, key_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (store_grow(&h, &hcap, cnt, sizeof(*h))) {
+			sqlite3_reset(s);
+			free(h);
+			return -ENOMEM;
+		}
+		struct usage_rec *u = &h[cnt++];
+		memset(u, 0, sizeof(*u));
+		snprintf(u->key_id, sizeof(u->key_id), "%s", key_id);
+		copy_col(u->client, sizeof(u->client), s, 0);
+		u->hour = sqlite3_column_int64(s, 1);
+		u->allowed = sqlite3_column_int64(s, 2);
+		u->denied = sqlite3_column_int64(s, 3);
+	}
+	if (rc != SQLITE_DONE) {
+		rc = fail_db(st);
+		sqlite3_reset(s);
+		free(h);
+		return rc;
+	}
+	sqlite3_reset(s);
+	*hours = h;
+	*n = cnt;
+	return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -538,4 +649,6 @@ const struct store_ops store_sqlite_ops = {
 	.audit_add = sq_audit_add,
 	.audit_each = sq_audit_each,
 	.data_version = sq_data_version,
+	.usage_write = sq_usage_write,
+	.usage_get = sq_usage_get,
 };

@@ -340,3 +340,56 @@ def test_read_only_role_for_gates(pg, tmp_path):
         assert rc != 0
     finally:
         stop_gates(gates)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_key_usage_telemetry(pg, tmp_path, backend):
+    """usage = on: per key the last use and client, per key and client hourly counts."""
+    if backend == "sqlite":
+        db = str(tmp_path / "keys.db")
+
+        def sql(q):
+            import sqlite3
+            con = sqlite3.connect(db)
+            try:
+                return "\n".join("|".join(str(c) for c in r) for r in con.execute(q))
+            finally:
+                con.close()
+    else:
+        db, name = pg.new_db()
+
+        def sql(q):
+            return pg.sql(q, db=name)
+    k = create_key(db, "--type", "secret", "--allow", "127.0.0.1")
+    gates, probes = start_gates(tmp_path, db, 1, "usage = on\nusage_flush = 0.2\n")
+    try:
+        for _ in range(5):
+            assert probes[0].ask(k["secret"]) == 200
+        other = http.client.HTTPConnection("127.0.0.1", gates[0].port, timeout=5,
+                                           source_address=("127.0.0.2", 0))
+        for _ in range(2):
+            other.request("GET", AUTH, headers={"Authorization": "Bearer " + k["secret"]})
+            r = other.getresponse()
+            r.read()
+            assert r.status == 401
+        other.close()
+        # a batch is handed over at the first request after usage_flush: written while running
+        time.sleep(0.3)
+        assert probes[0].ask(k["secret"]) == 200
+        deadline = time.monotonic() + 5
+        while not sql(f"SELECT last_client FROM key_usage WHERE key_id = '{k['id']}'"):
+            assert time.monotonic() < deadline, "usage never written while running"
+            time.sleep(0.05)
+        assert probes[0].ask(k["secret"]) == 200
+    finally:
+        stop_gates(gates)
+    # the rest is written at exit
+    rows = sql(f"SELECT client, allowed, denied FROM key_usage_hourly WHERE key_id = '{k['id']}' "
+               "ORDER BY client")
+    assert rows.splitlines() == ["127.0.0.1|7|0", "127.0.0.2|0|2"]
+    last = sql(f"SELECT last_used, last_client FROM key_usage WHERE key_id = '{k['id']}'")
+    t, client = last.split("|")
+    assert client == "127.0.0.1" and abs(int(t) - time.time()) < 60
+    # usage is not a key change: the version did not move
+    if backend == "postgresql":
+        assert sql("SELECT v FROM iplock_version") == "1"

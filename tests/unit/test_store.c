@@ -573,6 +573,57 @@ static void test_pg_concurrent_writers(void **state)
 	store_key_list_free(all, n);
 }
 
+/* Usage batches add up, the latest use wins, hours past 30 days go; no key change made. */
+static void test_usage(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = 1800000000, hour = now / 3600 * 3600, last, v1, v2;
+	struct usage_rec r[3] = {
+		{ .key_id = "key_a", .client = "192.0.2.7", .hour = hour, .last_used = now,
+		  .allowed = 3, .denied = 1 },
+		{ .key_id = "key_a", .client = "2001:db8::1", .hour = hour, .last_used = now - 5,
+		  .allowed = 0, .denied = 2 },
+		{ .key_id = "key_a", .client = "192.0.2.7", .hour = hour - 31 * 86400,
+		  .last_used = now - 31 * 86400, .allowed = 9, .denied = 0 },
+	};
+	struct usage_rec *h;
+	struct key_info *ch;
+	char client[STORE_CLIENT_MAX];
+	size_t n;
+
+	assert_int_equal(store_key_changed(f->st, 0, &ch, &n, &v1), 0);
+	store_key_list_free(ch, n);
+	assert_int_equal(store_usage_write(f->st, r, 3, now), 0);
+	assert_int_equal(store_usage_write(f->st, r, 1, now), 0);
+	assert_int_equal(store_usage_get(f->st, "key_a", &last, client, sizeof(client), &h, &n), 0);
+	assert_int_equal(last, now);
+	assert_string_equal(client, "192.0.2.7");
+	assert_int_equal(n, 2);     /* the 31-day-old hour was pruned */
+	assert_string_equal(h[0].client, "192.0.2.7");
+	assert_int_equal(h[0].allowed, 6);
+	assert_int_equal(h[0].denied, 2);
+	assert_string_equal(h[1].client, "2001:db8::1");
+	assert_int_equal(h[1].denied, 2);
+	free(h);
+	/* an older batch arriving late does not move last use back */
+	r[1].last_used = now - 100;
+	assert_int_equal(store_usage_write(f->st, &r[1], 1, now), 0);
+	assert_int_equal(store_usage_get(f->st, "key_a", &last, client, sizeof(client), &h, &n), 0);
+	assert_int_equal(last, now);
+	assert_string_equal(client, "192.0.2.7");
+	free(h);
+	assert_int_equal(store_usage_get(f->st, "key_none", &last, client, sizeof(client), &h, &n), 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(n, 0);
+	/* usage is not a key change: caches have nothing to reload */
+	assert_int_equal(store_key_changed(f->st, v1, &ch, &n, &v2), 0);
+	assert_int_equal(n, 0);
+	store_key_list_free(ch, n);
+	/* a bad record writes nothing */
+	r[0].allowed = -1;
+	assert_int_equal(store_usage_write(f->st, r, 2, now), -EINVAL);
+}
+
 int main(int argc, char **argv)
 {
 	pg_base = argc > 1 ? argv[1] : getenv("IPLOCK_TEST_PG");
@@ -581,6 +632,7 @@ int main(int argc, char **argv)
 	printf("test_store: backend %s\n", pg_base ? "postgresql" : "sqlite");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_target_display),
+		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_writers, setup, teardown),
 		cmocka_unit_test(test_key_parse),
