@@ -585,6 +585,28 @@ static int finish_change(struct store *st, const char *id, const char *action,
 
 static int add_entries(struct store *st, const char *id, const char *const *e, size_t n)
 {
+	if (st->ops->allow_add_many && n > 1) {
+		/* all checked first (the same first error), then one round trip for a long list */
+		char (*canon)[STORE_ENTRY_MAX + 1] = malloc(n * sizeof(*canon));
+		const char **pv = malloc(n * sizeof(*pv));
+		int rc = 0;
+		if (!canon || !pv) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n && !rc; i++) {
+			const char *why = store_entry_canon(e[i], canon[i], sizeof(canon[i]));
+			if (why)
+				rc = fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", e[i], why);
+			pv[i] = canon[i];
+		}
+		if (!rc)
+			rc = st->ops->allow_add_many(st, id, pv, n);
+out:
+		free(canon);
+		free(pv);
+		return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char canon[STORE_ENTRY_MAX + 1];
 		const char *why = store_entry_canon(e[i], canon, sizeof(canon));

@@ -38,6 +38,9 @@ struct store_ops {
 	/* a new key row (id, hash, masked, type, mode, name, created, rotated_from) */
 	int (*key_insert)(struct store *st, const struct key_info *k);
 	int (*allow_add)(struct store *st, const char *id, const char *entry);
+	/* optional: n canonical entries in one statement */
+	int (*allow_add_many)(struct store *st, const char *id, const char *const *entries,
+			      size_t n);
 	/* *removed says whether a row went */
 	int (*allow_del)(struct store *st, const char *id, const char *entry, bool *removed);
 	int (*allow_clear)(struct store *st, const char *id);

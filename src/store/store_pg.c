@@ -496,6 +496,36 @@ static int pg_allow_add(struct store *st, const char *id, const char *entry)
 		   2, p);
 }
 
+static int pg_allow_add_many(struct store *st, const char *id, const char *const *e, size_t n)
+{
+	size_t len = 3, o = 0;
+	char *arr;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(e[i]) + 3;
+	if (!(arr = malloc(len)))
+		return -ENOMEM;
+	/* a text[] literal; canonical entries hold only hex digits, '.', ':' and '/' */
+	arr[o++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(e[i]);
+		if (i)
+			arr[o++] = ',';
+		arr[o++] = '"';
+		memcpy(arr + o, e[i], l);
+		o += l;
+		arr[o++] = '"';
+	}
+	arr[o++] = '}';
+	arr[o] = '\0';
+	const char *p[2] = { id, arr };
+	rc = cmd(st, "INSERT INTO allow (key_id, entry) SELECT $1, unnest($2::text[]) "
+		 "ON CONFLICT DO NOTHING", 2, p);
+	free(arr);
+	return rc;
+}
+
 static int pg_allow_del(struct store *st, const char *id, const char *entry, bool *removed)
 {
 	const char *p[2] = { id, entry };
@@ -745,6 +775,7 @@ const struct store_ops store_pg_ops = {
 	.children = pg_children,
 	.key_insert = pg_key_insert,
 	.allow_add = pg_allow_add,
+	.allow_add_many = pg_allow_add_many,
 	.allow_del = pg_allow_del,
 	.allow_clear = pg_allow_clear,
 	.perm_set = pg_perm_set,
