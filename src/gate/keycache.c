@@ -25,7 +25,7 @@ struct feed {
 	bool started;
 	unsigned resync_ms;
 	pthread_mutex_t mu;         /* guards pending, n_pending, cap, pending_version */
-	struct key_info *pending;
+	struct gate_key **pending;  /* built by the thread: the worker only links them in */
 	size_t n_pending, cap;
 	int64_t pending_version;
 	atomic_bool has_pending;
@@ -111,7 +111,9 @@ void keycache_free(struct keycache *kc)
 		if (f->started)
 			pthread_join(f->thread, NULL);
 		store_close(f->st);
-		store_key_list_free(f->pending, f->n_pending);
+		for (size_t i = 0; i < f->n_pending; i++)
+			key_free(f->pending[i]);
+		free(f->pending);
 		pthread_mutex_destroy(&f->mu);
 		free(f);
 	}
@@ -181,19 +183,18 @@ fail:
 	return NULL;
 }
 
-int keycache_put(struct keycache *kc, const struct key_info *ki)
+/* Links a built key in, replacing the entry with the same hash. */
+static void insert(struct keycache *kc, struct gate_key *k)
 {
-	struct gate_key *k = build(ki), **pp;
+	struct gate_key **pp;
 
-	if (!k)
-		return -ENOMEM;
 	for (pp = &kc->buckets[k->h & (kc->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
 		if (!strcmp((*pp)->hash, k->hash)) {
 			struct gate_key *old = *pp;
 			k->next = old->next;
 			*pp = k;
 			key_free(old);
-			return 0;
+			return;
 		}
 	}
 	k->next = kc->buckets[k->h & (kc->nbuckets - 1)];
@@ -201,6 +202,15 @@ int keycache_put(struct keycache *kc, const struct key_info *ki)
 	kc->count++;
 	if (kc->count > kc->nbuckets)
 		(void)grow(kc); /* a failed grow only makes chains longer */
+}
+
+int keycache_put(struct keycache *kc, const struct key_info *ki)
+{
+	struct gate_key *k = build(ki);
+
+	if (!k)
+		return -ENOMEM;
+	insert(kc, k);
 	return 0;
 }
 
@@ -245,24 +255,38 @@ static int feed_catch_up(struct feed *f)
 		free(keys);
 		return 0;
 	}
+	/* the allowlists' range sets are built here, off the worker's thread */
+	struct gate_key **built = calloc(n, sizeof(*built));
+	for (size_t i = 0; built && i < n; i++)
+		if (!(built[i] = build(&keys[i]))) {
+			for (size_t j = 0; j < i; j++)
+				key_free(built[j]);
+			free(built);
+			built = NULL;
+		}
+	store_key_list_free(keys, n);
+	if (!built)
+		return -ENOMEM;     /* f->version unchanged: read again next time */
 	pthread_mutex_lock(&f->mu);
 	if (f->n_pending + n > f->cap) {
 		size_t ncap = (f->n_pending + n) * 2;
-		struct key_info *np = realloc(f->pending, ncap * sizeof(*np));
+		struct gate_key **np = realloc(f->pending, ncap * sizeof(*np));
 		if (!np) {
 			pthread_mutex_unlock(&f->mu);
-			store_key_list_free(keys, n);
-			return -ENOMEM;     /* f->version unchanged: read again next time */
+			for (size_t i = 0; i < n; i++)
+				key_free(built[i]);
+			free(built);
+			return -ENOMEM;
 		}
 		f->pending = np;
 		f->cap = ncap;
 	}
-	memcpy(f->pending + f->n_pending, keys, n * sizeof(*keys));
+	memcpy(f->pending + f->n_pending, built, n * sizeof(*built));
 	f->n_pending += n;
 	f->pending_version = max_gen;
 	atomic_store(&f->has_pending, true);
 	pthread_mutex_unlock(&f->mu);
-	free(keys);     /* the rows' arrays now belong to pending */
+	free(built);
 	f->version = max_gen;
 	return 0;
 }
@@ -379,14 +403,13 @@ int keycache_open(const char *path, struct keycache **out)
 	return keycache_open_opts(path, NULL, out);
 }
 
-/* Applies what the feed thread queued; one atomic load when nothing is queued. */
+/* Links in what the feed thread built; one atomic load when nothing is queued. */
 static int feed_apply(struct keycache *kc)
 {
 	struct feed *f = kc->feed;
-	struct key_info *keys;
+	struct gate_key **keys;
 	size_t n;
 	int64_t v;
-	int rc = 0;
 
 	if (!atomic_load_explicit(&f->has_pending, memory_order_acquire))
 		return 0;
@@ -398,11 +421,9 @@ static int feed_apply(struct keycache *kc)
 	f->n_pending = f->cap = 0;
 	atomic_store(&f->has_pending, false);
 	pthread_mutex_unlock(&f->mu);
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = keycache_put(kc, &keys[i]);
-	store_key_list_free(keys, n);
-	if (rc)
-		return rc;
+	for (size_t i = 0; i < n; i++)
+		insert(kc, keys[i]);
+	free(keys);
 	if (v > kc->max_gen)
 		kc->max_gen = v;
 	return (int)n;

@@ -6,9 +6,10 @@
  * `iplock keys` changes reach the very next request.
  * PostgreSQL: a feed thread per cache owns the connection: it LISTENs, reads the keys changed
  * since the last version it has on each notification and every resync_ms, and after a lost
- * connection reconnects with back-off, LISTENs again, then catches up by version. It hands
- * the rows over under a mutex; keycache_refresh() applies them (one atomic load when none),
- * so the request path never waits on the database. Single-threaded otherwise: one cache per
+ * connection reconnects with back-off, LISTENs again, then catches up by version. It builds
+ * the keys (allowlist range sets included) and hands them over under a mutex;
+ * keycache_refresh() links them in (one atomic load when none), so the request path never
+ * waits on the database nor on building a long allowlist. Single-threaded otherwise: one cache per
  * loop. */
 #ifndef IPLOCK_GATE_KEYCACHE_H
 #define IPLOCK_GATE_KEYCACHE_H
