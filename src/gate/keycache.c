@@ -162,14 +162,19 @@ static struct gate_key *build(const struct key_info *ki)
 	if (ki->n_allow) {
 		if (!(k->allow = cidr_set_new()))
 			goto fail;
+		struct cidr *cs = malloc(ki->n_allow * sizeof(*cs));
+		size_t nc = 0;
+		if (!cs)
+			goto fail;
 		for (size_t i = 0; i < ki->n_allow; i++) {
-			struct cidr c;
 			/* stored entries were validated on write; a bad one must not widen access */
-			if (cidr_parse(ki->allow[i], strlen(ki->allow[i]), &c))
-				continue;
-			if (cidr_set_add(k->allow, &c))
-				goto fail;
+			if (!cidr_parse(ki->allow[i], strlen(ki->allow[i]), &cs[nc]))
+				nc++;
 		}
+		int rc = cidr_set_add_many(k->allow, cs, nc);
+		free(cs);
+		if (rc)
+			goto fail;
 	}
 	if (ki->n_perms) {
 		if (!(k->perms = malloc(ki->n_perms * sizeof(*k->perms))))
