@@ -400,3 +400,26 @@ def test_key_usage_telemetry(pg, tmp_path, backend):
     # usage is not a key change: the version did not move
     if backend == "postgresql":
         assert sql("SELECT v FROM iplock_version") == "1"
+
+
+def test_scan_revoke_on_postgresql_reaches_the_gates(pg, tmp_path):
+    """A leak found by `iplock scan --revoke --db postgresql...` is refused by a running gate."""
+    db, _ = pg.new_db()
+    leaked, kept = make_keys(db, 2)
+    gates, probes = start_gates(tmp_path, db, 1)
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "deploy.env").write_text(f"STRIPE={leaked['secret']}\n")
+        assert probes[0].ask(leaked["secret"]) == 200
+        r = subprocess.run([IPLOCK, "scan", "--revoke", "--db", db, "--actor", "ci", str(src)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, r.stderr
+        assert "revoked 1 key" in r.stderr and leaked["secret"] not in r.stdout + r.stderr
+        deadline = time.monotonic() + 2
+        while probes[0].ask(leaked["secret"]) != 401:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert probes[0].ask(kept["secret"]) == 200
+    finally:
+        stop_gates(gates)
