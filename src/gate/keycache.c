@@ -2,6 +2,7 @@
 #include "gate/keycache.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -380,6 +381,8 @@ int keycache_open_opts(const char *path, const struct keycache_opts *o, struct k
 	}
 	if ((rc = reload(kc)) < 0)
 		goto fail;
+	/* the load's result set and rows are gone: give that heap back (a million keys' worth) */
+	malloc_trim(0);
 	if (f) {
 		f->st = kc->st;
 		kc->st = NULL;
