@@ -15,9 +15,9 @@ else
 OPT      := -O2
 endif
 
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC_DIR) $(DEBUGFLAGS)
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -I$(LLHTTP_INC_DIR) $(DEBUGFLAGS)
 CFLAGS   := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers $(SANFLAGS)
-LDLIBS   := -lcares -lssl -lcrypto -linih -lsqlite3 -ljansson -larchive -lsystemd -lpthread -lm
+LDLIBS   := -lcares -lssl -lcrypto -linih -lsqlite3 -lpq -ljansson -larchive -lsystemd -lpthread -lm
 LDFLAGS  := $(SANFLAGS)
 
 SRC      := $(shell find src -name '*.c' ! -path src/main.c | sort)
@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages the build, the tests and the benchmark need (installed when missing, as root).
 DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev libsqlite3-dev \
-             libjansson-dev libsystemd-dev libcmocka-dev libarchive-dev
+             libjansson-dev libsystemd-dev libcmocka-dev libarchive-dev libpq-dev
 DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3 postgresql
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
@@ -73,8 +73,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 	@echo "  LD $@"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# The store suite runs twice: on SQLite, then on a throwaway PostgreSQL cluster.
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@echo "== $(BUILD)/tests/test_store (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store
 
 e2e: $(BUILD)/iplock
 	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider tests/e2e

@@ -349,7 +349,7 @@ int scan_main(int argc, char **argv)
 		rc = scan_err("--fail-on live, locked or unknown needs --verify", NULL);
 		goto out;
 	}
-	if (revoke && access(db, R_OK | W_OK) != 0) {
+	if (revoke && !store_is_remote(db) && access(db, R_OK | W_OK) != 0) {
 		rc = scan_err("no usable key store (--db)", db);
 		goto out;
 	}

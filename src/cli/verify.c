@@ -287,7 +287,7 @@ int verify_main(int argc, char **argv)
 			rc = usage_err("--expect goes with --echo", NULL);
 			goto out;
 		}
-		if (v->db && access(v->db, R_OK)) {
+		if (v->db && !store_is_remote(v->db) && access(v->db, R_OK)) {
 			rc = usage_err("cannot read --db", v->db);
 			goto out;
 		}

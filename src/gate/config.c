@@ -2,6 +2,7 @@
 #include "gate/config.h"
 
 #include "core/inilines.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -208,7 +209,65 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 	if (!strcmp(name, "listen"))
 		return add_listen(cfg, v);
 	if (!strcmp(name, "db")) {
-		path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+		/* a PostgreSQL connection string is taken as written, a file relative to us */
+		if (store_is_remote(v)) {
+			if (strlen(v) >= sizeof(cfg->db))
+				return "db connection string too long";
+			snprintf(cfg->db, sizeof(cfg->db), "%s", v);
+		} else {
+			path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+		}
+		return NULL;
+	}
+	if (!strcmp(name, "resync")) {
+		char *end;
+		double t = strtod(v, &end);
+		if (*end || end == v || !(t >= 0.05 && t <= 3600))
+			return "resync must be 0.05-3600 seconds";
+		cfg->resync_ms = (unsigned)(t * 1000 + 0.5);
+		return NULL;
+	}
+	if (!strcmp(name, "max_staleness")) {
+		char *end;
+		long t = strtol(v, &end, 10);
+		if (*end || end == v || t < 1 || t > 86400 * 7)
+			return "max_staleness must be 1-604800 seconds";
+		cfg->max_staleness_s = (unsigned)t;
+		return NULL;
+	}
+	if (!strcmp(name, "on_stale")) {
+		if (!strcmp(v, "serve"))
+			cfg->stale_deny = false;
+		else if (!strcmp(v, "deny"))
+			cfg->stale_deny = true;
+		else
+			return "on_stale must be serve or deny";
+		return NULL;
+	}
+	if (!strcmp(name, "usage")) {
+		if (!strcmp(v, "on"))
+			cfg->usage = true;
+		else if (!strcmp(v, "off"))
+			cfg->usage = false;
+		else
+			return "usage must be on or off";
+		return NULL;
+	}
+	if (!strcmp(name, "usage_flush")) {
+		char *end;
+		double t = strtod(v, &end);
+		if (*end || end == v || !(t >= 0.05 && t <= 3600))
+			return "usage_flush must be 0.05-3600 seconds";
+		cfg->usage_flush_ms = (unsigned)(t * 1000 + 0.5);
+		return NULL;
+	}
+	if (!strcmp(name, "metrics")) {
+		if (!strcmp(v, "on"))
+			cfg->metrics = true;
+		else if (!strcmp(v, "off"))
+			cfg->metrics = false;
+		else
+			return "metrics must be on or off";
 		return NULL;
 	}
 	if (!strcmp(name, "upstream")) {
@@ -379,6 +438,9 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	cfg->header_timeout_s = 10;
 	cfg->workers = 1;
 	errno = 0;
+	cfg->resync_ms = 5000;
+	cfg->max_staleness_s = 300;
+	cfg->usage_flush_ms = 5000;
 	rc = ini_parse(path, handler, &p);
 	if (rc == 0) {
 		const char *e = flush_route(&p);

@@ -3,7 +3,14 @@
  *   [gate]
  *   listen = 127.0.0.1:8080                      ; repeatable; options after the address:
  *   listen = 127.0.0.1:8443 tls proxy_protocol=v2 ;   tls, proxy_protocol=v1|v2|off
- *   db = keys.db                                 ; relative to the config file
+ *   db = keys.db                                 ; relative to the config file, or
+ *   db = postgresql://gate@db1/iplock            ;   a libpq URI / "host=... dbname=..."
+ *   resync = 5                                   ; PostgreSQL: seconds between re-checks
+ *   max_staleness = 300                          ; PostgreSQL: seconds without contact
+ *   on_stale = serve | deny                      ;   before on_stale applies
+ *   metrics = off | on                           ; on: GET /_iplock/metrics (Prometheus)
+ *   usage = off | on                             ; on: key usage telemetry to the store
+ *   usage_flush = 5                              ;   seconds between a worker's batches
  *   upstream = 127.0.0.1:9000                    ; reverse-proxy target (IP or name), or
  *   upstream = http://api:9000 | https://api:9443 ;   with a scheme (https: verified TLS)
  *   upstream_ca = ca.pem                         ; https upstream: CAs to trust (default: system)
@@ -79,6 +86,12 @@ struct gate_config {
 	unsigned header_timeout_s;      /* a request head must arrive whole within this */
 	unsigned workers;               /* threads, each with its own loop and listeners */
 	enum gate_path_norm path_norm;  /* proxied requests; forward-auth always refuses */
+	unsigned resync_ms;             /* PostgreSQL: re-check without a notification */
+	unsigned max_staleness_s;       /* data older than this is stale */
+	bool stale_deny;                /* stale data: answer 503 instead of deciding */
+	bool metrics;                   /* answer GET /_iplock/metrics */
+	bool usage;                     /* write key usage telemetry */
+	unsigned usage_flush_ms;        /* a worker hands its usage counts over this often */
 	struct gate_routes routes;
 };
 

@@ -1,7 +1,16 @@
 /* keycache.h: the gate's in-memory copy of the key store, a hash table by SHA-256 of the key.
- * keycache_refresh() asks SQLite whether another process committed (PRAGMA data_version, a
- * few microseconds) and reloads only the keys whose change counter moved, so `iplock keys`
- * changes reach the very next request. Single-threaded: one cache per loop. */
+ * Every decision is made from memory; a key not in the table is unknown.
+ *
+ * SQLite: keycache_refresh() asks SQLite whether another process committed (PRAGMA
+ * data_version, a few microseconds) and reloads only the keys whose change counter moved, so
+ * `iplock keys` changes reach the very next request.
+ * PostgreSQL: a feed thread per cache owns the connection: it LISTENs, reads the keys changed
+ * since the last version it has on each notification and every resync_ms, and after a lost
+ * connection reconnects with back-off, LISTENs again, then catches up by version. It builds
+ * the keys (allowlist range sets included) and hands them over under a mutex;
+ * keycache_refresh() links them in (one atomic load when none), so the request path never
+ * waits on the database nor on building a long allowlist. Single-threaded otherwise: one cache per
+ * loop. */
 #ifndef IPLOCK_GATE_KEYCACHE_H
 #define IPLOCK_GATE_KEYCACHE_H
 
@@ -31,8 +40,26 @@ struct keycache;
 
 /* An empty cache with no store behind it (tests, benchmarks). */
 struct keycache *keycache_new(void);
+struct keycache_opts {
+	unsigned resync_ms;         /* PostgreSQL: re-read without a notification (0 = 5000) */
+	unsigned max_staleness_s;   /* keycache_stale() past this (0 = 300) */
+};
+
 /* A cache fed by the store at path, loaded in full now. 0 or -errno (store_errmsg(NULL)). */
 int keycache_open(const char *path, struct keycache **out);
+int keycache_open_opts(const char *path, const struct keycache_opts *o, struct keycache **out);
+
+/* Freshness, for /metrics and on_stale. */
+struct keycache_stats {
+	int64_t version;            /* store version of the newest change applied */
+	double staleness_s;         /* since the database last answered (0 for SQLite) */
+	uint64_t reconnects;        /* successful reconnections after a lost connection */
+	bool connected;
+	const char *backend;        /* "sqlite", "postgresql", "none" */
+};
+void keycache_stats(const struct keycache *kc, struct keycache_stats *out);
+/* True when the data is older than max_staleness (never for SQLite: the file is local). */
+bool keycache_stale(const struct keycache *kc);
 void keycache_free(struct keycache *kc);
 
 /* Adds or replaces a key from its stored form. 0 or -errno. */

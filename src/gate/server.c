@@ -26,6 +26,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "gate/usage.h"
 #include "http/head.h"
 #include "http/hop.h"
 #include "http/reply.h"
@@ -36,6 +37,7 @@
 #include "net/tls.h"
 
 #define REFRESH_MS      1       /* key store change check at most this often */
+#define METRICS_PATH    "/_iplock/metrics" /* metrics = on: the store's freshness */
 #define CHAIN_LOG_MAX   256     /* bytes of X-Forwarded-For kept for the access log */
 #define XFF_MAX         2048    /* joined X-Forwarded-For values read for the decision */
 #define DISCARD_MAX     (1 << 20) /* body bytes of a refused request read and dropped */
@@ -53,6 +55,7 @@ struct gate_worker {
 	int index;
 	struct loop *loop;
 	struct keycache *kc;
+	struct gate_usage *usage;       /* NULL unless usage = on */
 	struct gconn *conns;    /* every open connection, for shutdown */
 };
 
@@ -769,6 +772,32 @@ static bool canon_target(struct gconn *c, const char *u, size_t n, bool rewrite,
 	return false;
 }
 
+/* Prometheus text about this worker's copy of the key store. */
+static int store_metrics_text(const struct keycache *kc, char *buf, size_t cap)
+{
+	struct keycache_stats ks;
+	int n;
+
+	keycache_stats(kc, &ks);
+	n = snprintf(buf, cap,
+		     "# TYPE iplock_gate_store_version gauge\n"
+		     "iplock_gate_store_version{backend=\"%s\"} %lld\n"
+		     "# TYPE iplock_gate_store_staleness_seconds gauge\n"
+		     "iplock_gate_store_staleness_seconds %.3f\n"
+		     "# TYPE iplock_gate_store_reconnects_total counter\n"
+		     "iplock_gate_store_reconnects_total %llu\n"
+		     "# TYPE iplock_gate_store_connected gauge\n"
+		     "iplock_gate_store_connected %d\n"
+		     "# TYPE iplock_gate_store_stale gauge\n"
+		     "iplock_gate_store_stale %d\n"
+		     "# TYPE iplock_gate_keys gauge\n"
+		     "iplock_gate_keys %zu\n",
+		     ks.backend, (long long)ks.version, ks.staleness_s,
+		     (unsigned long long)ks.reconnects, ks.connected, keycache_stale(kc),
+		     keycache_count(kc));
+	return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
+}
+
 static void handle_request(struct gconn *c)
 {
 	struct gate_server *s = c->srv;
@@ -850,6 +879,9 @@ static void handle_request(struct gconn *c)
 		pre_msg = tmsg;
 	}
 
+	/* metrics = on: the gate's own page (its canonical path), before forward-auth reads headers */
+	bool metrics_req = cfg->metrics && own_ok && !strcmp(own.path, METRICS_PATH) &&
+			   !strcmp(c->method, "GET");
 	/* forward-auth: the checked request is described by headers, else it is this one */
 	c->is_auth = cfg->mode == GATE_MODE_AUTH ||
 		     (cfg->mode == GATE_MODE_BOTH && own_ok && own.path_len == strlen(cfg->auth_path) &&
@@ -910,35 +942,58 @@ static void handle_request(struct gconn *c)
 	in.client = c->client;
 	in.now = (int64_t)time(NULL);
 
+	bool stale = false;
 	if (!pre) {
 		int rr = keycache_refresh(c->w->kc, loop_now(c->w->loop), REFRESH_MS);
 		if (rr < 0)
 			log_warn("gate: key store refresh failed: %d (serving the last good copy)", rr);
 		gate_decide(c->w->kc, &cfg->routes, &in, &d);
-		c->reason = d.reason;
-		c->allowed = d.outcome == GATE_ALLOW;
+		/* on_stale = deny: past max_staleness no decision is made on data that old */
+		stale = !metrics_req && cfg->stale_deny && keycache_stale(c->w->kc);
+		if (stale) {
+			d.outcome = GATE_INVALID_KEY;
+			d.status = 503;
+			d.reason = "store_stale";
+		}
+		c->reason = metrics_req ? "metrics" : d.reason;
+		c->allowed = metrics_req || d.outcome == GATE_ALLOW;
 		if (d.key) {
 			copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
 			c->key_type = d.key->type;
 			c->key_mode = d.key->mode;
+			if (c->w->usage && !metrics_req) {
+				char ctext[IPADDR_STRLEN] = "unknown";
+				if (c->ckind != GATE_CLIENT_UNKNOWN)
+					ipaddr_format(&c->client, ctext, sizeof(ctext));
+				gate_usage_note(c->w->usage, d.key->id, ctext, c->allowed, in.now,
+						loop_now(c->w->loop));
+			}
 		}
 	} else {
 		c->allowed = false;
 	}
 
 	size_t head_len = h->head_len;
-	if (!c->allowed || c->is_auth) {
+	if (!c->allowed || c->is_auth || metrics_req) {
 		char body[2048], hdrs[1024];
 		int n = 0;
 		hdrs[0] = '\0';
 		if (pre) {
 			refuse_request(c, pre, pre_msg);
+		} else if (metrics_req) {
+			n = store_metrics_text(c->w->kc, body, sizeof(body));
+			local_response(c, 200, "Content-Type: text/plain; version=0.0.4\r\n", body,
+				       (size_t)n);
 		} else if (c->allowed) {
 			key_headers(c, &d, hdrs, sizeof(hdrs));
 			local_response(c, 200, hdrs, "", 0);
 		} else {
-			n = gate_error_body(&d, cfg->account[0] ? cfg->account : NULL, body,
-					    sizeof(body));
+			n = stale ? snprintf(body, sizeof(body), "{\"error\":{\"message\":\"The key "
+					     "store has not been reachable for over %u seconds; requests "
+					     "are refused until it is (on_stale = deny).\",\"type\":"
+					     "\"api_error\"}}\n", cfg->max_staleness_s) :
+				gate_error_body(&d, cfg->account[0] ? cfg->account : NULL, body,
+						sizeof(body));
 			if (n < 0)
 				n = 0;
 			if (c->is_auth && n > 0) {
@@ -1813,8 +1868,20 @@ static int gate_worker_init(void *arg, unsigned id, struct loop *loop, void **ws
 	w->srv = s;
 	w->index = (int)id;
 	w->loop = loop;
-	if ((rc = keycache_open(s->cfg->db, &w->kc))) {
-		snprintf(s->init_err, sizeof(s->init_err), "key store %s: %s", s->cfg->db, store_errmsg(NULL));
+	const struct gate_config *cfg = s->cfg;
+	char shown[512];
+	if ((rc = keycache_open_opts(cfg->db, &(struct keycache_opts){
+			.resync_ms = cfg->resync_ms, .max_staleness_s = cfg->max_staleness_s }, &w->kc))) {
+		store_target_display(cfg->db, shown, sizeof(shown));
+		snprintf(s->init_err, sizeof(s->init_err), "key store %s: %s", shown, store_errmsg(NULL));
+		return rc;
+	}
+	if (cfg->usage && (rc = gate_usage_new(cfg->db, cfg->usage_flush_ms, &w->usage))) {
+		store_target_display(cfg->db, shown, sizeof(shown));
+		snprintf(s->init_err, sizeof(s->init_err), "key usage store %s: %s", shown,
+			 store_errmsg(NULL));
+		keycache_free(w->kc);
+		w->kc = NULL;
 		return rc;
 	}
 	*wstate = w;
@@ -1838,6 +1905,8 @@ static void gate_teardown(void *wstate)
 	loop_run_deferred(w->loop);
 	keycache_free(w->kc);
 	w->kc = NULL;
+	gate_usage_free(w->usage); /* flushes what is left */
+	w->usage = NULL;
 	buf_pool_trim(); /* this thread's pooled buffers die with it */
 }
 
@@ -1950,7 +2019,9 @@ int gate_server_run(struct gate_server *s)
 			 cfg->mode == GATE_MODE_AUTH ? "forward-auth" :
 			 cfg->mode == GATE_MODE_BOTH ? "reverse-proxy + forward-auth" :
 			 "reverse-proxy", s->n_workers, s->n_workers == 1 ? "" : "s");
-	log_info("gate: %zu keys loaded from %s", keycache_count(s->workers[0].kc), cfg->db);
+	char shown[512];
+	store_target_display(cfg->db, shown, sizeof(shown));
+	log_info("gate: %zu keys loaded from %s", keycache_count(s->workers[0].kc), shown);
 	return server_run(s->rt);
 }
 

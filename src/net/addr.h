@@ -60,6 +60,8 @@ struct cidr_set;
 struct cidr_set *cidr_set_new(void);
 void cidr_set_free(struct cidr_set *set);
 int cidr_set_add(struct cidr_set *set, const struct cidr *c);  /* 0, -ENOMEM, -EINVAL (no family) */
+/* n at once, one merge (long lists); on an error the set may hold part of them */
+int cidr_set_add_many(struct cidr_set *set, const struct cidr *c, size_t n);
 bool cidr_set_contains(const struct cidr_set *set, const struct ipaddr *ip);
 size_t cidr_set_count(const struct cidr_set *set);   /* successful adds, duplicates included */
 

@@ -25,15 +25,17 @@ static int cmp_fp(const void *a, const void *b)
 const char *scan_store_open(const char *db_path, struct store **out, char *err, size_t cap)
 {
 	struct stat sb;
+	char shown[512];
 
 	*out = NULL;
+	store_target_display(db_path, shown, sizeof(shown));
 	/* opening would create an empty store: a mistyped path must not look like "no keys" */
-	if (stat(db_path, &sb) != 0) {
+	if (!store_is_remote(db_path) && stat(db_path, &sb) != 0) {
 		snprintf(err, cap, "no key store at %s: %s", db_path, strerror(errno));
 		return err;
 	}
 	if (store_open(db_path, out) != 0) {
-		snprintf(err, cap, "cannot open the key store %s: %s", db_path,
+		snprintf(err, cap, "cannot open the key store %s: %s", shown,
 			 *out ? store_errmsg(*out) : store_errmsg(NULL));
 		if (*out)
 			store_close(*out);

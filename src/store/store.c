@@ -1,7 +1,9 @@
-/* store.c: the API-key store on SQLite. One connection per process; every write runs in a
- * BEGIN IMMEDIATE transaction with its audit record, so a failed call changes nothing. */
-#include "store/store.h"
+/* store.c: the key store's interface. Every rule lives here (validation, error texts, audit
+ * records, one transaction per change); the backends (store_sqlite.c, store_pg.c) only run
+ * primitive reads and writes, so both behave alike by construction. */
+#include "store/store_be.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -11,115 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "net/addr.h"
 
-/* Migrations: entry i brings the schema from version i to i + 1. Never edit a shipped entry;
- * append a new one. */
-static const char *const migrations[] = {
-	/* 0 -> 1 */
-	"CREATE TABLE keys ("
-	"  id TEXT PRIMARY KEY,"
-	"  hash TEXT NOT NULL UNIQUE,"
-	"  masked TEXT NOT NULL,"
-	"  type TEXT NOT NULL CHECK (type IN ('secret','restricted','publishable','org')),"
-	"  mode TEXT NOT NULL CHECK (mode IN ('live','test')),"
-	"  name TEXT NOT NULL DEFAULT '',"
-	"  created INTEGER NOT NULL,"
-	"  expires_at INTEGER,"
-	"  revoked_at INTEGER,"
-	"  rotated_from TEXT,"
-	"  gen INTEGER NOT NULL);"
-	"CREATE INDEX keys_gen ON keys(gen);"
-	"CREATE TABLE allow ("
-	"  key_id TEXT NOT NULL REFERENCES keys(id),"
-	"  entry TEXT NOT NULL,"
-	"  PRIMARY KEY (key_id, entry)) WITHOUT ROWID;"
-	"CREATE TABLE perms ("
-	"  key_id TEXT NOT NULL REFERENCES keys(id),"
-	"  resource TEXT NOT NULL,"
-	"  level TEXT NOT NULL CHECK (level IN ('read','write')),"
-	"  PRIMARY KEY (key_id, resource)) WITHOUT ROWID;"
-	"CREATE TABLE audit ("
-	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  time INTEGER NOT NULL,"
-	"  actor TEXT NOT NULL,"
-	"  key_id TEXT,"
-	"  action TEXT NOT NULL,"
-	"  before TEXT,"
-	"  after TEXT,"
-	"  reason TEXT);",
-};
-#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
-enum stmt_id {
-	ST_KEY_BY_ID = 0,       /* one key row by id */
-	ST_KEY_BY_HASH,         /* one key row by hash */
-	ST_KEY_ALL,             /* every key row */
-	ST_KEY_CHANGED,         /* rows with gen above ? */
-	ST_ALLOW_OF,            /* allowlist of one key */
-	ST_PERMS_OF,            /* permissions of one key */
-	ST_KEY_INSERT,          /* new key row */
-	ST_ALLOW_INSERT,        /* add an entry */
-	ST_ALLOW_DELETE,        /* remove an entry */
-	ST_ALLOW_CLEAR,         /* remove all entries of a key */
-	ST_PERM_UPSERT,         /* set a permission */
-	ST_PERM_DELETE,         /* remove a permission */
-	ST_KEY_BUMP,            /* gen = max + 1 */
-	ST_KEY_SET_EXPIRY,      /* expires_at */
-	ST_KEY_SET_REVOKED,     /* revoked_at */
-	ST_AUDIT_INSERT,        /* audit record */
-	ST_AUDIT_ALL,           /* audit records in order */
-	ST_DATA_VERSION,        /* PRAGMA data_version */
-	ST_BEGIN,               /* BEGIN IMMEDIATE */
-	ST_COMMIT,              /* COMMIT */
-	ST_ROLLBACK,            /* ROLLBACK */
-	ST_COUNT,
-};
-
-#define KEY_COLS "id, hash, masked, type, mode, name, created, expires_at, revoked_at, " \
-	"rotated_from, gen"
-
-static const char *const stmt_sql[ST_COUNT] = {
-	[ST_KEY_BY_ID] = "SELECT " KEY_COLS " FROM keys WHERE id = ?1",
-	[ST_KEY_BY_HASH] = "SELECT " KEY_COLS " FROM keys WHERE hash = ?1",
-	[ST_KEY_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created, rowid",
-	[ST_KEY_CHANGED] = "SELECT " KEY_COLS " FROM keys WHERE gen > ?1 ORDER BY gen",
-	[ST_ALLOW_OF] = "SELECT entry FROM allow WHERE key_id = ?1 ORDER BY entry",
-	[ST_PERMS_OF] = "SELECT resource, level FROM perms WHERE key_id = ?1 ORDER BY resource",
-	[ST_KEY_INSERT] = "INSERT INTO keys (id, hash, masked, type, mode, name, created, "
-		"expires_at, revoked_at, rotated_from, gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-		"NULL, NULL, ?8, (SELECT COALESCE(MAX(gen), 0) + 1 FROM keys))",
-	[ST_ALLOW_INSERT] = "INSERT OR IGNORE INTO allow (key_id, entry) VALUES (?1, ?2)",
-	[ST_ALLOW_DELETE] = "DELETE FROM allow WHERE key_id = ?1 AND entry = ?2",
-	[ST_ALLOW_CLEAR] = "DELETE FROM allow WHERE key_id = ?1",
-	[ST_PERM_UPSERT] = "INSERT INTO perms (key_id, resource, level) VALUES (?1, ?2, ?3) "
-		"ON CONFLICT (key_id, resource) DO UPDATE SET level = excluded.level",
-	[ST_PERM_DELETE] = "DELETE FROM perms WHERE key_id = ?1 AND resource = ?2",
-	[ST_KEY_BUMP] = "UPDATE keys SET gen = (SELECT MAX(gen) + 1 FROM keys) WHERE id = ?1",
-	[ST_KEY_SET_EXPIRY] = "UPDATE keys SET expires_at = ?2 WHERE id = ?1",
-	[ST_KEY_SET_REVOKED] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1",
-	[ST_AUDIT_INSERT] = "INSERT INTO audit (time, actor, key_id, action, before, after, reason) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[ST_AUDIT_ALL] = "SELECT seq, time, actor, key_id, action, before, after, reason "
-		"FROM audit ORDER BY seq",
-	[ST_DATA_VERSION] = "PRAGMA data_version",
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-};
-
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[ST_COUNT];
-	char err[256];
-};
-
-static int fail(struct store *st, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct store *st, int rc, const char *fmt, ...)
+int store_fail(struct store *st, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -130,10 +26,21 @@ static int fail(struct store *st, int rc, const char *fmt, ...)
 	secret_redact(st->err, strlen(st->err));
 	return rc;
 }
+#define fail store_fail
 
-static int fail_db(struct store *st)
+int store_grow(void *arr, size_t *cap, size_t n, size_t sz)
 {
-	return fail(st, -EIO, "database error: %s", sqlite3_errmsg(st->db));
+	void **p = arr;
+
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *np = realloc(*p, ncap * sz);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = ncap;
+	return 0;
 }
 
 static char open_err[256];
@@ -143,9 +50,87 @@ const char *store_errmsg(const struct store *st)
 	return st ? st->err : open_err;
 }
 
+bool store_is_remote(const char *target)
+{
+	const char *p = target, *k;
+
+	if (!strncmp(p, "postgresql://", 13) || !strncmp(p, "postgres://", 11))
+		return true;
+	/* a libpq key=value string starts with a keyword and '=' ("host=... dbname=...") */
+	while (*p == ' ')
+		p++;
+	for (k = p; islower((unsigned char)*p) || *p == '_'; p++)
+		;
+	while (*p == ' ')
+		p++;
+	return p > k && *p == '=';
+}
+
+void store_target_display(const char *t, char *out, size_t cap)
+{
+	size_t o = 0, n = strlen(t);
+	const char *auth_end = NULL, *at = NULL, *colon = NULL;
+
+	if (!cap)
+		return;
+	if (!store_is_remote(t)) {
+		snprintf(out, cap, "%s", t);
+		return;
+	}
+	/* a password in the text never reaches a log: user:secret@host and password=secret */
+	const char *sch = strstr(t, "://");
+	if (sch) {
+		const char *a = sch + 3;
+		auth_end = a + strcspn(a, "/?#");
+		for (const char *q = a; q < auth_end; q++)
+			if (*q == '@')
+				at = q;
+		if (at)
+			colon = memchr(a, ':', (size_t)(at - a));
+	}
+	for (size_t i = 0; i < n && o + 1 < cap;) {
+		const char *p = t + i, *v = NULL;
+		if (colon && p == colon)
+			v = at, out[o++] = ':';
+		else if ((i == 0 || strchr(" ?&", t[i - 1])) && !strncasecmp(p, "password", 8)) {
+			const char *e = p + 8;
+			while (*e == ' ')
+				e++;
+			if (*e == '=') {
+				for (size_t m = 0; m < 9 && o + 1 < cap; m++)
+					out[o++] = "password="[m];
+				v = e + 1;
+				while (*v == ' ')
+					v++;
+				if (*v == '\'') {
+					for (v++; *v && *v != '\''; v += (*v == '\\' && v[1]) ? 2 : 1)
+						;
+					if (*v)
+						v++;
+				} else {
+					v += strcspn(v, " &#");
+				}
+			}
+		}
+		if (!v) {
+			out[o++] = t[i++];
+			continue;
+		}
+		for (size_t m = 0; m < 3 && o + 1 < cap; m++)
+			out[o++] = '*';
+		i = (size_t)(v - t);
+	}
+	out[o] = '\0';
+}
+
+const char *store_backend(const struct store *st)
+{
+	return st->ops->name;
+}
+
 int store_schema_version(void)
 {
-	return SCHEMA_VERSION;
+	return STORE_SCHEMA_VERSION;
 }
 
 /* ---- names ---- */
@@ -291,57 +276,6 @@ void store_actor_default(char *out, size_t cap)
 
 /* ---- open / close ---- */
 
-static int exec_simple(struct store *st, const char *sql)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		fail(st, -EIO, "database error: %s", msg ? msg : sqlite3_errmsg(st->db));
-		sqlite3_free(msg);
-		return -EIO;
-	}
-	return 0;
-}
-
-static int migrate(struct store *st)
-{
-	sqlite3_stmt *s = NULL;
-	int version = 0, rc;
-
-	if ((rc = exec_simple(st, "BEGIN IMMEDIATE")))
-		return rc;
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW) {
-		rc = fail_db(st);
-		goto out;
-	}
-	version = sqlite3_column_int(s, 0);
-	if (version > SCHEMA_VERSION) {
-		rc = fail(st, -EPROTO, "database schema version %d is newer than this iplock (%d)",
-			  version, SCHEMA_VERSION);
-		goto out;
-	}
-	for (; version < SCHEMA_VERSION; version++) {
-		char sql[64];
-		if ((rc = exec_simple(st, migrations[version])))
-			goto out;
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		if ((rc = exec_simple(st, sql)))
-			goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(s);
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		exec_simple(st, "ROLLBACK");
-		memcpy(st->err, keep, sizeof(keep));
-		return rc;
-	}
-	return exec_simple(st, "COMMIT");
-}
-
 int store_open(const char *path, struct store **out)
 {
 	struct store *st = calloc(1, sizeof(*st));
@@ -350,87 +284,26 @@ int store_open(const char *path, struct store **out)
 	*out = NULL;
 	if (!st)
 		return -ENOMEM;
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		rc = fail(st, -EIO, "cannot open %s: %s", path,
-			  st->db ? sqlite3_errmsg(st->db) : "out of memory");
-		goto out;
+	st->ops = store_is_remote(path) ? &store_pg_ops : &store_sqlite_ops;
+	if ((rc = st->ops->open(st, path))) {
+		/* the caller has no store: store_errmsg(NULL) gives the reason */
+		memcpy(open_err, st->err, sizeof(open_err));
+		store_close(st);
+		return rc;
 	}
-	/* Writers from other processes (iplock keys while the gate runs) wait instead of failing. */
-	sqlite3_busy_timeout(st->db, 5000);
-	if ((rc = exec_simple(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-			      "PRAGMA foreign_keys = ON;")))
-		goto out;
-	if ((rc = migrate(st)))
-		goto out;
-	for (int i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-				       &st->stmt[i], NULL) != SQLITE_OK) {
-			rc = fail_db(st);
-			goto out;
-		}
 	*out = st;
 	return 0;
-out:
-	/* the caller has no store: store_errmsg(NULL) gives the reason */
-	memcpy(open_err, st->err, sizeof(open_err));
-	store_close(st);
-	return rc;
 }
 
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	for (int i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	sqlite3_close(st->db);
+	st->ops->close(st);
 	free(st);
 }
 
-
 /* ---- reading ---- */
-
-static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id)
-{
-	sqlite3_stmt *s = st->stmt[id];
-
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return s;
-}
-
-static void copy_col(char *dst, size_t cap, sqlite3_stmt *s, int col)
-{
-	const unsigned char *t = sqlite3_column_text(s, col);
-	size_t n = t ? strlen((const char *)t) : 0;
-
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(dst, t, n);
-	dst[n] = '\0';
-}
-
-static void row_to_key(sqlite3_stmt *s, struct key_info *k)
-{
-	char buf[32];
-
-	memset(k, 0, sizeof(*k));
-	copy_col(k->id, sizeof(k->id), s, 0);
-	copy_col(k->hash, sizeof(k->hash), s, 1);
-	copy_col(k->masked, sizeof(k->masked), s, 2);
-	copy_col(buf, sizeof(buf), s, 3);
-	key_type_parse(buf, &k->type);
-	copy_col(buf, sizeof(buf), s, 4);
-	key_mode_parse(buf, &k->mode);
-	copy_col(k->name, sizeof(k->name), s, 5);
-	k->created = sqlite3_column_int64(s, 6);
-	k->expires_at = sqlite3_column_int64(s, 7);
-	k->revoked_at = sqlite3_column_int64(s, 8);
-	copy_col(k->rotated_from, sizeof(k->rotated_from), s, 9);
-	k->gen = sqlite3_column_int64(s, 10);
-}
 
 void store_key_clear(struct key_info *k)
 {
@@ -445,77 +318,17 @@ void store_key_clear(struct key_info *k)
 	k->n_allow = k->n_perms = 0;
 }
 
-/* Loads the allowlist and permissions of k->id. */
-static int load_children(struct store *st, struct key_info *k)
+static int get_one(struct store *st, bool by_hash, const char *arg, struct key_info *out)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_ALLOW_OF);
-	size_t cap = 0;
-	int rc;
-
-	sqlite3_bind_text(s, 1, k->id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (k->n_allow == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			char **na = realloc(k->allow, ncap * sizeof(*na));
-			if (!na)
-				return -ENOMEM;
-			k->allow = na;
-			cap = ncap;
-		}
-		const char *t = (const char *)sqlite3_column_text(s, 0);
-		if (!(k->allow[k->n_allow] = strdup(t ? t : "")))
-			return -ENOMEM;
-		k->n_allow++;
-	}
-	if (rc != SQLITE_DONE)
-		return fail_db(st);
-	sqlite3_reset(s);
-
-	s = stmt_get(st, ST_PERMS_OF);
-	cap = 0;
-	sqlite3_bind_text(s, 1, k->id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (k->n_perms == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			struct key_perm *np = realloc(k->perms, ncap * sizeof(*np));
-			if (!np)
-				return -ENOMEM;
-			k->perms = np;
-			cap = ncap;
-		}
-		struct key_perm *p = &k->perms[k->n_perms++];
-		char lvl[16];
-		copy_col(p->resource, sizeof(p->resource), s, 0);
-		copy_col(lvl, sizeof(lvl), s, 1);
-		p->level = PERM_NONE;
-		perm_level_parse(lvl, &p->level);
-	}
-	if (rc != SQLITE_DONE)
-		return fail_db(st);
-	sqlite3_reset(s);
-	return 0;
-}
-
-static int get_one(struct store *st, enum stmt_id which, const char *arg, struct key_info *out)
-{
-	sqlite3_stmt *s = stmt_get(st, which);
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
+	rc = st->ops->key_row(st, by_hash, arg, out);
+	if (rc == -ENOENT)
 		return fail(st, -ENOENT, "no such key: %.64s", arg);
-	}
-	if (rc != SQLITE_ROW) {
-		rc = fail_db(st);
-		sqlite3_reset(s);
+	if (rc)
 		return rc;
-	}
-	row_to_key(s, out);
-	sqlite3_reset(s);
-	if ((rc = load_children(st, out))) {
+	if ((rc = st->ops->children(st, out))) {
 		store_key_clear(out);
 		return rc;
 	}
@@ -524,12 +337,12 @@ static int get_one(struct store *st, enum stmt_id which, const char *arg, struct
 
 int store_key_get(struct store *st, const char *id, struct key_info *out)
 {
-	return get_one(st, ST_KEY_BY_ID, id, out);
+	return get_one(st, false, id, out);
 }
 
 int store_key_get_by_hash(struct store *st, const char *sha256_hex, struct key_info *out)
 {
-	return get_one(st, ST_KEY_BY_HASH, sha256_hex, out);
+	return get_one(st, true, sha256_hex, out);
 }
 
 int store_key_find(struct store *st, const char *id_or_key, struct key_info *out, bool *by_key)
@@ -560,63 +373,58 @@ void store_key_list_free(struct key_info *keys, size_t n)
 	free(keys);
 }
 
-static int list_rows(struct store *st, sqlite3_stmt *s, struct key_info **out, size_t *n)
+static int list_rows(struct store *st, int64_t after, struct key_info **out, size_t *n)
 {
 	struct key_info *keys = NULL;
-	size_t cnt = 0, cap = 0;
+	size_t cnt = 0;
 	int rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct key_info *nk = realloc(keys, ncap * sizeof(*nk));
-			if (!nk) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			keys = nk;
-			cap = ncap;
-		}
-		row_to_key(s, &keys[cnt++]);
-	}
-	if (rc != SQLITE_DONE) {
-		rc = fail_db(st);
-		goto out;
-	}
-	sqlite3_reset(s);
+	*out = NULL;
+	*n = 0;
+	if ((rc = st->ops->key_rows(st, after, &keys, &cnt)))
+		return rc;
 	for (size_t i = 0; i < cnt; i++)
-		if ((rc = load_children(st, &keys[i])))
-			goto out;
+		if ((rc = st->ops->children(st, &keys[i]))) {
+			store_key_list_free(keys, cnt);
+			return rc;
+		}
 	*out = keys;
 	*n = cnt;
 	return 0;
-out:
-	sqlite3_reset(s);
-	store_key_list_free(keys, cnt);
-	return rc;
 }
 
 int store_key_list(struct store *st, struct key_info **out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
-	return list_rows(st, stmt_get(st, ST_KEY_ALL), out, n);
+	int rc;
+
+	if (st->ops->key_rows_full) {
+		*out = NULL;
+		*n = 0;
+		return st->ops->key_rows_full(st, -1, out, n);
+	}
+	if ((rc = st->ops->read_begin(st)))
+		return rc;
+	rc = list_rows(st, -1, out, n);
+	st->ops->read_end(st);
+	return rc;
 }
 
 int store_key_changed(struct store *st, int64_t after, struct key_info **out, size_t *n,
 		      int64_t *max_gen)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_KEY_CHANGED);
 	int rc;
 
-	*out = NULL;
-	*n = 0;
-	sqlite3_bind_int64(s, 1, after);
-	/* one read transaction so rows and their children are one consistent snapshot */
-	if ((rc = exec_simple(st, "BEGIN")))
-		return rc;
-	rc = list_rows(st, s, out, n);
-	exec_simple(st, "COMMIT");
+	if (st->ops->key_rows_full) {
+		*out = NULL;
+		*n = 0;
+		rc = st->ops->key_rows_full(st, after < 0 ? 0 : after, out, n);
+	} else {
+		/* one read transaction so rows and their children are one consistent snapshot */
+		if ((rc = st->ops->read_begin(st)))
+			return rc;
+		rc = list_rows(st, after < 0 ? 0 : after, out, n);
+		st->ops->read_end(st);
+	}
 	if (rc)
 		return rc;
 	*max_gen = after;
@@ -628,17 +436,41 @@ int store_key_changed(struct store *st, int64_t after, struct key_info **out, si
 
 int store_data_version(struct store *st, int64_t *out)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_DATA_VERSION);
-	int rc = sqlite3_step(s);
+	return st->ops->data_version(st, out);
+}
 
-	if (rc != SQLITE_ROW) {
-		rc = fail_db(st);
-		sqlite3_reset(s);
-		return rc;
-	}
-	*out = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return 0;
+int store_usage_write(struct store *st, const struct usage_rec *recs, size_t n, int64_t now)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!recs[i].key_id[0] || recs[i].allowed < 0 || recs[i].denied < 0)
+			return fail(st, -EINVAL, "bad usage record");
+	return st->ops->usage_write(st, recs, n, now - (int64_t)STORE_USAGE_DAYS * 86400);
+}
+
+int store_usage_get(struct store *st, const char *key_id, int64_t *last_used, char *last_client,
+		    size_t cap, struct usage_rec **hours, size_t *n)
+{
+	*last_used = 0;
+	*hours = NULL;
+	*n = 0;
+	if (cap)
+		last_client[0] = '\0';
+	return st->ops->usage_get(st, key_id, last_used, last_client, cap, hours, n);
+}
+
+int store_listen(struct store *st)
+{
+	return st->ops->listen ? st->ops->listen(st) : -ENOTSUP;
+}
+
+int store_wait_change(struct store *st, int timeout_ms, int64_t *version)
+{
+	return st->ops->wait_change ? st->ops->wait_change(st, timeout_ms, version) : -ENOTSUP;
+}
+
+int store_reconnect(struct store *st)
+{
+	return st->ops->reconnect ? st->ops->reconnect(st) : -ENOTSUP;
 }
 
 /* ---- JSON ---- */
@@ -686,50 +518,30 @@ static char *key_json_text(const struct key_info *k)
 
 static int tx_begin(struct store *st)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_BEGIN);
-	int rc = sqlite3_step(s);
-
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : fail_db(st);
+	return st->ops->begin(st);
 }
 
 static int tx_end(struct store *st, int rc)
 {
-	sqlite3_stmt *s = stmt_get(st, rc ? ST_ROLLBACK : ST_COMMIT);
-	int r = sqlite3_step(s);
-
-	sqlite3_reset(s);
-	if (rc)
+	if (rc) {
+		char keep[sizeof(st->err)];
+		memcpy(keep, st->err, sizeof(keep));
+		st->ops->rollback(st);
+		memcpy(st->err, keep, sizeof(keep));
 		return rc;
-	if (r != SQLITE_DONE) {
-		rc = fail_db(st);
-		s = stmt_get(st, ST_ROLLBACK);
-		sqlite3_step(s);
-		sqlite3_reset(s);
+	}
+	if ((rc = st->ops->commit(st))) {
+		char keep[sizeof(st->err)];
+		memcpy(keep, st->err, sizeof(keep));
+		st->ops->rollback(st);
+		memcpy(st->err, keep, sizeof(keep));
 	}
 	return rc;
-}
-
-static int step_done(struct store *st, sqlite3_stmt *s)
-{
-	int rc = sqlite3_step(s);
-
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : fail_db(st);
-}
-
-static int bump(struct store *st, const char *id)
-{
-	sqlite3_stmt *s = stmt_get(st, ST_KEY_BUMP);
-
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	return step_done(st, s);
 }
 
 static int audit(struct store *st, const char *actor, const char *id, const char *action,
 		 const struct key_info *before, const struct key_info *after, const char *reason)
 {
-	sqlite3_stmt *s;
 	char *b = before ? key_json_text(before) : NULL;
 	char *a = after ? key_json_text(after) : NULL;
 	char *why = reason ? strdup(reason) : NULL;
@@ -739,21 +551,11 @@ static int audit(struct store *st, const char *actor, const char *id, const char
 		rc = -ENOMEM;
 		goto out;
 	}
-	s = stmt_get(st, ST_AUDIT_INSERT);
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)time(NULL));
-	sqlite3_bind_text(s, 2, actor && actor[0] ? actor : "unknown", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, action, -1, SQLITE_STATIC);
-	if (b)
-		sqlite3_bind_text(s, 5, b, -1, SQLITE_STATIC);
-	if (a)
-		sqlite3_bind_text(s, 6, a, -1, SQLITE_STATIC);
-	if (why) {
-		/* a reason is shown by every audit listing: a key quoted in it is kept masked */
+	/* a reason is shown by every audit listing: a key quoted in it is kept masked */
+	if (why)
 		secret_redact(why, strlen(why));
-		sqlite3_bind_text(s, 7, why, -1, SQLITE_STATIC);
-	}
-	rc = step_done(st, s);
+	rc = st->ops->audit_add(st, (int64_t)time(NULL), actor && actor[0] ? actor : "unknown", id,
+				action, b, a, why);
 out:
 	free(b);
 	free(a);
@@ -769,7 +571,7 @@ static int finish_change(struct store *st, const char *id, const char *action,
 	struct key_info after;
 	int rc;
 
-	if ((rc = bump(st, id)))
+	if ((rc = st->ops->bump(st, id)))
 		return rc;
 	if ((rc = store_key_get(st, id, &after)))
 		return rc;
@@ -783,15 +585,34 @@ static int finish_change(struct store *st, const char *id, const char *action,
 
 static int add_entries(struct store *st, const char *id, const char *const *e, size_t n)
 {
+	if (st->ops->allow_add_many && n > 1) {
+		/* all checked first (the same first error), then one round trip for a long list */
+		char (*canon)[STORE_ENTRY_MAX + 1] = malloc(n * sizeof(*canon));
+		const char **pv = malloc(n * sizeof(*pv));
+		int rc = 0;
+		if (!canon || !pv) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n && !rc; i++) {
+			const char *why = store_entry_canon(e[i], canon[i], sizeof(canon[i]));
+			if (why)
+				rc = fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", e[i], why);
+			pv[i] = canon[i];
+		}
+		if (!rc)
+			rc = st->ops->allow_add_many(st, id, pv, n);
+out:
+		free(canon);
+		free(pv);
+		return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char canon[STORE_ENTRY_MAX + 1];
 		const char *why = store_entry_canon(e[i], canon, sizeof(canon));
 		if (why)
 			return fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", e[i], why);
-		sqlite3_stmt *s = stmt_get(st, ST_ALLOW_INSERT);
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, canon, -1, SQLITE_TRANSIENT);
-		int rc = step_done(st, s);
+		int rc = st->ops->allow_add(st, id, canon);
 		if (rc)
 			return rc;
 	}
@@ -801,22 +622,10 @@ static int add_entries(struct store *st, const char *id, const char *const *e, s
 static int set_perm(struct store *st, const char *id, const char *resource,
 		    enum perm_level level)
 {
-	sqlite3_stmt *s;
-
 	if (!store_resource_valid(resource))
 		return fail(st, -EINVAL, "bad resource name '%.64s' (use a-z, 0-9, '_', '.')",
 			    resource);
-	if (level == PERM_NONE) {
-		s = stmt_get(st, ST_PERM_DELETE);
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, resource, -1, SQLITE_STATIC);
-	} else {
-		s = stmt_get(st, ST_PERM_UPSERT);
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, resource, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, perm_level_name(level), -1, SQLITE_STATIC);
-	}
-	return step_done(st, s);
+	return st->ops->perm_set(st, id, resource, level);
 }
 
 /* Inserts a new key row with fresh id and secret; children are added by the caller. */
@@ -826,9 +635,7 @@ static int insert_key(struct store *st, enum key_type type, enum key_mode mode,
 {
 	const char *prefix = key_prefix(type, mode);
 	size_t pl = strlen(prefix);
-	char hash[SHA256_HEX_LEN + 1], masked[SECRET_MASK_MAX], shown[STORE_NAME_MAX + 1];
-	sqlite3_stmt *s;
-	int rc;
+	struct key_info k = { .type = type, .mode = mode };
 
 	if (cap < pl + STORE_KEY_BODY + 1)
 		return fail(st, -ENOBUFS, "key buffer too small");
@@ -837,25 +644,17 @@ static int insert_key(struct store *st, enum key_type type, enum key_mode mode,
 	if (secret_random_alnum(id_out + 4, STORE_ID_LEN - 4) ||
 	    secret_random_alnum(secret_out + pl, STORE_KEY_BODY))
 		return fail(st, -EIO, "random source failed");
-	secret_sha256_hex(secret_out, pl + STORE_KEY_BODY, hash);
-	secret_mask(secret_out, pl + STORE_KEY_BODY, masked);
-	s = stmt_get(st, ST_KEY_INSERT);
-	sqlite3_bind_text(s, 1, id_out, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, masked, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, key_type_name(type), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, key_mode_name(mode), -1, SQLITE_STATIC);
+	memcpy(k.id, id_out, STORE_ID_MAX);
+	secret_sha256_hex(secret_out, pl + STORE_KEY_BODY, k.hash);
+	secret_mask(secret_out, pl + STORE_KEY_BODY, k.masked);
 	/* the name is listed everywhere: a key pasted into it is stored masked */
-	snprintf(shown, sizeof(shown), "%s", name ? name : "");
-	secret_redact(shown, strlen(shown));
-	sqlite3_bind_text(s, 6, shown, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)time(NULL));
+	snprintf(k.name, sizeof(k.name), "%s", name ? name : "");
+	secret_redact(k.name, strlen(k.name));
+	k.created = (int64_t)time(NULL);
 	if (rotated_from)
-		sqlite3_bind_text(s, 8, rotated_from, -1, SQLITE_STATIC);
-	rc = step_done(st, s);
-	return rc;
+		snprintf(k.rotated_from, sizeof(k.rotated_from), "%s", rotated_from);
+	return st->ops->key_insert(st, &k);
 }
-
 static int check_spec(struct store *st, const struct key_spec *spec)
 {
 	if ((unsigned)spec->type > KEY_ORG || (unsigned)spec->mode > KEY_TEST)
@@ -927,9 +726,7 @@ int store_key_restrict(struct store *st, const char *id, bool clear,
 		goto out;
 	}
 	if (clear) {
-		sqlite3_stmt *s = stmt_get(st, ST_ALLOW_CLEAR);
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		if ((rc = step_done(st, s)))
+		if ((rc = st->ops->allow_clear(st, id)))
 			goto out;
 	}
 	for (size_t i = 0; i < n_remove; i++) {
@@ -939,12 +736,10 @@ int store_key_restrict(struct store *st, const char *id, bool clear,
 			rc = fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", remove[i], why);
 			goto out;
 		}
-		sqlite3_stmt *s = stmt_get(st, ST_ALLOW_DELETE);
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, canon, -1, SQLITE_TRANSIENT);
-		if ((rc = step_done(st, s)))
+		bool removed = false;
+		if ((rc = st->ops->allow_del(st, id, canon, &removed)))
 			goto out;
-		if (sqlite3_changes(st->db) == 0 && !clear) {
+		if (!removed && !clear) {
 			rc = fail(st, -EINVAL, "'%.64s' is not in the allowlist of %s", remove[i], id);
 			goto out;
 		}
@@ -997,13 +792,9 @@ int store_key_perm(struct store *st, const char *id, const char *resource,
 	return store_key_perms(st, id, &p, 1, actor);
 }
 
-static int set_time(struct store *st, enum stmt_id which, const char *id, int64_t t)
+static int set_time(struct store *st, enum store_time_col col, const char *id, int64_t t)
 {
-	sqlite3_stmt *s = stmt_get(st, which);
-
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, t);
-	return step_done(st, s);
+	return st->ops->set_time(st, id, col, t);
 }
 
 int store_key_rotate(struct store *st, const char *id, int64_t expire_in_s, const char *actor,
@@ -1032,7 +823,7 @@ int store_key_rotate(struct store *st, const char *id, int64_t expire_in_s, cons
 	exp = now + expire_in_s;
 	if (old.expires_at && old.expires_at < exp)
 		exp = old.expires_at;
-	if ((rc = set_time(st, ST_KEY_SET_EXPIRY, id, exp)))
+	if ((rc = set_time(st, STORE_COL_EXPIRES, id, exp)))
 		goto out;
 	if ((rc = finish_change(st, id, "rotate", &old, actor, "rotated out", &old_after)))
 		goto out;
@@ -1059,7 +850,7 @@ int store_key_expire(struct store *st, const char *id, const char *actor)
 		rc = fail(st, -EPERM, "publishable keys cannot be expired");
 		goto out;
 	}
-	if ((rc = set_time(st, ST_KEY_SET_EXPIRY, id, (int64_t)time(NULL))))
+	if ((rc = set_time(st, STORE_COL_EXPIRES, id, (int64_t)time(NULL))))
 		goto out;
 	rc = finish_change(st, id, "expire", &before, actor, NULL, NULL);
 out:
@@ -1074,7 +865,7 @@ static int revoke_loaded(struct store *st, struct key_info *k, const char *actor
 
 	if (k->revoked_at)
 		return fail(st, -EALREADY, "key %s is already revoked", k->id);
-	if ((rc = set_time(st, ST_KEY_SET_REVOKED, k->id, (int64_t)time(NULL))))
+	if ((rc = set_time(st, STORE_COL_REVOKED, k->id, (int64_t)time(NULL))))
 		return rc;
 	return finish_change(st, k->id, "revoke", k, actor, reason, NULL);
 }
@@ -1117,27 +908,5 @@ out:
 int store_audit_each(struct store *st, int (*cb)(const struct audit_record *r, void *arg),
 		     void *arg)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_AUDIT_ALL);
-	int rc;
-
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct audit_record r = {
-			.seq = sqlite3_column_int64(s, 0),
-			.time = sqlite3_column_int64(s, 1),
-			.actor = (const char *)sqlite3_column_text(s, 2),
-			.key_id = (const char *)sqlite3_column_text(s, 3),
-			.action = (const char *)sqlite3_column_text(s, 4),
-			.before = (const char *)sqlite3_column_text(s, 5),
-			.after = (const char *)sqlite3_column_text(s, 6),
-			.reason = (const char *)sqlite3_column_text(s, 7),
-		};
-		if (cb(&r, arg))
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		rc = fail_db(st);
-	else
-		rc = 0;
-	sqlite3_reset(s);
-	return rc;
+	return st->ops->audit_each(st, cb, arg);
 }

@@ -1,4 +1,7 @@
-/* store.h: the API-key store on SQLite (WAL, versioned schema, prepared statements).
+/* store.h: the API-key store, on SQLite (a file path: WAL, prepared statements) or on
+ * PostgreSQL (a libpq connection URI "postgresql://..." or a "key=value ..." string; the
+ * password comes from PGPASSFILE/PGPASSWORD or the string, and store_target_display() masks
+ * it). Both have a versioned schema and refuse a database newer than the binary.
  *
  * A key is kept only as the SHA-256 hex of its full text plus a masked display form
  * (prefix + last 4); the full key exists once, in the caller's buffer at create/rotate.
@@ -98,6 +101,13 @@ struct audit_record {
 
 struct store;
 
+/* True when target names a PostgreSQL database rather than a SQLite file. */
+bool store_is_remote(const char *target);
+/* target fit for a log or an error: a password in it replaced by "***". */
+void store_target_display(const char *target, char *out, size_t cap);
+/* "sqlite" or "postgresql". */
+const char *store_backend(const struct store *st);
+
 /* Opens (creating and migrating when needed) the database at path. */
 int store_open(const char *path, struct store **out);
 void store_close(struct store *st);
@@ -186,8 +196,40 @@ int store_revoke_by_hash(struct store *st, const char *sha256_hex, const char *a
 int store_audit_each(struct store *st, int (*cb)(const struct audit_record *r, void *arg),
 		     void *arg);
 
-/* SQLite's PRAGMA data_version: changes when another connection committed. Cheap. */
+/* Changes when another connection committed: SQLite's PRAGMA data_version (cheap); on
+ * PostgreSQL the store version (the highest gen; a round trip). */
 int store_data_version(struct store *st, int64_t *out);
+
+/* Change feed (PostgreSQL; SQLite returns -ENOTSUP). Every change commits a new store version
+ * (the key's gen) and a notification carrying only that number. store_listen() subscribes
+ * this connection; store_wait_change() waits up to timeout_ms: 1 a change was committed
+ * (*version = the highest announced), 0 none, -EIO the connection is lost (then
+ * store_reconnect(), store_listen() again, and read what changed by version: nothing sent
+ * while away is delivered). */
+int store_listen(struct store *st);
+int store_wait_change(struct store *st, int timeout_ms, int64_t *version);
+int store_reconnect(struct store *st);
+
+/* Key usage, for the console: per key the last request's time and client address, and per
+ * key and client address the allowed and denied requests of each hour, kept
+ * STORE_USAGE_DAYS days. Written in batches (the gate: one per worker every few seconds). */
+#define STORE_USAGE_DAYS   30
+#define STORE_CLIENT_MAX   64   /* bytes of a client address text, NUL included */
+
+struct usage_rec {
+	char key_id[STORE_ID_MAX];
+	char client[STORE_CLIENT_MAX];
+	int64_t hour;           /* unix seconds at the start of the hour */
+	int64_t last_used;      /* unix seconds of the latest request counted here */
+	int64_t allowed, denied;
+};
+
+/* Adds n records in one transaction (counts add up, the latest last_used wins) and drops
+ * hours older than STORE_USAGE_DAYS before now. Not a key change: no version, no audit. */
+int store_usage_write(struct store *st, const struct usage_rec *recs, size_t n, int64_t now);
+/* Last use of key_id (*last_used = 0 when never) and its hourly rows, oldest first (free()). */
+int store_usage_get(struct store *st, const char *key_id, int64_t *last_used, char *last_client,
+		    size_t cap, struct usage_rec **hours, size_t *n);
 
 /* JSON form of a key (never the secret; hash omitted). Caller owns the reference. */
 json_t *store_key_json(const struct key_info *k);

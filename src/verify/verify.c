@@ -321,7 +321,8 @@ static void key_lookup(struct verify *v)
 	struct key_info k;
 	char hex[SHA256_HEX_LEN + 1];
 
-	if (!v->db || access(v->db, R_OK | W_OK) || store_open(v->db, &st))
+	if (!v->db || (!store_is_remote(v->db) && access(v->db, R_OK | W_OK)) ||
+	    store_open(v->db, &st))
 		return;
 	secret_sha256_hex(v->key, strlen(v->key), hex);
 	memset(&k, 0, sizeof(k));
@@ -424,8 +425,11 @@ void verify_summarize(const struct verify *v, struct verify_summary *s)
 
 	if (s->ndenied) {
 		size_t o;
+		char shown[512];
+		/* a PostgreSQL connection string is shown without its password */
+		store_target_display(v->db ? v->db : "", shown, sizeof(shown));
 		if (v->key_id[0])
-			o = (size_t)snprintf(s->fix, sizeof(s->fix), "iplock keys --db %.300s restrict %s", v->db, v->key_id);
+			o = (size_t)snprintf(s->fix, sizeof(s->fix), "iplock keys --db %.300s restrict %s", shown, v->key_id);
 		else
 			o = (size_t)snprintf(s->fix, sizeof(s->fix), "iplock keys restrict KEY_ID");
 		for (size_t i = 0; i < s->ndenied && o < sizeof(s->fix); i++)

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from gate_util import Gate, Upstream, create_key, curl, free_port, keys, wait_port, IPLOCK
+from pg_util import pg  # noqa: F401 (the session's cluster)
 
 MSG_IP = "The API key provided does not allow requests from your IP address."
 MSG_NOKEY = ("You did not provide an API key. You need to provide your API key in the "
@@ -29,10 +30,11 @@ def upstream():
     u.close()
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory, upstream):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def env(request, tmp_path_factory, upstream):
+    """The gate on a SQLite file, then again on a PostgreSQL database."""
     tmp = tmp_path_factory.mktemp("gate")
-    db = tmp / "keys.db"
+    db = tmp / "keys.db" if request.param == "sqlite" else request.getfixturevalue("pg").new_db()[0]
     e = {"db": db, "tmp": tmp}
     e["sk"] = create_key(db, "--type", "secret", "--mode", "test", "--allow", "127.0.0.2",
                          "--allow", "::ffff:127.0.0.3")

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from gate_util import IPLOCK, keys, create_key
+from pg_util import PgDb, pg  # noqa: F401 (the session's cluster)
 
 
 def run(db, *args):
@@ -18,6 +19,9 @@ def run(db, *args):
 
 
 def snapshot(db):
+    if isinstance(db, PgDb):
+        return [sorted(db.cluster.sql(f"SELECT t::text FROM {t} t", db=db.name).splitlines())
+                for t in ("keys", "allow", "perms", "audit")]
     con = sqlite3.connect(str(db))
     try:
         rows = []
@@ -28,9 +32,12 @@ def snapshot(db):
         con.close()
 
 
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "keys.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """Every test on a SQLite file and again on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "keys.db"
+    return request.getfixturevalue("pg").new_pgdb()
 
 
 def test_help_and_usage(db):
@@ -53,6 +60,15 @@ def test_create_formats_and_hash_at_rest(db):
         assert k["masked"] == prefix + "****" + s[-4:]
         assert re.fullmatch(r"key_[A-Za-z0-9]{16}", k["id"])
         made[k["id"]] = s
+    if isinstance(db, PgDb):
+        hashes = dict(r.split("|") for r in
+                      db.cluster.sql("SELECT id, hash FROM keys", db=db.name).splitlines())
+        dump = db.cluster.sql("SELECT string_agg(t::text, ' ') FROM (SELECT k::text FROM keys k "
+                              "UNION ALL SELECT a::text FROM audit a) t", db=db.name)
+        for kid, s in made.items():
+            assert hashes[kid] == hashlib.sha256(s.encode()).hexdigest()
+            assert s[8:] not in dump
+        return
     con = sqlite3.connect(str(db))
     hashes = {r[0]: r[1] for r in con.execute("SELECT id, hash FROM keys")}
     mode = con.execute("PRAGMA journal_mode").fetchone()[0]

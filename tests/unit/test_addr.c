@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -409,6 +410,43 @@ static void test_check_destination(void **state)
 	cidr_set_free(allow);
 }
 
+/* cidr_set_add_many() answers as one cidr_set_add() per entry does, for v4 and v6 mixed. */
+static void test_cidr_set_add_many(void **state)
+{
+	struct cidr_set *one = cidr_set_new(), *many = cidr_set_new();
+	struct cidr *cs = calloc(3000, sizeof(*cs));
+	char text[64];
+
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		if (i % 3 == 2)
+			snprintf(text, sizeof(text), "2001:db8:%x::/48", i);
+		else
+			snprintf(text, sizeof(text), "10.%d.%d.0/%d", i / 256, i % 256, i % 2 ? 24 : 25);
+		assert_null(cidr_parse(text, strlen(text), &cs[i]));
+		assert_int_equal(cidr_set_add(one, &cs[i]), 0);
+	}
+	assert_int_equal(cidr_set_add_many(many, cs, 3000), 0);
+	assert_int_equal(cidr_set_count(many), 3000);
+	for (int i = 0; i < 20000; i++) {
+		struct ipaddr ip;
+		if (i % 3)
+			snprintf(text, sizeof(text), "10.%d.%d.%d", i % 13, (i * 7) & 255, (i * 31) & 255);
+		else
+			snprintf(text, sizeof(text), "2001:db8:%x::1", (i >> 2) & 0xfff);
+		assert_null(ipaddr_parse(text, strlen(text), &ip));
+		assert_int_equal(cidr_set_contains(one, &ip), cidr_set_contains(many, &ip));
+	}
+	struct ipaddr in, out;
+	assert_null(ipaddr_parse("10.0.1.9", 8, &in));
+	assert_null(ipaddr_parse("10.0.0.200", 10, &out));
+	assert_true(cidr_set_contains(many, &in));
+	assert_false(cidr_set_contains(many, &out));    /* 10.0.0.0/25 */
+	free(cs);
+	cidr_set_free(one);
+	cidr_set_free(many);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_cidr_contains),
 		cmocka_unit_test(test_cidr_set_small),
 		cmocka_unit_test(test_cidr_set_large),
+		cmocka_unit_test(test_cidr_set_add_many),
 		cmocka_unit_test(test_special_ranges),
 		cmocka_unit_test(test_check_destination),
 	};

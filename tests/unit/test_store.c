@@ -1,4 +1,6 @@
-/* test_store.c: key store: formats, hashing at rest, changes, rotation, audit, concurrency. */
+/* test_store.c: key store: formats, hashing at rest, changes, rotation, audit, concurrency.
+ * Runs against SQLite, or against PostgreSQL when IPLOCK_TEST_PG holds a libpq key=value
+ * connection string (a fresh database per test; `make unit` starts a throwaway cluster). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,23 +13,51 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include "store/store.h"
 
 struct fx {
 	char dir[64];
-	char path[96];
+	char path[1024];
+	char dbname[64];        /* PostgreSQL: this test's database */
 	struct store *st;
 };
+
+static const char *pg_base;     /* IPLOCK_TEST_PG, NULL = SQLite */
+
+/* Runs one statement on the cluster's maintenance database (or on path). */
+static void pg_exec(const char *conninfo, const char *sql)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	PGresult *r;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+	static int serial;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/iplock-store-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/keys.db", f->dir);
+	if (pg_base) {
+		char sql[128];
+		snprintf(f->dbname, sizeof(f->dbname), "iplock_t%d_%d", (int)getpid(), ++serial);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->dbname);
+		pg_exec(pg_base, sql);
+		snprintf(f->path, sizeof(f->path), "%s dbname=%s", pg_base, f->dbname);
+	} else {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/iplock-store-XXXXXX");
+		assert_non_null(mkdtemp(f->dir));
+		snprintf(f->path, sizeof(f->path), "%s/keys.db", f->dir);
+	}
 	assert_int_equal(store_open(f->path, &f->st), 0);
 	*state = f;
 	return 0;
@@ -39,8 +69,13 @@ static int teardown(void **state)
 	char cmd[128];
 
 	store_close(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	if (pg_base) {
+		snprintf(cmd, sizeof(cmd), "DROP DATABASE %s WITH (FORCE)", f->dbname);
+		pg_exec(pg_base, cmd);
+	} else {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	free(f);
 	return 0;
 }
@@ -118,6 +153,18 @@ static void test_create_hashed(void **state)
 	store_key_clear(&g);
 	store_key_clear(&k);
 
+	if (pg_base) {
+		/* the secret never reaches a table */
+		PGconn *c = PQconnectdb(f->path);
+		PGresult *r = PQexec(c, "SELECT (SELECT string_agg(k::text, '|') FROM keys k) || "
+				     "(SELECT string_agg(a::text, '|') FROM audit a)");
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		assert_true(strlen(PQgetvalue(r, 0, 0)) > 100);
+		assert_null(strstr(PQgetvalue(r, 0, 0), secret + 8));
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
 	/* the secret never reaches the database file */
 	FILE *fp = fopen(f->path, "rb");
 	char *buf = malloc(1 << 20);
@@ -405,6 +452,20 @@ static void test_schema_version(void **state)
 	sqlite3_stmt *s;
 	struct store *again;
 
+	if (pg_base) {
+		PGconn *c = PQconnectdb(f->path);
+		PGresult *r = PQexec(c, "SELECT version FROM iplock_schema");
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		assert_int_equal(atoi(PQgetvalue(r, 0, 0)), store_schema_version());
+		PQclear(r);
+		PQfinish(c);
+		/* a newer schema than ours is refused rather than misread */
+		pg_exec(f->path, "UPDATE iplock_schema SET version = 999");
+		assert_int_equal(store_open(f->path, &again), -EPROTO);
+		assert_null(again);
+		assert_non_null(strstr(store_errmsg(NULL), "newer"));
+		return;
+	}
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -418,9 +479,162 @@ static void test_schema_version(void **state)
 	assert_non_null(strstr(store_errmsg(NULL), "newer"));
 }
 
-int main(void)
+static void test_target_display(void **state)
 {
+	char out[256];
+
+	(void)state;
+	assert_false(store_is_remote("keys.db"));
+	assert_false(store_is_remote("/var/lib/iplock/keys.db"));
+	assert_true(store_is_remote("postgresql://gate@db1/iplock"));
+	assert_true(store_is_remote("postgres://db1"));
+	assert_true(store_is_remote("host=/tmp dbname=x"));
+	assert_true(store_is_remote(" dbname = x"));
+	store_target_display("postgresql://gate:hunter2@db1:5432/iplock?sslmode=require", out,
+			     sizeof(out));
+	assert_string_equal(out, "postgresql://gate:***@db1:5432/iplock?sslmode=require");
+	store_target_display("postgresql://db1/iplock?user=g&password=hunter2&sslmode=require", out,
+			     sizeof(out));
+	assert_string_equal(out, "postgresql://db1/iplock?user=g&password=***&sslmode=require");
+	store_target_display("host=db1 password='hun ter\\'2' dbname=x", out, sizeof(out));
+	assert_string_equal(out, "host=db1 password=*** dbname=x");
+	store_target_display("host=db1 password = hunter2", out, sizeof(out));
+	assert_null(strstr(out, "hunter2"));
+	store_target_display("postgresql://gate:hunter2@db1", out, 12);
+	assert_null(strstr(out, "hunter2"));
+	store_target_display("keys.db", out, sizeof(out));
+	assert_string_equal(out, "keys.db");
+}
+
+/* PostgreSQL: a change commits a higher version and announces it to a listener. */
+static void test_pg_notify(void **state)
+{
+	struct fx *f = *state;
+	struct store *other;
+	char s[STORE_KEY_MAX];
+	struct key_spec spec = { .type = KEY_SECRET, .mode = KEY_TEST };
+	struct key_info k;
+	int64_t v = 0, v2 = 0;
+
+	if (!pg_base)
+		skip();
+	assert_int_equal(store_open(f->path, &other), 0);
+	assert_int_equal(store_listen(other), 0);
+	assert_int_equal(store_wait_change(other, 50, &v), 0);
+	assert_int_equal(store_key_create(f->st, &spec, "t", s, sizeof(s), &k), 0);
+	assert_int_equal(store_wait_change(other, 2000, &v), 1);
+	assert_int_equal(v, k.gen);
+	assert_int_equal(store_data_version(other, &v2), 0);
+	assert_int_equal(v2, k.gen);
+	/* a failed change sends nothing */
+	assert_int_equal(store_key_expire(f->st, "key_nope", "t"), -ENOENT);
+	assert_int_equal(store_wait_change(other, 100, &v2), 0);
+	assert_int_equal(store_key_revoke(f->st, k.id, "t", NULL), 0);
+	assert_int_equal(store_wait_change(other, 2000, &v2), 1);
+	assert_true(v2 > v);
+	store_key_clear(&k);
+	store_close(other);
+}
+
+/* PostgreSQL: writers in several processes get distinct versions in commit order. */
+static void test_pg_concurrent_writers(void **state)
+{
+	struct fx *f = *state;
+	struct key_info *all;
+	size_t n;
+	pid_t kids[4];
+
+	if (!pg_base)
+		skip();
+	for (int i = 0; i < 4; i++) {
+		if ((kids[i] = fork()) == 0) {
+			struct store *st;
+			char s[STORE_KEY_MAX];
+			struct key_spec spec = { .type = KEY_SECRET, .mode = KEY_TEST };
+			if (store_open(f->path, &st))
+				_exit(2);
+			for (int j = 0; j < 10; j++)
+				if (store_key_create(st, &spec, "w", s, sizeof(s), NULL))
+					_exit(3);
+			store_close(st);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		int ws;
+		assert_int_equal(waitpid(kids[i], &ws, 0), kids[i]);
+		assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	}
+	assert_int_equal(store_key_list(f->st, &all, &n), 0);
+	assert_int_equal(n, 40);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			assert_true(all[i].gen != all[j].gen);
+	store_key_list_free(all, n);
+}
+
+/* Usage batches add up, the latest use wins, hours past 30 days go; no key change made. */
+static void test_usage(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = 1800000000, hour = now / 3600 * 3600, last, v1, v2;
+	struct usage_rec r[3] = {
+		{ .key_id = "key_a", .client = "192.0.2.7", .hour = hour, .last_used = now,
+		  .allowed = 3, .denied = 1 },
+		{ .key_id = "key_a", .client = "2001:db8::1", .hour = hour, .last_used = now - 5,
+		  .allowed = 0, .denied = 2 },
+		{ .key_id = "key_a", .client = "192.0.2.7", .hour = hour - 31 * 86400,
+		  .last_used = now - 31 * 86400, .allowed = 9, .denied = 0 },
+	};
+	struct usage_rec *h;
+	struct key_info *ch;
+	char client[STORE_CLIENT_MAX];
+	size_t n;
+
+	assert_int_equal(store_key_changed(f->st, 0, &ch, &n, &v1), 0);
+	store_key_list_free(ch, n);
+	assert_int_equal(store_usage_write(f->st, r, 3, now), 0);
+	assert_int_equal(store_usage_write(f->st, r, 1, now), 0);
+	assert_int_equal(store_usage_get(f->st, "key_a", &last, client, sizeof(client), &h, &n), 0);
+	assert_int_equal(last, now);
+	assert_string_equal(client, "192.0.2.7");
+	assert_int_equal(n, 2);     /* the 31-day-old hour was pruned */
+	assert_string_equal(h[0].client, "192.0.2.7");
+	assert_int_equal(h[0].allowed, 6);
+	assert_int_equal(h[0].denied, 2);
+	assert_string_equal(h[1].client, "2001:db8::1");
+	assert_int_equal(h[1].denied, 2);
+	free(h);
+	/* an older batch arriving late does not move last use back */
+	r[1].last_used = now - 100;
+	assert_int_equal(store_usage_write(f->st, &r[1], 1, now), 0);
+	assert_int_equal(store_usage_get(f->st, "key_a", &last, client, sizeof(client), &h, &n), 0);
+	assert_int_equal(last, now);
+	assert_string_equal(client, "192.0.2.7");
+	free(h);
+	assert_int_equal(store_usage_get(f->st, "key_none", &last, client, sizeof(client), &h, &n), 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(n, 0);
+	/* usage is not a key change: caches have nothing to reload */
+	assert_int_equal(store_key_changed(f->st, v1, &ch, &n, &v2), 0);
+	assert_int_equal(n, 0);
+	store_key_list_free(ch, n);
+	/* a bad record writes nothing */
+	r[0].allowed = -1;
+	assert_int_equal(store_usage_write(f->st, r, 2, now), -EINVAL);
+}
+
+int main(int argc, char **argv)
+{
+	pg_base = argc > 1 ? argv[1] : getenv("IPLOCK_TEST_PG");
+	if (pg_base && !pg_base[0])
+		pg_base = NULL;
+	printf("test_store: backend %s\n", pg_base ? "postgresql" : "sqlite");
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_target_display),
+		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_concurrent_writers, setup, teardown),
 		cmocka_unit_test(test_key_parse),
 		cmocka_unit_test(test_entry_canon),
 		cmocka_unit_test_setup_teardown(test_create_hashed, setup, teardown),
