@@ -1,4 +1,5 @@
-/* config.c: the proxy's INI configuration. libinih splits lines; this file owns line numbers
+/* config.c (~1,000 lines: one validator per key of docs/config.md, kept in one table-like file
+ * so the docs and the code can be read side by side): the proxy's INI configuration. libinih splits lines; this file owns line numbers
  * (its own reader counts them, as inih's handler gets none) and validates every value. */
 #include "proxy/config.h"
 
