@@ -1,6 +1,7 @@
 /* server.c (~2,000 lines, one file on purpose: the request checks, the decision and the two
  * sides of the reverse proxy share one connection state machine and read best together; the
- * shared HTTP pieces already live in http/): the gate's connections. Each connection is a small state machine on two sides:
+ * shared HTTP pieces already live in http/): the gate's connections.
+ * Each connection is a small state machine on two sides:
  * the request side (PROXY header, TLS handshake, head, body) and the response side (local
  * answer, upstream connect, upstream head, upstream body). pump() makes every step that can
  * progress, then sets epoll interest from what is still pending (level-triggered), so no
