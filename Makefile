@@ -82,12 +82,14 @@ e2e: $(BUILD)/iplock
 	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 # The whole suite: plain build, then again under ASan+UBSan, then each fuzzer briefly.
-# Builds use both cores; the tests themselves run one at a time (timing tests share the machine).
+# Builds use both cores; unit tests run one at a time; the black-box suite runs against the plain
+# and the ASan+UBSan binaries side by side (tools/e2e-both.sh); then each fuzzer briefly.
 test: deps-test check-layers
 	$(MAKE) -j2 $(BUILD)/iplock $(UNIT_BIN)
-	$(MAKE) unit e2e
 	$(MAKE) -j2 SANITIZE=1 build/asan/iplock $(UNIT_BIN:$(BUILD)/%=build/asan/%)
-	$(MAKE) SANITIZE=1 unit e2e
+	$(MAKE) unit
+	$(MAKE) SANITIZE=1 unit
+	sh tools/e2e-both.sh "$(MAKE)"
 	$(MAKE) -j2 fuzz-bins
 	$(MAKE) fuzz-run
 

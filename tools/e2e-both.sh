@@ -1,0 +1,22 @@
+#!/bin/sh
+# make test: the black-box suite against the plain and the ASan+UBSan binaries side by side
+# (each run is mostly waiting on sockets and timers, so two fit on two cores). Each run's whole
+# output goes to its log; its summary is printed, and a failing run's log is printed whole.
+MAKE=${1:-make}
+mkdir -p build
+$MAKE --no-print-directory e2e > build/e2e-plain.log 2>&1 &
+plain=$!
+$MAKE --no-print-directory SANITIZE=1 e2e > build/e2e-asan.log 2>&1 &
+asan=$!
+wait $plain; rc_plain=$?
+wait $asan; rc_asan=$?
+for run in plain asan; do
+	eval rc=\$rc_$run
+	if [ "$rc" -ne 0 ]; then
+		echo "== e2e ($run) FAILED: build/e2e-$run.log"
+		cat build/e2e-$run.log
+	else
+		echo "== e2e ($run): $(tail -1 build/e2e-$run.log)"
+	fi
+done
+[ $rc_plain -eq 0 ] && [ $rc_asan -eq 0 ]
