@@ -810,6 +810,8 @@ static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, siz
 	}
 	while (t + 64 <= hi) {
 		const unsigned char *p = buf + t;
+		/* the hardware prefetcher stops at 4 KiB pages: ask for the bytes ahead */
+		_mm_prefetch((const char *)p + 1024, _MM_HINT_T0);
 		__m256i m[2];
 		uint32_t zm[2] = { 0, 0 }, em[2] = { 0, 0 };
 		for (int h = 0; h < 2; h++) {
@@ -897,11 +899,18 @@ static inline __m512i tbl512(const unsigned char t[16])
 	return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
 }
 
-/* The same filter 64 bytes at a time with AVX-512BW. */
+/* Hit masks of one 64-byte block: trigger positions, base64 run starts (and a run start carried
+ * from before the block), escape candidates. */
+struct blk_hits {
+	uint64_t bits, starts, cross, esc;
+};
+
+/* The same filter 64 bytes at a time with AVX-512BW. The search is a leaf (no calls), so the
+ * tables stay in registers; it returns at the first block with a hit, or at the first t with
+ * t + 64 > hi. */
 __attribute__((target("avx512f,avx512bw,bmi,popcnt"), always_inline))
-static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
-			      const bool dec)
+static inline size_t avx512_find(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+				 struct blk_hits *h, const bool dec)
 {
 	const __m512i d0 = _mm512_set1_epi8('0'), d9 = _mm512_set1_epi8(9),
 		      lc = _mm512_set1_epi8(0x20), la = _mm512_set1_epi8('a'),
@@ -910,19 +919,11 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 	const __m512i zl_t = tbl512(nib_lo[0]), zh_t = tbl512(nib_hi[0]), al_t = tbl512(nib_lo[1]),
 		      ah_t = tbl512(nib_hi[1]), kl_t = tbl512(nib_lo[2]), kh_t = tbl512(nib_hi[2]),
 		      ul_t = tbl512(nib_lo[3]), uh_t = tbl512(nib_hi[3]);
-	size_t t = lo < 3 ? 3 : lo;
-	uint64_t runlen = 0;
-	int rc;
-
-	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
-		return rc;
-	if (dec) {
-		if (lo < t && (rc = dec_scalar(buf, len, t, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
-			return rc;
-		runlen = alnum_run_before(buf, t - 3);
-	}
-	while (t + 64 <= hi) {
+	uint64_t rl = *runlen;
+	for (; t + 64 <= hi; t += 64) {
 		const unsigned char *q = buf + t;
+		/* the hardware prefetcher stops at 4 KiB pages: ask for the bytes ahead */
+		_mm_prefetch((const char *)q + 1024, _MM_HINT_T0);
 		__m512i z = _mm512_loadu_si512((const void *)(q - 3));
 		__m512i a = _mm512_loadu_si512((const void *)(q - 2));
 		__m512i k = _mm512_loadu_si512((const void *)(q - 1));
@@ -935,19 +936,65 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 		/* shape 0 (sk_) needs a word boundary before; the others do not */
 		uint64_t bits = _mm512_test_epi8_mask(c, _mm512_set1_epi8((char)0xfe)) |
 				(_mm512_test_epi8_mask(c, _mm512_set1_epi8(1)) & ~zal);
-		while (bits) {
+		uint64_t cross = 0, starts = 0, esc = 0;
+		if (dec) {
+			starts = runs24(zal, &rl, &cross);
+			esc = _mm512_cmpeq_epi8_mask(u, pc) | _mm512_cmpeq_epi8_mask(u, bs);
+		}
+		if (bits | starts | cross | esc) {
+			*h = (struct blk_hits){ bits, starts, cross, esc };
+			break;
+		}
+	}
+	*runlen = rl;
+	return t;
+}
+
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
+static size_t avx512_find_plain(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+				struct blk_hits *h)
+{
+	return avx512_find(buf, t, hi, runlen, h, false);
+}
+
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
+static size_t avx512_find_dec(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+			      struct blk_hits *h)
+{
+	return avx512_find(buf, t, hi, runlen, h, true);
+}
+
+/* Drives the leaf search and handles each block with a hit out of line. */
+__attribute__((target("avx512f,avx512bw,bmi,popcnt"), always_inline))
+static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
+			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
+			      const bool dec)
+{
+	size_t t = lo < 3 ? 3 : lo;
+	uint64_t runlen = 0;
+	int rc;
+
+	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
+		return rc;
+	if (dec) {
+		if (lo < t && (rc = dec_scalar(buf, len, t, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
+			return rc;
+		runlen = alnum_run_before(buf, t - 3);
+	}
+	while (t + 64 <= hi) {
+		struct blk_hits h;
+		t = dec ? avx512_find_dec(buf, t, hi, &runlen, &h) :
+			  avx512_find_plain(buf, t, hi, &runlen, &h);
+		if (t + 64 > hi)
+			break;
+		for (uint64_t bits = h.bits; bits; bits &= bits - 1) {
 			size_t at = t + (size_t)__builtin_ctzll(bits);
 			if ((rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
 				return rc;
-			bits &= bits - 1;
 		}
-		if (dec) {
-			uint64_t cross, starts = runs24(zal, &runlen, &cross);
-			uint64_t esc = _mm512_cmpeq_epi8_mask(u, pc) | _mm512_cmpeq_epi8_mask(u, bs);
-			if ((starts | cross | esc) &&
-			    (rc = dec_block(buf, len, t, starts, cross, esc, from, to, flags, fn, arg)))
-				return rc;
-		}
+		if (dec && (h.starts | h.cross | h.esc) &&
+		    (rc = dec_block(buf, len, t, h.starts, h.cross, h.esc, from, to, flags, fn, arg)))
+			return rc;
 		t += 64;
 	}
 	if ((rc = triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg)))
