@@ -37,8 +37,10 @@ touch "{pkg}/include/llhttp/llhttp.h"
 """
 
 # run under `make test` too: the outer make's flags (SANITIZE=1, -j2) must not leak in
+# a make run from `make SANITIZE=1 e2e` exports SANITIZE (and BUILD) to us: the copy builds plain
 ENV = {k: v for k, v in os.environ.items()
-       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES", "MAKEOVERRIDES")}
+       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES", "MAKEOVERRIDES", "SANITIZE",
+                    "BUILD", "CC")}
 
 OLD_RUN = "run: deps $(BUILD)/iplock\n\t@sh tools/run-demo.sh $(BUILD)/iplock\n"
 
