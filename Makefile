@@ -79,7 +79,7 @@ unit: $(UNIT_BIN)
 	@echo "== $(BUILD)/tests/test_store (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store
 
 e2e: $(BUILD)/iplock
-	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
+	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests/e2e
 
 # The whole suite: plain build, then again under ASan+UBSan, then each fuzzer briefly.
 # Builds use both cores; unit tests run one at a time; the black-box suite runs against the plain
@@ -89,8 +89,7 @@ test: deps-test check-layers
 	$(MAKE) -j2 SANITIZE=1 build/asan/iplock $(UNIT_BIN:$(BUILD)/%=build/asan/%)
 	$(MAKE) unit
 	$(MAKE) SANITIZE=1 unit
-	sh tools/e2e-both.sh "$(MAKE)"
-	$(MAKE) -j2 fuzz-bins
+	sh tools/e2e-both.sh "$(MAKE)" "$(MAKE) fuzz-bins"
 	$(MAKE) fuzz-run
 
 check-layers:
@@ -121,13 +120,7 @@ fuzz-bins: $(FUZZ_BIN)
 # Each target for a few seconds on its seed corpus (copied, so the tree stays clean).
 FUZZ_SECONDS ?= 5
 fuzz-run: fuzz
-	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
-	  rm -rf build/fuzz/run/$$n; mkdir -p build/fuzz/run/$$n; cp fuzz/corpus/$$n/* build/fuzz/run/$$n/; \
-	  dict=""; [ -f fuzz/$$n.dict ] && dict="-dict=fuzz/$$n.dict"; \
-	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) $$dict build/fuzz/run/$$n > build/fuzz/run/$$n.log 2>&1 || \
-	    { tail -40 build/fuzz/run/$$n.log; exit 1; }; tail -1 build/fuzz/run/$$n.log; \
-	done
+	@printf '%s\n' $(FUZZ_BIN) | xargs -P2 -I{} sh tools/fuzz-one.sh {} $(FUZZ_SECONDS)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/iplock
