@@ -57,9 +57,12 @@ class RawOrigin:
 
 
 def get(port, origin_port, path="/", n=1):
-    req = (f"GET http://127.0.0.1:{origin_port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{origin_port}\r\n"
-           f"Proxy-Authorization: {basic()}\r\n\r\n").encode()
-    return raw_request(port, req * n, timeout=5.0)
+    def req(last):
+        return (f"GET http://127.0.0.1:{origin_port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{origin_port}\r\n"
+                f"Proxy-Authorization: {basic()}\r\n{'Connection: close' + chr(13) + chr(10) if last else ''}"
+                "\r\n").encode()
+    # the last request asks the proxy to close, so the read ends at the answer, not a timeout
+    return raw_request(port, b"".join(req(i == n - 1) for i in range(n)), timeout=5.0)
 
 
 def test_http10_origin_status_line_carries_proxy_version(proxy_factory, password_hash):
