@@ -262,3 +262,17 @@ def raw_request(port, data, timeout=5.0, read_all=True):
 def basic(user="alice", password=PASSWORD):
     import base64
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# --- key stores: every gate test runs on SQLite and on a throwaway PostgreSQL cluster ---------
+from pg_util import pg  # noqa: E402,F401 (one cluster per test session, started on first use)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store_db(request, tmp_path_factory):
+    """A factory of fresh, empty key stores on this module's backend: store_db(tmp_dir) gives a
+    SQLite file in tmp_dir, or a new database on the session's PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return lambda tmp=None: (tmp or tmp_path_factory.mktemp("store")) / "keys.db"
+    cluster = request.getfixturevalue("pg")
+    return lambda tmp=None: cluster.new_pgdb()

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from gate_util import Gate, Upstream, create_key, curl, free_port, keys, wait_port, IPLOCK
-from pg_util import pg  # noqa: F401 (the session's cluster)
+# the `pg` fixture (the session's cluster) comes from conftest.py
 
 MSG_IP = "The API key provided does not allow requests from your IP address."
 MSG_NOKEY = ("You did not provide an API key. You need to provide your API key in the "

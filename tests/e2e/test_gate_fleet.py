@@ -15,7 +15,7 @@ import time
 import pytest
 
 from gate_util import IPLOCK, ROOT, Gate, Upstream, create_key, curl, free_port, keys, wait_port
-from pg_util import pg  # noqa: F401 (the session's cluster)
+# the `pg` fixture (the session's cluster) comes from conftest.py
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MSG_IP = "The API key provided does not allow requests from your IP address."

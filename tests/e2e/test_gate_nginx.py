@@ -18,8 +18,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MSG_IP = "The API key provided does not allow requests from your IP address."
 
 
-def make_stack(tmp_path, up):
-    db = tmp_path / "keys.db"
+def make_stack(tmp_path, up, db):
     sk = create_key(db, "--type", "secret", "--allow", "127.0.0.2")
     rk = create_key(db, "--type", "restricted", "--perm", "charge=read")
     org = create_key(db, "--type", "org")
@@ -64,20 +63,21 @@ def stop_stack(st):
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, store_db):
     if not os.path.exists(NGINX):
         pytest.skip("nginx not installed")
-    st = make_stack(tmp_path, Upstream())
+    st = make_stack(tmp_path, Upstream(), store_db(tmp_path))
     yield st
     stop_stack(st)
 
 
 @pytest.fixture(scope="module")
-def raw_stack(tmp_path_factory):
+def raw_stack(tmp_path_factory, store_db):
     """The same stack with an upstream that records the exact request line nginx sent."""
     if not os.path.exists(NGINX):
         pytest.skip("nginx not installed")
-    st = make_stack(tmp_path_factory.mktemp("nginx-raw"), RawUpstream())
+    tmp = tmp_path_factory.mktemp("nginx-raw")
+    st = make_stack(tmp, RawUpstream(), store_db(tmp))
     yield st
     stop_stack(st)
 

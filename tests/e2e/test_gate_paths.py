@@ -11,9 +11,9 @@ import pytest
 from gate_util import PATH_ROWS as ROWS, Gate, RawUpstream, backend_view, create_key, raw_http
 
 @pytest.fixture(scope="module", params=["refuse", "rewrite"])
-def env(request, tmp_path_factory):
+def env(request, tmp_path_factory, store_db):
     tmp = tmp_path_factory.mktemp("paths-" + request.param)
-    db = tmp / "keys.db"
+    db = store_db(tmp)
     up = RawUpstream()
     e = {"mode": request.param, "up": up}
     e["rk"] = create_key(db, "--type", "restricted", "--perm", "charge=read")
@@ -168,11 +168,11 @@ def test_connection_cannot_remove_framing(env, named):
     assert fields["content-length"] == str(len(smuggled)) and fields["host"] == "127.0.0.1"
 
 
-def test_hop_by_hop_response(tmp_path):
+def test_hop_by_hop_response(tmp_path, store_db):
     up = RawUpstream(extra=b"Connection: X-Resp-Secret\r\nX-Resp-Secret: 1\r\nTE: trailers\r\n"
                            b"Trailer: X-T\r\nUpgrade: h2c\r\nKeep-Alive: timeout=5\r\n"
                            b"Proxy-Authenticate: Basic\r\nProxy-Foo: 1\r\nX-Kept: yes\r\n")
-    db = tmp_path / "keys.db"
+    db = store_db(tmp_path)
     sk = create_key(db, "--type", "secret")
     gate = Gate(tmp_path, db, up.port)
     try:
@@ -213,9 +213,9 @@ def test_backend_view_model():
 
 
 @pytest.fixture(scope="module")
-def fa(tmp_path_factory):
+def fa(tmp_path_factory, store_db):
     tmp = tmp_path_factory.mktemp("paths-fa")
-    db = tmp / "keys.db"
+    db = store_db(tmp)
     e = {"rk": create_key(db, "--type", "restricted", "--perm", "charge=read")}
     e["gate"] = Gate(tmp, db, mode="forward-auth")
     yield e

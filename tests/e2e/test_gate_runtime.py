@@ -25,8 +25,8 @@ def s_client(port, *args):
                           input=req, capture_output=True, timeout=20)
 
 
-def test_gate_tls_is_net_tls(tmp_path):
-    db = tmp_path / "keys.db"
+def test_gate_tls_is_net_tls(tmp_path, store_db):
+    db = store_db(tmp_path)
     create_key(db, "--type", "secret", "--mode", "test")
     cert, key = make_cert(tmp_path)
     g = Gate(tmp_path, db, mode="forward-auth", listen_opts={"plain": "tls"},
@@ -42,8 +42,8 @@ def test_gate_tls_is_net_tls(tmp_path):
         g.stop()
 
 
-def test_gate_sd_notify(tmp_path):
-    db = tmp_path / "keys.db"
+def test_gate_sd_notify(tmp_path, store_db):
+    db = store_db(tmp_path)
     create_key(db, "--type", "secret", "--mode", "test")
     port = free_port()
     cfg = tmp_path / "gate.ini"

@@ -30,8 +30,8 @@ def tls_upstream(cert, key):
 
 
 @pytest.fixture
-def keydb(tmp_path):
-    db = tmp_path / "keys.db"
+def keydb(tmp_path, store_db):
+    db = store_db(tmp_path)
     return db, create_key(db, "--type", "secret")
 
 
@@ -124,9 +124,9 @@ def test_upstream_values_accepted(tmp_path, value):
     assert p.returncode == 0, p.stderr
 
 
-def test_builtin_stripe_routes(tmp_path):
+def test_builtin_stripe_routes(tmp_path, store_db):
     """`routes = stripe`: Stripe's main resources with their permission names, no [route]."""
-    db = tmp_path / "keys.db"
+    db = store_db(tmp_path)
     rk = create_key(db, "--type", "restricted", "--perm", "charge=read",
                     "--perm", "checkout_session=write")
     pk = create_key(db, "--type", "publishable")

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from gate_util import IPLOCK, keys, create_key
-from pg_util import PgDb, pg  # noqa: F401 (the session's cluster)
+from pg_util import PgDb  # the `pg` fixture (the session's cluster) comes from conftest.py
 
 
 def run(db, *args):
