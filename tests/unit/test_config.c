@@ -245,7 +245,7 @@ static void test_proxy_protocol(void **state)
 		     "t.ini:4: proxy_protocol= follows the address it applies to "
 		     "(listen = 10.0.0.5:3128 proxy_protocol=v2)");
 	expect_error("listen = 127.0.0.1:3129 proxy_protocol=v3\n", "t.ini:4: listen: proxy_protocol must be v1, v2 or off");
-	expect_error("listen = 127.0.0.1:3129 tls=yes\n", "t.ini:4: listen: unknown listen option (proxy_protocol=v1|v2|off)");
+	expect_error("listen = 127.0.0.1:3129 tls=yes\n", "t.ini:4: unknown listen option (proxy_protocol=v1|v2|off)");
 	expect_error("trusted_balancers = 10.0.0.1/8\n", "t.ini:4: trusted_balancers: host bits set");
 }
 
