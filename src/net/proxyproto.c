@@ -56,6 +56,11 @@ static int parse_v1(const uint8_t *buf, size_t len, struct pp_info *out, const c
 			}
 		return 0;
 	}
+	/* the text is ASCII: a NUL or a bare LF is refused in a whole line as in a partial one */
+	if (memchr(s, '\0', end) || memchr(s, '\n', end)) {
+		*err = "PROXY v1 line malformed";
+		return -EPROTO;
+	}
 	/* split the line after "PROXY " on single spaces */
 	const char *f[6];
 	size_t fl[6], nf = 0, start = 6;
