@@ -121,11 +121,14 @@ class HAProxy:
 
     def status(self):
         """{server: status} of the backend, from the stats socket ("UP", "DOWN", ...)."""
+        data = b""
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(2)
-            s.connect(str(self.sock))
+            try:
+                s.connect(str(self.sock))
+            except OSError:
+                return {}   # the stats socket may open a moment after the frontend
             s.sendall(b"show stat\n")
-            data = b""
             while chunk := s.recv(65536):
                 data += chunk
         lines = data.decode().splitlines()
@@ -199,10 +202,11 @@ def fleet(tmp_path_factory, password_hash):
     finally:
         if ha:
             ha.stop()
-        for p in nodes:
-            p.stop()
+        rcs = [(p.stop(), p) for p in nodes]
         echo.stop()
         origin.close()
+        for rc, p in rcs:   # node 1 may have been killed (-9); a node that was not exits 0
+            assert rc in (0, -9), f"node exited {rc}: {p.stderr.read_text()[-2000:]}"
 
 
 def ha_url(fleet):
@@ -328,7 +332,7 @@ def test_stripe_sdk_survives_node_loss(fleet):
         node1.proc.kill()
         t_kill = time.time()
         node1.proc.wait(timeout=5)
-        assert wait_for(lambda: ha.status()["node1"].startswith("DOWN"), timeout=10, step=0.005), ha.status()
+        assert wait_for(lambda: ha.status().get("node1", "").startswith("DOWN"), timeout=10, step=0.005), ha.status()
         t_down = time.time()
         out, err = client.communicate(timeout=60)
     finally:
@@ -337,7 +341,7 @@ def test_stripe_sdk_survives_node_loss(fleet):
             client.wait()
     assert client.returncode == 0, err
     print(f"\nfailover: HAProxy marked node 1 DOWN {1000 * (t_down - t_term):.0f} ms after SIGTERM, "
-          f"{1000 * (t_down - t_kill):.0f} ms after kill -9 (checks every 100 ms, fall 2)")
+          f"{1000 * (t_down - t_kill):.0f} ms after kill -9 ({CHECK})")
     reqs = json.loads(out.strip().splitlines()[-1])
     failed = [r for r in reqs if not r["ok"]]
     # only requests in flight on node 1 when it was killed may fail; none started after
