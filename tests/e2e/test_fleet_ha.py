@@ -164,14 +164,16 @@ class Node(Proxy):
         self.admin = free_port()
         super().__init__(tmp, text.replace("@ADMIN@", str(self.admin)))
 
-    def metrics(self):
-        import urllib.request
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
-            return r.read().decode()
-
     def denials(self, code):
-        m = re.search(r'iplock_denials_total\{code="%s"\} (\d+)' % code, self.metrics())
-        return int(m.group(1)) if m else 0
+        return denials(self.admin, code)
+
+
+def denials(admin_port, code):
+    """iplock_denials_total{code=CODE} on a node's /metrics (0 when not counted yet)."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as r:
+        m = re.search(r'iplock_denials_total\{code="%s"\} (\d+)' % code, r.read().decode())
+    return int(m.group(1)) if m else 0
 
 
 def wait_for(cond, timeout=10.0, step=0.02):
@@ -365,3 +367,65 @@ def test_stripe_sdk_survives_node_loss(fleet):
         assert tries[0][1] == "127.0.0.2" and tries[-1][1] == "127.0.0.3", tries
     print(f"requests: {len(reqs)}, in flight on node 1 at the kill: {len(inflight)}, "
           f"retried through node 2: {len(retried)}, failed: {len(failed)}")
+
+
+def test_proxy_protocol_on_every_listener_kind(tmp_path, proxy_factory, origin, password_hash):
+    """One node, no HAProxy: v1 on the HTTP listener, v2 on SOCKS5 and on TLS (the header
+    comes before the ClientHello); the auth throttle counts the header's client, not the
+    balancer; a header that never completes is closed at header_timeout."""
+    import base64
+    from conftest import base_config
+    ca, crt, key = make_ca(tmp_path / "pki")
+    socks_port, tls_port, admin = free_port(), free_port(), free_port()
+    text = base_config(origin.port, password_hash, extra_proxy=(
+        f"socks_listen = 127.0.0.1:{socks_port} proxy_protocol=v2\n"
+        f"tls_listen = 127.0.0.1:{tls_port} proxy_protocol=v2\ntls_cert = {crt}\ntls_key = {key}\n"
+        f"trusted_balancers = 127.0.0.1/32\nadmin_listen = 127.0.0.1:{admin}\nworkers = 1"))
+    text = sub1(text, "listen = 127.0.0.1:@PORT@", "listen = 127.0.0.1:@PORT@ proxy_protocol=v1")
+    text = sub1(text, "header_timeout = 2s", "header_timeout = 500ms")
+    p = proxy_factory(text)
+    auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+
+    def get(client, password=PASSWORD):
+        cred = base64.b64encode(f"alice:{password}".encode()).decode()
+        return connect_from("127.0.0.1", p.port, f"PROXY TCP4 {client} 127.0.0.1 40000 {p.port}\r\n"
+                            f"GET http://127.0.0.1:{origin.port}/pp HTTP/1.1\r\nHost: x\r\n"
+                            f"Proxy-Authorization: Basic {cred}\r\nConnection: close\r\n\r\n".encode())
+    assert get("198.51.100.1").startswith(b"HTTP/1.1 200")
+    # ten wrong passwords from one real client throttle that client only
+    for i in range(10):
+        assert b"proxy_auth_invalid" in get("198.51.100.66", f"guess{i}")
+    assert b"proxy_auth_throttled" in get("198.51.100.66", "guess-next")
+    assert b"proxy_auth_invalid" in get("198.51.100.67", "guess-other")
+
+    # SOCKS5 behind a v2 header
+    with socket.socket() as s:
+        s.settimeout(5)
+        s.connect(("127.0.0.1", socks_port))
+        u, pw = b"alice", PASSWORD.encode()
+        s.sendall(pp_v2("198.51.100.2", 40001, "127.0.0.1", socks_port) + b"\x05\x01\x02")
+        assert s.recv(2) == b"\x05\x02"
+        s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(pw)]) + pw)
+        assert s.recv(2) == b"\x01\x00"
+        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", origin.port))
+        assert s.recv(10)[:2] == b"\x05\x00"
+    # TLS behind a v2 header: the header first, then the ClientHello
+    ctx = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as raw:
+        raw.sendall(pp_v2("198.51.100.3", 40002, "127.0.0.1", tls_port))
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nHost: x\r\n"
+                      f"Proxy-Authorization: Basic {auth}\r\n\r\n".encode())
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+
+    def clients():
+        return {l["client"] for l in p.log_lines() if l.get("status") == 200}
+    assert wait_for(lambda: {"198.51.100.1", "198.51.100.2", "198.51.100.3"} <= clients()), clients()
+    assert "127.0.0.1" not in clients()
+    # half a header, then nothing: closed at header_timeout and counted
+    with socket.create_connection(("127.0.0.1", p.port), timeout=5) as s:
+        s.sendall(b"PROXY TCP4 198.51.100.4 ")
+        t0 = time.time()
+        assert s.recv(10) == b""
+        assert 0.3 < time.time() - t0 < 3
+    assert wait_for(lambda: denials(admin, "proxy_protocol_timeout") == 1)
