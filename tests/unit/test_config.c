@@ -415,6 +415,17 @@ static void test_example_file(void **state)
 	assert_int_equal(cfg->users[0].nallow, 2);
 	assert_int_equal(cfg->users[1].egress->policy, EGRESS_PRIMARY);
 	proxy_config_free(cfg);
+	/* the two nodes behind HAProxy (etc/fleet, docs/fleet.md): PROXY v2 from the balancer */
+	const char *nodes[2] = { "etc/fleet/node1.ini", "etc/fleet/node2.ini" };
+	for (int i = 0; i < 2; i++) {
+		if ((e = proxy_config_load(nodes[i], &cfg, err, sizeof(err))))
+			fail_msg("%s", e);
+		assert_int_equal(cfg->listen[0].pp, PP_V2);
+		assert_non_null(cfg->trusted_balancers);
+		assert_int_equal(cfg->egress.n, 1);
+		assert_int_equal(cfg->egress.addrs[0].a[3], 2 + i);   /* 127.0.0.2, 127.0.0.3 */
+		proxy_config_free(cfg);
+	}
 }
 
 int main(void)
