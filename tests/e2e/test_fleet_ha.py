@@ -429,3 +429,30 @@ def test_proxy_protocol_on_every_listener_kind(tmp_path, proxy_factory, origin, 
         assert s.recv(10) == b""
         assert 0.3 < time.time() - t0 < 3
     assert wait_for(lambda: denials(admin, "proxy_protocol_timeout") == 1)
+
+
+def test_reload_turns_proxy_protocol_on_and_off(proxy_factory, origin, password_hash):
+    """The listener keeps its socket across SIGHUP; what it requires changes with the file."""
+    from conftest import base_config
+    plain = base_config(origin.port, password_hash, extra_proxy="workers = 1")
+    p = proxy_factory(plain)
+    req = (f"GET http://127.0.0.1:{origin.port}/r HTTP/1.1\r\nHost: x\r\nProxy-Authorization: "
+           f"Basic {__import__('base64').b64encode(f'alice:{PASSWORD}'.encode()).decode()}\r\n"
+           "Connection: close\r\n\r\n").encode()
+    assert connect_from("127.0.0.1", p.port, req).startswith(b"HTTP/1.1 200")
+    p.write_config(sub1(plain, "listen = 127.0.0.1:@PORT@",
+                        "listen = 127.0.0.1:@PORT@ proxy_protocol=v2\ntrusted_balancers = 127.0.0.1/32"))
+    p.reload()
+    assert "now serves the HTTP proxy (listen, PROXY v2)" in p.stderr.read_text()
+    assert connect_from("127.0.0.1", p.port, req) == b""
+    assert connect_from("127.0.0.1", p.port, pp_v2("198.51.100.20", 1, "127.0.0.1", p.port) + req) \
+        .startswith(b"HTTP/1.1 200")
+    # a bad value is refused whole, with one line, and the running config stays
+    p.write_config(sub1(plain, "listen = 127.0.0.1:@PORT@", "listen = 127.0.0.1:@PORT@ proxy_protocol=v2"))
+    p.reload()
+    assert "reload refused" in p.stderr.read_text() and "needs trusted_balancers" in p.stderr.read_text()
+    assert connect_from("127.0.0.1", p.port, req) == b""
+    p.write_config(plain)
+    p.reload()
+    assert connect_from("127.0.0.1", p.port, req).startswith(b"HTTP/1.1 200")
+    assert "198.51.100.20" in {l["client"] for l in p.log_lines()}
