@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static const uint8_t v2_sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49,
 				    0x54, 0x0A };
@@ -54,6 +55,11 @@ static int parse_v1(const uint8_t *buf, size_t len, struct pp_info *out, const c
 				return -EPROTO;
 			}
 		return 0;
+	}
+	/* the text is ASCII: a NUL or a bare LF is refused in a whole line as in a partial one */
+	if (memchr(s, '\0', end) || memchr(s, '\n', end)) {
+		*err = "PROXY v1 line malformed";
+		return -EPROTO;
 	}
 	/* split the line after "PROXY " on single spaces */
 	const char *f[6];
@@ -176,6 +182,33 @@ int proxyproto_parse(enum pp_version want, const uint8_t *buf, size_t len, struc
 		return parse_v2(buf, len, out, err);
 	*err = "PROXY protocol not enabled";
 	return -EPROTO;
+}
+
+int proxyproto_recv(int fd, struct pp_reader *r, struct pp_info *out, const char **err)
+{
+	uint8_t peek[PP_V2_MAX];
+	size_t room = sizeof(r->buf) - r->len;
+
+	*err = NULL;
+	if (room == 0) {   /* the parser refuses a longer header before the buffer fills */
+		*err = "PROXY header too long";
+		return -EPROTO;
+	}
+	ssize_t n = recv(fd, peek, room, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return -ECONNRESET;
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+	memcpy(r->buf + r->len, peek, (size_t)n);
+	int rc = proxyproto_parse(r->want, r->buf, r->len + (size_t)n, out, err);
+	if (rc < 0)
+		return rc;
+	/* incomplete: every byte seen is the header's; complete: take exactly the rest of it */
+	size_t take = rc == 0 ? (size_t)n : (size_t)rc - r->len;
+	if (recv(fd, peek, take, MSG_DONTWAIT) != (ssize_t)take)
+		return -EIO;
+	r->len += take;
+	return rc > 0 ? 1 : 0;
 }
 
 /* A peer seen as IPv4 on one side and IPv6 on the other (a v4-mapped address is read as IPv4):

@@ -36,6 +36,20 @@ struct pp_info {
 int proxyproto_parse(enum pp_version want, const uint8_t *buf, size_t len, struct pp_info *out,
 		     const char **err);
 
+/* A header being read from a socket (the balancer may split it across segments): the bytes
+ * taken so far, never more than the header, so what follows (a ClientHello, a request head)
+ * stays in the socket for whoever reads next. */
+struct pp_reader {
+	enum pp_version want;
+	size_t len;
+	uint8_t buf[PP_V2_MAX];
+};
+
+/* Takes what fd holds of the header (MSG_PEEK, then exactly the header's bytes). Returns 1 with
+ * *out once complete, 0 when more is needed (nothing left to read now), -EPROTO when malformed
+ * (*err says why), -ECONNRESET when the peer closed first, or another -errno. */
+int proxyproto_recv(int fd, struct pp_reader *r, struct pp_info *out, const char **err);
+
 /* Builds a v2 PROXY header (TCP over v4 or v6; families must match, else LOCAL).
  * Returns its length or -ENOSPC. */
 int proxyproto_v2_build(const struct ipaddr *src, uint16_t sport, const struct ipaddr *dst,

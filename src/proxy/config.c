@@ -33,7 +33,7 @@ enum key_id {
 	K_RELAY, K_ACCESS_LOG, K_SOCKS_LISTEN, K_SOCKS, K_TLS_LISTEN, K_TLS_CERT, K_TLS_KEY,
 	K_ADMIN_LISTEN, K_HEALTH_PROBE, K_HEALTH_INTERVAL, K_HEALTH_TIMEOUT, K_DRAIN_TIMEOUT,
 	K_PASSWORD_HASH, K_ALLOW, K_USER_MAX_CONNS, K_USER_EGRESS, K_USER_EGRESS_POLICY,
-	K_IN_LISTEN, K_IN_FORWARD, K_IN_SNI, K_IN_PROXY_PROTOCOL, K_IN_ALLOW,
+	K_IN_LISTEN, K_IN_FORWARD, K_IN_SNI, K_IN_PROXY_PROTOCOL, K_IN_ALLOW, K_TRUSTED_BALANCERS,
 	K_COUNT
 };
 
@@ -74,6 +74,7 @@ static const struct key_def keys[] = {
 	{ "health_interval", SECTION_PROXY, K_HEALTH_INTERVAL, false },
 	{ "health_timeout", SECTION_PROXY, K_HEALTH_TIMEOUT, false },
 	{ "drain_timeout", SECTION_PROXY, K_DRAIN_TIMEOUT, false },
+	{ "trusted_balancers", SECTION_PROXY, K_TRUSTED_BALANCERS, true },
 	{ "password_hash", SECTION_USER, K_PASSWORD_HASH, false },
 	{ "allow", SECTION_USER, K_ALLOW, true },
 	{ "max_conns", SECTION_USER, K_USER_MAX_CONNS, false },
@@ -118,6 +119,8 @@ struct load_ctx {
 	size_t ucap;
 	int in_line[PROXY_MAX_INBOUND];             /* of each [inbound NAME] header */
 	int in_key_line[PROXY_MAX_INBOUND][K_COUNT];
+	struct listen_addr *last_listen;             /* of this line: what proxy_protocol= applies to */
+	int pp_line;                                 /* first listen line with proxy_protocol= */
 };
 
 static void fail(struct load_ctx *ctx, int line, const char *fmt, ...)
@@ -374,6 +377,25 @@ static const char *word_listen(struct load_ctx *ctx, const char *w, size_t len, 
 	struct listen_addr *list = kind == 1 ? cfg->socks_listen : kind == 2 ? cfg->tls_listen : cfg->listen;
 	size_t *n = kind == 1 ? &cfg->nsocks_listen : kind == 2 ? &cfg->ntls_listen : &cfg->nlisten;
 
+	if (len > 15 && !memcmp(w, "proxy_protocol=", 15)) {
+		enum pp_version pp;
+		if (len == 17 && !memcmp(w + 15, "v1", 2))
+			pp = PP_V1;
+		else if (len == 17 && !memcmp(w + 15, "v2", 2))
+			pp = PP_V2;
+		else if (len == 18 && !memcmp(w + 15, "off", 3))
+			pp = PP_OFF;
+		else
+			return "proxy_protocol must be v1, v2 or off";
+		if (!ctx->last_listen)
+			return "proxy_protocol= follows the address it applies to (listen = 10.0.0.5:3128 proxy_protocol=v2)";
+		ctx->last_listen->pp = pp;
+		if (pp != PP_OFF && !ctx->pp_line)
+			ctx->pp_line = ctx->lineno;
+		return NULL;
+	}
+	if (memchr(w, '=', len))
+		return "unknown listen option (proxy_protocol=v1|v2|off)";
 	if ((err = authority_parse(w, len, &h, &port, kind == 1 ? 1080 : 3128)))
 		return err;
 	if (h.kind != HOST_IP)
@@ -391,8 +413,23 @@ static const char *word_listen(struct load_ctx *ctx, const char *w, size_t len, 
 		return "at most 8 listen addresses";
 	list[*n].ip = h.ip;
 	list[*n].port = port;
+	list[*n].pp = PP_OFF;
+	ctx->last_listen = &list[*n];
 	(*n)++;
 	return NULL;
+}
+
+static const char *word_balancer(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+{
+	struct cidr c;
+	const char *err;
+	(void)arg;
+
+	if ((err = cidr_parse(w, len, &c)))
+		return err;
+	if (!ctx->cfg->trusted_balancers && !(ctx->cfg->trusted_balancers = cidr_set_new()))
+		return "out of memory";
+	return cidr_set_add(ctx->cfg->trusted_balancers, &c) < 0 ? "out of memory" : NULL;
 }
 
 struct addr_list {
@@ -513,7 +550,10 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 
 	switch (id) {
 	case K_LISTEN:
+		ctx->last_listen = NULL;
 		return for_each_word(v, word_listen, ctx, NULL);
+	case K_TRUSTED_BALANCERS:
+		return for_each_word(v, word_balancer, ctx, NULL);
 	case K_EGRESS:
 		return for_each_word(v, word_egress, ctx, &al);
 	case K_EGRESS_POLICY:
@@ -560,10 +600,12 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 		return set_string(cfg->access_log, sizeof(cfg->access_log), v);
 	case K_SOCKS_LISTEN: {
 		static const int socks_kind = 1;
+		ctx->last_listen = NULL;
 		return for_each_word(v, word_listen, ctx, (void *)&socks_kind);
 	}
 	case K_TLS_LISTEN: {
 		static const int tls_kind = 2;
+		ctx->last_listen = NULL;
 		return for_each_word(v, word_listen, ctx, (void *)&tls_kind);
 	}
 	case K_TLS_CERT:
@@ -801,6 +843,11 @@ static void finish(struct load_ctx *ctx)
 		fail(ctx, ctx->key_line[K_TLS_LISTEN], "tls_listen needs tls_cert and tls_key");
 		return;
 	}
+	if (ctx->pp_line && !cfg->trusted_balancers) {
+		fail(ctx, ctx->pp_line, "proxy_protocol= needs trusted_balancers = the balancers' addresses "
+		     "(CIDRs; the header is taken from those peers only)");
+		return;
+	}
 	if (cfg->auth_required && cfg->nusers == 0) {
 		fail(ctx, ctx->proxy_line, "auth is required but no [user NAME] is defined (see iplock passwd)");
 		return;
@@ -981,5 +1028,6 @@ void proxy_config_free(struct proxy_config *cfg)
 	}
 	egress_pool_free(&cfg->egress);
 	cidr_set_free(cfg->allow_destinations);
+	cidr_set_free(cfg->trusted_balancers);
 	free(cfg);
 }

@@ -32,6 +32,7 @@ struct proxy_user {
 struct listen_addr {
 	struct ipaddr ip;
 	uint16_t port;
+	enum pp_version pp;              /* listen/socks_listen/tls_listen: PROXY header required */
 };
 
 /* An inbound endpoint: a fixed address that relays TCP to a backend without terminating TLS,
@@ -65,6 +66,7 @@ struct proxy_config {
 	struct listen_addr tls_listen[PROXY_MAX_LISTEN];    /* HTTPS proxy: TLS from client to proxy */
 	size_t ntls_listen;
 	char tls_cert[256], tls_key[256];                  /* PEM files, read again on every reload */                          /* SOCKS5 on the HTTP listeners too (first byte 5) */
+	struct cidr_set *trusted_balancers;        /* peers allowed on proxy_protocol listeners; NULL none */
 	struct egress_pool egress;                 /* the global pool (required) */
 	struct cidr_set *allow_destinations;       /* CIDRs exempt from the special ranges (never NULL) */
 	struct portset connect_ports, http_ports;  /* defaults "443 80" and "80 443" */

@@ -48,6 +48,7 @@ struct worker {
 	struct timer tick;            /* heartbeat for /healthz, metrics flush */
 	_Atomic uint64_t beat_ms;     /* loop time of the last tick */
 	bool draining;                /* SIGTERM: listeners closed, sessions finishing */
+	uint64_t pp_log_ms;           /* next time an untrusted balancer may be logged */
 	struct inbound_conn *inbound_conns;
 };
 

@@ -84,8 +84,9 @@ static void spec_describe(const struct listen_spec *sp, char *out, size_t cap)
 	if (sp->kind == LK_INBOUND)
 		snprintf(out, cap, "inbound %s on %s", sp->name, a);
 	else
-		snprintf(out, cap, "%s on %s", sp->kind == LK_SOCKS ? "SOCKS5 proxy (socks_listen)"
-			 : sp->kind == LK_TLS ? "TLS proxy (tls_listen)" : "HTTP proxy (listen)", a);
+		snprintf(out, cap, "%s%s on %s", sp->kind == LK_SOCKS ? "SOCKS5 proxy (socks_listen"
+			 : sp->kind == LK_TLS ? "TLS proxy (tls_listen" : "HTTP proxy (listen",
+			 sp->addr.pp == PP_V1 ? ", PROXY v1)" : sp->addr.pp == PP_V2 ? ", PROXY v2)" : ")", a);
 }
 
 /* Every address the config listens on, admin_listen apart (the admin thread owns that). */
@@ -124,7 +125,9 @@ static const struct listen_spec *specs_find(const struct listen_spec *v, size_t 
 /* The net/server listener for a spec: the kind rides in the tag. */
 static struct server_listen spec_listen(const struct listen_spec *sp)
 {
-	struct server_listen l = { .backlog = 4096, .what = kind_what[sp->kind], .tag = (void *)(uintptr_t)sp->kind };
+	/* the tag carries the kind and the listener's proxy_protocol: a reload relabels both */
+	uintptr_t tag = (uintptr_t)sp->kind | (uintptr_t)sp->addr.pp << 4;
+	struct server_listen l = { .backlog = 4096, .what = kind_what[sp->kind], .tag = (void *)tag };
 
 	l.len = ipaddr_to_sockaddr(&sp->addr.ip, sp->addr.port, &l.addr);
 	return l;
@@ -143,14 +146,15 @@ static void spec_error(const struct listen_spec *sp, int rc, char *err, size_t e
 static void px_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *peer)
 {
 	struct worker *w = wstate;
-	enum listener_kind kind = (enum listener_kind)(uintptr_t)tag;
+	enum listener_kind kind = (enum listener_kind)((uintptr_t)tag & 0xf);
+	enum pp_version pp = (enum pp_version)((uintptr_t)tag >> 4);
 
 	if (kind == LK_INBOUND) {
 		inbound_accept(w, fd, peer);   /* counts itself in px->conns */
 		return;
 	}
 	atomic_fetch_add(&w->px->conns, 1);
-	session_accept(w, fd, peer, kind == LK_SOCKS, kind == LK_TLS);
+	session_accept(w, fd, peer, kind == LK_SOCKS, kind == LK_TLS, pp);
 }
 
 static void px_snap_get(void *snap)

@@ -143,6 +143,8 @@ void session_close(struct session *s)
 	session_exchange_reset(s);
 	buf_put(s->cin);
 	s->cin = NULL;
+	free(s->pp);
+	s->pp = NULL;
 	if (s->counted_user)
 		atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
 	atomic_fetch_sub(&w->px->conns, 1);
@@ -162,7 +164,29 @@ void session_arm(struct session *s, unsigned ms)
 	timer_start(s->w->loop, &s->timer, ms);
 }
 
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls)
+/* A proxy_protocol listener takes connections from trusted_balancers only: anyone else could
+ * claim any client address in the header. Refusals are counted, and logged once a second. */
+static bool balancer_trusted(struct session *s)
+{
+	const struct proxy_config *c = session_cfg(s);
+	struct ipaddr ip;
+	char a[IPADDR_STRLEN];
+
+	ipaddr_from_sockaddr((const struct sockaddr *)&s->peer, &ip);
+	if (c->trusted_balancers && cidr_set_contains(c->trusted_balancers, &ip))
+		return true;
+	metrics_code_count(s->w->metrics, "proxy_protocol_untrusted");
+	if (loop_now(s->w->loop) >= s->w->pp_log_ms) {
+		s->w->pp_log_ms = loop_now(s->w->loop) + 1000;
+		ipaddr_format(&ip, a, sizeof(a));
+		log_info("conn %llu: %s is not in trusted_balancers: closed (a proxy_protocol listener)",
+			 (unsigned long long)s->id, a);
+	}
+	return false;
+}
+
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls,
+		    enum pp_version pp)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -195,6 +219,11 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 		w->sessions->prev = s;
 	w->sessions = s;
 	metrics_conn_open(w->metrics);
+	if (pp != PP_OFF && !balancer_trusted(s)) {
+		s->reason = "peer not in trusted_balancers";
+		session_close(s);
+		return;
+	}
 	if (session_cfg(s)->max_conns && atomic_load(&w->px->conns) > session_cfg(s)->max_conns) {
 		session_error(s, 503, "too_many_connections", "the proxy is at its connection limit");
 		return;
@@ -217,6 +246,16 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 			session_close(s);
 			return;
 		}
+	}
+	if (pp != PP_OFF) {
+		/* the header comes before anything else, TLS included; the header timeout covers both */
+		if (!(s->pp = calloc(1, sizeof(*s->pp)))) {
+			session_close(s);
+			return;
+		}
+		s->pp->want = pp;
+		s->pp_next = s->state;
+		s->state = SESS_PROXY_HDR;
 	}
 	session_arm(s, session_cfg(s)->header_timeout_ms);
 	io_want(w->loop, &s->cio, EPOLLIN);
@@ -250,6 +289,11 @@ static void session_timer(struct loop *loop, struct timer *t)
 	const struct proxy_config *c = session_cfg(s);
 
 	switch (s->state) {
+	case SESS_PROXY_HDR:
+		metrics_code_count(s->w->metrics, "proxy_protocol_timeout");
+		s->reason = "PROXY header not received in time";
+		session_close(s);
+		return;
 	case SESS_TLS:
 		s->reason = "TLS handshake not finished in time";
 		session_close(s);
@@ -643,6 +687,37 @@ static void tls_handshake(struct session *s)
 	session_close(s);
 }
 
+/* The balancer's PROXY header: its source becomes the client for everything after (the access
+ * log, the auth throttle); LOCAL and UNKNOWN headers keep the balancer's own address. */
+static void proxy_header_read(struct session *s)
+{
+	struct pp_info pi;
+	const char *err;
+	char a[IPADDR_STRLEN];
+	int rc = proxyproto_recv(s->cio.fd, s->pp, &pi, &err);
+
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		if (rc == -EPROTO) {
+			struct ipaddr ip;
+			ipaddr_from_sockaddr((const struct sockaddr *)&s->peer, &ip);
+			ipaddr_format(&ip, a, sizeof(a));
+			metrics_code_count(s->w->metrics, "proxy_protocol_invalid");
+			log_info("conn %llu from %s: %s: closed", (unsigned long long)s->id, a, err);
+		}
+		s->reason = rc == -EPROTO ? "bad PROXY header" : "client closed before the PROXY header";
+		session_close(s);
+		return;
+	}
+	free(s->pp);
+	s->pp = NULL;
+	if (pi.kind == PP_KIND_PROXY)
+		ipaddr_to_sockaddr(&pi.src, pi.sport, &s->peer);
+	s->state = s->pp_next;
+	/* bytes after the header are still in the socket: epoll (level-triggered) says so */
+}
+
 /* OpenSSL may hold decrypted bytes after a read that filled our buffer: epoll will not say so. */
 static void session_kick(struct loop *loop, struct timer *t)
 {
@@ -667,6 +742,9 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 
 	(void)loop;
 	switch (s->state) {
+	case SESS_PROXY_HDR:
+		proxy_header_read(s);
+		break;
 	case SESS_TLS:
 		tls_handshake(s);
 		break;

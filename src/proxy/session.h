@@ -12,6 +12,7 @@
 #include "net/addr.h"
 #include "net/dial.h"
 #include "net/dns.h"
+#include "net/proxyproto.h"
 #include "net/relay.h"
 #include "net/sock.h"
 #include "net/stream.h"
@@ -20,6 +21,7 @@
 
 enum sess_state {
 	SESS_HEAD = 0,     /* reading a request head from the client */
+	SESS_PROXY_HDR,    /* proxy_protocol listener: reading the balancer's PROXY header first */
 	SESS_TLS,          /* TLS handshake with the client (tls_listen) */
 	SESS_SOCKS,        /* SOCKS5 negotiation: greeting, authentication, request */
 	SESS_RESOLVE,      /* waiting for the destination's addresses (c-ares) */
@@ -56,7 +58,9 @@ struct session {
 	struct timer kick;           /* TLS: decrypted bytes wait inside OpenSSL, no event will come */
 	struct timer timer;          /* header, connect or idle deadline, by state */
 	uint64_t start_ms, last_ms;
-	struct sockaddr_storage peer;
+	struct sockaddr_storage peer;  /* the client: the TCP peer, or the PROXY header's source */
+	struct pp_reader *pp;        /* SESS_PROXY_HDR: the header read so far */
+	enum sess_state pp_next;     /* the state the connection starts in once the header is read */
 	bool head_started;           /* keep-alive: first byte of the next head seen */
 	bool counted_user;
 	bool splice;
@@ -150,7 +154,9 @@ void session_json(struct session *s, int status, const char *json, size_t len);
 void session_reply(struct session *s, struct buf *b, int status, const char *reason);
 
 /* session.c: life cycle and dispatch */
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls);
+/* pp: the listener's proxy_protocol (PP_OFF: none) */
+void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls,
+		    enum pp_version pp);
 void session_close(struct session *s);
 void session_touch(struct session *s);
 void session_close_all(struct worker *w);

@@ -69,6 +69,14 @@ static const char *error_message(json_t *root, const char **type)
 	return json_string_value(json_object_get(e, "message"));
 }
 
+static bool in_list(const char list[][IPADDR_STRLEN], size_t n, const char *ip)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], ip))
+			return true;
+	return false;
+}
+
 /* Connect to the proxy (TLS too for https://); on failure say what failed in err. */
 static int proxy_open(struct verify *v, struct vlink *l, char *err, size_t cap)
 {
@@ -102,8 +110,9 @@ static void host_header(const struct vurl *u, char *buf, size_t cap)
 		vurl_authority(u, buf, cap);
 }
 
-/* Ask the proxy for this user's egress pool. Returns 0, or -1 with a one-line err. */
-static int pool_discover(struct verify *v, char *err, size_t cap)
+/* Ask the proxy (one node of a fleet behind a balancer) for this user's egress pool; addresses
+ * not seen yet are added to v->pool and counted in *added. Returns 0, or -1 with a one-line err. */
+static int pool_ask(struct verify *v, size_t *added, char *err, size_t cap)
 {
 	struct vlink l;
 	char auth[HTTP_BASIC_LINE_MAX] = "", req[1300], host[VURL_HOST_MAX + 16];
@@ -151,27 +160,50 @@ static int pool_discover(struct verify *v, char *err, size_t cap)
 		snprintf(err, cap, "the proxy's pool answer has no egress addresses");
 		goto out;
 	}
-	if (json_array_size(eg) > VERIFY_POOL_MAX) {
-		snprintf(err, cap, "the pool has more than %d addresses", VERIFY_POOL_MAX);
-		goto out;
-	}
 	for (size_t i = 0; i < json_array_size(eg); i++) {
 		const char *s = json_string_value(json_array_get(eg, i));
 		struct ipaddr ip;
+		char text[IPADDR_STRLEN];
 		if (!s || ipaddr_parse(s, strlen(s), &ip)) {
 			snprintf(err, cap, "the proxy's pool answer has a bad address");
 			goto out;
 		}
-		ipaddr_format(&ip, v->pool[i], sizeof(v->pool[i]));
+		ipaddr_format(&ip, text, sizeof(text));
+		if (in_list(v->pool, v->npool, text))
+			continue;
+		if (v->npool >= VERIFY_POOL_MAX) {
+			snprintf(err, cap, "the pool has more than %d addresses", VERIFY_POOL_MAX);
+			goto out;
+		}
+		memcpy(v->pool[v->npool++], text, IPADDR_STRLEN);
+		(*added)++;
 	}
-	v->npool = json_array_size(eg);
-	const char *pol = json_string_value(json_object_get(root, "policy"));
-	snprintf(v->policy, sizeof(v->policy), "%s", pol ? pol : "unknown");
+	v->nasks++;
+	if (!v->policy[0]) {
+		const char *pol = json_string_value(json_object_get(root, "policy"));
+		snprintf(v->policy, sizeof(v->policy), "%s", pol ? pol : "unknown");
+	}
 	rc = 0;
 out:
 	json_decref(root);
 	vlink_close(&l);
 	return rc;
+}
+
+/* Behind a balancer every connection may reach another node, each with its own addresses:
+ * ask on new connections until VERIFY_POOL_QUIET answers in a row bring no new address (a
+ * single proxy costs that many more cheap asks), at most VERIFY_POOL_ASKS. */
+static int pool_discover(struct verify *v, char *err, size_t cap)
+{
+	unsigned quiet = 0;
+
+	while (v->nasks < VERIFY_POOL_ASKS && quiet < VERIFY_POOL_QUIET) {
+		size_t added = 0;
+		if (pool_ask(v, &added, err, cap))
+			return -1;
+		quiet = added ? 0 : quiet + 1;
+	}
+	return 0;
 }
 
 /* One request pinned to pool address idx (0-based), through the proxy, to the target.
@@ -189,11 +221,15 @@ static int fetch_pinned(struct verify *v, size_t idx, struct verify_row *r)
 		snprintf(r->detail, sizeof(r->detail), "%s", err);
 		goto out;
 	}
-	snprintf(user, sizeof(user), "%s+egress=%zu", v->base_user, idx + 1);
-	if (http_basic_line("Proxy-Authorization", user, v->proxy.password, auth, sizeof(auth)) < 0) {
+	/* pinned by address (X-Iplock-Egress), not by index: behind a balancer the node that
+	 * answers may order its pool differently, or not have the address (then: try again) */
+	snprintf(user, sizeof(user), "%s", v->base_user);
+	int an = http_basic_line("Proxy-Authorization", user, v->proxy.password, auth, sizeof(auth) - 80);
+	if (an < 0) {
 		snprintf(r->detail, sizeof(r->detail), "proxy credentials too long");
 		goto out;
 	}
+	snprintf(auth + an, sizeof(auth) - (size_t)an, "X-Iplock-Egress: %s\r\n", v->pool[idx]);
 	if (v->api)
 		snprintf(extra, sizeof(extra), "Authorization: Bearer %s\r\n", v->key);
 	host_header(&v->target, host, sizeof(host));
@@ -239,7 +275,10 @@ answered:
 	if (via_proxy && (v->target.tls || v->resp->status == 407 || (type && !strcmp(type, "proxy_error")))) {
 		/* the proxy answered, not the target: this address did not get out */
 		char m[VERIFY_DETAIL_MAX];
+		const char *code = json_string_value(json_object_get(json_object_get(root, "error"), "code"));
 		detail_clean(v, msg ? msg : "", m, sizeof(m));
+		if (v->resp->status == 400 && code && !strcmp(code, "bad_egress_pin"))
+			rc = -2;   /* a node without this address answered: another may have it */
 		if (v->resp->status == 407)
 			snprintf(r->detail, sizeof(r->detail), "the proxy refused the credentials (407)");
 		else
@@ -303,14 +342,6 @@ out:
 	OPENSSL_cleanse(extra, sizeof(extra));
 	vlink_close(&l);
 	return rc;
-}
-
-static bool in_list(const char list[][IPADDR_STRLEN], size_t n, const char *ip)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(list[i], ip))
-			return true;
-	return false;
 }
 
 /* With --db, find the key's id by the hash of its text (the store never holds the key), so
@@ -395,7 +426,12 @@ int verify_run(struct verify *v, char *err, size_t cap)
 	v->nunreached = 0;
 	for (size_t i = 0; i < v->npool; i++) {
 		memcpy(v->rows[i].egress, v->pool[i], IPADDR_STRLEN);
-		fetch_pinned(v, i, &v->rows[i]);
+		for (unsigned t = 0; t < VERIFY_PIN_TRIES; t++) {
+			memset(v->rows[i].detail, 0, sizeof(v->rows[i].detail));
+			v->rows[i].status = 0;
+			if (fetch_pinned(v, i, &v->rows[i]) != -2)
+				break;
+		}
 		if (v->rows[i].verdict == VERIFY_ERROR)
 			v->nunreached++;
 	}

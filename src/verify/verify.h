@@ -1,6 +1,6 @@
 /* verify.h: the engine of `iplock verify` (the command line and the printing stay in
  * cli/verify.c). It asks an iplock proxy for the egress pool of some credentials
- * (GET /iplock/pool), pins each address in turn (user option +egress=N) and sends one request
+ * (GET /iplock/pool), pins each address in turn (X-Iplock-Egress: ADDRESS) and sends one request
  * through it, to an IP echo (did it leave from that address?) or to an API with a key (is the
  * key accepted from that address?), and sums up what to fix.
  *
@@ -24,6 +24,9 @@ struct vresp;
 #define VERIFY_POOL_MAX   32      /* the proxy caps a pool at 32 addresses too */
 #define VERIFY_KEY_MAX    512
 #define VERIFY_DETAIL_MAX 400
+#define VERIFY_POOL_QUIET 6       /* pool asks in a row without a new address before it is whole */
+#define VERIFY_POOL_ASKS  64      /* at most this many pool asks (one per new connection) */
+#define VERIFY_PIN_TRIES  16      /* connections per address until a node that has it answers */
 
 enum verify_verdict {
 	VERIFY_OK = 0,         /* echo: the echo saw the pinned address */
@@ -44,7 +47,8 @@ struct verify_row {
 };
 
 /* Filled by the command line (proxy, target, api, key, path, db, cacerts, json, timeout,
- * base_user, expect), then by verify_run(). */
+ * base_user, expect), then by verify_run(). Behind a TCP balancer the pool is the union of
+ * what every node answered (asked on new connections until no new address comes). */
 struct verify {
 	struct vurl proxy;
 	struct vurl target;
@@ -62,6 +66,7 @@ struct verify {
 	char pool[VERIFY_POOL_MAX][IPADDR_STRLEN];
 	size_t npool;
 	char policy[32];
+	unsigned nasks;                 /* pool answers taken (one per connection) */
 	char expect[VERIFY_POOL_MAX][IPADDR_STRLEN];
 	size_t nexpect;
 	bool have_expect;

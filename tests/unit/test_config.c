@@ -213,6 +213,42 @@ static void expect_error(const char *tail, const char *want)
 		fail_msg("got  '%s'\nwant '%s'", e, want);
 }
 
+/* listen = ADDR proxy_protocol=v1|v2 and trusted_balancers */
+static void test_proxy_protocol(void **state)
+{
+	struct proxy_config *cfg;
+	char err[512], text[1024];
+	(void)state;
+
+	snprintf(text, sizeof(text), "[proxy]\nlisten = 127.0.0.1:3128 proxy_protocol=v2 127.0.0.1:3129\n"
+		 "tls_listen = 127.0.0.1:3130 proxy_protocol=v1\nsocks_listen = 127.0.0.1:1080 proxy_protocol=v2\n"
+		 "tls_cert = c.pem\ntls_key = k.pem\ntrusted_balancers = 10.0.0.0/8 ::1\negress = 127.0.0.2\n"
+		 "[user a]\npassword_hash = @H\n");
+	const char *e = load(text, &cfg, err, sizeof(err));
+	if (e)
+		fail_msg("%s", e);
+	assert_int_equal(cfg->nlisten, 2);
+	assert_int_equal(cfg->listen[0].pp, PP_V2);
+	assert_int_equal(cfg->listen[1].pp, PP_OFF);
+	assert_int_equal(cfg->tls_listen[0].pp, PP_V1);
+	assert_int_equal(cfg->socks_listen[0].pp, PP_V2);
+	struct ipaddr a;
+	assert_null(ipaddr_parse("10.1.2.3", 8, &a));
+	assert_true(cidr_set_contains(cfg->trusted_balancers, &a));
+	assert_null(ipaddr_parse("11.1.2.3", 8, &a));
+	assert_false(cidr_set_contains(cfg->trusted_balancers, &a));
+	proxy_config_free(cfg);
+	expect_error("listen = 127.0.0.1:3129 proxy_protocol=v2\n[user a]\npassword_hash = @H\n",
+		     "t.ini:4: proxy_protocol= needs trusted_balancers = the balancers' addresses "
+		     "(CIDRs; the header is taken from those peers only)");
+	expect_error("listen = proxy_protocol=v2 127.0.0.1:3129\ntrusted_balancers = 10.0.0.0/8\n",
+		     "t.ini:4: proxy_protocol= follows the address it applies to "
+		     "(listen = 10.0.0.5:3128 proxy_protocol=v2)");
+	expect_error("listen = 127.0.0.1:3129 proxy_protocol=v3\n", "t.ini:4: listen: proxy_protocol must be v1, v2 or off");
+	expect_error("listen = 127.0.0.1:3129 tls=yes\n", "t.ini:4: unknown listen option (proxy_protocol=v1|v2|off)");
+	expect_error("trusted_balancers = 10.0.0.1/8\n", "t.ini:4: trusted_balancers: host bits set");
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -379,6 +415,17 @@ static void test_example_file(void **state)
 	assert_int_equal(cfg->users[0].nallow, 2);
 	assert_int_equal(cfg->users[1].egress->policy, EGRESS_PRIMARY);
 	proxy_config_free(cfg);
+	/* the two nodes behind HAProxy (etc/fleet, docs/fleet.md): PROXY v2 from the balancer */
+	const char *nodes[2] = { "etc/fleet/node1.ini", "etc/fleet/node2.ini" };
+	for (int i = 0; i < 2; i++) {
+		if ((e = proxy_config_load(nodes[i], &cfg, err, sizeof(err))))
+			fail_msg("%s", e);
+		assert_int_equal(cfg->listen[0].pp, PP_V2);
+		assert_non_null(cfg->trusted_balancers);
+		assert_int_equal(cfg->egress.n, 1);
+		assert_int_equal(cfg->egress.addrs[0].a[3], 2 + i);   /* 127.0.0.2, 127.0.0.3 */
+		proxy_config_free(cfg);
+	}
 }
 
 int main(void)
@@ -387,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_proxy_protocol),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_example_file),

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/proxyproto.h"
 
@@ -130,11 +132,90 @@ static void test_v2_roundtrip(void **state)
 	assert_string_equal(line, "PROXY TCP4 127.0.0.5 127.0.0.1 5 6\r\n");
 }
 
+/* proxyproto_recv: a header split across segments is taken whole, and only the header: the
+ * request after it stays in the socket. */
+static void test_recv_split(void **state)
+{
+	int sv[2];
+	struct pp_reader r = { .want = PP_V2 };
+	struct pp_info pi;
+	const char *err;
+	uint8_t h[64];
+	char rest[32];
+	struct ipaddr s4 = ip("198.51.100.7"), d4 = ip("127.0.0.1");
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	int n = proxyproto_v2_build(&s4, 40000, &d4, 3128, h, sizeof(h));
+	assert_int_equal(proxyproto_recv(sv[0], &r, &pi, &err), 0);   /* nothing yet */
+	assert_int_equal(write(sv[1], h, 10), 10);
+	assert_int_equal(proxyproto_recv(sv[0], &r, &pi, &err), 0);
+	assert_int_equal(r.len, 10);
+	assert_int_equal(write(sv[1], h + 10, (size_t)n - 10), n - 10);
+	assert_int_equal(write(sv[1], "GET / HTTP", 10), 10);
+	assert_int_equal(proxyproto_recv(sv[0], &r, &pi, &err), 1);
+	assert_int_equal(pi.kind, PP_KIND_PROXY);
+	assert_true(ipaddr_equal(&pi.src, &s4));
+	assert_int_equal(pi.sport, 40000);
+	assert_int_equal(read(sv[0], rest, sizeof(rest)), 10);
+	assert_memory_equal(rest, "GET / HTTP", 10);
+
+	/* v1 line split, then garbage on a v1 listener, then a peer that closes first */
+	struct pp_reader r1 = { .want = PP_V1 };
+	assert_int_equal(write(sv[1], "PROXY TCP4 198.51.100.7 ", 24), 24);
+	assert_int_equal(proxyproto_recv(sv[0], &r1, &pi, &err), 0);
+	assert_int_equal(write(sv[1], "127.0.0.1 1 2\r\nX", 16), 16);
+	assert_int_equal(proxyproto_recv(sv[0], &r1, &pi, &err), 1);
+	assert_true(ipaddr_equal(&pi.src, &s4));
+	assert_int_equal(read(sv[0], rest, sizeof(rest)), 1);
+	struct pp_reader r2 = { .want = PP_V1 };
+	assert_int_equal(write(sv[1], "GET / HTTP/1.1\r\n", 16), 16);
+	assert_int_equal(proxyproto_recv(sv[0], &r2, &pi, &err), -EPROTO);
+	assert_string_equal(err, "PROXY v1 header required");
+	struct pp_reader r3 = { .want = PP_V2 };
+	assert_int_equal(read(sv[0], rest, sizeof(rest)), 16);
+	close(sv[1]);
+	assert_int_equal(proxyproto_recv(sv[0], &r3, &pi, &err), -ECONNRESET);
+	close(sv[0]);
+}
+
+/* The byte cap: a v1 line without CRLF ends at 107 bytes, a v2 length over the cap at once. */
+static void test_recv_cap(void **state)
+{
+	int sv[2];
+	struct pp_info pi;
+	const char *err;
+	char junk[200];
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	struct pp_reader r = { .want = PP_V1 };
+	memset(junk, 'A', sizeof(junk));
+	memcpy(junk, "PROXY ", 6);
+	assert_int_equal(write(sv[1], junk, 60), 60);
+	assert_int_equal(proxyproto_recv(sv[0], &r, &pi, &err), 0);
+	assert_int_equal(write(sv[1], junk + 60, 140), 140);
+	assert_int_equal(proxyproto_recv(sv[0], &r, &pi, &err), -EPROTO);
+	assert_string_equal(err, "PROXY v1 line too long");
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	struct pp_reader r2 = { .want = PP_V2 };
+	uint8_t h[16] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0xff, 0xff };
+	assert_int_equal(write(sv[1], h, 16), 16);
+	assert_int_equal(proxyproto_recv(sv[0], &r2, &pi, &err), -EPROTO);
+	assert_string_equal(err, "PROXY v2 header too long");
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_v1),
 		cmocka_unit_test(test_v2_roundtrip),
+		cmocka_unit_test(test_recv_split),
+		cmocka_unit_test(test_recv_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
