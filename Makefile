@@ -188,7 +188,7 @@ EXAMPLES   := $(wildcard etc/iplock-*.example.ini)
 UNITS      := $(wildcard etc/iplock-*.service)
 DOCS       := README.md $(wildcard docs/*.md)
 
-.PHONY: man man-check install uninstall deb deb-deps test-package FORCE
+.PHONY: man man-check install uninstall deb deb-deps deb-lint print-commit FORCE
 
 # iplock(1), iplock-COMMAND(1) from the binary's --help texts, iplock.ini(5) from the docs' key
 # tables (tools/man.py); man-check fails on a --help out of layout or an undocumented key.
@@ -230,3 +230,28 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 	cmp -s etc/iplock.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/iplock && rm -f $(DESTDIR)$(SYSCONFDIR)/logrotate.d/iplock || true
 	@echo "  kept $(DESTDIR)$(SYSCONFDIR)/iplock (your configuration) and the user iplock"
+
+# Debian flags (hardening) when debian/rules passes them; empty otherwise.
+CFLAGS   += $(DEB_CFLAGS)
+CPPFLAGS += $(DEB_CPPFLAGS)
+LDFLAGS  += $(DEB_LDFLAGS)
+$(BUILD)/obj/llhttp/%.o: SANFLAGS += $(DEB_CFLAGS) $(DEB_CPPFLAGS)
+
+# make deb: a clean package build (dpkg-buildpackage -us -uc -b, no tests) in a copy of the tree
+# under DEBDIR, so nothing of build/ is reused and nothing outside DEBDIR is written; the .deb
+# lands in DEBDIR. make deb-lint runs lintian on it.
+DEB_PKG  := debhelper devscripts lintian fakeroot dpkg-dev
+DEBDIR   ?= build/debian-pkg
+DEB_JOBS ?= 2
+deb-deps: deps
+	@$(DEPS_CMD) $(DEB_PKG)
+deb: deb-deps
+	@rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/src
+	@tar --exclude=./build --exclude=./.git --exclude=node_modules --exclude='./$(DEBDIR)' -cf - . | tar -C $(DEBDIR)/src -xf -
+	cd $(DEBDIR)/src && IPLOCK_COMMIT='$(IPLOCK_COMMIT)' DEB_BUILD_OPTIONS="nocheck parallel=$(DEB_JOBS) $(DEB_OPTS)" \
+		dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@ls $(DEBDIR)/*.deb
+deb-lint:
+	lintian --info --display-info $(DEBDIR)/*.changes
+print-commit:
+	@echo '$(IPLOCK_COMMIT)'

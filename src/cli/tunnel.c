@@ -73,6 +73,7 @@ int tunnel_main(int argc, char **argv)
 		rc = 1;   /* bad input; 2 is for bad usage */
 		goto out;
 	}
+	cfg->path = path;
 	if (cacert) {
 		if (strlen(cacert) >= sizeof(cfg->cacert)) {
 			cli_errorf("iplock tunnel: --proxy-cacert: path too long\n");
