@@ -91,6 +91,7 @@ test: deps-test check-layers
 	$(MAKE) SANITIZE=1 unit
 	sh tools/e2e-both.sh "$(MAKE)" "$(MAKE) fuzz-bins"
 	$(MAKE) fuzz-run
+	sh tools/test-package.sh   # the Debian package: build, install, check, purge (docs/install.md)
 
 check-layers:
 	@sh tools/check-layers.sh

@@ -17,16 +17,16 @@ if [ "$(id -u)" != 0 ] || ! command -v dpkg >/dev/null; then
 fi
 exec 9>/tmp/iplock-test-package.lock
 flock -w 1200 9 || { say "FAIL: lock /tmp/iplock-test-package.lock not free after 20 min"; exit 1; }
-if dpkg-query -W -f='${Status}' iplock 2>/dev/null | grep -q installed || [ -e /usr/bin/iplock ] ||
+if dpkg-query -W -f='${Status}' iplock 2>/dev/null | grep -qv not-installed || [ -e /usr/bin/iplock ] ||
    [ -e /etc/iplock ] || getent passwd iplock >/dev/null; then
 	say "SKIP: iplock is installed here already (package, /usr/bin/iplock, /etc/iplock or user): not touching it"
 	exit 0
 fi
 
 work=$(mktemp -d /tmp/iplock-deb.XXXXXX)
-installed=0
 cleanup() {
-	if [ $installed = 1 ]; then dpkg --purge iplock >/dev/null 2>&1; fi
+	# the package was not here before (checked above): whatever state it is in, it goes
+	if dpkg-query -W iplock >/dev/null 2>&1; then dpkg --purge iplock >/dev/null 2>&1; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,7 +40,6 @@ rm -f "$work.log"
 built=$(date +%s)
 deb=$(ls "$work"/iplock_*.deb)
 dpkg -i "$deb" >"$work/install.log" 2>&1 || { cat "$work/install.log"; say "FAIL: dpkg -i"; exit 1; }
-installed=1
 
 v=$(/usr/bin/iplock --version)
 case $v in "iplock "*" (commit $commit)") ;; *) fail "/usr/bin/iplock --version: '$v', want commit $commit";; esac
@@ -51,9 +50,9 @@ for cmd in $(/usr/bin/iplock --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z0
 	man -w "iplock-$cmd" >/dev/null 2>&1 || fail "man -w iplock-$cmd finds nothing"
 done
 units=""
-for u in /lib/systemd/system/iplock-*.service /usr/lib/systemd/system/iplock-*.service; do
-	[ -e "$u" ] || continue
-	n=$(basename "$u")
+# /lib and /usr/lib are one directory on a merged-/usr system: each unit once
+for n in $(ls /lib/systemd/system/iplock-*.service /usr/lib/systemd/system/iplock-*.service 2>/dev/null |
+	   xargs -n1 basename | sort -u); do
 	case $n in *@.service) n=${n%@.service}@db.service;; esac
 	units="$units $n"
 	out=$(systemd-analyze verify "$n" 2>&1) || fail "systemd-analyze verify $n: $out"
@@ -70,13 +69,12 @@ runuser -u iplock -- /usr/bin/iplock gate -c /etc/iplock/gate.ini --check >/dev/
 [ -f /etc/logrotate.d/iplock ] || fail "no /etc/logrotate.d/iplock"
 
 dpkg --purge iplock >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg --purge"; }
-installed=0
 for p in /usr/bin/iplock /etc/iplock /etc/logrotate.d/iplock /var/lib/iplock /usr/share/man/man1/iplock-proxy.1.gz \
 	 /lib/systemd/system/iplock-proxy.service; do
 	[ -e "$p" ] && fail "$p left after purge"
 done
 getent passwd iplock >/dev/null && fail "user iplock left after purge"
-dpkg-query -W -f='${Status}' iplock 2>/dev/null | grep -q installed && fail "package still installed"
+dpkg-query -W -f='${Status}' iplock 2>/dev/null | grep -qv not-installed && fail "package still known to dpkg"
 end=$(date +%s)
 [ $rc = 0 ] && say "ok: built in $((built - start)) s, installed, checked and purged in $((end - built)) s"
 exit $rc
