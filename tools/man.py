@@ -158,7 +158,7 @@ def page_command(binary, cmd, summary, version, all_cmds):
         r += [".SH EXIT STATUS"] + [line_safe(esc(" ".join(l.strip() for l in h["exit"])[len("Exit status:"):].strip()))]
     doc = PRODUCT_DOC.get(cmd, cmd)
     files = []
-    if re.search(r"(^|\s)-c\b", " ".join(h["usage"])):
+    if cmd in doc_keys():                 # a config file of its own, in iplock.ini(5)
         files += [".TP", f"/etc/iplock/{CONF_NAME.get(cmd, cmd)}.ini", "the configuration file, see \\fBiplock.ini\\fR(5)"]
     if (ROOT / "docs" / f"{doc}.md").exists():
         files += [".TP", f"/usr/share/doc/iplock/{doc}.md", "the full documentation"]
