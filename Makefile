@@ -93,6 +93,7 @@ test: deps-test check-layers
 	$(MAKE) SANITIZE=1 unit
 	sh tools/e2e-both.sh "$(MAKE)" "$(MAKE) fuzz-bins"
 	$(MAKE) fuzz-run
+	sh tools/test-package.sh   # the Debian package: build, install, check, purge (docs/install.md)
 
 check-layers:
 	@sh tools/check-layers.sh
@@ -161,3 +162,99 @@ clean:
 bench-gate: deps-bench
 	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/gate.sh
+
+# ---- Installing (issue 15; docs/install.md): make install, make uninstall, make man, make deb.
+# `iplock --version` names the commit it was built from: git when the tree is a checkout of its
+# own (not a tarball unpacked inside another repository), else "unknown" (or IPLOCK_COMMIT=...).
+ifndef IPLOCK_COMMIT
+IPLOCK_COMMIT := $(shell test "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" && \
+	git rev-parse --short=12 HEAD 2>/dev/null | sed "s/$$/$$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)/" || echo unknown)
+endif
+$(BUILD)/obj/src/main.o: CPPFLAGS += -DIPLOCK_COMMIT='"$(IPLOCK_COMMIT)"'
+$(BUILD)/obj/src/main.o: $(BUILD)/commit.txt
+# rewritten only when the commit changes, so main.o is rebuilt then and only then
+$(BUILD)/commit.txt: FORCE
+	@mkdir -p $(BUILD); echo '$(IPLOCK_COMMIT)' | cmp -s - $@ 2>/dev/null || echo '$(IPLOCK_COMMIT)' > $@
+FORCE:
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/iplock
+COMPLDIR   ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+# the example configs: etc/iplock-NAME.example.ini becomes /etc/iplock/NAME.ini (never replaced)
+EXAMPLES   := $(wildcard etc/iplock-*.example.ini)
+UNITS      := $(wildcard etc/iplock-*.service)
+DOCS       := README.md $(wildcard docs/*.md)
+
+.PHONY: man man-check install uninstall deb deb-deps deb-lint print-commit FORCE
+
+# iplock(1), iplock-COMMAND(1) from the binary's --help texts, iplock.ini(5) from the docs' key
+# tables (tools/man.py); man-check fails on a --help out of layout or an undocumented key.
+man: $(BUILD)/man/iplock.1
+$(BUILD)/man/iplock.1: $(BUILD)/iplock tools/man.py $(DOCS)
+	@rm -rf $(BUILD)/man && $(PY) tools/man.py gen $(BUILD)/iplock $(BUILD)/man
+	@echo "  MAN $(BUILD)/man"
+man-check: $(BUILD)/iplock
+	@$(PY) tools/man.py check $(BUILD)/iplock
+
+install: $(BUILD)/iplock $(BUILD)/man/iplock.1
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(COMPLDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/iplock $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	$(INSTALL) -m 0755 $(BUILD)/iplock $(DESTDIR)$(BINDIR)/iplock
+	$(INSTALL) -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(BUILD)/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 $(EXAMPLES) etc/nginx/*.conf $(DESTDIR)$(DOCDIR)/examples/
+	$(INSTALL) -m 0644 etc/iplock.bash-completion $(DESTDIR)$(COMPLDIR)/iplock
+	$(INSTALL) -m 0644 etc/iplock.sysusers $(DESTDIR)$(SYSUSERSDIR)/iplock.conf
+	@set -e; for u in $(UNITS); do \
+		sed -e 's|/usr/local/bin/iplock|$(BINDIR)/iplock|g' -e 's|/usr/share/doc/iplock|$(DOCDIR)|g' \
+			-e 's|/etc/iplock|$(SYSCONFDIR)/iplock|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#etc/}; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#etc/}; done
+	@set -e; for f in $(EXAMPLES); do n=$${f#etc/iplock-}; t=$(DESTDIR)$(SYSCONFDIR)/iplock/$${n%.example.ini}.ini; \
+		if [ -e $$t ]; then echo "  kept $$t (exists)"; else $(INSTALL) -m 0640 $$f $$t; echo "  new  $$t"; fi; done
+	@t=$(DESTDIR)$(SYSCONFDIR)/logrotate.d/iplock; [ -e $$t ] || $(INSTALL) -m 0644 etc/iplock.logrotate $$t
+	@# on the real root: create the system user now and let the config directory be its group's
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/iplock.conf && chgrp -R iplock $(SYSCONFDIR)/iplock && \
+		chmod 0750 $(SYSCONFDIR)/iplock; fi
+
+# Removes what install put there, except /etc/iplock/*.ini (your configuration) and the user.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/iplock $(DESTDIR)$(MANDIR)/man1/iplock.1 $(DESTDIR)$(MANDIR)/man1/iplock-*.1 \
+		$(DESTDIR)$(MANDIR)/man5/iplock.ini.5 $(DESTDIR)$(COMPLDIR)/iplock $(DESTDIR)$(SYSUSERSDIR)/iplock.conf \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS:etc/%=%))
+	rm -rf $(DESTDIR)$(DOCDIR)
+	cmp -s etc/iplock.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/iplock && rm -f $(DESTDIR)$(SYSCONFDIR)/logrotate.d/iplock || true
+	@echo "  kept $(DESTDIR)$(SYSCONFDIR)/iplock (your configuration) and the user iplock"
+
+# Debian flags (hardening) when debian/rules passes them; empty otherwise.
+CFLAGS   += $(DEB_CFLAGS)
+CPPFLAGS += $(DEB_CPPFLAGS)
+LDFLAGS  += $(DEB_LDFLAGS)
+$(BUILD)/obj/llhttp/%.o: SANFLAGS += $(DEB_CFLAGS) $(DEB_CPPFLAGS)
+
+# make deb: a clean package build (dpkg-buildpackage -us -uc -b, no tests) in a copy of the tree
+# under DEBDIR, so nothing of build/ is reused and nothing outside DEBDIR is written; the .deb
+# lands in DEBDIR. make deb-lint runs lintian on it.
+DEB_PKG  := debhelper devscripts lintian fakeroot dpkg-dev
+DEBDIR   ?= build/debian-pkg
+DEB_JOBS ?= 2
+deb-deps: deps
+	@$(DEPS_CMD) $(DEB_PKG)
+deb: deb-deps
+	@rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/src
+	@tar --exclude=./build --exclude=./.git --exclude=node_modules --exclude='./$(DEBDIR)' -cf - . | tar -C $(DEBDIR)/src -xf -
+	cd $(DEBDIR)/src && IPLOCK_COMMIT='$(IPLOCK_COMMIT)' DEB_BUILD_OPTIONS="nocheck parallel=$(DEB_JOBS) $(DEB_OPTS)" \
+		dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@ls $(DEBDIR)/*.deb
+deb-lint:
+	lintian --info --display-info $(DEBDIR)/*.changes
+print-commit:
+	@echo '$(IPLOCK_COMMIT)'

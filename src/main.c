@@ -5,6 +5,11 @@
 #include "cli/cli.h"
 #include "core/version.h"
 
+/* the commit the binary was built from: passed by the Makefile (git), "unknown" outside git */
+#ifndef IPLOCK_COMMIT
+#define IPLOCK_COMMIT "unknown"
+#endif
+
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -27,12 +32,13 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "iplock %s: static egress IPs and IP-locked API keys\n\n"
-		"usage: iplock COMMAND [OPTIONS]   (iplock COMMAND --help for its options)\n\ncommands:\n",
-		IPLOCK_VERSION);
+	fprintf(out, "usage: iplock COMMAND [OPTIONS]   (iplock COMMAND --help for its options)\n"
+		"       iplock --version\n\n"
+		"iplock %s: static egress IPs and IP-locked API keys.\n\nCommands:\n", IPLOCK_VERSION);
 	for (size_t i = 0; commands[i].name; i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
-	fprintf(out, "\n  --help     this text\n  --version  print the version\n");
+	fprintf(out, "\n  -h, --help     this text\n  -V, --version  print the version and the git commit it was built from\n"
+		"\nExit status: that of COMMAND; 2 for an unknown command or bad usage.\n");
 }
 
 int main(int argc, char **argv)
@@ -46,7 +52,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("iplock %s\n", IPLOCK_VERSION);
+		printf("iplock %s (commit %s)\n", IPLOCK_VERSION, IPLOCK_COMMIT);
 		return 0;
 	}
 	for (size_t i = 0; commands[i].name; i++)

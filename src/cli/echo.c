@@ -23,8 +23,11 @@ static void usage(FILE *out)
 		"  --tls-cert FILE     certificate chain (PEM): serve HTTPS\n"
 		"  --tls-key FILE      private key (PEM) for --tls-cert\n"
 		"  --workers N         worker threads, 1-64 (default 1)\n"
+		"  -h, --help          this text\n"
 		"\nOther paths get a 404, other methods a 405, malformed requests a 400; keep-alive.\n"
-		"Stops on SIGTERM or SIGINT: answers in flight are sent first; a second signal stops at once.\n");
+		"Stops on SIGTERM or SIGINT: answers in flight are sent first; a second signal stops at once.\n"
+		"\nExit status: 0 stopped by SIGTERM/SIGINT; 1 cannot listen or load the certificate;\n"
+		"2 bad usage.\n");
 }
 
 static int echo_usage_err(const char *msg, const char *arg)

@@ -18,7 +18,13 @@ static const char usage_text[] =
 	"             tls_cert, tls_key, trusted_proxies, access_log, account, idle_timeout,\n"
 	"             header_timeout, workers, path_normalize, routes = stripe;\n"
 	"             [route NAME] method, path, resource, publishable (see docs/gate.md)\n"
-	"  --check    validate the config and exit\n";
+	"  --check    validate the config and exit\n"
+	"  -h, --help this text\n"
+	"\n"
+	"Signals: SIGHUP reopens the access log and checks the file again; SIGTERM/SIGINT stop.\n"
+	"\n"
+	"Exit status: 0 stopped by SIGTERM/SIGINT, or --check found the file valid; 1 a bad\n"
+	"configuration, a store or listener that cannot be opened; 2 bad usage.\n";
 
 int gate_main(int argc, char **argv)
 {

@@ -17,6 +17,9 @@
 static const char usage_text[] =
 	"usage: iplock keys (--db PATH | -c CONFIG) [--json] COMMAND ...\n"
 	"\n"
+	"Manages the API keys of the gate's key store (an SQLite file or PostgreSQL): create,\n"
+	"restrict, rotate, expire, revoke; every change is recorded in the audit log.\n"
+	"\n"
 	"  create --type secret|restricted|publishable|org [--mode live|test] [--name N]\n"
 	"         [--allow ADDR|CIDR]... [--perm RESOURCE=read|write]...\n"
 	"                         create a key; prints the full key once\n"

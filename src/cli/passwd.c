@@ -27,7 +27,9 @@ static void passwd_usage(FILE *out)
 		"  --password-stdin  read the password from the first line of stdin instead\n"
 		"  --host HOST       proxy host in the URL (default 127.0.0.1)\n"
 		"  --port PORT       proxy port in the URL (default 3128)\n"
-		"  --help            this text\n", PASSWORD_LEN);
+		"  --help            this text\n\n"
+		"Exit status: 0 done; 1 no randomness or hashing failed; 2 bad usage (a bad NAME, host,\n"
+		"port or password).\n", PASSWORD_LEN);
 }
 
 static int usage_error(const char *msg, const char *arg)

@@ -26,7 +26,10 @@ static void proxy_usage(FILE *out)
 		"Signals: SIGHUP reloads the configuration (a bad one is refused and the running one\n"
 		"stays; established tunnels are kept). SIGTERM/SIGINT stop gracefully: listeners close,\n"
 		"requests and tunnels in flight get drain_timeout to finish (a second signal ends them).\n"
-		"Metrics and health: admin_listen (GET /metrics, /healthz), see docs/metrics.md.\n");
+		"Metrics and health: admin_listen (GET /metrics, /healthz), see docs/metrics.md.\n\n"
+		"Exit status: 0 stopped by SIGTERM/SIGINT, or --check found the file valid; 1 a\n"
+		"configuration that is missing or invalid, an address in use, a failure at run time;\n"
+		"2 bad usage.\n");
 }
 
 int proxy_main(int argc, char **argv)

@@ -26,7 +26,12 @@ static void tunnel_usage(FILE *out)
 		"  -h, --help           this text\n\n"
 		"Mappings: 127.0.0.1:5432=db.example.com:5432 (a bare local port listens on 127.0.0.1).\n"
 		"Each new local connection dials the proxy afresh: when the proxy is down the local\n"
-		"connection is closed and the listener stays. SIGTERM/SIGINT stop.\n");
+		"connection is closed and the listener stays. SIGHUP reads the file again and checks it\n"
+		"(changes need a restart); SIGTERM/SIGINT close the listeners and let open connections\n"
+		"finish (at most 30 s; a second signal ends them).\n\n"
+		"Exit status: 0 stopped by SIGTERM/SIGINT, or --check found the settings valid; 1 a bad\n"
+		"configuration file, a port that cannot be listened on; 2 bad usage (options, mappings,\n"
+		"proxy URL).\n");
 }
 
 int tunnel_main(int argc, char **argv)
@@ -68,6 +73,7 @@ int tunnel_main(int argc, char **argv)
 		rc = 1;   /* bad input; 2 is for bad usage */
 		goto out;
 	}
+	cfg->path = path;
 	if (cacert) {
 		if (strlen(cacert) >= sizeof(cfg->cacert)) {
 			cli_errorf("iplock tunnel: --proxy-cacert: path too long\n");

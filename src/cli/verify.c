@@ -38,7 +38,7 @@ static void usage(FILE *out)
 		"  --proxy-cacert FILE  CA certificates for an https:// proxy\n"
 		"  --timeout S          seconds for each request (default 10)\n"
 		"  --json               machine-readable report on stdout\n"
-		"\nexit status: 0 every address passed; 1 some address failed (the report says which and\n"
+		"\nExit status: 0 every address passed; 1 some address failed (the report says which and\n"
 		"what to fix); 2 bad usage; 3 the check could not run (proxy unreachable, 407, TLS, timeout).\n");
 }
 

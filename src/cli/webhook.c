@@ -35,6 +35,9 @@ static void usage(FILE *out)
 		"usage: iplock webhook sign   --secret whsec_... [--timestamp T] [--payload-file F] < payload\n"
 		"       iplock webhook verify --secret whsec_... --header VALUE [--tolerance 300] [--payload-file F] < payload\n"
 		"\n"
+		"Signs a payload as Stripe does (Stripe-Signature: t=...,v1=...), or verifies a received\n"
+		"header against the payload and the endpoint's signing secret(s).\n"
+		"\n"
 		"  --secret S        signing secret (repeat while rolling: sign emits one v1 per secret,\n"
 		"                    verify accepts a match with any)\n"
 		"  --secret-file F   read secrets from F, one per line (keeps them out of `ps`)\n"
@@ -43,7 +46,9 @@ static void usage(FILE *out)
 		"  --header VALUE    the Stripe-Signature header to verify\n"
 		"  --tolerance N     largest accepted age in seconds (default 300; 0 is refused: unsafe)\n"
 		"  --payload-file F  read the payload from F instead of stdin (raw bytes, never re-encoded)\n"
-		"\nverify exits 0 when valid, 1 with Stripe's SDK message when not, 2 on usage errors.\n");
+		"  -h, --help        this text\n"
+		"\nExit status: 0 signed, or valid (verify); 1 not valid (verify: Stripe's SDK message on\n"
+		"stderr); 2 bad usage or an unreadable payload file.\n");
 }
 
 static int wh_err(const char *msg, const char *arg)

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -89,6 +91,8 @@ struct trun {
 	struct pipe_pool pipes;
 	char *scratch;
 	struct io sigio;
+	struct timer drain;           /* after SIGTERM/SIGINT: the deadline for open connections */
+	bool stopping;
 	uint64_t next_id;
 	char auth[800];               /* "Proxy-Authorization: Basic ...\r\n" or "" */
 };
@@ -141,6 +145,8 @@ static void tconn_close(struct tconn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	loop_defer(rt->loop, &c->dfr, tconn_free);
+	if (rt->stopping && !rt->conns)
+		loop_stop(rt->loop);   /* drained: the last connection was closed */
 }
 
 /* A failure ends this client connection; it is logged once per mapping and kind (key), so a
@@ -762,14 +768,66 @@ static void map_accept(struct acceptor *a, int fd, const struct sockaddr_storage
 	tconn_start(container_of(a, struct tmap, acc), fd);
 }
 
+/* SIGHUP: read the file again and say whether it is valid; the running settings stay (a changed
+ * file applies at the next start), so a reload never drops a listener or an open connection. */
+static void tunnel_recheck(struct trun *rt)
+{
+	struct timespec ts;
+	char err[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	struct tunnel_config *n = rt->cfg->path ? malloc(sizeof(*n)) : NULL;
+	if (!rt->cfg->path) {
+		log_info("SIGHUP: no configuration file (-c): nothing to read");
+	} else if (!n) {
+		log_warn("SIGHUP: out of memory: %s not read", rt->cfg->path);
+	} else {
+		tunnel_config_init(n);
+		if (tunnel_config_load(rt->cfg->path, n, err, sizeof(err)))
+			log_warn("SIGHUP: %s (the running settings stay)", err);
+		else
+			log_info("SIGHUP: %s is valid; the running settings stay until a restart", rt->cfg->path);
+		explicit_bzero(n, sizeof(*n));   /* the proxy password is in it */
+		free(n);
+	}
+	sd_notify(0, "READY=1");
+}
+
+static void drain_deadline(struct loop *loop, struct timer *t)
+{
+	(void)t;
+	log_warn("drain: connections still open after %u s: closing them", TUNNEL_DRAIN_MS / 1000);
+	loop_stop(loop);
+}
+
+/* SIGTERM/SIGINT: close the listeners, let open connections finish; a second signal, the last
+ * connection closing or TUNNEL_DRAIN_MS ends the loop. */
 static void signal_cb(struct loop *loop, struct io *io, uint32_t revents)
 {
+	struct trun *rt = container_of(io, struct trun, sigio);
 	struct signalfd_siginfo si;
 
 	(void)revents;
-	if (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		log_info("signal %u: stopping", si.ssi_signo);
-	loop_stop(loop);
+	while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			tunnel_recheck(rt);
+			continue;
+		}
+		if (rt->stopping || !rt->conns) {
+			log_info("signal %u: stopping", si.ssi_signo);
+			loop_stop(loop);
+			return;
+		}
+		rt->stopping = true;
+		sd_notify(0, "STOPPING=1");
+		for (size_t i = 0; i < rt->nmaps; i++)
+			acceptor_close(loop, &rt->maps[i].acc);
+		log_info("signal %u: listeners closed; open connections get %u s to finish (a second signal "
+			 "ends them)", si.ssi_signo, TUNNEL_DRAIN_MS / 1000);
+		timer_start(loop, &rt->drain, TUNNEL_DRAIN_MS);
+	}
 }
 
 /* ---------------------------------------------------------------- run */
@@ -796,7 +854,9 @@ int tunnel_run(const struct tunnel_config *cfg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	timer_init(&rt->drain, drain_deadline);
 	if ((rc = loop_new(&rt->loop)) != 0 || !(rt->scratch = malloc(RELAY_SCRATCH))) {
 		log_error("cannot start: %s", strerror(rc ? -rc : ENOMEM));
 		goto out;
@@ -858,7 +918,9 @@ int tunnel_run(const struct tunnel_config *cfg)
 			 ip, m->listen_ip.family == AF_INET6 ? "]" : "", m->listen_port, m->authority,
 			 cfg->proxy.display);
 	}
+	sd_notify(0, "READY=1");
 	loop_run(rt->loop);
+	timer_stop(rt->loop, &rt->drain);
 	status = 0;
 out:
 	while (rt->conns)

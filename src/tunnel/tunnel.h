@@ -53,6 +53,7 @@ struct tunnel_config {
 	unsigned idle_timeout_ms;        /* 0 = none (database sessions idle for long) */
 	bool splice, splice_auto;        /* relay mode: splice, auto (default) or copy */
 	char cacert[512];                /* https:// proxies: CA file ("" = the system's CAs) */
+	const char *path;                /* the -c file, read again on SIGHUP to check it; or NULL */
 };
 
 void tunnel_config_init(struct tunnel_config *cfg);
@@ -77,7 +78,10 @@ const char *tunnel_config_load_string(const char *text, const char *name, struct
 int tunnel_parse_reply(const char *head, size_t headlen, int *status);
 void tunnel_error_reason(const char *body, size_t len, char *out, size_t cap);
 
-/* Runs until SIGTERM/SIGINT; returns the exit status. */
+/* Runs until SIGTERM/SIGINT: the listeners close, open connections get TUNNEL_DRAIN_MS to
+ * finish (a second signal ends them). SIGHUP checks cfg->path again. sd_notify READY/RELOADING/
+ * STOPPING for Type=notify units. Returns the exit status. */
+#define TUNNEL_DRAIN_MS 30000
 int tunnel_run(const struct tunnel_config *cfg);
 
 #endif
