@@ -265,7 +265,7 @@ def basic(user="alice", password=PASSWORD):
 
 
 # --- key stores: every gate test runs on SQLite and on a throwaway PostgreSQL cluster ---------
-from pg_util import pg  # noqa: E402,F401 (one cluster per test session, started on first use)
+from pg_util import pg, pg_tcp  # noqa: E402,F401 (one cluster each per test session, started on first use)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

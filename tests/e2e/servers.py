@@ -1,0 +1,180 @@
+"""Small threaded servers the black-box tests stand up on loopback: TcpServer runs a handler per
+accepted connection, HttpServer serves a BaseHTTPRequestHandler class, Nginx runs Debian's nginx
+with a site file. Every wait is bounded; close() stops accepting, closes the sockets and joins
+the threads the server started."""
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from http.server import ThreadingHTTPServer
+
+from conftest import free_port, wait_port
+
+JOIN_TIMEOUT = 5.0
+
+
+def recv_exact(c, n):
+    """Exactly n bytes from c; EOFError when the peer closes first."""
+    data = b""
+    while len(data) < n:
+        d = c.recv(n - len(data))
+        if not d:
+            raise EOFError(f"closed after {len(data)} of {n} bytes")
+        data += d
+    return data
+
+
+def echo_until_eof(c, bufsize=65536):
+    """Sends back every byte until the peer half-closes, then half-closes too."""
+    while True:
+        d = c.recv(bufsize)
+        if not d:
+            c.shutdown(socket.SHUT_WR)
+            return
+        c.sendall(d)
+
+
+class TcpServer:
+    """A TCP listener on host (127.0.0.1 by default, any free port) that calls handler(conn, peer)
+    for every connection, on a thread of its own (threaded) or on the accept thread, and closes
+    the connection when the handler returns. handler=None holds every connection open until
+    close(). An OSError in a handler (the peer went away) ends that connection quietly."""
+
+    def __init__(self, handler, host="127.0.0.1", port=0, backlog=64, threaded=True,
+                 reuse_addr=False):
+        self.handler, self.threaded = handler, threaded
+        self.accepted = 0                 # connections accepted so far
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if reuse_addr:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(backlog)
+        self.sock.settimeout(0.5)         # the accept loop sees close() even if shutdown() does not wake it
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._conns, self._threads = set(), []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                c, peer = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(None)
+            with self._lock:
+                if self._stop.is_set():
+                    c.close()
+                    return
+                self.accepted += 1
+                self._conns.add(c)
+                if self.threaded and self.handler is not None:
+                    t = threading.Thread(target=self._serve, args=(c, peer), daemon=True)
+                    self._threads.append(t)
+                    t.start()
+            if not self.threaded and self.handler is not None:
+                self._serve(c, peer)
+
+    def _serve(self, c, peer):
+        try:
+            self.handler(c, peer)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(c)
+            c.close()
+
+    def close(self):
+        self._stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)     # wakes a blocked accept() on Linux
+        except OSError:
+            pass
+        with self._lock:
+            conns, threads = list(self._conns), list(self._threads)
+        for c in conns:                              # wakes handlers blocked in recv()
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(timeout=JOIN_TIMEOUT)
+        for t in threads:
+            t.join(timeout=JOIN_TIMEOUT)
+        self.sock.close()
+        for c in conns:
+            c.close()
+
+
+class HttpServer:
+    """A ThreadingHTTPServer on 127.0.0.1 (port 0: any free one) serving handler_class on a
+    thread of its own."""
+
+    def __init__(self, handler_class, port=0):
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=JOIN_TIMEOUT)
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def have_nginx():
+    return os.path.exists(NGINX)
+
+
+class Nginx:
+    """Debian's nginx in the foreground with one worker, prefix dir `tmp`, serving `site`
+    (the text of one or more server blocks; @LISTEN@ becomes 127.0.0.1:<a free port>).
+    Started when the constructor returns (its port answers); stop() ends it by its PID."""
+
+    def __init__(self, tmp, site, worker_connections=256):
+        self.dir = str(tmp)
+        self.port = free_port()
+        for d in ("logs", "tmp"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        site = site.replace("@LISTEN@", f"127.0.0.1:{self.port}")
+        with open(os.path.join(self.dir, "site.conf"), "w") as f:
+            f.write(site)
+        t = self.dir
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = os.path.join(t, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"{user}worker_processes 1;\ndaemon off;\npid {t}/nginx.pid;\n"
+                    f"error_log {t}/logs/error.log warn;\n"
+                    f"events {{ worker_connections {worker_connections}; }}\n"
+                    f"http {{\n access_log off;\n client_body_temp_path {t}/tmp/body;\n"
+                    f" proxy_temp_path {t}/tmp/proxy;\n fastcgi_temp_path {t}/tmp/fcgi;\n"
+                    f" uwsgi_temp_path {t}/tmp/uwsgi;\n scgi_temp_path {t}/tmp/scgi;\n"
+                    f" include {t}/site.conf;\n}}\n")
+        self.proc = subprocess.Popen([NGINX, "-p", t, "-c", conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_port("127.0.0.1", self.port)
+        except TimeoutError:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError("nginx did not start: " + self.proc.stderr.read().decode())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc.stderr.close()
+        return self.proc.returncode
