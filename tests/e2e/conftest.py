@@ -8,10 +8,12 @@ import socket
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+
+from servers import HttpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 IPLOCK = os.environ.get("IPLOCK_BIN", str(ROOT / "build" / "iplock"))
@@ -35,7 +37,7 @@ def wait_port(host, port, timeout=10.0):
     raise TimeoutError(f"{host}:{port} never opened")
 
 
-class Origin:
+class Origin(HttpServer):
     """An HTTP/1.1 origin on 127.0.0.1 that answers with the peer address it saw."""
 
     def __init__(self):
@@ -114,11 +116,7 @@ class Origin:
 
             do_PUT = do_POST
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def peers(self):
         with self.lock:
@@ -127,10 +125,6 @@ class Origin:
     def clear(self):
         with self.lock:
             self.seen.clear()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="session")

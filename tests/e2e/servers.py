@@ -1,15 +1,16 @@
 """Small threaded servers the black-box tests stand up on loopback: TcpServer runs a handler per
 accepted connection, HttpServer serves a BaseHTTPRequestHandler class, Nginx runs Debian's nginx
 with a site file. Every wait is bounded; close() stops accepting, closes the sockets and joins
-the threads the server started."""
+the threads the server started. Subclass TcpServer/HttpServer for a server with state of its
+own (see gate_util.Upstream, test_inbound.Backend)."""
 import os
+import re
 import shutil
 import socket
 import subprocess
 import threading
 from http.server import ThreadingHTTPServer
-
-from conftest import free_port, wait_port
+from pathlib import Path
 
 JOIN_TIMEOUT = 5.0
 
@@ -135,20 +136,30 @@ def have_nginx():
     return os.path.exists(NGINX)
 
 
-class Nginx:
-    """Debian's nginx in the foreground with one worker, prefix dir `tmp`, serving `site`
-    (the text of one or more server blocks; @LISTEN@ becomes 127.0.0.1:<a free port>).
-    Started when the constructor returns (its port answers); stop() ends it by its PID."""
+def nginx_example(name):
+    """The text of etc/nginx/<name>, the example site the docs ship."""
+    return (Path(__file__).resolve().parents[2] / "etc" / "nginx" / name).read_text()
 
-    def __init__(self, tmp, site, worker_connections=256):
-        self.dir = str(tmp)
+
+class Nginx:
+    """Debian's nginx in the foreground with one worker and prefix dir `tmp`, serving `site`
+    (server/upstream blocks, e.g. a file of etc/nginx/) with each placeholder named in addrs
+    (GATE_ADDR="127.0.0.1:8080", ...) and LISTEN_ADDR (127.0.0.1:<a free port>, self.port)
+    filled in. Running when the constructor returns (its port answers); stop() ends it by PID."""
+
+    def __init__(self, tmp, site, worker_connections=256, **addrs):
+        from conftest import free_port, wait_port  # here: conftest imports this module
+        self.dir = t = str(tmp)
         self.port = free_port()
+        for name, addr in {**addrs, "LISTEN_ADDR": f"127.0.0.1:{self.port}"}.items():
+            site = site.replace(name, addr)
+        left = set(re.findall(r"\b[A-Z][A-Z_]*_ADDR\b", site)) - {"REMOTE_ADDR"}
+        if left:
+            raise ValueError(f"nginx site placeholders not filled in: {sorted(left)}")
         for d in ("logs", "tmp"):
-            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
-        site = site.replace("@LISTEN@", f"127.0.0.1:{self.port}")
-        with open(os.path.join(self.dir, "site.conf"), "w") as f:
+            os.makedirs(os.path.join(t, d), exist_ok=True)
+        with open(os.path.join(t, "site.conf"), "w") as f:
             f.write(site)
-        t = self.dir
         user = "user root;\n" if os.geteuid() == 0 else ""
         conf = os.path.join(t, "nginx.conf")
         with open(conf, "w") as f:
