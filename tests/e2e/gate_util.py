@@ -29,9 +29,10 @@ def create_key(db, *args):
 
 
 class Upstream(HttpServer):
-    """HTTP/1.1 server on 127.0.0.1 answering every request with a JSON echo of it."""
+    """HTTP/1.1 server on 127.0.0.1 answering every request with a JSON echo of it (HTTPS with
+    tls=(cert file, key file))."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests = []
         self.lock = threading.Lock()
         up = self
@@ -96,7 +97,7 @@ class Upstream(HttpServer):
 
             do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = _do
 
-        super().__init__(Handler)
+        super().__init__(Handler, tls=tls)
 
     def last(self):
         with self.lock:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from http.server import ThreadingHTTPServer
@@ -56,10 +57,10 @@ class TcpServer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._conns, self._threads = set(), []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
         self.thread.start()
 
-    def _accept(self):
+    def _accept_loop(self):
         while not self._stop.is_set():
             try:
                 c, peer = self.sock.accept()
@@ -75,13 +76,13 @@ class TcpServer:
                 self.accepted += 1
                 self._conns.add(c)
                 if self.threaded and self.handler is not None:
-                    t = threading.Thread(target=self._serve, args=(c, peer), daemon=True)
+                    t = threading.Thread(target=self._run_handler, args=(c, peer), daemon=True)
                     self._threads.append(t)
                     t.start()
             if not self.threaded and self.handler is not None:
-                self._serve(c, peer)
+                self._run_handler(c, peer)
 
-    def _serve(self, c, peer):
+    def _run_handler(self, c, peer):
         try:
             self.handler(c, peer)
         except OSError:
@@ -114,11 +115,16 @@ class TcpServer:
 
 class HttpServer:
     """A ThreadingHTTPServer on 127.0.0.1 (port 0: any free one) serving handler_class on a
-    thread of its own."""
+    thread of its own; tls=(cert file, key file) makes it HTTPS."""
 
-    def __init__(self, handler_class, port=0):
+    def __init__(self, handler_class, port=0, tls=None):
         self.server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
         self.server.daemon_threads = True
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            # accept() on the wrapped listener hands each handler a TLS connection
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
