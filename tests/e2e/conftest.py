@@ -141,6 +141,19 @@ def password_hash():
     return next(l.split("=", 1)[1].strip() for l in out.splitlines() if l.startswith("password_hash"))
 
 
+def stop_process(proc):
+    """SIGTERM, a bounded wait, SIGKILL if it did not exit; returns the exit status. Only ever
+    the process this handle started (by its PID)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    return proc.returncode
+
+
 class Proxy:
     def __init__(self, tmp, config_text, extra_args=(), preexec=None):
         self.port = free_port()
@@ -184,14 +197,7 @@ class Proxy:
             time.sleep(0.01)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 def base_config(origin_port, password_hash, extra_proxy="", extra_user="", extra=""):

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
-from conftest import IPLOCK, ROOT, free_port, wait_port  # noqa: F401 (re-exported to the gate tests)
+from conftest import IPLOCK, ROOT, free_port, stop_process, wait_port  # noqa: F401 (re-exported to the gate tests)
 from servers import HttpServer, TcpServer
 
 
@@ -181,13 +181,7 @@ class Gate:
 
     def stop(self, check=True):
         """SIGTERM: the gate exits 0 after freeing everything (so ASan/LSan can judge)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         text = self.errors()
         self.stderr.close()
         if check and self.proc.returncode != 0:

@@ -154,7 +154,7 @@ class Nginx:
     filled in. Running when the constructor returns (its port answers); stop() ends it by PID."""
 
     def __init__(self, tmp, site, worker_connections=256, **addrs):
-        from conftest import free_port, wait_port  # here: conftest imports this module
+        from conftest import free_port, wait_port  # here, not on top: conftest imports servers
         self.dir = t = str(tmp)
         self.port = free_port()
         for name, addr in {**addrs, "LISTEN_ADDR": f"127.0.0.1:{self.port}"}.items():
@@ -186,12 +186,7 @@ class Nginx:
             raise AssertionError("nginx did not start: " + self.proc.stderr.read().decode())
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        from conftest import stop_process
+        stop_process(self.proc)
         self.proc.stderr.close()
         return self.proc.returncode

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IPLOCK, PASSWORD, Proxy, free_port, wait_port
+from conftest import IPLOCK, PASSWORD, Proxy, free_port, stop_process, wait_port
 from servers import HttpServer
 from verify_util import Echo, make_ca, verify_json
 
@@ -129,13 +129,7 @@ class HAProxy:
                 and r["svname"] not in ("BACKEND", "FRONTEND")}
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.out.close()
 
 

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 
-from conftest import IPLOCK, wait_port
+from conftest import IPLOCK, stop_process, wait_port
 from pg_util import USER as PG_USER
 
 
@@ -35,14 +35,7 @@ class Tunnel:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 def wait_for(pred, timeout=5.0):
