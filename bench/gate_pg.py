@@ -15,6 +15,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
 from gate_util import Gate, create_key, keys  # noqa: E402
 from pg_util import PgCluster  # noqa: E402
+import servers  # noqa: E402
 from test_gate_pg import Probe  # noqa: E402
 
 SECS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
@@ -52,31 +53,15 @@ def wrk(port, key, pid):
     return rps, (c1 - c0) * 1e6 / max(1, int(m.group(1)))
 
 
-class Nginx:
+class Nginx(servers.Nginx):
     """nginx answering 200 at the same location: what serving the bare request costs."""
 
     def __init__(self, tmp):
-        from conftest import free_port, wait_port
-        self.port = free_port()
-        d = os.path.join(tmp, "nginx")
-        os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as fh:
-            fh.write(f"worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n"
-                     f"events {{ worker_connections 1024; }}\n"
-                     f"http {{ access_log off; client_body_temp_path {d};\n"
-                     f"  server {{ listen 127.0.0.1:{self.port}; keepalive_requests 1000000;\n"
-                     f"    location / {{ return 200; }} }} }}\n")
-        self.proc = subprocess.Popen(["/usr/sbin/nginx", "-p", d, "-c", conf],
-                                     stderr=subprocess.DEVNULL)
-        wait_port("127.0.0.1", self.port)
+        super().__init__(os.path.join(tmp, "nginx"), "server { listen LISTEN_ADDR; keepalive_requests 1000000;\n"
+                         "  location / { return 200; } }\n", worker_connections=1024)
         time.sleep(0.2)   # the worker process, not only the master's listener
         self.pid = int(subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
                                       text=True).stdout.split()[0])
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def median(v):

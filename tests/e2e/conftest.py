@@ -8,10 +8,12 @@ import socket
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+
+from servers import HttpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 IPLOCK = os.environ.get("IPLOCK_BIN", str(ROOT / "build" / "iplock"))
@@ -35,7 +37,7 @@ def wait_port(host, port, timeout=10.0):
     raise TimeoutError(f"{host}:{port} never opened")
 
 
-class Origin:
+class Origin(HttpServer):
     """An HTTP/1.1 origin on 127.0.0.1 that answers with the peer address it saw."""
 
     def __init__(self):
@@ -114,11 +116,7 @@ class Origin:
 
             do_PUT = do_POST
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def peers(self):
         with self.lock:
@@ -127,10 +125,6 @@ class Origin:
     def clear(self):
         with self.lock:
             self.seen.clear()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +139,19 @@ def password_hash():
     out = subprocess.run([IPLOCK, "passwd", "alice", "--password-stdin"], input=PASSWORD,
                          capture_output=True, text=True, timeout=30, check=True).stdout
     return next(l.split("=", 1)[1].strip() for l in out.splitlines() if l.startswith("password_hash"))
+
+
+def stop_process(proc):
+    """SIGTERM, a bounded wait, SIGKILL if it did not exit; returns the exit status. Only ever
+    the process this handle started (by its PID)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    return proc.returncode
 
 
 class Proxy:
@@ -190,14 +197,7 @@ class Proxy:
             time.sleep(0.01)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 def base_config(origin_port, password_hash, extra_proxy="", extra_user="", extra=""):
@@ -265,7 +265,7 @@ def basic(user="alice", password=PASSWORD):
 
 
 # --- key stores: every gate test runs on SQLite and on a throwaway PostgreSQL cluster ---------
-from pg_util import pg  # noqa: E402,F401 (one cluster per test session, started on first use)
+from pg_util import pg, pg_tcp  # noqa: E402,F401 (one cluster each per test session, started on first use)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

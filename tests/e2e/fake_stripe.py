@@ -8,10 +8,12 @@ import json
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from servers import HttpServer
 
 
-class FakeStripe:
+class FakeStripe(HttpServer):
     """A tiny Stripe-shaped API behind the gate: POST /v1/charges makes a charge object, GET
     /v1/balance a balance object. Records the client address the gate vouched for
     (X-Iplock-Client) and the key id of every request."""
@@ -74,11 +76,7 @@ class FakeStripe:
                     "source": {"id": "card_test", "object": "card", "brand": "Visa", "last4": "4242"},
                     "metadata": {}, "outcome": {"type": "authorized", "network_status": "approved_by_network"}})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler, port)
 
     def clients(self):
         with self.lock:
@@ -87,10 +85,6 @@ class FakeStripe:
     def clear(self):
         with self.lock:
             self.seen.clear()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 if __name__ == "__main__":

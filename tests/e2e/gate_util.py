@@ -5,11 +5,12 @@ import json
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
-from conftest import IPLOCK, ROOT, free_port, wait_port  # noqa: F401 (re-exported to the gate tests)
+from conftest import IPLOCK, ROOT, free_port, stop_process, wait_port  # noqa: F401 (re-exported to the gate tests)
+from servers import HttpServer, TcpServer
 
 
 def keys(db, *args, check=True):
@@ -27,10 +28,11 @@ def create_key(db, *args):
     return keys(db, "create", *args)[1]
 
 
-class Upstream:
-    """HTTP/1.1 server on 127.0.0.1 answering every request with a JSON echo of it."""
+class Upstream(HttpServer):
+    """HTTP/1.1 server on 127.0.0.1 answering every request with a JSON echo of it (HTTPS with
+    tls=(cert file, key file))."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests = []
         self.lock = threading.Lock()
         up = self
@@ -95,19 +97,11 @@ class Upstream:
 
             do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = _do
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler, tls=tls)
 
     def last(self):
         with self.lock:
             return self.requests[-1] if self.requests else None
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 DEFAULT_ROUTES = """
@@ -187,13 +181,7 @@ class Gate:
 
     def stop(self, check=True):
         """SIGTERM: the gate exits 0 after freeing everything (so ASan/LSan can judge)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         text = self.errors()
         self.stderr.close()
         if check and self.proc.returncode != 0:
@@ -213,70 +201,49 @@ def curl(url, *args, source=None, timeout=10):
     return int(code or 0), body, p.stderr
 
 
-class RawUpstream:
+class RawUpstream(TcpServer):
     """An upstream that records each request exactly as it arrived on the wire (request line
     and header fields in order, duplicates kept) and answers 200 with a small JSON body plus
     `extra` response header lines (to test what the gate passes back)."""
 
     def __init__(self, extra=b""):
-        import socket
         self.extra = extra
         self.requests = []
         self.lock = threading.Lock()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(self._serve_conn, reuse_addr=True)
 
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def _serve_conn(self, c, _peer):
         c.settimeout(10)
         buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                fields = []
-                for l in lines[1:]:
-                    n, _, v = l.partition(b":")
-                    fields.append((n.decode("latin-1"), v.strip().decode("latin-1")))
-                n = 0
-                for k, v in fields:
-                    if k.lower() == "content-length":
-                        n = int(v)
-                while len(buf) < n:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                buf = buf[n:]
-                line = lines[0].decode("latin-1")
-                with self.lock:
-                    self.requests.append({"line": line, "target": line.split(" ")[1],
-                                          "fields": fields})
-                body = json.dumps({"line": line}).encode()
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + self.extra +
-                          b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        except OSError:
-            return
-        finally:
-            c.close()
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            fields = []
+            for l in lines[1:]:
+                n, _, v = l.partition(b":")
+                fields.append((n.decode("latin-1"), v.strip().decode("latin-1")))
+            n = 0
+            for k, v in fields:
+                if k.lower() == "content-length":
+                    n = int(v)
+            while len(buf) < n:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf[n:]
+            line = lines[0].decode("latin-1")
+            with self.lock:
+                self.requests.append({"line": line, "target": line.split(" ")[1],
+                                      "fields": fields})
+            body = json.dumps({"line": line}).encode()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + self.extra +
+                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
     def count(self):
         with self.lock:
@@ -286,9 +253,6 @@ class RawUpstream:
         with self.lock:
             return self.requests[-1] if self.requests else None
 
-    def close(self):
-        self.stopped = True
-        self.sock.close()
 
 
 def raw_http(port, target, fields=(), method="GET", timeout=10, host="127.0.0.1", body=b""):

@@ -1,7 +1,9 @@
 """A throwaway PostgreSQL cluster for the tests: initdb + pg_ctl from Debian's postgresql
 package in a temporary folder, run as `nobody` when the tests run as root, listening only on a
 unix socket in that folder. One per test session (the `pg` fixture); each test that needs a
-store takes a fresh database from pg.new_db(). Stopped at session end."""
+store takes a fresh database from pg.new_db(). Stopped at session end. PgCluster(tcp=True) (the
+`pg_tcp` fixture) also listens on 127.0.0.1:<pg.port> and trusts 127.0.0.0/8, for tests that
+reach PostgreSQL over TCP (through `iplock tunnel` and the proxy's egress addresses)."""
 import glob
 import itertools
 import os
@@ -10,6 +12,8 @@ import subprocess
 import tempfile
 
 import pytest
+
+USER = "iplock"     # the cluster's superuser; trust authentication, no password
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1] if glob.glob("/usr/lib/postgresql/*/bin") else None
 
@@ -32,7 +36,8 @@ class PgDb(str):
 
 
 class PgCluster:
-    def __init__(self):
+    def __init__(self, tcp=False):
+        from conftest import free_port  # here: conftest imports this module
         if not PG_BIN:
             raise RuntimeError("no PostgreSQL server binaries (apt-get install postgresql)")
         self.dir = tempfile.mkdtemp(prefix="iplock-pg-")
@@ -40,16 +45,21 @@ class PgCluster:
             shutil.chown(self.dir, "nobody")
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "server.log")
-        self.base = f"host={self.dir} user=iplock"
+        self.port = free_port() if tcp else None
+        self.base = f"host={self.dir} user={USER}" + (f" port={self.port}" if tcp else "")
         self.serial = itertools.count(1)
-        p = _as_owner([f"{PG_BIN}/initdb", "-D", self.data, "-U", "iplock", "-A", "trust",
+        p = _as_owner([f"{PG_BIN}/initdb", "-D", self.data, "-U", USER, "-A", "trust",
                        "--no-sync", "-E", "UTF8"])
         if p.returncode:
             raise RuntimeError("initdb: " + p.stdout + p.stderr)
+        if tcp:
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+                f.write("host all all 127.0.0.0/8 trust\n")
         self.start()
 
     def start(self):
-        opts = (f"-c listen_addresses= -c unix_socket_directories={self.dir} -c fsync=off "
+        listen = f"127.0.0.1 -p {self.port}" if self.port else ""
+        opts = (f"-c listen_addresses={listen} -c unix_socket_directories={self.dir} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
         p = _as_owner([f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "30",
                        "-o", opts, "start"])
@@ -93,5 +103,13 @@ class PgCluster:
 @pytest.fixture(scope="session")
 def pg():
     c = PgCluster()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def pg_tcp():
+    """A second session cluster that also listens on 127.0.0.1:pg_tcp.port (started on first use)."""
+    c = PgCluster(tcp=True)
     yield c
     c.close()

@@ -6,13 +6,13 @@ import json
 import socket
 import ssl
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from conftest import IPLOCK, PASSWORD, Proxy, base_config, free_port
+from servers import HttpServer
 from verify_util import Echo, make_ca, verify, verify_json, wait_port
 
 
@@ -45,13 +45,9 @@ def liar():
             self.end_headers()
             self.wfile.write(body)
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    srv = HttpServer(Handler)
+    yield srv.port
+    srv.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,13 @@ import struct
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from conftest import IPLOCK, PASSWORD, Proxy, free_port, wait_port
+from conftest import IPLOCK, PASSWORD, Proxy, free_port, stop_process, wait_port
+from servers import HttpServer
 from verify_util import Echo, make_ca, verify_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ def sub1(text, old, new):
     return text.replace(old, new)
 
 
-class Origin:
+class Origin(HttpServer):
     """An HTTPS Stripe-shaped origin (POST /v1/charges) that records the TCP peer (the egress
     address), the Idempotency-Key, and when each request started; every answer closes its
     connection, so each request is a new CONNECT through the balancer."""
@@ -79,21 +80,11 @@ class Origin:
                         o.active[peer].remove(t0)
                 self.close_connection = True
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(cert), str(key))
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(H, tls=(cert, key))
 
     def peers(self):
         with self.lock:
             return [p for p, _, _ in self.seen]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class HAProxy:
@@ -138,13 +129,7 @@ class HAProxy:
                 and r["svname"] not in ("BACKEND", "FRONTEND")}
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.out.close()
 
 

@@ -6,7 +6,6 @@ X-Forwarded-For, the gates trusting nginx); one node killed, requests keep succe
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -14,44 +13,16 @@ import time
 
 import pytest
 
-from gate_util import IPLOCK, ROOT, Gate, Upstream, create_key, curl, free_port, keys, wait_port
+from gate_util import IPLOCK, Gate, Upstream, create_key, curl, keys, wait_port
+from servers import Nginx, have_nginx, nginx_example
 # the `pg` fixture (the session's cluster) comes from conftest.py
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MSG_IP = "The API key provided does not allow requests from your IP address."
-
-
-def start_nginx(tmp, gates):
-    port = free_port()
-    site = (ROOT / "etc/nginx/iplock-gate-fleet.conf").read_text()
-    site = (site.replace("GATE_A_ADDR", f"127.0.0.1:{gates[0].port}")
-                .replace("GATE_B_ADDR", f"127.0.0.1:{gates[1].port}")
-                .replace("LISTEN_ADDR", f"127.0.0.1:{port}"))
-    assert "_ADDR" not in site.replace("REMOTE_ADDR", "").replace("remote_addr", "")
-    (tmp / "site.conf").write_text(site)
-    for d in ("logs", "tmp"):
-        (tmp / d).mkdir()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(
-        f"{user}worker_processes 1;\ndaemon off;\npid {tmp}/nginx.pid;\n"
-        f"error_log {tmp}/logs/error.log warn;\nevents {{ worker_connections 256; }}\n"
-        f"http {{\n access_log off;\n client_body_temp_path {tmp}/tmp/body;\n"
-        f" proxy_temp_path {tmp}/tmp/proxy;\n fastcgi_temp_path {tmp}/tmp/fcgi;\n"
-        f" uwsgi_temp_path {tmp}/tmp/uwsgi;\n scgi_temp_path {tmp}/tmp/scgi;\n"
-        f" include {tmp}/site.conf;\n}}\n")
-    ng = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_port("127.0.0.1", port)
-    except TimeoutError:
-        ng.kill()
-        raise AssertionError("nginx did not start: " + ng.stderr.read().decode())
-    return ng, port
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, pg):  # noqa: F811
-    if not os.path.exists(NGINX):
+    if not have_nginx():
         pytest.skip("nginx not installed")
     tmp = tmp_path_factory.mktemp("fleet")
     db, _ = pg.new_db()
@@ -59,14 +30,10 @@ def fleet(tmp_path_factory, pg):  # noqa: F811
     up = Upstream()
     gates = [Gate(tmp, db, upstream_port=up.port, extra="trusted_proxies = 127.0.0.1")
              for _ in range(2)]
-    ng, port = start_nginx(tmp, gates)
-    yield {"db": db, "sk": sk, "up": up, "gates": gates, "port": port, "nginx": ng}
-    ng.terminate()
-    try:
-        ng.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        ng.kill()
-        ng.wait(timeout=5)
+    ng = Nginx(tmp, nginx_example("iplock-gate-fleet.conf"), GATE_A_ADDR=f"127.0.0.1:{gates[0].port}",
+               GATE_B_ADDR=f"127.0.0.1:{gates[1].port}")
+    yield {"db": db, "sk": sk, "up": up, "gates": gates, "port": ng.port, "nginx": ng}
+    ng.stop()
     for g in gates:
         if not g.stderr.closed:     # node A: stopped, or killed on purpose, by the last test
             g.stop(check=g.proc.returncode != -signal.SIGKILL)

@@ -4,17 +4,12 @@ spoofing through nginx ignored; and the gate's path table (issue 9) through ngin
 decides on exactly the target nginx forwards, and the upstream never receives a path to a
 resource the key lacks."""
 import json
-import os
-import shutil
-import subprocess
-import time
 
 import pytest
 
-from gate_util import (PATH_ROWS, ROOT, Gate, RawUpstream, Upstream, backend_view, create_key,
-                       curl, free_port, raw_http, wait_port)
+from gate_util import PATH_ROWS, Gate, RawUpstream, Upstream, backend_view, create_key, curl, raw_http
+from servers import Nginx, have_nginx, nginx_example
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MSG_IP = "The API key provided does not allow requests from your IP address."
 
 
@@ -23,48 +18,22 @@ def make_stack(tmp_path, up, db):
     rk = create_key(db, "--type", "restricted", "--perm", "charge=read")
     org = create_key(db, "--type", "org")
     gate = Gate(tmp_path, db, mode="forward-auth", extra="trusted_proxies = 127.0.0.1")
-    port = free_port()
-    site = (ROOT / "etc/nginx/iplock-auth-request.conf").read_text()
-    site = (site.replace("GATE_ADDR", f"127.0.0.1:{gate.port}")
-                .replace("UPSTREAM_ADDR", f"127.0.0.1:{up.port}")
-                .replace("LISTEN_ADDR", f"127.0.0.1:{port}"))
-    (tmp_path / "site.conf").write_text(site)
-    for d in ("logs", "tmp"):
-        (tmp_path / d).mkdir()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (tmp_path / "nginx.conf").write_text(
-        f"{user}worker_processes 1;\ndaemon off;\npid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/logs/error.log warn;\nevents {{ worker_connections 256; }}\n"
-        f"http {{\n access_log off;\n client_body_temp_path {tmp_path}/tmp/body;\n"
-        f" proxy_temp_path {tmp_path}/tmp/proxy;\n fastcgi_temp_path {tmp_path}/tmp/fcgi;\n"
-        f" uwsgi_temp_path {tmp_path}/tmp/uwsgi;\n scgi_temp_path {tmp_path}/tmp/scgi;\n"
-        f" include {tmp_path}/site.conf;\n}}\n")
-    ng = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_port("127.0.0.1", port)
-    except TimeoutError:
-        ng.kill()
-        raise AssertionError("nginx did not start: " + ng.stderr.read().decode())
+    ng = Nginx(tmp_path, nginx_example("iplock-auth-request.conf"), GATE_ADDR=f"127.0.0.1:{gate.port}",
+               UPSTREAM_ADDR=f"127.0.0.1:{up.port}")
+    port = ng.port
     return {"url": f"http://127.0.0.1:{port}", "port": port, "sk": sk, "rk": rk, "org": org,
             "up": up, "gate": gate, "nginx": ng}
 
 
 def stop_stack(st):
-    ng, gate, up = st["nginx"], st["gate"], st["up"]
-    ng.terminate()
-    try:
-        ng.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        ng.kill()
-        ng.wait(timeout=5)
-    gate.stop()
-    up.close()
+    st["nginx"].stop()
+    st["gate"].stop()
+    st["up"].close()
 
 
 @pytest.fixture
 def stack(tmp_path, store_db):
-    if not os.path.exists(NGINX):
+    if not have_nginx():
         pytest.skip("nginx not installed")
     st = make_stack(tmp_path, Upstream(), store_db(tmp_path))
     yield st
@@ -74,7 +43,7 @@ def stack(tmp_path, store_db):
 @pytest.fixture(scope="module")
 def raw_stack(tmp_path_factory, store_db):
     """The same stack with an upstream that records the exact request line nginx sent."""
-    if not os.path.exists(NGINX):
+    if not have_nginx():
         pytest.skip("nginx not installed")
     tmp = tmp_path_factory.mktemp("nginx-raw")
     st = make_stack(tmp, RawUpstream(), store_db(tmp))

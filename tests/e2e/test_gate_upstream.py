@@ -2,7 +2,6 @@
 upstream's certificate verified (upstream_ca, or the system trust store) and its name or IP
 checked; precise errors for malformed values."""
 import json
-import ssl
 import subprocess
 
 import pytest
@@ -21,12 +20,7 @@ def make_cert(tmp_path, name, san):
 
 
 def tls_upstream(cert, key):
-    up = Upstream()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
-    # accept() on the wrapped listener hands each handler a TLS connection
-    up.server.socket = ctx.wrap_socket(up.server.socket, server_side=True)
-    return up
+    return Upstream(tls=(cert, key))
 
 
 @pytest.fixture

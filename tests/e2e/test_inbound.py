@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import base_config, free_port, wait_port
+from servers import TcpServer, echo_until_eof, recv_exact
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -27,53 +28,26 @@ def cert(tmp_path_factory):
     return str(crt), str(key)
 
 
-class Backend:
+class Backend(TcpServer):
     """A TCP server on 127.0.0.1; per connection: optional PROXY v2 header, optional TLS, then
     it reads one line and answers "TAG|peer|proxy-src|sni|line" and closes."""
 
     def __init__(self, tag, cert=None, proxy_v2=False):
         self.tag, self.proxy_v2 = tag, proxy_v2
         self.ctx = None
-        self.accepted = 0
         if cert:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(*cert)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop_flag = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while not self.stop_flag:
-            try:
-                c, peer = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.accepted += 1
-            threading.Thread(target=self.handle, args=(c, peer), daemon=True).start()
-
-    @staticmethod
-    def read_exact(c, n):
-        data = b""
-        while len(data) < n:
-            d = c.recv(n - len(data))
-            if not d:
-                raise EOFError
-            data += d
-        return data
+        super().__init__(self.handle, backlog=16)
 
     def handle(self, c, peer):
         c.settimeout(5)
         try:
             src = "-"
             if self.proxy_v2:
-                h = self.read_exact(c, 16)
+                h = recv_exact(c, 16)
                 assert h[:12] == V2_SIG and h[12] == 0x21, h
-                body = self.read_exact(c, struct.unpack("!H", h[14:16])[0])
+                body = recv_exact(c, struct.unpack("!H", h[14:16])[0])
                 if h[13] == 0x11:
                     s, d = socket.inet_ntoa(body[0:4]), socket.inet_ntoa(body[4:8])
                     sp, dp = struct.unpack("!HH", body[8:12])
@@ -99,12 +73,7 @@ class Backend:
         except Exception as e:  # the test sees a closed connection
             print("backend error", e)
         finally:
-            c.close()
-
-    def close(self):
-        self.stop_flag = True
-        self.thread.join(timeout=2)
-        self.sock.close()
+            c.close()       # the TLS wrapper, when there is one
 
 
 @pytest.fixture
@@ -267,38 +236,9 @@ allow = 127.0.0.1/32 127.0.0.4/32
     assert refused and refused[0]["reason"] == "client address not allowed" and refused[0]["backend"] is None
 
 
-class Echo:
-    """A TCP echo server (one thread per connection), for bulk relays."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.echo, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def echo(c):
-        with c:
-            while True:
-                d = c.recv(262144)
-                if not d:
-                    c.shutdown(socket.SHUT_WR)
-                    return
-                c.sendall(d)
-
-
 def test_bulk_bytes_both_ways_intact(proxy_factory, origin, password_hash):
     import hashlib
-    echo = Echo()
+    echo = TcpServer(lambda c, _peer: echo_until_eof(c, 262144), backlog=8)   # echoes bulk relays
     port = free_port()
     start(proxy_factory, origin, password_hash, f"""
 [inbound bulk]
@@ -322,7 +262,7 @@ forward = 127.0.0.1:{echo.port}
     s.shutdown(socket.SHUT_WR)                       # half-close passes through
     th.join(timeout=30)
     s.close()
-    echo.sock.close()
+    echo.close()
     out = b"".join(got)
     assert len(out) == len(data) and hashlib.sha256(out).digest() == hashlib.sha256(data).digest()
 

@@ -6,7 +6,6 @@ import http.client
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from conftest import IPLOCK, PASSWORD, base_config, basic, free_port, wait_port
 from gate_util import Gate, create_key
+from servers import TcpServer
 
 CURL = ["curl", "-s", "--max-time", "10"]
 
@@ -28,39 +28,10 @@ def cert(tmp_path_factory):
     return crt, key
 
 
-class Echo:
-    """A TCP backend for inbound endpoints: answers every connection with "ECHO" and closes."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop_flag = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while not self.stop_flag:
-            try:
-                c, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            try:
-                c.sendall(b"ECHO")
-            finally:
-                c.close()
-
-    def close(self):
-        self.stop_flag = True
-        self.thread.join(timeout=2)
-        self.sock.close()
-
-
 @pytest.fixture
 def echo():
-    e = Echo()
+    """A TCP backend for inbound endpoints: answers every connection with "ECHO" and closes."""
+    e = TcpServer(lambda c, _peer: c.sendall(b"ECHO"), threaded=False)
     yield e
     e.close()
 

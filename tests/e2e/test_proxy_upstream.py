@@ -1,13 +1,13 @@
 """The proxy's upstream side, driven with raw origins: the response's HTTP version, the connect
 and idle timeouts, upstream keep-alive reuse and the one redial of a closed kept-alive upstream."""
 import socket
-import threading
 import time
 
 from conftest import base_config, basic, raw_request
+from servers import TcpServer
 
 
-class RawOrigin:
+class RawOrigin(TcpServer):
     """An origin on 127.0.0.1 that answers every request with `reply` (bytes) and records, per
     request, the peer (address, port) it came from. drop_reused: a second request on one
     connection is read and the connection closed without an answer (a kept-alive upstream that
@@ -16,44 +16,23 @@ class RawOrigin:
     def __init__(self, reply, drop_reused=False):
         self.reply, self.drop_reused = reply, drop_reused
         self.requests = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, peer = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c, peer), daemon=True).start()
+        super().__init__(self._serve)
 
     def _serve(self, c, peer):
         buf, served = b"", 0
-        with c:
-            c.settimeout(10)
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    try:
-                        d = c.recv(65536)
-                    except OSError:
-                        return
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                self.requests.append((peer, head.split(b"\r\n")[0]))
-                if self.drop_reused and served:
+        c.settimeout(10)
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
                     return
-                c.sendall(self.reply)
-                served += 1
-
-    def close(self):
-        self.stopped = True
-        self.sock.close()
+                buf += d
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            self.requests.append((peer, head.split(b"\r\n")[0]))
+            if self.drop_reused and served:
+                return
+            c.sendall(self.reply)
+            served += 1
 
 
 def get(port, origin_port, path="/", n=1):

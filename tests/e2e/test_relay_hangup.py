@@ -5,41 +5,17 @@ Checked for the proxy's CONNECT relay, an inbound endpoint and `iplock tunnel`."
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
 
 from conftest import IPLOCK, free_port, wait_port
+from servers import TcpServer
 
 
 def cpu_ticks(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return int(f[11]) + int(f[12])
-
-
-class Silent:
-    """Accepts and holds connections, never writes."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.held = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                self.held.append(self.sock.accept()[0])
-            except OSError:
-                return
-
-    def close(self):
-        self.sock.close()
-        for c in self.held:
-            c.close()
 
 
 def half_close_then_reset(port, first=b""):
@@ -65,7 +41,7 @@ def assert_idle(proc):
 
 @pytest.mark.parametrize("kind", ["connect", "inbound", "tunnel"])
 def test_hangup_after_half_close_does_not_spin(kind, tmp_path):
-    silent = Silent()
+    silent = TcpServer(None, backlog=8)    # accepts and holds connections, never writes
     pport, iport = free_port(), free_port()
     conf = tmp_path / "p.ini"
     conf.write_text(f"""[proxy]

@@ -8,6 +8,7 @@ import time
 
 from conftest import base_config
 from gate_util import Gate, Upstream, create_key, free_port, keys
+from servers import HttpServer
 from test_scan import key, scan
 
 ROUTES = """
@@ -209,8 +210,7 @@ def test_follow_with_verify_classifies_at_once(tmp_path):
 def test_api_answers_stripe_style(tmp_path):
     """A Stripe-like API that appends the caller's IP to the 401, rate-limits one key and fails
     on another: the IP is reported, the others are unknown with the reason; only GETs arrive."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
     seen = []
 
     class H(BaseHTTPRequestHandler):
@@ -231,17 +231,14 @@ def test_api_answers_stripe_style(tmp_path):
             self.end_headers()
             self.wfile.write(body)
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
+    srv = HttpServer(H)
     ka, kb, kc, kd = (key("sk_live")[:-1] + c for c in "ABCD")
     (tmp_path / "f.txt").write_text("\n".join([ka, kb, kc, kd]) + "\n")
     try:
-        r = scan("--format", "json", "--verify-api", "http://127.0.0.1:%d/base/" % srv.server_port,
+        r = scan("--format", "json", "--verify-api", "http://127.0.0.1:%d/base/" % srv.port,
                  "--verify-rate", "100", "--fail-on", "locked", str(tmp_path / "f.txt"))
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.close()
     assert r.returncode == 1, r.stderr
     f = by_line(json.loads(r.stdout)["findings"])
     assert (f[1]["liveness"], f[1]["verify"]["api"], f[1]["verify"]["ip"]) == ("locked", "locked", "127.0.0.1")
@@ -256,8 +253,7 @@ def test_api_answers_stripe_style(tmp_path):
 def test_other_providers_tokens_never_sent_to_the_api(tmp_path):
     """A GitHub or AWS token found beside a Stripe key is classified without a probe: sending it
     to the Stripe-compatible API would leak it to a third party."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
     seen = []
 
     class H(BaseHTTPRequestHandler):
@@ -272,17 +268,15 @@ def test_other_providers_tokens_never_sent_to_the_api(tmp_path):
             self.end_headers()
             self.wfile.write(body)
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = HttpServer(H)
     gh = "ghp_" + "aZ3kQ9mW2xR7tB5nL8pV4cY6hJ1dF0gS3eU2"
     sk = key("sk_live")
     (tmp_path / "f.txt").write_text(f"GITHUB_TOKEN={gh}\nSTRIPE_KEY={sk}\n")
     try:
-        r = scan("--format", "json", "--verify-api", "http://127.0.0.1:%d" % srv.server_port,
+        r = scan("--format", "json", "--verify-api", "http://127.0.0.1:%d" % srv.port,
                  "--verify-rate", "100", str(tmp_path / "f.txt"))
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.close()
     f = by_line(json.loads(r.stdout)["findings"])
     assert f[2]["liveness"] == "live"
     assert f[1]["liveness"] == "unknown" and "not a Stripe key" in f[1]["verify"]["detail"]

@@ -10,16 +10,12 @@ import urllib.request
 import pytest
 
 from conftest import IPLOCK, PASSWORD, base_config, free_port, wait_port
-from tunnel_util import Postgres, Tunnel, closed_quickly, psql, wait_for
+from pg_util import USER as PG_USER
+from servers import TcpServer, echo_until_eof, recv_exact
+from tunnel_util import Tunnel, closed_quickly, psql, wait_for
+# pg_tcp (the session's PostgreSQL cluster that listens on 127.0.0.1) comes from conftest.py
 
 EGRESS = {"127.0.0.2", "127.0.0.3"}
-
-
-@pytest.fixture(scope="module")
-def pg():
-    p = Postgres()
-    yield p
-    p.stop()
 
 
 @pytest.fixture
@@ -37,9 +33,9 @@ def tunnels(tmp_path):
         assert rc == 0, f"tunnel exited {rc}: {t.stderr()[-2000:]}"
 
 
-def pg_proxy(proxy_factory, origin, password_hash, pg):
+def pg_proxy(proxy_factory, origin, password_hash, pg_tcp):
     return proxy_factory(base_config(origin.port, password_hash,
-                                     extra_proxy=f"connect_ports = {pg.port}"))
+                                     extra_proxy=f"connect_ports = {pg_tcp.port}"))
 
 
 def http_get(port, path="/"):
@@ -47,10 +43,10 @@ def http_get(port, path="/"):
         return json.loads(r.read())
 
 
-def test_postgres_session_leaves_from_egress(proxy_factory, origin, password_hash, pg, tunnels):
-    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+def test_postgres_session_leaves_from_egress(proxy_factory, origin, password_hash, pg_tcp, tunnels):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg_tcp)
     local = free_port()
-    t = tunnels(["--proxy", proxy.url(), f"127.0.0.1:{local}=127.0.0.1:{pg.port}"], wait=[local])
+    t = tunnels(["--proxy", proxy.url(), f"127.0.0.1:{local}=127.0.0.1:{pg_tcp.port}"], wait=[local])
     seen = set()
     for _ in range(4):     # each connection dials afresh: both pool addresses show up in turn
         r = psql(local, "SELECT inet_client_addr()")
@@ -68,12 +64,12 @@ def test_postgres_session_leaves_from_egress(proxy_factory, origin, password_has
     assert lines and all(l["egress"] in EGRESS and l["status"] == 200 for l in lines)
 
 
-def test_wrong_password_407_logged_once_without_password(proxy_factory, origin, password_hash, pg,
+def test_wrong_password_407_logged_once_without_password(proxy_factory, origin, password_hash, pg_tcp,
                                                           tunnels):
-    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg_tcp)
     local = free_port()
     bad = "Wrong-Passw0rd-1234"
-    t = tunnels(["-v", "--proxy", proxy.url(password=bad), f"{local}=127.0.0.1:{pg.port}"], wait=[local])
+    t = tunnels(["-v", "--proxy", proxy.url(password=bad), f"{local}=127.0.0.1:{pg_tcp.port}"], wait=[local])
     for _ in range(3):
         assert closed_quickly(local)
     assert wait_for(lambda: "407" in t.stderr())
@@ -88,19 +84,19 @@ def test_wrong_password_407_logged_once_without_password(proxy_factory, origin, 
     assert r.returncode == 2 and "server closed the connection unexpectedly" in r.stderr, r.stderr
 
 
-def test_forbidden_port_403_with_reason(proxy_factory, origin, password_hash, pg, tunnels):
+def test_forbidden_port_403_with_reason(proxy_factory, origin, password_hash, pg_tcp, tunnels):
     proxy = proxy_factory(base_config(origin.port, password_hash))   # pg port not in connect_ports
     local = free_port()
-    t = tunnels(["--proxy", proxy.url(), f"{local}=127.0.0.1:{pg.port}"], wait=[local])
+    t = tunnels(["--proxy", proxy.url(), f"{local}=127.0.0.1:{pg_tcp.port}"], wait=[local])
     assert closed_quickly(local)
     assert wait_for(lambda: "403" in t.stderr())
     err = t.stderr()
-    assert "port_not_allowed" in err and f"CONNECT to port {pg.port} is not allowed" in err
+    assert "port_not_allowed" in err and f"CONNECT to port {pg_tcp.port} is not allowed" in err
     assert PASSWORD not in err
 
 
-def test_several_mappings_config_file(proxy_factory, origin, password_hash, pg, tunnels, tmp_path):
-    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+def test_several_mappings_config_file(proxy_factory, origin, password_hash, pg_tcp, tunnels, tmp_path):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg_tcp)
     lpg, lweb, lbad = free_port(), free_port(), free_port()
     cfg = tmp_path / "tunnel.ini"
     cfg.write_text(f"""; iplock tunnel configuration
@@ -110,7 +106,7 @@ connect_timeout = 5s
 
 [tunnel db]
 listen = 127.0.0.1:{lpg}
-remote = 127.0.0.1:{pg.port}
+remote = 127.0.0.1:{pg_tcp.port}
 
 [tunnel web]
 listen = 127.0.0.1:{lweb}
@@ -140,17 +136,17 @@ remote = 127.0.0.1:22
     assert r.returncode == 0 and r.stdout.strip() == "2"
 
 
-def test_proxy_down_then_up_recovers(origin, password_hash, pg, tunnels, tmp_path):
+def test_proxy_down_then_up_recovers(origin, password_hash, pg_tcp, tunnels, tmp_path):
     pport = free_port()
     local = free_port()
     url = f"http://alice:{PASSWORD}@127.0.0.1:{pport}"
     # the URL from the environment keeps the password out of the process list
-    t = tunnels([f"{local}=127.0.0.1:{pg.port}"], env={"IPLOCK_PROXY_URL": url}, wait=[local])
+    t = tunnels([f"{local}=127.0.0.1:{pg_tcp.port}"], env={"IPLOCK_PROXY_URL": url}, wait=[local])
     assert closed_quickly(local)
     assert wait_for(lambda: "cannot reach proxy" in t.stderr())
     assert "Connection refused" in t.stderr() and PASSWORD not in t.stderr()
     conf = tmp_path / "proxy.ini"
-    conf.write_text(base_config(origin.port, password_hash, extra_proxy=f"connect_ports = {pg.port}")
+    conf.write_text(base_config(origin.port, password_hash, extra_proxy=f"connect_ports = {pg_tcp.port}")
                     .replace("@PORT@", str(pport)).replace("@LOG@", str(tmp_path / "access.log")))
     proc = subprocess.Popen([IPLOCK, "proxy", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -191,12 +187,12 @@ def test_bad_usage_and_config_errors(tmp_path):
     assert r.returncode == 0 and "secretpassword" not in r.stdout and "u:****" in r.stdout
 
 
-def test_socks5h_postgres_and_refusals(proxy_factory, origin, password_hash, pg, tunnels):
+def test_socks5h_postgres_and_refusals(proxy_factory, origin, password_hash, pg_tcp, tunnels):
     # the proxy speaks SOCKS5 on its HTTP port (socks = sniff, the default)
-    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg_tcp)
     socks = proxy.url().replace("http://", "socks5h://")
     good, bad_port = free_port(), free_port()
-    t = tunnels(["--proxy", socks, f"{good}=127.0.0.1:{pg.port}", f"{bad_port}=127.0.0.1:22"],
+    t = tunnels(["--proxy", socks, f"{good}=127.0.0.1:{pg_tcp.port}", f"{bad_port}=127.0.0.1:22"],
                 wait=[good, bad_port])
     r = psql(good, "SELECT inet_client_addr()")
     assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
@@ -204,23 +200,23 @@ def test_socks5h_postgres_and_refusals(proxy_factory, origin, password_hash, pg,
     assert wait_for(lambda: "connection not allowed by ruleset" in t.stderr())
     local = free_port()
     t2 = tunnels(["--proxy", proxy.url(password="Wrong-Passw0rd-1234").replace("http://", "socks5h://"),
-                  f"{local}=127.0.0.1:{pg.port}"], wait=[local])
+                  f"{local}=127.0.0.1:{pg_tcp.port}"], wait=[local])
     assert closed_quickly(local)
     assert wait_for(lambda: "refused the credentials" in t2.stderr())
     assert "Wrong-Passw0rd" not in t2.stderr() and PASSWORD not in t.stderr()
 
 
-def test_https_proxy_url(proxy_factory, origin, password_hash, pg, tunnels, tmp_path):
+def test_https_proxy_url(proxy_factory, origin, password_hash, pg_tcp, tunnels, tmp_path):
     from test_tls_proxy import make_cert
     crt, key = make_cert(tmp_path)
     other_crt, _ = make_cert(tmp_path)
     tport = free_port()
     proxy = proxy_factory(base_config(origin.port, password_hash,
-                                      extra_proxy=f"connect_ports = {pg.port}\ntls_listen = 127.0.0.1:{tport}\n"
+                                      extra_proxy=f"connect_ports = {pg_tcp.port}\ntls_listen = 127.0.0.1:{tport}\n"
                                                   f"tls_cert = {crt}\ntls_key = {key}"))
     url = proxy.url().replace("http://", "https://").replace(f":{proxy.port}", f":{tport}")
     local, web = free_port(), free_port()
-    t = tunnels(["--proxy", url, "--proxy-cacert", str(crt), f"{local}=127.0.0.1:{pg.port}",
+    t = tunnels(["--proxy", url, "--proxy-cacert", str(crt), f"{local}=127.0.0.1:{pg_tcp.port}",
                  f"{web}=127.0.0.1:{origin.port}"], wait=[local, web])
     r = psql(local, "SELECT inet_client_addr()")
     assert r.returncode == 0 and r.stdout.strip() in EGRESS, r.stderr + t.stderr()
@@ -230,61 +226,32 @@ def test_https_proxy_url(proxy_factory, origin, password_hash, pg, tunnels, tmp_
     assert PASSWORD not in t.stderr()
     # a certificate the tunnel does not trust: a clear error, no credentials sent
     bad = free_port()
-    t2 = tunnels(["--proxy", url, "--proxy-cacert", str(other_crt), f"{bad}=127.0.0.1:{pg.port}"], wait=[bad])
+    t2 = tunnels(["--proxy", url, "--proxy-cacert", str(other_crt), f"{bad}=127.0.0.1:{pg_tcp.port}"], wait=[bad])
     assert closed_quickly(bad)
     assert wait_for(lambda: "certificate is not trusted" in t2.stderr())
     assert PASSWORD not in t2.stderr()
 
 
-class FakeProxy:
-    """A scripted proxy on 127.0.0.1 for the tunnel's handshake edge cases: `script(conn)`
+class FakeProxy(TcpServer):
+    """A scripted proxy on 127.0.0.1 for the tunnel's handshake edge cases: `script(fp, conn)`
     speaks the handshake, then the connection echoes. Records what it received."""
 
     def __init__(self, script):
-        import threading
         self.script, self.seen = script, []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop_flag = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__(self.handle, backlog=8, threaded=False)
 
-    def serve(self):
-        while not self.stop_flag:
-            try:
-                c, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            c.settimeout(5)
-            try:
-                if self.script(self, c):
-                    while True:
-                        d = c.recv(65536)
-                        if not d:
-                            break
-                        c.sendall(d)
-            except OSError:
-                pass
-            finally:
-                c.close()
+    def handle(self, c, _peer):
+        c.settimeout(5)
+        if self.script(self, c):
+            echo_until_eof(c)
 
     def recv_exact(self, c, n):
-        data = b""
-        while len(data) < n:
-            d = c.recv(n - len(data))
-            if not d:
-                raise OSError("closed")
-            data += d
+        try:
+            data = recv_exact(c, n)
+        except EOFError as e:        # an OSError: the server ends the connection quietly
+            raise OSError("closed") from e
         self.seen.append(data)
         return data
-
-    def close(self):
-        self.stop_flag = True
-        self.thread.join(timeout=2)
-        self.sock.close()
 
 
 def dribble(c, data):
@@ -349,13 +316,13 @@ def test_handshake_split_and_early_bytes(scheme, script, tunnels):
         fp.close()
 
 
-def test_ipv6_local_listener(proxy_factory, origin, password_hash, pg, tunnels):
-    proxy = pg_proxy(proxy_factory, origin, password_hash, pg)
+def test_ipv6_local_listener(proxy_factory, origin, password_hash, pg_tcp, tunnels):
+    proxy = pg_proxy(proxy_factory, origin, password_hash, pg_tcp)
     local = free_port()
-    t = tunnels(["--proxy", proxy.url(), f"[::1]:{local}=127.0.0.1:{pg.port}"])
+    t = tunnels(["--proxy", proxy.url(), f"[::1]:{local}=127.0.0.1:{pg_tcp.port}"])
     env = dict(os.environ, PGCONNECT_TIMEOUT="10", PGSSLMODE="disable")
     for _ in range(100):
-        r = subprocess.run(["psql", "-X", "-h", "::1", "-p", str(local), "-U", "postgres", "-At", "-c",
+        r = subprocess.run(["psql", "-X", "-h", "::1", "-p", str(local), "-U", PG_USER, "-d", "postgres", "-At", "-c",
                             "SELECT inet_client_addr()"], capture_output=True, text=True, timeout=20, env=env)
         if r.returncode == 0:
             break

@@ -1,66 +1,18 @@
-"""Helpers for `iplock tunnel` tests: a throwaway PostgreSQL cluster on loopback and the tunnel
-process. Every process is stopped by its own handle; every wait is bounded."""
-import glob
+"""Helpers for `iplock tunnel` tests: psql through a tunnel to pg_util's cluster (the `pg_tcp`
+fixture) and the tunnel process. Every process is stopped by its own handle; every wait is
+bounded."""
 import os
-import pwd
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
-from conftest import IPLOCK, free_port, wait_port
-
-
-def pg_bindir():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
-    return os.path.dirname(found[-1]) if found else None
-
-
-class Postgres:
-    """initdb + pg_ctl in a temp dir, listening on a random 127.0.0.1 port, trust for
-    127.0.0.0/8. As root the cluster runs as the postgres user (PostgreSQL refuses root)."""
-
-    def __init__(self):
-        self.bindir = pg_bindir()
-        if not self.bindir:
-            raise RuntimeError("PostgreSQL server binaries not found (Debian package postgresql)")
-        self.dir = tempfile.mkdtemp(prefix="iplock-pg-")
-        self.data = os.path.join(self.dir, "data")
-        self.port = free_port()
-        self.as_user = None
-        if os.geteuid() == 0:
-            self.as_user = "postgres"
-            pw = pwd.getpwnam(self.as_user)
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync",
-                  "-E", "UTF8", timeout=60)
-        with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
-            f.write("host all all 127.0.0.0/8 trust\n")
-        self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "-t", "30",
-                  "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off",
-                  "start", timeout=45)
-        wait_port("127.0.0.1", self.port)
-
-    def _run(self, prog, *args, timeout=30):
-        cmd = [os.path.join(self.bindir, prog), *args]
-        if self.as_user:
-            cmd = ["runuser", "-u", self.as_user, "--", *cmd]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if r.returncode != 0:
-            raise RuntimeError(f"{prog} failed: {r.stdout}{r.stderr}")
-
-    def stop(self):
-        try:
-            self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "-t", "20", "stop", timeout=30)
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+from conftest import IPLOCK, stop_process, wait_port
+from pg_util import USER as PG_USER
 
 
 def psql(port, sql, timeout=20):
     env = dict(os.environ, PGCONNECT_TIMEOUT="10", PGSSLMODE="disable")
-    return subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+    return subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER,
                            "-d", "postgres", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -83,14 +35,7 @@ class Tunnel:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 def wait_for(pred, timeout=5.0):

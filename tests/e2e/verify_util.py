@@ -4,7 +4,7 @@ Every process started here is stopped by its own handle; every wait is bounded."
 import json
 import subprocess
 
-from conftest import IPLOCK, free_port, wait_port
+from conftest import IPLOCK, free_port, stop_process, wait_port
 from fake_stripe import FakeStripe  # noqa: F401 (re-exported for the tests)
 
 
@@ -53,13 +53,7 @@ class Echo:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/ip"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.err.seek(0)
         text = self.err.read()
         self.err.close()
