@@ -210,7 +210,7 @@ int store_token_create(struct store *st, const char *name, const char *scope, co
 	if ((rc = store_tx_begin(st)))
 		goto wipe;
 	const char *p[7] = { t.id, t.name, t.hash, t.masked, t.scope, created, t.created_by };
-	if ((rc = st->ops->sql(st, "SELECT id FROM console_tokens WHERE name = $2", p, 2, &r)))
+	if ((rc = st->ops->sql(st, "SELECT id FROM console_tokens WHERE name = $1", p + 1, 1, &r)))
 		goto out;
 	if (r.n) {
 		rc = fail(st, -EEXIST, "a token named %s already exists", name);
