@@ -591,8 +591,8 @@ int store_key_page(struct store *st, const struct key_query *q, struct key_liste
 		snprintf(after_c, sizeof(after_c), "%" PRId64, q->after_created);
 		p[np++] = after_c;
 		p[np++] = q->after_id;
-		ADD(" AND (k.created < CAST($%zu AS BIGINT) OR (k.created = CAST($%zu AS BIGINT) AND "
-		    "k.id < $%zu))", np - 1, np - 1, np);
+		/* a row value: both databases walk the (created, id) index from there */
+		ADD(" AND (k.created, k.id) < (CAST($%zu AS BIGINT), $%zu)", np - 1, np);
 	}
 	snprintf(lim, sizeof(lim), "%zu", q->limit + 1);
 	p[np++] = lim;
