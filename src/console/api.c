@@ -593,6 +593,8 @@ static void h_login(struct ctx *c, const char *arg)
 		return;
 	}
 	throttle_clear(c->a->thr, ukey);
+	/* the session starts now, after the PBKDF2 (slow on purpose), not when the request came */
+	c->now = (int64_t)time(NULL);
 	if (!(c->sess = session_create(c->a->sess, u.name, u.role, c->now, tok))) {
 		reply_err(c, 500, "store_error", "random source failed");
 		return;
