@@ -1,4 +1,4 @@
-/* api.c (console, ~1000 lines: the whole API surface in one place so every endpoint goes
+/* api.c (console, ~1650 lines: the whole API surface in one place so every endpoint goes
  * through the same checks in the same order): routing, authentication, CSRF, roles and
  * scopes, body validation, the handlers over the store, and the UI files. Order of checks for
  * every request: route (404/405), authentication (401), CSRF on a change by session (403),
