@@ -9,37 +9,10 @@
 #include <stdint.h>
 
 #include "gate/keycache.h"
+#include "store/routes.h"
 #include "net/addr.h"
 
 #define GATE_KEY_TEXT_MAX 300   /* longest presented key we look at (Stripe: up to 255) */
-
-/* ---- routes ---- */
-
-struct gate_route {
-	char *name;
-	char *methods;      /* "*" or a comma list "GET,POST" (upper case) */
-	char *pattern;      /* path glob: '*' matches any run of bytes, '/' included */
-	char resource[STORE_RESOURCE_MAX + 1];
-	bool publishable;
-};
-
-struct gate_routes {
-	struct gate_route *v;
-	size_t n, cap;
-};
-
-/* Adds a route; NULL = ok, else why not. First match wins, in the order added. */
-const char *gate_routes_add(struct gate_routes *r, const char *name, const char *methods,
-			    const char *pattern, const char *resource, bool publishable);
-void gate_routes_free(struct gate_routes *r);
-/* Appends the built-in Stripe table (`routes = stripe`): charges, customers, payment_intents,
- * refunds, ... each as "/v1/<name>" and what is under it. Returns the routes added; *err is
- * NULL or why one could not be added. */
-size_t gate_routes_add_stripe(struct gate_routes *r, const char **err);
-/* The route for method and request target (the query string is ignored), or NULL. */
-const struct gate_route *gate_routes_match(const struct gate_routes *r, const char *method,
-					   size_t mlen, const char *target, size_t tlen);
-bool gate_glob(const char *pattern, const char *s, size_t n);
 
 /* ---- key extraction ---- */
 
@@ -96,7 +69,13 @@ struct gate_decision {
 	char masked[SECRET_MASK_MAX];   /* presented key, masked and printable */
 	char perm[STORE_RESOURCE_MAX + 16]; /* "rak_charge_write" for GATE_NO_PERMISSION */
 	const struct gate_route *route;
+	/* allowed only because the key's allowlist is report-only: the client is outside it (or
+	 * unknown); counted as "would refuse", logged, and said in Iplock-Ip-Validation */
+	bool would_refuse;
 };
+
+/* The response header of a request a report-only allowlist would refuse. */
+#define GATE_WOULD_REFUSE_HEADER "Iplock-Ip-Validation: would-refuse\r\n"
 
 void gate_decide(const struct keycache *kc, const struct gate_routes *routes,
 		 const struct gate_input *in, struct gate_decision *out);
