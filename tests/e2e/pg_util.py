@@ -66,6 +66,15 @@ class PgCluster:
         if p.returncode:
             raise RuntimeError("pg_ctl start: " + p.stdout + p.stderr + self.server_log())
 
+    def running(self):
+        return _as_owner([f"{PG_BIN}/pg_ctl", "-D", self.data, "status"]).returncode == 0
+
+    def ensure_running(self):
+        """For a test's cleanup: a test that stopped the cluster and failed before restarting it
+        must not take every later test of the session down with it."""
+        if not self.running():
+            self.start()
+
     def stop(self, mode="fast"):
         _as_owner([f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", mode, "-w", "stop"])
 

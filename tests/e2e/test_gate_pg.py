@@ -172,6 +172,7 @@ def test_no_change_lost_across_db_restart_and_dropped_connections(pg, tmp_path):
             assert m["iplock_gate_store_connected"] == 1
     finally:
         stop.set()
+        pg.ensure_running()
         stop_gates(gates)
 
 
@@ -216,6 +217,7 @@ def test_max_staleness_and_on_stale(pg, tmp_path, on_stale):
         assert errs.count("unreachable") == 1, errs
         assert errs.count("reachable again") == 1, errs
     finally:
+        pg.ensure_running()
         stop_gates(gates)
 
 
