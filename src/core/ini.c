@@ -62,9 +62,10 @@ static char *reader(char *str, int num, void *stream)
 	ini->pos += n;
 
 	size_t i = (ini->lineno == 1 && n >= 3 && !memcmp(str, "\xEF\xBB\xBF", 3)) ? 3 : 0;   /* BOM */
-	ini->indented = str[i] == ' ' || str[i] == '\t';
+	/* inih's lskip: any isspace() byte (a stray '\r' too) makes the line a continuation */
+	ini->indented = str[i] != '\n' && isspace((unsigned char)str[i]);
 	ini->cont = ini->indented && ini->have_key;
-	while (str[i] == ' ' || str[i] == '\t')
+	while (str[i] && isspace((unsigned char)str[i]))
 		i++;
 	/* inih reads an indented line after a key as a continuation, whatever it starts with; a
 	 * '[' line without ']' is its syntax error */
