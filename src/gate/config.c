@@ -304,6 +304,8 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 			return "idle_timeout must be 1-86400 seconds";
 		return NULL;
 	}
+	if (!strcmp(name, "drain_timeout"))
+		return ini_parse_duration(v, 0, 86400000, &cfg->drain_timeout_ms);
 	if (!strcmp(name, "routes")) {
 		if (strcmp(v, "stripe"))
 			return "routes must be stripe (the built-in Stripe table; or use [route NAME])";
@@ -412,6 +414,7 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	cfg->idle_timeout_s = 60;
 	cfg->header_timeout_s = 10;
 	cfg->workers = 1;
+	cfg->drain_timeout_ms = 30000;
 	cfg->resync_ms = 5000;
 	cfg->max_staleness_s = 300;
 	cfg->usage_flush_ms = 5000;

@@ -53,6 +53,7 @@ static void test_good(void **state)
 	assert_int_equal(cfg.path_norm, GATE_PATH_REFUSE);     /* the default */
 	assert_int_equal(cfg.header_timeout_s, 10);
 	assert_int_equal(cfg.resync_ms, 5000);
+	assert_int_equal(cfg.drain_timeout_ms, 30000);     /* the default, as the proxy's */
 	assert_non_null(strstr(cfg.db, dir));
 	assert_string_equal(cfg.tls_key, "/abs/k.pem");
 	assert_int_equal(cfg.routes.n, 2);
@@ -73,7 +74,8 @@ static void test_durations(void **state)
 
 	(void)state;
 	assert_null(load("[gate]\nlisten = 127.0.0.1:1\ndb = k\nmode = forward-auth\nresync = 0.05\n"
-			 "usage_flush = 1500ms\nmetrics = on\nusage = off\n", &cfg, err, sizeof(err)));
+			 "usage_flush = 1500ms\nmetrics = on\nusage = off\ndrain_timeout = 0\n", &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.drain_timeout_ms, 0);
 	assert_int_equal(cfg.resync_ms, 50);
 	assert_int_equal(cfg.usage_flush_ms, 1500);
 	assert_true(cfg.metrics);
@@ -116,6 +118,8 @@ static void test_bad(void **state)
 		  "path = /b\nresource = b\n", "g.ini:5: route a: route needs resource =" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nresync = 10ms\n", "resync must be 0.05-3600 seconds" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nworkers = 04\n", "workers must be 1-64" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\ndrain_timeout = 2d\n",
+		  ":5: [gate] drain_timeout: duration must be a number" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
