@@ -227,6 +227,32 @@ out:
 	return result;
 }
 
+bool ini_section_named(const char *s, size_t len, const char *kind, const char **name, size_t *nlen)
+{
+	size_t k = strlen(kind);
+
+	if (len <= k + 1 || memcmp(s, kind, k) || (s[k] != ' ' && s[k] != '\t'))
+		return false;
+	*name = s + k + 1;
+	*nlen = len - k - 1;
+	while (*nlen && (**name == ' ' || **name == '\t'))
+		(*name)++, (*nlen)--;
+	return true;
+}
+
+bool ini_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > INI_SECTION_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------- values */
 
 const char *ini_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned *out)

@@ -75,6 +75,14 @@ const char *ini_read_file(const char *path, size_t max, char **text, size_t *len
  * salt"): then no "KEY: " goes in front, so the key appears once. */
 bool ini_err_names_key(const char *err, const char *name);
 
+/* "[KIND NAME]": true when the header s[0..len) (trimmed, as the section callback gets it) is
+ * KIND, blanks, then a name; *name and *nlen point at the name. */
+bool ini_section_named(const char *s, size_t len, const char *kind, const char **name, size_t *nlen);
+
+/* A section's name: 1-INI_SECTION_NAME_MAX of A-Z a-z 0-9 . _ - (users, tunnels, inbounds). */
+#define INI_SECTION_NAME_MAX 64
+bool ini_name_valid(const char *name, size_t len);
+
 /* ---- value parsers: NULL on success, else a one-line reason without the key's name */
 
 /* Decimal, no sign, no leading zero: "empty value", "not a number", "leading zero", "must be MIN-MAX". */

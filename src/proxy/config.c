@@ -126,17 +126,11 @@ static void fail(struct load_ctx *ctx, int line, const char *fmt, ...)
 	ini_fail(ctx->ini, line, "%s", msg);
 }
 
+_Static_assert(PROXY_USER_NAME_MAX == INI_SECTION_NAME_MAX, "[user NAME] is an INI section name");
+
 bool proxy_user_name_valid(const char *name, size_t len)
 {
-	if (len == 0 || len > PROXY_USER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return ini_name_valid(name, len);
 }
 
 int proxy_config_find_user(const struct proxy_config *cfg, const char *name, size_t len)
@@ -151,8 +145,6 @@ static void inbound_begin(struct load_ctx *ctx, const char *name, size_t nlen)
 {
 	struct proxy_config *cfg = ctx->cfg;
 
-	while (nlen && (*name == ' ' || *name == '\t'))
-		name++, nlen--;
 	if (!proxy_user_name_valid(name, nlen)) {
 		fail(ctx, ini_line(ctx->ini), "bad inbound name (1-64 of A-Z a-z 0-9 . _ -)");
 		return;
@@ -185,11 +177,9 @@ static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
 		ctx->section = SECTION_PROXY;
 		return;
 	}
-	if (len > 5 && !memcmp(s, "user", 4) && (s[4] == ' ' || s[4] == '\t')) {
-		const char *name = s + 5;
-		size_t nlen = len - 5;
-		while (nlen && (*name == ' ' || *name == '\t'))
-			name++, nlen--;
+	const char *name;
+	size_t nlen;
+	if (ini_section_named(s, len, "user", &name, &nlen)) {
 		if (!proxy_user_name_valid(name, nlen)) {
 			fail(ctx, ini_line(ctx->ini), "bad user name (1-64 of A-Z a-z 0-9 . _ -)");
 			return;
@@ -227,8 +217,8 @@ static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
 		ctx->section = SECTION_USER;
 		return;
 	}
-	if (len > 8 && !memcmp(s, "inbound", 7) && (s[7] == ' ' || s[7] == '\t')) {
-		inbound_begin(ctx, s + 8, len - 8);
+	if (ini_section_named(s, len, "inbound", &name, &nlen)) {
+		inbound_begin(ctx, name, nlen);
 		return;
 	}
 	fail(ctx, ini_line(ctx->ini), "unknown section [%.*s] (expected [proxy] or [user NAME])",

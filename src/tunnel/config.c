@@ -13,6 +13,7 @@
 
 
 #define TUNNEL_FILE_MAX (1u << 20)
+_Static_assert(TUNNEL_NAME_MAX == INI_SECTION_NAME_MAX, "[tunnel NAME] is an INI section name");
 
 void tunnel_config_init(struct tunnel_config *cfg)
 {
@@ -226,18 +227,10 @@ static void tsection_begin(struct tload *t, const char *s, size_t len)
 		t->section = TS_PROXY;
 		return;
 	}
-	if (len > 7 && !memcmp(s, "tunnel", 6) && (s[6] == ' ' || s[6] == '\t')) {
-		const char *name = s + 7;
-		size_t nlen = len - 7;
-		while (nlen && (*name == ' ' || *name == '\t'))
-			name++, nlen--;
-		bool ok = nlen > 0 && nlen <= TUNNEL_NAME_MAX;
-		for (size_t i = 0; ok && i < nlen; i++) {
-			char c = name[i];
-			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			     c == '.' || c == '_' || c == '-';
-		}
-		if (!ok) {
+	const char *name;
+	size_t nlen;
+	if (ini_section_named(s, len, "tunnel", &name, &nlen)) {
+		if (!ini_name_valid(name, nlen)) {
 			tfail(t, ini_line(t->ini), "bad tunnel name (1-64 of A-Z a-z 0-9 . _ -)");
 			return;
 		}
