@@ -1,4 +1,7 @@
-/* config.c: parsing of the gate's INI file. */
+/* config.c: parsing of the gate's INI file (on core/ini).
+ * gate/ owns `iplock gate`: its config, the key cache, the decision, usage telemetry and the
+ * server (request checks, forward-auth, reverse proxy). It may include core/, net/, http/ and
+ * store/, never another product. */
 #include "gate/config.h"
 
 #include "core/ini.h"

@@ -1,4 +1,7 @@
-/* archive.c: archives and compressed streams, member by member, through libarchive. */
+/* archive.c: archives and compressed streams, member by member, through libarchive.
+ * scan/ owns `iplock scan`: the key-shaped-text engine, inputs (files, git, archives, images),
+ * decoding, verdicts, liveness, revocation and reports. It may include core/, net/, http/ and
+ * store/, never another product. */
 #include "scan/archive.h"
 
 #include <errno.h>

@@ -1,4 +1,7 @@
-/* keyfmt.c: names, prefixes, parsing and generation of API keys (see keyfmt.h). */
+/* keyfmt.c: names, prefixes, parsing and generation of API keys (see keyfmt.h).
+ * store/ owns the API-key store: its rules (store.c), the key formats (keyfmt.c) and the two
+ * backends (store_sqlite.c, store_pg.c). It may include core/, net/ (addresses of allowlist
+ * entries) and http/, never a product. */
 #include "store/keyfmt.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
-/* store.c (~900 lines: every rule of the key store in one place, so both backends obey the
- * same code): the key store's interface. Every rule lives here (validation, error texts, audit
+/* store.c (~800 lines: every rule of the key store in one place, so both backends obey the
+ * same code; the key formats are in keyfmt.c): the key store's interface. Every rule lives here (validation, error texts, audit
  * records, one transaction per change); the backends (store_sqlite.c, store_pg.c) only run
  * primitive reads and writes, so both behave alike by construction. */
 #include "store/store_be.h"

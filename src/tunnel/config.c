@@ -1,5 +1,7 @@
 /* config.c: `iplock tunnel` settings: proxy URL, mappings from the command line or an INI file
- * ([proxy] url = ..., [tunnel NAME] listen = ..., remote = ...), with FILE:LINE errors. */
+ * ([proxy] url = ..., [tunnel NAME] listen = ..., remote = ...), with FILE:LINE errors (core/ini).
+ * tunnel/ owns `iplock tunnel`, the local forwarder through the proxy (config and runtime). It
+ * may include core/, net/, http/ and store/, never another product. */
 #include "tunnel/tunnel.h"
 
 #include "core/codec.h"
