@@ -121,7 +121,7 @@ FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/f
 build/fuzz/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC(fuzz) $<"
-	@clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -DIPLOCK_DEBUG -c -o $@ $<
+	@clang $(CPPFLAGS) -std=c17 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-for-loop-analysis $(FUZZ_FLAGS) -DFUZZING -DIPLOCK_DEBUG -MMD -MP -c -o $@ $<
 build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC(fuzz) $<"
@@ -172,6 +172,8 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# the fuzz objects follow their headers too (a struct that grew must not meet stale objects)
+-include $(shell find build/fuzz/obj -name '*.d' 2>/dev/null)
 
 # The gate benchmark of issue 4 (gate vs nginx reverse proxy, forward-auth decisions, 10,000 keys).
 bench-gate: deps-bench

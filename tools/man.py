@@ -219,6 +219,14 @@ def doc_keys(root=ROOT):
     return out
 
 
+def route_keys(root=ROOT):
+    """The [route NAME] keys of src/store/routes.c (gate_route_acc_key), shared by gate and console."""
+    text = (root / "src" / "store" / "routes.c").read_text()
+    body = text[text.index("gate_route_acc_key("):]
+    body = body[:body.index("\n}\n")]
+    return set(re.findall(r'strcmp\(\s*name\s*,\s*"([a-z_][a-z0-9_]*)"', body))
+
+
 def code_keys(root=ROOT):
     """{product: set(keys)} the config parsers accept: key tables ({ "name", SECTION_... }),
     arrays named *keys[] and strcmp(name, "...") in src/*/config*.c."""
@@ -229,6 +237,8 @@ def code_keys(root=ROOT):
         for arr in re.findall(r"keys\[\]\s*=\s*\{([^}]*)\}", text):
             keys |= set(re.findall(r'"([a-z_][a-z0-9_]*)"', arr))
         keys |= set(re.findall(r'str(?:n?case)?cmp\(\s*(?:name|key|k)\s*,\s*"([a-z_][a-z0-9_]*)"', text))
+        if "gate_route_acc_key(" in text:    # [route NAME] keys, read by the shared store/routes.c
+            keys |= route_keys(root)
         if keys:
             out.setdefault(c.parent.name, set()).update(keys)
     return out

@@ -1,5 +1,8 @@
 /* cli.h: the subcommands of the iplock binary. Each is `int NAME_main(int argc, char **argv)`
- * with argv[0] the subcommand name; it returns the process exit code. */
+ * with argv[0] the subcommand name; it returns the process exit code.
+ * cli/ owns argument parsing, usage texts, exit codes and printing, one file per subcommand;
+ * the engines live in their own folders. It may include every layer (core, net, http, store
+ * and the products); only src/main.c includes cli/. */
 #ifndef IPLOCK_CLI_H
 #define IPLOCK_CLI_H
 

@@ -222,6 +222,15 @@ static json_t *key_json_status(const struct key_info *k)
 	return j;
 }
 
+/* --json: one key with its status. */
+static void print_key_json(const struct key_info *k)
+{
+	json_t *j = key_json_status(k);
+
+	print_json(j);
+	json_decref(j);
+}
+
 static void print_key_text(const struct key_info *k)
 {
 	char st[64], c[32], e[32];
@@ -414,9 +423,7 @@ static int show_key(struct store *st, const struct opts *o, const char *id)
 	if ((rc = store_key_get(st, id, &k)))
 		return store_err(st, rc);
 	if (o->json) {
-		json_t *j = key_json_status(&k);
-		print_json(j);
-		json_decref(j);
+		print_key_json(&k);
 	} else {
 		print_key_text(&k);
 	}
@@ -483,9 +490,7 @@ static int cmd_restrict(struct store *st, struct opts *o, int argc, char **argv)
 	if ((rc = store_key_get(st, id, &k)))
 		return store_err(st, rc);
 	if (o->json) {
-		json_t *j = key_json_status(&k);
-		print_json(j);
-		json_decref(j);
+		print_key_json(&k);
 	} else if (k.n_allow == 0) {
 		printf("%s: the IP allowlist is now empty: this key works from ANY address\n", k.id);
 	} else {

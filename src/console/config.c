@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
-#include "core/inilines.h"
+#include "core/ini.h"
 #include "net/addr.h"
 #include "net/host.h"
 #include "store/store.h"
@@ -18,13 +16,12 @@
 struct parse_ctx {
 	struct console_config *cfg;
 	const char *dir;
-	char *err;
-	size_t cap;
 	bool stripe;            /* routes = stripe: the built-in table after every [route] */
 	bool gate_file;         /* reading a gate's INI: only its routes are looked at */
 	struct route_acc route;
 	bool in_route;
-	char section[128];
+	int route_line;
+	enum { SEC_NONE = 0, SEC_CONSOLE, SEC_GATE, SEC_ROUTE, SEC_OTHER } section;
 	char includes[4][4096]; /* gate INI files named by routes = */
 	size_t n_includes;
 	bool have_listen, have_db;
@@ -154,67 +151,78 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 	return "unknown key in [console]";
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+/* A header ends the route before it (checked whole, at its own line) and starts the next. */
+static const char *on_section(struct ini *ini, void *user, const char *name, size_t len)
 {
 	struct parse_ctx *p = user;
-	const char *e = NULL;
-	bool is_route = !strncmp(section, "route", 5) && (section[5] == ' ' || section[5] == '\0');
+	const char *e = flush_route(p), *rname = name + len;
+	size_t rlen = 0;
 
-	/* Debian's libinih reports no section starts: detect them by name */
-	if (strcmp(section, p->section)) {
-		e = flush_route(p);
-		snprintf(p->section, sizeof(p->section), "%s", section);
-		if (!e && is_route) {
-			memset(&p->route, 0, sizeof(p->route));
-			snprintf(p->route.name, sizeof(p->route.name), "%s", section[5] ? section + 6 : "");
-			p->in_route = true;
-		}
-	}
-	if (e) {
-	} else if (is_route) {
-		e = gate_route_acc_key(&p->route, name, value);
-	} else if (p->gate_file) {
-		/* a gate's file: its routes = stripe counts, every other key is the gate's */
-		if (!strcmp(section, "gate") && !strcmp(name, "routes") && !strcmp(value, "stripe"))
-			p->stripe = true;
-	} else if (!strcmp(section, "console")) {
-		e = on_console(p, name, value);
+	if (e)
+		ini_fail(ini, p->route_line, "route %s: %s", p->route.name, e);
+	if ((len == 5 && !memcmp(name, "route", 5)) || ini_section_named(name, len, "route", &rname, &rlen)) {
+		memset(&p->route, 0, sizeof(p->route));
+		if (rlen >= sizeof(p->route.name))
+			return "route name too long (at most 63 characters)";
+		memcpy(p->route.name, rname, rlen);
+		p->route_line = ini_line(ini);
+		p->in_route = true;
+		p->section = SEC_ROUTE;
+	} else if (len == 7 && !memcmp(name, "console", 7)) {
+		p->section = SEC_CONSOLE;
+	} else if (len == 4 && !memcmp(name, "gate", 4)) {
+		p->section = SEC_GATE;
 	} else {
-		e = "unknown section (use [console] and [route NAME])";
+		p->section = SEC_OTHER;   /* reported at its first key, with the section's name */
 	}
-	if (e) {
-		if (ini_err_names_key(e, name))
-			snprintf(p->err, p->cap, "[%s] %s", section, e);
-		else
-			snprintf(p->err, p->cap, "[%s] %s: %s", section, name, e);
-		return 0;
-	}
-	return 1;
+	return NULL;
 }
+
+static const char *on_key(struct ini *ini, void *user, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	const char *e;
+
+	if (p->section == SEC_ROUTE)
+		return (e = ini_once(ini, name)) ? e : gate_route_acc_key(&p->route, name, value);
+	if (p->gate_file) {
+		/* a gate's file: its routes = stripe counts, every other key is the gate's */
+		if (p->section == SEC_GATE && !strcmp(name, "routes") && !strcmp(value, "stripe"))
+			p->stripe = true;
+		return NULL;
+	}
+	if (p->section == SEC_CONSOLE) {
+		/* egress and routes add to a list; every other key is said once */
+		if (strcmp(name, "egress") && strcmp(name, "routes") && (e = ini_once(ini, name)))
+			return e;
+		return on_console(p, name, value);
+	}
+	return "unknown section (use [console] and [route NAME])";
+}
+
+static const struct ini_ops console_ops = {
+	.section = on_section, .key = on_key, .section_in_errors = true,
+};
+
+#define CONSOLE_FILE_MAX (1 << 20)
 
 static const char *parse_file(struct parse_ctx *p, const char *path, char *err, size_t cap)
 {
-	char inner[300] = "";
-	int rc;
+	struct ini ini;
+	char *text = NULL;
+	size_t len;
 
-	p->err = inner;
-	p->cap = sizeof(inner);
-	p->section[0] = '\0';
+	p->section = SEC_NONE;
 	p->in_route = false;
-	rc = ini_parse(path, handler, p);
-	if (rc == 0) {
+	if (ini_read_file(path, CONSOLE_FILE_MAX, &text, &len, err, cap))
+		return err;
+	if (ini_run(&ini, text, len, &console_ops, p)) {
 		const char *e = flush_route(p);
-		if (e) {
-			snprintf(err, cap, "%s: route %s: %s", path, p->route.name, e);
-			return err;
-		}
-		return NULL;
+		if (e)
+			ini_fail(&ini, p->route_line, "route %s: %s", p->route.name, e);
 	}
-	if (rc < 0)
-		snprintf(err, cap, "%s: %s", path, strerror(errno ? errno : ENOENT));
-	else
-		snprintf(err, cap, "%s:%d: %s", path, rc, inner[0] ? inner : "syntax error");
-	return err;
+	free(text);
+	return ini_error(&ini, path, err, cap);
 }
 
 const char *console_config_load(const char *path, struct console_config *cfg, char *err,

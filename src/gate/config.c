@@ -1,7 +1,10 @@
-/* config.c: parsing of the gate's INI file. */
+/* config.c: parsing of the gate's INI file (on core/ini).
+ * gate/ owns `iplock gate`: its config, the key cache, the decision, usage telemetry and the
+ * server (request checks, forward-auth, reverse proxy). It may include core/, net/, http/ and
+ * store/, never another product. */
 #include "gate/config.h"
 
-#include "core/inilines.h"
+#include "core/ini.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -13,21 +16,21 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <ini.h>
 
 #include "net/host.h"
 
 struct parse_ctx {
 	struct gate_config *cfg;
 	const char *dir;
-	char *err;
-	size_t cap;
 	bool have_upstream;
 	bool stripe_routes;     /* routes = stripe: the built-in table after the [route]s */
 	struct route_acc route;
 	bool in_route;
-	char section[128];
+	int route_line;         /* of the [route NAME] being read */
+	enum { SEC_NONE, SEC_GATE, SEC_ROUTE, SEC_OTHER } section;
 };
+
+#define GATE_FILE_MAX (4u << 20)    /* a gate config larger than 4 MiB is a mistake */
 
 static void path_rel(const char *dir, const char *v, char *out, size_t cap)
 {
@@ -188,19 +191,13 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		return NULL;
 	}
 	if (!strcmp(name, "resync")) {
-		char *end;
-		double t = strtod(v, &end);
-		if (*end || end == v || !(t >= 0.05 && t <= 3600))
+		if (ini_parse_duration(v, 50, 3600000, &cfg->resync_ms))
 			return "resync must be 0.05-3600 seconds";
-		cfg->resync_ms = (unsigned)(t * 1000 + 0.5);
 		return NULL;
 	}
 	if (!strcmp(name, "max_staleness")) {
-		char *end;
-		long t = strtol(v, &end, 10);
-		if (*end || end == v || t < 1 || t > 86400 * 7)
+		if (ini_parse_uint(v, 1, 86400 * 7, &cfg->max_staleness_s))
 			return "max_staleness must be 1-604800 seconds";
-		cfg->max_staleness_s = (unsigned)t;
 		return NULL;
 	}
 	if (!strcmp(name, "on_stale")) {
@@ -213,28 +210,17 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		return NULL;
 	}
 	if (!strcmp(name, "usage")) {
-		if (!strcmp(v, "on"))
-			cfg->usage = true;
-		else if (!strcmp(v, "off"))
-			cfg->usage = false;
-		else
+		if (ini_parse_bool(v, &cfg->usage))
 			return "usage must be on or off";
 		return NULL;
 	}
 	if (!strcmp(name, "usage_flush")) {
-		char *end;
-		double t = strtod(v, &end);
-		if (*end || end == v || !(t >= 0.05 && t <= 3600))
+		if (ini_parse_duration(v, 50, 3600000, &cfg->usage_flush_ms))
 			return "usage_flush must be 0.05-3600 seconds";
-		cfg->usage_flush_ms = (unsigned)(t * 1000 + 0.5);
 		return NULL;
 	}
 	if (!strcmp(name, "metrics")) {
-		if (!strcmp(v, "on"))
-			cfg->metrics = true;
-		else if (!strcmp(v, "off"))
-			cfg->metrics = false;
-		else
+		if (ini_parse_bool(v, &cfg->metrics))
 			return "metrics must be on or off";
 		return NULL;
 	}
@@ -290,29 +276,22 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		return NULL;
 	}
 	if (!strcmp(name, "workers")) {
-		char *end;
-		long t = strtol(v, &end, 10);
-		if (*end || end == v || t < 1 || t > 64)
+		if (ini_parse_uint(v, 1, 64, &cfg->workers))
 			return "workers must be 1-64";
-		cfg->workers = (unsigned)t;
 		return NULL;
 	}
 	if (!strcmp(name, "header_timeout")) {
-		char *end;
-		long t = strtol(v, &end, 10);
-		if (*end || end == v || t < 1 || t > 3600)
+		if (ini_parse_uint(v, 1, 3600, &cfg->header_timeout_s))
 			return "header_timeout must be 1-3600 seconds";
-		cfg->header_timeout_s = (unsigned)t;
 		return NULL;
 	}
 	if (!strcmp(name, "idle_timeout")) {
-		char *end;
-		long t = strtol(v, &end, 10);
-		if (*end || end == v || t < 1 || t > 86400)
+		if (ini_parse_uint(v, 1, 86400, &cfg->idle_timeout_s))
 			return "idle_timeout must be 1-86400 seconds";
-		cfg->idle_timeout_s = (unsigned)t;
 		return NULL;
 	}
+	if (!strcmp(name, "drain_timeout"))
+		return ini_parse_duration(v, 0, 86400000, &cfg->drain_timeout_ms);
 	if (!strcmp(name, "routes")) {
 		if (strcmp(v, "stripe"))
 			return "routes must be stripe (the built-in Stripe table; or use [route NAME])";
@@ -336,67 +315,85 @@ static const char *on_route(struct parse_ctx *p, const char *name, const char *v
 	return gate_route_acc_key(&p->route, name, v);
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+/* A header ends the route before it (checked whole, at its own line) and starts the next. */
+static const char *on_section(struct ini *ini, void *user, const char *name, size_t len)
 {
 	struct parse_ctx *p = user;
-	const char *e = NULL;
-	bool is_route = !strncmp(section, "route", 5) && (section[5] == ' ' || section[5] == '\0');
+	const char *e = flush_route(p);
 
-	/* Debian's libinih reports no section starts: detect them by name */
-	if (strcmp(section, p->section)) {
-		e = flush_route(p);
-		snprintf(p->section, sizeof(p->section), "%s", section);
-		if (!e && is_route) {
-			memset(&p->route, 0, sizeof(p->route));
-			snprintf(p->route.name, sizeof(p->route.name), "%s",
-				 section[5] ? section + 6 : "");
-			p->in_route = true;
-		}
+	if (e)
+		ini_fail(ini, p->route_line, "route %s: %s", p->route.name, e);
+	if (len == 4 && !memcmp(name, "gate", 4)) {
+		p->section = SEC_GATE;
+		return NULL;
 	}
-	if (!e && !strcmp(section, "gate"))
-		e = on_gate(p, name, value);
-	else if (!e && is_route)
-		e = on_route(p, name, value);
-	else if (!e)
-		e = "unknown section (use [gate] and [route NAME])";
-	if (e) {
-		if (ini_err_names_key(e, name))
-			snprintf(p->err, p->cap, "[%s] %s", section, e);
-		else
-			snprintf(p->err, p->cap, "[%s] %s: %s", section, name, e);
-		return 0;
+	if (len >= 5 && !memcmp(name, "route", 5) && (len == 5 || name[5] == ' ' || name[5] == '\t')) {
+		size_t skip = 5;
+		while (skip < len && (name[skip] == ' ' || name[skip] == '\t'))
+			skip++;
+		memset(&p->route, 0, sizeof(p->route));
+		if (len - skip >= sizeof(p->route.name))
+			return "route name too long (at most 63 characters)";
+		memcpy(p->route.name, name + skip, len - skip);
+		p->route_line = ini_line(ini);
+		p->in_route = true;
+		p->section = SEC_ROUTE;
+		return NULL;
 	}
-	return 1;
+	p->section = SEC_OTHER;
+	return NULL;     /* reported at its first key, with the section's name */
 }
+
+static const char *on_key(struct ini *ini, void *user, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	const char *e;
+
+	if (p->section == SEC_GATE) {
+		/* listen and trusted_proxies add to a list; every other key is said once */
+		if (strcmp(name, "listen") && strcmp(name, "trusted_proxies") && (e = ini_once(ini, name)))
+			return e;
+		return on_gate(p, name, value);
+	}
+	if (p->section == SEC_ROUTE)
+		return (e = ini_once(ini, name)) ? e : on_route(p, name, value);
+	return "unknown section (use [gate] and [route NAME])";
+}
+
+static const struct ini_ops gate_ops = {
+	.section = on_section, .key = on_key, .section_in_errors = true,
+};
 
 const char *gate_config_load(const char *path, struct gate_config *cfg, char *err, size_t cap)
 {
-	char dir[4096], inner[300] = "";
-	struct parse_ctx p = { .cfg = cfg, .dir = dir, .err = inner, .cap = sizeof(inner) };
-	int rc;
+	char dir[4096], tmp[4096], *text = NULL;
+	struct parse_ctx p = { .cfg = cfg, .dir = dir };
+	struct ini ini;
+	size_t len;
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 	snprintf(cfg->auth_path, sizeof(cfg->auth_path), "/_iplock/auth");
 	cfg->idle_timeout_s = 60;
 	cfg->header_timeout_s = 10;
 	cfg->workers = 1;
-	errno = 0;
+	cfg->drain_timeout_ms = 30000;
 	cfg->resync_ms = 5000;
 	cfg->max_staleness_s = 300;
 	cfg->usage_flush_ms = 5000;
-	rc = ini_parse(path, handler, &p);
-	if (rc == 0) {
+	if (ini_read_file(path, GATE_FILE_MAX, &text, &len, err, cap))
+		return err;
+	if (ini_run(&ini, text, len, &gate_ops, &p)) {
 		const char *e = flush_route(&p);
-		if (e) {
-			snprintf(err, cap, "%s: route %s: %s", path, p.route.name, e);
-			return err;
-		}
+		if (e)
+			ini_fail(&ini, p.route_line, "route %s: %s", p.route.name, e);
 	}
-	if (rc == 0 && p.stripe_routes) {
+	free(text);
+	if (ini_error(&ini, path, err, cap))
+		return err;
+	if (p.stripe_routes) {
 		/* after the file's own routes: those come first and so take precedence */
 		const char *e;
 		gate_routes_add_stripe(&cfg->routes, &e);
@@ -404,14 +401,6 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 			snprintf(err, cap, "%s: routes = stripe: %s", path, e);
 			return err;
 		}
-	}
-	if (rc < 0) {
-		snprintf(err, cap, "%s: %s", path, errno ? strerror(errno) : "cannot read");
-		return err;
-	}
-	if (rc > 0) {
-		snprintf(err, cap, "%s:%d: %s", path, rc, inner[0] ? inner : "syntax error");
-		return err;
 	}
 	if (!cfg->n_listen) {
 		snprintf(err, cap, "%s: [gate] needs at least one listen =", path);

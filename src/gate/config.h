@@ -1,4 +1,4 @@
-/* config.h: the gate's INI file (libinih).
+/* config.h: the gate's INI file (core/ini).
  *
  *   [gate]
  *   listen = 127.0.0.1:8080                      ; repeatable; options after the address:
@@ -24,6 +24,7 @@
  *   idle_timeout = 60                            ; seconds
  *   header_timeout = 10                          ; seconds for a whole request head
  *   workers = 1                                  ; threads (SO_REUSEPORT listeners)
+ *   drain_timeout = 30s                          ; SIGTERM: requests in flight may finish
  *   path_normalize = refuse | rewrite            ; a non-canonical target: 400, or forward
  *                                                ;   the canonical form (reverse-proxy only)
  *
@@ -85,6 +86,7 @@ struct gate_config {
 	unsigned idle_timeout_s;
 	unsigned header_timeout_s;      /* a request head must arrive whole within this */
 	unsigned workers;               /* threads, each with its own loop and listeners */
+	unsigned drain_timeout_ms;      /* SIGTERM/SIGINT: how long requests in flight may finish */
 	enum gate_path_norm path_norm;  /* proxied requests; forward-auth always refuses */
 	unsigned resync_ms;             /* PostgreSQL: re-check without a notification */
 	unsigned max_staleness_s;       /* data older than this is stale */

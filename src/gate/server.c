@@ -60,6 +60,7 @@ struct gate_worker {
 	struct keycache *kc;
 	struct gate_usage *usage;       /* NULL unless usage = on */
 	struct gconn *conns;    /* every open connection, for shutdown */
+	bool draining;          /* stopping: no new request, the ones in flight finish */
 };
 
 struct gate_server {
@@ -1637,7 +1638,7 @@ static bool step_finish(struct gconn *c)
 	if (c->rq != RQ_DONE)
 		return false;
 	access_log(c);
-	if (!c->keep_alive || c->rbody == BODY_UNTIL_CLOSE) {
+	if (!c->keep_alive || c->rbody == BODY_UNTIL_CLOSE || c->w->draining) {
 		c->closing = true;
 		return true;
 	}
@@ -1867,12 +1868,59 @@ static void gate_reload(void *arg)
 	}
 }
 
-/* SIGTERM/SIGINT: the gate stops at once (no drain); open connections are closed. */
+/* SIGTERM/SIGINT: the listeners close, requests in flight may finish for drain_timeout (a
+ * second signal closes everything now; net/server counts the signals). */
 static unsigned gate_stop(void *arg, int sig)
 {
-	(void)arg;
-	(void)sig;
-	return 0;
+	struct gate_server *s = arg;
+	unsigned ms = s->cfg->drain_timeout_ms;
+
+	if (ms)
+		log_info("gate: signal %d: draining (requests in flight may finish for %u.%03u s; "
+			 "a second signal stops now)", sig, ms / 1000, ms % 1000);
+	return ms;
+}
+
+/* No request under way: nothing read of a next one, no response pending. */
+static bool conn_idle(const struct gconn *c)
+{
+	return c->rs == RS_IDLE && !buf_pending(c->cout) &&
+	       ((c->rq == RQ_HEAD && !buf_pending(c->cin)) || c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS);
+}
+
+/* Drain begins (the worker's thread, listeners closed): idle keep-alive clients are closed;
+ * the others are closed by step_finish once their response is out. */
+static void gate_drain(void *wstate)
+{
+	struct gate_worker *w = wstate;
+
+	w->draining = true;
+	for (struct gconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->closing && conn_idle(c))
+			conn_close(c);
+	}
+}
+
+static bool gate_busy(void *wstate)
+{
+	const struct gate_worker *w = wstate;
+
+	for (const struct gconn *c = w->conns; c; c = c->next)
+		if (c->closing != 2)
+			return true;
+	return false;
+}
+
+static void gate_drain_expired(void *wstate)
+{
+	struct gate_worker *w = wstate;
+	unsigned n = 0;
+
+	for (const struct gconn *c = w->conns; c; c = c->next)
+		n += c->closing != 2;
+	log_warn("gate: worker %d: drain_timeout reached, closing %u connection%s", w->index, n,
+		 n == 1 ? "" : "s");
 }
 
 /* ---- server ---- */
@@ -1930,7 +1978,8 @@ static void gate_teardown(void *wstate)
 
 static const struct server_ops gate_ops = {
 	.worker_init = gate_worker_init, .accept = gate_accept, .teardown = gate_teardown,
-	.reload = gate_reload, .stop = gate_stop,
+	.reload = gate_reload, .stop = gate_stop, .drain = gate_drain, .busy = gate_busy,
+	.drain_expired = gate_drain_expired,
 };
 
 int gate_server_new(const struct gate_config *cfg, struct gate_server **out, char *err,

@@ -1,4 +1,7 @@
-/* basic.c: the Basic credential header (basic.h). */
+/* basic.c: the Basic credential header (basic.h).
+ * http/ owns HTTP/1: heads and body framing on llhttp (head.c: the one head parser, requests
+ * and responses), local replies and status texts, the hop-by-hop rule, request targets, URLs
+ * and the blocking client (link.c, resp.c). It may include core/ and net/ only. */
 #include "http/basic.h"
 
 #include <errno.h>

@@ -61,8 +61,18 @@ static int on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;   /* stop at the end of this message: pipelined bytes are not ours */
 }
 
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_head *h = head_of(p);
+
+	if (h->on_body)
+		h->on_body(h, at, len);
+	return 0;
+}
+
 static const llhttp_settings_t settings = {
 	.on_url = on_url,
+	.on_body = on_body,
 	.on_header_field = on_header_field,
 	.on_header_value = on_header_value,
 	.on_headers_complete = on_headers_complete,
@@ -83,6 +93,8 @@ void http_head_init(struct http_head *h, llhttp_type_t type, unsigned max_header
 	h->body_done = false;
 	h->err = NULL;
 	h->err_status = 0;
+	h->on_body = NULL;
+	h->user = NULL;
 }
 
 /* The blank line that ends a head: CRLF CRLF, or a bare LF pair that llhttp will judge. */

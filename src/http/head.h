@@ -41,6 +41,10 @@ struct http_head {
 	bool body_done;
 	const char *err;           /* one-line reason for the client */
 	int err_status;            /* 400 or 431 */
+	/* optional, set after http_head_init: the body's bytes (de-chunked) as http_body_feed
+	 * walks them, for a client that reads the body (http/resp) */
+	void (*on_body)(struct http_head *h, const char *at, size_t len);
+	void *user;
 };
 
 void http_head_init(struct http_head *h, llhttp_type_t type, unsigned max_headers);

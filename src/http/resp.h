@@ -1,16 +1,18 @@
-/* resp.h: one HTTP/1.1 response as the HTTP clients (`iplock verify`, `scan --verify`) read it,
- * on llhttp: the status and up to VRESP_BODY_CAP bytes of body (de-chunked). An answer to
- * CONNECT ends at its head when it is 2xx (the tunnel starts there). Pure code, fed by the
- * caller; fuzzed. */
+/* resp.h: one HTTP/1.1 response as the HTTP clients (`iplock verify`, `scan --verify`) read it:
+ * the status and up to VRESP_BODY_CAP bytes of body (de-chunked). The head is read by
+ * http/head (the one response-head parser: the proxy, the gate and `iplock tunnel` use it too),
+ * the body walked by its framing. An answer to CONNECT ends at its head when it is 2xx (the
+ * tunnel starts there). Pure code, fed by the caller; fuzzed. */
 #ifndef IPLOCK_HTTP_RESP_H
 #define IPLOCK_HTTP_RESP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <llhttp.h>
+#include "http/head.h"
 
 #define VRESP_BODY_CAP (64 * 1024)     /* body bytes kept; more is parsed and dropped */
+#define VRESP_HEAD_CAP (32 * 1024)     /* a longer response head is an error */
 
 struct vresp {
 	int status;
@@ -20,11 +22,13 @@ struct vresp {
 };
 
 struct vresp_parser {
-	llhttp_t parser;
+	struct http_head h;
 	struct vresp *r;
 	bool connect;
 	bool head_done;
 	bool done;
+	size_t head_len;                 /* bytes gathered in head[] until the blank line came */
+	char head[VRESP_HEAD_CAP];
 };
 
 enum vresp_result {

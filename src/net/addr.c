@@ -337,7 +337,8 @@ static int list_merge(struct range_list *l)
 	return 0;
 }
 
-int cidr_set_add(struct cidr_set *set, const struct cidr *c)
+/* Appends c's range, unsorted, to its family's list: 0, -EINVAL or -ENOMEM. */
+static int list_append(struct cidr_set *set, const struct cidr *c, struct range_list **out)
 {
 	struct range_list *l;
 	unsigned max;
@@ -359,55 +360,42 @@ int cidr_set_add(struct cidr_set *set, const struct cidr *c)
 		l->r = r;
 		l->cap = cap;
 	}
-	struct range *r = &l->r[l->n];
+	struct range *r = &l->r[l->n++];
 	memset(r, 0, sizeof(*r));
 	memcpy(r->lo, c->net.a, 16);
 	memcpy(r->hi, c->net.a, 16);
 	for (unsigned bit = c->prefix; bit < max; bit++)
 		r->hi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
-	l->n++;
+	set->count++;
+	*out = l;
+	return 0;
+}
+
+int cidr_set_add(struct cidr_set *set, const struct cidr *c)
+{
+	struct range_list *l;
+	int rc = list_append(set, c, &l);
+
+	if (rc)
+		return rc;
 	if (l->n - l->nsorted >= SET_TAIL && list_merge(l) < 0) {
 		l->n--;
+		set->count--;
 		return -ENOMEM;
 	}
-	set->count++;
 	return 0;
 }
 
 int cidr_set_add_many(struct cidr_set *set, const struct cidr *c, size_t n)
 {
-	struct range_list *ls[2] = { &set->v4, &set->v6 };
+	struct range_list *ls[2] = { &set->v4, &set->v6 }, *l;
+	int rc;
 
 	/* appended first and merged once per family: O(n log n), where n single adds merge a
 	 * growing list every SET_TAIL entries (quadratic for a 100,000-entry allowlist) */
-	for (size_t i = 0; i < n; i++) {
-		struct range_list *l;
-		unsigned max;
-		if (c[i].net.family == AF_INET) {
-			l = &set->v4;
-			max = 32;
-		} else if (c[i].net.family == AF_INET6) {
-			l = &set->v6;
-			max = 128;
-		} else {
-			return -EINVAL;
-		}
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? l->cap * 2 : 16;
-			struct range *r = realloc(l->r, cap * sizeof(*r));
-			if (!r)
-				return -ENOMEM;
-			l->r = r;
-			l->cap = cap;
-		}
-		struct range *r = &l->r[l->n++];
-		memset(r, 0, sizeof(*r));
-		memcpy(r->lo, c[i].net.a, 16);
-		memcpy(r->hi, c[i].net.a, 16);
-		for (unsigned bit = c[i].prefix; bit < max; bit++)
-			r->hi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
-		set->count++;
-	}
+	for (size_t i = 0; i < n; i++)
+		if ((rc = list_append(set, &c[i], &l)))
+			return rc;
 	for (int f = 0; f < 2; f++)
 		if (ls[f]->n > ls[f]->nsorted && list_merge(ls[f]) < 0)
 			return -ENOMEM;

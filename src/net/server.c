@@ -1,5 +1,6 @@
 /* server.c (net): workers, listeners, signals, snapshots and drain for every iplock server
- * (the proxy, the gate). Owns the threads and the loops; may include core/ and net/ only. */
+ * (the proxy, the gate, echo; the proxy's admin listener embedded, without signals). Owns the
+ * threads and the loops; may include core/ and net/ only. */
 #include "net/server.h"
 
 #include <errno.h>
@@ -289,8 +290,10 @@ int server_new(const struct server_config *cfg, struct server **out)
 	sigaddset(&s->sigs, SIGHUP);
 	sigaddset(&s->sigs, SIGTERM);
 	sigaddset(&s->sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &s->sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (!cfg->embedded) {
+		pthread_sigmask(SIG_BLOCK, &s->sigs, NULL);
+		signal(SIGPIPE, SIG_IGN);
+	}
 	*out = s;
 	return 0;
 }
@@ -466,10 +469,10 @@ static void wait_drained(struct server *s)
 	}
 }
 
-int server_run(struct server *s)
+/* Every worker's thread, or none: the threads that started stop at once when one cannot. */
+static int threads_start(struct server *s)
 {
-	const struct server_ops *ops = s->cfg.ops;
-	int sig, rc = 0;
+	int rc = 0;
 	unsigned started = 0;
 
 	for (unsigned i = 0; i < s->cfg.nworkers; i++) {
@@ -482,21 +485,47 @@ int server_run(struct server *s)
 		w->started = true;
 		started++;
 	}
-	if (started < s->cfg.nworkers) {
-		/* the threads that run stop at once; the others never ran */
-		for (unsigned i = 0; i < s->cfg.nworkers; i++) {
-			struct srv_worker *w = &s->workers[i];
-			if (w->started) {
-				atomic_store(&w->force_stop, true);
-				loop_wakeup(w->loop);
-				pthread_join(w->thread, NULL);
-				w->started = false;
-			} else {
-				worker_teardown(w);
-			}
+	if (started == s->cfg.nworkers)
+		return 0;
+	for (unsigned i = 0; i < s->cfg.nworkers; i++) {
+		struct srv_worker *w = &s->workers[i];
+		if (w->started) {
+			atomic_store(&w->force_stop, true);
+			loop_wakeup(w->loop);
+			pthread_join(w->thread, NULL);
+			w->started = false;
+		} else {
+			worker_teardown(w);
 		}
-		return rc;
 	}
+	return rc;
+}
+
+static void workers_stop(struct server *s, unsigned ms)
+{
+	for (unsigned i = 0; i < s->cfg.nworkers; i++) {
+		s->workers[i].drain_ms = ms;
+		atomic_store(&s->workers[i].stopping, true);   /* publishes drain_ms */
+		loop_wakeup(s->workers[i].loop);
+	}
+}
+
+static void threads_join(struct server *s)
+{
+	for (unsigned i = 0; i < s->cfg.nworkers; i++) {
+		if (s->workers[i].started)
+			pthread_join(s->workers[i].thread, NULL);
+		s->workers[i].started = false;
+	}
+}
+
+int server_run(struct server *s)
+{
+	const struct server_ops *ops = s->cfg.ops;
+	int sig, rc;
+
+	if ((rc = threads_start(s)) != 0)
+		return rc;
 	sd_notify(0, "READY=1");
 	for (;;) {
 		if (sigwait(&s->sigs, &sig))
@@ -509,18 +538,21 @@ int server_run(struct server *s)
 		sd_notify(0, "READY=1");
 	}
 	sd_notify(0, "STOPPING=1");
-	unsigned ms = ops->stop ? ops->stop(s->cfg.arg, sig) : 0;
-	for (unsigned i = 0; i < s->cfg.nworkers; i++) {
-		s->workers[i].drain_ms = ms;
-		atomic_store(&s->workers[i].stopping, true);   /* publishes drain_ms */
-		loop_wakeup(s->workers[i].loop);
-	}
+	workers_stop(s, ops->stop ? ops->stop(s->cfg.arg, sig) : 0);
 	wait_drained(s);
-	for (unsigned i = 0; i < s->cfg.nworkers; i++) {
-		pthread_join(s->workers[i].thread, NULL);
-		s->workers[i].started = false;
-	}
+	threads_join(s);
 	return 0;
+}
+
+int server_spawn(struct server *s)
+{
+	return threads_start(s);
+}
+
+void server_stop(struct server *s, unsigned drain_ms)
+{
+	workers_stop(s, drain_ms);
+	threads_join(s);
 }
 
 void server_free(struct server *s)

@@ -51,6 +51,9 @@ struct server_config {
 	void *arg;
 	unsigned nworkers;
 	bool reuseport;            /* SO_REUSEPORT (and the probe before it); needed with >1 worker */
+	/* a server inside another (the proxy's admin listener): it leaves signals, SIGPIPE and
+	 * sd_notify to its owner, which runs it with server_spawn and ends it with server_stop */
+	bool embedded;
 };
 
 struct server;
@@ -67,6 +70,13 @@ int server_start(struct server *s, const struct server_listen *v, size_t n, void
 /* Starts the threads, says READY=1 and takes signals on this thread until the workers are
  * done after a stop. 0 or -errno. */
 int server_run(struct server *s);
+
+/* An embedded server: starts the threads and returns (0 or -errno; none runs on failure). */
+int server_spawn(struct server *s);
+
+/* An embedded server: drain (the ops' drain, busy, drain_expired) with a deadline of drain_ms
+ * (0: close now), then join the threads. */
+void server_stop(struct server *s, unsigned drain_ms);
 
 /* Frees every worker's loop (after server_run, or after a failed server_start). */
 void server_free(struct server *s);

@@ -1,11 +1,12 @@
 /* admin.c: the admin thread: a tiny HTTP/1.x server for /metrics and /healthz (one request per
- * connection, answered and closed) and the health prober, on one event loop.
+ * connection, answered and closed) and the health prober, on one event loop: a one-worker
+ * net/server embedded in the proxy's (its own thread, so a stuck or draining worker never keeps
+ * /healthz from answering; no signals of its own).
  * proxy/ owns `iplock proxy` (sessions, SOCKS5, inbound endpoints, auth, policy, egress, metrics,
  * admin); it may include core/, net/, http/ and store/, never another product. */
 #include "proxy/admin.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "core/log.h"
 #include "http/reply.h"
+#include "net/server.h"
 #include "net/sock.h"
 #include "proxy/health.h"
 #include "proxy/metrics.h"
@@ -23,25 +25,26 @@
 #define ADMIN_HEAD_MAX     4096
 #define ADMIN_BODY_MAX     (64u << 20)
 #define HEARTBEAT_STALE_MS 5000   /* a worker that has not ticked for this long is stuck */
-#define ADMIN_LFD_SAME     (-2)     /* next_lfd: no listener change pending */
 
 struct admin {
 	struct proxy *px;
-	pthread_t thread;
-	bool running;
+	struct server *srv;                /* one worker, admin_listen its only listener (or none) */
+	bool spawned;
+	struct admin_w *w;                 /* the worker's state */
+};
+
+/* Everything the admin thread owns. */
+struct admin_w {
+	struct admin *a;
 	struct loop *loop;
-	struct io lio;                     /* listener, fd -1 when admin_listen is unset */
 	struct cfg_ref *cfg;
-	struct cfg_ref *_Atomic next_cfg;
-	atomic_int next_lfd;               /* a reload's new listener (-1 = close it); ADMIN_LFD_SAME */
-	atomic_bool stopping;
 	struct health *health;
 	unsigned nconns;
 	struct admin_conn *conns;          /* open connections, closed at stop */
 };
 
 struct admin_conn {
-	struct admin *a;
+	struct admin_w *a;
 	struct io io;
 	struct timer timer;
 	char in[ADMIN_HEAD_MAX];
@@ -99,9 +102,9 @@ static void pool_up(struct egress_pool *pool, void *arg)
 			c->rc = -ENOMEM;
 }
 
-static int metrics_text(struct admin *a, struct mtext *body)
+static int metrics_text(struct admin_w *a, struct mtext *body)
 {
-	struct proxy *px = a->px;
+	struct proxy *px = a->a->px;
 	struct metrics_snapshot snap;
 	struct up_ctx uc = { &snap, loop_clock_ms(), 0 };
 	int rc = 0;
@@ -206,7 +209,7 @@ enum admin_route admin_route_parse(const char *req, size_t len, bool *head_only)
 
 static void handle(struct admin_conn *c)
 {
-	struct admin *a = c->a;
+	struct admin_w *a = c->a;
 	bool head;
 	enum admin_route route = admin_route_parse(c->in, c->inlen, &head);
 
@@ -225,7 +228,7 @@ static void handle(struct admin_conn *c)
 		break;
 	}
 	if (route == ADMIN_HEALTHZ) {
-		const char *why = admin_health(a->px, a->cfg->cfg);
+		const char *why = admin_health(a->a->px, a->cfg->cfg);
 		char msg[128];
 		int n = snprintf(msg, sizeof(msg), "%s\n", why ? why : "ok");
 		respond(c, why ? 503 : 200, "text/plain", msg, (size_t)n, head);
@@ -279,170 +282,199 @@ static void conn_timeout(struct loop *loop, struct timer *t)
 	conn_close(c);
 }
 
-static void listener_io(struct loop *loop, struct io *io, uint32_t revents)
+/* ---------------------------------------------------------------- net/server callbacks */
+
+static void on_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *peer)
 {
-	struct admin *a = container_of(io, struct admin, lio);
+	struct admin_w *a = wstate;
+	struct admin_conn *c = a->nconns < ADMIN_CONNS_MAX ? calloc(1, sizeof(*c)) : NULL;
 
-	(void)revents;
-	for (int i = 0; i < 16; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen;
-		int fd = sock_accept(io->fd, &peer, &plen);
-		if (fd < 0)
-			return;
-		struct admin_conn *c = a->nconns < ADMIN_CONNS_MAX ? calloc(1, sizeof(*c)) : NULL;
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->a = a;
-		a->nconns++;
-		c->next = a->conns;
-		if (a->conns)
-			a->conns->prev = c;
-		a->conns = c;
-		mtext_init(&c->out, ADMIN_BODY_MAX + 1024);
-		io_init(&c->io, fd, conn_io);
-		timer_init(&c->timer, conn_timeout);
-		timer_start(loop, &c->timer, ADMIN_TIMEOUT_MS);
-		io_want(loop, &c->io, EPOLLIN);
-	}
-}
-
-/* ---------------------------------------------------------------- thread */
-
-static void admin_wakeup(struct loop *loop, void *arg)
-{
-	struct admin *a = arg;
-	struct cfg_ref *next = atomic_exchange(&a->next_cfg, NULL);
-
-	if (next) {
-		cfg_ref_put(a->cfg);
-		a->cfg = next;
-		health_set_config(a->health, next);
-	}
-	int lfd = atomic_exchange(&a->next_lfd, ADMIN_LFD_SAME);
-	if (lfd != ADMIN_LFD_SAME) {
-		/* admin connections already accepted are answered; the old address takes no more */
-		if (a->lio.fd != -1)
-			io_close(loop, &a->lio);
-		io_init(&a->lio, lfd, listener_io);
-		if (lfd >= 0 && io_want(loop, &a->lio, EPOLLIN))
-			log_error("admin: cannot poll the new listener");
-	}
-	if (atomic_load(&a->stopping))
-		loop_stop(loop);
-}
-
-static void *admin_main(void *arg)
-{
-	struct admin *a = arg;
-
-	health_set_config(a->health, a->cfg);
-	loop_run(a->loop);
-	return NULL;
-}
-
-static void admin_free(struct admin *a)
-{
-	if (!a)
+	(void)tag;
+	(void)peer;
+	if (!c) {
+		close(fd);
 		return;
-	while (a->conns)
-		conn_close(a->conns);
-	health_free(a->health);
-	if (a->lio.fd != -1)
-		io_close(a->loop, &a->lio);
-	if (a->loop) {
-		loop_run_deferred(a->loop);
-		loop_free(a->loop);
 	}
+	c->a = a;
+	a->nconns++;
+	c->next = a->conns;
+	if (a->conns)
+		a->conns->prev = c;
+	a->conns = c;
+	mtext_init(&c->out, ADMIN_BODY_MAX + 1024);
+	io_init(&c->io, fd, conn_io);
+	timer_init(&c->timer, conn_timeout);
+	timer_start(a->loop, &c->timer, ADMIN_TIMEOUT_MS);
+	io_want(a->loop, &c->io, EPOLLIN);
+}
+
+static int on_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
+{
+	struct admin *adm = arg;
+	struct admin_w *a = calloc(1, sizeof(*a));
+	int rc;
+
+	(void)id;
+	*wstate = NULL;
+	if (!a)
+		return -ENOMEM;
+	a->a = adm;
+	a->loop = loop;
+	if ((rc = health_new(loop, adm->px->dns_servers, &a->health)) != 0) {
+		free(a);
+		return rc;
+	}
+	adm->w = a;
+	*wstate = a;
+	return 0;
+}
+
+/* A config (at start, or a reload's): the prober follows its pools. */
+static void on_snapshot(void *wstate, void *snap)
+{
+	struct admin_w *a = wstate;
+
 	if (a->cfg)
 		cfg_ref_put(a->cfg);
-	struct cfg_ref *next = atomic_exchange(&a->next_cfg, NULL);
-	if (next)
-		cfg_ref_put(next);
-	int lfd = atomic_exchange(&a->next_lfd, ADMIN_LFD_SAME);
-	if (lfd >= 0)
-		close(lfd);
+	a->cfg = snap;
+	health_set_config(a->health, a->cfg);
+}
+
+static void on_snap_get(void *snap)
+{
+	cfg_ref_get(snap);
+}
+
+static void on_snap_put(void *snap)
+{
+	cfg_ref_put(snap);
+}
+
+static void on_drain(void *wstate)
+{
+	struct admin_w *a = wstate;
+
+	while (a->conns)
+		conn_close(a->conns);
+}
+
+static void on_teardown(void *wstate)
+{
+	struct admin_w *a = wstate;
+
+	on_drain(a);
+	health_free(a->health);
+	a->health = NULL;
+	if (a->cfg)
+		cfg_ref_put(a->cfg);
+	a->cfg = NULL;
+	a->a->w = NULL;
 	free(a);
 }
 
-int admin_listen_open(const struct listen_addr *addr)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = ipaddr_to_sockaddr(&addr->ip, addr->port, &ss);
+static const struct server_ops admin_ops = {
+	.worker_init = on_worker_init,
+	.accept = on_accept,
+	.snapshot = on_snapshot,
+	.snap_get = on_snap_get,
+	.snap_put = on_snap_put,
+	.drain = on_drain,
+	.teardown = on_teardown,
+};
 
-	/* no SO_REUSEPORT: one admin listener per address, a second process's bind fails */
-	return sock_listen((struct sockaddr *)&ss, len, false, 64);
+/* ---------------------------------------------------------------- life cycle */
+
+/* admin_listen as net/server's listener: no SO_REUSEPORT (the server's reuseport is off), so
+ * a second process's bind fails. */
+static size_t admin_listens(const struct proxy_config *c, struct server_listen *sl)
+{
+	if (!c->admin.port)
+		return 0;
+	memset(sl, 0, sizeof(*sl));
+	sl->len = ipaddr_to_sockaddr(&c->admin.ip, c->admin.port, &sl->addr);
+	sl->backlog = 64;
+	sl->what = "admin listener";
+	return 1;
 }
 
-int admin_start(struct proxy *px, struct cfg_ref *r, int lfd, struct admin **out)
+static void admin_listen_error(const struct proxy_config *c, int rc, char *err, size_t cap)
+{
+	char a[IPADDR_STRLEN + 8];
+
+	listen_addr_format(&c->admin, a, sizeof(a));
+	snprintf(err, cap, "cannot listen for admin_listen on %s: %s", a, strerror(-rc));
+}
+
+int admin_open(struct proxy *px, struct cfg_ref *r, struct admin **out, char *err, size_t cap)
 {
 	const struct proxy_config *c = r->cfg;
+	struct server_config scfg = { .ops = &admin_ops, .nworkers = 1, .embedded = true };
+	struct server_listen sl;
 	struct admin *a;
+	size_t bad;
 	int rc;
 
 	*out = NULL;
 	if (!c->admin.port && !c->health_probe.kind)
 		return 0;
 	if (!(a = calloc(1, sizeof(*a)))) {
-		if (lfd >= 0)
-			close(lfd);
+		snprintf(err, cap, "cannot start the admin thread: %s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	a->px = px;
-	atomic_init(&a->next_lfd, ADMIN_LFD_SAME);
-	io_init(&a->lio, -1, listener_io);
-	a->cfg = cfg_ref_get(r);
-	if ((rc = loop_new(&a->loop)) != 0 || (rc = loop_set_wakeup(a->loop, admin_wakeup, a)) != 0 ||
-	    (rc = health_new(a->loop, px->dns_servers, &a->health)) != 0)
-		goto fail;
-	if (lfd >= 0) {
-		io_init(&a->lio, lfd, listener_io);
-		lfd = -1;
-		if ((rc = io_want(a->loop, &a->lio, EPOLLIN)) != 0)
-			goto fail;
-	}
-	if ((rc = pthread_create(&a->thread, NULL, admin_main, a)) != 0) {
-		rc = -rc;
+	scfg.arg = a;
+	if ((rc = server_new(&scfg, &a->srv)) != 0) {
+		snprintf(err, cap, "cannot start the admin thread: %s", strerror(-rc));
 		goto fail;
 	}
-	a->running = true;
+	if ((rc = server_start(a->srv, &sl, admin_listens(c, &sl), r, &bad)) != 0) {
+		if (bad == 0)
+			admin_listen_error(c, rc, err, cap);
+		else
+			snprintf(err, cap, "cannot start the admin thread: %s", strerror(-rc));
+		goto fail;
+	}
 	*out = a;
 	return 0;
 fail:
-	if (lfd >= 0)
-		close(lfd);
-	admin_free(a);
+	admin_stop(a);
 	return rc;
 }
 
-void admin_set_listener(struct admin *a, int fd)
+int admin_start(struct admin *a)
 {
-	int prev = atomic_exchange(&a->next_lfd, fd);
+	int rc = a ? server_spawn(a->srv) : 0;
 
-	if (prev >= 0)
-		close(prev);   /* never taken by the admin thread */
-	loop_wakeup(a->loop);
+	if (a && !rc)
+		a->spawned = true;
+	return rc;
 }
 
-void admin_set_config(struct admin *a, struct cfg_ref *r)
+int admin_plan(struct admin *a, const struct proxy_config *cfg, struct server_plan **plan, char *err,
+	       size_t cap)
 {
-	health_apply(a->health, r->cfg);
-	struct cfg_ref *prev = atomic_exchange(&a->next_cfg, cfg_ref_get(r));
-	if (prev)
-		cfg_ref_put(prev);
-	loop_wakeup(a->loop);
+	struct server_listen sl;
+	size_t bad;
+	int rc = server_plan_new(a->srv, &sl, admin_listens(cfg, &sl), plan, &bad);
+
+	if (rc)
+		admin_listen_error(cfg, rc, err, cap);
+	return rc;
+}
+
+void admin_commit(struct admin *a, struct server_plan *plan, struct cfg_ref *r)
+{
+	if (a->w)   /* the verdicts reach the pools before any worker sees them */
+		health_apply(a->w->health, r->cfg);
+	server_plan_commit(a->srv, plan, r);
 }
 
 void admin_stop(struct admin *a)
 {
 	if (!a)
 		return;
-	if (a->running) {
-		atomic_store(&a->stopping, true);
-		loop_wakeup(a->loop);
-		pthread_join(a->thread, NULL);
-	}
-	admin_free(a);
+	if (a->spawned)
+		server_stop(a->srv, 0);
+	server_free(a->srv);
+	free(a);
 }

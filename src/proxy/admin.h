@@ -1,27 +1,28 @@
-/* admin.h: the admin thread: its own event loop with the admin listener (GET /metrics in the
- * Prometheus text format, GET /healthz) and the egress health prober. It reads the workers'
- * counters and never touches their loops. */
+/* admin.h: the admin thread: a one-worker net/server embedded in the proxy's, with the admin
+ * listener (GET /metrics in the Prometheus text format, GET /healthz) and the egress health
+ * prober on its loop. It reads the workers' counters and never touches their loops. */
 #ifndef IPLOCK_PROXY_ADMIN_H
 #define IPLOCK_PROXY_ADMIN_H
 
 #include "proxy/proxy.h"
 
 struct admin;
+struct server_plan;
 
-/* Starts the thread (when r's admin_listen or health_probe is set; *out = NULL otherwise) with
- * lfd, r's admin_listen socket from admin_listen_open (-1 when unset), which it takes (closed
- * on failure too). Opened by the caller so it can listen before the workers do. 0 or -errno. */
-int admin_start(struct proxy *px, struct cfg_ref *r, int lfd, struct admin **out);
+/* Listens on r's admin_listen and makes the prober (when admin_listen or health_probe is set;
+ * *out = NULL otherwise); no thread yet, so the caller listens here before its workers do.
+ * 0, or -errno with a one-line reason in err. */
+int admin_open(struct proxy *px, struct cfg_ref *r, struct admin **out, char *err, size_t cap);
 
-/* A listening socket for admin_listen (no SO_REUSEPORT). fd or -errno. */
-int admin_listen_open(const struct listen_addr *addr);
+/* Starts the admin thread (NULL is fine). 0 or -errno. */
+int admin_start(struct admin *a);
 
-/* A reload moved admin_listen: the admin thread closes its listener and takes fd (-1: none). */
-void admin_set_listener(struct admin *a, int fd);
-
-/* A reloaded snapshot: health verdicts are copied into its pools now, from this thread, and
- * the admin thread takes the snapshot on its next wakeup. */
-void admin_set_config(struct admin *a, struct cfg_ref *r);
+/* A reload, in two steps like net/server's: admin_plan opens a moved admin_listen (nothing
+ * changes yet; 0, or -errno with the reason in err); admin_commit copies health verdicts into
+ * r's pools from this thread and hands the admin thread its listener and r. */
+int admin_plan(struct admin *a, const struct proxy_config *cfg, struct server_plan **plan, char *err,
+	       size_t cap);
+void admin_commit(struct admin *a, struct server_plan *plan, struct cfg_ref *r);
 
 /* Stops the thread and frees everything (the workers' counters stay with the workers). */
 void admin_stop(struct admin *a);

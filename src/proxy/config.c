@@ -1,17 +1,16 @@
 /* config.c (~1,000 lines: one validator per key of docs/config.md, kept in one table-like file
- * so the docs and the code can be read side by side): the proxy's INI configuration. libinih splits lines; this file owns line numbers
- * (its own reader counts them, as inih's handler gets none) and validates every value. */
+ * so the docs and the code can be read side by side): the proxy's INI configuration. core/ini
+ * reads the lines (exact numbers, long lines refused, duplicates); this file validates every value. */
 #include "proxy/config.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/inilines.h"
+#include "core/ini.h"
 #include "proxy/auth.h"
 
 #define CONFIG_FILE_MAX (16u << 20)     /* a config larger than 16 MiB is a mistake */
@@ -99,14 +98,7 @@ struct user_tmp {
 
 struct load_ctx {
 	struct proxy_config *cfg;
-	const char *name;
-	const char *text;
-	size_t pos, len;
-	int lineno;                      /* of the line inih is handling */
-	bool indented;                   /* that line is a continuation */
-	bool stop;
-	int errline;                     /* 0: none yet; -1: whole-file error */
-	char err[256];
+	struct ini *ini;                 /* line numbers, the first error */
 
 	enum section_kind section;
 	int proxy_line;                  /* of [proxy], 0 if none */
@@ -128,28 +120,20 @@ static void fail(struct load_ctx *ctx, int line, const char *fmt, ...)
 
 static void fail(struct load_ctx *ctx, int line, const char *fmt, ...)
 {
+	char msg[INI_ERR_MAX];
 	va_list ap;
 
-	if (ctx->errline)
-		return;                  /* the first error is the one to report */
 	va_start(ap, fmt);
-	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ctx->errline = line;
-	ctx->stop = true;
+	ini_fail(ctx->ini, line, "%s", msg);
 }
+
+_Static_assert(PROXY_USER_NAME_MAX == INI_SECTION_NAME_MAX, "[user NAME] is an INI section name");
 
 bool proxy_user_name_valid(const char *name, size_t len)
 {
-	if (len == 0 || len > PROXY_USER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return ini_name_valid(name, len);
 }
 
 int proxy_config_find_user(const struct proxy_config *cfg, const char *name, size_t len)
@@ -164,24 +148,22 @@ static void inbound_begin(struct load_ctx *ctx, const char *name, size_t nlen)
 {
 	struct proxy_config *cfg = ctx->cfg;
 
-	while (nlen && (*name == ' ' || *name == '\t'))
-		name++, nlen--;
 	if (!proxy_user_name_valid(name, nlen)) {
-		fail(ctx, ctx->lineno, "bad inbound name (1-64 of A-Z a-z 0-9 . _ -)");
+		fail(ctx, ini_line(ctx->ini), "bad inbound name (1-64 of A-Z a-z 0-9 . _ -)");
 		return;
 	}
 	for (size_t i = 0; i < cfg->ninbound; i++)
 		if (strlen(cfg->inbound[i].name) == nlen && !memcmp(cfg->inbound[i].name, name, nlen)) {
-			fail(ctx, ctx->lineno, "duplicate inbound %.*s (first at line %d)", (int)nlen, name,
+			fail(ctx, ini_line(ctx->ini), "duplicate inbound %.*s (first at line %d)", (int)nlen, name,
 			     ctx->in_line[i]);
 			return;
 		}
 	if (cfg->ninbound >= PROXY_MAX_INBOUND) {
-		fail(ctx, ctx->lineno, "too many inbound sections (at most %d)", PROXY_MAX_INBOUND);
+		fail(ctx, ini_line(ctx->ini), "too many inbound sections (at most %d)", PROXY_MAX_INBOUND);
 		return;
 	}
 	memcpy(cfg->inbound[cfg->ninbound].name, name, nlen);
-	ctx->in_line[cfg->ninbound++] = ctx->lineno;
+	ctx->in_line[cfg->ninbound++] = ini_line(ctx->ini);
 	ctx->section = SECTION_INBOUND;
 }
 
@@ -189,36 +171,30 @@ static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
 {
 	struct proxy_config *cfg = ctx->cfg;
 
-	while (len && (*s == ' ' || *s == '\t'))
-		s++, len--;
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
 	if (len == 5 && !memcmp(s, "proxy", 5)) {
 		if (ctx->proxy_line) {
-			fail(ctx, ctx->lineno, "duplicate [proxy] section (first at line %d)", ctx->proxy_line);
+			fail(ctx, ini_line(ctx->ini), "duplicate [proxy] section (first at line %d)", ctx->proxy_line);
 			return;
 		}
-		ctx->proxy_line = ctx->lineno;
+		ctx->proxy_line = ini_line(ctx->ini);
 		ctx->section = SECTION_PROXY;
 		return;
 	}
-	if (len > 5 && !memcmp(s, "user", 4) && (s[4] == ' ' || s[4] == '\t')) {
-		const char *name = s + 5;
-		size_t nlen = len - 5;
-		while (nlen && (*name == ' ' || *name == '\t'))
-			name++, nlen--;
+	const char *name;
+	size_t nlen;
+	if (ini_section_named(s, len, "user", &name, &nlen)) {
 		if (!proxy_user_name_valid(name, nlen)) {
-			fail(ctx, ctx->lineno, "bad user name (1-64 of A-Z a-z 0-9 . _ -)");
+			fail(ctx, ini_line(ctx->ini), "bad user name (1-64 of A-Z a-z 0-9 . _ -)");
 			return;
 		}
 		int dup = proxy_config_find_user(cfg, name, nlen);
 		if (dup >= 0) {
-			fail(ctx, ctx->lineno, "duplicate user %.*s (first at line %d)", (int)nlen, name,
+			fail(ctx, ini_line(ctx->ini), "duplicate user %.*s (first at line %d)", (int)nlen, name,
 			     ctx->utmp[dup].line);
 			return;
 		}
 		if (cfg->nusers >= USERS_MAX) {
-			fail(ctx, ctx->lineno, "too many users (at most %d)", USERS_MAX);
+			fail(ctx, ini_line(ctx->ini), "too many users (at most %d)", USERS_MAX);
 			return;
 		}
 		if (cfg->nusers == ctx->ucap) {
@@ -230,7 +206,7 @@ static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
 			if (t)
 				ctx->utmp = t;
 			if (!u || !t) {
-				fail(ctx, ctx->lineno, "out of memory");
+				fail(ctx, ini_line(ctx->ini), "out of memory");
 				return;
 			}
 			ctx->ucap = cap;
@@ -239,113 +215,27 @@ static void section_begin(struct load_ctx *ctx, const char *s, size_t len)
 		memset(u, 0, sizeof(*u));
 		memcpy(u->name, name, nlen);
 		memset(&ctx->utmp[cfg->nusers], 0, sizeof(ctx->utmp[0]));
-		ctx->utmp[cfg->nusers].line = ctx->lineno;
+		ctx->utmp[cfg->nusers].line = ini_line(ctx->ini);
 		cfg->nusers++;
 		ctx->section = SECTION_USER;
 		return;
 	}
-	if (len > 8 && !memcmp(s, "inbound", 7) && (s[7] == ' ' || s[7] == '\t')) {
-		inbound_begin(ctx, s + 8, len - 8);
+	if (ini_section_named(s, len, "inbound", &name, &nlen)) {
+		inbound_begin(ctx, name, nlen);
 		return;
 	}
-	fail(ctx, ctx->lineno, "unknown section [%.*s] (expected [proxy] or [user NAME])",
+	fail(ctx, ini_line(ctx->ini), "unknown section [%.*s] (expected [proxy] or [user NAME])",
 	     (int)(len > 64 ? 64 : len), s);
 }
 
-/* fgets for inih over the text in memory, one line per call so that lineno is exact; it also
- * sees section headers, which inih reports to no one (and truncates to 50 bytes). */
-static char *ctx_reader(char *str, int num, void *stream)
+static const char *on_section(struct ini *ini, void *user, const char *name, size_t len)
 {
-	struct load_ctx *ctx = stream;
-	const char *sec;
-	size_t seclen;
-
-	if (ctx->stop)
-		return NULL;
-	enum ini_line r = ini_next_line(ctx->text, ctx->len, &ctx->pos, &ctx->lineno, str, num,
-					&sec, &seclen, &ctx->indented);
-	if (r == INI_LINE_TOO_LONG)
-		fail(ctx, ctx->lineno, "line longer than %d characters (continue long lists on indented lines)",
-		     num - 3);
-	if (r != INI_LINE_OK)
-		return NULL;
-	if (sec)
-		section_begin(ctx, sec, seclen);
-	return str;
+	(void)ini;
+	section_begin(user, name, len);
+	return NULL;     /* section_begin reports its own errors */
 }
 
 /* ---- value parsers: each returns an error text or NULL */
-
-static const char *parse_uint(const char *v, unsigned long min, unsigned long max, unsigned *out)
-{
-	static _Thread_local char msg[96];
-	unsigned long x = 0;
-
-	if (!*v)
-		return "empty value";
-	for (const char *p = v; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return "not a number";
-		if (x > 100000000000UL)
-			break;
-		x = x * 10 + (unsigned long)(*p - '0');
-	}
-	if (v[0] == '0' && v[1])
-		return "leading zero";
-	if (x < min || x > max) {
-		snprintf(msg, sizeof(msg), "must be %lu-%lu", min, max);
-		return msg;
-	}
-	*out = (unsigned)x;
-	return NULL;
-}
-
-/* "10" (seconds), "10s", "500ms", "5m", "1h". */
-static const char *parse_duration(const char *v, unsigned long min_ms, unsigned long max_ms,
-				  unsigned *out)
-{
-	static _Thread_local char msg[96];
-	unsigned long x = 0, mult = 1000;
-	const char *p = v;
-
-	if (*p < '0' || *p > '9')
-		return "duration must be a number with an optional unit ms, s, m or h";
-	while (*p >= '0' && *p <= '9') {
-		if (x > 100000000UL)
-			return "duration too long";
-		x = x * 10 + (unsigned long)(*p++ - '0');
-	}
-	if (v[0] == '0' && p - v > 1)
-		return "leading zero";
-	if (!strcmp(p, "ms"))
-		mult = 1;
-	else if (!strcmp(p, "s") || !*p)
-		mult = 1000;
-	else if (!strcmp(p, "m"))
-		mult = 60000;
-	else if (!strcmp(p, "h"))
-		mult = 3600000;
-	else
-		return "duration must be a number with an optional unit ms, s, m or h";
-	x *= mult;
-	if (x < min_ms || x > max_ms) {
-		snprintf(msg, sizeof(msg), "must be %lums-%lus", min_ms, max_ms / 1000);
-		return msg;
-	}
-	*out = (unsigned)x;
-	return NULL;
-}
-
-static const char *parse_bool(const char *v, bool *out)
-{
-	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return "must be yes or no";
-	return NULL;
-}
 
 /* Calls fn on each space-separated word of v; stops at the first error. */
 static const char *for_each_word(const char *v, const char *(*fn)(struct load_ctx *, const char *, size_t, void *),
@@ -391,7 +281,7 @@ static const char *word_listen(struct load_ctx *ctx, const char *w, size_t len, 
 			return "proxy_protocol= follows the address it applies to (listen = 10.0.0.5:3128 proxy_protocol=v2)";
 		ctx->last_listen->pp = pp;
 		if (pp != PP_OFF && !ctx->pp_line)
-			ctx->pp_line = ctx->lineno;
+			ctx->pp_line = ini_line(ctx->ini);
 		return NULL;
 	}
 	if (memchr(w, '=', len))
@@ -565,23 +455,23 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 	case K_HTTP_PORTS:
 		return set_portset(ctx, &cfg->http_ports, v, first);
 	case K_HEADER_TIMEOUT:
-		return parse_duration(v, 100, 3600000, &cfg->header_timeout_ms);
+		return ini_parse_duration(v, 100, 3600000, &cfg->header_timeout_ms);
 	case K_CONNECT_TIMEOUT:
-		return parse_duration(v, 100, 3600000, &cfg->connect_timeout_ms);
+		return ini_parse_duration(v, 100, 3600000, &cfg->connect_timeout_ms);
 	case K_IDLE_TIMEOUT:
-		return parse_duration(v, 100, 7 * 86400000UL, &cfg->idle_timeout_ms);
+		return ini_parse_duration(v, 100, 7 * 86400000UL, &cfg->idle_timeout_ms);
 	case K_EGRESS_DOWN:
-		return parse_duration(v, 0, 86400000, &cfg->egress_down_ms);
+		return ini_parse_duration(v, 0, 86400000, &cfg->egress_down_ms);
 	case K_MAX_HEADER_BYTES:
-		return parse_uint(v, 1024, 1048576, &cfg->max_header_bytes);
+		return ini_parse_size(v, 1024, 1048576, &cfg->max_header_bytes);
 	case K_MAX_HEADERS:
-		return parse_uint(v, 1, 10000, &cfg->max_headers);
+		return ini_parse_uint(v, 1, 10000, &cfg->max_headers);
 	case K_MAX_CONNS:
-		return parse_uint(v, 1, 10000000, &cfg->max_conns);
+		return ini_parse_uint(v, 1, 10000000, &cfg->max_conns);
 	case K_MAX_CONNS_PER_USER:
-		return parse_uint(v, 0, 10000000, &cfg->max_conns_per_user);
+		return ini_parse_uint(v, 0, 10000000, &cfg->max_conns_per_user);
 	case K_WORKERS:
-		return parse_uint(v, 0, 1024, &cfg->workers);
+		return ini_parse_uint(v, 0, 1024, &cfg->workers);
 	case K_AUTH:
 		if (!strcmp(v, "basic"))
 			cfg->auth_required = true;
@@ -591,7 +481,7 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 			return "auth must be basic or none";
 		return NULL;
 	case K_OPEN_PROXY:
-		return parse_bool(v, &ctx->open_proxy);
+		return ini_parse_bool(v, &ctx->open_proxy);
 	case K_RELAY:
 		if (strcmp(v, "splice") && strcmp(v, "copy") && strcmp(v, "auto"))
 			return "relay must be auto, splice or copy";
@@ -625,11 +515,11 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 	case K_HEALTH_PROBE:
 		return authority_parse(v, strlen(v), &cfg->health_probe, &cfg->health_probe_port, 0);
 	case K_HEALTH_INTERVAL:
-		return parse_duration(v, 100, 3600000, &cfg->health_interval_ms);
+		return ini_parse_duration(v, 100, 3600000, &cfg->health_interval_ms);
 	case K_HEALTH_TIMEOUT:
-		return parse_duration(v, 10, 600000, &cfg->health_timeout_ms);
+		return ini_parse_duration(v, 10, 600000, &cfg->health_timeout_ms);
 	case K_DRAIN_TIMEOUT:
-		return parse_duration(v, 0, 86400000, &cfg->drain_timeout_ms);
+		return ini_parse_duration(v, 0, 86400000, &cfg->drain_timeout_ms);
 	default:
 		return "internal: key in the wrong section";
 	}
@@ -650,7 +540,7 @@ static const char *user_key(struct load_ctx *ctx, enum key_id id, const char *v)
 	case K_ALLOW:
 		return for_each_word(v, word_rule, ctx, u);
 	case K_USER_MAX_CONNS:
-		return parse_uint(v, 0, 10000000, &u->max_conns);
+		return ini_parse_uint(v, 0, 10000000, &u->max_conns);
 	case K_USER_EGRESS:
 		return for_each_word(v, word_egress, ctx, &al);
 	case K_USER_EGRESS_POLICY:
@@ -751,45 +641,38 @@ static const char *inbound_key(struct load_ctx *ctx, enum key_id id, const char 
 	}
 }
 
-static int ctx_handler(void *user, const char *section, const char *name, const char *value)
+static const char *on_key(struct ini *ini, void *user, const char *name, const char *value)
 {
 	struct load_ctx *ctx = user;
 	const struct key_def *k = NULL;
-	(void)section;   /* ours comes from ctx_reader: inih truncates long section names */
+	const char *err;
 
-	if (ctx->stop)
-		return 1;
 	if (ctx->section == SECTION_NONE) {
-		fail(ctx, ctx->lineno, "key %s outside a section (start with [proxy])", name);
-		return 1;
+		fail(ctx, ini_line(ini), "key %s outside a section (start with [proxy])", name);
+		return NULL;
 	}
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].section == ctx->section && !strcmp(keys[i].name, name))
 			k = &keys[i];
 	if (!k) {
-		fail(ctx, ctx->lineno, "unknown key %s in [%s]", name,
+		fail(ctx, ini_line(ini), "unknown key %s in [%s]", name,
 		     ctx->section == SECTION_PROXY ? "proxy" : ctx->section == SECTION_USER ? "user" : "inbound");
-		return 1;
+		return NULL;
 	}
+	if (!k->list && (err = ini_once(ini, name)))
+		return err;
 	int *seen = ctx->section == SECTION_PROXY ? ctx->key_line
 		  : ctx->section == SECTION_INBOUND ? ctx->in_key_line[ctx->cfg->ninbound - 1]
 		  : ctx->utmp[ctx->cfg->nusers - 1].key_line;
 	bool first = seen[k->id] == 0;
-	if (!first && !k->list) {
-		fail(ctx, ctx->lineno, ctx->indented ? "%s takes one value on one line"
-				      : "duplicate key %s (first at line %d)", name, seen[k->id]);
-		return 1;
-	}
 	if (first)
-		seen[k->id] = ctx->lineno;
-	const char *err = ctx->section == SECTION_PROXY ? proxy_key(ctx, k->id, value, first)
-			  : ctx->section == SECTION_INBOUND ? inbound_key(ctx, k->id, value)
-			  : user_key(ctx, k->id, value);
-	if (err)
-		fail(ctx, ctx->lineno, "%s%s%s", ini_err_names_key(err, name) ? "" : name,
-		      ini_err_names_key(err, name) ? "" : ": ", err);
-	return 1;
+		seen[k->id] = ini_line(ini);   /* for errors that span keys, after the whole file */
+	return ctx->section == SECTION_PROXY ? proxy_key(ctx, k->id, value, first)
+	       : ctx->section == SECTION_INBOUND ? inbound_key(ctx, k->id, value)
+	       : user_key(ctx, k->id, value);
 }
+
+static const struct ini_ops ops = { .section = on_section, .key = on_key };
 
 static void defaults(struct proxy_config *cfg)
 {
@@ -925,37 +808,24 @@ static const char *load(const char *text, size_t len, const char *name, struct p
 			char *err, size_t errcap)
 {
 	static _Atomic uint64_t generation;
-	struct load_ctx ctx = { .text = text, .len = len, .name = name };
+	struct ini ini;
+	struct load_ctx ctx = { .ini = &ini };
 	const char *result = NULL;
 
 	*out = NULL;
 	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
 	if (!ctx.cfg || !(ctx.cfg->allow_destinations = cidr_set_new())) {
-		fail(&ctx, -1, "out of memory");
+		snprintf(err, errcap, "%s: out of memory", name);
+		result = err;
 		goto out;
 	}
 	defaults(ctx.cfg);
-	if (memchr(text, '\0', len)) {
-		fail(&ctx, -1, "NUL byte in file");
-		goto out;
-	}
-	int rc = ini_parse_stream(ctx_reader, &ctx, ctx_handler, &ctx);
-	if (rc > 0 && (!ctx.errline || rc < ctx.errline)) {
-		ctx.errline = 0;
-		fail(&ctx, rc, "syntax error (expected [section], key = value, or a ; comment)");
-	} else if (rc < 0) {
-		fail(&ctx, -1, "out of memory");
-	}
-	if (!ctx.errline)
+	if (ini_run(&ini, text, len, &ops, &ctx))
 		finish(&ctx);
+	result = ini_error(&ini, name, err, errcap);
 out:
-	if (ctx.errline) {
-		if (ctx.errline > 0)
-			snprintf(err, errcap, "%s:%d: %s", name, ctx.errline, ctx.err);
-		else
-			snprintf(err, errcap, "%s: %s", name, ctx.err);
+	if (result) {
 		proxy_config_free(ctx.cfg);
-		result = err;
 	} else {
 		ctx.cfg->generation = atomic_fetch_add(&generation, 1) + 1;
 		*out = ctx.cfg;
@@ -972,41 +842,14 @@ const char *proxy_config_load_string(const char *text, const char *name, struct 
 
 const char *proxy_config_load(const char *path, struct proxy_config **out, char *err, size_t errcap)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	const char *result;
+	char *text;
+	size_t len;
 
 	*out = NULL;
-	if (!f) {
-		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+	if (ini_read_file(path, CONFIG_FILE_MAX, &text, &len, err, errcap))
 		return err;
-	}
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 65536;
-			char *b = cap > CONFIG_FILE_MAX + 1 ? NULL : realloc(buf, cap);
-			if (!b) {
-				snprintf(err, errcap, "%s: file too large or out of memory", path);
-				result = err;
-				goto out;
-			}
-			buf = b;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f)) {
-		snprintf(err, errcap, "%s: read error", path);
-		result = err;
-		goto out;
-	}
-	result = load(buf, len, path, out, err, errcap);
-out:
-	free(buf);
-	fclose(f);
+	const char *result = load(text, len, path, out, err, errcap);
+	free(text);
 	return result;
 }
 

@@ -365,8 +365,9 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	struct listen_spec *specs = NULL;
 	struct server_listen *sl = NULL;
 	struct server_plan *plan = NULL;
-	int admin_fd = -1, rc = -EINVAL;
+	int rc = -EINVAL;
 	struct admin *new_admin = NULL;
+	struct server_plan *admin_plan_new = NULL;
 	struct cfg_ref *r = NULL;
 	size_t n, bad;
 	char a[IPADDR_STRLEN + 8];
@@ -394,33 +395,21 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	rc = -EINVAL;
 	const struct proxy_config *old = px->cfg->cfg;
 	bool admin_moved = !addr_same(&cfg->admin, &old->admin);
-	if (px->admin && admin_moved && cfg->admin.port && (admin_fd = admin_listen_open(&cfg->admin)) < 0) {
-		listen_addr_format(&cfg->admin, a, sizeof(a));
-		snprintf(err, errcap, "cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
+	if (px->admin && admin_plan(px->admin, cfg, &admin_plan_new, err, errcap))
 		goto out;
-	}
-	if (!px->admin && cfg->admin.port && (admin_fd = admin_listen_open(&cfg->admin)) < 0) {
-		listen_addr_format(&cfg->admin, a, sizeof(a));
-		snprintf(err, errcap, "cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
+	if (!px->admin && admin_open(px, r, &new_admin, err, errcap))
 		goto out;
-	}
-	if (!px->admin && (cfg->admin.port || cfg->health_probe.kind)) {
-		int arc = admin_start(px, r, admin_fd, &new_admin);
-		admin_fd = -1;   /* taken */
-		if (arc) {
-			snprintf(err, errcap, "cannot start the admin thread: %s", strerror(-arc));
-			goto out;
-		}
+	if (new_admin && admin_start(new_admin)) {
+		snprintf(err, errcap, "cannot start the admin thread");
+		goto out;
 	}
 	/* nothing can fail from here on */
 	if (px->admin) {
-		admin_set_config(px->admin, r);   /* health verdicts reach the pools before any worker */
-		if (admin_moved) {
-			admin_set_listener(px->admin, admin_fd);
-			admin_fd = -1;
-		}
+		admin_commit(px->admin, admin_plan_new, r);   /* before any worker sees r */
+		admin_plan_new = NULL;
 	} else {
 		px->admin = new_admin;
+		new_admin = NULL;
 	}
 	server_plan_commit(px->srv, plan, r);   /* returns once every worker has taken it */
 	plan = NULL;
@@ -444,8 +433,8 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	rc = 0;
 out:
 	server_plan_free(plan);
-	if (admin_fd >= 0)
-		close(admin_fd);
+	server_plan_free(admin_plan_new);
+	admin_stop(new_admin);
 	if (r)
 		cfg_ref_put(r);
 	free(specs);
@@ -476,7 +465,7 @@ int proxy_run(struct proxy *px)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	const struct proxy_config *c = px->cfg->cfg;
 	struct server_listen sl[PROXY_MAX_LISTENERS];
-	int admin_fd = -1, rc;
+	int rc;
 	size_t bad;
 	char err[512];
 
@@ -493,11 +482,8 @@ int proxy_run(struct proxy *px)
 	for (size_t i = 0; i < px->nspecs; i++)
 		sl[i] = spec_listen(&px->specs[i]);
 	/* admin_listen first: when the proxy's port answers, the admin port does too */
-	admin_fd = c->admin.port ? admin_listen_open(&c->admin) : -1;
-	if (admin_fd < 0 && c->admin.port) {
-		char a[IPADDR_STRLEN + 8];
-		listen_addr_format(&c->admin, a, sizeof(a));
-		log_error("cannot start: cannot listen for admin_listen on %s: %s", a, strerror(-admin_fd));
+	if (admin_open(px, px->cfg, &px->admin, err, sizeof(err))) {
+		log_error("cannot start: %s", err);
 		goto fail;
 	}
 	if ((rc = server_start(px->srv, sl, px->nspecs, NULL, &bad)) != 0) {
@@ -508,9 +494,7 @@ int proxy_run(struct proxy *px)
 		log_error("cannot start: %s", err);
 		goto fail;
 	}
-	rc = admin_start(px, px->cfg, admin_fd, &px->admin);
-	admin_fd = -1;   /* taken */
-	if (rc) {
+	if ((rc = admin_start(px->admin)) != 0) {
 		log_error("cannot start the admin thread: %s", strerror(-rc));
 		goto fail;
 	}
@@ -547,8 +531,6 @@ int proxy_run(struct proxy *px)
 	log_info("stopped");
 	return 0;
 fail:
-	if (admin_fd >= 0)
-		close(admin_fd);
 	admin_stop(px->admin);
 	px->admin = NULL;
 	server_free(px->srv);

@@ -1,4 +1,7 @@
-/* archive.c: archives and compressed streams, member by member, through libarchive. */
+/* archive.c: archives and compressed streams, member by member, through libarchive.
+ * scan/ owns `iplock scan`: the key-shaped-text engine, inputs (files, git, archives, images),
+ * decoding, verdicts, liveness, revocation and reports. It may include core/, net/, http/ and
+ * store/, never another product. */
 #include "scan/archive.h"
 
 #include <errno.h>
@@ -83,18 +86,23 @@ static la_int64_t src_seek(struct archive *a, void *arg, la_int64_t off, int whe
 	return to;
 }
 
-/* A reader that only ever runs decompressors built into libarchive (never external programs). */
-static struct archive *arc_open(struct src *s, bool *ok)
+void scan_archive_filters(struct archive *a)
 {
-	struct archive *a = archive_read_new();
-	if (!a)
-		return NULL;
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_bzip2(a);
 	archive_read_support_filter_xz(a);
 	archive_read_support_filter_lzma(a);
 	archive_read_support_filter_zstd(a);
 	archive_read_support_filter_compress(a);
+}
+
+/* A reader that only ever runs decompressors built into libarchive (never external programs). */
+static struct archive *arc_open(struct src *s, bool *ok)
+{
+	struct archive *a = archive_read_new();
+	if (!a)
+		return NULL;
+	scan_archive_filters(a);
 	archive_read_support_format_zip(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);

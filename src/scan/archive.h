@@ -39,6 +39,11 @@ int scan_archive_stream(struct scan_report *r, const unsigned char *head, size_t
 			const struct scan_input_opts *o, int depth);
 
 /* Reports a skipped member on stderr and counts it. */
+struct archive;
+/* The decompressors built into libarchive (gzip, bzip2, xz, lzma, zstd, compress), never an
+ * external program: every reader of scan/ takes these and no others. */
+void scan_archive_filters(struct archive *a);
+
 void scan_archive_skipped(const struct scan_input_opts *o, const char *name, const char *why);
 
 #endif

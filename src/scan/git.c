@@ -27,6 +27,18 @@ struct breader {
 	unsigned char buf[65536];
 };
 
+/* A reader over fd (which the caller still closes), or NULL out of memory. */
+static struct breader *br_new(int fd)
+{
+	struct breader *b = malloc(sizeof(*b));
+
+	if (b) {
+		b->fd = fd;
+		b->pos = b->len = 0;
+	}
+	return b;
+}
+
 static ssize_t br_fill(struct breader *b)
 {
 	for (;;) {
@@ -261,13 +273,10 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 	close_fd(&p1[0]);
 	close_fd(&p1[1]);
 	close_fd(&p2[1]);
-	b = malloc(sizeof(*b));
-	if (!b) {
+	if (!(b = br_new(p2[0]))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	b->fd = p2[0];
-	b->pos = b->len = 0;
 	for (;;) {
 		int got = br_line(b, line, sizeof(line));
 		if (got <= 0) {
@@ -393,12 +402,10 @@ static int attribute(struct scan_report *r, size_t first, const char *repo)
 	if ((rc = spawn_git(logv, -1, p[1], &pid)))
 		goto out;
 	close_fd(&p[1]);
-	if (!(b = malloc(sizeof(*b)))) {
+	if (!(b = br_new(p[0]))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	b->fd = p[0];
-	b->pos = b->len = 0;
 	for (;;) {
 		int got = br_line(b, line, sizeof(line));
 		if (got <= 0) {
@@ -546,12 +553,10 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 	}
 	close_fd(&in[0]);
 	close_fd(&outp[1]);
-	if (!(b = malloc(sizeof(*b)))) {
+	if (!(b = br_new(outp[0]))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	b->fd = outp[0];
-	b->pos = b->len = 0;
 	/* records: ":<mode> <mode> <old> <new> <status>\0<path>\0" */
 	for (size_t at = 0; at < len && rc == 0;) {
 		char *meta = list + at, *path = meta + strlen(meta) + 1;

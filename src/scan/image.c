@@ -410,10 +410,7 @@ static struct archive *mem_reader(const void *buf, size_t len)
 	struct archive *a = archive_read_new();
 	if (!a)
 		return NULL;
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_bzip2(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_filter_zstd(a);
+	scan_archive_filters(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
 	if (archive_read_open_memory(a, buf, len) != ARCHIVE_OK) {

@@ -1,6 +1,8 @@
 /* routes.c (store): the gate's route table (routes.h), shared with the console. */
 #include "store/routes.h"
 
+#include "core/ini.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,13 +196,7 @@ const char *gate_route_acc_key(struct route_acc *r, const char *name, const char
 			return "resource must be 1-63 of a-z, 0-9, '_', '.'";
 		snprintf(r->resource, sizeof(r->resource), "%s", v);
 	} else if (!strcmp(name, "publishable")) {
-		if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1") ||
-		    !strcasecmp(v, "on"))
-			r->publishable = true;
-		else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0") ||
-			 !strcasecmp(v, "off"))
-			r->publishable = false;
-		else
+		if (ini_parse_bool(v, &r->publishable))
 			return "publishable must be true or false";
 	} else {
 		return "unknown key in [route] (method, path, resource, publishable)";

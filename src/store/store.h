@@ -7,10 +7,7 @@
  * (prefix + last 4); the full key exists once, in the caller's buffer at create/rotate.
  * Every change writes an audit record (time, actor, key id, action, before/after JSON).
  *
- * Key formats: sk_live_ sk_test_ (secret), rk_live_ rk_test_ (restricted), pk_live_ pk_test_
- * (publishable), sk_org_live_ sk_org_test_ (organization; we give org keys a mode too), each
- * followed by 99 letters/digits when generated; any [A-Za-z0-9]{10,247} body is accepted when
- * parsing a presented key.
+ * Key formats (prefixes, parsing a presented key, generation) are in store/keyfmt.h.
  *
  * Errors: functions return 0 or -errno; store_errmsg() then holds a one-line reason fit for a
  * user (-ENOENT unknown key, -EINVAL bad input, -EPERM operation not allowed for this key type,
@@ -25,33 +22,11 @@
 #include <jansson.h>
 
 #include "core/secret.h"
+#include "store/keyfmt.h"
 
-#define STORE_ID_LEN      20   /* "key_" + 16 letters/digits */
-#define STORE_ID_MAX      (STORE_ID_LEN + 1)
 #define STORE_NAME_MAX    200  /* bytes of a key's name, NUL excluded */
-#define STORE_RESOURCE_MAX 63  /* bytes of a resource name, [a-z0-9_.] */
 #define STORE_ENTRY_MAX   63   /* bytes of an allowlist entry text (an address or CIDR) */
-#define STORE_KEY_BODY    99   /* random letters/digits in a generated key */
-#define STORE_KEY_MAX     (16 + 247 + 1) /* longest accepted key text plus NUL */
 #define STORE_EXPIRE_MAX_S (7 * 24 * 3600) /* longest grace period of a rotated-out key */
-
-enum key_type {
-	KEY_SECRET = 0,     /* sk_: every API */
-	KEY_RESTRICTED,     /* rk_: per-resource none/read/write */
-	KEY_PUBLISHABLE,    /* pk_: only routes marked publishable; never IP-restricted */
-	KEY_ORG,            /* sk_org_: needs Stripe-Context and Stripe-Version */
-};
-
-enum key_mode {
-	KEY_LIVE = 0,       /* _live_ */
-	KEY_TEST,           /* _test_ */
-};
-
-enum perm_level {
-	PERM_NONE = 0,      /* no access to the resource */
-	PERM_READ,          /* GET/HEAD */
-	PERM_WRITE,         /* every method; implies read */
-};
 
 struct key_perm {
 	char resource[STORE_RESOURCE_MAX + 1];
@@ -124,19 +99,6 @@ int store_schema_version(void);
 
 /* The OS user running us (getpwuid(geteuid())), or "uid:N". */
 void store_actor_default(char *out, size_t cap);
-
-/* Key text helpers. */
-const char *key_type_name(enum key_type t);          /* "secret", "restricted", ... */
-const char *key_mode_name(enum key_mode m);          /* "live", "test" */
-const char *perm_level_name(enum perm_level l);      /* "none", "read", "write" */
-bool key_type_parse(const char *s, enum key_type *out);
-bool key_mode_parse(const char *s, enum key_mode *out);
-bool perm_level_parse(const char *s, enum perm_level *out);
-bool store_resource_valid(const char *s);
-/* Prefix of generated keys, e.g. "sk_org_test_". */
-const char *key_prefix(enum key_type t, enum key_mode m);
-/* Recognises a presented key's prefix and body ([A-Za-z0-9]{10,247}); false if not a key. */
-bool key_parse(const char *key, size_t len, enum key_type *type, enum key_mode *mode);
 
 /* Validates an allowlist entry (an IPv4/IPv6 address or CIDR range) and writes its canonical
  * text to out ("10.0.0.0/8", "2001:db8::1", "::ffff:1.2.3.4" -> "1.2.3.4"); NULL = ok, else

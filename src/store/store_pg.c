@@ -1,4 +1,5 @@
-/* store_pg.c: the key store's PostgreSQL backend (libpq).
+/* store_pg.c (~800 lines: one backend, each primitive of store_be.h beside its SQL, as in
+ * store_sqlite.c, so the two read side by side): the key store's PostgreSQL backend (libpq).
  *
  * Every write transaction first locks the one row of iplock_version, so writers are serialised
  * as SQLite's BEGIN IMMEDIATE serialises them, and versions commit in the order they are

@@ -1,13 +1,13 @@
 /* config.c: `iplock tunnel` settings: proxy URL, mappings from the command line or an INI file
- * ([proxy] url = ..., [tunnel NAME] listen = ..., remote = ...), with FILE:LINE errors. */
+ * ([proxy] url = ..., [tunnel NAME] listen = ..., remote = ...), with FILE:LINE errors (core/ini).
+ * tunnel/ owns `iplock tunnel`, the local forwarder through the proxy (config and runtime). It
+ * may include core/, net/, http/ and store/, never another product. */
 #include "tunnel/tunnel.h"
 
 #include "core/codec.h"
-#include "core/inilines.h"
+#include "core/ini.h"
 #include "core/secret.h"
 
-#include <errno.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@
 
 
 #define TUNNEL_FILE_MAX (1u << 20)
+_Static_assert(TUNNEL_NAME_MAX == INI_SECTION_NAME_MAX, "[tunnel NAME] is an INI section name");
 
 void tunnel_config_init(struct tunnel_config *cfg)
 {
@@ -180,11 +181,7 @@ enum tsection {
 
 struct tload {
 	struct tunnel_config *cfg;
-	const char *text;
-	size_t pos, len;
-	int lineno;
-	int errline;      /* 0 none, -1 whole file */
-	char err[256];
+	struct ini *ini;  /* line numbers, the first error */
 	enum tsection section;
 	int proxy_line;
 	struct tunnel_map cur;   /* the [tunnel NAME] being read */
@@ -196,21 +193,20 @@ static void tfail(struct tload *t, int line, const char *fmt, ...) __attribute__
 
 static void tfail(struct tload *t, int line, const char *fmt, ...)
 {
+	char msg[INI_ERR_MAX];
 	va_list ap;
 
-	if (t->errline)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(t->err, sizeof(t->err), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	t->errline = line;
+	ini_fail(t->ini, line, "%s", msg);
 }
 
 static void tunnel_end(struct tload *t)
 {
 	const char *err;
 
-	if (!t->have_cur || t->errline)
+	if (!t->have_cur || ini_failed(t->ini))
 		return;
 	t->have_cur = false;
 	if (!t->cur_listen || !t->cur_remote) {
@@ -223,104 +219,50 @@ static void tunnel_end(struct tload *t)
 
 static void tsection_begin(struct tload *t, const char *s, size_t len)
 {
-	while (len && (*s == ' ' || *s == '\t'))
-		s++, len--;
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
 	tunnel_end(t);
 	if (len == 5 && !memcmp(s, "proxy", 5)) {
 		if (t->proxy_line) {
-			tfail(t, t->lineno, "duplicate [proxy] section (first at line %d)", t->proxy_line);
+			tfail(t, ini_line(t->ini), "duplicate [proxy] section (first at line %d)", t->proxy_line);
 			return;
 		}
-		t->proxy_line = t->lineno;
+		t->proxy_line = ini_line(t->ini);
 		t->section = TS_PROXY;
 		return;
 	}
-	if (len > 7 && !memcmp(s, "tunnel", 6) && (s[6] == ' ' || s[6] == '\t')) {
-		const char *name = s + 7;
-		size_t nlen = len - 7;
-		while (nlen && (*name == ' ' || *name == '\t'))
-			name++, nlen--;
-		bool ok = nlen > 0 && nlen <= TUNNEL_NAME_MAX;
-		for (size_t i = 0; ok && i < nlen; i++) {
-			char c = name[i];
-			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			     c == '.' || c == '_' || c == '-';
-		}
-		if (!ok) {
-			tfail(t, t->lineno, "bad tunnel name (1-64 of A-Z a-z 0-9 . _ -)");
+	const char *name;
+	size_t nlen;
+	if (ini_section_named(s, len, "tunnel", &name, &nlen)) {
+		if (!ini_name_valid(name, nlen)) {
+			tfail(t, ini_line(t->ini), "bad tunnel name (1-64 of A-Z a-z 0-9 . _ -)");
 			return;
 		}
 		memset(&t->cur, 0, sizeof(t->cur));
 		memcpy(t->cur.name, name, nlen);
-		t->cur.line = t->lineno;
+		t->cur.line = ini_line(t->ini);
 		t->have_cur = true;
 		t->cur_listen = t->cur_remote = false;
 		t->section = TS_TUNNEL;
 		return;
 	}
-	tfail(t, t->lineno, "unknown section [%.*s] (expected [proxy] or [tunnel NAME])",
+	tfail(t, ini_line(t->ini), "unknown section [%.*s] (expected [proxy] or [tunnel NAME])",
 	      (int)(len > 64 ? 64 : len), s);
 }
 
-static char *treader(char *str, int num, void *stream)
+static const char *tsection(struct ini *ini, void *user, const char *name, size_t len)
 {
-	struct tload *t = stream;
-	const char *sec;
-	size_t seclen;
-	bool indented;
-
-	if (t->errline)
-		return NULL;
-	enum ini_line r = ini_next_line(t->text, t->len, &t->pos, &t->lineno, str, num, &sec,
-					&seclen, &indented);
-	if (r == INI_LINE_TOO_LONG)
-		tfail(t, t->lineno, "line too long");
-	if (r != INI_LINE_OK)
-		return NULL;
-	if (sec)
-		tsection_begin(t, sec, seclen);
-	return str;
+	(void)ini;
+	tsection_begin(user, name, len);
+	return NULL;     /* tsection_begin reports its own errors */
 }
 
-static const char *tduration(const char *v, unsigned long max_ms, unsigned *out)
-{
-	unsigned long x = 0, mult = 1000;
-	const char *p = v;
-
-	if (*p < '0' || *p > '9')
-		return "duration must be a number with an optional unit ms, s, m or h";
-	while (*p >= '0' && *p <= '9') {
-		if (x > 100000000UL)
-			return "duration too long";
-		x = x * 10 + (unsigned long)(*p++ - '0');
-	}
-	if (!strcmp(p, "ms"))
-		mult = 1;
-	else if (!strcmp(p, "m"))
-		mult = 60000;
-	else if (!strcmp(p, "h"))
-		mult = 3600000;
-	else if (strcmp(p, "s") && *p)
-		return "duration must be a number with an optional unit ms, s, m or h";
-	if (x * mult > max_ms)
-		return "duration too long";
-	*out = (unsigned)(x * mult);
-	return NULL;
-}
-
-static int thandler(void *user, const char *section, const char *name, const char *value)
+static const char *tkey(struct ini *ini, void *user, const char *name, const char *value)
 {
 	struct tload *t = user;
 	const char *err = NULL;
-	(void)section;
 
-	if (t->errline)
-		return 1;
 	if (t->section == TS_NONE) {
-		tfail(t, t->lineno, "key %s outside a section (start with [proxy])", name);
-		return 1;
+		tfail(t, ini_line(ini), "key %s outside a section (start with [proxy])", name);
+		return NULL;
 	}
 	if (t->section == TS_PROXY) {
 		static const char *const pkeys[] = { "url", "connect_timeout", "idle_timeout", "relay", "cacert" };
@@ -329,23 +271,19 @@ static int thandler(void *user, const char *section, const char *name, const cha
 			if (!strcmp(name, pkeys[i]))
 				k = i;
 		if (k < 0) {
-			tfail(t, t->lineno, "unknown key %s in [proxy]", name);
-			return 1;
+			tfail(t, ini_line(ini), "unknown key %s in [proxy]", name);
+			return NULL;
 		}
-		if (t->seen[k]) {
-			tfail(t, t->lineno, "duplicate key %s (first at line %d)", name, t->seen[k]);
-			return 1;
-		}
-		t->seen[k] = t->lineno;
+		if ((err = ini_once(ini, name)))
+			return err;
+		t->seen[k] = ini_line(ini);
 		if (k == 0) {
 			err = tunnel_proxy_parse(value, &t->cfg->proxy);
 			t->cfg->has_proxy = !err;
 		} else if (k == 1) {
-			err = tduration(value, 3600000, &t->cfg->connect_timeout_ms);
-			if (!err && t->cfg->connect_timeout_ms < 100)
-				err = "must be at least 100ms";
+			err = ini_parse_duration(value, 100, 3600000, &t->cfg->connect_timeout_ms);
 		} else if (k == 2) {
-			err = tduration(value, 7 * 86400000UL, &t->cfg->idle_timeout_ms);
+			err = ini_parse_duration(value, 0, 7 * 86400000UL, &t->cfg->idle_timeout_ms);
 		} else if (k == 4) {
 			if (strlen(value) >= sizeof(t->cfg->cacert))
 				err = "path too long";
@@ -358,80 +296,46 @@ static int thandler(void *user, const char *section, const char *name, const cha
 			err = "relay must be auto, splice or copy";
 		}
 	} else if (!strcmp(name, "listen")) {
-		if (t->cur_listen)
-			err = "duplicate key listen";
-		else
+		if (!(err = ini_once(ini, name)))
 			err = parse_listen(value, strlen(value), &t->cur);
 		t->cur_listen = true;
 	} else if (!strcmp(name, "remote")) {
-		if (t->cur_remote)
-			err = "duplicate key remote";
-		else
+		if (!(err = ini_once(ini, name)))
 			err = parse_remote(value, strlen(value), &t->cur);
 		t->cur_remote = true;
 	} else {
-		tfail(t, t->lineno, "unknown key %s in [tunnel %s] (expected listen or remote)", name, t->cur.name);
-		return 1;
+		tfail(t, ini_line(ini), "unknown key %s in [tunnel %s] (expected listen or remote)", name, t->cur.name);
+		return NULL;
 	}
-	if (err)
-		tfail(t, t->lineno, "%s%s%s", ini_err_names_key(err, name) ? "" : name,
-		      ini_err_names_key(err, name) ? "" : ": ", err);
-	return 1;
+	return err;
 }
+
+static const struct ini_ops tops = { .section = tsection, .key = tkey };
 
 const char *tunnel_config_load_string(const char *text, const char *name, struct tunnel_config *cfg,
 				      char *err, size_t errcap)
 {
-	struct tload t = { .cfg = cfg, .text = text, .len = strlen(text) };
+	struct ini ini;
+	struct tload t = { .cfg = cfg, .ini = &ini };
 
-	int rc = ini_parse_stream(treader, &t, thandler, &t);
-	if (rc > 0 && (!t.errline || rc < t.errline)) {
-		t.errline = 0;
-		tfail(&t, rc, "syntax error (expected [section], key = value, or a ; comment)");
-	} else if (rc < 0) {
-		tfail(&t, -1, "out of memory");
-	}
+	ini_run(&ini, text, strlen(text), &tops, &t);
 	tunnel_end(&t);
-	if (!t.errline && !t.proxy_line && !cfg->has_proxy)
+	if (!t.proxy_line && !cfg->has_proxy)
 		tfail(&t, -1, "missing [proxy] section with url = http://user:pass@host:port");
-	if (!t.errline && t.proxy_line && !t.seen[0])
+	if (t.proxy_line && !t.seen[0])
 		tfail(&t, t.proxy_line, "[proxy] has no url");
-	if (!t.errline)
-		return NULL;
-	if (t.errline > 0)
-		snprintf(err, errcap, "%s:%d: %s", name, t.errline, t.err);
-	else
-		snprintf(err, errcap, "%s: %s", name, t.err);
-	return err;
+	return ini_error(&ini, name, err, errcap);
 }
 
 const char *tunnel_config_load(const char *path, struct tunnel_config *cfg, char *err, size_t errcap)
 {
-	FILE *f = fopen(path, "rb");
-	const char *result = err;
+	char *text;
+	size_t len;
 
-	if (!f) {
-		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+	if (ini_read_file(path, TUNNEL_FILE_MAX, &text, &len, err, errcap))
 		return err;
-	}
-	char *buf = malloc(TUNNEL_FILE_MAX + 1);
-	if (!buf) {
-		snprintf(err, errcap, "%s: out of memory", path);
-		goto out;
-	}
-	size_t n = fread(buf, 1, TUNNEL_FILE_MAX + 1, f);
-	if (ferror(f) || n > TUNNEL_FILE_MAX) {
-		snprintf(err, errcap, "%s: %s", path, n > TUNNEL_FILE_MAX ? "file too large" : "read error");
-		goto out;
-	}
-	buf[n] = '\0';
-	if (strlen(buf) != n) {
-		snprintf(err, errcap, "%s: NUL byte in file", path);
-		goto out;
-	}
-	result = tunnel_config_load_string(buf, path, cfg, err, errcap);
-out:
-	free(buf);
-	fclose(f);
+	const char *result = len != strlen(text) ? (snprintf(err, errcap, "%s: NUL byte in file", path), err)
+			     : tunnel_config_load_string(text, path, cfg, err, errcap);
+	free(text);
 	return result;
 }

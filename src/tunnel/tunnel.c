@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -28,6 +27,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/basic.h"
+#include "http/head.h"
 #include "net/acceptor.h"
 #include "net/dial.h"
 #include "net/dns.h"
@@ -273,22 +273,35 @@ static void tunnel_established(struct tconn *c, const char *early, size_t n)
 
 /* ---------------------------------------------------------------- HTTP CONNECT */
 
+/* The answer's head by http/head (the one response-head parser): 1 when its blank line has
+ * not come yet, 0 with its status, length and body length (Content-Length, capped), -EPROTO
+ * when it is not HTTP. */
+static int reply_head(const char *data, size_t len, int *status, size_t *headlen, size_t *body_len)
+{
+	struct http_head h;
+
+	http_head_init(&h, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+	switch (http_head_parse(&h, data, len)) {
+	case HTTP_MORE:
+		return 1;
+	case HTTP_ERROR:
+		return -EPROTO;
+	case HTTP_DONE:
+		break;
+	}
+	*status = h.parser.status_code;
+	*headlen = h.head_len;
+	*body_len = 0;
+	if (h.parser.flags & F_CONTENT_LENGTH)
+		*body_len = h.parser.content_length > REPLY_BODY_MAX ? REPLY_BODY_MAX : (size_t)h.parser.content_length;
+	return 0;
+}
+
 int tunnel_parse_reply(const char *head, size_t headlen, int *status)
 {
-	/* "HTTP/1.x NNN" */
-	if (headlen < 12 || memcmp(head, "HTTP/1.", 7) || (head[7] != '0' && head[7] != '1') ||
-	    head[8] != ' ')
-		return -EPROTO;
-	int st = 0;
-	for (int i = 9; i < 12; i++) {
-		if (head[i] < '0' || head[i] > '9')
-			return -EPROTO;
-		st = st * 10 + (head[i] - '0');
-	}
-	if (st < 100 || (headlen > 12 && head[12] != ' ' && head[12] != '\r'))
-		return -EPROTO;
-	*status = st;
-	return 0;
+	size_t hl, bl;
+
+	return reply_head(head, headlen, status, &hl, &bl) ? -EPROTO : 0;
 }
 
 /* The body's "error": {"code", "message"} as "code: message"; the first line of anything
@@ -317,25 +330,6 @@ void tunnel_error_reason(const char *body, size_t len, char *out, size_t cap)
 			*p = '?';
 }
 
-static size_t content_length(const char *head, size_t len)
-{
-	const char *p = head;
-	const char *end = head + len;
-
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			break;
-		if ((size_t)(eol - p) > 15 && !strncasecmp(p, "content-length:", 15)) {
-			char *e;
-			unsigned long v = strtoul(p + 15, &e, 10);
-			return v > REPLY_BODY_MAX ? REPLY_BODY_MAX : v;
-		}
-		p = eol + 1;
-	}
-	return 0;
-}
-
 static const char *status_hint(int st)
 {
 	switch (st) {
@@ -352,11 +346,10 @@ static bool http_reply(struct tconn *c, bool eof)
 {
 	const struct tunnel_config *cfg = c->rt->cfg;
 	const char *data = c->in->data + c->in->off;
-	size_t len = buf_pending(c->in);
-	const char *end = memmem(data, len, "\r\n\r\n", 4);
-	int st;
+	size_t len = buf_pending(c->in), headlen, want;
+	int st, rc = reply_head(data, len, &st, &headlen, &want);
 
-	if (!end) {
+	if (rc == 1) {
 		if (eof || !buf_room(c->in)) {
 			tconn_fail(c, -EPROTO, "proxy %s %s", cfg->proxy.display,
 				   eof ? "closed the connection without answering the CONNECT request"
@@ -365,8 +358,7 @@ static bool http_reply(struct tconn *c, bool eof)
 		}
 		return false;
 	}
-	size_t headlen = (size_t)(end - data) + 4;
-	if (tunnel_parse_reply(data, headlen, &st)) {
+	if (rc) {
 		tconn_fail(c, -EPROTO, "proxy %s did not answer with HTTP (is it an HTTP proxy?)",
 			   cfg->proxy.display);
 		return true;
@@ -375,7 +367,6 @@ static bool http_reply(struct tconn *c, bool eof)
 		tunnel_established(c, data + headlen, len - headlen);
 		return true;
 	}
-	size_t want = content_length(data, headlen);
 	if (len - headlen < want && !eof && buf_room(c->in))
 		return false;
 	char reason[400];

@@ -1,6 +1,7 @@
 /* verify.c: the engine of `iplock verify` (verify.h): the pool, one pinned request per egress
  * address through the proxy, the verdicts and their sum. Blocking client code with poll()
- * deadlines (http/link, shared with `iplock scan --verify`). */
+ * deadlines (http/link, shared with `iplock scan --verify`).
+ * verify/ owns that engine; it may include core/, net/, http/ and store/, never another product. */
 #include "verify/verify.h"
 
 #include <stdio.h>

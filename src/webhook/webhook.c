@@ -1,4 +1,6 @@
-/* webhook.c: Stripe-Signature parsing, signing and verification (OpenSSL HMAC-SHA256). */
+/* webhook.c: Stripe-Signature parsing, signing and verification (OpenSSL HMAC-SHA256).
+ * webhook/ owns `iplock webhook`'s engine; it may include core/, net/, http/ and store/, never
+ * another product. */
 #include "webhook/webhook.h"
 
 #include <errno.h>

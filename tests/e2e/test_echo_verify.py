@@ -149,6 +149,17 @@ def test_echo_workers_reload_and_drain(tmp_path):
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         assert idle.recv(100) == b""                               # closed without an answer
+        # every worker drains once the port refuses (each closes its own SO_REUSEPORT
+        # listener): only then is the answer sure to say Connection: close, whichever worker
+        # holds `busy`
+        end = time.monotonic() + 5
+        while True:
+            probe = socket.socket()
+            refused = probe.connect_ex(("127.0.0.1", port)) != 0
+            probe.close()
+            if refused or time.monotonic() > end:
+                break
+            time.sleep(0.01)
         busy.sendall(b"\r\n")
         out = b""
         while True:

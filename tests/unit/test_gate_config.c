@@ -52,6 +52,8 @@ static void test_good(void **state)
 	assert_int_equal(cfg.workers, 4);
 	assert_int_equal(cfg.path_norm, GATE_PATH_REFUSE);     /* the default */
 	assert_int_equal(cfg.header_timeout_s, 10);
+	assert_int_equal(cfg.resync_ms, 5000);
+	assert_int_equal(cfg.drain_timeout_ms, 30000);     /* the default, as the proxy's */
 	assert_non_null(strstr(cfg.db, dir));
 	assert_string_equal(cfg.tls_key, "/abs/k.pem");
 	assert_int_equal(cfg.routes.n, 2);
@@ -61,6 +63,23 @@ static void test_good(void **state)
 	struct ipaddr p;
 	assert_null(ipaddr_parse("10.9.9.9", 8, &p));
 	assert_true(cidr_set_contains(cfg.trusted, &p));
+	gate_config_free(&cfg);
+}
+
+/* decimal seconds as before, and the units every other config takes */
+static void test_durations(void **state)
+{
+	struct gate_config cfg;
+	char err[512];
+
+	(void)state;
+	assert_null(load("[gate]\nlisten = 127.0.0.1:1\ndb = k\nmode = forward-auth\nresync = 0.05\n"
+			 "usage_flush = 1500ms\nmetrics = on\nusage = off\ndrain_timeout = 0\n", &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.drain_timeout_ms, 0);
+	assert_int_equal(cfg.resync_ms, 50);
+	assert_int_equal(cfg.usage_flush_ms, 1500);
+	assert_true(cfg.metrics);
+	assert_false(cfg.usage);
 	gate_config_free(&cfg);
 }
 
@@ -86,6 +105,21 @@ static void test_bad(void **state)
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[other]\nx = 1\n", "section" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nworkers = 0\n", "workers" },
 		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nheader_timeout = x\n", "header_timeout" },
+		/* core/ini: a key said twice, a long line (inih alone cut it and read the rest as a
+		 * line of its own), a route's error at its own header */
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nmode = both\nmode = forward-auth\n",
+		  "g.ini:6: [gate] duplicate key mode (first at line 5)" },
+		{ "[route r]\npath = /x\nresource = r\npath = /y\n", "g.ini:4: [route r] duplicate key path (first at line 2)" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\naccess_log = /tmp/"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		  "g.ini:5: line longer than 197 characters" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\n[route a]\npath = /a\n[route b]\n"
+		  "path = /b\nresource = b\n", "g.ini:5: route a: route needs resource =" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nresync = 10ms\n", "resync must be 0.05-3600 seconds" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\nworkers = 04\n", "workers must be 1-64" },
+		{ "[gate]\nlisten = 127.0.0.1:1\ndb = k\nupstream = 127.0.0.1:1\ndrain_timeout = 2d\n",
+		  ":5: [gate] drain_timeout: duration must be a number" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -105,6 +139,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_bad),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,9 +392,57 @@ static void test_server_drain_deadline(void **state)
 	free(h);
 }
 
+/* embedded (the proxy's admin listener): no reuseport, so a second bind fails; it serves from
+ * server_spawn, takes a plan that moves its listener, leaves the signal mask alone, and
+ * server_stop closes a held connection at once (drain 0). */
+static void test_server_embedded(void **state)
+{
+	struct harness *h = calloc(1, sizeof(*h));
+	struct server_config cfg = { .ops = &t_ops, .nworkers = 1, .embedded = true };
+	uint16_t port = free_port(), port2 = free_port();
+	struct server_listen l1 = listen_on(port, "a"), l2 = listen_on(port2, "b");
+	struct server_plan *p;
+	sigset_t before, after;
+	char line[64], c;
+	size_t bad;
+	int held;
+
+	(void)state;
+	assert_non_null(h);
+	cfg.arg = h;
+	atomic_store(&snaps_freed, 0);
+	pthread_sigmask(SIG_SETMASK, NULL, &before);
+	assert_int_equal(server_new(&cfg, &h->srv), 0);
+	pthread_sigmask(SIG_SETMASK, NULL, &after);
+	assert_int_equal(sigismember(&after, SIGHUP), sigismember(&before, SIGHUP));
+	assert_int_equal(server_start(h->srv, &l1, 1, NULL, &bad), 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_not_equal(bind(fd, (struct sockaddr *)&l1.addr, l1.len), 0);   /* no SO_REUSEPORT */
+	close(fd);
+	assert_int_equal(server_spawn(h->srv), 0);
+	assert_int_equal(greet(port, line, sizeof(line), NULL), 0);
+	assert_string_equal(line, "w0 g-1 a");
+	struct snap *s2 = snap_new(2);
+	assert_int_equal(server_plan_new(h->srv, &l2, 1, &p, &bad), 0);
+	server_plan_commit(h->srv, p, s2);
+	snap_put(s2);
+	assert_int_equal(greet(port, line, sizeof(line), NULL), -ECONNREFUSED);
+	assert_int_equal(greet(port2, line, sizeof(line), &held), 0);
+	assert_string_equal(line, "w0 g2 b");
+	sleep_ms(50);
+	server_stop(h->srv, 0);
+	assert_int_equal(read(held, &c, 1), 0);
+	close(held);
+	assert_true(h->tw[0].drained_called);
+	server_free(h->srv);
+	assert_int_equal(atomic_load(&snaps_freed), 1);
+	free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_server_embedded),
 		cmocka_unit_test(test_server_life),
 		cmocka_unit_test(test_server_drain_deadline),
 	};
