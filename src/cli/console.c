@@ -29,7 +29,14 @@ static void usage(FILE *out)
 		"  --password-stdin    read the password from the first line of stdin\n"
 		"  --role ROLE         admin (every change) or viewer (read only)\n"
 		"  --scope SCOPE       an API token's scope: read or write\n"
-		"  --json              one JSON object per line\n");
+		"  --json              one JSON object per line\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Signals: SIGHUP is logged (restart to read the file again); SIGTERM/SIGINT stop.\n"
+		"\n"
+		"Exit status: 0 stopped by SIGTERM/SIGINT, --check found the file valid, or the users or\n"
+		"tokens command succeeded; 1 a bad configuration, a store or listener that cannot be\n"
+		"opened, or a refused change; 2 bad usage.\n");
 }
 
 static int console_usage_err(const char *msg, const char *arg)
