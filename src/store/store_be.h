@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 /* Both backends write this schema version (their migration lists have this many entries). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum store_time_col {
 	STORE_COL_EXPIRES = 0,  /* keys.expires_at */
@@ -49,10 +49,7 @@ struct store_ops {
 			enum perm_level level);
 	/* moves key id to a fresh store version (gen), higher than every earlier one */
 	int (*bump)(struct store *st, const char *id);
-	int (*set_time)(struct store *st, const char *id, /* Both backends write this schema version (their migration lists have this many entries). */
-#define STORE_SCHEMA_VERSION 2
-
-enum store_time_col col, int64_t t);
+	int (*set_time)(struct store *st, const char *id, enum store_time_col col, int64_t t);
 	int (*audit_add)(struct store *st, int64_t time, const char *actor, const char *id,
 			 const char *action, const char *before, const char *after,
 			 const char *reason);
@@ -68,6 +65,15 @@ enum store_time_col col, int64_t t);
 	int (*listen)(struct store *st);
 	int (*wait_change)(struct store *st, int timeout_ms, int64_t *version);
 	int (*reconnect)(struct store *st);
+	/* proxy fleet (users.c): one statement with text parameters $1..$n (NULL = SQL NULL;
+	 * write numbers as CAST($n AS BIGINT)); each result row to row() (NULL cell = SQL NULL;
+	 * non-zero stops); *changes (may be NULL) = rows written */
+	int (*exec)(struct store *st, const char *sql, int n, const char *const *params,
+		    int (*row)(void *arg, int ncol, const char *const *vals), void *arg,
+		    int64_t *changes);
+	/* proxy fleet: a fresh store version inside a write transaction, announced at commit
+	 * (NULL: the backend has no shared version; users.c counts its own) */
+	int (*version_next)(struct store *st, int64_t *v);
 };
 
 struct store {

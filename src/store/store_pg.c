@@ -69,6 +69,41 @@ static const char *const migrations[] = {
 	"  denied BIGINT NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (key_id, client, hour));"
 	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
+	/* 2 -> 3: proxy fleet (users, usage per user and egress address, nodes) */
+	"CREATE TABLE proxy_users ("
+	"  name TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL,"
+	"  old_hash TEXT,"
+	"  old_expires BIGINT NOT NULL DEFAULT 0,"
+	"  allow TEXT NOT NULL DEFAULT '',"
+	"  egress TEXT NOT NULL DEFAULT '',"
+	"  req_month BIGINT NOT NULL DEFAULT 0,"
+	"  bytes_month BIGINT NOT NULL DEFAULT 0,"
+	"  max_conns BIGINT NOT NULL DEFAULT 0,"
+	"  created BIGINT NOT NULL,"
+	"  removed_at BIGINT NOT NULL DEFAULT 0,"
+	"  gen BIGINT NOT NULL);"
+	"CREATE INDEX proxy_users_gen ON proxy_users(gen);"
+	"CREATE TABLE proxy_usage ("
+	"  user_name TEXT NOT NULL,"
+	"  egress TEXT NOT NULL,"
+	"  hour BIGINT NOT NULL,"
+	"  requests BIGINT NOT NULL DEFAULT 0,"
+	"  bytes_up BIGINT NOT NULL DEFAULT 0,"
+	"  bytes_down BIGINT NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (user_name, egress, hour));"
+	"CREATE INDEX proxy_usage_hour ON proxy_usage(hour);"
+	"CREATE TABLE proxy_nodes ("
+	"  name TEXT PRIMARY KEY,"
+	"  started BIGINT NOT NULL,"
+	"  heartbeat BIGINT NOT NULL);"
+	"CREATE TABLE proxy_node_egress ("
+	"  node TEXT NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  healthy INTEGER NOT NULL,"
+	"  verdict TEXT NOT NULL,"
+	"  checked BIGINT NOT NULL,"
+	"  PRIMARY KEY (node, addr));",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -760,6 +795,50 @@ static int pg_usage_get(struct store *st, const char *key_id, int64_t *last_used
 	return 0;
 }
 
+/* Generic statement for the proxy fleet's tables (text parameters, text results). */
+static int pg_exec(struct store *st, const char *sql, int n, const char *const *params,
+		   int (*row)(void *arg, int ncol, const char *const *vals), void *arg,
+		   int64_t *changes)
+{
+	PGresult *r = PQexecParams(PG(st)->conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType t = PQresultStatus(r);
+	const char *vals[16];
+
+	if (t != PGRES_TUPLES_OK && t != PGRES_COMMAND_OK) {
+		const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(PG(st)->conn);
+		fail_pg(st, m);
+		PQclear(r);
+		return -EIO;
+	}
+	int nc = PQnfields(r);
+	if (nc > 16)
+		nc = 16;
+	for (int i = 0; row && i < PQntuples(r); i++) {
+		for (int c = 0; c < nc; c++)
+			vals[c] = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
+		if (row(arg, nc, vals))
+			break;
+	}
+	if (changes)
+		*changes = strtoll(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+/* A fresh version for a user change: the same counter as the keys', announced at commit. */
+static int pg_version_next(struct store *st, int64_t *v)
+{
+	PGresult *r = q(st, "UPDATE iplock_version SET v = v + 1 WHERE id = 1 RETURNING v", 0, NULL,
+			PGRES_TUPLES_OK);
+
+	if (!r)
+		return -EIO;
+	*v = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	PG(st)->bumped = *v;
+	PQclear(r);
+	return 0;
+}
+
 const struct store_ops store_pg_ops = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -789,4 +868,6 @@ const struct store_ops store_pg_ops = {
 	.listen = pg_listen,
 	.wait_change = pg_wait_change,
 	.reconnect = pg_reconnect,
+	.exec = pg_exec,
+	.version_next = pg_version_next,
 };

@@ -57,6 +57,41 @@ static const char *const migrations[] = {
 	"  denied INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (key_id, client, hour));"
 	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
+	/* 2 -> 3: proxy fleet (users, usage per user and egress address, nodes) */
+	"CREATE TABLE proxy_users ("
+	"  name TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL,"
+	"  old_hash TEXT,"
+	"  old_expires INTEGER NOT NULL DEFAULT 0,"
+	"  allow TEXT NOT NULL DEFAULT '',"
+	"  egress TEXT NOT NULL DEFAULT '',"
+	"  req_month INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_month INTEGER NOT NULL DEFAULT 0,"
+	"  max_conns INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL,"
+	"  removed_at INTEGER NOT NULL DEFAULT 0,"
+	"  gen INTEGER NOT NULL);"
+	"CREATE INDEX proxy_users_gen ON proxy_users(gen);"
+	"CREATE TABLE proxy_usage ("
+	"  user_name TEXT NOT NULL,"
+	"  egress TEXT NOT NULL,"
+	"  hour INTEGER NOT NULL,"
+	"  requests INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_up INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_down INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (user_name, egress, hour));"
+	"CREATE INDEX proxy_usage_hour ON proxy_usage(hour);"
+	"CREATE TABLE proxy_nodes ("
+	"  name TEXT PRIMARY KEY,"
+	"  started INTEGER NOT NULL,"
+	"  heartbeat INTEGER NOT NULL);"
+	"CREATE TABLE proxy_node_egress ("
+	"  node TEXT NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  healthy INTEGER NOT NULL,"
+	"  verdict TEXT NOT NULL,"
+	"  checked INTEGER NOT NULL,"
+	"  PRIMARY KEY (node, addr));",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -627,6 +662,45 @@ static int sq_usage_get(struct store *st, const char *key_id, int64_t *last_used
 	return 0;
 }
 
+/* Generic statement for the proxy fleet's tables: "$N" parameters bound by name, so a
+ * statement written for PostgreSQL runs here unchanged. */
+static int sq_exec(struct store *st, const char *sql, int n, const char *const *params,
+		   int (*row)(void *arg, int ncol, const char *const *vals), void *arg,
+		   int64_t *changes)
+{
+	sqlite3_stmt *s = NULL;
+	const char *vals[16];
+	int rc;
+
+	if (sqlite3_prepare_v2(DB(st), sql, -1, &s, NULL) != SQLITE_OK)
+		return fail_db(st);
+	for (int i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "$%d", i + 1);
+		int idx = sqlite3_bind_parameter_index(s, name);
+		if (idx > 0 && params[i])
+			sqlite3_bind_text(s, idx, params[i], -1, SQLITE_STATIC);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int nc = sqlite3_column_count(s);
+		if (nc > 16)
+			nc = 16;
+		for (int c = 0; c < nc; c++)
+			vals[c] = (const char *)sqlite3_column_text(s, c);
+		if (row && row(arg, nc, vals))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = fail_db(st);
+		sqlite3_finalize(s);
+		return rc;
+	}
+	if (changes)
+		*changes = sqlite3_changes(DB(st));
+	sqlite3_finalize(s);
+	return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -651,4 +725,5 @@ const struct store_ops store_sqlite_ops = {
 	.data_version = sq_data_version,
 	.usage_write = sq_usage_write,
 	.usage_get = sq_usage_get,
+	.exec = sq_exec,
 };
