@@ -622,6 +622,38 @@ const char *store_month_parse(const char *s, int64_t *start, int64_t *end)
 	return NULL;
 }
 
+const char *store_duration_parse(const char *s, int64_t *secs)
+{
+	int64_t v = 0, mul = 1;
+	size_t n = strlen(s), i;
+
+	if (!strcmp(s, "now")) {
+		*secs = 0;
+		return NULL;
+	}
+	if (n == 0 || n > 12)
+		return "duration must be now, N, Ns, Nm, Nh or Nd";
+	for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (s[i] - '0');
+	if (i == 0 || (i > 1 && s[0] == '0'))
+		return "duration must be now, N, Ns, Nm, Nh or Nd";
+	if (i < n) {
+		if (i + 1 != n)
+			return "duration must be now, N, Ns, Nm, Nh or Nd";
+		switch (s[i]) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return "duration must be now, N, Ns, Nm, Nh or Nd";
+		}
+	}
+	if (v > STORE_KEEP_OLD_MAX_S / mul)
+		return "at most 7 days";
+	*secs = v * mul;
+	return NULL;
+}
+
 /* ---- nodes ---- */
 
 int store_node_beat(struct store *st, const char *node, int64_t started, int64_t now,

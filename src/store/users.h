@@ -91,6 +91,10 @@ const char *store_month_parse(const char *s, int64_t *start, int64_t *end);
 /* The month holding t: [start, end). */
 void store_month_of(int64_t t, int64_t *start, int64_t *end);
 
+/* "now", "0", "90s", "30m", "24h", "7d" or plain seconds -> seconds (at most
+ * STORE_KEEP_OLD_MAX_S); NULL = ok, else why not. */
+const char *store_duration_parse(const char *s, int64_t *secs);
+
 /* ---- nodes ---- */
 struct store_egress {
 	char node[STORE_USER_NAME_MAX + 1];
