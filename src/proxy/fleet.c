@@ -397,7 +397,7 @@ static int feed_catch_up(struct store *st, void *arg)
 	struct fleet *f = arg;
 	struct store_user *v = NULL;
 	size_t n = 0;
-	int64_t max_gen = f->version;
+	int64_t max_gen = f->version, t0 = store_mono_ms();
 	int rc = store_user_changed(st, f->version, &v, &n, &max_gen);
 
 	if (rc)
@@ -418,8 +418,9 @@ static int feed_catch_up(struct store *st, void *arg)
 		if (proxy_reload_users(f->px, err, sizeof(err)))
 			log_error("users_db: %zu change(s) not applied, the running users stay: %s", n, err);
 		else
-			log_info("users_db: %zu user change(s) applied (store version %" PRId64 ")%s", n,
-				 max_gen, expired ? ", an old password's overlap ended" : "");
+			log_info("users_db: %zu user change(s) applied in %" PRId64 " ms (store version %"
+				 PRId64 ")%s", n, store_mono_ms() - t0, max_gen,
+				 expired ? ", an old password's overlap ended" : "");
 	}
 	return 0;
 }
