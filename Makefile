@@ -77,6 +77,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 	@echo "== $(BUILD)/tests/test_store (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store
+	@echo "== $(BUILD)/tests/test_store_users (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store_users
 
 e2e: $(BUILD)/iplock
 	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests/e2e
