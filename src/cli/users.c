@@ -228,7 +228,7 @@ static int cmd_add(struct store *st, struct opts *o, int argc, char **argv)
 		}
 		return usage_err("unknown or incomplete option", argv[i]);
 	}
-	if ((why = fleet_user_check(u.allow, u.egress)))
+	if ((why = fleet_lists_check(u.allow, u.egress)))
 		return input_err(why, u.allow[0] ? u.allow : u.egress);
 	if ((rc = new_password(pw, u.hash, sizeof(u.hash))))
 		return rc;
@@ -502,7 +502,7 @@ int users_main(int argc, char **argv)
 			rc = input_err("list too long", NULL);
 		else if (!clear && args[2][0] == '-')
 			rc = usage_err("unknown option", args[2]);
-		else if (!clear && (why = fleet_user_check(allow ? list : "", allow ? "" : list)))
+		else if (!clear && (why = fleet_lists_check(allow ? list : "", allow ? "" : list)))
 			rc = input_err(why, list);
 		else if ((rc = allow ? store_user_set_allow(st, args[1], clear ? "" : list, o.actor) :
 			       store_user_set_egress(st, args[1], clear ? "" : list, o.actor)))

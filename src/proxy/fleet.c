@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "http/reply.h"
+#include "proxy/auth.h"
 #include "proxy/egress.h"
 #include "proxy/health.h"
 #include "proxy/policy.h"
@@ -23,6 +24,7 @@
 #define USAGE_SLOTS   4096      /* (user, egress) pairs per worker; more are counted as lost */
 #define QUOTA_BUCKETS 4096
 #define TEXT_MAX      (16u << 20)
+#define FLEET_WORD_MAX 180      /* a rendered key line stays under the INI reader's limit */
 
 /* One (user, egress address) of a worker: the worker writes the counters (relaxed stores of
  * running totals, no read-modify-write), the flush thread reads them and keeps its own copy
@@ -119,47 +121,91 @@ static struct quota_ent *quota_get(struct fleet *f, const char *name)
 	return e;
 }
 
-const char *fleet_user_check(const char *allow, const char *egress)
+const char *fleet_lists_check(const char *allow, const char *egress)
 {
+	struct ipaddr seen[EGRESS_MAX];
 	size_t n = 0;
 
 	for (const char *p = allow; *p;) {
 		size_t l = strcspn(p, " ");
 		struct dest_rule r;
 		const char *err;
+		if (l > FLEET_WORD_MAX)
+			return "destination rule longer than 180 characters";
 		if (l && (err = dest_rule_parse(p, l, &r)))
 			return err;
 		p += l;
 		p += strspn(p, " ");
 	}
-	for (const char *p = egress; *p;) {
+	for (const char *p = egress + strspn(egress, " "); *p;) {
 		size_t l = strcspn(p, " ");
 		struct ipaddr ip;
 		const char *err;
-		if (l && (err = ipaddr_parse(p, l, &ip)))
+		/* as the [user] egress key reads it: brackets allowed, no duplicates, at most 32 */
+		const char *w = p;
+		size_t wl = l;
+		if (wl > 2 && w[0] == '[' && w[wl - 1] == ']')
+			w++, wl -= 2;
+		if ((err = ipaddr_parse(w, wl, &ip)))
 			return err;
-		if (l && ++n > EGRESS_MAX)
+		for (size_t i = 0; i < n; i++)
+			if (ipaddr_equal(&seen[i], &ip))
+				return "duplicate egress address";
+		if (n >= EGRESS_MAX)
 			return "at most 32 egress addresses";
+		seen[n++] = ip;
 		p += l;
 		p += strspn(p, " ");
 	}
 	return NULL;
 }
 
+const char *fleet_user_check(const struct store_user *u)
+{
+	const char *err;
+
+	if (!proxy_user_name_valid(u->name, strlen(u->name)))
+		return "bad user name";
+	if ((err = auth_hash_check(u->hash)))
+		return err;
+	if (u->max_conns < 0 || u->max_conns > 10000000)
+		return "max_conns must be 0-10000000";
+	return fleet_lists_check(u->allow, u->egress);
+}
+
+/* One key line per word: the INI reader's line limit then bounds a word, never a list. */
+static int render_words(char *out, size_t cap, size_t *o, const char *key, const char *list)
+{
+	for (const char *p = list + strspn(list, " "); *p;) {
+		size_t l = strcspn(p, " ");
+		int m = snprintf(out + *o, cap - *o, "%s = %.*s\n", key, (int)l, p);
+		if (m < 0 || (size_t)m >= cap - *o)
+			return -ENOSPC;
+		*o += (size_t)m;
+		p += l;
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
 long fleet_render_user(const struct store_user *u, char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "\n[user %s]\npassword_hash = %s\n%s%s%s%s%s%s", u->name, u->hash,
-			 u->allow[0] ? "allow = " : "", u->allow, u->allow[0] ? "\n" : "",
-			 u->egress[0] ? "egress = " : "", u->egress, u->egress[0] ? "\n" : "");
+	int n = snprintf(out, cap, "\n[user %s]\npassword_hash = %s\n", u->name, u->hash);
+	size_t o;
+
 	if (n < 0 || (size_t)n >= cap)
 		return -ENOSPC;
+	o = (size_t)n;
+	if (render_words(out, cap, &o, "allow", u->allow) ||
+	    render_words(out, cap, &o, "egress", u->egress))
+		return -ENOSPC;
 	if (u->max_conns) {
-		int m = snprintf(out + n, cap - (size_t)n, "max_conns = %" PRId64 "\n", u->max_conns);
-		if (m < 0 || (size_t)m >= cap - (size_t)n)
+		int m = snprintf(out + o, cap - o, "max_conns = %" PRId64 "\n", u->max_conns);
+		if (m < 0 || (size_t)m >= cap - o)
 			return -ENOSPC;
-		n += m;
+		o += (size_t)m;
 	}
-	return n;
+	return (long)o;
 }
 
 static char *read_text(const char *path, char *err, size_t errcap)
@@ -263,7 +309,7 @@ int fleet_build(struct fleet *f, bool reread, struct proxy_config **out, char *e
 				 u->name, f->path);
 			continue;
 		}
-		const char *why = fleet_user_check(u->allow, u->egress);
+		const char *why = fleet_user_check(u);
 		long bl = why ? -EINVAL : fleet_render_user(u, block, sizeof(block));
 		if (bl < 0) {
 			log_warn("users_db: user %s left out: %s", u->name, why ? why : "too long");

@@ -68,7 +68,11 @@ void fleet_snapshot(struct worker *w, const struct proxy_config *neu);
 /* ---- pure helpers (tests, fuzzing) ---- */
 /* NULL when allow (destination rules) and egress (addresses) follow the proxy's [user] rules,
  * else why not. */
-const char *fleet_user_check(const char *allow, const char *egress);
+const char *fleet_lists_check(const char *allow, const char *egress);
+/* The same for a whole store user (name, password hash, max_conns too): a user that passes
+ * renders into a [user] block the config parser takes (a user that fails is left out, so one
+ * bad row never holds back the others). */
+const char *fleet_user_check(const struct store_user *u);
 /* The [user NAME] block of a store user. Returns the length, or -ENOSPC. */
 long fleet_render_user(const struct store_user *u, char *out, size_t cap);
 

@@ -63,23 +63,27 @@ static const char *list_check(const char *s, const char *extra)
 	return NULL;
 }
 
-static int check_user(struct store *st, const struct store_user *u)
+const char *store_user_valid(const struct store_user *u)
 {
-	const char *why;
-
 	if (!store_user_name_valid(u->name))
-		return fail(st, -EINVAL, "bad user name '%.64s' (1-64 of A-Z a-z 0-9 . _ -)",
-			    u->name);
+		return "bad user name (1-64 of A-Z a-z 0-9 . _ -)";
 	if (strncmp(u->hash, "pbkdf2-sha256$", 14) || strchr(u->hash, '\n') ||
 	    strlen(u->hash) >= STORE_USER_HASH_MAX)
-		return fail(st, -EINVAL, "bad password hash for %s", u->name);
-	if ((why = list_check(u->allow, ".-_:*[]")))
-		return fail(st, -EINVAL, "bad destination rules for %s: %s", u->name, why);
-	if ((why = list_check(u->egress, ".:")))
-		return fail(st, -EINVAL, "bad egress addresses for %s: %s", u->name, why);
+		return "bad password hash";
+	if (list_check(u->allow, ".-_:*[]"))
+		return "bad destination rules (letters, digits, . - _ : * [ ] and spaces)";
+	if (list_check(u->egress, ".:[]"))
+		return "bad egress addresses (letters, digits, . : [ ] and spaces)";
 	if (u->req_month < 0 || u->bytes_month < 0 || u->max_conns < 0 || u->max_conns > 10000000)
-		return fail(st, -EINVAL, "plan limits out of range for %s", u->name);
-	return 0;
+		return "plan limits out of range";
+	return NULL;
+}
+
+static int check_user(struct store *st, const struct store_user *u)
+{
+	const char *why = store_user_valid(u);
+
+	return why ? fail(st, -EINVAL, "user %.64s: %s", u->name, why) : 0;
 }
 
 static void row_to_user(const char *const *v, struct store_user *u)

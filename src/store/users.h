@@ -44,6 +44,8 @@ struct store_user {
 /* Name rule shared with the proxy's [user NAME]. */
 bool store_user_name_valid(const char *name);
 
+/* NULL when the store takes u (name, hash form, list characters, plan ranges), else why not. */
+const char *store_user_valid(const struct store_user *u);
 /* Adds a user (name, hash, allow, egress and plan from u). A removed name may be added again. */
 int store_user_add(struct store *st, const struct store_user *u, const char *actor);
 /* A present user (-ENOENT for removed ones). */
