@@ -58,7 +58,7 @@ struct fleet {
 	struct store_user *users;       /* every user read, removed ones included */
 	size_t nusers, capusers;
 	int64_t version;                /* feed thread: highest user version read */
-	int64_t next_expiry;            /* the earliest old password's end, 0 = none */
+	_Atomic int64_t next_expiry;    /* the earliest old password's end, 0 = none */
 	struct store *st_feed;          /* until the feed thread takes it */
 	struct store_feed *feed;
 
