@@ -160,3 +160,10 @@ clean:
 bench-gate: deps-bench
 	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/gate.sh
+
+# The proxy fleet benchmark of issue 13: users from the store (users_db, usage counting) beside
+# the INI [user], in one run (bench/RESULTS-fleet.md).
+.PHONY: bench-fleet
+bench-fleet:
+	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
+	@sh bench/fleet.sh
