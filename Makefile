@@ -94,6 +94,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 	@echo "== $(BUILD)/tests/test_store (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store
+	@echo "== $(BUILD)/tests/test_store_users (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store_users
 
 e2e: $(BUILD)/iplock
 	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests/e2e
@@ -275,3 +276,9 @@ deb-lint:
 	lintian --info --display-info $(DEBDIR)/*.changes
 print-commit:
 	@echo '$(IPLOCK_COMMIT)'
+# The proxy fleet benchmark of issue 13: users from the store (users_db, usage counting) beside
+# the INI [user], in one run (bench/RESULTS-fleet.md).
+.PHONY: bench-fleet
+bench-fleet:
+	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
+	@sh bench/fleet.sh

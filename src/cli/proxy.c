@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "proxy/config.h"
+#include "proxy/fleet.h"
 #include "proxy/proxy.h"
 #include "net/tls.h"
 
@@ -65,11 +66,23 @@ int proxy_main(int argc, char **argv)
 		cli_errorf("iplock proxy: %s\n", err);
 		return 1;   /* bad input; 2 is for bad usage (docs/config.md, exit status) */
 	}
+	memset(&px, 0, sizeof(px));
+	pthread_mutex_init(&px.reload_mu, NULL);
+	if (cfg->users_db[0]) {
+		/* the same file again, with the store's users merged in */
+		proxy_config_free(cfg);
+		if (fleet_open(&px, path, &cfg, err, sizeof(err))) {
+			cli_errorf("iplock proxy: %s\n", err);
+			fleet_free(px.fleet);
+			return 1;
+		}
+	}
 	if (check && cfg->ntls_listen) {
 		SSL_CTX *ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof(err));
 		if (!ctx) {
 			cli_errorf("iplock proxy: %s: %s\n", path, err);
 			proxy_config_free(cfg);
+			fleet_free(px.fleet);
 			return 1;
 		}
 		SSL_CTX_free(ctx);
@@ -78,11 +91,11 @@ int proxy_main(int argc, char **argv)
 		printf("%s: ok (%zu user%s, %zu egress address%s)\n", path, cfg->nusers, cfg->nusers == 1 ? "" : "s",
 		       cfg->egress.n, cfg->egress.n == 1 ? "" : "es");
 		proxy_config_free(cfg);
+		fleet_free(px.fleet);
 		return 0;
 	}
 	if (!cfg->auth_required)
 		log_warn("auth is off: this is an open proxy for anyone who can reach it");
-	memset(&px, 0, sizeof(px));
 	px.config_path = path;
 	px.dns_servers = dns_servers;
 	px.log_fd = -1;
@@ -93,12 +106,14 @@ int proxy_main(int argc, char **argv)
 		if (px.log_fd < 0) {
 			cli_errorf("iplock proxy: cannot open access log %s: %s\n", cfg->access_log, strerror(errno));
 			proxy_config_free(cfg);
+			fleet_free(px.fleet);
 			return 1;
 		}
 	}
 	struct cfg_ref *r = cfg_ref_new(cfg, err, sizeof(err));
 	if (!r) {
 		cli_errorf("iplock proxy: %s\n", err);
+		fleet_free(px.fleet);
 		return 1;
 	}
 	px.cfg = r;

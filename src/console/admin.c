@@ -40,7 +40,7 @@ int console_user_add(const char *db, const char *name, const char *password, siz
 	char hash[STORE_HASH_MAX];
 	struct store *st;
 
-	if (!store_user_name_valid(name)) {
+	if (!store_console_user_name_valid(name)) {
 		snprintf(err, cap, "bad user name (1-%d of A-Z a-z 0-9 _ . @ -)", STORE_USER_MAX);
 		return 2;
 	}
@@ -58,7 +58,7 @@ int console_user_add(const char *db, const char *name, const char *password, siz
 	}
 	if (open_db(db, &st, err, cap))
 		return 1;
-	int rc = store_user_add(st, name, hash, role, actor);
+	int rc = store_console_user_add(st, name, hash, role, actor);
 	if (!rc)
 		printf("added console user %s (%s)\n", name, role);
 	return done(st, rc, err, cap);
@@ -72,7 +72,7 @@ int console_user_list(const char *db, bool json, char *err, size_t cap)
 
 	if (open_db(db, &st, err, cap))
 		return 1;
-	int rc = store_user_list(st, &u, &n);
+	int rc = store_console_user_list(st, &u, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (json)
 			printf("{\"name\": \"%s\", \"role\": \"%s\", \"created\": %" PRId64 "}\n",
@@ -91,7 +91,7 @@ int console_user_remove(const char *db, const char *name, const char *actor, cha
 
 	if (open_db(db, &st, err, cap))
 		return 1;
-	int rc = store_user_remove(st, name, actor);
+	int rc = store_console_user_remove(st, name, actor);
 	if (!rc)
 		printf("removed console user %s\n", name);
 	return done(st, rc, err, cap);

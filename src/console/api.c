@@ -579,7 +579,7 @@ static void h_login(struct ctx *c, const char *arg)
 			  wait);
 		return;
 	}
-	int rc = store_user_get(c->a->st, name, &u);
+	int rc = store_console_user_get(c->a->st, name, &u);
 	if (rc && rc != -ENOENT) {
 		reply_store(c, rc);
 		return;
@@ -1289,7 +1289,7 @@ static void h_users_list(struct ctx *c, const char *arg)
 	int rc;
 
 	(void)arg;
-	if ((rc = store_user_list(c->a->st, &u, &n))) {
+	if ((rc = store_console_user_list(c->a->st, &u, &n))) {
 		reply_store(c, rc);
 		return;
 	}
@@ -1313,7 +1313,7 @@ static void h_user_add(struct ctx *c, const char *arg)
 	if (!fields_only(c, f) || !field_str(c, "name", true, STORE_USER_MAX, &name) ||
 	    !field_str(c, "password", true, PW_MAX, &pw) || !field_enum(c, "role", true, roles, &role))
 		return;
-	if (!store_user_name_valid(name)) {
+	if (!store_console_user_name_valid(name)) {
 		reply_param(c, 400, "invalid_field", "name", "name must be 1-%d of A-Z a-z 0-9 _ . @ -",
 			    STORE_USER_MAX);
 		return;
@@ -1327,7 +1327,7 @@ static void h_user_add(struct ctx *c, const char *arg)
 		reply_err(c, 500, "store_error", "cannot hash the password");
 		return;
 	}
-	if ((rc = store_user_add(c->a->st, name, hash, role, c->actor))) {
+	if ((rc = store_console_user_add(c->a->st, name, hash, role, c->actor))) {
 		reply_store(c, rc);
 		return;
 	}
@@ -1343,7 +1343,7 @@ static void h_user_remove(struct ctx *c, const char *name)
 		reply_err(c, 400, "invalid_field", "you cannot remove yourself");
 		return;
 	}
-	if ((rc = store_user_remove(c->a->st, name, c->actor))) {
+	if ((rc = store_console_user_remove(c->a->st, name, c->actor))) {
 		reply_store(c, rc);
 		return;
 	}

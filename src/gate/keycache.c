@@ -15,28 +15,19 @@
 #include "core/codec.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "store/feed.h"
 
-#define FEED_SLICE_MS   100     /* the feed thread looks at its stop flag this often */
-#define BACKOFF_MIN_MS  100
-#define BACKOFF_MAX_MS  5000
-
-/* The PostgreSQL feed: a thread that owns the connection and hands changed rows over. */
+/* The PostgreSQL feed: the shared feed thread (store/feed.c) reads what changed and builds
+ * it; the cache's own thread only links the built keys in. */
 struct feed {
-	struct store *st;
-	pthread_t thread;
-	bool started;
-	unsigned resync_ms;
+	struct store_feed *sf;
 	pthread_mutex_t mu;         /* guards pending, n_pending, cap, pending_version */
 	struct gate_key **pending;  /* built by the thread: the worker only links them in */
 	size_t n_pending, cap;
 	int64_t pending_version;
 	atomic_bool has_pending;
-	atomic_bool stop;
-	atomic_bool connected;
-	atomic_int_least64_t last_ok_ms;    /* monotonic ms of the last answer from the database */
-	atomic_uint_least64_t reconnects;
-	int64_t version;            /* thread-only: highest version read */
-	char shown[512];            /* the target, password masked, for logs */
+	int64_t version;            /* feed thread only: highest version read */
+	char who[600];              /* "gate: key store TARGET", password masked, for logs */
 };
 
 struct keycache {
@@ -109,10 +100,7 @@ void keycache_free(struct keycache *kc)
 	free(kc->buckets);
 	if (kc->feed) {
 		struct feed *f = kc->feed;
-		atomic_store(&f->stop, true);
-		if (f->started)
-			pthread_join(f->thread, NULL);
-		store_close(f->st);
+		store_feed_stop(f->sf);
 		for (size_t i = 0; i < f->n_pending; i++)
 			key_free(f->pending[i]);
 		free(f->pending);
@@ -240,25 +228,17 @@ static int reload(struct keycache *kc)
 	return (int)n;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads what changed since f->version and queues it for the cache's thread. */
-static int feed_catch_up(struct feed *f)
+static int feed_catch_up(struct store *st, void *arg)
 {
+	struct feed *f = arg;
 	struct key_info *keys;
 	size_t n;
 	int64_t max_gen = f->version;
-	int rc = store_key_changed(f->st, f->version, &keys, &n, &max_gen);
+	int rc = store_key_changed(st, f->version, &keys, &n, &max_gen);
 
 	if (rc)
 		return rc;
-	atomic_store(&f->last_ok_ms, mono_ms());
 	if (!n) {
 		free(keys);
 		return 0;
@@ -299,61 +279,6 @@ static int feed_catch_up(struct feed *f)
 	return 0;
 }
 
-static void feed_sleep(struct feed *f, unsigned ms)
-{
-	for (unsigned t = 0; t < ms && !atomic_load(&f->stop); t += FEED_SLICE_MS) {
-		struct timespec ts = { 0, (long)FEED_SLICE_MS * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-}
-
-static void *feed_main(void *arg)
-{
-	struct feed *f = arg;
-	unsigned backoff = BACKOFF_MIN_MS;
-	int64_t down_since = 0, next_resync = mono_ms() + f->resync_ms;
-
-	while (!atomic_load(&f->stop)) {
-		int rc;
-		if (!atomic_load(&f->connected)) {
-			/* LISTEN first, then read by version: a change committed in between is read
-			 * now or announced later, never lost */
-			if (store_reconnect(f->st) || store_listen(f->st) || feed_catch_up(f)) {
-				feed_sleep(f, backoff);
-				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-				continue;
-			}
-			atomic_store(&f->connected, true);
-			atomic_fetch_add(&f->reconnects, 1);
-			log_info("gate: key store %s reachable again after %.1f s, at version %lld",
-				 f->shown, (double)(mono_ms() - down_since) / 1000.0,
-				 (long long)f->version);
-			backoff = BACKOFF_MIN_MS;
-			next_resync = mono_ms() + f->resync_ms;
-			continue;
-		}
-		int64_t v = 0, now = mono_ms();
-		int wait = next_resync - now < FEED_SLICE_MS ? (int)(next_resync > now ?
-							 next_resync - now : 0) : FEED_SLICE_MS;
-		rc = store_wait_change(f->st, wait, &v);
-		if (rc == 1 && v <= f->version)
-			rc = 0;     /* our own catch-up already read it */
-		if (rc == 1 || (rc == 0 && mono_ms() >= next_resync)) {
-			rc = feed_catch_up(f);
-			next_resync = mono_ms() + f->resync_ms;
-		}
-		if (rc < 0 && rc != -ENOMEM) {
-			/* logged once per outage; requests go on being answered from memory */
-			log_warn("gate: key store %s unreachable (%s): serving from memory (version "
-				 "%lld), reconnecting", f->shown, store_errmsg(f->st),
-				 (long long)f->version);
-			atomic_store(&f->connected, false);
-			down_since = mono_ms();
-		}
-	}
-	return NULL;
-}
-
 int keycache_open_opts(const char *path, const struct keycache_opts *o, struct keycache **out)
 {
 	struct keycache *kc = keycache_new();
@@ -373,8 +298,9 @@ int keycache_open_opts(const char *path, const struct keycache_opts *o, struct k
 		}
 		pthread_mutex_init(&f->mu, NULL);
 		kc->feed = f;
-		f->resync_ms = o && o->resync_ms ? o->resync_ms : 5000;
-		store_target_display(path, f->shown, sizeof(f->shown));
+		char shown[512];
+		store_target_display(path, shown, sizeof(shown));
+		snprintf(f->who, sizeof(f->who), "gate: key store %s", shown);
 		/* subscribe before the full load, so nothing committed after it goes unannounced */
 		if ((rc = store_listen(kc->st)))
 			goto fail;
@@ -386,20 +312,13 @@ int keycache_open_opts(const char *path, const struct keycache_opts *o, struct k
 	/* the load's result set and rows are gone: give that heap back (a million keys' worth) */
 	malloc_trim(0);
 	if (f) {
-		f->st = kc->st;
+		struct store_feed_opts fo = { .resync_ms = o && o->resync_ms ? o->resync_ms : 5000,
+					      .who = f->who, .catch_up = feed_catch_up, .arg = f };
+		struct store *st = kc->st;
 		kc->st = NULL;
 		f->version = kc->max_gen;
-		atomic_store(&f->connected, true);
-		atomic_store(&f->last_ok_ms, mono_ms());
-		/* the thread takes no signal: they are the server loop's (signalfd) */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		rc = -pthread_create(&f->thread, NULL, feed_main, f);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (rc)
+		if ((rc = store_feed_start(st, &fo, &f->sf)))
 			goto fail;
-		f->started = true;
 	}
 	*out = kc;
 	return 0;
@@ -468,10 +387,12 @@ void keycache_stats(const struct keycache *kc, struct keycache_stats *out)
 	out->backend = kc->st ? store_backend(kc->st) : "none";
 	if (kc->feed) {
 		struct feed *f = kc->feed;
+		struct store_feed_stats fs;
+		store_feed_stats(f->sf, &fs);
 		out->backend = "postgresql";
-		out->staleness_s = (double)(mono_ms() - atomic_load(&f->last_ok_ms)) / 1000.0;
-		out->reconnects = atomic_load(&f->reconnects);
-		out->connected = atomic_load(&f->connected);
+		out->staleness_s = (double)(store_mono_ms() - fs.last_ok_ms) / 1000.0;
+		out->reconnects = fs.reconnects;
+		out->connected = fs.connected;
 	}
 }
 
@@ -479,7 +400,10 @@ bool keycache_stale(const struct keycache *kc)
 {
 	if (!kc->feed)
 		return false;
-	return mono_ms() - atomic_load(&kc->feed->last_ok_ms) > (int64_t)kc->max_staleness_s * 1000;
+	struct store_feed_stats fs;
+
+	store_feed_stats(kc->feed->sf, &fs);
+	return store_mono_ms() - fs.last_ok_ms > (int64_t)kc->max_staleness_s * 1000;
 }
 
 const struct gate_key *keycache_find_hash(const struct keycache *kc, const char *hex)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proxy/auth.h"
+#include "proxy/fleet.h"
 #include "proxy/policy.h"
 
 /* ---------------------------------------------------------------- admission */
@@ -104,6 +105,8 @@ bool session_admit_destination(struct session *s)
 				      "this destination is not in your allow list");
 			return false;
 		}
+		if (!fleet_admit_quota(s))
+			return false;   /* over the plan: no upstream connection */
 	}
 	return true;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -262,7 +263,14 @@ int auth_check_basic_ex(const struct proxy_user *users, size_t nusers, uint64_t 
 	rc = -EACCES;
 	if (user >= 0) {
 		cache->stats.pbkdf2++;
-		if (auth_verify_password(users[user].password_hash, colon + 1, (size_t)declen - ulen - 1))
+		const struct proxy_user *pu = &users[user];
+		size_t pwlen = (size_t)declen - ulen - 1;
+		if (auth_verify_password(pu->password_hash, colon + 1, pwlen))
+			rc = 0;
+		/* a rotated-out password during its overlap (users_db); the table is rebuilt, with
+		 * a new generation, when the overlap ends, so no cache entry outlives it */
+		else if (pu->old_hash[0] && (int64_t)time(NULL) < pu->old_expires &&
+			 auth_verify_password(pu->old_hash, colon + 1, pwlen))
 			rc = 0;
 	}
 	if (rc == 0) {

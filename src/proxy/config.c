@@ -31,6 +31,7 @@ enum key_id {
 	K_MAX_CONNS, K_MAX_CONNS_PER_USER, K_WORKERS, K_EGRESS_DOWN, K_AUTH, K_OPEN_PROXY,
 	K_RELAY, K_ACCESS_LOG, K_SOCKS_LISTEN, K_SOCKS, K_TLS_LISTEN, K_TLS_CERT, K_TLS_KEY,
 	K_ADMIN_LISTEN, K_HEALTH_PROBE, K_HEALTH_INTERVAL, K_HEALTH_TIMEOUT, K_DRAIN_TIMEOUT,
+	K_USERS_DB, K_NODE_NAME,
 	K_PASSWORD_HASH, K_ALLOW, K_USER_MAX_CONNS, K_USER_EGRESS, K_USER_EGRESS_POLICY,
 	K_IN_LISTEN, K_IN_FORWARD, K_IN_SNI, K_IN_PROXY_PROTOCOL, K_IN_ALLOW, K_TRUSTED_BALANCERS,
 	K_COUNT
@@ -74,6 +75,8 @@ static const struct key_def keys[] = {
 	{ "health_timeout", SECTION_PROXY, K_HEALTH_TIMEOUT, false },
 	{ "drain_timeout", SECTION_PROXY, K_DRAIN_TIMEOUT, false },
 	{ "trusted_balancers", SECTION_PROXY, K_TRUSTED_BALANCERS, true },
+	{ "users_db", SECTION_PROXY, K_USERS_DB, false },
+	{ "node_name", SECTION_PROXY, K_NODE_NAME, false },
 	{ "password_hash", SECTION_USER, K_PASSWORD_HASH, false },
 	{ "allow", SECTION_USER, K_ALLOW, true },
 	{ "max_conns", SECTION_USER, K_USER_MAX_CONNS, false },
@@ -488,6 +491,14 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 		return set_string(cfg->relay, sizeof(cfg->relay), v);
 	case K_ACCESS_LOG:
 		return set_string(cfg->access_log, sizeof(cfg->access_log), v);
+	case K_USERS_DB:
+		if (!v[0])
+			return "users_db needs a SQLite path or a postgresql:// URI";
+		return set_string(cfg->users_db, sizeof(cfg->users_db), v);
+	case K_NODE_NAME:
+		if (!proxy_user_name_valid(v, strlen(v)))
+			return "node_name: 1-64 of A-Z a-z 0-9 . _ -";
+		return set_string(cfg->node_name, sizeof(cfg->node_name), v);
 	case K_SOCKS_LISTEN: {
 		static const int socks_kind = 1;
 		ctx->last_listen = NULL;
@@ -731,7 +742,7 @@ static void finish(struct load_ctx *ctx)
 		     "(CIDRs; the header is taken from those peers only)");
 		return;
 	}
-	if (cfg->auth_required && cfg->nusers == 0) {
+	if (cfg->auth_required && cfg->nusers == 0 && !cfg->users_db[0]) {
 		fail(ctx, ctx->proxy_line, "auth is required but no [user NAME] is defined (see iplock passwd)");
 		return;
 	}

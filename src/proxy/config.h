@@ -20,9 +20,17 @@
 #define PROXY_MAX_INBOUND   16
 #define INBOUND_MAX_ROUTES  256
 
+struct quota_ent;
+
 struct proxy_user {
 	char name[PROXY_USER_NAME_MAX + 1];
 	char password_hash[160];
+	/* users_db (proxy/fleet.c): set after the load, never by the INI parser */
+	bool from_store;                 /* the user comes from the store, not a [user] block */
+	char old_hash[160];              /* a rotated-out password hash: valid until old_expires */
+	int64_t old_expires;             /* unix seconds; 0 = no old password */
+	uint64_t plan_requests, plan_bytes;   /* per calendar month (UTC); 0 = unlimited */
+	struct quota_ent *quota;         /* the user's usage this month; NULL without users_db */
 	struct egress_pool *egress;      /* NULL = the global pool */
 	struct dest_rule *allow;         /* none (nallow 0) = every destination */
 	size_t nallow;
@@ -87,6 +95,8 @@ struct proxy_config {
 	struct proxy_inbound inbound[PROXY_MAX_INBOUND];
 	size_t ninbound;
 	uint64_t generation;                       /* distinct for every successful load */
+	char users_db[512];                        /* the store with more users ("" = none) */
+	char node_name[PROXY_USER_NAME_MAX + 1];   /* this node in the store (default: hostname) */
 };
 
 /* Loads and validates path. Returns NULL and *out, or an error with err = "FILE:LINE: reason"

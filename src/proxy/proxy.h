@@ -5,6 +5,7 @@
 #ifndef IPLOCK_PROXY_H
 #define IPLOCK_PROXY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,10 +83,14 @@ struct proxy {
 	struct listen_spec specs[PROXY_MAX_LISTENERS];   /* what every worker listens on now */
 	size_t nspecs;
 	atomic_bool draining;
+	struct fleet *fleet;          /* users_db: users, usage and quotas from the store; or NULL */
+	pthread_mutex_t reload_mu;    /* one reload at a time: SIGHUP's or a store change's */
 };
 
 int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit status */
 int proxy_reload(struct proxy *px, char *err, size_t errcap);
+/* users_db changed: the same config text with the store's users now (any thread). */
+int proxy_reload_users(struct proxy *px, char *err, size_t errcap);
 
 /* "127.0.0.1:3128", "[::1]:3128" */
 void listen_addr_format(const struct listen_addr *a, char *out, size_t cap);

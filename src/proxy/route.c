@@ -2,6 +2,7 @@
  * (admit.c), connect from an egress address of the user's pool (the dial's bind hook), mark
  * an egress address down when it fails locally, then start the tunnel or the forwarding. */
 #include "proxy/session.h"
+#include "proxy/fleet.h"
 
 #include <errno.h>
 #include <string.h>
@@ -60,6 +61,7 @@ static void connected(struct session *s)
 	const struct proxy_config *c = session_cfg(s);
 
 	metrics_connected(s->w->metrics, &s->ms, session_egress(s), s->is_connect);
+	fleet_count_request(s);
 	session_arm(s, c->idle_timeout_ms);
 	session_touch(s);
 	if (s->is_connect) {

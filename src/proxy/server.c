@@ -15,6 +15,7 @@
 #include "net/server.h"
 #include "proxy/admin.h"
 #include "proxy/auth.h"
+#include "proxy/fleet.h"
 #include "proxy/inbound.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
@@ -172,6 +173,8 @@ static void px_snapshot(void *wstate, void *snap)
 {
 	struct worker *w = wstate;
 
+	if (w->px->fleet)
+		fleet_snapshot(w, ((struct cfg_ref *)snap)->cfg);   /* removed users' sessions end */
 	cfg_ref_put(w->cfg);
 	w->cfg = snap;   /* the reference net/server took for us */
 }
@@ -319,7 +322,9 @@ static void px_reload(void *arg)
 static unsigned px_stop(void *arg, int sig)
 {
 	struct proxy *px = arg;
+	pthread_mutex_lock(&px->reload_mu);   /* a store change may swap the snapshot */
 	unsigned ms = px->cfg->cfg->drain_timeout_ms;
+	pthread_mutex_unlock(&px->reload_mu);
 
 	log_info("signal %d: stopping; draining connections for up to %u ms", sig, ms);
 	atomic_store(&px->draining, true);
@@ -359,7 +364,7 @@ static void reload_log_listeners(const struct listen_spec *old, size_t nold, con
 /* New config, new listeners: every address the running process does not listen on yet is
  * probed and opened for every worker before anything changes (net/server's plan), so a reload
  * either takes effect whole or is refused with the running config and listeners untouched. */
-int proxy_reload(struct proxy *px, char *err, size_t errcap)
+static int reload_locked(struct proxy *px, bool reread, char *err, size_t errcap)
 {
 	struct proxy_config *cfg;
 	struct listen_spec *specs = NULL;
@@ -372,7 +377,8 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	size_t n, bad;
 	char a[IPADDR_STRLEN + 8];
 
-	if (proxy_config_load(px->config_path, &cfg, err, errcap))
+	if (px->fleet ? fleet_build(px->fleet, reread, &cfg, err, errcap) != 0 :
+	    proxy_config_load(px->config_path, &cfg, err, errcap) != NULL)
 		return -EINVAL;
 	if (!(r = cfg_ref_new(cfg, err, errcap)))
 		return -EINVAL;
@@ -439,6 +445,22 @@ out:
 		cfg_ref_put(r);
 	free(specs);
 	free(sl);
+	return rc;
+}
+
+int proxy_reload(struct proxy *px, char *err, size_t errcap)
+{
+	pthread_mutex_lock(&px->reload_mu);
+	int rc = reload_locked(px, true, err, errcap);
+	pthread_mutex_unlock(&px->reload_mu);
+	return rc;
+}
+
+int proxy_reload_users(struct proxy *px, char *err, size_t errcap)
+{
+	pthread_mutex_lock(&px->reload_mu);
+	int rc = reload_locked(px, false, err, errcap);
+	pthread_mutex_unlock(&px->reload_mu);
 	return rc;
 }
 
@@ -516,7 +538,12 @@ int proxy_run(struct proxy *px)
 		if (!is_loopback(&c->admin.ip))
 			log_warn("admin_listen is not a loopback address: metrics show user names and traffic");
 	}
+	if (px->fleet && (rc = fleet_start(px->fleet)) != 0) {
+		log_error("cannot start: users_db threads: %s", strerror(-rc));
+		goto fail;
+	}
 	rc = server_run(px->srv);   /* READY=1, signals, drain: returns once every worker is done */
+	fleet_stop(px->fleet);      /* the last usage reaches the store */
 	admin_stop(px->admin);
 	px->admin = NULL;
 	server_free(px->srv);
@@ -524,6 +551,8 @@ int proxy_run(struct proxy *px)
 		metrics_free(px->workers[i].metrics);
 	free(px->workers);
 	cfg_ref_put(px->cfg);
+	fleet_free(px->fleet);
+	px->fleet = NULL;
 	if (rc) {
 		log_error("cannot start: %s", strerror(-rc));
 		return 1;
@@ -538,5 +567,7 @@ fail:
 		metrics_free(px->workers[i].metrics);
 	free(px->workers);
 	cfg_ref_put(px->cfg);
+	fleet_free(px->fleet);
+	px->fleet = NULL;
 	return 1;
 }

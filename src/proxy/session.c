@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "net/host.h"
+#include "proxy/fleet.h"
 #include "net/sock.h"
 #include "proxy/relay.h"
 #include "proxy/respond.h"
@@ -91,6 +92,7 @@ void session_log(struct session *s)
 	uint64_t down = s->is_connect && !s->socks && s->status == 200 && s->bytes_down >= 39
 			? s->bytes_down - 39 : s->bytes_down;
 
+	fleet_count_bytes(s, true);
 	if (!s->status && !s->host[0])
 		return;   /* nothing was asked */
 	struct metrics_req r = { s->code, s->status, s->socks ? MU_REQ_SOCKS : s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD,
@@ -270,6 +272,7 @@ void session_metrics_tick(struct worker *w)
 		bool ok_line = s->is_connect && !s->socks && s->status == 200;
 		metrics_bytes(w->metrics, &s->ms, session_egress(s), s->bytes_up,
 			      ok_line ? (s->bytes_down >= 39 ? s->bytes_down - 39 : 0) : s->bytes_down);
+		fleet_count_bytes(s, false);
 	}
 }
 
@@ -530,6 +533,7 @@ static void request_start(struct session *s)
 		s->dest = s->u_dest;
 		s->upstream_reused = true;
 		s->u_idle = false;
+		fleet_count_request(s);
 		s->state = SESS_FORWARD;
 		session_forward(s);
 		return;

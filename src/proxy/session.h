@@ -114,6 +114,10 @@ struct session {
 
 	struct metrics_sess ms;
 
+	/* users_db usage (fleet.c): the slot this request counts in and what it counted */
+	struct usage_slot *us;
+	uint64_t us_up, us_down;
+
 	struct session *next, *prev;  /* the worker's list */
 	struct deferred dfr;
 };

@@ -35,6 +35,7 @@ static enum socks_rep rep_for(const char *code)
 		{ "destination_not_allowed", SOCKS_NOT_ALLOWED },
 		{ "port_not_allowed", SOCKS_NOT_ALLOWED },
 		{ "bad_egress_pin", SOCKS_NOT_ALLOWED },
+		{ "quota_exceeded", SOCKS_NOT_ALLOWED },
 		{ "bad_request_target", SOCKS_NOT_ALLOWED },
 		{ "dns_failure", SOCKS_HOST_UNREACHABLE },
 		{ "connect_failed", SOCKS_HOST_UNREACHABLE },

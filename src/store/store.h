@@ -229,15 +229,15 @@ struct console_token {
 };
 
 /* True when s is a valid user or token name. */
-bool store_user_name_valid(const char *s);
+bool store_console_user_name_valid(const char *s);
 
 /* Users: add (-EEXIST when taken), get (-ENOENT), list (by name; free()), remove (-ENOENT).
  * hash is a pwhash (core/pwhash.h); role "admin" or "viewer". Changes are audited. */
-int store_user_add(struct store *st, const char *name, const char *hash, const char *role,
+int store_console_user_add(struct store *st, const char *name, const char *hash, const char *role,
 		   const char *actor);
-int store_user_get(struct store *st, const char *name, struct console_user *out);
-int store_user_list(struct store *st, struct console_user **out, size_t *n);
-int store_user_remove(struct store *st, const char *name, const char *actor);
+int store_console_user_get(struct store *st, const char *name, struct console_user *out);
+int store_console_user_list(struct store *st, struct console_user **out, size_t *n);
+int store_console_user_remove(struct store *st, const char *name, const char *actor);
 
 /* API tokens: the text ("ilc_" + 40 letters/digits) goes to secret_out (cap >=
  * STORE_TOKEN_MAX) once; only its SHA-256 is stored. scope "read" or "write". */

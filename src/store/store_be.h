@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 /* Both backends write this schema version (their migration lists have this many entries). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_time_col {
 	STORE_COL_EXPIRES = 0,  /* keys.expires_at */
@@ -80,6 +80,9 @@ struct store_ops {
 	int (*listen)(struct store *st);
 	int (*wait_change)(struct store *st, int timeout_ms, int64_t *version);
 	int (*reconnect)(struct store *st);
+	/* proxy fleet: a fresh store version inside a write transaction, announced at commit
+	 * (NULL: the backend has no shared version; users.c counts its own) */
+	int (*version_next)(struct store *st, int64_t *v);
 };
 
 struct store {

@@ -27,7 +27,7 @@ static void cell_copy(char *dst, size_t cap, const struct store_rows *r, size_t 
 	snprintf(dst, cap, "%s", c ? c : "");
 }
 
-bool store_user_name_valid(const char *s)
+bool store_console_user_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -58,14 +58,14 @@ static char *user_json(const char *name, const char *role)
 
 /* ---- users ---- */
 
-int store_user_add(struct store *st, const char *name, const char *hash, const char *role,
+int store_console_user_add(struct store *st, const char *name, const char *hash, const char *role,
 		   const char *actor)
 {
 	struct store_rows r = { 0 };
 	char created[24], *after = NULL;
 	int rc;
 
-	if (!store_user_name_valid(name))
+	if (!store_console_user_name_valid(name))
 		return fail(st, -EINVAL, "bad user name (1-%d of A-Z a-z 0-9 _ . @ -)", STORE_USER_MAX);
 	if (!role_valid(role))
 		return fail(st, -EINVAL, "role must be admin or viewer");
@@ -95,7 +95,7 @@ out:
 	return store_tx_end(st, rc);
 }
 
-int store_user_get(struct store *st, const char *name, struct console_user *out)
+int store_console_user_get(struct store *st, const char *name, struct console_user *out)
 {
 	struct store_rows r = { 0 };
 	const char *p[1] = { name };
@@ -117,7 +117,7 @@ int store_user_get(struct store *st, const char *name, struct console_user *out)
 	return 0;
 }
 
-int store_user_list(struct store *st, struct console_user **out, size_t *n)
+int store_console_user_list(struct store *st, struct console_user **out, size_t *n)
 {
 	struct store_rows r = { 0 };
 	int rc;
@@ -141,7 +141,7 @@ int store_user_list(struct store *st, struct console_user **out, size_t *n)
 	return 0;
 }
 
-int store_user_remove(struct store *st, const char *name, const char *actor)
+int store_console_user_remove(struct store *st, const char *name, const char *actor)
 {
 	struct store_rows r = { 0 };
 	const char *p[1] = { name };
@@ -188,7 +188,7 @@ int store_token_create(struct store *st, const char *name, const char *scope, co
 	char created[24], *after = NULL;
 	int rc;
 
-	if (!store_user_name_valid(name))
+	if (!store_console_user_name_valid(name))
 		return fail(st, -EINVAL, "bad token name (1-%d of A-Z a-z 0-9 _ . @ -)", STORE_USER_MAX);
 	if (!scope || (strcmp(scope, "read") && strcmp(scope, "write")))
 		return fail(st, -EINVAL, "scope must be read or write");

@@ -91,6 +91,41 @@ static const char *const migrations[] = {
 	"  created_by TEXT NOT NULL);"
 	"CREATE INDEX audit_key ON audit(key_id, seq);"
 	"CREATE INDEX audit_actor ON audit(actor, seq);",
+	/* 3 -> 4: proxy fleet (users, usage per user and egress address, nodes) */
+	"CREATE TABLE proxy_users ("
+	"  name TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL,"
+	"  old_hash TEXT,"
+	"  old_expires BIGINT NOT NULL DEFAULT 0,"
+	"  allow TEXT NOT NULL DEFAULT '',"
+	"  egress TEXT NOT NULL DEFAULT '',"
+	"  req_month BIGINT NOT NULL DEFAULT 0,"
+	"  bytes_month BIGINT NOT NULL DEFAULT 0,"
+	"  max_conns BIGINT NOT NULL DEFAULT 0,"
+	"  created BIGINT NOT NULL,"
+	"  removed_at BIGINT NOT NULL DEFAULT 0,"
+	"  gen BIGINT NOT NULL);"
+	"CREATE INDEX proxy_users_gen ON proxy_users(gen);"
+	"CREATE TABLE proxy_usage ("
+	"  user_name TEXT NOT NULL,"
+	"  egress TEXT NOT NULL,"
+	"  hour BIGINT NOT NULL,"
+	"  requests BIGINT NOT NULL DEFAULT 0,"
+	"  bytes_up BIGINT NOT NULL DEFAULT 0,"
+	"  bytes_down BIGINT NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (user_name, egress, hour));"
+	"CREATE INDEX proxy_usage_hour ON proxy_usage(hour);"
+	"CREATE TABLE proxy_nodes ("
+	"  name TEXT PRIMARY KEY,"
+	"  started BIGINT NOT NULL,"
+	"  heartbeat BIGINT NOT NULL);"
+	"CREATE TABLE proxy_node_egress ("
+	"  node TEXT NOT NULL,"
+	"  addr TEXT NOT NULL,"
+	"  healthy INTEGER NOT NULL,"
+	"  verdict TEXT NOT NULL,"
+	"  checked BIGINT NOT NULL,"
+	"  PRIMARY KEY (node, addr));",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -829,6 +864,20 @@ nomem:
 	return store_fail(st, -ENOMEM, "out of memory");
 }
 
+/* A fresh version for a user change: the same counter as the keys', announced at commit. */
+static int pg_version_next(struct store *st, int64_t *v)
+{
+	PGresult *r = q(st, "UPDATE iplock_version SET v = v + 1 WHERE id = 1 RETURNING v", 0, NULL,
+			PGRES_TUPLES_OK);
+
+	if (!r)
+		return -EIO;
+	*v = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	PG(st)->bumped = *v;
+	PQclear(r);
+	return 0;
+}
+
 const struct store_ops store_pg_ops = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -859,4 +908,5 @@ const struct store_ops store_pg_ops = {
 	.listen = pg_listen,
 	.wait_change = pg_wait_change,
 	.reconnect = pg_reconnect,
+	.version_next = pg_version_next,
 };

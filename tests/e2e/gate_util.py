@@ -149,8 +149,9 @@ class Gate:
             for p in self.ports.values():
                 wait_port("127.0.0.1", p)
         except TimeoutError:
+            text = self.errors()
             self.stop(check=False)
-            raise AssertionError("gate did not start: " + self.errors())
+            raise AssertionError("gate did not start: " + text)
 
     @property
     def url(self):

@@ -642,3 +642,24 @@ def test_secrets_never_logged(con):
     assert ADMIN_PW not in log and VIEWER_PW not in log
     assert "sk_test_" not in log and "rk_live_" not in log and "ilc_" not in log
     assert '"path":"/api/v1/keys"' in log.replace(" ", "")
+
+
+def test_check_names_the_fleet_egress_addresses(anycon):
+    """The proxy nodes' egress addresses recorded in the store (users_db heartbeat) count as
+    egress beside `egress =`; a node silent for over a week does not."""
+    e = anycon
+    kid = new_key(e, name="fleet")["key"]["id"]
+    now = int(time.time())
+    for node, beat, addr in (("proxy-a", now, "10.1.2.3"), ("proxy-old", now - 8 * 86400, "10.9.9.9")):
+        e["sql"]("INSERT INTO proxy_nodes (name, started, heartbeat) VALUES ('%s', %d, %d)"
+                 % (node, beat, beat))
+        e["sql"]("INSERT INTO proxy_node_egress (node, addr, healthy, verdict, checked) VALUES "
+                 "('%s', '%s', 1, 'up', %d)" % (node, addr, beat))
+    try:
+        chk = e["admin"].req("POST", f"/api/v1/keys/{kid}/allowlist/check",
+                             {"allowlist": ["127.0.0.9"]}).json()
+        assert chk["missing_egress"] == ["10.1.2.3"], chk
+        assert chk["needs_confirm"] is True
+    finally:
+        e["sql"]("DELETE FROM proxy_node_egress")
+        e["sql"]("DELETE FROM proxy_nodes")

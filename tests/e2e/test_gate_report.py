@@ -33,7 +33,7 @@ def env(request, tmp_path_factory, upstream):
                                          cluster.sql(q, db=name).splitlines() if r]}
     e["key"] = create_key(db, "--type", "secret", "--mode", "test", "--allow", "127.0.0.2")
     keys(db, "restrict", e["key"]["id"], "--report")
-    e["gate"] = Gate(tmp, db, upstream.port, extra="usage = on\nusage_flush = 0.2\nmode = both\n")
+    e["gate"] = Gate(tmp, db, upstream.port, extra="usage = on\nusage_flush = 0.2\n", mode="both")
     yield e
     e["gate"].stop()
 

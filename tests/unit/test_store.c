@@ -718,11 +718,11 @@ static void test_console(void **state)
 	assert_string_equal(acts, "edit,");
 	assert_true(more_a);
 	/* users and tokens */
-	assert_int_equal(store_user_add(f->st, "alice", "pbkdf2-sha256$1000$x$y", "admin", "root"), 0);
-	assert_int_equal(store_user_add(f->st, "alice", "h", "viewer", "root"), -EEXIST);
-	assert_int_equal(store_user_add(f->st, "bad name", "h", "viewer", "root"), -EINVAL);
-	assert_int_equal(store_user_add(f->st, "bob", "h", "root", "root"), -EINVAL);
-	assert_int_equal(store_user_get(f->st, "alice", &u), 0);
+	assert_int_equal(store_console_user_add(f->st, "alice", "pbkdf2-sha256$1000$x$y", "admin", "root"), 0);
+	assert_int_equal(store_console_user_add(f->st, "alice", "h", "viewer", "root"), -EEXIST);
+	assert_int_equal(store_console_user_add(f->st, "bad name", "h", "viewer", "root"), -EINVAL);
+	assert_int_equal(store_console_user_add(f->st, "bob", "h", "root", "root"), -EINVAL);
+	assert_int_equal(store_console_user_get(f->st, "alice", &u), 0);
 	assert_string_equal(u.role, "admin");
 	assert_int_equal(store_token_create(f->st, "ci", "read", "alice", tok, sizeof(tok), &t), 0);
 	assert_int_equal(strlen(tok), 4 + STORE_TOKEN_BODY);
@@ -734,8 +734,8 @@ static void test_console(void **state)
 	assert_int_equal(store_token_create(f->st, "ci", "write", "alice", tok, sizeof(tok), &t), -EEXIST);
 	assert_int_equal(store_token_revoke(f->st, t2.id, "alice"), 0);
 	assert_int_equal(store_token_get_by_hash(f->st, hex, &t2), -ENOENT);
-	assert_int_equal(store_user_remove(f->st, "alice", "root"), 0);
-	assert_int_equal(store_user_remove(f->st, "alice", "root"), -ENOENT);
+	assert_int_equal(store_console_user_remove(f->st, "alice", "root"), 0);
+	assert_int_equal(store_console_user_remove(f->st, "alice", "root"), -ENOENT);
 	for (int i = 0; i < 5; i++)
 		store_key_clear(&k[i]);
 }
