@@ -32,7 +32,7 @@ DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev lib
              libjansson-dev libsystemd-dev libcmocka-dev libarchive-dev libpq-dev
 DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3 postgresql
-DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
+DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server linux-perf
 # How missing packages get installed; tests/e2e/test_makefile.py swaps in a stand-in.
 DEPS_CMD  ?= sh tools/deps.sh
 

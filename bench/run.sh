@@ -12,6 +12,9 @@
 # Squid with 2 workers), BENCH_LG_THREADS (1), BENCH_SPREAD (16) client source IPs,
 # BENCH_SOCKS_SYSTEMS (microsocks dante iplock-socks iplock-tls haproxy-tls; empty: no SOCKS/TLS
 # section),
+# BENCH_WORKERS (1): worker threads/processes of iplock (`workers`), Squid (`workers`; 1 is
+# `squid -N`) and HAProxy (`nbthread`), the same number for all; tinyproxy has no such knob
+# (one process per client), microsocks one thread per client, Dante `-N 1`.
 # IPLOCK_BIN (build/iplock).
 # Every daemon started here is stopped by its PID at the end or on error (with the processes
 # it forked), and the throwaway system user made for Dante is removed.
@@ -22,11 +25,12 @@
 # CLI; full handshakes, then session resumption) beside plain CONNECT on the same process, and
 # HAProxy terminating TLS with the same certificate and OpenSSL (TCP mode, no CONNECT) for scale.
 #
-# Fairness: each system gets its own origin port and its own egress addresses
-# (127.0.N.2, 127.0.N.3 with N = 11, 12, ... per system, where the issue says 127.0.0.2/.3):
+# Fairness: each system gets its own origin port and one egress address of its own
+# (127.0.N.2 with N = 11, 12, ... per system; iplock binds that one address like every peer):
 # a proxy that binds its egress address without IP_BIND_ADDRESS_NO_PORT pays for every
 # TIME-WAIT socket on that address, so sharing one address would make the results depend on
-# the order of the systems. No access logs anywhere (off, or /dev/null).
+# the order of the systems. No access logs anywhere (off, or /dev/null). Worker counts are
+# equal (BENCH_WORKERS) and printed above the table.
 #
 # Steady state: before the measured loads each proxy carries BENCH_PREFILL (20000) tunnels,
 # the last minute of a busy proxy (at HAProxy's rate that is ~2 s). Their rate is reported
@@ -55,6 +59,7 @@ BULK_BYTES=${BENCH_BULK_BYTES:-268435456}
 LG_THREADS=${BENCH_LG_THREADS:-1}
 SPREAD=${BENCH_SPREAD:-16}
 PREFILL=${BENCH_PREFILL:-20000}
+WORKERS=${BENCH_WORKERS:-1}
 SYSTEMS=${BENCH_SYSTEMS-"direct tinyproxy squid haproxy iplock iplock-splice iplock-copy"}
 SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks iplock-tls haproxy-tls"}
 USER_NAME=bench
@@ -230,6 +235,7 @@ start_haproxy() {
 	cat > "$d/haproxy.cfg" <<EOF
 global
     maxconn 6000
+    nbthread $WORKERS
 defaults
     mode tcp
     option splice-auto
@@ -259,7 +265,8 @@ start_iplock() {
 		cat <<EOF
 [proxy]
 listen = 127.0.0.1:$PPORT
-egress = $EGRESS1 $EGRESS2
+egress = $EGRESS1
+workers = $WORKERS
 allow_destinations = 127.0.0.1/32
 connect_ports = 443 80 $OPORT
 http_ports = 80 443 $OPORT
@@ -334,6 +341,7 @@ start_haproxy_tls() {
 	cat > "$d/haproxy.cfg" <<EOF
 global
     maxconn 6000
+    nbthread $WORKERS
 defaults
     mode tcp
     timeout connect 5s
@@ -360,7 +368,8 @@ start_iplock_conf() {
 	{
 		printf '[proxy]\nlisten = 127.0.0.1:%s\n%s\n' "$HPORT" "$1"
 		cat <<EOF
-egress = $EGRESS1 $EGRESS2
+egress = $EGRESS1
+workers = $WORKERS
 allow_destinations = 127.0.0.1/32
 connect_ports = 443 80 $OPORT
 http_ports = 80 443 $OPORT
@@ -430,7 +439,6 @@ run_system() {
 	sys=$1
 	SYS_INDEX=$((SYS_INDEX + 1))
 	EGRESS1=127.0.$SYS_INDEX.2
-	EGRESS2=127.0.$SYS_INDEX.3
 	log "== $sys, round $2 (egress $EGRESS1)"
 	RUN=$OUT/run/r$2
 	mkdir -p "$RUN"
@@ -441,7 +449,7 @@ run_system() {
 	case $sys in
 	direct) LGX=""; FWD=yes ;;
 	tinyproxy) start_tinyproxy || return 1 ;;
-	squid) start_squid 1 || return 1 ;;
+	squid) start_squid "$WORKERS" || return 1 ;;
 	squid-smp) start_squid 2 || return 1 ;;
 	haproxy) start_haproxy || return 1 ;;
 	iplock) start_iplock auto || return 1 ;;
@@ -532,7 +540,6 @@ run_socks_system() {
 	sys=$1; round=$2
 	SYS_INDEX=$((SYS_INDEX + 1))
 	EGRESS1=127.0.$SYS_INDEX.2
-	EGRESS2=127.0.$SYS_INDEX.3
 	log "== $sys, round $round (egress $EGRESS1)"
 	RUN=$OUT/run/r$round
 	mkdir -p "$RUN"
@@ -667,7 +674,8 @@ END {
 	echo "Best of $ROUNDS interleaved rounds per column (shared machine). Loads: $CONC clients for ${SECS} s per point; tunnels = connect, CONNECT (HAProxy: none, TCP relay), GET 1 KiB, close;"
 	echo "forwarded = keep-alive absolute-form GETs of 1 KiB; bulk = $BULK_N x $BULK_BYTES bytes through one tunnel;"
 	echo "idle = $IDLE_N tunnels after one GET each. CPU = the proxy's own utime+stime (all threads, helpers) during the load."
-	echo "Each system has its own egress addresses (127.0.N.2, 127.0.N.3) and origin port, so TIME-WAIT sockets left by one do not slow the next."
+	echo "Each system has one egress address of its own (127.0.N.2; iplock too) and its own origin port, so TIME-WAIT sockets left by one do not slow the next."
+	echo "Workers: iplock \`workers = $WORKERS\`, Squid $([ "$WORKERS" = 1 ] && echo "\`squid -N\` (one process)" || echo "\`workers $WORKERS\`"), HAProxy \`nbthread $WORKERS\`; tinyproxy forks a process per client (no knob)."
 	echo "Before the measured loads each proxy carries $PREFILL tunnels (steady state of a busy proxy); their rate is \"fresh tunnels/s\"."
 	echo "Peers without IP_BIND_ADDRESS_NO_PORT (tinyproxy, Squid) collapse in some rounds once TIME-WAIT piles up on their egress address: see \"worst-round tunnels/s\"; the floors use the best round."
 	echo "Load average (1/5/15 min, other jobs on the machine): start $LOAD0, end $(cut -d' ' -f1-3 /proc/loadavg)."
