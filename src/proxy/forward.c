@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 
 #include "core/bug.h"
 #include "http/hop.h"
@@ -121,9 +122,11 @@ static bool flush_buf(struct session *s, struct buf *b, int fd, bool *err)
 	return true;
 }
 
-/* Framed body bytes from in to fd. Returns false on a hard error. */
+/* Framed body bytes from in to fd. Returns false on a hard error. readable (NULL: always
+ * try) is src's read hint: false once a read found it drained, until epoll says otherwise. */
 static bool body_move(struct session *s, struct http_head *h, struct buf **inp, size_t *ready,
-		      int src, int dst, uint64_t *count, enum fwd_phase *phase, bool *src_eof)
+		      int src, int dst, uint64_t *count, enum fwd_phase *phase, bool *src_eof,
+		      bool *readable)
 {
 	struct buf *in = *inp;
 
@@ -144,11 +147,18 @@ static bool body_move(struct session *s, struct http_head *h, struct buf **inp, 
 		}
 		if (!buf_pending(in)) {
 			in->off = in->len = 0;
-			long n = sess_read(s, src, in->data, in->cap);
-			if (n == -EAGAIN)
+			if (readable && !*readable)
 				return true;
+			long n = sess_read(s, src, in->data, in->cap);
+			if (n == -EAGAIN) {
+				if (readable)
+					*readable = false;
+				return true;
+			}
 			if (n < 0)
 				return false;
+			if (readable && (size_t)n < in->cap)
+				*readable = false;   /* drained: the next read waits for epoll */
 			if (n == 0) {
 				*src_eof = true;
 				if (http_body_eof(h) == HTTP_DONE) {
@@ -181,6 +191,11 @@ static void forward_interest(struct session *s)
 		cev |= EPOLLOUT;
 	else if (s->resp_phase == FWD_BODY || s->resp_phase == FWD_WAIT_HEAD)
 		uev |= EPOLLIN;
+	/* quiet sides keep EPOLLIN until an early event says otherwise (session.h) */
+	if (!s->c_early && !stream_is_tls(&s->cs))
+		cev |= EPOLLIN;
+	if (!s->u_early)
+		uev |= EPOLLIN;
 	io_want(s->w->loop, &s->cio, cev);
 	io_want(s->w->loop, &s->uio, uev);
 }
@@ -200,12 +215,14 @@ static void exchange_done(struct session *s)
 		s->u_port = s->port;
 		s->u_egress = s->egress_idx;
 		s->u_dest = s->dest;
-		io_want(s->w->loop, &s->uio, 0);
+		/* an idle upstream that speaks or closes is dropped (session.c, SESS_HEAD) */
+		io_want(s->w->loop, &s->uio, EPOLLIN);
 	} else {
 		session_upstream_close(s);
 	}
 	session_exchange_reset(s);
 	s->upstream_reused = false;
+	s->c_early = s->u_early = false;
 	s->state = SESS_HEAD;
 	s->head_started = buf_pending(s->cin) > 0;
 	session_arm(s, s->head_started ? session_cfg(s)->header_timeout_ms : session_cfg(s)->idle_timeout_ms);
@@ -225,11 +242,15 @@ void session_forward(struct session *s)
 	session_touch(s);
 	if (!s->resp) {
 		/* first pass for this request: framing decisions */
-		s->resp = malloc(sizeof(*s->resp));
+		if (!s->resp_mem)
+			s->resp_mem = malloc(sizeof(*s->resp_mem));
+		s->resp = s->resp_mem;
 		if (!s->resp || (!s->uin && !(s->uin = buf_get()))) {
 			session_close(s);
 			return;
 		}
+		/* a fresh or idle upstream holds nothing before the request: read when epoll says */
+		s->u_readable = false;
 		http_head_init(s->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
 		s->req_phase = FWD_HEAD_OUT;
 		s->resp_phase = FWD_WAIT_HEAD;
@@ -253,7 +274,7 @@ void session_forward(struct session *s)
 	}
 	if (s->req_phase == FWD_BODY) {
 		if (!body_move(s, s->req, &s->cin, &s->req_ready, s->cio.fd, s->uio.fd,
-			       &s->bytes_up, &s->req_phase, &eof)) {
+			       &s->bytes_up, &s->req_phase, &eof, NULL)) {
 			s->reason = eof ? "client closed during the request body" : "request body error";
 			s->status = s->status ? s->status : 400;
 			session_close(s);
@@ -272,15 +293,21 @@ void session_forward(struct session *s)
 				session_error(s, 502, "bad_upstream_response", "upstream response head too large");
 				return;
 			}
-			long n = sess_read(s, s->uio.fd, s->uin->data + s->uin->len, buf_room(s->uin));
-			if (n == -EAGAIN)
+			if (!s->u_readable)
 				break;
+			size_t want = buf_room(s->uin);
+			long n = sess_read(s, s->uio.fd, s->uin->data + s->uin->len, want);
+			if (n == -EAGAIN) {
+				s->u_readable = false;
+				break;
+			}
+			if (n > 0 && (size_t)n < want)
+				s->u_readable = false;
 			if (n <= 0) {
 				if (s->upstream_reused && !buf_pending(s->uin) && !s->req_had_body) {
 					/* a kept-alive upstream closed as we reused it: dial afresh */
 					session_upstream_close(s);
 					s->upstream_reused = false;
-					free(s->resp);
 					s->resp = NULL;
 					s->cin->off -= s->req->head_len;
 					s->out_u->off = 0;
@@ -318,6 +345,39 @@ void session_forward(struct session *s)
 			     !(s->resp->parser.flags & F_CHUNKED)))
 			s->resp->body_done = true;
 		s->resp_phase = FWD_HEAD_OUT;
+		s->resp_ready = 0;
+		if (!s->resp->body_done && buf_pending(s->uin)) {
+			/* body bytes that came with the head: framed now, sent with it (writev) */
+			size_t consumed = 0;
+			/* a malformed body is found again by body_move, after the head, as before */
+			if (http_body_feed(s->resp, s->uin->data + s->uin->off, buf_pending(s->uin),
+					   &consumed) != HTTP_ERROR)
+				s->resp_ready = consumed;
+		}
+	}
+	if (s->resp_phase == FWD_HEAD_OUT && s->resp_ready && !stream_is_tls(&s->cs)) {
+		/* plain client: the response head and the body bytes behind it in one writev */
+		while (buf_pending(s->out_c)) {
+			struct iovec iov[2] = {
+				{ s->out_c->data + s->out_c->off, buf_pending(s->out_c) },
+				{ s->uin->data + s->uin->off, s->resp_ready },
+			};
+			ssize_t n = writev(s->cio.fd, iov, 2);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n < 0) {
+				s->reason = "client write error";
+				session_close(s);
+				return;
+			}
+			size_t head = buf_pending(s->out_c) < (size_t)n ? buf_pending(s->out_c) : (size_t)n;
+			s->out_c->off += head;
+			s->uin->off += (size_t)n - head;
+			s->resp_ready -= (size_t)n - head;
+			s->bytes_down += (size_t)n - head;
+		}
 	}
 	if (s->resp_phase == FWD_HEAD_OUT) {
 		if (flush_buf(s, s->out_c, s->cio.fd, &err)) {
@@ -330,7 +390,7 @@ void session_forward(struct session *s)
 				session_forward(s);
 				return;
 			}
-			s->resp_phase = s->resp->body_done ? FWD_DONE : FWD_BODY;
+			s->resp_phase = s->resp->body_done && !s->resp_ready ? FWD_DONE : FWD_BODY;
 		} else if (err) {
 			s->reason = "client write error";
 			session_close(s);
@@ -340,7 +400,7 @@ void session_forward(struct session *s)
 	if (s->resp_phase == FWD_BODY) {
 		eof = false;
 		if (!body_move(s, s->resp, &s->uin, &s->resp_ready, s->uio.fd, s->cio.fd,
-			       &s->bytes_down, &s->resp_phase, &eof)) {
+			       &s->bytes_down, &s->resp_phase, &eof, &s->u_readable)) {
 			s->reason = "upstream body error";
 			session_close(s);
 			return;

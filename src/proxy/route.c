@@ -94,7 +94,7 @@ static void connected(struct session *s)
 		}
 		buf_put(s->cin);
 		s->cin = NULL;
-		free(s->req);
+		/* req_mem stays for the next exchange (freed with the session) */
 		s->req = NULL;
 		s->method = HTTP_CONNECT;
 		s->state = SESS_TUNNEL;

@@ -56,9 +56,7 @@ void session_upstream_close(struct session *s)
 
 void session_exchange_reset(struct session *s)
 {
-	free(s->req);
-	free(s->resp);
-	s->req = s->resp = NULL;
+	s->req = s->resp = NULL;   /* their memory (req_mem, resp_mem) serves the next exchange */
 	buf_put(s->out_u);
 	buf_put(s->out_c);
 	s->out_u = s->out_c = NULL;
@@ -141,6 +139,9 @@ void session_close(struct session *s)
 	io_close(w->loop, &s->cio);
 	session_upstream_close(s);
 	session_exchange_reset(s);
+	free(s->req_mem);
+	free(s->resp_mem);
+	s->req_mem = s->resp_mem = NULL;
 	buf_put(s->cin);
 	s->cin = NULL;
 	if (s->counted_user)
@@ -502,11 +503,11 @@ void session_head_continue(struct session *s)
 	if (!buf_pending(s->cin))
 		return;
 	if (!s->req) {
-		s->req = malloc(sizeof(*s->req));
-		if (!s->req) {
+		if (!s->req_mem && !(s->req_mem = malloc(sizeof(*s->req_mem)))) {
 			session_close(s);
 			return;
 		}
+		s->req = s->req_mem;
 		http_head_init(s->req, HTTP_REQUEST, c->max_headers);
 	}
 	size_t avail = buf_pending(s->cin);
@@ -680,12 +681,14 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		tunnel_event(s, true, revents);
 		break;
 	case SESS_FORWARD:
-		if ((revents & (EPOLLERR | EPOLLHUP)) && !(io->want & EPOLLIN)) {
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !session_forward_reads_client(s)) {
 			/* reset while we wait for the upstream: nobody is left to answer */
 			s->reason = "client went away";
 			session_close(s);
 			break;
 		}
+		if ((revents & EPOLLIN) && !session_forward_reads_client(s))
+			s->c_early = true;   /* pipelined bytes or a FIN: they wait in the socket */
 		session_forward(s);
 		break;
 	case SESS_REPLY:
@@ -720,12 +723,18 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 		tunnel_event(s, false, revents);
 		break;
 	case SESS_FORWARD:
-		if ((revents & (EPOLLERR | EPOLLHUP)) && !io->want) {
+		if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			s->u_readable = true;
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !session_forward_reads_upstream(s) &&
+		    !session_forward_writes_upstream(s)) {
 			/* the upstream closed while we still write its bytes to the client: what it
 			 * sent is read later; stop the level-triggered hang-up from waking us */
+			s->u_early = true;
 			io_stop(loop, io);
 			break;
 		}
+		if ((revents & EPOLLIN) && !session_forward_reads_upstream(s))
+			s->u_early = true;
 		session_forward(s);
 		break;
 	case SESS_HEAD:

@@ -84,12 +84,18 @@ struct session {
 	struct buf *out_c;           /* proxy-made bytes for the client */
 	struct buf *out_u;           /* rewritten request head for the upstream */
 	struct http_head *req, *resp;
+	struct http_head *req_mem, *resp_mem; /* kept across exchanges: no malloc per request */
 	enum fwd_phase req_phase, resp_phase;
 	size_t req_ready, resp_ready;   /* framed body bytes at in->off awaiting the write */
 	bool close_after;            /* the client connection ends with this exchange */
 	bool upstream_reused;
 	bool req_had_body;
 	bool has_method;
+	/* Plain sockets keep EPOLLIN while an exchange does not read them (two epoll_ctl calls
+	 * per request saved); an event that comes anyway (pipelined bytes, a FIN, an early
+	 * response) sets the flag and interest drops until the exchange reads that side. */
+	bool c_early, u_early;
+	bool u_readable;             /* upstream: not known drained (epoll said readable since) */
 
 	/* upstream kept alive between forwarded requests */
 	bool u_idle;
@@ -175,6 +181,20 @@ void session_route(struct session *s);
 /* forward.c: absolute-form HTTP */
 int session_upstream_head(struct session *s, const char *path, size_t pathlen);
 void session_forward(struct session *s);
+/* Whether the forwarded exchange reads the client (request body) or the upstream (response)
+ * now: an event on a side it does not read is early (see c_early, u_early). */
+static inline bool session_forward_reads_client(const struct session *s)
+{
+	return s->req_phase == FWD_BODY && !s->req_ready;
+}
+static inline bool session_forward_reads_upstream(const struct session *s)
+{
+	return s->resp_phase == FWD_WAIT_HEAD || (s->resp_phase == FWD_BODY && !s->resp_ready);
+}
+static inline bool session_forward_writes_upstream(const struct session *s)
+{
+	return s->req_phase == FWD_HEAD_OUT || (s->req_phase == FWD_BODY && s->req_ready);
+}
 
 /* socks.c: SOCKS5 (RFC 1928, RFC 1929) on the same sessions */
 void socks_read(struct session *s);
