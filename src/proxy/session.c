@@ -717,7 +717,7 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 
 	switch (s->state) {
 	case SESS_CONNECT:
-		dial_io(&s->dial);
+		dial_io_events(&s->dial, revents);
 		break;
 	case SESS_TUNNEL:
 		tunnel_event(s, false, revents);
