@@ -56,7 +56,8 @@ void session_upstream_close(struct session *s)
 
 void session_exchange_reset(struct session *s)
 {
-	s->req = s->resp = NULL;   /* their memory (req_mem, resp_mem) serves the next exchange */
+	s->req = NULL;   /* their memory (req_mem, x_mem) serves the next exchange */
+	s->x = NULL;
 	buf_put(s->out_u);
 	buf_put(s->out_c);
 	s->out_u = s->out_c = NULL;
@@ -140,8 +141,9 @@ void session_close(struct session *s)
 	session_upstream_close(s);
 	session_exchange_reset(s);
 	free(s->req_mem);
-	free(s->resp_mem);
-	s->req_mem = s->resp_mem = NULL;
+	free(s->x_mem);
+	s->req_mem = NULL;
+	s->x_mem = NULL;
 	buf_put(s->cin);
 	s->cin = NULL;
 	if (s->counted_user)

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/loop.h"
+#include "http/exchange.h"
 #include "http/head.h"
 #include "net/addr.h"
 #include "net/dial.h"
@@ -83,8 +84,10 @@ struct session {
 	struct buf *uin;             /* bytes from the upstream not yet consumed */
 	struct buf *out_c;           /* proxy-made bytes for the client */
 	struct buf *out_u;           /* rewritten request head for the upstream */
-	struct http_head *req, *resp;
-	struct http_head *req_mem, *resp_mem; /* kept across exchanges: no malloc per request */
+	struct http_head *req;
+	struct http_exchange *x;     /* the response side of a forwarded request (http/exchange) */
+	struct http_head *req_mem;   /* req and x memory, kept across exchanges: no malloc per request */
+	struct http_exchange *x_mem;
 	enum fwd_phase req_phase, resp_phase;
 	size_t req_ready, resp_ready;   /* framed body bytes at in->off awaiting the write */
 	bool close_after;            /* the client connection ends with this exchange */
