@@ -12,12 +12,13 @@
 # upstream keep-alive on both sides. The host is shared, so every load runs BENCH_ROUNDS
 # times, interleaved, and the best run counts; CPU time per request is printed beside it.
 # Knobs: BENCH_SECS (8), BENCH_CONC (50), BENCH_WRK_THREADS (1), BENCH_ROUNDS (3),
-# IPLOCK_BIN, NGINX.
+# IPLOCK_BIN, NGINX, IPLOCK_BASE_BIN (an older build's gate beside it, same loads: before/after).
 # Every daemon started here is stopped by its PID.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
+BASE_BIN=${IPLOCK_BASE_BIN:-}
 ORIGIN=$ROOT/build/bench/origin
 NGINX=${NGINX:-/usr/sbin/nginx}
 OUT=$ROOT/bench/out
@@ -132,7 +133,7 @@ mode = $mode
 access_log = $alog
 workers = 1
 EOF2
-	"$IPLOCK" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
+	"${GATE_BIN:-$IPLOCK}" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
 	eval "PID_$name=$!"
 	DAEMONS="$DAEMONS $!"
 	wait_port "$port"
@@ -172,6 +173,9 @@ DAEMONS="$DAEMONS $!"
 wait_port "$NP"
 
 GP=$(free_port); start_gate proxy "$RUN/many.db" reverse-proxy "$GP"
+if [ -n "$BASE_BIN" ]; then
+	BP=$(free_port); GATE_BIN=$BASE_BIN start_gate base "$RUN/many.db" reverse-proxy "$BP"
+fi
 AP1=$(free_port); start_gate auth1 "$RUN/one.db" forward-auth "$AP1" "$RUN/auth1.log"
 AP2=$(free_port); start_gate auth10k "$RUN/many.db" forward-auth "$AP2" "$RUN/auth10k.log"
 
@@ -223,6 +227,10 @@ while [ $round -le "$ROUNDS" ]; do
 	measure nginx "$NGINX_PID" "http://127.0.0.1:$NP/1k"
 	log "round $round/$ROUNDS: gate reverse proxy (10,000 keys)"
 	measure gate "$PID_proxy" "http://127.0.0.1:$GP/1k" -H "$AUTH"
+	if [ -n "$BASE_BIN" ]; then
+		log "round $round/$ROUNDS: base gate reverse proxy (10,000 keys)"
+		measure base "$PID_base" "http://127.0.0.1:$BP/1k" -H "$AUTH"
+	fi
 	# alternate which store goes first, so neither always runs in the other's wake
 	for which in $([ $((round % 2)) = 1 ] && echo "F T" || echo "T F"); do
 		if [ $which = F ]; then
@@ -279,6 +287,14 @@ ac = f(a1_cpu) / f(a2_cpu) if f(a2_cpu) else 0
 print(f"- CPU per decision: 1 key {a1_cpu} us, 10,000 keys {a2_cpu} us; 1 key / 10,000 keys {ac:.2f}")
 print(f"- host load average during the run: {load} (2 shared cores: figures are noisy)")
 PYEOF
+if [ -n "$BASE_BIN" ]; then
+	set -- $(best base)
+	{
+		echo
+		echo "Before / after (same run): base gate ${IPLOCK_BASE_DESC:-$BASE_BIN} reverse proxy $1 req/s, CPU $4 us/req, non-2xx $3;"
+		echo "this gate $G_RPS req/s, CPU $G_CPU us/req. CPU after/before: $($PY -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x' if float(sys.argv[2]) else 'n/a')" "$G_CPU" "$4"); nginx/gate CPU before $($PY -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}' if float(sys.argv[2]) else 'n/a')" "$N_CPU" "$4"), after $($PY -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}' if float(sys.argv[2]) else 'n/a')" "$N_CPU" "$G_CPU")."
+	} >> "$OUT/gate.md"
+fi
 cat "$OUT/gate.md"
 # the exit status says whether every floor held
 ! grep -q FAIL "$OUT/gate.md"

@@ -15,7 +15,7 @@
 # BENCH_WORKERS (1): worker threads/processes of iplock (`workers`), Squid (`workers`; 1 is
 # `squid -N`) and HAProxy (`nbthread`), the same number for all; tinyproxy has no such knob
 # (one process per client), microsocks one thread per client, Dante `-N 1`.
-# IPLOCK_BIN (build/iplock).
+# IPLOCK_BIN (build/iplock), IPLOCK_BASE_BIN (an older build beside it: iplock-base, iplock-base-socks).
 # Every daemon started here is stopped by its PID at the end or on error (with the processes
 # it forked), and the throwaway system user made for Dante is removed.
 #
@@ -46,6 +46,9 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
+# IPLOCK_BASE_BIN: an older build run beside it as the systems iplock-base (relay = auto) and
+# iplock-base-socks, added to the default lists (before/after on the same machine, same minutes)
+BASE_BIN=${IPLOCK_BASE_BIN:-}
 LG=$ROOT/build/bench/loadgen
 ORIGIN=$ROOT/build/bench/origin
 OUT=$ROOT/bench/out
@@ -60,8 +63,8 @@ LG_THREADS=${BENCH_LG_THREADS:-1}
 SPREAD=${BENCH_SPREAD:-16}
 PREFILL=${BENCH_PREFILL:-20000}
 WORKERS=${BENCH_WORKERS:-1}
-SYSTEMS=${BENCH_SYSTEMS-"direct tinyproxy squid haproxy iplock iplock-splice iplock-copy"}
-SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks iplock-tls haproxy-tls"}
+SYSTEMS=${BENCH_SYSTEMS-"direct tinyproxy squid haproxy iplock iplock-splice iplock-copy${BASE_BIN:+ iplock-base}"}
+SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks${BASE_BIN:+ iplock-base-socks} iplock-tls haproxy-tls"}
 USER_NAME=bench
 USER_PASS=bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 HZ=$(getconf CLK_TCK)
@@ -258,8 +261,8 @@ EOF
 # iplock proxy with relay = $1 (auto, the default: copy, then splice for bulk; splice; copy).
 start_iplock() {
 	d=$RUN/iplock-$1; mkdir -p "$d"
-	[ -x "$IPLOCK" ] || { log "$IPLOCK missing"; return 1; }
-	printf '%s\n' "$USER_PASS" | "$IPLOCK" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
+	[ -x "$BIN" ] || { log "$BIN missing"; return 1; }
+	printf '%s\n' "$USER_PASS" | "$BIN" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
 		{ log "iplock passwd failed: $(head -3 "$d/passwd.err")"; return 1; }
 	{
 		cat <<EOF
@@ -278,7 +281,7 @@ EOF
 		# The [user] block that `iplock passwd` printed (hash only).
 		sed -n '/^\[user /,/^$/p' "$d/passwd.out"
 	} > "$d/iplock.conf"
-	"$IPLOCK" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
+	"$BIN" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
 	PPID_=$!
 	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
 	FWD=yes
@@ -362,8 +365,8 @@ EOF
 # iplock proxy (relay splice, the default) with extra [proxy] lines $1.
 start_iplock_conf() {
 	d=$RUN/$sys; mkdir -p "$d"
-	[ -x "$IPLOCK" ] || { log "$IPLOCK missing"; return 1; }
-	printf '%s\n' "$USER_PASS" | "$IPLOCK" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
+	[ -x "$BIN" ] || { log "$BIN missing"; return 1; }
+	printf '%s\n' "$USER_PASS" | "$BIN" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
 		{ log "iplock passwd failed: $(head -3 "$d/passwd.err")"; return 1; }
 	{
 		printf '[proxy]\nlisten = 127.0.0.1:%s\n%s\n' "$HPORT" "$1"
@@ -378,7 +381,7 @@ access_log = off
 EOF
 		sed -n '/^\[user /,/^$/p' "$d/passwd.out"
 	} > "$d/iplock.conf"
-	"$IPLOCK" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
+	"$BIN" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
 	PPID_=$!
 	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
 }
@@ -439,6 +442,7 @@ run_system() {
 	sys=$1
 	SYS_INDEX=$((SYS_INDEX + 1))
 	EGRESS1=127.0.$SYS_INDEX.2
+	BIN=$IPLOCK
 	log "== $sys, round $2 (egress $EGRESS1)"
 	RUN=$OUT/run/r$2
 	mkdir -p "$RUN"
@@ -453,6 +457,8 @@ run_system() {
 	squid-smp) start_squid 2 || return 1 ;;
 	haproxy) start_haproxy || return 1 ;;
 	iplock) start_iplock auto || return 1 ;;
+	iplock-base) [ -n "$BASE_BIN" ] || { log "iplock-base needs IPLOCK_BASE_BIN"; return 1; }
+		BIN=$BASE_BIN; start_iplock auto || return 1 ;;
 	iplock-splice) start_iplock splice || return 1 ;;
 	iplock-copy) start_iplock copy || return 1 ;;
 	*) log "unknown system $sys"; return 1 ;;
@@ -540,6 +546,7 @@ run_socks_system() {
 	sys=$1; round=$2
 	SYS_INDEX=$((SYS_INDEX + 1))
 	EGRESS1=127.0.$SYS_INDEX.2
+	BIN=$IPLOCK
 	log "== $sys, round $round (egress $EGRESS1)"
 	RUN=$OUT/run/r$round
 	mkdir -p "$RUN"
@@ -552,6 +559,8 @@ run_socks_system() {
 	microsocks) start_microsocks ;;
 	dante) start_dante ;;
 	iplock-socks) start_iplock_conf "socks_listen = 127.0.0.1:$PPORT" || return 1 ;;
+	iplock-base-socks) [ -n "$BASE_BIN" ] || { log "iplock-base-socks needs IPLOCK_BASE_BIN"; return 1; }
+		BIN=$BASE_BIN; start_iplock_conf "socks_listen = 127.0.0.1:$PPORT" || return 1 ;;
 	haproxy-tls)
 		make_cert || return 1
 		cat "$OUT/tls/cert.pem" "$OUT/tls/key.pem" > "$OUT/tls/haproxy.pem"
@@ -684,7 +693,7 @@ END {
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	awk -F'|' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12 }' "$ROWS"
 	echo
-	for ip in iplock iplock-splice iplock-copy; do
+	for ip in iplock iplock-splice iplock-copy iplock-base; do
 		grep -q "^$ip|" "$ROWS" || continue
 		echo "Floors for $ip:"
 		echo
@@ -718,8 +727,31 @@ END {
 		}' "$ROWS"
 		echo
 	done
+	if grep -q '^iplock-base|' "$ROWS"; then
+		echo "### Before / after: iplock beside iplock-base (${IPLOCK_BASE_DESC:-$BASE_BIN}), same run"
+		echo
+		awk -F'|' '
+		{ cput[$1] = $5; cpuf[$1] = $7; cpub[$1] = $9; tps[$1] = $2; fwd[$1] = $6; mbps[$1] = $8 }
+		function num(x) { return (x ~ /^[0-9.]+$/) ? x + 0 : -1 }
+		function line(name, a, b, unit) {
+			if (num(a) <= 0 || num(b) <= 0) { printf "- %s: n/a\n", name; return }
+			printf "- %s: %s -> %s %s (after/before %.2fx)\n", name, b, a, unit, num(a) / num(b)
+		}
+		END {
+			line("CPU per tunnel", cput["iplock"], cput["iplock-base"], "µs")
+			line("CPU per forwarded GET", cpuf["iplock"], cpuf["iplock-base"], "µs")
+			line("bulk CPU", cpub["iplock"], cpub["iplock-base"], "s/GiB")
+			line("tunnels/s", tps["iplock"], tps["iplock-base"], "")
+			line("forwarded GET/s", fwd["iplock"], fwd["iplock-base"], "")
+			line("bulk MB/s", mbps["iplock"], mbps["iplock-base"], "")
+			if (num(cput["haproxy"]) > 0) {
+				printf "- CPU per tunnel / HAProxy TCP relay: before %.2fx, after %.2fx\n", num(cput["iplock-base"]) / num(cput["haproxy"]), num(cput["iplock"]) / num(cput["haproxy"])
+			}
+		}' "$ROWS"
+		echo
+	fi
 	if [ -s "$SROWS.all" ] || [ -s "$TROWS.all" ]; then
-		best_rows "$SROWS.all" "microsocks|dante|iplock-socks" > "$SROWS"
+		best_rows "$SROWS.all" "microsocks|dante|iplock-socks|iplock-base-socks" > "$SROWS"
 		best_rows "$TROWS.all" "iplock plain CONNECT|iplock TLS, full handshakes|iplock TLS, resumed sessions|HAProxy TLS (TCP relay), full handshakes|HAProxy TLS (TCP relay), resumed sessions" > "$TROWS"
 		echo "### SOCKS5 tunnels (issue 3)"
 		echo
@@ -744,6 +776,9 @@ END {
 			c = (num(cpu["iplock-socks"]) > 0 && num(cpu[best]) > 0) ? sprintf("; by CPU per tunnel: %.2fx", num(cpu[best]) / num(cpu["iplock-socks"])) : ""
 			printf "- SOCKS5 tunnels/s vs the faster of microsocks and Dante (%s): %.2fx (%s vs %s; floor >= 3.00) **%s**%s\n",
 				best, r, tps["iplock-socks"], tps[best], (r >= 3) ? "PASS" : "FAIL", c
+			if (num(cpu["iplock-base-socks"]) > 0 && num(cpu["iplock-socks"]) > 0)
+				printf "- SOCKS5 before / after (iplock-base-socks -> iplock-socks): CPU per tunnel %s -> %s µs (%.2fx), tunnels/s %s -> %s\n",
+					cpu["iplock-base-socks"], cpu["iplock-socks"], num(cpu["iplock-socks"]) / num(cpu["iplock-base-socks"]), tps["iplock-base-socks"], tps["iplock-socks"]
 		}' "$SROWS"
 		echo
 		echo "### TLS listener: tunnel set-up rate beside plain CONNECT (issue 3)"
