@@ -140,6 +140,7 @@ bench-tools: $(BENCH_TOOLS)
 bench: deps-bench
 	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
+	@sh bench/fwd.sh
 	@sh bench/gate.sh
 	@bash bench/scan.sh
 
@@ -159,3 +160,10 @@ clean:
 bench-gate: deps-bench
 	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/gate.sh
+
+# Issue 10: CPU per forwarded GET and per tunnel beside HAProxy's TCP relay, nginx as the origin
+# (IPLOCK_BASE_BIN=old/iplock adds an older build beside it).
+.PHONY: bench-fwd
+bench-fwd: deps-bench
+	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
+	@sh bench/fwd.sh
