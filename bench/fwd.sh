@@ -14,7 +14,7 @@
 # Printed: per system the median and the spread (min-max) over the rounds, and the ratios of
 # the medians (iplock / HAProxy). IPLOCK_BASE_BIN adds a second iplock binary (an older build)
 # run the same way, for before/after in one run.
-# Knobs: BENCH_SECS (4), BENCH_ROUNDS (5), BENCH_CONC (50), IPLOCK_BIN, IPLOCK_BASE_BIN,
+# Knobs: BENCH_SECS (4), BENCH_ROUNDS (7), BENCH_CONC (50), IPLOCK_BIN, IPLOCK_BASE_BIN,
 # BENCH_PERF=1 (perf record -g of iplock during its first forward load: bench/out/fwd/perf.data).
 # Output: bench/out/fwd.md. Every daemon started here is stopped by its PID.
 set -eu
@@ -27,7 +27,7 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 OUT=$ROOT/bench/out
 RUN=$OUT/fwd
 SECS=${BENCH_SECS:-4}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-7}
 CONC=${BENCH_CONC:-50}
 HZ=$(getconf CLK_TCK)
 USER_NAME=bench
@@ -245,6 +245,21 @@ done
 			if (h > 0 && b > 0)
 				printf "- %s: iplock-base / HAProxy %.2fx; iplock / iplock-base %.2fx (%.1f vs %.1f µs)\n", l == "forward" ? "forwarded GET" : "CONNECT tunnel", b / h, ip / b, ip, b
 		}
+	}' "$RUN/rows"
+	# the same ratios paired per round (both measured within a minute of each other)
+	awk '
+	{ c[$1 " " $2 " " $3] = $4; if ($3 > nr) nr = $3 }
+	function show(name, a, l,   n, v, i, j, t, r) {
+		n = 0
+		for (r = 1; r <= nr; r++)
+			if (c[a " " l " " r] > 0 && c["haproxy " l " " r] > 0) v[++n] = c[a " " l " " r] / c["haproxy " l " " r]
+		if (!n) return
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		printf "- %s / HAProxy, paired per round: median %.2fx, spread %.2f-%.2fx over %d rounds\n", name, n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n], n
+	}
+	END {
+		show("iplock forwarded GET", "iplock", "forward"); show("iplock CONNECT tunnel", "iplock", "tunnels")
+		show("iplock-base forwarded GET", "iplock-base", "forward"); show("iplock-base CONNECT tunnel", "iplock-base", "tunnels")
 	}' "$RUN/rows"
 	echo
 	echo "Raw rows (system load round cpu_us ops/s ok err): bench/out/fwd/rows."

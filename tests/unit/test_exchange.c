@@ -197,7 +197,7 @@ static void test_client_head(void **state)
 {
 	(void)state;
 	const char *r = "HTTP/1.0 200 Fine Thanks\r\nConnection: x-secret, keep-alive\r\nX-Secret: 1\r\n"
-			"Keep-Alive: timeout=5\r\nTrailer: A\r\nUpgrade: h2c\r\nProxy-Authenticate: Basic\r\n"
+			"Keep-Alive: timeout=5\r\nTrailer: A\r\nUpgrade: h2c\r\nProxy-Authenticate: Basic\r\nTE: trailers\r\n"
 			"X-Iplock-Egress: 2\r\nContent-Length: 2\r\nX-Kept: yes\r\n\r\nok";
 	struct buf *out = buf_get();
 
@@ -218,6 +218,24 @@ static void test_client_head(void **state)
 	assert_int_equal(http_exchange_client_head(&x, r2, out, false, NULL, NULL), 0);
 	assert_memory_equal(out->data, "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", out->len);
 	buf_put(out);
+}
+
+/* the hop-by-hop names, any case, and near misses that are end-to-end */
+static void test_hop_names(void **state)
+{
+	(void)state;
+	static const char *const hop[] = { "Connection", "connection", "KEEP-ALIVE", "Keep-Alive", "TE", "te",
+					   "tE", "Trailer", "TRAILER", "Upgrade", "upgrade", "Proxy-Authorization",
+					   "proxy-connection", "PROXY-X" };
+	static const char *const e2e[] = { "Connections", "Connectio", "Keep-Alive2", "T", "TEE", "Trailers",
+					   "Upgrades", "Proxy", "Proxy_Auth", "Xproxy-a", "Host", "Content-Length",
+					   "Transfer-Encoding", "Accept", "Date", "Tf", "Ue" };
+
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		assert_true(http_hop_by_hop(hop[i], strlen(hop[i])));
+	for (size_t i = 0; i < sizeof(e2e) / sizeof(e2e[0]); i++)
+		assert_false(http_hop_by_hop(e2e[i], strlen(e2e[i])));
+	assert_false(http_hop_by_hop("", 0));
 }
 
 static void test_writev_head_and_body(void **state)
@@ -252,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_refused_heads),
 		cmocka_unit_test(test_redial_once),
 		cmocka_unit_test(test_client_head),
+		cmocka_unit_test(test_hop_names),
 		cmocka_unit_test(test_writev_head_and_body),
 	};
 	signal(SIGPIPE, SIG_IGN);
