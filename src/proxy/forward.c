@@ -239,9 +239,7 @@ void session_forward(struct session *s)
 	session_touch(s);
 	if (!s->x) {
 		/* first pass for this request: framing decisions */
-		if (!s->x_mem)
-			s->x_mem = malloc(sizeof(*s->x_mem));
-		s->x = s->x_mem;
+		s->x = session_xchg_get();
 		if (!s->x || (!s->uin && !(s->uin = buf_get()))) {
 			session_close(s);
 			return;
@@ -302,6 +300,7 @@ void session_forward(struct session *s)
 					/* a kept-alive upstream closed as we reused it: dial afresh */
 					session_upstream_close(s);
 					s->upstream_reused = false;
+					session_xchg_put(s->x);
 					s->x = NULL;
 					s->cin->off -= s->req->head_len;
 					s->out_u->off = 0;

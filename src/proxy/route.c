@@ -94,7 +94,7 @@ static void connected(struct session *s)
 		}
 		buf_put(s->cin);
 		s->cin = NULL;
-		/* req_mem stays for the next exchange (freed with the session) */
+		session_head_put(s->req);   /* a tunnel holds no head */
 		s->req = NULL;
 		s->method = HTTP_CONNECT;
 		s->state = SESS_TUNNEL;

@@ -26,6 +26,47 @@ static void session_kick(struct loop *loop, struct timer *t);
 
 /* ---------------------------------------------------------------- life cycle */
 
+#define SESS_POOL_MAX 64   /* per thread: about the requests in flight at once on one worker */
+
+static _Thread_local struct http_head *head_pool[SESS_POOL_MAX];
+static _Thread_local unsigned head_pooled;
+static _Thread_local struct http_exchange *xchg_pool[SESS_POOL_MAX];
+static _Thread_local unsigned xchg_pooled;
+
+struct http_head *session_head_get(void)
+{
+	return head_pooled ? head_pool[--head_pooled] : malloc(sizeof(struct http_head));
+}
+
+void session_head_put(struct http_head *h)
+{
+	if (h && head_pooled < SESS_POOL_MAX)
+		head_pool[head_pooled++] = h;
+	else
+		free(h);
+}
+
+struct http_exchange *session_xchg_get(void)
+{
+	return xchg_pooled ? xchg_pool[--xchg_pooled] : malloc(sizeof(struct http_exchange));
+}
+
+void session_xchg_put(struct http_exchange *x)
+{
+	if (x && xchg_pooled < SESS_POOL_MAX)
+		xchg_pool[xchg_pooled++] = x;
+	else
+		free(x);
+}
+
+void session_pool_trim(void)
+{
+	while (head_pooled)
+		free(head_pool[--head_pooled]);
+	while (xchg_pooled)
+		free(xchg_pool[--xchg_pooled]);
+}
+
 static void session_free(struct deferred *d)
 {
 	struct session *s = container_of(d, struct session, dfr);
@@ -56,7 +97,9 @@ void session_upstream_close(struct session *s)
 
 void session_exchange_reset(struct session *s)
 {
-	s->req = NULL;   /* their memory (req_mem, x_mem) serves the next exchange */
+	session_head_put(s->req);
+	session_xchg_put(s->x);
+	s->req = NULL;
 	s->x = NULL;
 	buf_put(s->out_u);
 	buf_put(s->out_c);
@@ -140,10 +183,6 @@ void session_close(struct session *s)
 	io_close(w->loop, &s->cio);
 	session_upstream_close(s);
 	session_exchange_reset(s);
-	free(s->req_mem);
-	free(s->x_mem);
-	s->req_mem = NULL;
-	s->x_mem = NULL;
 	buf_put(s->cin);
 	s->cin = NULL;
 	if (s->counted_user)
@@ -505,11 +544,10 @@ void session_head_continue(struct session *s)
 	if (!buf_pending(s->cin))
 		return;
 	if (!s->req) {
-		if (!s->req_mem && !(s->req_mem = malloc(sizeof(*s->req_mem)))) {
+		if (!(s->req = session_head_get())) {
 			session_close(s);
 			return;
 		}
-		s->req = s->req_mem;
 		http_head_init(s->req, HTTP_REQUEST, c->max_headers);
 	}
 	size_t avail = buf_pending(s->cin);

@@ -84,10 +84,8 @@ struct session {
 	struct buf *uin;             /* bytes from the upstream not yet consumed */
 	struct buf *out_c;           /* proxy-made bytes for the client */
 	struct buf *out_u;           /* rewritten request head for the upstream */
-	struct http_head *req;
+	struct http_head *req;       /* both from the thread's pool (session_head_get, ...) */
 	struct http_exchange *x;     /* the response side of a forwarded request (http/exchange) */
-	struct http_head *req_mem;   /* req and x memory, kept across exchanges: no malloc per request */
-	struct http_exchange *x_mem;
 	enum fwd_phase req_phase, resp_phase;
 	size_t req_ready, resp_ready;   /* framed body bytes at in->off awaiting the write */
 	bool close_after;            /* the client connection ends with this exchange */
@@ -184,6 +182,14 @@ void session_route(struct session *s);
 /* forward.c: absolute-form HTTP */
 int session_upstream_head(struct session *s, const char *path, size_t pathlen);
 void session_forward(struct session *s);
+
+/* Request heads and exchanges come from a small per-thread pool: no malloc per request, and
+ * an idle connection or a tunnel holds none. NULL on ENOMEM; put takes NULL. */
+struct http_head *session_head_get(void);
+void session_head_put(struct http_head *h);
+struct http_exchange *session_xchg_get(void);
+void session_xchg_put(struct http_exchange *x);
+void session_pool_trim(void);   /* the worker thread ends: free its pooled ones */
 /* Whether the forwarded exchange reads the client (request body) or the upstream (response)
  * now: an event on a side it does not read is early (see c_early, u_early). */
 static inline bool session_forward_reads_client(const struct session *s)
