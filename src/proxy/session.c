@@ -441,8 +441,11 @@ static const char *parse_absolute(struct session *s, const char *url, size_t len
 	err = authority_parse(a, (size_t)(p - a), &h, &s->port, 80);
 	if (err)
 		return err;
-	snprintf(s->host, sizeof(s->host), "%s", h.kind == HOST_IP ? "" : h.name);
-	if (h.kind == HOST_IP) {
+	if (h.kind != HOST_IP) {
+		size_t n = strnlen(h.name, sizeof(s->host) - 1);   /* no printf per request */
+		memcpy(s->host, h.name, n);
+		s->host[n] = '\0';
+	} else {
 		ipaddr_format(&h.ip, s->host, sizeof(s->host));
 		dial_set_addr(&s->dial, &h.ip);
 	}
