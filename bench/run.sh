@@ -781,6 +781,10 @@ END {
 					cpu["iplock-base-socks"], cpu["iplock-socks"], num(cpu["iplock-socks"]) / num(cpu["iplock-base-socks"]), tps["iplock-base-socks"], tps["iplock-socks"]
 		}' "$SROWS"
 		echo
+		# the TLS section only when its systems ran (BENCH_SOCKS_SYSTEMS without them: none)
+		[ -s "$TROWS.all" ] || { echo "(No TLS listener systems in this run.)"; echo; }
+	fi
+	if [ -s "$TROWS.all" ]; then
 		echo "### TLS listener: tunnel set-up rate beside plain CONNECT (issue 3)"
 		echo
 		echo "One iplock process with \`listen\` and \`tls_listen\`, the same loads one after the other: connect, [TLS handshake,]"
