@@ -41,7 +41,7 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
              git nginx-light sqlite3 postgresql
 # the balancer of the two-node example (etc/fleet, tests/e2e/test_fleet_ha.py)
 DEB_TEST  += haproxy
-DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
+DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server linux-perf
 # How missing packages get installed; tests/e2e/test_makefile.py swaps in a stand-in.
 DEPS_CMD  ?= sh tools/deps.sh
 
@@ -159,6 +159,7 @@ bench-tools: $(BENCH_TOOLS)
 bench: deps-bench
 	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/run.sh
+	@sh bench/fwd.sh
 	@sh bench/gate.sh
 	@bash bench/scan.sh
 
@@ -282,3 +283,9 @@ print-commit:
 bench-fleet:
 	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
 	@sh bench/fleet.sh
+# Issue 10: CPU per forwarded GET and per tunnel beside HAProxy's TCP relay, nginx as the origin
+# (IPLOCK_BASE_BIN=old/iplock adds an older build beside it).
+.PHONY: bench-fwd
+bench-fwd: deps-bench
+	@$(MAKE) --no-print-directory bench-tools $(BUILD)/iplock
+	@sh bench/fwd.sh

@@ -12,12 +12,13 @@
 # upstream keep-alive on both sides. The host is shared, so every load runs BENCH_ROUNDS
 # times, interleaved, and the best run counts; CPU time per request is printed beside it.
 # Knobs: BENCH_SECS (8), BENCH_CONC (50), BENCH_WRK_THREADS (1), BENCH_ROUNDS (3),
-# IPLOCK_BIN, NGINX.
+# IPLOCK_BIN, NGINX, IPLOCK_BASE_BIN (an older build's gate beside it, same loads: before/after).
 # Every daemon started here is stopped by its PID.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
+BASE_BIN=${IPLOCK_BASE_BIN:-}
 ORIGIN=$ROOT/build/bench/origin
 NGINX=${NGINX:-/usr/sbin/nginx}
 OUT=$ROOT/bench/out
@@ -78,10 +79,13 @@ t = open(sys.argv[1]).read()
 rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
 p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", t, re.M)
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+# a failed request counts as a bad answer too (connection errors, timeouts)
+bad = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
 if not rps or not p99:
-    sys.stderr.write(t); print("0 0 0"); sys.exit(0)
+    sys.stderr.write(t); print("0 0 1"); sys.exit(0)
 v = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
-print(f"{float(rps.group(1)):.0f} {v:.3f} {non2xx.group(1) if non2xx else 0}")
+print(f"{float(rps.group(1)):.0f} {v:.3f} {bad}")
 PYEOF
 }
 
@@ -129,7 +133,7 @@ mode = $mode
 access_log = $alog
 workers = 1
 EOF2
-	"$IPLOCK" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
+	"${GATE_BIN:-$IPLOCK}" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
 	eval "PID_$name=$!"
 	DAEMONS="$DAEMONS $!"
 	wait_port "$port"
@@ -169,10 +173,26 @@ DAEMONS="$DAEMONS $!"
 wait_port "$NP"
 
 GP=$(free_port); start_gate proxy "$RUN/many.db" reverse-proxy "$GP"
+if [ -n "$BASE_BIN" ]; then
+	BP=$(free_port); GATE_BIN=$BASE_BIN start_gate base "$RUN/many.db" reverse-proxy "$BP"
+fi
 AP1=$(free_port); start_gate auth1 "$RUN/one.db" forward-auth "$AP1" "$RUN/auth1.log"
 AP2=$(free_port); start_gate auth10k "$RUN/many.db" forward-auth "$AP2" "$RUN/auth10k.log"
 
 AUTH="Authorization: Bearer $KEY10K"
+# wrk counts only statuses >= 400 as bad: one request per load first must answer exactly 2xx.
+PRE_BAD=0
+precheck() { # precheck NAME URL [curl -H args]
+	n=$1; u=$2; shift 2
+	st=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$u" || echo 000)
+	case $st in 2??) ;; *) log "$n answered $st, not 2xx"; PRE_BAD=$((PRE_BAD + 1)) ;; esac
+}
+precheck nginx "http://127.0.0.1:$NP/1k"
+precheck gate "http://127.0.0.1:$GP/1k" -H "$AUTH"
+precheck auth1 "http://127.0.0.1:$AP1/_iplock/auth" -H "Authorization: Bearer $KEY1" \
+	-H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET'
+precheck auth10k "http://127.0.0.1:$AP2/_iplock/auth" -H "$AUTH" \
+	-H 'X-Original-URI: /v1/charges' -H 'X-Original-Method: GET'
 log "warm-up"
 SECS_SAVE=$SECS; SECS=1
 run_wrk "http://127.0.0.1:$NP/1k" > /dev/null
@@ -188,14 +208,16 @@ measure() { # measure LOAD PID URL [wrk args]
 	t1=$(cpu_ticks "$pid")
 	echo "$r $(cpu_per_req "$t0" "$t1" "${r%% *}" "$SECS" "$HZ")" >> "$RUN/res.$load"
 }
-best() { # best "rps p99 bad cpu" of a load: highest rps, lowest p99 and CPU of any run
+best() { # best "rps p99 bad cpu" of a load: highest rps, lowest p99 and CPU of any run; bad = all runs' sum
 	$PY - "$RUN/res.$1" <<'PYEOF'
 import sys
-a = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 4 and float(l.split()[0]) > 0]
+rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 4]
+bad = sum(int(x[2]) for x in rows)
+a = [x for x in rows if float(x[0]) > 0]
 if not a:
-    print("0 0 0 0"); sys.exit(0)
+    print("0 0 1 0"); sys.exit(0)
 b = max(a, key=lambda x: float(x[0]))
-print(b[0], min((x[1] for x in a), key=float), b[2], min((x[3] for x in a), key=float))
+print(b[0], min((x[1] for x in a), key=float), bad, min((x[3] for x in a), key=float))
 PYEOF
 }
 A1_AUTH="Authorization: Bearer $KEY1"
@@ -205,6 +227,10 @@ while [ $round -le "$ROUNDS" ]; do
 	measure nginx "$NGINX_PID" "http://127.0.0.1:$NP/1k"
 	log "round $round/$ROUNDS: gate reverse proxy (10,000 keys)"
 	measure gate "$PID_proxy" "http://127.0.0.1:$GP/1k" -H "$AUTH"
+	if [ -n "$BASE_BIN" ]; then
+		log "round $round/$ROUNDS: base gate reverse proxy (10,000 keys)"
+		measure base "$PID_base" "http://127.0.0.1:$BP/1k" -H "$AUTH"
+	fi
 	# alternate which store goes first, so neither always runs in the other's wake
 	for which in $([ $((round % 2)) = 1 ] && echo "F T" || echo "T F"); do
 		if [ $which = F ]; then
@@ -219,7 +245,7 @@ while [ $round -le "$ROUNDS" ]; do
 	done
 	round=$((round + 1))
 done
-set -- $(best nginx); N_RPS=$1; N_P99=$2; N_CPU=$4
+set -- $(best nginx); N_RPS=$1; N_P99=$2; N_BAD=$3; N_CPU=$4
 set -- $(best gate); G_RPS=$1; G_P99=$2; G_BAD=$3; G_CPU=$4
 set -- $(best auth1); A1_RPS=$1; A1_P99=$2; A1_BAD=$3; A1_CPU=$4
 set -- $(best auth10k); A2_RPS=$1; A2_P99=$2; A2_BAD=$3; A2_CPU=$4
@@ -231,8 +257,10 @@ print(f"{d[int(len(d) * 0.99)] / 1000:.3f} {d[len(d) // 2] / 1000:.3f} {len(d)}"
 PYEOF
 )
 
-$PY - "$N_RPS" "$N_P99" "$G_RPS" "$G_P99" "$G_BAD" "$A1_RPS" "$A1_P99" "$A1_BAD" "$A2_RPS" "$A2_P99" "$A2_BAD" "$CONC" "$SECS" $DEC_P99 "$(uptime | sed 's/.*load average: //')" "$N_CPU" "$G_CPU" "$A1_CPU" "$A2_CPU" "$ROUNDS" > "$OUT/gate.md" <<'PYEOF'
+$PY - "$N_BAD" "$PRE_BAD" "$N_RPS" "$N_P99" "$G_RPS" "$G_P99" "$G_BAD" "$A1_RPS" "$A1_P99" "$A1_BAD" "$A2_RPS" "$A2_P99" "$A2_BAD" "$CONC" "$SECS" $DEC_P99 "$(uptime | sed 's/.*load average: //')" "$N_CPU" "$G_CPU" "$A1_CPU" "$A2_CPU" "$ROUNDS" > "$OUT/gate.md" <<'PYEOF'
 import sys
+n_bad, pre_bad = int(sys.argv[1]), int(sys.argv[2])
+del sys.argv[1:3]
 (n_rps, n_p99, g_rps, g_p99, g_bad, a1_rps, a1_p99, a1_bad, a2_rps, a2_p99, a2_bad, conc,
  secs, dec_p99, dec_p50, dec_n, load, n_cpu, g_cpu, a1_cpu, a2_cpu, rounds) = sys.argv[1:]
 f = float
@@ -242,19 +270,31 @@ ok = lambda b: "PASS" if b else "FAIL"
 print(f"## iplock gate benchmark ({conc} connections, {secs} s per load, best of {rounds}, wrk, loopback)\n")
 print("| load | req/s | p99 ms | non-2xx | CPU us/req |")
 print("|---|---:|---:|---:|---:|")
-print(f"| nginx reverse proxy -> origin /1k | {n_rps} | {n_p99} | 0 | {n_cpu} |")
+print(f"| nginx reverse proxy -> origin /1k | {n_rps} | {n_p99} | {n_bad} | {n_cpu} |")
 print(f"| iplock gate reverse proxy -> origin /1k (10,000 keys) | {g_rps} | {g_p99} | {g_bad} | {g_cpu} |")
 print(f"| gate forward-auth, 1 key in store | {a1_rps} | {a1_p99} | {a1_bad} | {a1_cpu} |")
 print(f"| gate forward-auth, 10,000 keys, 5,000-entry allowlist | {a2_rps} | {a2_p99} | {a2_bad} | {a2_cpu} |")
 print()
-print(f"- gate / nginx throughput: {ratio:.2f} (floor 0.80): {ok(ratio >= 0.8)}")
+allbad = n_bad + int(g_bad) + int(a1_bad) + int(a2_bad) + pre_bad
+print(f"- answers other than 2xx (all runs; wrk errors and a curl check of each load): {allbad} (floor 0): {ok(allbad == 0)}")
+print(f"- gate / nginx throughput: {ratio:.2f} (floor 0.80): {ok(ratio >= 0.8 and n_bad == 0 and int(g_bad) == 0)}")
 cr = f(n_cpu) / f(g_cpu) if f(g_cpu) else 0
 print(f"- CPU per proxied request (less noisy on a shared host): nginx {n_cpu} us, gate {g_cpu} us; nginx/gate {cr:.2f}")
-print(f"- decision time in the gate (10,000 keys, {dec_n} decisions, access log): p50 {dec_p50} ms, p99 {dec_p99} ms (floor < 1 ms): {ok(f(dec_p99) < 1)}")
+print(f"- decision time in the gate (10,000 keys, {dec_n} decisions, access log): p50 {dec_p50} ms, p99 {dec_p99} ms (floor < 1 ms): {ok(f(dec_p99) < 1 and int(a2_bad) == 0)}")
 print(f"- forward-auth p99 seen by wrk at {conc} concurrent (includes queueing and wrk itself): {a2_p99} ms")
-print(f"- 10,000 keys / 1 key decisions per second: {slow:.2f} (no measurable slowdown: >= 0.90): {ok(slow >= 0.9)}")
+print(f"- 10,000 keys / 1 key decisions per second: {slow:.2f} (no measurable slowdown: >= 0.90): {ok(slow >= 0.9 and int(a1_bad) == 0 and int(a2_bad) == 0)}")
 ac = f(a1_cpu) / f(a2_cpu) if f(a2_cpu) else 0
 print(f"- CPU per decision: 1 key {a1_cpu} us, 10,000 keys {a2_cpu} us; 1 key / 10,000 keys {ac:.2f}")
 print(f"- host load average during the run: {load} (2 shared cores: figures are noisy)")
 PYEOF
+if [ -n "$BASE_BIN" ]; then
+	set -- $(best base)
+	{
+		echo
+		echo "Before / after (same run): base gate ${IPLOCK_BASE_DESC:-$BASE_BIN} reverse proxy $1 req/s, CPU $4 us/req, non-2xx $3;"
+		echo "this gate $G_RPS req/s, CPU $G_CPU us/req. CPU after/before: $($PY -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x' if float(sys.argv[2]) else 'n/a')" "$G_CPU" "$4"); nginx/gate CPU before $($PY -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}' if float(sys.argv[2]) else 'n/a')" "$N_CPU" "$4"), after $($PY -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}' if float(sys.argv[2]) else 'n/a')" "$N_CPU" "$G_CPU")."
+	} >> "$OUT/gate.md"
+fi
 cat "$OUT/gate.md"
+# the exit status says whether every floor held
+! grep -q FAIL "$OUT/gate.md"

@@ -1,6 +1,7 @@
 /* gen_corpus.c: writes N MiB of realistic text (logs, code, env and config lines) with a
  * sprinkle of Stripe-format keys, for bench/scan.sh. Deterministic (fixed seed).
- * usage: gen_corpus MIB > file; prints the number of planted keys on stderr. */
+ * usage: gen_corpus MIB [PLANTED] > file; prints the number of planted keys on stderr and, with
+ * PLANTED, writes "offset length" of every planted key there (bench/scan.sh checks findings). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,12 @@ int main(int argc, char **argv)
 	static char buf[1 << 20];
 	size_t used = 0;
 	char line[1024], tok[128], key[160];
+	FILE *planted = argc > 2 ? fopen(argv[2], "w") : NULL;
+
+	if (argc > 2 && !planted) {
+		perror(argv[2]);
+		return 2;
+	}
 
 	while (written + used < target) {
 		uint32_t r = rnd(), t = r % 16;
@@ -58,6 +65,11 @@ int main(int argc, char **argv)
 			else
 				n = snprintf(line, sizeof(line), kf[f], key);
 			keys++;
+			/* where the key lands in the output: this line starts at written + used */
+			if (planted && n > 0 && (size_t)n < sizeof(line))
+				fprintf(planted, "%llu %zu\n",
+					(unsigned long long)(written + used + (size_t)(strstr(line, key) - line)),
+					strlen(key));
 		} else if (t < 5) {
 			n = snprintf(line, sizeof(line),
 				     "2024-05-%02u %02u:%02u:%02u.%03u INFO  [worker-%u] request_id=%08x "
@@ -107,5 +119,7 @@ int main(int argc, char **argv)
 	}
 	fwrite(buf, 1, used, stdout);
 	fprintf(stderr, "%llu\n", (unsigned long long)keys);
+	if (planted && fclose(planted) != 0)
+		return 1;
 	return fflush(stdout) ? 1 : 0;
 }

@@ -12,7 +12,10 @@
 # Squid with 2 workers), BENCH_LG_THREADS (1), BENCH_SPREAD (16) client source IPs,
 # BENCH_SOCKS_SYSTEMS (microsocks dante iplock-socks iplock-tls haproxy-tls; empty: no SOCKS/TLS
 # section),
-# IPLOCK_BIN (build/iplock).
+# BENCH_WORKERS (1): worker threads/processes of iplock (`workers`), Squid (`workers`; 1 is
+# `squid -N`) and HAProxy (`nbthread`), the same number for all; tinyproxy has no such knob
+# (one process per client), microsocks one thread per client, Dante `-N 1`.
+# IPLOCK_BIN (build/iplock), IPLOCK_BASE_BIN (an older build beside it: iplock-base, iplock-base-socks).
 # Every daemon started here is stopped by its PID at the end or on error (with the processes
 # it forked), and the throwaway system user made for Dante is removed.
 #
@@ -22,11 +25,12 @@
 # CLI; full handshakes, then session resumption) beside plain CONNECT on the same process, and
 # HAProxy terminating TLS with the same certificate and OpenSSL (TCP mode, no CONNECT) for scale.
 #
-# Fairness: each system gets its own origin port and its own egress addresses
-# (127.0.N.2, 127.0.N.3 with N = 11, 12, ... per system, where the issue says 127.0.0.2/.3):
+# Fairness: each system gets its own origin port and one egress address of its own
+# (127.0.N.2 with N = 11, 12, ... per system; iplock binds that one address like every peer):
 # a proxy that binds its egress address without IP_BIND_ADDRESS_NO_PORT pays for every
 # TIME-WAIT socket on that address, so sharing one address would make the results depend on
-# the order of the systems. No access logs anywhere (off, or /dev/null).
+# the order of the systems. No access logs anywhere (off, or /dev/null). Worker counts are
+# equal (BENCH_WORKERS) and printed above the table.
 #
 # Steady state: before the measured loads each proxy carries BENCH_PREFILL (20000) tunnels,
 # the last minute of a busy proxy (at HAProxy's rate that is ~2 s). Their rate is reported
@@ -42,6 +46,9 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
+# IPLOCK_BASE_BIN: an older build run beside it as the systems iplock-base (relay = auto) and
+# iplock-base-socks, added to the default lists (before/after on the same machine, same minutes)
+BASE_BIN=${IPLOCK_BASE_BIN:-}
 LG=$ROOT/build/bench/loadgen
 ORIGIN=$ROOT/build/bench/origin
 OUT=$ROOT/bench/out
@@ -55,8 +62,9 @@ BULK_BYTES=${BENCH_BULK_BYTES:-268435456}
 LG_THREADS=${BENCH_LG_THREADS:-1}
 SPREAD=${BENCH_SPREAD:-16}
 PREFILL=${BENCH_PREFILL:-20000}
-SYSTEMS=${BENCH_SYSTEMS-"direct tinyproxy squid haproxy iplock iplock-splice iplock-copy"}
-SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks iplock-tls haproxy-tls"}
+WORKERS=${BENCH_WORKERS:-1}
+SYSTEMS=${BENCH_SYSTEMS-"direct tinyproxy squid haproxy iplock iplock-splice iplock-copy${BASE_BIN:+ iplock-base}"}
+SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks${BASE_BIN:+ iplock-base-socks} iplock-tls haproxy-tls"}
 USER_NAME=bench
 USER_PASS=bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 HZ=$(getconf CLK_TCK)
@@ -230,6 +238,7 @@ start_haproxy() {
 	cat > "$d/haproxy.cfg" <<EOF
 global
     maxconn 6000
+    nbthread $WORKERS
 defaults
     mode tcp
     option splice-auto
@@ -252,14 +261,15 @@ EOF
 # iplock proxy with relay = $1 (auto, the default: copy, then splice for bulk; splice; copy).
 start_iplock() {
 	d=$RUN/iplock-$1; mkdir -p "$d"
-	[ -x "$IPLOCK" ] || { log "$IPLOCK missing"; return 1; }
-	printf '%s\n' "$USER_PASS" | "$IPLOCK" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
+	[ -x "$BIN" ] || { log "$BIN missing"; return 1; }
+	printf '%s\n' "$USER_PASS" | "$BIN" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
 		{ log "iplock passwd failed: $(head -3 "$d/passwd.err")"; return 1; }
 	{
 		cat <<EOF
 [proxy]
 listen = 127.0.0.1:$PPORT
-egress = $EGRESS1 $EGRESS2
+egress = $EGRESS1
+workers = $WORKERS
 allow_destinations = 127.0.0.1/32
 connect_ports = 443 80 $OPORT
 http_ports = 80 443 $OPORT
@@ -271,7 +281,7 @@ EOF
 		# The [user] block that `iplock passwd` printed (hash only).
 		sed -n '/^\[user /,/^$/p' "$d/passwd.out"
 	} > "$d/iplock.conf"
-	"$IPLOCK" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
+	"$BIN" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
 	PPID_=$!
 	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
 	FWD=yes
@@ -334,6 +344,7 @@ start_haproxy_tls() {
 	cat > "$d/haproxy.cfg" <<EOF
 global
     maxconn 6000
+    nbthread $WORKERS
 defaults
     mode tcp
     timeout connect 5s
@@ -354,13 +365,14 @@ EOF
 # iplock proxy (relay splice, the default) with extra [proxy] lines $1.
 start_iplock_conf() {
 	d=$RUN/$sys; mkdir -p "$d"
-	[ -x "$IPLOCK" ] || { log "$IPLOCK missing"; return 1; }
-	printf '%s\n' "$USER_PASS" | "$IPLOCK" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
+	[ -x "$BIN" ] || { log "$BIN missing"; return 1; }
+	printf '%s\n' "$USER_PASS" | "$BIN" passwd "$USER_NAME" --password-stdin > "$d/passwd.out" 2> "$d/passwd.err" ||
 		{ log "iplock passwd failed: $(head -3 "$d/passwd.err")"; return 1; }
 	{
 		printf '[proxy]\nlisten = 127.0.0.1:%s\n%s\n' "$HPORT" "$1"
 		cat <<EOF
-egress = $EGRESS1 $EGRESS2
+egress = $EGRESS1
+workers = $WORKERS
 allow_destinations = 127.0.0.1/32
 connect_ports = 443 80 $OPORT
 http_ports = 80 443 $OPORT
@@ -369,7 +381,7 @@ access_log = off
 EOF
 		sed -n '/^\[user /,/^$/p' "$d/passwd.out"
 	} > "$d/iplock.conf"
-	"$IPLOCK" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
+	"$BIN" proxy -c "$d/iplock.conf" > /dev/null 2> "$d/stderr" &
 	PPID_=$!
 	LGX="-x 127.0.0.1:$PPORT -a $USER_NAME:$USER_PASS"
 }
@@ -430,7 +442,7 @@ run_system() {
 	sys=$1
 	SYS_INDEX=$((SYS_INDEX + 1))
 	EGRESS1=127.0.$SYS_INDEX.2
-	EGRESS2=127.0.$SYS_INDEX.3
+	BIN=$IPLOCK
 	log "== $sys, round $2 (egress $EGRESS1)"
 	RUN=$OUT/run/r$2
 	mkdir -p "$RUN"
@@ -441,10 +453,12 @@ run_system() {
 	case $sys in
 	direct) LGX=""; FWD=yes ;;
 	tinyproxy) start_tinyproxy || return 1 ;;
-	squid) start_squid 1 || return 1 ;;
+	squid) start_squid "$WORKERS" || return 1 ;;
 	squid-smp) start_squid 2 || return 1 ;;
 	haproxy) start_haproxy || return 1 ;;
 	iplock) start_iplock auto || return 1 ;;
+	iplock-base) [ -n "$BASE_BIN" ] || { log "iplock-base needs IPLOCK_BASE_BIN"; return 1; }
+		BIN=$BASE_BIN; start_iplock auto || return 1 ;;
 	iplock-splice) start_iplock splice || return 1 ;;
 	iplock-copy) start_iplock copy || return 1 ;;
 	*) log "unknown system $sys"; return 1 ;;
@@ -532,7 +546,7 @@ run_socks_system() {
 	sys=$1; round=$2
 	SYS_INDEX=$((SYS_INDEX + 1))
 	EGRESS1=127.0.$SYS_INDEX.2
-	EGRESS2=127.0.$SYS_INDEX.3
+	BIN=$IPLOCK
 	log "== $sys, round $round (egress $EGRESS1)"
 	RUN=$OUT/run/r$round
 	mkdir -p "$RUN"
@@ -545,6 +559,8 @@ run_socks_system() {
 	microsocks) start_microsocks ;;
 	dante) start_dante ;;
 	iplock-socks) start_iplock_conf "socks_listen = 127.0.0.1:$PPORT" || return 1 ;;
+	iplock-base-socks) [ -n "$BASE_BIN" ] || { log "iplock-base-socks needs IPLOCK_BASE_BIN"; return 1; }
+		BIN=$BASE_BIN; start_iplock_conf "socks_listen = 127.0.0.1:$PPORT" || return 1 ;;
 	haproxy-tls)
 		make_cert || return 1
 		cat "$OUT/tls/cert.pem" "$OUT/tls/key.pem" > "$OUT/tls/haproxy.pem"
@@ -667,7 +683,8 @@ END {
 	echo "Best of $ROUNDS interleaved rounds per column (shared machine). Loads: $CONC clients for ${SECS} s per point; tunnels = connect, CONNECT (HAProxy: none, TCP relay), GET 1 KiB, close;"
 	echo "forwarded = keep-alive absolute-form GETs of 1 KiB; bulk = $BULK_N x $BULK_BYTES bytes through one tunnel;"
 	echo "idle = $IDLE_N tunnels after one GET each. CPU = the proxy's own utime+stime (all threads, helpers) during the load."
-	echo "Each system has its own egress addresses (127.0.N.2, 127.0.N.3) and origin port, so TIME-WAIT sockets left by one do not slow the next."
+	echo "Each system has one egress address of its own (127.0.N.2; iplock too) and its own origin port, so TIME-WAIT sockets left by one do not slow the next."
+	echo "Workers: iplock \`workers = $WORKERS\`, Squid $([ "$WORKERS" = 1 ] && echo "\`squid -N\` (one process)" || echo "\`workers $WORKERS\`"), HAProxy \`nbthread $WORKERS\`; tinyproxy forks a process per client (no knob)."
 	echo "Before the measured loads each proxy carries $PREFILL tunnels (steady state of a busy proxy); their rate is \"fresh tunnels/s\"."
 	echo "Peers without IP_BIND_ADDRESS_NO_PORT (tinyproxy, Squid) collapse in some rounds once TIME-WAIT piles up on their egress address: see \"worst-round tunnels/s\"; the floors use the best round."
 	echo "Load average (1/5/15 min, other jobs on the machine): start $LOAD0, end $(cut -d' ' -f1-3 /proc/loadavg)."
@@ -676,7 +693,7 @@ END {
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	awk -F'|' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12 }' "$ROWS"
 	echo
-	for ip in iplock iplock-splice iplock-copy; do
+	for ip in iplock iplock-splice iplock-copy iplock-base; do
 		grep -q "^$ip|" "$ROWS" || continue
 		echo "Floors for $ip:"
 		echo
@@ -710,8 +727,31 @@ END {
 		}' "$ROWS"
 		echo
 	done
+	if grep -q '^iplock-base|' "$ROWS"; then
+		echo "### Before / after: iplock beside iplock-base (${IPLOCK_BASE_DESC:-$BASE_BIN}), same run"
+		echo
+		awk -F'|' '
+		{ cput[$1] = $5; cpuf[$1] = $7; cpub[$1] = $9; tps[$1] = $2; fwd[$1] = $6; mbps[$1] = $8 }
+		function num(x) { return (x ~ /^[0-9.]+$/) ? x + 0 : -1 }
+		function line(name, a, b, unit) {
+			if (num(a) <= 0 || num(b) <= 0) { printf "- %s: n/a\n", name; return }
+			printf "- %s: %s -> %s %s (after/before %.2fx)\n", name, b, a, unit, num(a) / num(b)
+		}
+		END {
+			line("CPU per tunnel", cput["iplock"], cput["iplock-base"], "µs")
+			line("CPU per forwarded GET", cpuf["iplock"], cpuf["iplock-base"], "µs")
+			line("bulk CPU", cpub["iplock"], cpub["iplock-base"], "s/GiB")
+			line("tunnels/s", tps["iplock"], tps["iplock-base"], "")
+			line("forwarded GET/s", fwd["iplock"], fwd["iplock-base"], "")
+			line("bulk MB/s", mbps["iplock"], mbps["iplock-base"], "")
+			if (num(cput["haproxy"]) > 0) {
+				printf "- CPU per tunnel / HAProxy TCP relay: before %.2fx, after %.2fx\n", num(cput["iplock-base"]) / num(cput["haproxy"]), num(cput["iplock"]) / num(cput["haproxy"])
+			}
+		}' "$ROWS"
+		echo
+	fi
 	if [ -s "$SROWS.all" ] || [ -s "$TROWS.all" ]; then
-		best_rows "$SROWS.all" "microsocks|dante|iplock-socks" > "$SROWS"
+		best_rows "$SROWS.all" "microsocks|dante|iplock-socks|iplock-base-socks" > "$SROWS"
 		best_rows "$TROWS.all" "iplock plain CONNECT|iplock TLS, full handshakes|iplock TLS, resumed sessions|HAProxy TLS (TCP relay), full handshakes|HAProxy TLS (TCP relay), resumed sessions" > "$TROWS"
 		echo "### SOCKS5 tunnels (issue 3)"
 		echo
@@ -736,8 +776,15 @@ END {
 			c = (num(cpu["iplock-socks"]) > 0 && num(cpu[best]) > 0) ? sprintf("; by CPU per tunnel: %.2fx", num(cpu[best]) / num(cpu["iplock-socks"])) : ""
 			printf "- SOCKS5 tunnels/s vs the faster of microsocks and Dante (%s): %.2fx (%s vs %s; floor >= 3.00) **%s**%s\n",
 				best, r, tps["iplock-socks"], tps[best], (r >= 3) ? "PASS" : "FAIL", c
+			if (num(cpu["iplock-base-socks"]) > 0 && num(cpu["iplock-socks"]) > 0)
+				printf "- SOCKS5 before / after (iplock-base-socks -> iplock-socks): CPU per tunnel %s -> %s µs (%.2fx), tunnels/s %s -> %s\n",
+					cpu["iplock-base-socks"], cpu["iplock-socks"], num(cpu["iplock-socks"]) / num(cpu["iplock-base-socks"]), tps["iplock-base-socks"], tps["iplock-socks"]
 		}' "$SROWS"
 		echo
+		# the TLS section only when its systems ran (BENCH_SOCKS_SYSTEMS without them: none)
+		[ -s "$TROWS.all" ] || { echo "(No TLS listener systems in this run.)"; echo; }
+	fi
+	if [ -s "$TROWS.all" ]; then
 		echo "### TLS listener: tunnel set-up rate beside plain CONNECT (issue 3)"
 		echo
 		echo "One iplock process with \`listen\` and \`tls_listen\`, the same loads one after the other: connect, [TLS handshake,]"

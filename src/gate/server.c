@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "gate/usage.h"
+#include "http/exchange.h"
 #include "http/head.h"
 #include "http/hop.h"
 #include "http/reply.h"
@@ -92,12 +93,6 @@ enum rs_state {
 	RS_DONE,                /* upstream response read to its end */
 };
 
-enum body_kind {
-	BODY_NONE = 0,          /* no body (HEAD, 204, 304, Content-Length: 0) */
-	BODY_FRAMED,            /* Content-Length or chunked: llhttp finds the end */
-	BODY_UNTIL_CLOSE,       /* no framing: the body ends when upstream closes */
-};
-
 struct gconn {
 	struct gconn *prev, *next;
 	struct gate_server *srv;
@@ -119,12 +114,12 @@ struct gconn {
 	bool c_readable, up_readable;
 	enum rq_state rq;
 	enum rs_state rs;
-	enum body_kind rbody;
 	struct buf *cin, *cout, *uin, *uout;
 	size_t cfed, ufed;      /* cin/uin bytes [off, fed) are parsed body bytes to forward */
 	uint8_t *pp;            /* PROXY header bytes read so far */
 	size_t pp_len;
-	struct http_head req, resp;
+	struct http_head req;
+	struct http_exchange x; /* the upstream side of the current request (http/exchange) */
 	struct ipaddr peer, client;
 	char peer_txt[IPADDR_STRLEN]; /* peer as text, formatted once */
 	uint16_t peer_port;
@@ -133,8 +128,6 @@ struct gconn {
 	bool client_eof, up_eof;
 	bool keep_alive;        /* the client side stays open after this exchange */
 	bool up_reuse;          /* the upstream connection may serve the next request */
-	bool up_reused;         /* this request went out on a kept-alive upstream connection */
-	bool req_body;          /* this request has a body (no retry then) */
 	bool discard;           /* request body is read and dropped (refused request) */
 	size_t discarded;
 	bool head_req;
@@ -841,8 +834,7 @@ static void handle_request(struct gconn *c)
 	}
 	c->keep_alive = llhttp_should_keep_alive(&h->parser);
 	c->head_req = h->parser.method == HTTP_HEAD;
-	bool has_body = (h->parser.flags & F_CHUNKED) ||
-			((h->parser.flags & F_CONTENT_LENGTH) && h->parser.content_length > 0);
+	bool has_body = http_request_has_body(h);
 
 	/* every X-Forwarded-For line, joined in arrival order */
 	for (size_t i = 0; i < h->nhdrs; i++) {
@@ -1053,9 +1045,7 @@ static void handle_request(struct gconn *c)
 	} else {
 		c->rq = RQ_DONE;
 	}
-	http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
-	c->req_body = has_body;
-	c->up_reused = c->uio.fd != -1;
+	http_exchange_begin(&c->x, c->head_req, has_body, c->uio.fd != -1);
 	if (c->uio.fd == -1) {
 		int e = upstream_connect(c);
 		if (e) {
@@ -1332,7 +1322,7 @@ static bool step_upstream_out(struct gconn *c)
 		long n = u_write(c, c->uout->data + c->uout->off, buf_pending(c->uout));
 		if (n == -EAGAIN)
 			return progress;
-		if (n < 0 && c->up_reused && !c->req_body) {
+		if (n < 0 && c->x.up_reused && !c->x.req_body) {
 			c->up_eof = true; /* step_upstream_in retries on a new connection */
 			return true;
 		}
@@ -1344,7 +1334,7 @@ static bool step_upstream_out(struct gconn *c)
 		progress = true;
 	}
 	/* the head is kept until the response starts: a retry may need it */
-	if (!c->up_reused || c->req_body)
+	if (!c->x.up_reused || c->x.req_body)
 		release_if_empty(&c->uout, NULL);
 	while (c->cin && !c->discard && c->cfed > c->cin->off) {
 		long n = u_write(c, c->cin->data + c->cin->off, c->cfed - c->cin->off);
@@ -1361,33 +1351,13 @@ static bool step_upstream_out(struct gconn *c)
 }
 
 /* Writes the response head for the client into cout, from the upstream head in uin. */
-static int relay_response_head(struct gconn *c, int status)
+static int relay_response_head(struct gconn *c)
 {
-	const char *base = c->uin->data + c->uin->off;
-	const struct http_head *h = &c->resp;
-
 	if (!ensure_buf(&c->cout))
 		return -ENOMEM;
-	char code[4] = { (char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
-			 (char)('0' + status % 10), ' ' };
-	if (append_mem(c->cout, "HTTP/1.1 ", 9) || append_mem(c->cout, code, 4))
-		return -ENOSPC;
-	/* the reason phrase as upstream sent it: after "HTTP/1.x NNN " up to CR */
-	const char *sl_end = memchr(base, '\n', h->head_len);
-	const char *rp = base + 13 <= (sl_end ? sl_end : base) ? base + 13 : NULL;
-	size_t rpl = rp ? (size_t)(sl_end - rp) : 0;
-	while (rpl && (rp[rpl - 1] == '\r' || rp[rpl - 1] == '\n'))
-		rpl--;
-	if ((rpl && append_mem(c->cout, rp, rpl)) || append_mem(c->cout, "\r\n", 2))
-		return -ENOSPC;
 	/* the same hop-by-hop rule as on the way in (and as the proxy's) */
-	if (http_fields_copy(h, base, c->cout, NULL, NULL))
-		return -ENOSPC;
-	if (status >= 200 && !c->keep_alive && append_str(c->cout, "Connection: close\r\n"))
-		return -ENOSPC;
-	if (status >= 200 && c->would_refuse && append_str(c->cout, GATE_WOULD_REFUSE_HEADER))
-		return -ENOSPC;
-	return append_mem(c->cout, "\r\n", 2);
+	return http_exchange_client_head(&c->x, c->uin->data + c->uin->off, c->cout, !c->keep_alive,
+					 c->would_refuse ? GATE_WOULD_REFUSE_HEADER : NULL, NULL, NULL);
 }
 
 static bool step_upstream_in(struct gconn *c)
@@ -1444,77 +1414,53 @@ static bool step_upstream_in(struct gconn *c)
 		if (buf_pending(c->cout))
 			return progress; /* a 1xx head is still being sent */
 		compact(c->uin, &c->ufed);
-		enum http_parse_result r = http_head_parse(&c->resp, c->uin->data, c->uin->len);
-		if (r == HTTP_MORE) {
+		enum http_xhead r = http_exchange_head(&c->x, c->uin->data, c->uin->len);
+		if (r == HTTP_XHEAD_MORE) {
 			if (c->up_eof || !buf_room(c->uin))
 				goto bad_gateway;
 			return progress;
 		}
-		if (r == HTTP_ERROR)
-			goto bad_gateway;
-		int status = c->resp.parser.status_code;
-		if (status == 101)
-			goto bad_gateway; /* Upgrade was stripped: a switch is a broken upstream */
-		bool until_close = false;
-		enum llhttp_flags fl = c->resp.parser.flags;
-		if (status < 200 || status == 204 || status == 304 || c->head_req)
-			c->rbody = BODY_NONE;
-		else if (fl & F_CHUNKED)
-			c->rbody = BODY_FRAMED;
-		else if (fl & F_CONTENT_LENGTH)
-			c->rbody = c->resp.parser.content_length ? BODY_FRAMED : BODY_NONE;
-		else
-			until_close = true;
-		if (until_close) {
-			c->rbody = BODY_UNTIL_CLOSE;
-			c->keep_alive = false;
+		if (r == HTTP_XHEAD_ERROR)
+			goto bad_gateway; /* malformed, or 101: Upgrade was stripped */
+		if (r == HTTP_XHEAD_FINAL) {
+			if (c->x.body == HTTP_XBODY_UNTIL_CLOSE)
+				c->keep_alive = false; /* the client learns the end by the close */
+			if (!c->x.up_keep)
+				c->up_reuse = false;
 		}
-		if (!llhttp_should_keep_alive(&c->resp.parser) || until_close)
-			c->up_reuse = false;
-		if (relay_response_head(c, status)) {
+		if (relay_response_head(c)) {
 			c->closing = true;
 			return true;
 		}
-		c->uin->off += c->resp.head_len;
+		c->uin->off += c->x.resp.head_len;
 		c->ufed = c->uin->off;
 		if (c->uout && !buf_pending(c->uout)) {
 			buf_put(c->uout);
 			c->uout = NULL;
 		}
-		if (status < 200) {
-			http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+		if (r == HTTP_XHEAD_INTERIM) {
+			http_exchange_next(&c->x);
 			return true;
 		}
-		c->status = status;
-		if (c->rbody == BODY_NONE) {
+		c->status = c->x.status;
+		if (c->x.body == HTTP_XBODY_NONE) {
 			c->rs = RS_DONE;
 			/* bytes after a bodiless response are not ours: drop the connection later */
 			if (buf_pending(c->uin)) {
+				http_exchange_extra(&c->x);
 				c->up_reuse = false;
 				c->uin->len = c->uin->off;
 			}
 			return true;
 		}
-		http_body_begin(&c->resp, c->head_req);
 		c->rs = RS_BODY;
 		progress = true;
 	}
 	if (c->rs == RS_BODY) {
-		if (c->rbody == BODY_UNTIL_CLOSE) {
-			if (c->uin && c->ufed < c->uin->len) {
-				c->ufed = c->uin->len;
-				progress = true;
-			}
-			if (c->up_eof) {
-				c->rs = RS_DONE;
-				progress = true;
-			}
-			return progress;
-		}
 		if (c->uin && c->ufed < c->uin->len) {
 			size_t used = 0;
-			enum http_parse_result r = http_body_feed(&c->resp, c->uin->data + c->ufed,
-								  c->uin->len - c->ufed, &used);
+			enum http_parse_result r = http_exchange_body(&c->x, c->uin->data + c->ufed,
+								      c->uin->len - c->ufed, &used);
 			c->ufed += used;
 			progress = progress || used > 0;
 			if (r == HTTP_ERROR) {
@@ -1524,6 +1470,7 @@ static bool step_upstream_in(struct gconn *c)
 			if (r == HTTP_DONE) {
 				c->rs = RS_DONE;
 				if (c->ufed < c->uin->len) {
+					http_exchange_extra(&c->x);
 					c->up_reuse = false;
 					c->uin->len = c->ufed;
 				}
@@ -1531,22 +1478,26 @@ static bool step_upstream_in(struct gconn *c)
 			}
 		}
 		if (c->up_eof && c->rs == RS_BODY) {
-			/* truncated body: the client must not take it as complete */
-			c->closing = true;
-			return true;
+			/* until close: this is the end; framed and cut short: the client must not
+			 * take it as complete */
+			if (http_exchange_eof(&c->x) != HTTP_DONE) {
+				c->closing = true;
+				return true;
+			}
+			c->rs = RS_DONE;
+			progress = true;
 		}
 	}
 	return progress;
 
 bad_gateway:
 	up_close(c);
-	if (c->up_reused && !c->req_body && c->uout && !c->status && !buf_pending(c->cout) &&
-	    (!c->uin || c->uin->len == 0)) {
+	if (c->uout && !c->status && !buf_pending(c->cout) &&
+	    http_exchange_redial(&c->x, c->uin ? c->uin->len : 0)) {
 		/* a kept-alive upstream connection closed as we reused it: the request (no body)
 		 * never reached the application, so it is sent once more on a new connection */
-		c->up_reused = false;
 		c->uout->off = 0;
-		http_head_init(&c->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+		http_exchange_next(&c->x);
 		if (upstream_connect(c) == 0) {
 			c->rs = RS_CONNECT;
 			return true;
@@ -1638,7 +1589,7 @@ static bool step_finish(struct gconn *c)
 	if (c->rq != RQ_DONE)
 		return false;
 	access_log(c);
-	if (!c->keep_alive || c->rbody == BODY_UNTIL_CLOSE || c->w->draining) {
+	if (!c->keep_alive || c->x.body == HTTP_XBODY_UNTIL_CLOSE || c->w->draining) {
 		c->closing = true;
 		return true;
 	}
@@ -1651,7 +1602,7 @@ static bool step_finish(struct gconn *c)
 	c->ufed = 0;
 	c->rs = RS_IDLE;
 	c->rq = RQ_HEAD;
-	c->rbody = BODY_NONE;
+	c->x.body = HTTP_XBODY_NONE;
 	c->discard = false;
 	c->method[0] = '\0';
 	http_head_init(&c->req, HTTP_REQUEST, HTTP_HEADERS_CAP);

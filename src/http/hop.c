@@ -7,14 +7,25 @@
 
 bool http_hop_by_hop(const char *name, size_t len)
 {
-	static const char *const names[] = { "connection", "keep-alive", "te", "trailer", "upgrade" };
-
-	if (len >= 6 && !strncasecmp(name, "proxy-", 6))
-		return true;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == len && !strncasecmp(names[i], name, len))
-			return true;
-	return false;
+	/* by length and first letter before any compare: this runs for every field of every
+	 * forwarded message, and most names are none of these */
+	if (len == 0)
+		return false;
+	switch (name[0] | 0x20) {
+	case 'p':
+		return len >= 6 && !strncasecmp(name, "proxy-", 6);
+	case 'c':
+		return len == 10 && !strncasecmp(name, "connection", 10);
+	case 'k':
+		return len == 10 && !strncasecmp(name, "keep-alive", 10);
+	case 't':
+		return (len == 2 && (name[1] | 0x20) == 'e') ||
+		       (len == 7 && !strncasecmp(name, "trailer", 7));
+	case 'u':
+		return len == 7 && !strncasecmp(name, "upgrade", 7);
+	default:
+		return false;
+	}
 }
 
 /* Fields a Connection header cannot take away: the body is relayed with its own framing, so

@@ -105,9 +105,25 @@ int ipaddr_format(const struct ipaddr *ip, char *buf, size_t cap)
 		memcpy(buf, "?", 2);
 		return 0;
 	}
-	if (!inet_ntop(ip->family, ip->a, tmp, sizeof(tmp)))
-		return -ENOSPC;
-	size_t n = strlen(tmp);
+	size_t n = 0;
+	if (ip->family == AF_INET) {
+		/* dotted quad by hand: inet_ntop formats IPv4 with sprintf, which showed in the
+		 * profile of a forwarded request (the destination is formatted per request) */
+		for (int i = 0; i < 4; i++) {
+			unsigned v = ip->a[i];
+			if (v >= 100)
+				tmp[n++] = (char)('0' + v / 100);
+			if (v >= 10)
+				tmp[n++] = (char)('0' + v / 10 % 10);
+			tmp[n++] = (char)('0' + v % 10);
+			tmp[n++] = i < 3 ? '.' : '\0';
+		}
+		n--;
+	} else {
+		if (!inet_ntop(ip->family, ip->a, tmp, sizeof(tmp)))
+			return -ENOSPC;
+		n = strlen(tmp);
+	}
 	if (n + 1 > cap)
 		return -ENOSPC;
 	memcpy(buf, tmp, n + 1);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "net/sock.h"
 
@@ -126,7 +127,14 @@ void dial_connect(struct dial *d, uint16_t port)
 
 void dial_io(struct dial *d)
 {
-	int err = sock_error(d->io->fd);
+	dial_io_events(d, 0);
+}
+
+void dial_io_events(struct dial *d, uint32_t revents)
+{
+	/* writable and nothing else: connected (a failed connect reports EPOLLERR), so the
+	 * SO_ERROR query, one system call per connection, is only made when in doubt */
+	int err = revents == EPOLLOUT ? 0 : sock_error(d->io->fd);
 
 	d->connecting = false;
 	if (!err) {

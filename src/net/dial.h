@@ -81,6 +81,8 @@ void dial_connect(struct dial *d, uint16_t port);
 
 /* The owner's io callback while the connect is in flight: finish it, or try the next address. */
 void dial_io(struct dial *d);
+/* The same with the event's revents: EPOLLOUT alone means connected without asking SO_ERROR. */
+void dial_io_events(struct dial *d, uint32_t revents);
 
 /* Stop the lookup and the timer (the socket, if any, stays with the owner's io). */
 void dial_cancel(struct dial *d);

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/bug.h"
 #include "http/hop.h"
 
 /* ---------------------------------------------------------------- forwarding */
@@ -51,58 +50,56 @@ int session_upstream_head(struct session *s, const char *path, size_t pathlen)
 	}
 	if (buf_append(o, path, pathlen))
 		return -ENOSPC;
-	int n = snprintf(line, sizeof(line), " HTTP/%d.%d\r\n", s->req->parser.http_major,
-			 s->req->parser.http_minor);
-	if (buf_append(o, line, (size_t)n))
+	/* no printf on this path: it showed in the profile of a forwarded GET */
+	char ver[] = " HTTP/1.1\r\n";
+	ver[6] = (char)('0' + s->req->parser.http_major % 10);
+	ver[8] = (char)('0' + s->req->parser.http_minor % 10);
+	if (buf_append(o, ver, sizeof(ver) - 1))
 		return -ENOSPC;
 	/* Host comes from the request target, whatever the client's Host field said */
-	bool v6 = strchr(s->host, ':') != NULL;
-	if (s->port == 80)
-		n = snprintf(line, sizeof(line), v6 ? "Host: [%s]\r\n" : "Host: %s\r\n", s->host);
-	else
-		n = snprintf(line, sizeof(line), v6 ? "Host: [%s]:%u\r\n" : "Host: %s:%u\r\n", s->host, s->port);
-	if (buf_append(o, line, (size_t)n))
+	size_t hl = strlen(s->host), n = 0;
+	bool v6 = memchr(s->host, ':', hl) != NULL;
+	if (hl > sizeof(line) - 24)
+		return -ENOSPC;
+	memcpy(line, "Host: ", 6);
+	n = 6;
+	if (v6)
+		line[n++] = '[';
+	memcpy(line + n, s->host, hl);
+	n += hl;
+	if (v6)
+		line[n++] = ']';
+	if (s->port != 80) {
+		char digits[6];
+		size_t d = 0;
+		unsigned p = s->port;
+		do
+			digits[d++] = (char)('0' + p % 10);
+		while (p /= 10);
+		line[n++] = ':';
+		while (d)
+			line[n++] = digits[--d];
+	}
+	line[n++] = '\r';
+	line[n++] = '\n';
+	if (buf_append(o, line, n))
 		return -ENOSPC;
 	if (copy_fields(s->req, base, o, true) || buf_append(o, "\r\n", 2))
 		return -ENOSPC;
 	return 0;
 }
 
-static bool resp_has_no_body(const struct session *s)
-{
-	int st = s->resp->parser.status_code;
-
-	return s->method == HTTP_HEAD || st == 204 || st == 304 || (st >= 100 && st < 200);
-}
-
+/* The client's copy of the upstream head at uin (http/exchange: the proxy's own version). */
 static int build_response_head(struct session *s)
 {
-	const char *base = s->uin->data + s->uin->off;
 	struct buf *o = buf_get();
-	char line[128];
-	size_t rlen;
 
 	if (!o)
 		return -ENOMEM;
 	buf_put(s->out_c);
 	s->out_c = o;
-	/* the proxy's own version (RFC 9110 2.5), then the status code and reason as received */
-	const char *eol = memchr(base, '\n', s->resp->head_len);
-	const char *sp = memchr(base, ' ', (size_t)(eol - base));
-	if (BUG_ON(!eol || !sp)) /* llhttp accepted "HTTP/x.y SP" and a line end */
-		return -EPROTO;
-	rlen = (size_t)(eol - sp) + 1;
-	if (buf_append(o, "HTTP/1.1", 8) || buf_append(o, sp, rlen))
-		return -ENOSPC;
-	if (copy_fields(s->resp, base, o, false))
-		return -ENOSPC;
-	int st = s->resp->parser.status_code;
-	if (st >= 200 && s->close_after) {
-		int n = snprintf(line, sizeof(line), "Connection: close\r\n");
-		if (buf_append(o, line, (size_t)n))
-			return -ENOSPC;
-	}
-	return buf_append(o, "\r\n", 2);
+	return http_exchange_client_head(s->x, s->uin->data + s->uin->off, o, s->close_after,
+					 NULL, skip_own, NULL);
 }
 
 static bool flush_buf(struct session *s, struct buf *b, int fd, bool *err)
@@ -121,9 +118,11 @@ static bool flush_buf(struct session *s, struct buf *b, int fd, bool *err)
 	return true;
 }
 
-/* Framed body bytes from in to fd. Returns false on a hard error. */
-static bool body_move(struct session *s, struct http_head *h, struct buf **inp, size_t *ready,
-		      int src, int dst, uint64_t *count, enum fwd_phase *phase, bool *src_eof)
+/* Framed body bytes from in to fd. Returns false on a hard error. readable (NULL: always
+ * try) is src's read hint: false once a read found it drained, until epoll says otherwise. */
+static bool body_move(struct session *s, struct http_head *h, struct http_exchange *x,
+		      struct buf **inp, size_t *ready, int src, int dst, uint64_t *count,
+		      enum fwd_phase *phase, bool *src_eof, bool *readable)
 {
 	struct buf *in = *inp;
 
@@ -138,20 +137,27 @@ static bool body_move(struct session *s, struct http_head *h, struct buf **inp, 
 			*ready -= (size_t)n;
 			*count += (uint64_t)n;
 		}
-		if (h->body_done) {
+		if (x ? x->body_done : h->body_done) {
 			*phase = FWD_DONE;
 			return true;
 		}
 		if (!buf_pending(in)) {
 			in->off = in->len = 0;
-			long n = sess_read(s, src, in->data, in->cap);
-			if (n == -EAGAIN)
+			if (readable && !*readable)
 				return true;
+			long n = sess_read(s, src, in->data, in->cap);
+			if (n == -EAGAIN) {
+				if (readable)
+					*readable = false;
+				return true;
+			}
 			if (n < 0)
 				return false;
+			if (readable && (size_t)n < in->cap)
+				*readable = false;   /* drained: the next read waits for epoll */
 			if (n == 0) {
 				*src_eof = true;
-				if (http_body_eof(h) == HTTP_DONE) {
+				if ((x ? http_exchange_eof(x) : http_body_eof(h)) == HTTP_DONE) {
 					*phase = FWD_DONE;
 					return true;
 				}
@@ -160,7 +166,8 @@ static bool body_move(struct session *s, struct http_head *h, struct buf **inp, 
 			in->len = (size_t)n;
 		}
 		size_t consumed;
-		enum http_parse_result r = http_body_feed(h, in->data + in->off, buf_pending(in), &consumed);
+		enum http_parse_result r = x ? http_exchange_body(x, in->data + in->off, buf_pending(in), &consumed)
+					     : http_body_feed(h, in->data + in->off, buf_pending(in), &consumed);
 		if (r == HTTP_ERROR)
 			return false;
 		*ready = consumed;
@@ -181,13 +188,18 @@ static void forward_interest(struct session *s)
 		cev |= EPOLLOUT;
 	else if (s->resp_phase == FWD_BODY || s->resp_phase == FWD_WAIT_HEAD)
 		uev |= EPOLLIN;
+	/* quiet sides keep EPOLLIN until an early event says otherwise (session.h) */
+	if (!s->c_early && !stream_is_tls(&s->cs))
+		cev |= EPOLLIN;
+	if (!s->u_early)
+		uev |= EPOLLIN;
 	io_want(s->w->loop, &s->cio, cev);
 	io_want(s->w->loop, &s->uio, uev);
 }
 
 static void exchange_done(struct session *s)
 {
-	bool upstream_keep = s->resp->body_done && llhttp_should_keep_alive(&s->resp->parser);
+	bool upstream_keep = s->x->body_done && s->x->up_keep;
 
 	session_log(s);
 	if (s->close_after) {
@@ -196,16 +208,18 @@ static void exchange_done(struct session *s)
 	}
 	if (upstream_keep && !buf_pending(s->uin)) {
 		s->u_idle = true;
-		snprintf(s->u_host, sizeof(s->u_host), "%s", s->host);
+		memcpy(s->u_host, s->host, sizeof(s->u_host));   /* same size, NUL-terminated */
 		s->u_port = s->port;
 		s->u_egress = s->egress_idx;
 		s->u_dest = s->dest;
-		io_want(s->w->loop, &s->uio, 0);
+		/* an idle upstream that speaks or closes is dropped (session.c, SESS_HEAD) */
+		io_want(s->w->loop, &s->uio, EPOLLIN);
 	} else {
 		session_upstream_close(s);
 	}
 	session_exchange_reset(s);
 	s->upstream_reused = false;
+	s->c_early = s->u_early = false;
 	s->state = SESS_HEAD;
 	s->head_started = buf_pending(s->cin) > 0;
 	session_arm(s, s->head_started ? session_cfg(s)->header_timeout_ms : session_cfg(s)->idle_timeout_ms);
@@ -223,14 +237,15 @@ void session_forward(struct session *s)
 	bool err = false, eof = false;
 
 	session_touch(s);
-	if (!s->resp) {
+	if (!s->x) {
 		/* first pass for this request: framing decisions */
-		s->resp = malloc(sizeof(*s->resp));
-		if (!s->resp || (!s->uin && !(s->uin = buf_get()))) {
+		s->x = session_xchg_get();
+		if (!s->x || (!s->uin && !(s->uin = buf_get()))) {
 			session_close(s);
 			return;
 		}
-		http_head_init(s->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+		/* a fresh or idle upstream holds nothing before the request: read when epoll says */
+		s->u_readable = false;
 		s->req_phase = FWD_HEAD_OUT;
 		s->resp_phase = FWD_WAIT_HEAD;
 		s->close_after = !llhttp_should_keep_alive(&s->req->parser) || s->w->draining;
@@ -238,11 +253,9 @@ void session_forward(struct session *s)
 		s->cin->off += s->req->head_len;
 		http_body_begin(s->req, false);
 		s->req_ready = 0;
-		if (!(s->req->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH)) ||
-		    ((s->req->parser.flags & F_CONTENT_LENGTH) && s->req->parser.content_length == 0 &&
-		     !(s->req->parser.flags & F_CHUNKED)))
-			s->req->body_done = true;
+		s->req->body_done = !http_request_has_body(s->req);
 		s->req_had_body = !s->req->body_done;
+		http_exchange_begin(s->x, s->method == HTTP_HEAD, s->req_had_body, s->upstream_reused);
 	}
 	/* request: head, then body */
 	if (s->req_phase == FWD_HEAD_OUT) {
@@ -252,8 +265,8 @@ void session_forward(struct session *s)
 			goto upstream_failed;
 	}
 	if (s->req_phase == FWD_BODY) {
-		if (!body_move(s, s->req, &s->cin, &s->req_ready, s->cio.fd, s->uio.fd,
-			       &s->bytes_up, &s->req_phase, &eof)) {
+		if (!body_move(s, s->req, NULL, &s->cin, &s->req_ready, s->cio.fd, s->uio.fd,
+			       &s->bytes_up, &s->req_phase, &eof, NULL)) {
 			s->reason = eof ? "client closed during the request body" : "request body error";
 			s->status = s->status ? s->status : 400;
 			session_close(s);
@@ -265,23 +278,30 @@ void session_forward(struct session *s)
 		if (!buf_pending(s->uin)) {
 			buf_compact(s->uin);
 		}
-		enum http_parse_result r = http_head_parse(s->resp, s->uin->data + s->uin->off, buf_pending(s->uin));
-		if (r == HTTP_MORE) {
+		enum http_xhead r = http_exchange_head(s->x, s->uin->data + s->uin->off, buf_pending(s->uin));
+		if (r == HTTP_XHEAD_MORE) {
 			buf_compact(s->uin);
 			if (!buf_room(s->uin)) {
 				session_error(s, 502, "bad_upstream_response", "upstream response head too large");
 				return;
 			}
-			long n = sess_read(s, s->uio.fd, s->uin->data + s->uin->len, buf_room(s->uin));
-			if (n == -EAGAIN)
+			if (!s->u_readable)
 				break;
+			size_t want = buf_room(s->uin);
+			long n = sess_read(s, s->uio.fd, s->uin->data + s->uin->len, want);
+			if (n == -EAGAIN) {
+				s->u_readable = false;
+				break;
+			}
+			if (n > 0 && (size_t)n < want)
+				s->u_readable = false;
 			if (n <= 0) {
-				if (s->upstream_reused && !buf_pending(s->uin) && !s->req_had_body) {
+				if (http_exchange_redial(s->x, buf_pending(s->uin))) {
 					/* a kept-alive upstream closed as we reused it: dial afresh */
 					session_upstream_close(s);
 					s->upstream_reused = false;
-					free(s->resp);
-					s->resp = NULL;
+					session_xchg_put(s->x);
+					s->x = NULL;
 					s->cin->off -= s->req->head_len;
 					s->out_u->off = 0;
 					http_head_init(s->req, HTTP_REQUEST, session_cfg(s)->max_headers);
@@ -295,42 +315,57 @@ void session_forward(struct session *s)
 			s->uin->len += (size_t)n;
 			continue;
 		}
-		if (r == HTTP_ERROR) {
-			session_error(s, 502, "bad_upstream_response", "upstream sent a malformed response");
+		if (r == HTTP_XHEAD_ERROR) {
+			session_error(s, 502, "bad_upstream_response", s->x->err);
 			return;
 		}
-		int st = s->resp->parser.status_code;
-		if (st == 101) {
-			session_error(s, 502, "bad_upstream_response", "upstream switched protocols");
-			return;
-		}
-		bool skip = resp_has_no_body(s);
-		if (st >= 200 && !skip && !(s->resp->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH)))
+		if (s->x->body == HTTP_XBODY_UNTIL_CLOSE && r == HTTP_XHEAD_FINAL)
 			s->close_after = true;   /* body until close: the client learns the end by FIN */
 		if (build_response_head(s)) {
 			session_error(s, 502, "bad_upstream_response", "upstream response head too large");
 			return;
 		}
-		s->status = st;
-		s->uin->off += s->resp->head_len;
-		http_body_begin(s->resp, skip);
-		if (skip || ((s->resp->parser.flags & F_CONTENT_LENGTH) && s->resp->parser.content_length == 0 &&
-			     !(s->resp->parser.flags & F_CHUNKED)))
-			s->resp->body_done = true;
+		s->status = s->x->resp.parser.status_code;
+		s->uin->off += s->x->resp.head_len;
 		s->resp_phase = FWD_HEAD_OUT;
+		s->resp_ready = 0;
+		if (r == HTTP_XHEAD_FINAL && !s->x->body_done && buf_pending(s->uin)) {
+			/* body bytes that came with the head: framed now, sent with it (writev) */
+			size_t consumed = 0;
+			/* a malformed body is found again by body_move, after the head, as before */
+			if (http_exchange_body(s->x, s->uin->data + s->uin->off, buf_pending(s->uin),
+					       &consumed) != HTTP_ERROR)
+				s->resp_ready = consumed;
+		}
+	}
+	if (s->resp_phase == FWD_HEAD_OUT && s->resp_ready && !stream_is_tls(&s->cs)) {
+		/* plain client: the response head and the body bytes behind it in one writev */
+		while (buf_pending(s->out_c)) {
+			ssize_t n = http_exchange_writev(s->cio.fd, s->out_c, s->uin->data + s->uin->off,
+							 s->resp_ready);
+			if (n == -EAGAIN)
+				break;
+			if (n < 0) {
+				s->reason = "client write error";
+				session_close(s);
+				return;
+			}
+			s->uin->off += (size_t)n;
+			s->resp_ready -= (size_t)n;
+			s->bytes_down += (size_t)n;
+		}
 	}
 	if (s->resp_phase == FWD_HEAD_OUT) {
 		if (flush_buf(s, s->out_c, s->cio.fd, &err)) {
-			int st = s->resp->parser.status_code;
 			s->bytes_down += s->out_c->len;
-			if (st >= 100 && st < 200) {
+			if (!s->x->status) {
 				/* interim response (100 Continue): the real one follows */
-				http_head_init(s->resp, HTTP_RESPONSE, HTTP_HEADERS_CAP);
+				http_exchange_next(s->x);
 				s->resp_phase = FWD_WAIT_HEAD;
 				session_forward(s);
 				return;
 			}
-			s->resp_phase = s->resp->body_done ? FWD_DONE : FWD_BODY;
+			s->resp_phase = s->x->body_done && !s->resp_ready ? FWD_DONE : FWD_BODY;
 		} else if (err) {
 			s->reason = "client write error";
 			session_close(s);
@@ -339,8 +374,8 @@ void session_forward(struct session *s)
 	}
 	if (s->resp_phase == FWD_BODY) {
 		eof = false;
-		if (!body_move(s, s->resp, &s->uin, &s->resp_ready, s->uio.fd, s->cio.fd,
-			       &s->bytes_down, &s->resp_phase, &eof)) {
+		if (!body_move(s, NULL, s->x, &s->uin, &s->resp_ready, s->uio.fd, s->cio.fd,
+			       &s->bytes_down, &s->resp_phase, &eof, &s->u_readable)) {
 			s->reason = "upstream body error";
 			session_close(s);
 			return;

@@ -96,7 +96,7 @@ static void connected(struct session *s)
 		}
 		buf_put(s->cin);
 		s->cin = NULL;
-		free(s->req);
+		session_head_put(s->req);   /* a tunnel holds no head */
 		s->req = NULL;
 		s->method = HTTP_CONNECT;
 		s->state = SESS_TUNNEL;

@@ -268,6 +268,7 @@ static void px_teardown(void *wstate)
 		cfg_ref_put(w->cfg);
 	w->cfg = NULL;
 	buf_pool_trim();
+	session_pool_trim();
 }
 
 static int worker_setup(struct proxy *px, struct worker *w)

@@ -27,6 +27,47 @@ static void session_kick(struct loop *loop, struct timer *t);
 
 /* ---------------------------------------------------------------- life cycle */
 
+#define SESS_POOL_MAX 64   /* per thread: about the requests in flight at once on one worker */
+
+static _Thread_local struct http_head *head_pool[SESS_POOL_MAX];
+static _Thread_local unsigned head_pooled;
+static _Thread_local struct http_exchange *xchg_pool[SESS_POOL_MAX];
+static _Thread_local unsigned xchg_pooled;
+
+struct http_head *session_head_get(void)
+{
+	return head_pooled ? head_pool[--head_pooled] : malloc(sizeof(struct http_head));
+}
+
+void session_head_put(struct http_head *h)
+{
+	if (h && head_pooled < SESS_POOL_MAX)
+		head_pool[head_pooled++] = h;
+	else
+		free(h);
+}
+
+struct http_exchange *session_xchg_get(void)
+{
+	return xchg_pooled ? xchg_pool[--xchg_pooled] : malloc(sizeof(struct http_exchange));
+}
+
+void session_xchg_put(struct http_exchange *x)
+{
+	if (x && xchg_pooled < SESS_POOL_MAX)
+		xchg_pool[xchg_pooled++] = x;
+	else
+		free(x);
+}
+
+void session_pool_trim(void)
+{
+	while (head_pooled)
+		free(head_pool[--head_pooled]);
+	while (xchg_pooled)
+		free(xchg_pool[--xchg_pooled]);
+}
+
 static void session_free(struct deferred *d)
 {
 	struct session *s = container_of(d, struct session, dfr);
@@ -57,9 +98,10 @@ void session_upstream_close(struct session *s)
 
 void session_exchange_reset(struct session *s)
 {
-	free(s->req);
-	free(s->resp);
-	s->req = s->resp = NULL;
+	session_head_put(s->req);
+	session_xchg_put(s->x);
+	s->req = NULL;
+	s->x = NULL;
 	buf_put(s->out_u);
 	buf_put(s->out_c);
 	s->out_u = s->out_c = NULL;
@@ -446,8 +488,11 @@ static const char *parse_absolute(struct session *s, const char *url, size_t len
 	err = authority_parse(a, (size_t)(p - a), &h, &s->port, 80);
 	if (err)
 		return err;
-	snprintf(s->host, sizeof(s->host), "%s", h.kind == HOST_IP ? "" : h.name);
-	if (h.kind == HOST_IP) {
+	if (h.kind != HOST_IP) {
+		size_t n = strnlen(h.name, sizeof(s->host) - 1);   /* no printf per request */
+		memcpy(s->host, h.name, n);
+		s->host[n] = '\0';
+	} else {
 		ipaddr_format(&h.ip, s->host, sizeof(s->host));
 		dial_set_addr(&s->dial, &h.ip);
 	}
@@ -550,8 +595,7 @@ void session_head_continue(struct session *s)
 	if (!buf_pending(s->cin))
 		return;
 	if (!s->req) {
-		s->req = malloc(sizeof(*s->req));
-		if (!s->req) {
+		if (!(s->req = session_head_get())) {
 			session_close(s);
 			return;
 		}
@@ -762,12 +806,14 @@ static void session_client_event(struct loop *loop, struct session *s, uint32_t 
 		tunnel_event(s, true, revents);
 		break;
 	case SESS_FORWARD:
-		if ((revents & (EPOLLERR | EPOLLHUP)) && !(io->want & EPOLLIN)) {
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !session_forward_reads_client(s)) {
 			/* reset while we wait for the upstream: nobody is left to answer */
 			s->reason = "client went away";
 			session_close(s);
 			break;
 		}
+		if ((revents & EPOLLIN) && !session_forward_reads_client(s))
+			s->c_early = true;   /* pipelined bytes or a FIN: they wait in the socket */
 		session_forward(s);
 		break;
 	case SESS_REPLY:
@@ -796,18 +842,24 @@ static void session_io_upstream(struct loop *loop, struct io *io, uint32_t reven
 
 	switch (s->state) {
 	case SESS_CONNECT:
-		dial_io(&s->dial);
+		dial_io_events(&s->dial, revents);
 		break;
 	case SESS_TUNNEL:
 		tunnel_event(s, false, revents);
 		break;
 	case SESS_FORWARD:
-		if ((revents & (EPOLLERR | EPOLLHUP)) && !io->want) {
+		if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			s->u_readable = true;
+		if ((revents & (EPOLLERR | EPOLLHUP)) && !session_forward_reads_upstream(s) &&
+		    !session_forward_writes_upstream(s)) {
 			/* the upstream closed while we still write its bytes to the client: what it
 			 * sent is read later; stop the level-triggered hang-up from waking us */
+			s->u_early = true;
 			io_stop(loop, io);
 			break;
 		}
+		if ((revents & EPOLLIN) && !session_forward_reads_upstream(s))
+			s->u_early = true;
 		session_forward(s);
 		break;
 	case SESS_HEAD:

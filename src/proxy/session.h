@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/loop.h"
+#include "http/exchange.h"
 #include "http/head.h"
 #include "net/addr.h"
 #include "net/dial.h"
@@ -87,13 +88,19 @@ struct session {
 	struct buf *uin;             /* bytes from the upstream not yet consumed */
 	struct buf *out_c;           /* proxy-made bytes for the client */
 	struct buf *out_u;           /* rewritten request head for the upstream */
-	struct http_head *req, *resp;
+	struct http_head *req;       /* both from the thread's pool (session_head_get, ...) */
+	struct http_exchange *x;     /* the response side of a forwarded request (http/exchange) */
 	enum fwd_phase req_phase, resp_phase;
 	size_t req_ready, resp_ready;   /* framed body bytes at in->off awaiting the write */
 	bool close_after;            /* the client connection ends with this exchange */
 	bool upstream_reused;
 	bool req_had_body;
 	bool has_method;
+	/* Plain sockets keep EPOLLIN while an exchange does not read them (two epoll_ctl calls
+	 * per request saved); an event that comes anyway (pipelined bytes, a FIN, an early
+	 * response) sets the flag and interest drops until the exchange reads that side. */
+	bool c_early, u_early;
+	bool u_readable;             /* upstream: not known drained (epoll said readable since) */
 
 	/* upstream kept alive between forwarded requests */
 	bool u_idle;
@@ -185,6 +192,28 @@ void session_route(struct session *s);
 /* forward.c: absolute-form HTTP */
 int session_upstream_head(struct session *s, const char *path, size_t pathlen);
 void session_forward(struct session *s);
+
+/* Request heads and exchanges come from a small per-thread pool: no malloc per request, and
+ * an idle connection or a tunnel holds none. NULL on ENOMEM; put takes NULL. */
+struct http_head *session_head_get(void);
+void session_head_put(struct http_head *h);
+struct http_exchange *session_xchg_get(void);
+void session_xchg_put(struct http_exchange *x);
+void session_pool_trim(void);   /* the worker thread ends: free its pooled ones */
+/* Whether the forwarded exchange reads the client (request body) or the upstream (response)
+ * now: an event on a side it does not read is early (see c_early, u_early). */
+static inline bool session_forward_reads_client(const struct session *s)
+{
+	return s->req_phase == FWD_BODY && !s->req_ready;
+}
+static inline bool session_forward_reads_upstream(const struct session *s)
+{
+	return s->resp_phase == FWD_WAIT_HEAD || (s->resp_phase == FWD_BODY && !s->resp_ready);
+}
+static inline bool session_forward_writes_upstream(const struct session *s)
+{
+	return s->req_phase == FWD_HEAD_OUT || (s->req_phase == FWD_BODY && s->req_ready);
+}
 
 /* socks.c: SOCKS5 (RFC 1928, RFC 1929) on the same sessions */
 void socks_read(struct session *s);

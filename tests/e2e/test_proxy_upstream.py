@@ -13,8 +13,9 @@ class RawOrigin(TcpServer):
     connection is read and the connection closed without an answer (a kept-alive upstream that
     timed out just as the proxy reused it)."""
 
-    def __init__(self, reply, drop_reused=False):
-        self.reply, self.drop_reused = reply, drop_reused
+    def __init__(self, reply, drop_reused=False, pieces=1, close=False):
+        # pieces: the reply is sent in that many writes, 20 ms apart; close: then the connection ends
+        self.reply, self.drop_reused, self.pieces, self.close_after = reply, drop_reused, pieces, close
         self.requests = []
         super().__init__(self._serve)
 
@@ -31,8 +32,14 @@ class RawOrigin(TcpServer):
             self.requests.append((peer, head.split(b"\r\n")[0]))
             if self.drop_reused and served:
                 return
-            c.sendall(self.reply)
+            step = -(-len(self.reply) // self.pieces)
+            for i in range(0, len(self.reply), step):
+                c.sendall(self.reply[i:i + step])
+                if self.pieces > 1:
+                    time.sleep(0.02)
             served += 1
+            if self.close_after:
+                return
 
 
 def get(port, origin_port, path="/", n=1):
@@ -122,3 +129,39 @@ def test_idle_tunnel_closed_after_idle_timeout(proxy_factory, origin, password_h
         assert s.recv(4096) == b""          # closed by the proxy, not by the client's timeout
         took = time.time() - t0
         assert 0.4 < took < 3.0, took
+
+
+def test_response_framings_through_the_forward_path(proxy_factory, password_hash):
+    """The streamed exchange (http/exchange): a head and body arriving in pieces, a chunked body
+    kept chunked, and a body until close given to the client with Connection: close and ended by
+    the proxy's close, complete."""
+    cases = [
+        (dict(reply=b"HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\nabcdefghijklmnopqrstuvwxyz", pieces=5),
+         b"abcdefghijklmnopqrstuvwxyz", False),
+        (dict(reply=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+              pieces=3), b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", False),
+        (dict(reply=b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the origin closes", pieces=2,
+              close=True), b"until the origin closes", True),
+    ]
+    for kw, body, closes in cases:
+        o = RawOrigin(**kw)
+        try:
+            p = proxy_factory(base_config(o.port, password_hash))
+            with socket.create_connection(("127.0.0.1", p.port), timeout=5) as s:
+                s.sendall((f"GET http://127.0.0.1:{o.port}/ HTTP/1.1\r\nHost: x\r\n"
+                           f"Proxy-Authorization: {basic()}\r\n\r\n").encode())
+                got, deadline = b"", time.monotonic() + 5
+                while not got.endswith(body) and time.monotonic() < deadline:
+                    d = s.recv(4096)
+                    if not d:
+                        break
+                    got += d
+                head, _, rest = got.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200 OK"), got
+                assert rest == body, got
+                assert (b"Connection: close" in head) == closes, head
+                if closes:
+                    s.settimeout(5)
+                    assert s.recv(1) == b"", "until-close body: the proxy must close after it"
+        finally:
+            o.close()

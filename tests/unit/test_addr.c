@@ -447,12 +447,37 @@ static void test_cidr_set_add_many(void **state)
 	cidr_set_free(many);
 }
 
+/* IPv4 is formatted by hand (no sprintf per request): the same text as inet_ntop, always */
+static void test_format_ipv4_like_inet_ntop(void **state)
+{
+	(void)state;
+	struct ipaddr a = { .family = AF_INET };
+	char got[IPADDR_STRLEN], want[INET_ADDRSTRLEN];
+	uint32_t x = 0x9E3779B9u;
+
+	for (int i = 0; i < 20000; i++) {
+		if (i < 256) {
+			memset(a.a, i, 4);   /* every byte value in every position */
+			a.a[i % 4] = (uint8_t)(255 - i);
+		} else {
+			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+			memcpy(a.a, &x, 4);
+		}
+		assert_non_null(inet_ntop(AF_INET, a.a, want, sizeof(want)));
+		assert_int_equal(ipaddr_format(&a, got, sizeof(got)), 0);
+		assert_string_equal(got, want);
+		assert_int_equal(ipaddr_format(&a, got, strlen(want)), -ENOSPC);
+		assert_int_equal(ipaddr_format(&a, got, strlen(want) + 1), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ipv4_strict),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_format_sockaddr),
+		cmocka_unit_test(test_format_ipv4_like_inet_ntop),
 		cmocka_unit_test(test_cidr_parse),
 		cmocka_unit_test(test_cidr_contains),
 		cmocka_unit_test(test_cidr_set_small),
