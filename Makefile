@@ -107,9 +107,10 @@ test: deps-test check-layers
 	$(MAKE) -j2 SANITIZE=1 build/asan/iplock $(UNIT_BIN:$(BUILD)/%=build/asan/%)
 	$(MAKE) unit
 	$(MAKE) SANITIZE=1 unit
-	sh tools/e2e-both.sh "$(MAKE)" "$(MAKE) fuzz-bins"
+	@# once the plain run is done, while the slower ASan run goes on: the fuzz build, then the
+	@# Debian package (build, install, check, purge: docs/install.md)
+	sh tools/e2e-both.sh "$(MAKE)" "$(MAKE) fuzz-bins && sh tools/test-package.sh"
 	$(MAKE) fuzz-run
-	sh tools/test-package.sh   # the Debian package: build, install, check, purge (docs/install.md)
 
 check-layers:
 	@sh tools/check-layers.sh

@@ -212,7 +212,7 @@ def test_rotate_keep_old_overlap_then_stops(fleet, origin, store):
     for node in fleet.nodes:
         wait_status(node.port, origin.port, "carol", old, 407, timeout=20, poll=0.1)
         assert get(node.port, origin.port, "carol", new)[0] == 200
-    assert time.monotonic() - t_rot >= 14.5
+    assert time.monotonic() - t_rot >= 13.9   # expiry kept in whole seconds: 15 s less < 1 s
     # no overlap: the old password stops at once
     newer = users(store, "rotate", "carol").stdout.strip().split(":")[2].split("@")[0]
     for node in fleet.nodes:
