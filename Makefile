@@ -96,8 +96,10 @@ unit: $(UNIT_BIN)
 	@echo "== $(BUILD)/tests/test_store (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store
 	@echo "== $(BUILD)/tests/test_store_users (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store_users
 
+# E2E: the test files (tools/e2e-both.sh runs the ASan pass as two shards of them)
+E2E ?= tests/e2e
 e2e: $(BUILD)/iplock
-	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests/e2e
+	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider --durations=10 $(E2E)
 
 # The whole suite: plain build, then again under ASan+UBSan, then each fuzzer briefly.
 # Builds use both cores; unit tests run one at a time; the black-box suite runs against the plain
