@@ -2,6 +2,7 @@
 that echoes what it received, a running gate, and key creation through the real CLI. Every
 process started here is stopped by its own handle; every wait is bounded."""
 import json
+import re
 import subprocess
 import threading
 import time
@@ -135,7 +136,10 @@ class Gate:
             p = self.port if name == "plain" else free_port()
             self.ports[name] = p
             lines.append(f"listen = 127.0.0.1:{p} {opts}".rstrip())
-        lines += [f"db = {db}", f"mode = {mode}", f"access_log = {self.log}"]
+        lines += [f"db = {db}", f"mode = {mode}"]
+        # a key is said once in [gate]: extra may set its own access_log
+        if not re.search(r"^\s*access_log\s*=", extra, re.M):
+            lines.append(f"access_log = {self.log}")
         if upstream_port:
             lines.append(f"upstream = 127.0.0.1:{upstream_port}")
         lines.append(extra)
