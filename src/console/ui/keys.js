@@ -60,7 +60,8 @@ function keyList(main, opts) {
   const foot = h('div.card-foot');
   const head = h('div.card-head', {},
     h('div', {}, h('h2', {}, opts.title), h('p', {}, opts.blurb)),
-    isAdmin() ? button(`+ Create ${opts.kind} key`, () => openCreate(opts.kind, reload), 'primary') : null);
+    isAdmin() ? button(`+ Create ${opts.kind} key`, () => openCreate(opts.kind, reload), 'primary',
+                        { 'data-create': opts.kind }) : null);
   const card = h('section.card', { 'aria-label': opts.title }, head, body, foot);
   main.append(card);
   let cursors = [null];  // cursor of each page seen, for Previous

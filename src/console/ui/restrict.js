@@ -119,7 +119,10 @@ export async function openRestrict(k, opts) {
   function setRow(r, result) {
     r.valid = !result || result.ok;
     r.msg.textContent = result && !result.ok ? result.error : '';
-    r.ok.textContent = result && result.ok && result.canonical !== result.input ? `Saved as ${result.canonical}` : '';
+    // say so when the store will keep another spelling (not for the implied /32 or /128)
+    const plain = result && result.input.replace(/\/(32|128)$/, '');
+    r.ok.textContent = result && result.ok && result.canonical !== result.input && result.canonical !== plain
+      ? `Saved as ${result.canonical}` : '';
     for (const el of [r.ipIn, r.cidrIn]) {
       if (r.valid) el.removeAttribute('aria-invalid'); else el.setAttribute('aria-invalid', 'true');
     }
