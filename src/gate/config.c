@@ -17,15 +17,6 @@
 
 #include "net/host.h"
 
-struct route_acc {
-	char name[64];
-	char method[64];
-	char path[1025];
-	char resource[STORE_RESOURCE_MAX + 1];
-	bool publishable;
-	bool have_path;
-};
-
 struct parse_ctx {
 	struct gate_config *cfg;
 	const char *dir;
@@ -171,35 +162,12 @@ static const char *add_trusted(struct gate_config *cfg, const char *v)
 	return NULL;
 }
 
-static bool parse_bool(const char *v, bool *out)
-{
-	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1") ||
-	    !strcasecmp(v, "on")) {
-		*out = true;
-		return true;
-	}
-	if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0") ||
-	    !strcasecmp(v, "off")) {
-		*out = false;
-		return true;
-	}
-	return false;
-}
-
 static const char *flush_route(struct parse_ctx *p)
 {
-	const char *e;
-
 	if (!p->in_route)
 		return NULL;
 	p->in_route = false;
-	if (!p->route.have_path)
-		return "route needs path =";
-	if (!p->route.resource[0])
-		return "route needs resource =";
-	e = gate_routes_add(&p->cfg->routes, p->route.name, p->route.method[0] ? p->route.method : "*",
-			    p->route.path, p->route.resource, p->route.publishable);
-	return e;
+	return gate_route_acc_flush(&p->route, &p->cfg->routes);
 }
 
 static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
@@ -365,28 +333,7 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 
 static const char *on_route(struct parse_ctx *p, const char *name, const char *v)
 {
-	struct route_acc *r = &p->route;
-
-	if (!strcmp(name, "method")) {
-		if (strlen(v) >= sizeof(r->method))
-			return "method too long";
-		snprintf(r->method, sizeof(r->method), "%s", v);
-	} else if (!strcmp(name, "path")) {
-		if (strlen(v) >= sizeof(r->path))
-			return "path too long";
-		snprintf(r->path, sizeof(r->path), "%s", v);
-		r->have_path = true;
-	} else if (!strcmp(name, "resource")) {
-		if (!store_resource_valid(v))
-			return "resource must be 1-63 of a-z, 0-9, '_', '.'";
-		snprintf(r->resource, sizeof(r->resource), "%s", v);
-	} else if (!strcmp(name, "publishable")) {
-		if (!parse_bool(v, &r->publishable))
-			return "publishable must be true or false";
-	} else {
-		return "unknown key in [route] (method, path, resource, publishable)";
-	}
-	return NULL;
+	return gate_route_acc_key(&p->route, name, v);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)

@@ -9,37 +9,10 @@
 #include <stdint.h>
 
 #include "gate/keycache.h"
+#include "store/routes.h"
 #include "net/addr.h"
 
 #define GATE_KEY_TEXT_MAX 300   /* longest presented key we look at (Stripe: up to 255) */
-
-/* ---- routes ---- */
-
-struct gate_route {
-	char *name;
-	char *methods;      /* "*" or a comma list "GET,POST" (upper case) */
-	char *pattern;      /* path glob: '*' matches any run of bytes, '/' included */
-	char resource[STORE_RESOURCE_MAX + 1];
-	bool publishable;
-};
-
-struct gate_routes {
-	struct gate_route *v;
-	size_t n, cap;
-};
-
-/* Adds a route; NULL = ok, else why not. First match wins, in the order added. */
-const char *gate_routes_add(struct gate_routes *r, const char *name, const char *methods,
-			    const char *pattern, const char *resource, bool publishable);
-void gate_routes_free(struct gate_routes *r);
-/* Appends the built-in Stripe table (`routes = stripe`): charges, customers, payment_intents,
- * refunds, ... each as "/v1/<name>" and what is under it. Returns the routes added; *err is
- * NULL or why one could not be added. */
-size_t gate_routes_add_stripe(struct gate_routes *r, const char **err);
-/* The route for method and request target (the query string is ignored), or NULL. */
-const struct gate_route *gate_routes_match(const struct gate_routes *r, const char *method,
-					   size_t mlen, const char *target, size_t tlen);
-bool gate_glob(const char *pattern, const char *s, size_t n);
 
 /* ---- key extraction ---- */
 

@@ -29,6 +29,16 @@ int store_fail(struct store *st, int rc, const char *fmt, ...)
 }
 #define fail store_fail
 
+void store_rows_free(struct store_rows *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n * r->ncol; i++)
+		free(r->v[i]);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
 int store_grow(void *arr, size_t *cap, size_t n, size_t sz)
 {
 	void **p = arr;
@@ -314,8 +324,10 @@ void store_key_clear(struct key_info *k)
 		free(k->allow[i]);
 	free(k->allow);
 	free(k->perms);
+	free(k->note);
 	k->allow = NULL;
 	k->perms = NULL;
+	k->note = NULL;
 	k->n_allow = k->n_perms = 0;
 }
 
@@ -443,7 +455,8 @@ int store_data_version(struct store *st, int64_t *out)
 int store_usage_write(struct store *st, const struct usage_rec *recs, size_t n, int64_t now)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!recs[i].key_id[0] || recs[i].allowed < 0 || recs[i].denied < 0)
+		if (!recs[i].key_id[0] || recs[i].allowed < 0 || recs[i].denied < 0 ||
+		    recs[i].reported < 0)
 			return fail(st, -EINVAL, "bad usage record");
 	return st->ops->usage_write(st, recs, n, now - (int64_t)STORE_USAGE_DAYS * 86400);
 }
@@ -502,6 +515,8 @@ json_t *store_key_json(const struct key_info *k)
 	json_object_set_new(o, "rotated_from",
 			    k->rotated_from[0] ? json_string(k->rotated_from) : json_null());
 	json_object_set_new(o, "allow", allow);
+	json_object_set_new(o, "allow_mode", json_string(k->allow_report ? "report" : "enforce"));
+	json_object_set_new(o, "note", json_string(k->note ? k->note : ""));
 	json_object_set_new(o, "permissions", perms);
 	return o;
 }
@@ -522,6 +537,11 @@ static int tx_begin(struct store *st)
 	return st->ops->begin(st);
 }
 
+int store_tx_begin(struct store *st)
+{
+	return tx_begin(st);
+}
+
 static int tx_end(struct store *st, int rc)
 {
 	if (rc) {
@@ -538,6 +558,11 @@ static int tx_end(struct store *st, int rc)
 		memcpy(st->err, keep, sizeof(keep));
 	}
 	return rc;
+}
+
+int store_tx_end(struct store *st, int rc)
+{
+	return tx_end(st, rc);
 }
 
 static int audit(struct store *st, const char *actor, const char *id, const char *action,
@@ -564,6 +589,13 @@ out:
 	return rc;
 }
 
+int store_audit_text(struct store *st, const char *actor, const char *key_id, const char *action,
+		     const char *before, const char *after, const char *reason)
+{
+	return st->ops->audit_add(st, (int64_t)time(NULL), actor && actor[0] ? actor : "unknown",
+				  key_id, action, before, after, reason);
+}
+
 /* Finishes a change of key `id`: bumps its gen, reloads it and writes the audit record. */
 static int finish_change(struct store *st, const char *id, const char *action,
 			 const struct key_info *before, const char *actor, const char *reason,
@@ -582,6 +614,13 @@ static int finish_change(struct store *st, const char *id, const char *action,
 	else
 		store_key_clear(&after);
 	return rc;
+}
+
+int store_finish_change(struct store *st, const char *id, const char *action,
+			const struct key_info *before, const char *actor, const char *reason,
+			struct key_info *after_out)
+{
+	return finish_change(st, id, action, before, actor, reason, after_out);
 }
 
 static int add_entries(struct store *st, const char *id, const char *const *e, size_t n)
@@ -629,6 +668,11 @@ static int set_perm(struct store *st, const char *id, const char *resource,
 	return st->ops->perm_set(st, id, resource, level);
 }
 
+static int set_time(struct store *st, enum store_time_col col, const char *id, int64_t t)
+{
+	return st->ops->set_time(st, id, col, t);
+}
+
 /* Inserts a new key row with fresh id and secret; children are added by the caller. */
 static int insert_key(struct store *st, enum key_type type, enum key_mode mode,
 		      const char *name, const char *rotated_from, char *secret_out, size_t cap,
@@ -667,6 +711,15 @@ static int check_spec(struct store *st, const struct key_spec *spec)
 			    "(they are made to be public)");
 	if (spec->type != KEY_RESTRICTED && spec->n_perms)
 		return fail(st, -EINVAL, "permissions apply to restricted keys only");
+	if (spec->note && strlen(spec->note) > STORE_NOTE_MAX)
+		return fail(st, -EINVAL, "note longer than %d bytes", STORE_NOTE_MAX);
+	if (spec->expires_at && spec->expires_at <= (int64_t)time(NULL))
+		return fail(st, -EINVAL, "expires_at must be in the future");
+	if (spec->expires_at < 0)
+		return fail(st, -EINVAL, "expires_at must be in the future");
+	if (spec->type == KEY_PUBLISHABLE && spec->allow_report)
+		return fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
+			    "(they are made to be public)");
 	return 0;
 }
 
@@ -688,6 +741,23 @@ int store_key_create(struct store *st, const struct key_spec *spec, const char *
 		rc = set_perm(st, id, spec->perms[i].resource, spec->perms[i].level);
 	if (rc)
 		goto out;
+	if (spec->expires_at && (rc = set_time(st, STORE_COL_EXPIRES, id, spec->expires_at)))
+		goto out;
+	if ((spec->note && spec->note[0]) || spec->allow_report) {
+		char *note = spec->note && spec->note[0] ? strdup(spec->note) : NULL;
+		if (spec->note && spec->note[0] && !note) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (note)
+			secret_redact(note, strlen(note));
+		const char *p[3] = { id, note, spec->allow_report ? "1" : "0" };
+		rc = st->ops->sql(st, "UPDATE keys SET note = $2, allow_report = CAST($3 AS INTEGER) "
+				  "WHERE id = $1", p, 3, NULL);
+		free(note);
+		if (rc)
+			goto out;
+	}
 	rc = finish_change(st, id, "create", NULL, actor, NULL, info_out);
 out:
 	rc = tx_end(st, rc);
@@ -708,6 +778,11 @@ static int load_live(struct store *st, const char *id, struct key_info *k)
 		return fail(st, -EPERM, "key %s is revoked", id);
 	}
 	return 0;
+}
+
+int store_load_live(struct store *st, const char *id, struct key_info *k)
+{
+	return load_live(st, id, k);
 }
 
 int store_key_restrict(struct store *st, const char *id, bool clear,
@@ -793,11 +868,6 @@ int store_key_perm(struct store *st, const char *id, const char *resource,
 	return store_key_perms(st, id, &p, 1, actor);
 }
 
-static int set_time(struct store *st, enum store_time_col col, const char *id, int64_t t)
-{
-	return st->ops->set_time(st, id, col, t);
-}
-
 int store_key_rotate(struct store *st, const char *id, int64_t expire_in_s, const char *actor,
 		     char *secret_out, size_t cap, struct key_info *info_out)
 {
@@ -821,6 +891,12 @@ int store_key_rotate(struct store *st, const char *id, int64_t expire_in_s, cons
 		rc = set_perm(st, nid, old.perms[i].resource, old.perms[i].level);
 	if (rc)
 		goto out;
+	if (old.note || old.allow_report) {
+		const char *p[3] = { nid, old.note, old.allow_report ? "1" : "0" };
+		if ((rc = st->ops->sql(st, "UPDATE keys SET note = $2, allow_report = "
+				       "CAST($3 AS INTEGER) WHERE id = $1", p, 3, NULL)))
+			goto out;
+	}
 	exp = now + expire_in_s;
 	if (old.expires_at && old.expires_at < exp)
 		exp = old.expires_at;

@@ -71,6 +71,8 @@ struct key_info {
 	int64_t revoked_at;     /* unix seconds; 0 = not revoked */
 	char rotated_from[STORE_ID_MAX]; /* "" when not made by rotation */
 	int64_t gen;            /* change counter: bumped by every change of this key */
+	char *note;             /* free text, NULL when empty (heap-owned) */
+	bool allow_report;      /* report-only: outside the allowlist is counted, not refused */
 	char **allow;           /* allowlist entry texts, sorted */
 	size_t n_allow;
 	struct key_perm *perms; /* sorted by resource */
@@ -86,6 +88,9 @@ struct key_spec {
 	size_t n_allow;
 	const struct key_perm *perms;
 	size_t n_perms;
+	const char *note;               /* NULL = none (at most STORE_NOTE_MAX bytes) */
+	int64_t expires_at;             /* 0 = never; else in the future */
+	bool allow_report;              /* the allowlist starts report-only */
 };
 
 struct audit_record {
@@ -222,6 +227,7 @@ struct usage_rec {
 	int64_t hour;           /* unix seconds at the start of the hour */
 	int64_t last_used;      /* unix seconds of the latest request counted here */
 	int64_t allowed, denied;
+	int64_t reported;       /* allowed but outside a report-only allowlist ("would refuse") */
 };
 
 /* Adds n records in one transaction (counts add up, the latest last_used wins) and drops
@@ -233,5 +239,85 @@ int store_usage_get(struct store *st, const char *key_id, int64_t *last_used, ch
 
 /* JSON form of a key (never the secret; hash omitted). Caller owns the reference. */
 json_t *store_key_json(const struct key_info *k);
+
+/* ---- console (store_console.c): users, API tokens, key pages, audit queries ---- */
+
+#define STORE_NOTE_MAX     1000  /* bytes of a key's note */
+#define STORE_USER_MAX     64    /* bytes of a console user or token name: [A-Za-z0-9_.@-] */
+#define STORE_HASH_MAX     160   /* a password hash's text */
+#define STORE_TOKEN_ID_LEN 20    /* "tok_" + 16 letters/digits */
+#define STORE_TOKEN_BODY   40    /* random letters/digits after "ilc_" */
+#define STORE_TOKEN_MAX    (4 + STORE_TOKEN_BODY + 1)
+
+struct console_user {
+	char name[STORE_USER_MAX + 1];
+	char hash[STORE_HASH_MAX];
+	char role[8];                   /* "admin" or "viewer" */
+	int64_t created;
+};
+
+struct console_token {
+	char id[STORE_TOKEN_ID_LEN + 1];
+	char name[STORE_USER_MAX + 1];
+	char hash[SHA256_HEX_LEN + 1];  /* SHA-256 hex of the token text: the text is never kept */
+	char masked[SECRET_MASK_MAX];
+	char scope[8];                  /* "read" or "write" */
+	int64_t created;
+	char created_by[STORE_USER_MAX + 16];
+};
+
+/* True when s is a valid user or token name. */
+bool store_user_name_valid(const char *s);
+
+/* Users: add (-EEXIST when taken), get (-ENOENT), list (by name; free()), remove (-ENOENT).
+ * hash is a pwhash (core/pwhash.h); role "admin" or "viewer". Changes are audited. */
+int store_user_add(struct store *st, const char *name, const char *hash, const char *role,
+		   const char *actor);
+int store_user_get(struct store *st, const char *name, struct console_user *out);
+int store_user_list(struct store *st, struct console_user **out, size_t *n);
+int store_user_remove(struct store *st, const char *name, const char *actor);
+
+/* API tokens: the text ("ilc_" + 40 letters/digits) goes to secret_out (cap >=
+ * STORE_TOKEN_MAX) once; only its SHA-256 is stored. scope "read" or "write". */
+int store_token_create(struct store *st, const char *name, const char *scope, const char *actor,
+		       char *secret_out, size_t cap, struct console_token *out);
+int store_token_get_by_hash(struct store *st, const char *sha256_hex, struct console_token *out);
+int store_token_list(struct store *st, struct console_token **out, size_t *n);
+int store_token_revoke(struct store *st, const char *id, const char *actor);
+
+/* Key changes for the console, each one transaction and one audit record. name/note NULL =
+ * keep. The allowlist replacement validates every entry first; reason goes to the audit. */
+int store_key_set_note(struct store *st, const char *id, const char *name, const char *note,
+		       const char *actor);
+int store_key_set_report(struct store *st, const char *id, bool report, const char *actor);
+int store_key_allow_replace(struct store *st, const char *id, const char *const *entries,
+			    size_t n, const char *actor, const char *reason);
+
+/* One page of keys, newest first (created, then id, descending), with their children and last
+ * use. Filters may be NULL: type "secret" "restricted" "publishable" "org" or "standard"
+ * (secret + publishable); mode "live" "test"; status "active" "revoked" "all"; search (part
+ * of name or note, case-insensitive; a key id; or a key's last 4). after_id "" = first page. */
+struct key_query {
+	const char *type, *mode, *status, *search;
+	size_t limit;                   /* 1-100 */
+	int64_t after_created;
+	char after_id[STORE_ID_MAX];
+	int64_t now;
+};
+struct key_listed {
+	struct key_info k;
+	int64_t last_used;              /* 0 = never */
+	char last_client[STORE_CLIENT_MAX];
+};
+int store_key_page(struct store *st, const struct key_query *q, struct key_listed **out,
+		   size_t *n, bool *has_more);
+void store_key_page_free(struct key_listed *v, size_t n);
+
+/* Audit records newest first, filtered by key id and/or actor (NULL = any), seq below
+ * before_seq (0 = from the newest); at most limit; *has_more when more match. */
+int store_audit_query(struct store *st, const char *key_id, const char *actor,
+		      int64_t before_seq, size_t limit,
+		      int (*cb)(const struct audit_record *r, void *arg), void *arg,
+		      bool *has_more);
 
 #endif

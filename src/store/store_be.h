@@ -9,12 +9,23 @@
 #include "store/store.h"
 
 /* Both backends write this schema version (their migration lists have this many entries). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum store_time_col {
 	STORE_COL_EXPIRES = 0,  /* keys.expires_at */
 	STORE_COL_REVOKED,      /* keys.revoked_at */
 };
+
+/* Rows of a generic statement as text: cell (i, j) is v[i * ncol + j], NULL for SQL NULL. */
+struct store_rows {
+	size_t n, ncol;
+	char **v;
+};
+void store_rows_free(struct store_rows *r);
+static inline const char *store_cell(const struct store_rows *r, size_t i, size_t j)
+{
+	return r->v[i * r->ncol + j];
+}
 
 struct store_ops {
 	const char *name;                       /* "sqlite", "postgresql" */
@@ -49,10 +60,7 @@ struct store_ops {
 			enum perm_level level);
 	/* moves key id to a fresh store version (gen), higher than every earlier one */
 	int (*bump)(struct store *st, const char *id);
-	int (*set_time)(struct store *st, const char *id, /* Both backends write this schema version (their migration lists have this many entries). */
-#define STORE_SCHEMA_VERSION 2
-
-enum store_time_col col, int64_t t);
+	int (*set_time)(struct store *st, const char *id, enum store_time_col col, int64_t t);
 	int (*audit_add)(struct store *st, int64_t time, const char *actor, const char *id,
 			 const char *action, const char *before, const char *after,
 			 const char *reason);
@@ -64,6 +72,10 @@ enum store_time_col col, int64_t t);
 			   int64_t prune_before);
 	int (*usage_get)(struct store *st, const char *key_id, int64_t *last_used,
 			 char *last_client, size_t cap, struct usage_rec **hours, size_t *n);
+	/* one statement with text parameters $1..$np (NULL = SQL NULL), the same SQL on both
+	 * backends; rows (may be NULL for a command) receives every row as text */
+	int (*sql)(struct store *st, const char *sql, const char *const *p, size_t np,
+		   struct store_rows *rows);
 	/* change feed (NULL: the backend has none) */
 	int (*listen)(struct store *st);
 	int (*wait_change)(struct store *st, int timeout_ms, int64_t *version);
@@ -81,6 +93,20 @@ extern const struct store_ops store_pg_ops;
 
 int store_fail(struct store *st, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* store.c's transaction and change helpers, for store_console.c: tx_end rolls back when rc
+ * is non-zero (keeping the error) and returns rc or the commit's error. */
+int store_tx_begin(struct store *st);
+int store_tx_end(struct store *st, int rc);
+/* A key change: loads a live (not revoked) key inside the transaction ... */
+int store_load_live(struct store *st, const char *id, struct key_info *k);
+/* ... then, after the writes, bumps its version, reloads it and writes the audit record. */
+int store_finish_change(struct store *st, const char *id, const char *action,
+			const struct key_info *before, const char *actor, const char *reason,
+			struct key_info *after_out);
+/* An audit record with JSON texts given as they are (users, tokens). */
+int store_audit_text(struct store *st, const char *actor, const char *key_id, const char *action,
+		     const char *before, const char *after, const char *reason);
 
 /* Grows *arr (elements of size sz) so index *n fits; 0 or -ENOMEM. */
 int store_grow(void *arr, size_t *cap, size_t n, size_t sz);

@@ -69,6 +69,27 @@ static const char *const migrations[] = {
 	"  denied BIGINT NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (key_id, client, hour));"
 	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
+	/* 2 -> 3: console (key note and report-only allowlists, console users and API tokens,
+	 * the key list's keyset index, audit by key and by actor) */
+	"ALTER TABLE keys ADD COLUMN note TEXT;"
+	"ALTER TABLE keys ADD COLUMN allow_report INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX keys_list ON keys(created, id);"
+	"ALTER TABLE key_usage_hourly ADD COLUMN reported BIGINT NOT NULL DEFAULT 0;"
+	"CREATE TABLE console_users ("
+	"  name TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL,"
+	"  role TEXT NOT NULL CHECK (role IN ('admin','viewer')),"
+	"  created BIGINT NOT NULL);"
+	"CREATE TABLE console_tokens ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  masked TEXT NOT NULL,"
+	"  scope TEXT NOT NULL CHECK (scope IN ('read','write')),"
+	"  created BIGINT NOT NULL,"
+	"  created_by TEXT NOT NULL);"
+	"CREATE INDEX audit_key ON audit(key_id, seq);"
+	"CREATE INDEX audit_actor ON audit(actor, seq);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -77,7 +98,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSIO
 #define MIGRATE_LOCK "7151020391"
 
 #define KEY_COLS "id, hash, masked, type, mode, name, created, COALESCE(expires_at, 0), " \
-	"COALESCE(revoked_at, 0), COALESCE(rotated_from, ''), gen"
+	"COALESCE(revoked_at, 0), COALESCE(rotated_from, ''), gen, note, allow_report"
 
 struct pg {
 	PGconn *conn;
@@ -315,6 +336,10 @@ static void row_to_key(const PGresult *r, int row, struct key_info *k)
 	k->revoked_at = strtoll(PQgetvalue(r, row, 8), NULL, 10);
 	copy_val(k->rotated_from, sizeof(k->rotated_from), r, row, 9);
 	k->gen = strtoll(PQgetvalue(r, row, 10), NULL, 10);
+	/* NULL on a failed copy: shown as no note */
+	k->note = !PQgetisnull(r, row, 11) && PQgetvalue(r, row, 11)[0] ?
+		  strdup(PQgetvalue(r, row, 11)) : NULL;
+	k->allow_report = atoi(PQgetvalue(r, row, 12)) != 0;
 }
 
 static int pg_key_row(struct store *st, bool by_hash, const char *arg, struct key_info *out)
@@ -419,8 +444,8 @@ static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **o
 	}
 	for (int i = 0; i < rows && !rc; i++) {
 		row_to_key(r, i, &keys[i]);
-		rc = split_children(&keys[i], PQgetisnull(r, i, 11) ? NULL : PQgetvalue(r, i, 11),
-				    PQgetisnull(r, i, 12) ? NULL : PQgetvalue(r, i, 12));
+		rc = split_children(&keys[i], PQgetisnull(r, i, 13) ? NULL : PQgetvalue(r, i, 13),
+				    PQgetisnull(r, i, 14) ? NULL : PQgetvalue(r, i, 14));
 	}
 	PQclear(r);
 	if (rc) {
@@ -687,7 +712,7 @@ static int pg_reconnect(struct store *st)
 static int pg_usage_write(struct store *st, const struct usage_rec *r, size_t n,
 			  int64_t prune_before)
 {
-	char a[3][24];
+	char a[4][24];
 	int rc;
 
 	/* not a key change: no version lock, so it never waits for (or delays) key writers */
@@ -704,11 +729,14 @@ static int pg_usage_write(struct store *st, const struct usage_rec *r, size_t n,
 		snprintf(a[0], sizeof(a[0]), "%" PRId64, r[i].hour);
 		snprintf(a[1], sizeof(a[1]), "%" PRId64, r[i].allowed);
 		snprintf(a[2], sizeof(a[2]), "%" PRId64, r[i].denied);
-		const char *p2[5] = { r[i].key_id, r[i].client, a[0], a[1], a[2] };
-		rc = cmd(st, "INSERT INTO key_usage_hourly (key_id, client, hour, allowed, denied) "
-			 "VALUES ($1, $2, $3::bigint, $4::bigint, $5::bigint) ON CONFLICT (key_id, "
-			 "client, hour) DO UPDATE SET allowed = key_usage_hourly.allowed + "
-			 "excluded.allowed, denied = key_usage_hourly.denied + excluded.denied", 5, p2);
+		snprintf(a[3], sizeof(a[3]), "%" PRId64, r[i].reported);
+		const char *p2[6] = { r[i].key_id, r[i].client, a[0], a[1], a[2], a[3] };
+		rc = cmd(st, "INSERT INTO key_usage_hourly (key_id, client, hour, allowed, denied, "
+			 "reported) VALUES ($1, $2, $3::bigint, $4::bigint, $5::bigint, $6::bigint) "
+			 "ON CONFLICT (key_id, client, hour) DO UPDATE SET allowed = "
+			 "key_usage_hourly.allowed + excluded.allowed, denied = key_usage_hourly.denied "
+			 "+ excluded.denied, reported = key_usage_hourly.reported + excluded.reported",
+			 6, p2);
 	}
 	if (!rc) {
 		snprintf(a[0], sizeof(a[0]), "%" PRId64, prune_before);
@@ -737,7 +765,7 @@ static int pg_usage_get(struct store *st, const char *key_id, int64_t *last_used
 			snprintf(last_client, cap, "%s", PQgetvalue(r, 0, 1));
 	}
 	PQclear(r);
-	r = q(st, "SELECT client, hour, allowed, denied FROM key_usage_hourly WHERE key_id = $1 "
+	r = q(st, "SELECT client, hour, allowed, denied, reported FROM key_usage_hourly WHERE key_id = $1 "
 	      "ORDER BY hour, client COLLATE \"C\"", 1, p, PGRES_TUPLES_OK);
 	if (!r)
 		return -EIO;
@@ -753,11 +781,51 @@ static int pg_usage_get(struct store *st, const char *key_id, int64_t *last_used
 		h[i].hour = strtoll(PQgetvalue(r, i, 1), NULL, 10);
 		h[i].allowed = strtoll(PQgetvalue(r, i, 2), NULL, 10);
 		h[i].denied = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		h[i].reported = strtoll(PQgetvalue(r, i, 4), NULL, 10);
 	}
 	PQclear(r);
 	*hours = h;
 	*n = (size_t)rows;
 	return 0;
+}
+
+static int pg_sql(struct store *st, const char *sql, const char *const *p, size_t np,
+		  struct store_rows *rows)
+{
+	PGresult *r = PQexecParams(PG(st)->conn, sql, (int)np, NULL, p, NULL, NULL, 0);
+	ExecStatusType es = PQresultStatus(r);
+
+	if (rows)
+		memset(rows, 0, sizeof(*rows));
+	if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
+		fail_pg(st, r ? PQresultErrorMessage(r) : PQerrorMessage(PG(st)->conn));
+		PQclear(r);
+		return -EIO;
+	}
+	if (rows && es == PGRES_TUPLES_OK) {
+		size_t n = (size_t)PQntuples(r), nc = (size_t)PQnfields(r);
+		char **v = n && nc ? calloc(n * nc, sizeof(*v)) : NULL;
+		if (n && nc && !v)
+			goto nomem;
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < nc; j++)
+				if (!PQgetisnull(r, (int)i, (int)j) &&
+				    !(v[i * nc + j] = strdup(PQgetvalue(r, (int)i, (int)j)))) {
+					rows->v = v;
+					rows->n = n;
+					rows->ncol = nc;
+					store_rows_free(rows);
+					goto nomem;
+				}
+		rows->v = v;
+		rows->n = n;
+		rows->ncol = nc;
+	}
+	PQclear(r);
+	return 0;
+nomem:
+	PQclear(r);
+	return store_fail(st, -ENOMEM, "out of memory");
 }
 
 const struct store_ops store_pg_ops = {
@@ -786,6 +854,7 @@ const struct store_ops store_pg_ops = {
 	.data_version = pg_data_version,
 	.usage_write = pg_usage_write,
 	.usage_get = pg_usage_get,
+	.sql = pg_sql,
 	.listen = pg_listen,
 	.wait_change = pg_wait_change,
 	.reconnect = pg_reconnect,

@@ -57,6 +57,27 @@ static const char *const migrations[] = {
 	"  denied INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (key_id, client, hour));"
 	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
+	/* 2 -> 3: console (key note and report-only allowlists, console users and API tokens,
+	 * the key list's keyset index, audit by key and by actor) */
+	"ALTER TABLE keys ADD COLUMN note TEXT;"
+	"ALTER TABLE keys ADD COLUMN allow_report INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX keys_list ON keys(created, id);"
+	"ALTER TABLE key_usage_hourly ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE console_users ("
+	"  name TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL,"
+	"  role TEXT NOT NULL CHECK (role IN ('admin','viewer')),"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE console_tokens ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  masked TEXT NOT NULL,"
+	"  scope TEXT NOT NULL CHECK (scope IN ('read','write')),"
+	"  created INTEGER NOT NULL,"
+	"  created_by TEXT NOT NULL);"
+	"CREATE INDEX audit_key ON audit(key_id, seq);"
+	"CREATE INDEX audit_actor ON audit(actor, seq);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -93,7 +114,7 @@ enum stmt_id {
 };
 
 #define KEY_COLS "id, hash, masked, type, mode, name, created, expires_at, revoked_at, " \
-	"rotated_from, gen"
+	"rotated_from, gen, note, allow_report"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_KEY_BY_ID] = "SELECT " KEY_COLS " FROM keys WHERE id = ?1",
@@ -125,19 +146,24 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USAGE_LAST] = "INSERT INTO key_usage (key_id, last_used, last_client) VALUES (?1, ?2, ?3) "
 		"ON CONFLICT (key_id) DO UPDATE SET last_used = excluded.last_used, "
 		"last_client = excluded.last_client WHERE excluded.last_used >= key_usage.last_used",
-	[ST_USAGE_HOUR] = "INSERT INTO key_usage_hourly (key_id, client, hour, allowed, denied) "
-		"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key_id, client, hour) DO UPDATE SET "
+	[ST_USAGE_HOUR] = "INSERT INTO key_usage_hourly (key_id, client, hour, allowed, denied, "
+		"reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key_id, client, hour) DO UPDATE SET "
 		"allowed = key_usage_hourly.allowed + excluded.allowed, "
-		"denied = key_usage_hourly.denied + excluded.denied",
+		"denied = key_usage_hourly.denied + excluded.denied, "
+		"reported = key_usage_hourly.reported + excluded.reported",
 	[ST_USAGE_PRUNE] = "DELETE FROM key_usage_hourly WHERE hour < ?1",
 	[ST_USAGE_GET_LAST] = "SELECT last_used, last_client FROM key_usage WHERE key_id = ?1",
-	[ST_USAGE_GET_HOURS] = "SELECT client, hour, allowed, denied FROM key_usage_hourly "
+	[ST_USAGE_GET_HOURS] = "SELECT client, hour, allowed, denied, reported FROM key_usage_hourly "
 		"WHERE key_id = ?1 ORDER BY hour, client",
 };
+
+#define SQL_CACHE 48     /* generic statements kept prepared (the console's handful of shapes) */
 
 struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_COUNT];
+	struct { char *sql; sqlite3_stmt *s; } cache[SQL_CACHE];
+	unsigned cache_next;
 };
 
 #define DB(st) (((struct sq *)(st)->be)->db)
@@ -232,6 +258,10 @@ static void sq_close(struct store *st)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(q->stmt[i]);
+	for (int i = 0; i < SQL_CACHE; i++) {
+		sqlite3_finalize(q->cache[i].s);
+		free(q->cache[i].sql);
+	}
 	sqlite3_close(q->db);
 	free(q);
 	st->be = NULL;
@@ -314,6 +344,9 @@ static void row_to_key(sqlite3_stmt *s, struct key_info *k)
 	k->revoked_at = sqlite3_column_int64(s, 8);
 	copy_col(k->rotated_from, sizeof(k->rotated_from), s, 9);
 	k->gen = sqlite3_column_int64(s, 10);
+	const char *note = (const char *)sqlite3_column_text(s, 11);
+	k->note = note && note[0] ? strdup(note) : NULL;   /* NULL on failure: shown as none */
+	k->allow_report = sqlite3_column_int(s, 12) != 0;
 }
 
 static int sq_key_row(struct store *st, bool by_hash, const char *arg, struct key_info *out)
@@ -565,6 +598,7 @@ static int sq_usage_write(struct store *st, const struct usage_rec *r, size_t n,
 		sqlite3_bind_int64(s, 3, r[i].hour);
 		sqlite3_bind_int64(s, 4, r[i].allowed);
 		sqlite3_bind_int64(s, 5, r[i].denied);
+		sqlite3_bind_int64(s, 6, r[i].reported);
 		rc = step_done(st, s);
 	}
 	if (!rc) {
@@ -614,6 +648,7 @@ static int sq_usage_get(struct store *st, const char *key_id, int64_t *last_used
 		u->hour = sqlite3_column_int64(s, 1);
 		u->allowed = sqlite3_column_int64(s, 2);
 		u->denied = sqlite3_column_int64(s, 3);
+		u->reported = sqlite3_column_int64(s, 4);
 	}
 	if (rc != SQLITE_DONE) {
 		rc = fail_db(st);
@@ -625,6 +660,86 @@ static int sq_usage_get(struct store *st, const char *key_id, int64_t *last_used
 	*hours = h;
 	*n = cnt;
 	return 0;
+}
+
+/* A generic statement, prepared once per SQL text (a small round-robin cache). */
+static sqlite3_stmt *sql_prepare(struct store *st, const char *sql)
+{
+	struct sq *q = st->be;
+
+	for (int i = 0; i < SQL_CACHE; i++)
+		if (q->cache[i].sql && !strcmp(q->cache[i].sql, sql)) {
+			sqlite3_reset(q->cache[i].s);
+			sqlite3_clear_bindings(q->cache[i].s);
+			return q->cache[i].s;
+		}
+	sqlite3_stmt *s = NULL;
+	char *copy = strdup(sql);
+	if (!copy || sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+	    SQLITE_OK) {
+		free(copy);
+		return NULL;
+	}
+	unsigned slot = q->cache_next++ % SQL_CACHE;
+	sqlite3_finalize(q->cache[slot].s);
+	free(q->cache[slot].sql);
+	q->cache[slot].sql = copy;
+	q->cache[slot].s = s;
+	return s;
+}
+
+static int sq_sql(struct store *st, const char *sql, const char *const *p, size_t np,
+		  struct store_rows *rows)
+{
+	sqlite3_stmt *s = sql_prepare(st, sql);
+	size_t cap = 0, cnt = 0;
+	char **v = NULL;
+	int rc, ncol;
+
+	if (rows)
+		memset(rows, 0, sizeof(*rows));
+	if (!s)
+		return fail_db(st);
+	for (size_t i = 0; i < np; i++) {
+		char name[24];
+		snprintf(name, sizeof(name), "$%zu", i + 1);
+		int idx = sqlite3_bind_parameter_index(s, name);
+		if (idx > 0 && p[i])
+			sqlite3_bind_text(s, idx, p[i], -1, SQLITE_STATIC);
+	}
+	ncol = sqlite3_column_count(s);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!rows)
+			continue;
+		for (int j = 0; j < ncol; j++) {
+			const unsigned char *t = sqlite3_column_text(s, j);
+			if (store_grow(&v, &cap, cnt, sizeof(*v)))
+				goto nomem;
+			v[cnt] = NULL;
+			if (t && !(v[cnt] = strdup((const char *)t)))
+				goto nomem;
+			cnt++;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rc = fail_db(st);
+		goto fail;
+	}
+	sqlite3_reset(s);
+	if (rows) {
+		rows->v = v;
+		rows->ncol = (size_t)ncol;
+		rows->n = ncol ? cnt / (size_t)ncol : 0;
+	}
+	return 0;
+nomem:
+	rc = store_fail(st, -ENOMEM, "out of memory");
+fail:
+	sqlite3_reset(s);
+	for (size_t i = 0; i < cnt; i++)
+		free(v[i]);
+	free(v);
+	return rc;
 }
 
 const struct store_ops store_sqlite_ops = {
@@ -651,4 +766,5 @@ const struct store_ops store_sqlite_ops = {
 	.data_version = sq_data_version,
 	.usage_write = sq_usage_write,
 	.usage_get = sq_usage_get,
+	.sql = sq_sql,
 };

@@ -1,0 +1,698 @@
+/* store_console.c: what the console needs of the store (store.h, "console"): console users,
+ * API tokens, key note and report-only flag, whole-allowlist replacement, key pages by keyset
+ * pagination and audit queries. Written once over the backends' generic statement (the same
+ * SQL text on SQLite and PostgreSQL: $N parameters, CAST, row values), so both behave alike. */
+#include "store/store_be.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define fail store_fail
+
+static int64_t cell_i64(const struct store_rows *r, size_t i, size_t j)
+{
+	const char *c = store_cell(r, i, j);
+
+	return c ? strtoll(c, NULL, 10) : 0;
+}
+
+static void cell_copy(char *dst, size_t cap, const struct store_rows *r, size_t i, size_t j)
+{
+	const char *c = store_cell(r, i, j);
+
+	snprintf(dst, cap, "%s", c ? c : "");
+}
+
+bool store_user_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > STORE_USER_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool role_valid(const char *r)
+{
+	return r && (!strcmp(r, "admin") || !strcmp(r, "viewer"));
+}
+
+static char *user_json(const char *name, const char *role)
+{
+	json_t *j = json_pack("{s:s, s:s}", "name", name, "role", role);
+	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(j);
+	return t;
+}
+
+/* ---- users ---- */
+
+int store_user_add(struct store *st, const char *name, const char *hash, const char *role,
+		   const char *actor)
+{
+	struct store_rows r = { 0 };
+	char created[24], *after = NULL;
+	int rc;
+
+	if (!store_user_name_valid(name))
+		return fail(st, -EINVAL, "bad user name (1-%d of A-Z a-z 0-9 _ . @ -)", STORE_USER_MAX);
+	if (!role_valid(role))
+		return fail(st, -EINVAL, "role must be admin or viewer");
+	if (!hash || strlen(hash) >= STORE_HASH_MAX)
+		return fail(st, -EINVAL, "bad password hash");
+	snprintf(created, sizeof(created), "%" PRId64, (int64_t)time(NULL));
+	if ((rc = store_tx_begin(st)))
+		return rc;
+	const char *p[4] = { name, hash, role, created };
+	if ((rc = st->ops->sql(st, "SELECT name FROM console_users WHERE name = $1", p, 1, &r)))
+		goto out;
+	if (r.n) {
+		rc = fail(st, -EEXIST, "user %s already exists", name);
+		goto out;
+	}
+	if ((rc = st->ops->sql(st, "INSERT INTO console_users (name, hash, role, created) VALUES "
+			       "($1, $2, $3, CAST($4 AS BIGINT))", p, 4, NULL)))
+		goto out;
+	if (!(after = user_json(name, role))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_audit_text(st, actor, NULL, "user.add", NULL, after, NULL);
+out:
+	free(after);
+	store_rows_free(&r);
+	return store_tx_end(st, rc);
+}
+
+int store_user_get(struct store *st, const char *name, struct console_user *out)
+{
+	struct store_rows r = { 0 };
+	const char *p[1] = { name };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = st->ops->sql(st, "SELECT name, hash, role, created FROM console_users "
+			       "WHERE name = $1", p, 1, &r)))
+		return rc;
+	if (!r.n) {
+		store_rows_free(&r);
+		return fail(st, -ENOENT, "no such user");
+	}
+	cell_copy(out->name, sizeof(out->name), &r, 0, 0);
+	cell_copy(out->hash, sizeof(out->hash), &r, 0, 1);
+	cell_copy(out->role, sizeof(out->role), &r, 0, 2);
+	out->created = cell_i64(&r, 0, 3);
+	store_rows_free(&r);
+	return 0;
+}
+
+int store_user_list(struct store *st, struct console_user **out, size_t *n)
+{
+	struct store_rows r = { 0 };
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = st->ops->sql(st, "SELECT name, role, created FROM console_users ORDER BY name",
+			       NULL, 0, &r)))
+		return rc;
+	if (r.n && !(*out = calloc(r.n, sizeof(**out)))) {
+		store_rows_free(&r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		cell_copy((*out)[i].name, sizeof((*out)[i].name), &r, i, 0);
+		cell_copy((*out)[i].role, sizeof((*out)[i].role), &r, i, 1);
+		(*out)[i].created = cell_i64(&r, i, 2);
+	}
+	*n = r.n;
+	store_rows_free(&r);
+	return 0;
+}
+
+int store_user_remove(struct store *st, const char *name, const char *actor)
+{
+	struct store_rows r = { 0 };
+	const char *p[1] = { name };
+	char *before = NULL;
+	int rc;
+
+	if ((rc = store_tx_begin(st)))
+		return rc;
+	if ((rc = st->ops->sql(st, "DELETE FROM console_users WHERE name = $1 RETURNING role", p,
+			       1, &r)))
+		goto out;
+	if (!r.n) {
+		rc = fail(st, -ENOENT, "no such user: %.64s", name);
+		goto out;
+	}
+	if (!(before = user_json(name, store_cell(&r, 0, 0) ? store_cell(&r, 0, 0) : ""))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_audit_text(st, actor, NULL, "user.remove", before, NULL, NULL);
+out:
+	free(before);
+	store_rows_free(&r);
+	return store_tx_end(st, rc);
+}
+
+/* ---- API tokens ---- */
+
+static char *token_json(const struct console_token *t)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "id", t->id, "name", t->name, "scope",
+			      t->scope, "masked", t->masked);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
+int store_token_create(struct store *st, const char *name, const char *scope, const char *actor,
+		       char *secret_out, size_t cap, struct console_token *out)
+{
+	struct console_token t = { 0 };
+	struct store_rows r = { 0 };
+	char created[24], *after = NULL;
+	int rc;
+
+	if (!store_user_name_valid(name))
+		return fail(st, -EINVAL, "bad token name (1-%d of A-Z a-z 0-9 _ . @ -)", STORE_USER_MAX);
+	if (!scope || (strcmp(scope, "read") && strcmp(scope, "write")))
+		return fail(st, -EINVAL, "scope must be read or write");
+	if (cap < STORE_TOKEN_MAX)
+		return fail(st, -ENOBUFS, "token buffer too small");
+	memcpy(t.id, "tok_", 4);
+	memcpy(secret_out, "ilc_", 4);
+	if (secret_random_alnum(t.id + 4, STORE_TOKEN_ID_LEN - 4) ||
+	    secret_random_alnum(secret_out + 4, STORE_TOKEN_BODY))
+		return fail(st, -EIO, "random source failed");
+	secret_out[4 + STORE_TOKEN_BODY] = '\0';
+	secret_sha256_hex(secret_out, 4 + STORE_TOKEN_BODY, t.hash);
+	secret_mask(secret_out, 4 + STORE_TOKEN_BODY, t.masked);
+	snprintf(t.name, sizeof(t.name), "%s", name);
+	snprintf(t.scope, sizeof(t.scope), "%s", scope);
+	snprintf(t.created_by, sizeof(t.created_by), "%s", actor ? actor : "unknown");
+	t.created = (int64_t)time(NULL);
+	snprintf(created, sizeof(created), "%" PRId64, t.created);
+	if ((rc = store_tx_begin(st)))
+		goto wipe;
+	const char *p[7] = { t.id, t.name, t.hash, t.masked, t.scope, created, t.created_by };
+	if ((rc = st->ops->sql(st, "SELECT id FROM console_tokens WHERE name = $2", p, 2, &r)))
+		goto out;
+	if (r.n) {
+		rc = fail(st, -EEXIST, "a token named %s already exists", name);
+		goto out;
+	}
+	if ((rc = st->ops->sql(st, "INSERT INTO console_tokens (id, name, hash, masked, scope, "
+			       "created, created_by) VALUES ($1, $2, $3, $4, $5, "
+			       "CAST($6 AS BIGINT), $7)", p, 7, NULL)))
+		goto out;
+	if (!(after = token_json(&t))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_audit_text(st, actor, NULL, "token.create", NULL, after, NULL);
+out:
+	free(after);
+	store_rows_free(&r);
+	rc = store_tx_end(st, rc);
+wipe:
+	if (rc)
+		memset(secret_out, 0, cap);
+	else if (out)
+		*out = t;
+	return rc;
+}
+
+#define TOKEN_COLS "id, name, hash, masked, scope, created, created_by"
+
+static void row_to_token(const struct store_rows *r, size_t i, struct console_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	cell_copy(t->id, sizeof(t->id), r, i, 0);
+	cell_copy(t->name, sizeof(t->name), r, i, 1);
+	cell_copy(t->hash, sizeof(t->hash), r, i, 2);
+	cell_copy(t->masked, sizeof(t->masked), r, i, 3);
+	cell_copy(t->scope, sizeof(t->scope), r, i, 4);
+	t->created = cell_i64(r, i, 5);
+	cell_copy(t->created_by, sizeof(t->created_by), r, i, 6);
+}
+
+int store_token_get_by_hash(struct store *st, const char *sha256_hex, struct console_token *out)
+{
+	struct store_rows r = { 0 };
+	const char *p[1] = { sha256_hex };
+	int rc;
+
+	if ((rc = st->ops->sql(st, "SELECT " TOKEN_COLS " FROM console_tokens WHERE hash = $1", p,
+			       1, &r)))
+		return rc;
+	if (!r.n) {
+		store_rows_free(&r);
+		return fail(st, -ENOENT, "no such token");
+	}
+	row_to_token(&r, 0, out);
+	store_rows_free(&r);
+	return 0;
+}
+
+int store_token_list(struct store *st, struct console_token **out, size_t *n)
+{
+	struct store_rows r = { 0 };
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = st->ops->sql(st, "SELECT " TOKEN_COLS " FROM console_tokens ORDER BY created, id",
+			       NULL, 0, &r)))
+		return rc;
+	if (r.n && !(*out = calloc(r.n, sizeof(**out)))) {
+		store_rows_free(&r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r.n; i++)
+		row_to_token(&r, i, &(*out)[i]);
+	*n = r.n;
+	store_rows_free(&r);
+	return 0;
+}
+
+int store_token_revoke(struct store *st, const char *id, const char *actor)
+{
+	struct store_rows r = { 0 };
+	struct console_token t;
+	const char *p[1] = { id };
+	char *before = NULL;
+	int rc;
+
+	if ((rc = store_tx_begin(st)))
+		return rc;
+	if ((rc = st->ops->sql(st, "DELETE FROM console_tokens WHERE id = $1 RETURNING " TOKEN_COLS,
+			       p, 1, &r)))
+		goto out;
+	if (!r.n) {
+		rc = fail(st, -ENOENT, "no such token: %.64s", id);
+		goto out;
+	}
+	row_to_token(&r, 0, &t);
+	if (!(before = token_json(&t))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_audit_text(st, actor, NULL, "token.revoke", before, NULL, NULL);
+out:
+	free(before);
+	store_rows_free(&r);
+	return store_tx_end(st, rc);
+}
+
+/* ---- key changes ---- */
+
+int store_key_set_note(struct store *st, const char *id, const char *name, const char *note,
+		       const char *actor)
+{
+	struct key_info before = { 0 };
+	char nbuf[STORE_NAME_MAX + 1], *nt = NULL;
+	int rc;
+
+	if (name && strlen(name) > STORE_NAME_MAX)
+		return fail(st, -EINVAL, "name longer than %d bytes", STORE_NAME_MAX);
+	if (note && strlen(note) > STORE_NOTE_MAX)
+		return fail(st, -EINVAL, "note longer than %d bytes", STORE_NOTE_MAX);
+	if (!name && !note)
+		return fail(st, -EINVAL, "nothing to change (name, note)");
+	if ((rc = store_tx_begin(st)))
+		return rc;
+	if ((rc = store_load_live(st, id, &before)))
+		goto out;
+	/* names and notes are listed everywhere: a key pasted into them is stored masked */
+	snprintf(nbuf, sizeof(nbuf), "%s", name ? name : before.name);
+	secret_redact(nbuf, strlen(nbuf));
+	if (!(nt = strdup(note ? note : (before.note ? before.note : "")))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	secret_redact(nt, strlen(nt));
+	const char *p[3] = { id, nbuf, nt[0] ? nt : NULL };
+	if ((rc = st->ops->sql(st, "UPDATE keys SET name = $2, note = $3 WHERE id = $1", p, 3, NULL)))
+		goto out;
+	rc = store_finish_change(st, id, "edit", &before, actor, NULL, NULL);
+out:
+	free(nt);
+	store_key_clear(&before);
+	return store_tx_end(st, rc);
+}
+
+int store_key_set_report(struct store *st, const char *id, bool report, const char *actor)
+{
+	struct key_info before = { 0 };
+	int rc;
+
+	if ((rc = store_tx_begin(st)))
+		return rc;
+	if ((rc = store_load_live(st, id, &before)))
+		goto out;
+	if (before.type == KEY_PUBLISHABLE) {
+		rc = fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
+			  "(they are made to be public)");
+		goto out;
+	}
+	const char *p[2] = { id, report ? "1" : "0" };
+	if ((rc = st->ops->sql(st, "UPDATE keys SET allow_report = CAST($2 AS INTEGER) WHERE id = $1",
+			       p, 2, NULL)))
+		goto out;
+	rc = store_finish_change(st, id, report ? "report" : "enforce", &before, actor, NULL, NULL);
+out:
+	store_key_clear(&before);
+	return store_tx_end(st, rc);
+}
+
+int store_key_allow_replace(struct store *st, const char *id, const char *const *entries,
+			    size_t n, const char *actor, const char *reason)
+{
+	struct key_info before = { 0 };
+	char canon[STORE_ENTRY_MAX + 1];
+	int rc;
+
+	/* every entry is checked before anything is written: a bad one changes nothing */
+	for (size_t i = 0; i < n; i++) {
+		const char *why = store_entry_canon(entries[i], canon, sizeof(canon));
+		if (why)
+			return fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", entries[i], why);
+	}
+	if ((rc = store_tx_begin(st)))
+		return rc;
+	if ((rc = store_load_live(st, id, &before)))
+		goto out;
+	if (before.type == KEY_PUBLISHABLE && n) {
+		rc = fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
+			  "(they are made to be public)");
+		goto out;
+	}
+	if ((rc = st->ops->allow_clear(st, id)))
+		goto out;
+	for (size_t i = 0; i < n && !rc; i++) {
+		store_entry_canon(entries[i], canon, sizeof(canon));
+		rc = st->ops->allow_add(st, id, canon);
+	}
+	if (rc)
+		goto out;
+	rc = store_finish_change(st, id, "restrict", &before, actor, reason, NULL);
+out:
+	store_key_clear(&before);
+	return store_tx_end(st, rc);
+}
+
+/* ---- key pages ---- */
+
+void store_key_page_free(struct key_listed *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_key_clear(&v[i].k);
+	free(v);
+}
+
+/* A LIKE pattern matching s anywhere, lower case, with '\' escaping. */
+static char *like_pattern(const char *s)
+{
+	size_t n = strlen(s);
+	char *p = malloc(2 * n + 3), *o = p;
+
+	if (!p)
+		return NULL;
+	*o++ = '%';
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%' || c == '_' || c == '\\')
+			*o++ = '\\';
+		*o++ = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+	}
+	*o++ = '%';
+	*o = '\0';
+	return p;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int perm_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct key_perm *)a)->resource, ((const struct key_perm *)b)->resource);
+}
+
+/* Allowlists and permissions of every key of the page: two statements whatever its size. */
+static int page_children(struct store *st, struct key_listed *v, size_t n)
+{
+	static const char *const sqls[2] = {
+		"SELECT key_id, entry FROM allow WHERE key_id IN (",
+		"SELECT key_id, resource, level FROM perms WHERE key_id IN (",
+	};
+	const char **p = calloc(n, sizeof(*p));
+	char *sql = malloc(80 + n * 8);
+	int rc = 0;
+
+	if (!p || !sql) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		p[i] = v[i].k.id;
+	for (int which = 0; which < 2 && !rc; which++) {
+		struct store_rows r = { 0 };
+		size_t o = (size_t)sprintf(sql, "%s", sqls[which]);
+		for (size_t i = 0; i < n; i++)
+			o += (size_t)sprintf(sql + o, "%s$%zu", i ? "," : "", i + 1);
+		sprintf(sql + o, ")");
+		if ((rc = st->ops->sql(st, sql, p, n, &r)))
+			break;
+		for (size_t i = 0; i < r.n && !rc; i++) {
+			const char *kid = store_cell(&r, i, 0);
+			struct key_info *k = NULL;
+			for (size_t j = 0; j < n && !k; j++)
+				if (kid && !strcmp(v[j].k.id, kid))
+					k = &v[j].k;
+			if (!k)
+				continue;
+			if (which == 0) {
+				char **na = realloc(k->allow, (k->n_allow + 1) * sizeof(*na));
+				if (!na || !(na[k->n_allow] = strdup(store_cell(&r, i, 1) ?
+								      store_cell(&r, i, 1) : ""))) {
+					if (na)
+						k->allow = na;
+					rc = -ENOMEM;
+					break;
+				}
+				k->allow = na;
+				k->n_allow++;
+			} else {
+				struct key_perm *np = realloc(k->perms, (k->n_perms + 1) * sizeof(*np));
+				if (!np) {
+					rc = -ENOMEM;
+					break;
+				}
+				k->perms = np;
+				struct key_perm *kp = &k->perms[k->n_perms++];
+				cell_copy(kp->resource, sizeof(kp->resource), &r, i, 1);
+				kp->level = PERM_NONE;
+				perm_level_parse(store_cell(&r, i, 2) ? store_cell(&r, i, 2) : "", &kp->level);
+			}
+		}
+		store_rows_free(&r);
+	}
+	/* the same byte order on both backends */
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (v[i].k.n_allow > 1)
+			qsort(v[i].k.allow, v[i].k.n_allow, sizeof(char *), str_cmp);
+		if (v[i].k.n_perms > 1)
+			qsort(v[i].k.perms, v[i].k.n_perms, sizeof(struct key_perm), perm_cmp);
+	}
+out:
+	free(p);
+	free(sql);
+	return rc;
+}
+
+int store_key_page(struct store *st, const struct key_query *q, struct key_listed **out,
+		   size_t *n, bool *has_more)
+{
+	char sql[1400], now[24], lim[24], after_c[24], *like = NULL;
+	const char *p[10];
+	size_t np = 0, o = 0;
+	struct store_rows r = { 0 };
+	struct key_listed *v = NULL;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	*has_more = false;
+	if (q->limit < 1 || q->limit > 100)
+		return fail(st, -EINVAL, "limit must be 1-100");
+#define ADD(...) (o += (size_t)snprintf(sql + o, sizeof(sql) - o, __VA_ARGS__))
+	ADD("SELECT k.id, k.hash, k.masked, k.type, k.mode, k.name, k.created, k.expires_at, "
+	    "k.revoked_at, k.rotated_from, k.gen, k.note, k.allow_report, u.last_used, "
+	    "u.last_client FROM keys k LEFT JOIN key_usage u ON u.key_id = k.id WHERE 1 = 1");
+	if (q->type && !strcmp(q->type, "standard")) {
+		ADD(" AND k.type IN ('secret', 'publishable')");
+	} else if (q->type) {
+		enum key_type t;
+		if (!key_type_parse(q->type, &t))
+			return fail(st, -EINVAL, "type must be secret, restricted, publishable, org or "
+				    "standard");
+		p[np++] = q->type;
+		ADD(" AND k.type = $%zu", np);
+	}
+	if (q->mode) {
+		enum key_mode m;
+		if (!key_mode_parse(q->mode, &m))
+			return fail(st, -EINVAL, "mode must be live or test");
+		p[np++] = q->mode;
+		ADD(" AND k.mode = $%zu", np);
+	}
+	snprintf(now, sizeof(now), "%" PRId64, q->now);
+	if (q->status && !strcmp(q->status, "active")) {
+		p[np++] = now;
+		ADD(" AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > "
+		    "CAST($%zu AS BIGINT))", np);
+	} else if (q->status && !strcmp(q->status, "revoked")) {
+		ADD(" AND k.revoked_at IS NOT NULL");
+	} else if (q->status && strcmp(q->status, "all")) {
+		return fail(st, -EINVAL, "status must be active, revoked or all");
+	}
+	if (q->search && q->search[0]) {
+		if (strlen(q->search) > STORE_NAME_MAX)
+			return fail(st, -EINVAL, "search text longer than %d bytes", STORE_NAME_MAX);
+		if (!(like = like_pattern(q->search)))
+			return -ENOMEM;
+		p[np++] = like;
+		p[np++] = q->search;
+		ADD(" AND (lower(k.name) LIKE $%zu ESCAPE '\\' OR lower(COALESCE(k.note, '')) LIKE "
+		    "$%zu ESCAPE '\\' OR k.id = $%zu", np - 1, np - 1, np);
+		/* the last 4 of a key: the masked form ends in them */
+		if (strlen(q->search) == 4)
+			ADD(" OR substr(k.masked, length(k.masked) - 3) = $%zu", np);
+		ADD(")");
+	}
+	if (q->after_id[0]) {
+		snprintf(after_c, sizeof(after_c), "%" PRId64, q->after_created);
+		p[np++] = after_c;
+		p[np++] = q->after_id;
+		ADD(" AND (k.created < CAST($%zu AS BIGINT) OR (k.created = CAST($%zu AS BIGINT) AND "
+		    "k.id < $%zu))", np - 1, np - 1, np);
+	}
+	snprintf(lim, sizeof(lim), "%zu", q->limit + 1);
+	p[np++] = lim;
+	ADD(" ORDER BY k.created DESC, k.id DESC LIMIT CAST($%zu AS BIGINT)", np);
+#undef ADD
+	if (o >= sizeof(sql)) {
+		rc = fail(st, -EINVAL, "query too long");
+		goto out;
+	}
+	if ((rc = st->ops->sql(st, sql, p, np, &r)))
+		goto out;
+	size_t cnt = r.n > q->limit ? q->limit : r.n;
+	*has_more = r.n > q->limit;
+	if (cnt && !(v = calloc(cnt, sizeof(*v)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		struct key_info *k = &v[i].k;
+		cell_copy(k->id, sizeof(k->id), &r, i, 0);
+		cell_copy(k->hash, sizeof(k->hash), &r, i, 1);
+		cell_copy(k->masked, sizeof(k->masked), &r, i, 2);
+		key_type_parse(store_cell(&r, i, 3) ? store_cell(&r, i, 3) : "", &k->type);
+		key_mode_parse(store_cell(&r, i, 4) ? store_cell(&r, i, 4) : "", &k->mode);
+		cell_copy(k->name, sizeof(k->name), &r, i, 5);
+		k->created = cell_i64(&r, i, 6);
+		k->expires_at = cell_i64(&r, i, 7);
+		k->revoked_at = cell_i64(&r, i, 8);
+		cell_copy(k->rotated_from, sizeof(k->rotated_from), &r, i, 9);
+		k->gen = cell_i64(&r, i, 10);
+		const char *note = store_cell(&r, i, 11);
+		k->note = note && note[0] ? strdup(note) : NULL;
+		k->allow_report = cell_i64(&r, i, 12) != 0;
+		v[i].last_used = cell_i64(&r, i, 13);
+		cell_copy(v[i].last_client, sizeof(v[i].last_client), &r, i, 14);
+	}
+	if (cnt && (rc = page_children(st, v, cnt)))
+		goto out;
+	*out = v;
+	*n = cnt;
+	v = NULL;
+out:
+	if (v)
+		store_key_page_free(v, cnt);
+	store_rows_free(&r);
+	free(like);
+	return rc;
+}
+
+/* ---- audit ---- */
+
+int store_audit_query(struct store *st, const char *key_id, const char *actor,
+		      int64_t before_seq, size_t limit,
+		      int (*cb)(const struct audit_record *r, void *arg), void *arg,
+		      bool *has_more)
+{
+	char sql[400], lim[24], before[24];
+	const char *p[4];
+	size_t np = 0, o = 0;
+	struct store_rows r = { 0 };
+	int rc;
+
+	*has_more = false;
+	if (limit < 1 || limit > 1000)
+		return fail(st, -EINVAL, "limit must be 1-1000");
+	o += (size_t)snprintf(sql + o, sizeof(sql) - o, "SELECT seq, time, actor, key_id, action, "
+			      "before, after, reason FROM audit WHERE 1 = 1");
+	if (key_id) {
+		p[np++] = key_id;
+		o += (size_t)snprintf(sql + o, sizeof(sql) - o, " AND key_id = $%zu", np);
+	}
+	if (actor) {
+		p[np++] = actor;
+		o += (size_t)snprintf(sql + o, sizeof(sql) - o, " AND actor = $%zu", np);
+	}
+	if (before_seq > 0) {
+		snprintf(before, sizeof(before), "%" PRId64, before_seq);
+		p[np++] = before;
+		o += (size_t)snprintf(sql + o, sizeof(sql) - o, " AND seq < CAST($%zu AS BIGINT)", np);
+	}
+	snprintf(lim, sizeof(lim), "%zu", limit + 1);
+	p[np++] = lim;
+	snprintf(sql + o, sizeof(sql) - o, " ORDER BY seq DESC LIMIT CAST($%zu AS BIGINT)", np);
+	if ((rc = st->ops->sql(st, sql, p, np, &r)))
+		return rc;
+	*has_more = r.n > limit;
+	for (size_t i = 0; i < r.n && i < limit; i++) {
+		struct audit_record a = {
+			.seq = cell_i64(&r, i, 0),
+			.time = cell_i64(&r, i, 1),
+			.actor = store_cell(&r, i, 2),
+			.key_id = store_cell(&r, i, 3),
+			.action = store_cell(&r, i, 4),
+			.before = store_cell(&r, i, 5),
+			.after = store_cell(&r, i, 6),
+			.reason = store_cell(&r, i, 7),
+		};
+		if (cb(&a, arg))
+			break;
+	}
+	store_rows_free(&r);
+	return 0;
+}
