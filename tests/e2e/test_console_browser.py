@@ -514,11 +514,14 @@ def test_csrf_and_session_expiry(env, browser):
 def test_phone_width(env, browser):
     d = browser
     login(d, env, ADMIN, ADMIN_PW)
-    d.set_window_size(390, 844)
+    # a phone's viewport (a headless window cannot be made narrower than 500 px)
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                      {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
     try:
+        d.refresh()
         css(d, "tr[data-key-id]")
         # no sideways scrolling of the page at phone width
         assert d.execute_script("return document.documentElement.scrollWidth") <= 400
         shot(env, d, "keys-phone")
     finally:
-        d.set_window_size(1280, 900)
+        d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -199,7 +199,10 @@ function keyMenu(k, label, reload) {
       b.addEventListener('click', () => { closeMenu(false); fn(btn); });
       return b;
     });
-    menu.append(...buttons);
+    buttons.forEach((b) => {
+      if (b.classList.contains('danger')) menu.append(h('hr', { role: 'separator' }));
+      menu.append(b);
+    });
     menu.addEventListener('keydown', (ev) => {
       const i = buttons.indexOf(document.activeElement);
       if (ev.key === 'ArrowDown') { ev.preventDefault(); buttons[(i + 1) % buttons.length].focus(); }
