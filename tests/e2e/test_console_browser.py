@@ -34,6 +34,7 @@ ADMIN, ADMIN_PW = "alice", "alice-password-1"
 VIEWER, VIEWER_PW = "victor", "victor-password-1"
 ALLOWED = ("127.0.0.2", "127.0.0.3")
 OTHER = "127.0.0.9"          # uses the key before the restriction, refused after it
+EGRESS = ("127.0.0.2", "127.0.0.4")   # the proxy fleet's egress as the console knows it
 MSG_IP = "The API key provided does not allow requests from your IP address."
 
 ROUTES = """
@@ -58,7 +59,7 @@ class Console:
         self.port = free_port()
         self.config = Path(tmp) / f"console-{self.port}.ini"
         self.config.write_text(f"[console]\nlisten = 127.0.0.1:{self.port}\ndb = {db}\n"
-                               f"gate = {gate_ini}\n{extra}\n")
+                               f"routes = {gate_ini}\negress = {' '.join(EGRESS)}\n{extra}\n")
         self.stderr = open(Path(tmp) / f"console-{self.port}.err", "w+")
         self.proc = subprocess.Popen([IPLOCK, "console", "-c", str(self.config)],
                                      stdout=subprocess.DEVNULL, stderr=self.stderr)
@@ -322,6 +323,8 @@ def test_whole_flow(env, browser):
     assert OTHER in refused and ALLOWED[0] not in refused
     other_row = next(r for r in refused.splitlines() if OTHER in r)
     assert "2" in other_row.split(OTHER, 1)[1]   # its request count
+    egress = d.find_element(By.ID, "missing-egress").text
+    assert EGRESS[1] in egress and EGRESS[0] not in egress
     assert "Suggested" in warning.text
     shot(env, d, "restrict-check-before-saving")
     save = d.find_element(By.ID, "ip-save")
@@ -429,6 +432,9 @@ def test_report_only_then_enforce(env, browser):
     row = d.find_element(By.CSS_SELECTOR, ".ip-row")
     row.find_elements(By.TAG_NAME, "input")[0].send_keys("127.0.0.2")
     d.find_element(By.CSS_SELECTOR, "dialog input[value=report]").click()
+    click(d, "#ip-save")
+    # the fleet's other egress address is missing: confirm over that warning
+    click(d, "#ip-confirm")
     click(d, "#ip-save")
     wait(d, EC.invisibility_of_element_located((By.CSS_SELECTOR, "dialog")))
     k = env["api"].call("GET", f"/keys/{kid}")

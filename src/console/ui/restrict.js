@@ -204,8 +204,12 @@ export async function openRestrict(k, opts) {
         const check = await api.checkAllowlist(k.id, list);
         if (check.needs_confirm) { showCheck(check); return; }
       }
+      // never enforce a new list for a moment on the way to report-only: report mode first,
+      // and leaving report mode only once the new list is in place
+      const modeChanged = list.length && mode !== (detail.allowlist_mode || 'enforce');
+      if (modeChanged && mode === 'report') await api.setAllowlistMode(k.id, mode);
       await api.saveAllowlist(k.id, list, confirmed);
-      if (list.length && mode !== (detail.allowlist_mode || 'enforce')) await api.setAllowlistMode(k.id, mode);
+      if (modeChanged && mode === 'enforce') await api.setAllowlistMode(k.id, mode);
       dlg.close();
       toast(list.length ? `IP restrictions saved: ${plural(list.length, 'entry', 'entries')}${mode === 'report' ? ' (report only)' : ''}`
                         : 'IP restrictions removed: the key works from any address');
