@@ -22,7 +22,14 @@ function show(field, v) {
 }
 
 // One line per difference: + added, − removed, ~ changed.
-export function diffLines(before, after) {
+const asObject = (v) => {
+  if (typeof v !== 'string') return v;
+  try { return JSON.parse(v); } catch (e) { return { value: v }; }
+};
+
+export function diffLines(rawBefore, rawAfter) {
+  const before = asObject(rawBefore);
+  const after = asObject(rawAfter);
   const b = before || {};
   const a = after || {};
   const lines = [];
