@@ -32,8 +32,9 @@ DEB_BUILD := gcc make clang node-llhttp libc-ares-dev libssl-dev libinih-dev lib
              libjansson-dev libsystemd-dev libcmocka-dev libarchive-dev libpq-dev
 DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks python3-socksio python3-httpx \
              git nginx-light sqlite3 postgresql
-# The console's browser tests (tests/e2e/test_console_browser.py): headless chromium via selenium.
-DEB_TEST  += chromium chromium-driver python3-selenium
+# The console's browser tests (tests/e2e/test_console_browser.py): headless chromium via selenium;
+# faketime moves the console's wall clock past a session's timeout.
+DEB_TEST  += chromium chromium-driver python3-selenium faketime
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server
 # How missing packages get installed; tests/e2e/test_makefile.py swaps in a stand-in.
 DEPS_CMD  ?= sh tools/deps.sh

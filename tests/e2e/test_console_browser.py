@@ -30,6 +30,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 ADMIN, ADMIN_PW = "alice", "alice-password-1"
 VIEWER, VIEWER_PW = "victor", "victor-password-1"
 ALLOWED = ("127.0.0.2", "127.0.0.3")
@@ -55,14 +56,15 @@ resource = refund
 class Console:
     """A running `iplock console` on the store; stop() ends it by its handle."""
 
-    def __init__(self, tmp, db, gate_ini, extra=""):
+    def __init__(self, tmp, db, gate_ini, extra="", env=None):
         self.port = free_port()
         self.config = Path(tmp) / f"console-{self.port}.ini"
         self.config.write_text(f"[console]\nlisten = 127.0.0.1:{self.port}\ndb = {db}\n"
                                f"routes = {gate_ini}\negress = {' '.join(EGRESS)}\n{extra}\n")
         self.stderr = open(Path(tmp) / f"console-{self.port}.err", "w+")
         self.proc = subprocess.Popen([IPLOCK, "console", "-c", str(self.config)],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                     env=dict(os.environ, **(env or {})))
         try:
             wait_port("127.0.0.1", self.port)
         except TimeoutError:
@@ -503,16 +505,28 @@ def test_csrf_and_session_expiry(env, browser):
     """, env["api"].csrf)
     assert res == [[403, "csrf_missing"], [403, "csrf_invalid"]]
     assert len(env["api"].call("GET", "/keys?limit=100")["data"]) == before
-    # a console whose sessions end after 1 s idle: the UI goes back to sign-in and says why
-    short = Console(env["tmp"], env["db"], env["gate"].config, extra="session_idle = 1")
+    # session expiry: a second console on the same store whose wall clock the test moves
+    # (libfaketime, monotonic time untouched) past the idle timeout; the UI goes back to
+    # sign-in and says why
+    clock = env["tmp"] / "console-clock"
+    clock.write_text("+0\n")
+    short = Console(env["tmp"], env["db"], env["gate"].config, extra="session_idle = 60", env={
+        "LD_PRELOAD": FAKETIME, "FAKETIME_TIMESTAMP_FILE": str(clock), "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"})
     try:
         login(d, {"console": short}, ADMIN, ADMIN_PW)
-        shot(env, d, "keys-session")
-        time.sleep(1.5)
         d.find_element(By.XPATH, "//nav//a[contains(., 'Audit log')]").click()
+        css(d, "#audit-list")
+        clock.write_text("+61s\n")
+        d.find_element(By.XPATH, "//nav//a[contains(., 'API keys')]").click()
         note = css(d, ".form-note")
         assert "expired" in note.text.lower()
+        shot(env, d, "login-expired")
         assert d.find_elements(By.CSS_SELECTOR, "input[name=username]")
+        # signing in again lands on the page that was asked for
+        login(d, {"console": short}, ADMIN, ADMIN_PW)
+        css(d, "tr[data-key-id]")
     finally:
         short.stop()
 
