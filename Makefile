@@ -24,6 +24,13 @@ SRC      := $(shell find src -name '*.c' ! -path src/main.c | sort)
 OBJ      := $(SRC:%.c=$(BUILD)/obj/%.o)
 LLHTTP_OBJ := $(BUILD)/obj/llhttp/api.o $(BUILD)/obj/llhttp/http.o $(BUILD)/obj/llhttp/llhttp.o
 LIBOBJ   := $(OBJ) $(LLHTTP_OBJ)
+# The console's UI: every file under src/console/ui/ embedded in the binary (tools/gen-assets.sh
+# writes an assembler file with one .incbin per file; the list is picked up by wildcard and a
+# changed list regenerates it).
+CONSOLE_UI := $(shell find src/console/ui -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
+CONSOLE_UI_LIST := $(BUILD)/gen/console_ui.list
+$(shell mkdir -p $(BUILD)/gen && (echo '$(CONSOLE_UI)' | cmp -s - $(CONSOLE_UI_LIST) || echo '$(CONSOLE_UI)' > $(CONSOLE_UI_LIST)))
+LIBOBJ   += $(BUILD)/obj/gen/console_assets.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -71,6 +78,14 @@ $(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@echo "  CC $<"
 	@$(CC) -I$(LLHTTP_INC_DIR) -std=c17 $(OPT) -g $(SANFLAGS) -w -c -o $@ $<
 
+$(BUILD)/gen/console_assets.S: $(CONSOLE_UI) $(CONSOLE_UI_LIST) tools/gen-assets.sh
+	@mkdir -p $(dir $@)
+	@sh tools/gen-assets.sh src/console/ui $(CONSOLE_UI) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.S
+	@mkdir -p $(dir $@)
+	@echo "  AS $<"
+	@$(CC) -c -o $@ $<
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"
@@ -101,7 +116,7 @@ check-layers:
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
-FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/fuzz/obj/llhttp/http.o build/fuzz/obj/llhttp/llhttp.o
+FUZZ_LIBOBJ := $(SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/llhttp/api.o build/fuzz/obj/llhttp/http.o build/fuzz/obj/llhttp/llhttp.o build/obj/gen/console_assets.o
 
 build/fuzz/obj/src/%.o: src/%.c
 	@mkdir -p $(dir $@)

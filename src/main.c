@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{ "webhook", webhook_main, "sign or verify Stripe-Signature webhook headers" },
 	{ "gate", gate_main, "API-key gate: IP-locked keys, reverse proxy or forward-auth" },
 	{ "keys", keys_main, "manage API keys: create, restrict, rotate, revoke, audit" },
+	{ "console", console_main, "web dashboard and management API for keys and their IP restrictions" },
 	{ "echo", echo_main, "tiny HTTP(S) server answering GET /ip with the caller's address" },
 	{ "verify", verify_main, "prove every egress address exits as expected and is accepted by an API" },
 	{ "tunnel", tunnel_main, "local port forwards through the proxy (databases, SFTP, LDAP leave from its egress IPs)" },

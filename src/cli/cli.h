@@ -12,6 +12,7 @@ int echo_main(int argc, char **argv);
 int scan_main(int argc, char **argv);
 int webhook_main(int argc, char **argv);
 int tunnel_main(int argc, char **argv);
+int console_main(int argc, char **argv);
 
 /* fprintf(stderr, ...) with every API key or webhook secret in the text masked (prefix and
  * last 4): the way every subcommand prints an error that may quote user input. */

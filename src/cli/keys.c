@@ -22,9 +22,11 @@ static const char usage_text[] =
 	"                         create a key; prints the full key once\n"
 	"  list                   every key (masked), with status and allowlist\n"
 	"  show ID                one key\n"
-	"  restrict ID [--allow ADDR|CIDR]... [--remove ADDR|CIDR]... [--clear]\n"
+	"  restrict ID [--allow ADDR|CIDR]... [--remove ADDR|CIDR]... [--clear] [--report|--enforce]\n"
 	"                         change the IP allowlist (empty list = any address);\n"
-	"                         --allow/--remove take one entry or a list: 10.0.0.0/8,192.0.2.7\n"
+	"                         --allow/--remove take one entry or a list: 10.0.0.0/8,192.0.2.7;\n"
+	"                         --report: outside the list is allowed but counted and flagged\n"
+	"                         (Iplock-Ip-Validation: would-refuse); --enforce: refused again\n"
 	"  perm ID RESOURCE=none|read|write...   set permissions of a restricted key\n"
 	"  rotate ID [--expire-old now|1h|24h|7d|MINUTES]\n"
 	"                         new key with the same settings; old one expires (max 7d)\n"
@@ -435,6 +437,7 @@ static int cmd_restrict(struct store *st, struct opts *o, int argc, char **argv)
 {
 	struct strlist *add = &o->list_a, *rem = &o->list_b;
 	bool clear = false;
+	int mode = -1;          /* 1 report-only, 0 enforce, -1 unchanged */
 	char id[STORE_ID_MAX];
 	struct key_info k;
 	int rc;
@@ -446,6 +449,11 @@ static int cmd_restrict(struct store *st, struct opts *o, int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--clear")) {
 			clear = true;
+		} else if (!strcmp(a, "--report") || !strcmp(a, "--enforce")) {
+			int m = !strcmp(a, "--report");
+			if (mode >= 0 && mode != m)
+				return usage_err("restrict: --report and --enforce exclude each other%s", NULL);
+			mode = m;
 		} else if (!strcmp(a, "--allow") && v) {
 			if ((rc = strlist_add(add, a, v)))
 				return rc;
@@ -459,12 +467,15 @@ static int cmd_restrict(struct store *st, struct opts *o, int argc, char **argv)
 					 "restrict: '%s' needs a value" : "restrict: unexpected argument '%s'", a);
 		}
 	}
-	if (!clear && !add->n && !rem->n)
-		return usage_err("restrict needs --allow, --remove or --clear%s", NULL);
+	if (!clear && !add->n && !rem->n && mode < 0)
+		return usage_err("restrict needs --allow, --remove, --clear, --report or --enforce%s", NULL);
 	if ((rc = resolve_key(st, argv[1], id)))
 		return rc;
-	if ((rc = store_key_restrict(st, id, clear, (const char *const *)add->v, add->n,
+	if ((clear || add->n || rem->n) &&
+	    (rc = store_key_restrict(st, id, clear, (const char *const *)add->v, add->n,
 				     (const char *const *)rem->v, rem->n, o->actor)))
+		return store_err(st, rc);
+	if (mode >= 0 && (rc = store_key_set_report(st, id, mode == 1, o->actor)))
 		return store_err(st, rc);
 	if ((rc = store_key_get(st, id, &k)))
 		return store_err(st, rc);
@@ -475,7 +486,9 @@ static int cmd_restrict(struct store *st, struct opts *o, int argc, char **argv)
 	} else if (k.n_allow == 0) {
 		printf("%s: the IP allowlist is now empty: this key works from ANY address\n", k.id);
 	} else {
-		printf("%s: allowed from %zu entr%s:\n", k.id, k.n_allow, k.n_allow == 1 ? "y" : "ies");
+		printf("%s: allowed from %zu entr%s%s:\n", k.id, k.n_allow, k.n_allow == 1 ? "y" : "ies",
+		       k.allow_report ? " (report-only: other addresses are allowed, counted and "
+		       "flagged, not refused)" : "");
 		for (size_t i = 0; i < k.n_allow; i++)
 			printf("  %s\n", k.allow[i]);
 	}

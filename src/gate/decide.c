@@ -178,13 +178,15 @@ void gate_decide(const struct keycache *kc, const struct gate_routes *routes,
 		return;
 	}
 	if (k->allow) {
-		if (in->client_kind == GATE_CLIENT_UNKNOWN || !in->client.family) {
-			set(d, GATE_IP_DENIED, 401, "client_unknown");
-			return;
-		}
-		if (!cidr_set_contains(k->allow, &in->client)) {
-			set(d, GATE_IP_DENIED, 401, "ip_not_allowed");
-			return;
+		bool unknown = in->client_kind == GATE_CLIENT_UNKNOWN || !in->client.family;
+		if (unknown || !cidr_set_contains(k->allow, &in->client)) {
+			/* report-only: the other checks still decide; this one is only noted */
+			if (k->report) {
+				d->would_refuse = true;
+			} else {
+				set(d, GATE_IP_DENIED, 401, unknown ? "client_unknown" : "ip_not_allowed");
+				return;
+			}
 		}
 	}
 	switch (k->type) {

@@ -69,7 +69,13 @@ struct gate_decision {
 	char masked[SECRET_MASK_MAX];   /* presented key, masked and printable */
 	char perm[STORE_RESOURCE_MAX + 16]; /* "rak_charge_write" for GATE_NO_PERMISSION */
 	const struct gate_route *route;
+	/* allowed only because the key's allowlist is report-only: the client is outside it (or
+	 * unknown); counted as "would refuse", logged, and said in Iplock-Ip-Validation */
+	bool would_refuse;
 };
+
+/* The response header of a request a report-only allowlist would refuse. */
+#define GATE_WOULD_REFUSE_HEADER "Iplock-Ip-Validation: would-refuse\r\n"
 
 void gate_decide(const struct keycache *kc, const struct gate_routes *routes,
 		 const struct gate_input *in, struct gate_decision *out);

@@ -161,6 +161,7 @@ static struct gate_key *build(const struct key_info *ki)
 	k->mode = ki->mode;
 	k->expires_at = ki->expires_at;
 	k->revoked = ki->revoked_at != 0;
+	k->report = ki->allow_report;
 	if (ki->n_allow) {
 		if (!(k->allow = cidr_set_new()))
 			goto fail;

@@ -32,6 +32,7 @@ struct gate_key {
 	int64_t expires_at;         /* unix seconds, 0 = never */
 	bool revoked;
 	struct cidr_set *allow;     /* NULL = no allowlist (any address) */
+	bool report;                /* report-only allowlist: outside it is counted, not refused */
 	struct key_perm *perms;     /* restricted keys: sorted by resource */
 	size_t n_perms;
 };

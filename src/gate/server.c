@@ -147,6 +147,7 @@ struct gconn {
 	bool is_auth;
 	const char *reason;
 	bool allowed;
+	bool would_refuse;      /* allowed by a report-only allowlist the client is outside of */
 	char method[16];
 	char path[256];         /* the path decided on */
 	char path_in[256];      /* path_normalize = rewrite: the path that came in */
@@ -753,6 +754,7 @@ static void refuse_request(struct gconn *c, const char *reason, const char *msg)
 	}
 	c->reason = reason;
 	c->allowed = false;
+	c->would_refuse = false;
 	c->keep_alive = false;
 	local_response(c, 400, hdrs, body, (size_t)n);
 }
@@ -960,6 +962,9 @@ static void handle_request(struct gconn *c)
 		}
 		c->reason = metrics_req ? "metrics" : d.reason;
 		c->allowed = metrics_req || d.outcome == GATE_ALLOW;
+		c->would_refuse = c->allowed && d.would_refuse;
+		if (c->would_refuse)
+			c->reason = "ip_would_refuse";
 		if (d.key) {
 			copy_field(c->key_id, sizeof(c->key_id), d.key->id, strlen(d.key->id));
 			c->key_type = d.key->type;
@@ -968,12 +973,13 @@ static void handle_request(struct gconn *c)
 				char ctext[IPADDR_STRLEN] = "unknown";
 				if (c->ckind != GATE_CLIENT_UNKNOWN)
 					ipaddr_format(&c->client, ctext, sizeof(ctext));
-				gate_usage_note(c->w->usage, d.key->id, ctext, c->allowed, in.now,
-						loop_now(c->w->loop));
+				gate_usage_note(c->w->usage, d.key->id, ctext, c->allowed,
+						c->would_refuse, in.now, loop_now(c->w->loop));
 			}
 		}
 	} else {
 		c->allowed = false;
+		c->would_refuse = false;
 	}
 
 	size_t head_len = h->head_len;
@@ -989,6 +995,8 @@ static void handle_request(struct gconn *c)
 				       (size_t)n);
 		} else if (c->allowed) {
 			key_headers(c, &d, hdrs, sizeof(hdrs));
+			if (c->would_refuse && strlen(hdrs) + sizeof(GATE_WOULD_REFUSE_HEADER) < sizeof(hdrs))
+				strcat(hdrs, GATE_WOULD_REFUSE_HEADER);
 			local_response(c, 200, hdrs, "", 0);
 		} else {
 			n = stale ? snprintf(body, sizeof(body), "{\"error\":{\"message\":\"The key "
@@ -1178,6 +1186,7 @@ static void log_unparsed(struct gconn *c, const char *reason)
 	c->chain[0] = '\0';
 	c->logged = false;
 	c->allowed = false;
+	c->would_refuse = false;
 	c->is_auth = false;
 	c->client = c->peer;
 	c->ckind = c->pp_unknown ? GATE_CLIENT_UNKNOWN : GATE_CLIENT_PEER;
@@ -1282,6 +1291,7 @@ static bool step_upstream_out(struct gconn *c)
 		up_close(c);
 		c->reason = "upstream_tls";
 		c->allowed = false;
+		c->would_refuse = false;
 		plain_error(c, 502, "api_error", "The upstream API server's TLS certificate or "
 			    "handshake was refused.");
 		if (c->rq == RQ_BODY) {
@@ -1299,6 +1309,7 @@ static bool step_upstream_out(struct gconn *c)
 			up_close(c);
 			c->reason = "upstream_unreachable";
 			c->allowed = false;
+			c->would_refuse = false;
 			plain_error(c, 502, "api_error", "The upstream API server is unreachable.");
 			if (c->rq == RQ_BODY) {
 				c->discard = true;
@@ -1372,6 +1383,8 @@ static int relay_response_head(struct gconn *c, int status)
 	if (http_fields_copy(h, base, c->cout, NULL, NULL))
 		return -ENOSPC;
 	if (status >= 200 && !c->keep_alive && append_str(c->cout, "Connection: close\r\n"))
+		return -ENOSPC;
+	if (status >= 200 && c->would_refuse && append_str(c->cout, GATE_WOULD_REFUSE_HEADER))
 		return -ENOSPC;
 	return append_mem(c->cout, "\r\n", 2);
 }
@@ -1544,6 +1557,7 @@ bad_gateway:
 	}
 	c->reason = "upstream_bad_response";
 	c->allowed = false;
+	c->would_refuse = false;
 	plain_error(c, 502, "api_error", "The upstream API server sent an invalid response.");
 	if (c->rq == RQ_BODY)
 		c->discard = true;
@@ -1698,6 +1712,7 @@ static void pump(struct gconn *c)
 		c->closing = false;
 		c->reason = "upstream_timeout";
 		c->allowed = false;
+		c->would_refuse = false;
 		plain_error(c, 504, "api_error", "The upstream API server did not answer in time.");
 		step_client_out(c);
 		c->closing = true;

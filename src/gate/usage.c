@@ -153,7 +153,7 @@ static void handover(struct gate_usage *u, bool wait)
 }
 
 void gate_usage_note(struct gate_usage *u, const char *key_id, const char *client,
-		     bool allowed, int64_t now_s, uint64_t now_ms)
+		     bool allowed, bool would_refuse, int64_t now_s, uint64_t now_ms)
 {
 	struct batch *b = &u->local;
 	int64_t hour = now_s / 3600 * 3600;
@@ -188,6 +188,8 @@ void gate_usage_note(struct gate_usage *u, const char *key_id, const char *clien
 			r->allowed++;
 		else
 			r->denied++;
+		if (would_refuse)
+			r->reported++;
 	}
 	if (now_ms - u->last_handover_ms >= u->flush_ms) {
 		u->last_handover_ms = now_ms;

@@ -14,9 +14,10 @@ struct gate_usage;
 
 /* Opens the store at db for writing and starts the writer thread. 0 or -errno. */
 int gate_usage_new(const char *db, unsigned flush_ms, struct gate_usage **out);
-/* Counts one decision (request path: a table update, a trylock at most once per flush). */
+/* Counts one decision (request path: a table update, a trylock at most once per flush);
+ * would_refuse: allowed by a report-only allowlist the client is outside of. */
 void gate_usage_note(struct gate_usage *u, const char *key_id, const char *client,
-		     bool allowed, int64_t now_s, uint64_t now_ms);
+		     bool allowed, bool would_refuse, int64_t now_s, uint64_t now_ms);
 /* Writes what is left and stops the thread. */
 void gate_usage_free(struct gate_usage *u);
 

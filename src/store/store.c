@@ -253,6 +253,38 @@ bool key_parse(const char *key, size_t len, enum key_type *type, enum key_mode *
 	return false;
 }
 
+/* "10.0.0.5/24": says what to write instead, the range or the one address (per thread). */
+static const char *host_bits_hint(const char *entry, size_t n)
+{
+	static _Thread_local char msg[200];
+	const char *slash = memchr(entry, '/', n);
+	struct ipaddr ip;
+	struct cidr c;
+	char net[IPADDR_STRLEN], one[IPADDR_STRLEN];
+	unsigned prefix;
+
+	if (!slash || ipaddr_parse(entry, (size_t)(slash - entry), &ip) ||
+	    ipaddr_format(&ip, one, sizeof(one)))
+		return "host bits set";
+	prefix = (unsigned)atoi(slash + 1);
+	/* ::ffff:a.b.c.d/120 was parsed as IPv4: its prefix counts the 96 mapped bits */
+	if (ip.family == AF_INET && prefix > 32) {
+		if (prefix < 96)
+			return "host bits set";
+		prefix -= 96;
+	}
+	c.net = ip;
+	unsigned max = ip.family == AF_INET ? 32 : 128;
+	for (unsigned bit = prefix; bit < max && bit < 128; bit++)
+		c.net.a[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+	c.prefix = (uint8_t)prefix;
+	if (cidr_format(&c, net, sizeof(net)))
+		return "host bits set";
+	snprintf(msg, sizeof(msg), "host bits set: write %s for the whole range, or %s for the one "
+		 "address", net, one);
+	return msg;
+}
+
 const char *store_entry_canon(const char *entry, char *out, size_t cap)
 {
 	struct cidr c;
@@ -264,8 +296,11 @@ const char *store_entry_canon(const char *entry, char *out, size_t cap)
 		return "empty allowlist entry";
 	if (n > STORE_ENTRY_MAX)
 		return "allowlist entry too long";
-	if ((err = cidr_parse(entry, n, &c)))
-		return err;
+	if ((err = cidr_parse(entry, n, &c))) {
+		if (strcmp(err, "host bits set"))
+			return err;
+		return host_bits_hint(entry, n);
+	}
 	/* a single address reads best without its /32 or /128 */
 	if (c.prefix == (c.net.family == AF_INET ? 32 : 128))
 		rc = ipaddr_format(&c.net, out, cap);

@@ -1,0 +1,276 @@
+/* config.c (console): parsing of console.ini (config.h). The route table comes from the
+ * store's shared route code (store/routes.h), read from the gate's own INI file. */
+#include "console/config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "core/inilines.h"
+#include "net/addr.h"
+#include "net/host.h"
+#include "store/store.h"
+
+struct parse_ctx {
+	struct console_config *cfg;
+	const char *dir;
+	char *err;
+	size_t cap;
+	bool stripe;            /* routes = stripe: the built-in table after every [route] */
+	bool gate_file;         /* reading a gate's INI: only its routes are looked at */
+	struct route_acc route;
+	bool in_route;
+	char section[128];
+	char includes[4][4096]; /* gate INI files named by routes = */
+	size_t n_includes;
+	bool have_listen, have_db;
+};
+
+static void path_rel(const char *dir, const char *v, char *out, size_t cap)
+{
+	if (v[0] == '/')
+		snprintf(out, cap, "%s", v);
+	else
+		snprintf(out, cap, "%s/%s", dir, v);
+}
+
+static const char *flush_route(struct parse_ctx *p)
+{
+	if (!p->in_route)
+		return NULL;
+	p->in_route = false;
+	return gate_route_acc_flush(&p->route, &p->cfg->routes);
+}
+
+static const char *seconds(const char *v, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	long t;
+
+	errno = 0;
+	t = strtol(v, &end, 10);
+	if (errno || end == v || *end || t < (long)lo || t > (long)hi)
+		return "must be a number of seconds in range";
+	*out = (unsigned)t;
+	return NULL;
+}
+
+static const char *add_egress(struct console_config *cfg, const char *v)
+{
+	char tmp[4096], *save = NULL;
+
+	if (strlen(v) >= sizeof(tmp))
+		return "egress list too long";
+	snprintf(tmp, sizeof(tmp), "%s", v);
+	for (char *tok = strtok_r(tmp, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		char canon[64];
+		const char *e = store_entry_canon(tok, canon, sizeof(canon));
+		if (e)
+			return e;
+		if (cfg->n_egress == CONSOLE_EGRESS_MAX)
+			return "too many egress addresses (256 at most)";
+		char (*nv)[64] = realloc(cfg->egress, (cfg->n_egress + 1) * sizeof(*nv));
+		if (!nv)
+			return "out of memory";
+		cfg->egress = nv;
+		snprintf(cfg->egress[cfg->n_egress++], 64, "%s", canon);
+	}
+	return NULL;
+}
+
+static const char *listen_parse(struct console_config *cfg, const char *v)
+{
+	struct host h;
+	uint16_t port;
+	const char *e = authority_parse(v, strlen(v), &h, &port, 0);
+
+	if (e)
+		return e;
+	if (h.kind != HOST_IP)
+		return "listen needs an IP literal and a port (127.0.0.1:8090, [::1]:8090)";
+	if (!port)
+		return "listen needs a port";
+	cfg->addrlen = ipaddr_to_sockaddr(&h.ip, port, &cfg->addr);
+	if (!cfg->addrlen)
+		return "unusable address";
+	snprintf(cfg->listen_text, sizeof(cfg->listen_text), "%s", v);
+	return NULL;
+}
+
+static const char *on_console(struct parse_ctx *p, const char *name, const char *v)
+{
+	struct console_config *cfg = p->cfg;
+
+	if (!strcmp(name, "listen")) {
+		p->have_listen = true;
+		return listen_parse(cfg, v);
+	}
+	if (!strcmp(name, "tls_cert")) {
+		path_rel(p->dir, v, cfg->tls_cert, sizeof(cfg->tls_cert));
+		return NULL;
+	}
+	if (!strcmp(name, "tls_key")) {
+		path_rel(p->dir, v, cfg->tls_key, sizeof(cfg->tls_key));
+		return NULL;
+	}
+	if (!strcmp(name, "db")) {
+		p->have_db = true;
+		if (store_is_remote(v))
+			snprintf(cfg->db, sizeof(cfg->db), "%s", v);
+		else
+			path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+		return NULL;
+	}
+	if (!strcmp(name, "session_idle"))
+		return seconds(v, 60, 86400, &cfg->session_idle_s) ?
+		       "session_idle must be 60-86400 seconds" : NULL;
+	if (!strcmp(name, "session_absolute"))
+		return seconds(v, 60, 30 * 86400, &cfg->session_absolute_s) ?
+		       "session_absolute must be 60-2592000 seconds" : NULL;
+	if (!strcmp(name, "egress"))
+		return add_egress(cfg, v);
+	if (!strcmp(name, "routes")) {
+		char tmp[4096], *save = NULL;
+		if (strlen(v) >= sizeof(tmp))
+			return "routes: value too long";
+		snprintf(tmp, sizeof(tmp), "%s", v);
+		for (char *t = strtok_r(tmp, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
+			if (!strcmp(t, "stripe")) {
+				p->stripe = true;
+			} else {
+				if (p->n_includes == 4)
+					return "routes: at most 4 gate files";
+				path_rel(p->dir, t, p->includes[p->n_includes++], sizeof(p->includes[0]));
+			}
+		}
+		return NULL;
+	}
+	return "unknown key in [console]";
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	const char *e = NULL;
+	bool is_route = !strncmp(section, "route", 5) && (section[5] == ' ' || section[5] == '\0');
+
+	/* Debian's libinih reports no section starts: detect them by name */
+	if (strcmp(section, p->section)) {
+		e = flush_route(p);
+		snprintf(p->section, sizeof(p->section), "%s", section);
+		if (!e && is_route) {
+			memset(&p->route, 0, sizeof(p->route));
+			snprintf(p->route.name, sizeof(p->route.name), "%s", section[5] ? section + 6 : "");
+			p->in_route = true;
+		}
+	}
+	if (e) {
+	} else if (is_route) {
+		e = gate_route_acc_key(&p->route, name, value);
+	} else if (p->gate_file) {
+		/* a gate's file: its routes = stripe counts, every other key is the gate's */
+		if (!strcmp(section, "gate") && !strcmp(name, "routes") && !strcmp(value, "stripe"))
+			p->stripe = true;
+	} else if (!strcmp(section, "console")) {
+		e = on_console(p, name, value);
+	} else {
+		e = "unknown section (use [console] and [route NAME])";
+	}
+	if (e) {
+		if (ini_err_names_key(e, name))
+			snprintf(p->err, p->cap, "[%s] %s", section, e);
+		else
+			snprintf(p->err, p->cap, "[%s] %s: %s", section, name, e);
+		return 0;
+	}
+	return 1;
+}
+
+static const char *parse_file(struct parse_ctx *p, const char *path, char *err, size_t cap)
+{
+	char inner[300] = "";
+	int rc;
+
+	p->err = inner;
+	p->cap = sizeof(inner);
+	p->section[0] = '\0';
+	p->in_route = false;
+	rc = ini_parse(path, handler, p);
+	if (rc == 0) {
+		const char *e = flush_route(p);
+		if (e) {
+			snprintf(err, cap, "%s: route %s: %s", path, p->route.name, e);
+			return err;
+		}
+		return NULL;
+	}
+	if (rc < 0)
+		snprintf(err, cap, "%s: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+	else
+		snprintf(err, cap, "%s:%d: %s", path, rc, inner[0] ? inner : "syntax error");
+	return err;
+}
+
+const char *console_config_load(const char *path, struct console_config *cfg, char *err,
+				size_t cap)
+{
+	char dir[4096], tmp[4096];
+	struct parse_ctx p = { .cfg = cfg, .dir = dir };
+	const char *e;
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	cfg->session_idle_s = 1800;
+	cfg->session_absolute_s = 12 * 3600;
+	errno = 0;
+	if ((e = parse_file(&p, path, err, cap)))
+		return e;
+	if (!p.have_listen) {
+		snprintf(err, cap, "%s: [console] listen = ADDR:PORT is required", path);
+		return err;
+	}
+	if (!p.have_db) {
+		snprintf(err, cap, "%s: [console] db = is required (the gate's key store)", path);
+		return err;
+	}
+	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+		snprintf(err, cap, "%s: [console] tls_cert and tls_key go together", path);
+		return err;
+	}
+	if (cfg->session_absolute_s < cfg->session_idle_s) {
+		snprintf(err, cap, "%s: [console] session_absolute must not be below session_idle", path);
+		return err;
+	}
+	/* the gate files' own [route]s, in the order named, then the built-in table */
+	p.gate_file = true;
+	for (size_t i = 0; i < p.n_includes; i++) {
+		char inc[4096];
+		snprintf(inc, sizeof(inc), "%s", p.includes[i]);
+		snprintf(tmp, sizeof(tmp), "%s", inc);
+		snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+		if ((e = parse_file(&p, inc, err, cap)))
+			return e;
+	}
+	if (p.stripe) {
+		gate_routes_add_stripe(&cfg->routes, &e);
+		if (e) {
+			snprintf(err, cap, "%s: routes = stripe: %s", path, e);
+			return err;
+		}
+	}
+	return NULL;
+}
+
+void console_config_free(struct console_config *cfg)
+{
+	gate_routes_free(&cfg->routes);
+	free(cfg->egress);
+	cfg->egress = NULL;
+	cfg->n_egress = 0;
+}
