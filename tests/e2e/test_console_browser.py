@@ -74,8 +74,8 @@ class Console:
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def add_user(self, name, password, role):
-        p = subprocess.run([IPLOCK, "console", "-c", str(self.config), "users", "add", name,
-                            "--role", role, "--password-stdin"], input=password,
+        p = subprocess.run([IPLOCK, "console", "users", "add", name, "--role", role,
+                            "--password-stdin", "-c", str(self.config)], input=password,
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 0, p.stderr
 
@@ -156,6 +156,16 @@ def browser():
         d.quit()
 
 
+@pytest.fixture(autouse=True)
+def shot_on_failure(request, browser):
+    """A failed test leaves a screenshot of the page it failed on beside the others."""
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed:
+        env = request.getfixturevalue("env")
+        browser.save_screenshot(str(env["art"] / f"FAILED-{request.node.name}.png"))
+
+
 def wait(d, cond, timeout=10):
     return WebDriverWait(d, timeout, poll_frequency=0.05).until(cond)
 
@@ -185,8 +195,17 @@ def csp_violations(d):
             if "Content Security Policy" in l["message"] or "Refused to" in l["message"]]
 
 
+def goto(d, env, page):
+    """Loads the console at #/page as a new document (a hash change alone keeps the page)."""
+    d.get("about:blank")
+    d.get(env["console"].url + "#/" + page)
+
+
 def login(d, env, user, password):
+    d.get("about:blank")                      # a new document: the app starts over
+    d.get(env["console"].url)
     d.delete_all_cookies()
+    d.get("about:blank")
     d.get(env["console"].url + "#/keys")
     name = css(d, "input[name=username]")
     name.send_keys(user)
@@ -353,8 +372,12 @@ def test_whole_flow(env, browser):
     # the restriction is enforced at the gate: Stripe's SDK from an allowed address succeeds,
     # from another address it raises AuthenticationError
     stripe = pytest.importorskip("stripe")
-    charge = until(lambda: _try_charge(env, secret, ALLOWED[1]), what="charge from allowed address")
-    assert charge["object"] == "list" or charge is not None
+    _, charge = until(lambda: _try_charge(env, secret, ALLOWED[1]), what="charge from allowed address")
+    assert charge["object"] == "list"          # the upstream's answer, through the gate
+    seen = env["upstream"].last()
+    assert (seen["method"], seen["path"]) == ("POST", "/v1/charges")
+    assert seen["headers"]["x-iplock-key-id"] == k["id"]
+    assert seen["headers"]["x-iplock-client"] == ALLOWED[1]
     with pytest.raises(stripe.error.AuthenticationError) as ei:
         stripe_call(env["gate"], secret, OTHER)
     assert ei.value.http_status == 401 and MSG_IP in str(ei.value.user_message)
@@ -364,14 +387,14 @@ def test_whole_flow(env, browser):
 def _try_charge(env, secret, source):
     stripe = pytest.importorskip("stripe")
     try:
-        return stripe_call(env["gate"], secret, source) or True
+        return ("ok", stripe_call(env["gate"], secret, source))
     except stripe.error.AuthenticationError:
         return None
 
 
 def test_audit_page_diff_and_filters(env, browser):
     d = browser
-    d.get(env["console"].url + "#/audit")
+    goto(d, env, "audit")
     css(d, "#audit-list article")
     shot(env, d, "audit")
     text = d.find_element(By.ID, "audit-list").text
@@ -384,7 +407,7 @@ def test_roll_with_24h_expiry(env, browser):
     d = browser
     made = env["api"].call("POST", "/keys", {"type": "secret", "name": "roll me"}, expect=201)
     old = made["secret"]
-    d.get(env["console"].url + "#/keys")
+    goto(d, env, "keys")
     open_menu_item(d, made["key"]["id"], "Roll key")
     sel = css(d, "#roll-expiry")
     webdriver.support.select.Select(sel).select_by_visible_text("In 24 hours")
@@ -403,7 +426,7 @@ def test_revoke(env, browser):
     d = browser
     made = env["api"].call("POST", "/keys", {"type": "secret", "name": "revoke me"}, expect=201)
     assert gate_get(env, made["secret"], "127.0.0.2")[0] == 200
-    d.get(env["console"].url + "#/keys")
+    goto(d, env, "keys")
     open_menu_item(d, made["key"]["id"], "Revoke")
     css(d, "#revoke-reason").send_keys("pasted in a ticket")
     xpath_click(d, "//dialog//button[@type='submit'][contains(., 'Revoke key')]")
@@ -419,10 +442,11 @@ def test_edit_permissions(env, browser):
                                              "permissions": {"charge": "read"}}, expect=201)
     kid, secret = made["key"]["id"], made["secret"]
     assert gate_get(env, secret, "127.0.0.2")[0] == 200
-    d.get(env["console"].url + "#/keys")
+    goto(d, env, "keys")
     open_menu_item(d, kid, "Edit permissions")
-    click(d, "dialog input[aria-label='charge: none']")
-    click(d, "dialog input[aria-label='customer: write']")
+    css(d, "dialog .perm-table")
+    d.find_element(By.CSS_SELECTOR, "dialog input[aria-label='charge: none']").click()
+    d.find_element(By.CSS_SELECTOR, "dialog input[aria-label='customer: write']").click()
     xpath_click(d, "//dialog//button[@type='submit']")
     wait(d, EC.invisibility_of_element_located((By.CSS_SELECTOR, "dialog")))
     assert env["api"].call("GET", f"/keys/{kid}")["permissions"] == {"customer": "write"}
@@ -434,7 +458,7 @@ def test_report_only_then_enforce(env, browser):
     d = browser
     made = env["api"].call("POST", "/keys", {"type": "secret", "name": "report first"}, expect=201)
     kid, secret = made["key"]["id"], made["secret"]
-    d.get(env["console"].url + "#/keys")
+    goto(d, env, "keys")
     open_menu_item(d, kid, "Manage IP restrictions")
     css(d, "dialog input[role=switch]").click()
     row = d.find_element(By.CSS_SELECTOR, ".ip-row")

@@ -7,8 +7,13 @@ import { go } from './state.js';
 const ACTIONS = {
   create: 'Created key', restrict: 'Changed IP restrictions', perm: 'Changed permissions',
   rotate: 'Rolled key', roll: 'Rolled key', expire: 'Expired key', revoke: 'Revoked key',
-  allowlist_mode: 'Changed restriction mode', update: 'Edited key',
+  allowlist_mode: 'Changed restriction mode', allow_mode: 'Changed restriction mode',
+  update: 'Edited key', 'user.add': 'Added console user', 'user.remove': 'Removed console user',
+  'token.create': 'Created API token', 'token.revoke': 'Revoked API token',
 };
+// the store's field names, as the rest of the console calls them
+const LABELS = { allow: 'allowlist', allow_mode: 'allowlist mode', expires_at: 'expires',
+                 revoked_at: 'revoked', rotated_from: 'rolled from' };
 const TIME_FIELDS = new Set(['created', 'expires_at', 'revoked_at']);
 const SKIP = new Set(['gen', 'hash']);
 
@@ -63,8 +68,9 @@ function diffView(r) {
   const lines = diffLines(r.before, r.after);
   if (!lines.length) return null;
   const sign = { add: '+', del: '−', chg: '~' };
+  const label = (n) => { const [a, ...b] = n.split('.'); return [LABELS[a] || a, ...b].join('.'); };
   return h('ul.diff', { 'aria-label': 'Changes' }, lines.map(([kind, name, text]) =>
-    h(`li.${kind}`, {}, `${sign[kind]} `, h('span.lbl', {}, `${name}: `), text)));
+    h(`li.${kind}`, {}, `${sign[kind]} `, h('span.lbl', {}, `${label(name)}: `), text)));
 }
 
 export async function renderAudit(main, params) {
