@@ -71,6 +71,8 @@ static const char *add_egress(struct console_config *cfg, const char *v)
 		const char *e = store_entry_canon(tok, canon, sizeof(canon));
 		if (e)
 			return e;
+		if (strchr(canon, '/'))
+			return "egress takes addresses, not ranges";
 		if (cfg->n_egress == CONSOLE_EGRESS_MAX)
 			return "too many egress addresses (256 at most)";
 		char (*nv)[64] = realloc(cfg->egress, (cfg->n_egress + 1) * sizeof(*nv));
@@ -126,11 +128,11 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 		return NULL;
 	}
 	if (!strcmp(name, "session_idle"))
-		return seconds(v, 60, 86400, &cfg->session_idle_s) ?
-		       "session_idle must be 60-86400 seconds" : NULL;
+		return seconds(v, 1, 86400, &cfg->session_idle_s) ?
+		       "session_idle must be 1-86400 seconds" : NULL;
 	if (!strcmp(name, "session_absolute"))
-		return seconds(v, 60, 30 * 86400, &cfg->session_absolute_s) ?
-		       "session_absolute must be 60-2592000 seconds" : NULL;
+		return seconds(v, 1, 30 * 86400, &cfg->session_absolute_s) ?
+		       "session_absolute must be 1-2592000 seconds" : NULL;
 	if (!strcmp(name, "egress"))
 		return add_egress(cfg, v);
 	if (!strcmp(name, "routes")) {

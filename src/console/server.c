@@ -232,7 +232,14 @@ static void con_request(struct con *c)
 		free(rs);
 		return;
 	}
+	struct timespec ts0, ts1;
+	clock_gettime(CLOCK_MONOTONIC, &ts0);
 	api_handle(c->srv->api, &rq, rs);
+	clock_gettime(CLOCK_MONOTONIC, &ts1);
+	/* the time spent answering (store included), for clients and benchmarks (W3C Server-Timing) */
+	double dur = (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
+	size_t el = strlen(rs->extra);
+	snprintf(rs->extra + el, sizeof(rs->extra) - el, "Server-Timing: app;dur=%.3f\r\n", dur);
 	bool api = !rs->static_body && !(rs->ctype && strncmp(rs->ctype, "application/json", 16));
 	con_answer(c, rs->status, rs->ctype ? rs->ctype : "application/json",
 		   rs->static_body ? (const void *)rs->static_body : rs->body, rs->body_len,

@@ -210,7 +210,7 @@ int store_token_create(struct store *st, const char *name, const char *scope, co
 	if ((rc = store_tx_begin(st)))
 		goto wipe;
 	const char *p[7] = { t.id, t.name, t.hash, t.masked, t.scope, created, t.created_by };
-	if ((rc = st->ops->sql(st, "SELECT id FROM console_tokens WHERE name = $2", p, 2, &r)))
+	if ((rc = st->ops->sql(st, "SELECT id FROM console_tokens WHERE name = $1", p + 1, 1, &r)))
 		goto out;
 	if (r.n) {
 		rc = fail(st, -EEXIST, "a token named %s already exists", name);
@@ -591,8 +591,8 @@ int store_key_page(struct store *st, const struct key_query *q, struct key_liste
 		snprintf(after_c, sizeof(after_c), "%" PRId64, q->after_created);
 		p[np++] = after_c;
 		p[np++] = q->after_id;
-		ADD(" AND (k.created < CAST($%zu AS BIGINT) OR (k.created = CAST($%zu AS BIGINT) AND "
-		    "k.id < $%zu))", np - 1, np - 1, np);
+		/* a row value: both databases walk the (created, id) index from there */
+		ADD(" AND (k.created, k.id) < (CAST($%zu AS BIGINT), $%zu)", np - 1, np);
 	}
 	snprintf(lim, sizeof(lim), "%zu", q->limit + 1);
 	p[np++] = lim;
