@@ -27,7 +27,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -144,7 +144,7 @@ def browser():
     o = webdriver.ChromeOptions()
     o.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1280,900", "--disable-extensions", "--no-first-run",
+              "--window-size=1280,1000", "--disable-extensions", "--no-first-run",
               "--disable-background-networking", "--lang=en-US"):
         o.add_argument(a)
     o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -330,8 +330,21 @@ def test_whole_flow(env, browser):
     row = key_row(d, k["id"])
     until(lambda: "127.0.0." in key_row(d, k["id"]).text, what="last used in the list")
 
-    # ⋯ → Manage IP restrictions: switch on, two rows with + Add
-    open_menu_item(d, k["id"], "Manage IP restrictions")
+    # ⋯ → Manage IP restrictions, with the keyboard: Enter opens the menu on its first item,
+    # arrows move, Escape closes it and gives the focus back to ⋯
+    menu_btn = css(d, f"button[data-menu='{k['id']}']")
+    menu_btn.send_keys(Keys.ENTER)
+    css(d, "div[role=menu]")
+    assert d.switch_to.active_element.text == "Manage IP restrictions"
+    d.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+    assert d.switch_to.active_element.text == "Roll key…"
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    assert not d.find_elements(By.CSS_SELECTOR, "div[role=menu]")
+    assert d.switch_to.active_element == menu_btn
+    menu_btn.send_keys(Keys.ENTER)
+    css(d, "div[role=menu]")
+    d.switch_to.active_element.send_keys(Keys.ENTER)
+    # the switch, then two rows with + Add
     sw = css(d, "dialog input[role=switch]")
     assert not sw.is_selected()
     sw.send_keys(Keys.SPACE)                    # keyboard, like a user tabbing through
@@ -420,7 +433,7 @@ def test_roll_with_24h_expiry(env, browser):
     goto(d, env, "keys")
     open_menu_item(d, made["key"]["id"], "Roll key")
     sel = css(d, "#roll-expiry")
-    webdriver.support.select.Select(sel).select_by_visible_text("In 24 hours")
+    Select(sel).select_by_visible_text("In 24 hours")
     xpath_click(d, "//dialog//button[@type='submit'][contains(., 'Roll')]")
     new = css(d, "#new-secret").get_attribute("value")
     assert new.startswith("sk_live_") and new != old
@@ -571,6 +584,27 @@ def test_csrf_and_session_expiry(env, browser):
         css(d, "tr[data-key-id]")
     finally:
         short.stop()
+
+
+def test_accounts_and_api_token(env, browser):
+    d = browser
+    sign_in(d, env, ADMIN, ADMIN_PW, "accounts")
+    users = css(d, "section[aria-label=Users]").text
+    assert ADMIN in users and VIEWER in users and "viewer" in users
+    xpath_click(d, "//button[contains(., 'Create token')]")
+    css(d, "#token-name").send_keys("deploy-bot")
+    Select(d.find_element(By.ID, "token-scope")).select_by_value("write")
+    xpath_click(d, "//dialog//button[@type='submit']")
+    token = css(d, "#new-secret").get_attribute("value")
+    assert token.startswith("ilc_")
+    click(d, "#done")
+    wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "section[aria-label='API tokens']"),
+                                             "deploy-bot"))
+    assert token not in d.page_source
+    # the token shown once works on the same API
+    r = requests.get(env["console"].url + "api/v1/keys?limit=1", timeout=10,
+                     headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
 
 
 def test_phone_width(env, browser):

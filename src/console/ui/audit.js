@@ -38,6 +38,19 @@ export function diffLines(rawBefore, rawAfter) {
   const b = before || {};
   const a = after || {};
   const lines = [];
+  if (!before || !after) {
+    // a record made or removed: list what it holds, leaving out what is empty
+    const side = after || before;
+    const kind = after ? 'add' : 'del';
+    for (const n of Object.keys(side).filter((x) => !SKIP.has(x) && x !== 'id').sort()) {
+      const v = side[n];
+      if (v === null || v === '' || (Array.isArray(v) && !v.length)) continue;
+      if (Array.isArray(v)) v.forEach((e) => lines.push([kind, n, String(e)]));
+      else if (typeof v === 'object') Object.entries(v).forEach(([r, lv]) => lines.push([kind, `${n}.${r}`, show(r, lv)]));
+      else lines.push([kind, n, show(n, v)]);
+    }
+    return lines;
+  }
   const names = [...new Set([...Object.keys(b), ...Object.keys(a)])].filter((n) => !SKIP.has(n)).sort();
   for (const n of names) {
     const x = b[n];
