@@ -1,4 +1,4 @@
-/* api.c (console, ~1000 lines: the whole API surface in one place so every endpoint goes
+/* api.c (console, ~1650 lines: the whole API surface in one place so every endpoint goes
  * through the same checks in the same order): routing, authentication, CSRF, roles and
  * scopes, body validation, the handlers over the store, and the UI files. Order of checks for
  * every request: route (404/405), authentication (401), CSRF on a change by session (403),
@@ -593,6 +593,8 @@ static void h_login(struct ctx *c, const char *arg)
 		return;
 	}
 	throttle_clear(c->a->thr, ukey);
+	/* the session starts now, after the PBKDF2 (slow on purpose), not when the request came */
+	c->now = (int64_t)time(NULL);
 	if (!(c->sess = session_create(c->a->sess, u.name, u.role, c->now, tok))) {
 		reply_err(c, 500, "store_error", "random source failed");
 		return;

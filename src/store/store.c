@@ -1,4 +1,4 @@
-/* store.c (~900 lines: every rule of the key store in one place, so both backends obey the
+/* store.c (~1000 lines: every rule of the key store in one place, so both backends obey the
  * same code): the key store's interface. Every rule lives here (validation, error texts, audit
  * records, one transaction per change); the backends (store_sqlite.c, store_pg.c) only run
  * primitive reads and writes, so both behave alike by construction. */

@@ -15,6 +15,7 @@ import pytest
 from conftest import IPLOCK, free_port, wait_port
 from gate_util import Gate, Upstream, create_key, curl, keys
 from pg_util import pg  # noqa: F401 (the session's cluster)
+from verify_util import make_ca
 
 ADMIN_PW = "correct horse battery"
 VIEWER_PW = "viewer password 1"
@@ -257,21 +258,46 @@ def test_security_headers_and_assets(con):
 
 
 def test_session_idle_and_absolute_timeout(con, tmp_path):
-    c = Console(tmp_path, con["db"], extra="session_idle = 1\nsession_absolute = 3")
+    c = Console(tmp_path, con["db"], extra="session_idle = 2\nsession_absolute = 5")
     try:
         a = Client(c.port, "alice", ADMIN_PW)
         assert a.get("/api/v1/me").status == 200
-        time.sleep(1.2)
+        time.sleep(3.1)
         r = a.get("/api/v1/me")
         assert r.status == 401 and r.err()["code"] == "session_expired"
+        assert "Max-Age=0" in r.header("set-cookie")
         b = Client(c.port, "alice", ADMIN_PW)
-        end = time.monotonic() + 3.5
-        while time.monotonic() < end:       # active, but past session_absolute it ends
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 8:    # active, but past session_absolute it ends
             r = b.get("/api/v1/me")
             if r.status == 401:
                 break
             time.sleep(0.5)
         assert r.status == 401 and r.err()["code"] == "session_expired"
+        assert time.monotonic() - t0 > 3
+    finally:
+        c.stop()
+
+
+def test_tls_cookie_secure(con, tmp_path):
+    """On a TLS listener the session cookie is Secure, and the API works over TLS."""
+    import ssl
+    ca, crt, key = make_ca(tmp_path / "pki")
+    c = Console(tmp_path, con["db"], extra=f"tls_cert = {crt}\ntls_key = {key}")
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca))
+        h = http.client.HTTPSConnection("127.0.0.1", c.port, context=ctx, timeout=10)
+        h.request("POST", "/api/v1/login", body=json.dumps({"username": "alice", "password": ADMIN_PW}),
+                  headers={"Content-Type": "application/json"})
+        r = h.getresponse()
+        r.read()
+        assert r.status == 200
+        cookie = r.getheader("Set-Cookie")
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        h.request("GET", "/api/v1/me", headers={"Cookie": cookie.split(";")[0]})
+        r = h.getresponse()
+        assert r.status == 200 and json.loads(r.read())["user"]["name"] == "alice"
+        h.close()
     finally:
         c.stop()
 

@@ -293,6 +293,45 @@ static void test_decide_order(void **state)
 	assert_int_equal(decide(e, "POST", "/v1/tokens", e->sk, "127.0.0.2", &d), GATE_ALLOW);
 }
 
+/* A report-only allowlist: outside it the request is allowed and flagged; the other checks
+ * still decide (a restricted key without the permission is still a 403). */
+static void test_report_only(void **state)
+{
+	static const char *allow[] = { "127.0.0.2" };
+	static struct key_perm perms[] = { { "charge", PERM_READ } };
+	struct env *e = *state;
+	struct key_info k = { 0 };
+	struct gate_decision d;
+	char rk[128];
+
+	snprintf(rk, sizeof(rk), "rk_test_reportonly0123456789");
+	secret_sha256_hex(rk, strlen(rk), k.hash);
+	secret_mask(rk, strlen(rk), k.masked);
+	snprintf(k.id, sizeof(k.id), "key_reportonly00001");
+	k.type = KEY_RESTRICTED;
+	k.allow = (char **)allow;
+	k.n_allow = 1;
+	k.perms = perms;
+	k.n_perms = 1;
+	k.allow_report = true;
+	assert_int_equal(keycache_put(e->kc, &k), 0);
+	assert_int_equal(decide(e, "GET", "/v1/charges", rk, "127.0.0.5", &d), GATE_ALLOW);
+	assert_true(d.would_refuse);
+	assert_int_equal(decide(e, "GET", "/v1/charges", rk, NULL, &d), GATE_ALLOW);
+	assert_true(d.would_refuse);
+	assert_int_equal(decide(e, "GET", "/v1/charges", rk, "127.0.0.2", &d), GATE_ALLOW);
+	assert_false(d.would_refuse);
+	assert_int_equal(decide(e, "POST", "/v1/charges", rk, "127.0.0.5", &d), GATE_NO_PERMISSION);
+	/* enforced again: refused, not flagged */
+	k.allow_report = false;
+	assert_int_equal(keycache_put(e->kc, &k), 0);
+	assert_int_equal(decide(e, "GET", "/v1/charges", rk, "127.0.0.5", &d), GATE_IP_DENIED);
+	assert_false(d.would_refuse);
+	/* an enforcing key is never flagged */
+	assert_int_equal(decide(e, "GET", "/v1/x", e->sk, "127.0.0.5", &d), GATE_IP_DENIED);
+	assert_false(d.would_refuse);
+}
+
 static void test_error_bodies(void **state)
 {
 	struct env *e = *state;
@@ -388,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_stripe_routes),
 		cmocka_unit_test(test_client_addr),
 		cmocka_unit_test_setup_teardown(test_decide_order, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_report_only, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_error_bodies, env_setup, env_teardown),
 		cmocka_unit_test(test_many_keys_and_entries),
 	};

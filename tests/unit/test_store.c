@@ -624,6 +624,122 @@ static void test_usage(void **state)
 	assert_int_equal(store_usage_write(f->st, r, 2, now), -EINVAL);
 }
 
+static int seq_cb(const struct audit_record *r, void *arg)
+{
+	char *acts = arg;
+
+	strncat(acts, r->action, 200 - strlen(acts) - 2);
+	strcat(acts, ",");
+	return 0;
+}
+
+/* The console's store calls: key pages (keyset, filters, search), note and report flag,
+ * whole-allowlist replacement (a bad entry changes nothing), users, tokens, audit queries. */
+static void test_console(void **state)
+{
+	struct fx *f = *state;
+	char secret[STORE_KEY_MAX], tok[STORE_TOKEN_MAX], acts[200] = "";
+	struct key_info k[5];
+	struct key_spec sp = { .type = KEY_SECRET, .mode = KEY_TEST, .name = "first" };
+	struct key_listed *v;
+	struct console_user u;
+	struct console_token t;
+	size_t n;
+	bool more;
+
+	for (int i = 0; i < 5; i++) {
+		sp.type = i % 2 ? KEY_RESTRICTED : KEY_SECRET;
+		sp.name = i == 3 ? "Shop Checkout" : "other";
+		sp.note = i == 4 ? "rotate monthly" : NULL;
+		sp.allow_report = i == 2;
+		assert_int_equal(store_key_create(f->st, &sp, "t", secret, sizeof(secret), &k[i]), 0);
+	}
+	assert_true(k[2].allow_report);
+	assert_string_equal(k[4].note, "rotate monthly");
+	/* pages of 2, newest first, each key once */
+	struct key_query q = { .limit = 2, .now = 1 };
+	char seen[5][STORE_ID_MAX];
+	size_t total = 0;
+	for (;;) {
+		assert_int_equal(store_key_page(f->st, &q, &v, &n, &more), 0);
+		for (size_t i = 0; i < n; i++)
+			memcpy(seen[total++], v[i].k.id, STORE_ID_MAX);
+		if (n) {
+			q.after_created = v[n - 1].k.created;
+			memcpy(q.after_id, v[n - 1].k.id, STORE_ID_MAX);
+		}
+		store_key_page_free(v, n);
+		if (!more)
+			break;
+	}
+	assert_int_equal(total, 5);
+	for (size_t i = 0; i < 5; i++)
+		for (size_t j = i + 1; j < 5; j++)
+			assert_string_not_equal(seen[i], seen[j]);
+	struct key_query fq = { .limit = 100, .type = "restricted", .now = 1 };
+	assert_int_equal(store_key_page(f->st, &fq, &v, &n, &more), 0);
+	assert_int_equal(n, 2);
+	store_key_page_free(v, n);
+	struct key_query sq = { .limit = 100, .search = "checkOUT", .now = 1 };
+	assert_int_equal(store_key_page(f->st, &sq, &v, &n, &more), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].k.id, k[3].id);
+	store_key_page_free(v, n);
+	sq.search = "50%_";
+	assert_int_equal(store_key_page(f->st, &sq, &v, &n, &more), 0);
+	assert_int_equal(n, 0);
+	store_key_page_free(v, n);
+	sq.search = NULL;
+	sq.type = "bogus";
+	assert_int_equal(store_key_page(f->st, &sq, &v, &n, &more), -EINVAL);
+	/* allowlist replacement: all or nothing */
+	const char *good[] = { "10.0.0.0/8", "::ffff:192.0.2.1" }, *bad[] = { "10.0.0.1", "10.0.0.1/8" };
+	assert_int_equal(store_key_allow_replace(f->st, k[0].id, good, 2, "t", "confirmed"), 0);
+	assert_int_equal(store_key_allow_replace(f->st, k[0].id, bad, 2, "t", NULL), -EINVAL);
+	assert_non_null(strstr(store_errmsg(f->st), "write 10.0.0.0/8"));
+	struct key_info g;
+	assert_int_equal(store_key_get(f->st, k[0].id, &g), 0);
+	assert_int_equal(g.n_allow, 2);
+	assert_string_equal(g.allow[0], "10.0.0.0/8");
+	assert_string_equal(g.allow[1], "192.0.2.1");
+	store_key_clear(&g);
+	assert_int_equal(store_key_set_report(f->st, k[0].id, true, "t"), 0);
+	assert_int_equal(store_key_set_note(f->st, k[0].id, NULL, "n", "t"), 0);
+	assert_int_equal(store_key_get(f->st, k[0].id, &g), 0);
+	assert_true(g.allow_report);
+	assert_string_equal(g.note, "n");
+	assert_string_equal(g.name, "other");
+	store_key_clear(&g);
+	bool more_a;
+	assert_int_equal(store_audit_query(f->st, k[0].id, NULL, 0, 10, seq_cb, acts, &more_a), 0);
+	assert_string_equal(acts, "edit,report,restrict,create,");
+	acts[0] = '\0';
+	assert_int_equal(store_audit_query(f->st, k[0].id, "t", 0, 1, seq_cb, acts, &more_a), 0);
+	assert_string_equal(acts, "edit,");
+	assert_true(more_a);
+	/* users and tokens */
+	assert_int_equal(store_user_add(f->st, "alice", "pbkdf2-sha256$1000$x$y", "admin", "root"), 0);
+	assert_int_equal(store_user_add(f->st, "alice", "h", "viewer", "root"), -EEXIST);
+	assert_int_equal(store_user_add(f->st, "bad name", "h", "viewer", "root"), -EINVAL);
+	assert_int_equal(store_user_add(f->st, "bob", "h", "root", "root"), -EINVAL);
+	assert_int_equal(store_user_get(f->st, "alice", &u), 0);
+	assert_string_equal(u.role, "admin");
+	assert_int_equal(store_token_create(f->st, "ci", "read", "alice", tok, sizeof(tok), &t), 0);
+	assert_int_equal(strlen(tok), 4 + STORE_TOKEN_BODY);
+	char hex[SHA256_HEX_LEN + 1];
+	struct console_token t2;
+	secret_sha256_hex(tok, strlen(tok), hex);
+	assert_int_equal(store_token_get_by_hash(f->st, hex, &t2), 0);
+	assert_string_equal(t2.id, t.id);
+	assert_int_equal(store_token_create(f->st, "ci", "write", "alice", tok, sizeof(tok), &t), -EEXIST);
+	assert_int_equal(store_token_revoke(f->st, t2.id, "alice"), 0);
+	assert_int_equal(store_token_get_by_hash(f->st, hex, &t2), -ENOENT);
+	assert_int_equal(store_user_remove(f->st, "alice", "root"), 0);
+	assert_int_equal(store_user_remove(f->st, "alice", "root"), -ENOENT);
+	for (int i = 0; i < 5; i++)
+		store_key_clear(&k[i]);
+}
+
 int main(int argc, char **argv)
 {
 	pg_base = argc > 1 ? argv[1] : getenv("IPLOCK_TEST_PG");
@@ -633,6 +749,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_target_display),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_console, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_writers, setup, teardown),
 		cmocka_unit_test(test_key_parse),
