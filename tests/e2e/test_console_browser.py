@@ -415,17 +415,6 @@ def _try_charge(env, secret, source):
         return None
 
 
-def test_audit_page_diff_and_filters(env, browser):
-    d = browser
-    goto(d, env, "audit")
-    css(d, "#audit-list article")
-    shot(env, d, "audit")
-    text = d.find_element(By.ID, "audit-list").text
-    assert "Changed IP restrictions" in text and "+ allowlist: 127.0.0.2" in text
-    d.find_element(By.ID, "audit-actor").send_keys("nobody-else" + Keys.ENTER)
-    wait(d, EC.text_to_be_present_in_element((By.ID, "audit-list"), "No changes match"))
-
-
 def test_roll_with_24h_expiry(env, browser):
     d = browser
     made = env["api"].call("POST", "/keys", {"type": "secret", "name": "roll me"}, expect=201)
@@ -512,6 +501,18 @@ def test_report_only_then_enforce(env, browser):
     assert env["api"].call("GET", f"/keys/{kid}")["allowlist_mode"] == "enforce"
     until(lambda: gate_get(env, secret, OTHER)[0] == 401, what="enforced at the gate")
     assert gate_get(env, secret, "127.0.0.2")[0] == 200
+
+
+def test_audit_page_diff_and_filters(env, browser):
+    d = browser
+    goto(d, env, "audit")
+    css(d, "#audit-list article")
+    shot(env, d, "audit")
+    text = d.find_element(By.ID, "audit-list").text
+    assert "Changed IP restrictions" in text and "+ allowlist: 127.0.0.2" in text
+    assert "permissions.customer: none → write" in text and "Rolled key" in text
+    d.find_element(By.ID, "audit-actor").send_keys("nobody-else" + Keys.ENTER)
+    wait(d, EC.text_to_be_present_in_element((By.ID, "audit-list"), "No changes match"))
 
 
 def test_viewer_cannot_change_anything(env, browser):

@@ -8,7 +8,8 @@ const ACTIONS = {
   create: 'Created key', restrict: 'Changed IP restrictions', perm: 'Changed permissions',
   rotate: 'Rolled key', roll: 'Rolled key', expire: 'Expired key', revoke: 'Revoked key',
   allowlist_mode: 'Changed restriction mode', allow_mode: 'Changed restriction mode',
-  update: 'Edited key', 'user.add': 'Added console user', 'user.remove': 'Removed console user',
+  report: 'Set IP restrictions to report only', enforce: 'Enforced IP restrictions',
+  update: 'Edited key', edit: 'Edited name or note', 'user.add': 'Added console user', 'user.remove': 'Removed console user',
   'token.create': 'Created API token', 'token.revoke': 'Revoked API token',
 };
 // the store's field names, as the rest of the console calls them
