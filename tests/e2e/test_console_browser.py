@@ -618,5 +618,6 @@ def test_phone_width(env, browser):
         # no sideways scrolling of the page at phone width
         assert d.execute_script("return document.documentElement.scrollWidth") <= 400
         shot(env, d, "keys-phone")
+        assert csp_violations(d) == []          # on every page the tests have shown since
     finally:
         d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
