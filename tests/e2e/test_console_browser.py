@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -72,11 +73,16 @@ class Console:
             raise AssertionError("console did not start: " + self.errors())
         self.url = f"http://127.0.0.1:{self.port}/"
 
-    def add_user(self, name, password, role):
-        p = subprocess.run([IPLOCK, "console", "users", "add", name, "--role", role,
-                            "--password-stdin", "-c", str(self.config)], input=password,
-                           capture_output=True, text=True, timeout=30)
-        assert p.returncode == 0, p.stderr
+    def add_users(self, *users):
+        """`iplock console users add` for each (name, password, role), all at once."""
+        procs = [(subprocess.Popen([IPLOCK, "console", "users", "add", name, "--role", role,
+                                    "--password-stdin", "-c", str(self.config)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True), password)
+                 for name, password, role in users]
+        for p, password in procs:
+            _, err = p.communicate(password, timeout=60)
+            assert p.returncode == 0, err
 
     def errors(self):
         self.stderr.flush()
@@ -116,30 +122,7 @@ class ApiSession:
         return r.json() if r.content else None
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("console")
-    art = Path(os.environ.get("IPLOCK_ARTEFACTS") or tmp / "shots")
-    art.mkdir(parents=True, exist_ok=True)
-    db = tmp / "keys.db"
-    up = Upstream()
-    gate = Gate(tmp, db, up.port, extra="account = acct_console\nworkers = 1\nusage = on\nusage_flush = 0.05",
-                routes=ROUTES)
-    console = Console(tmp, db, gate.config)
-    console.add_user(ADMIN, ADMIN_PW, "admin")
-    console.add_user(VIEWER, VIEWER_PW, "viewer")
-    e = {"tmp": tmp, "db": db, "gate": gate, "console": console, "art": art, "upstream": up}
-    try:
-        e["api"] = ApiSession(console.url, ADMIN, ADMIN_PW)
-        yield e
-    finally:
-        console.stop()
-        gate.stop()
-        up.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
+def start_browser():
     o = webdriver.ChromeOptions()
     o.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -149,10 +132,49 @@ def browser():
     o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(executable_path=DRIVER), options=o)
     d.implicitly_wait(0)
+    return d
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """The module's one browser, started in a thread so it comes up while the servers do."""
+    pool = ThreadPoolExecutor(1)
+    fut = pool.submit(start_browser)
     try:
-        yield d
+        yield fut
     finally:
-        d.quit()
+        try:
+            fut.result(timeout=60).quit()
+        except Exception:       # it never started: the test that needed it says why
+            pass
+        pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, chromium):
+    tmp = tmp_path_factory.mktemp("console")
+    art = Path(os.environ.get("IPLOCK_ARTEFACTS") or tmp / "shots")
+    art.mkdir(parents=True, exist_ok=True)
+    db = tmp / "keys.db"
+    e = {"tmp": tmp, "db": db, "art": art, "upstream": Upstream()}
+    try:
+        e["gate"] = Gate(tmp, db, e["upstream"].port, routes=ROUTES,
+                         extra="account = acct_console\nworkers = 1\nusage = on\nusage_flush = 0.05")
+        e["console"] = Console(tmp, db, e["gate"].config)
+        e["console"].add_users((ADMIN, ADMIN_PW, "admin"), (VIEWER, VIEWER_PW, "viewer"))
+        e["api"] = ApiSession(e["console"].url, ADMIN, ADMIN_PW)
+        yield e
+    finally:
+        if "console" in e:
+            e["console"].stop()
+        if "gate" in e:
+            e["gate"].stop()
+        e["upstream"].close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    return chromium.result(timeout=60)
 
 
 @pytest.fixture(autouse=True)
