@@ -100,6 +100,12 @@ function typeBadge(k) {
   return h('span.badge.badge-neutral', {}, k.type === 'org' ? 'Organization' : k.type[0].toUpperCase() + k.type.slice(1));
 }
 
+function permSummary(k) {
+  const p = Object.entries(k.permissions || {});
+  if (!p.length) return h('div.cell-sub', {}, 'No permissions');
+  return h('div.cell-sub', {}, p.map(([r, lv]) => `${r}: ${lv}`).join(', '));
+}
+
 function statusBadge(k) {
   if (k.status === 'revoked') return h('span.badge.badge-danger', {}, 'Revoked');
   if (k.status === 'expired') return h('span.badge.badge-danger', {}, 'Expired');
@@ -144,7 +150,7 @@ function keyTable(keys, reload) {
       h('td', { 'data-label': 'Name' }, h('div.cell-main', {}, k.name || h('span.muted', {}, 'Unnamed key'), ' ', statusBadge(k)),
         k.note ? h('div.cell-sub', {}, k.note) : null, h('div.cell-sub.mono', {}, k.id)),
       h('td', { 'data-label': 'Token' }, h('span.key-text', {}, k.masked)),
-      h('td', { 'data-label': 'Type' }, typeBadge(k)),
+      h('td', { 'data-label': 'Type' }, typeBadge(k), k.type === 'restricted' ? permSummary(k) : null),
       h('td', { 'data-label': 'Mode' }, h(`span.badge.badge-${k.mode}`, {}, k.mode === 'live' ? 'Live' : 'Test')),
       h('td', { 'data-label': 'Created' }, fmtDate(k.created)),
       h('td', { 'data-label': 'Last used' }, k.last_used
@@ -154,7 +160,7 @@ function keyTable(keys, reload) {
       h('td', { 'data-label': 'Expires' }, expiryCell(k)),
       h('td.actions', {}, keyMenu(k, label, reload)));
   });
-  return h('div.table-wrap', {}, h('table.stack', {},
+  return h('div.table-wrap', {}, h('table.stack.keys-table', {},
     h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, c)), h('th', {}, h('span.sr-only', {}, 'Actions')))),
     h('tbody', {}, rows)));
 }
