@@ -207,8 +207,19 @@ def xpath_click(d, xp, timeout=10):
     return el
 
 
-def shot(env, d, name):
-    d.save_screenshot(str(env["art"] / f"{name}.png"))
+def shot(env, d, name, full=False):
+    if not full:
+        d.save_screenshot(str(env["art"] / f"{name}.png"))
+        return
+    # the whole page, up to 2000 px tall
+    size = d.get_window_size()
+    d.set_window_size(size["width"], min(2000, d.execute_script(
+        "return document.documentElement.scrollHeight") + size["height"] - d.execute_script(
+        "return window.innerHeight")))
+    try:
+        d.save_screenshot(str(env["art"] / f"{name}.png"))
+    finally:
+        d.set_window_size(size["width"], size["height"])
 
 
 def csp_violations(d):
@@ -513,7 +524,7 @@ def test_report_only_then_enforce(env, browser):
     d.refresh()
     wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"tr[data-key-id='{kid}']"),
                                              "would be refused"))
-    shot(env, d, "keys-report-only")
+    shot(env, d, "keys-report-only", full=True)
     row = key_row(d, kid)
     row.find_element(By.XPATH, ".//button[contains(., 'Enforce now')]").click()
     click(d, "#enforce-confirm")
