@@ -138,10 +138,17 @@ int console_main(int argc, char **argv)
 			db = argv[++i];
 		} else if (!strcmp(argv[i], "--check")) {
 			check = true;
+		} else if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") ||
+			   !strcmp(argv[i], "--db")) {
+			rc = console_usage_err("this option needs a value", argv[i]);
+			goto out;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			free(rest);
 			return 0;
+		} else if (argv[i][0] == '-' && !nrest) {
+			rc = console_usage_err("unknown option", argv[i]);
+			goto out;
 		} else {
 			if (!nrest)
 				first_cmd = i;

@@ -211,7 +211,7 @@ static const char *parse_file(struct parse_ctx *p, const char *path, char *err, 
 		return NULL;
 	}
 	if (rc < 0)
-		snprintf(err, cap, "%s: cannot read: %s", path, strerror(errno ? errno : ENOENT));
+		snprintf(err, cap, "%s: %s", path, strerror(errno ? errno : ENOENT));
 	else
 		snprintf(err, cap, "%s:%d: %s", path, rc, inner[0] ? inner : "syntax error");
 	return err;

@@ -259,6 +259,10 @@ static bool con_head_done(struct con *c)
 	struct http_head *h = &c->head;
 
 	c->have_head = true;
+	if (h->head_len > CON_HEAD_MAX) {
+		con_error(c, 431, "bad_request", "request head too large");
+		return false;
+	}
 	if (h->parser.flags & F_CHUNKED) {
 		con_error(c, 411, "invalid_field", "send the body with Content-Length (chunked bodies "
 			  "are not taken)");

@@ -592,6 +592,33 @@ def test_routes_from_gate_ini(tmp_path):
     assert p.returncode == 1 and "not ranges" in p.stderr
 
 
+def test_cli_errors(tmp_path, con):
+    missing = tmp_path / "missing.ini"
+    for args, rc, text in (
+        (["-c", str(missing)], 1, f"iplock console: {missing}: No such file or directory"),
+        (["-c", str(missing), "--check"], 1, "No such file or directory"),
+        (["--no-such-flag"], 2, "unknown option"),
+        (["-c"], 2, "needs a value"),
+        (["users", "add", "bob", "--role", "admin", "--db", str(con["db"])], 2, "--password-stdin"),
+        (["users", "add", "bob", "--password-stdin", "--db", str(con["db"])], 2, "--role"),
+        (["tokens", "create", "x", "--db", str(con["db"])], 2, "--scope"),
+        (["users", "remove", "nobody", "--db", str(con["db"])], 1, "no such user"),
+    ):
+        p = subprocess.run([IPLOCK, "console", *args], input="short\n", capture_output=True,
+                           text=True, timeout=20)
+        assert p.returncode == rc and text in p.stderr, (args, p.returncode, p.stderr)
+        assert p.stderr.startswith("iplock console")
+    p = console_cli(con["db"], "users", "add", "bob", "--password-stdin", "--role", "admin",
+                    stdin="short\n")
+    assert p.returncode == 2 and "10-1024" in p.stderr
+    p = console_cli(con["db"], "tokens", "create", "cli-tok", "--scope", "read")
+    assert p.returncode == 0 and p.stdout.startswith("ilc_") and "shown once" in p.stderr
+    lst = console_cli(con["db"], "tokens", "list")
+    assert "cli-tok" in lst.stdout and p.stdout.strip() not in lst.stdout
+    tid = [l for l in lst.stdout.splitlines() if "cli-tok" in l][0].split()[0]
+    assert console_cli(con["db"], "tokens", "revoke", tid).returncode == 0
+
+
 def test_console_save_reaches_the_gate(con):
     """The restriction saved through the API is what a running gate enforces."""
     up = Upstream()
