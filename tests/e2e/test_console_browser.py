@@ -279,6 +279,7 @@ def stripe_call(gate, key, source):
 
     s = requests.Session()
     s.mount("http://", Src())
+    saved = stripe.api_base, stripe.max_network_retries
     stripe.api_base = gate.url
     stripe.max_network_retries = 0
     stripe.default_http_client = stripe.http_client.RequestsClient(session=s)
@@ -288,6 +289,7 @@ def stripe_call(gate, key, source):
     finally:
         stripe.default_http_client = None
         stripe.api_key = None
+        stripe.api_base, stripe.max_network_retries = saved
 
 
 def gate_get(env, key, source, path="/v1/charges"):
