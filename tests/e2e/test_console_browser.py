@@ -222,9 +222,10 @@ def shot(env, d, name, full=False):
         d.set_window_size(size["width"], size["height"])
 
 
-def csp_violations(d):
+def page_errors(d):
+    """CSP violations and uncaught script errors logged since the last call."""
     return [l["message"] for l in d.get_log("browser")
-            if "Content Security Policy" in l["message"] or "Refused to" in l["message"]]
+            if any(m in l["message"] for m in ("Content Security Policy", "Refused to", "Uncaught"))]
 
 
 _loads = iter(range(1, 1 << 30))
@@ -437,7 +438,7 @@ def test_whole_flow(env, browser):
     with pytest.raises(stripe.error.AuthenticationError) as ei:
         stripe_call(env["gate"], secret, OTHER)
     assert ei.value.http_status == 401 and MSG_IP in str(ei.value.user_message)
-    assert csp_violations(d) == []
+    assert page_errors(d) == []
 
 
 def _try_charge(env, secret, source):
@@ -653,6 +654,6 @@ def test_phone_width(env, browser):
         # no sideways scrolling of the page at phone width
         assert d.execute_script("return document.documentElement.scrollWidth") <= 400
         shot(env, d, "keys-phone")
-        assert csp_violations(d) == []          # on every page the tests have shown since
+        assert page_errors(d) == []          # on every page the tests have shown since
     finally:
         d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
