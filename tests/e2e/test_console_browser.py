@@ -642,6 +642,29 @@ def test_accounts_and_api_token(env, browser):
     assert r.status_code == 200, r.text
 
 
+def test_test_mode_search_and_pages(env, browser):
+    d = browser
+    made = [env["api"].call("POST", "/keys", {"type": "secret", "mode": "test", "name": f"page-{i}"},
+                            expect=201)["key"] for i in range(21)]
+    sign_in(d, env, ADMIN, ADMIN_PW)
+    xpath_click(d, "//div[@role='group']/button[contains(., 'Test mode')]")
+    css(d, ".test-banner")
+    std = css(d, "section[aria-label='Standard keys']")
+    wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "section[aria-label='Standard keys'] .card-foot"), "1–20"))
+    assert len(std.find_elements(By.CSS_SELECTOR, "tr[data-key-id]")) == 20
+    assert "sk_test_" in std.text and "sk_live_" not in std.text
+    # newest first: the first key made is alone on page 2
+    std.find_element(By.XPATH, ".//button[text()='Next']").click()
+    wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "section[aria-label='Standard keys'] .card-foot"), "21–21"))
+    key_row(d, made[0]["id"])
+    std.find_element(By.XPATH, ".//button[text()='Previous']").click()
+    wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "section[aria-label='Standard keys'] .card-foot"), "1–20"))
+    # search by the last 4 of a key
+    d.find_element(By.CSS_SELECTOR, "input[type=search]").send_keys(made[7]["masked"][-4:])
+    wait(d, lambda _: len(d.find_elements(By.CSS_SELECTOR, "section[aria-label='Standard keys'] tr[data-key-id]")) == 1)
+    key_row(d, made[7]["id"])
+
+
 def test_phone_width(env, browser):
     d = browser
     sign_in(d, env, ADMIN, ADMIN_PW)
