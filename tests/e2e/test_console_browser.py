@@ -651,12 +651,16 @@ def test_test_mode_search_and_pages(env, browser):
     css(d, ".test-banner")
     std = css(d, "section[aria-label='Standard keys']")
     wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "section[aria-label='Standard keys'] .card-foot"), "1–20"))
-    assert len(std.find_elements(By.CSS_SELECTOR, "tr[data-key-id]")) == 20
+    ids = lambda: [r.get_attribute("data-key-id") for r in  # noqa: E731
+                   d.find_elements(By.CSS_SELECTOR, "section[aria-label='Standard keys'] tr[data-key-id]")]
+    page1 = ids()
+    assert len(page1) == 20
     assert "sk_test_" in std.text and "sk_live_" not in std.text
-    # newest first: the first key made is alone on page 2
+    # page 2 holds the one key left: together they are the 21 test keys
     std.find_element(By.XPATH, ".//button[text()='Next']").click()
     wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "section[aria-label='Standard keys'] .card-foot"), "21–21"))
-    key_row(d, made[0]["id"])
+    page2 = ids()
+    assert sorted(page1 + page2) == sorted(k["id"] for k in made)
     std.find_element(By.XPATH, ".//button[text()='Previous']").click()
     wait(d, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "section[aria-label='Standard keys'] .card-foot"), "1–20"))
     # search by the last 4 of a key

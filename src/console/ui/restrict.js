@@ -91,14 +91,14 @@ export async function openRestrict(k, opts) {
 
   let vtimer = 0;
   let vseq = 0;
-  let pending = Promise.resolve();
+  let confirmed = false;   // the user ticked the confirmation over the check's warnings
   function revalidate() {
     clear(checkBox);
     confirmed = false;
     save.textContent = 'Save';
     save.disabled = false;
     clearTimeout(vtimer);
-    pending = new Promise((resolve) => { vtimer = setTimeout(() => validate().then(resolve, resolve), 200); });
+    vtimer = setTimeout(validate, 200);
   }
   async function validate() {
     const seq = ++vseq;
@@ -137,8 +137,6 @@ export async function openRestrict(k, opts) {
   detail.allowlist.forEach((e) => addRow(...splitEntry(e)));
   editor.hidden = !limit.checked;
 
-  let confirmed = false;
-  let confirmBox = null;
   const dlg = modal(`IP restrictions · ${k.name || k.masked}`, body, { wide: true, returnFocus: opts.returnFocus });
   limit.focus();
   if (ro) return dlg;
@@ -173,7 +171,7 @@ export async function openRestrict(k, opts) {
     cb.addEventListener('change', () => { confirmed = cb.checked; save.disabled = !cb.checked; });
     parts.push(h('label.confirm-row', { for: 'ip-confirm' }, cb,
       h('span', {}, 'I understand: save anyway. These requests will be refused, and the audit log records that I confirmed.')));
-    confirmBox = h('div.callout.callout-warn', { role: 'alert', id: 'ip-warning' },
+    const confirmBox = h('div.callout.callout-warn', { role: 'alert', id: 'ip-warning' },
       h('h3', {}, `Check before saving: ${plural(check.warnings || parts.length, 'warning')}`), parts);
     checkBox.append(confirmBox);
     save.textContent = 'Save anyway';
@@ -223,7 +221,6 @@ export async function openRestrict(k, opts) {
       save.disabled = false;
     }
   });
-  void pending;
   return dlg;
 }
 
