@@ -405,8 +405,10 @@ def test_whole_flow(env, browser):
     warning = css(d, "#ip-warning")
     refused = d.find_element(By.ID, "refused-clients").text
     assert OTHER in refused and ALLOWED[0] not in refused
-    other_row = next(r for r in refused.splitlines() if OTHER in r)
-    assert "2" in other_row.split(OTHER, 1)[1]   # its request count
+    cells = {tr.find_element(By.TAG_NAME, "td").text: [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+             for tr in d.find_elements(By.CSS_SELECTOR, "#refused-clients tbody tr")}
+    assert cells[OTHER][1] == "2"                # its request count, and when it was seen
+    assert cells[OTHER][2]
     egress = d.find_element(By.ID, "missing-egress").text
     assert EGRESS[1] in egress and EGRESS[0] not in egress
     assert "Suggested" in warning.text

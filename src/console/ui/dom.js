@@ -82,6 +82,16 @@ export function fmtAgo(sec) {
   return fmtDate(sec);
 }
 
+// Usage telemetry counts per hour: a time on the hour is the hour it was seen in, not a moment.
+export function fmtSeen(sec) {
+  if (!sec || sec % 3600 !== 0) return fmtAgo(sec);
+  const from = new Date(sec * 1000);
+  const hm = (d) => d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const to = new Date((sec + 3600) * 1000);
+  const day = from.toDateString() === new Date().toDateString() ? '' : `${fmtDate(sec)}, `;
+  return `${day}${hm(from)}–${hm(to)}`;
+}
+
 export function plural(n, one, many) {
   return `${n.toLocaleString()} ${n === 1 ? one : (many || `${one}s`)}`;
 }

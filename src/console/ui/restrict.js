@@ -3,7 +3,7 @@
 // refuse (clients seen in the last 7 days, the proxy fleet's egress addresses) and saving over
 // a warning needs an explicit confirmation, which the audit log records.
 import { api, ApiError } from './api.js';
-import { h, clear, fmtTime, fmtAgo, plural, toast, modal, button, nextId } from './dom.js';
+import { h, clear, fmtTime, fmtSeen, plural, toast, modal, button, nextId } from './dom.js';
 import { openEnforce } from './keys.js';
 
 function splitEntry(e) {
@@ -151,7 +151,7 @@ export async function openRestrict(k, opts) {
             h('th', { scope: 'col' }, 'Last seen'))),
           h('tbody', {}, check.refused_clients.map((c) => h('tr', {},
             h('td.mono', {}, c.client), h('td', {}, (c.requests ?? (c.allowed + c.denied)).toLocaleString()),
-            h('td', { title: fmtTime(c.last_seen) }, fmtAgo(c.last_seen))))))));
+            h('td', { title: fmtTime(c.last_seen) }, fmtSeen(c.last_seen))))))));
     }
     if (check.missing_egress && check.missing_egress.length) {
       parts.push(h('p', {}, 'Egress addresses of your proxy fleet missing from the list (requests through them would be refused):'),
@@ -235,5 +235,5 @@ function usageSummary(d) {
     h('summary', {}, `Seen in the last 7 days: ${plural(u.clients.length, 'client address', 'client addresses')}, `
       + `${plural(u.allowed || 0, 'allowed request')}, ${(u.denied || 0).toLocaleString()} refused`
       + (u.would_refuse ? `, ${u.would_refuse.toLocaleString()} would be refused` : '')),
-    h('ul.diff', {}, top.map((c) => h('li', {}, `${c.client} · ${(c.requests ?? c.allowed + c.denied).toLocaleString()} requests · last ${fmtAgo(c.last_seen)}`))));
+    h('ul.diff', {}, top.map((c) => h('li', {}, `${c.client} · ${(c.requests ?? c.allowed + c.denied).toLocaleString()} requests · last ${fmtSeen(c.last_seen)}`))));
 }
