@@ -45,10 +45,12 @@ enum session_state session_find(struct sessions *s, const char *tok, size_t len,
 	if (len != SESSION_TOKEN_LEN)
 		return SESSION_NONE;
 	secret_sha256_hex(tok, len, h);
-	/* every slot compared in constant time: no early exit tells how close a guess came */
+	/* every live session compared in constant time, no early exit: the time tells how many
+	 * sessions there are, never how close a guess came */
 	for (size_t i = 0; i < SESSION_MAX; i++) {
-		bool eq = secret_equal(s->v[i].tok_hash, SHA256_HEX_LEN, h, SHA256_HEX_LEN);
-		if (eq && s->v[i].used)
+		if (!s->v[i].used)
+			continue;
+		if (secret_equal(s->v[i].tok_hash, SHA256_HEX_LEN, h, SHA256_HEX_LEN))
 			found = &s->v[i];
 	}
 	if (!found)
