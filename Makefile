@@ -42,6 +42,9 @@ DEB_TEST  := curl python3-pytest python3-requests python3-stripe python3-socks p
 # the balancer of the two-node example (etc/fleet, tests/e2e/test_fleet_ha.py)
 DEB_TEST  += haproxy
 DEB_BENCH := tinyproxy squid haproxy wrk ripgrep microsocks dante-server linux-perf
+# The console's browser tests (tests/e2e/test_console_browser.py): headless chromium via selenium;
+# faketime moves the console's wall clock past a session's timeout.
+DEB_TEST  += chromium chromium-driver python3-selenium faketime
 # How missing packages get installed; tests/e2e/test_makefile.py swaps in a stand-in.
 DEPS_CMD  ?= sh tools/deps.sh
 
