@@ -38,8 +38,7 @@ def upstream_saw(up, prefix):
         return any(r["path"].startswith(prefix) for r in up.requests)
 
 
-def start(tmp_path, extra=""):
-    db = tmp_path / "keys.db"
+def start(tmp_path, db, extra=""):
     key = create_key(db, "--type", "secret")["secret"]
     up = Upstream()
     g = Gate(tmp_path, db, upstream_port=up.port, routes=ROUTES, extra=extra)
@@ -58,8 +57,8 @@ def in_flight(g, path, auth, out):
         out["error"] = repr(e)
 
 
-def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
-    up, g, auth = start(tmp_path)
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path, store_db):
+    up, g, auth = start(tmp_path, store_db(tmp_path))
     try:
         # an idle keep-alive client: one answered request, the connection left open
         idle = http.client.HTTPConnection("127.0.0.1", g.port, timeout=10)
@@ -91,8 +90,8 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
         up.close()
 
 
-def test_second_signal_and_drain_timeout_stop_a_hanging_request(tmp_path):
-    up, g, auth = start(tmp_path)          # drain_timeout 30 s: only the second signal ends it
+def test_second_signal_and_drain_timeout_stop_a_hanging_request(tmp_path, store_db):
+    up, g, auth = start(tmp_path, store_db(tmp_path))          # drain_timeout 30 s: only the second signal ends it
     up2 = g2 = None
     try:
         out = {}
@@ -112,7 +111,7 @@ def test_second_signal_and_drain_timeout_stop_a_hanging_request(tmp_path):
         # drain_timeout = 500ms: the gate gives up on the hanging request by itself
         sub = tmp_path / "b"
         sub.mkdir()
-        up2, g2, auth2 = start(sub, extra="drain_timeout = 500ms")
+        up2, g2, auth2 = start(sub, store_db(sub), extra="drain_timeout = 500ms")
         out2 = {}
         t2 = threading.Thread(target=in_flight, args=(g2, "/hang/b", auth2, out2))
         t2.start()
