@@ -154,3 +154,15 @@ def test_man_pages_generated(tmp_path):
 def test_version_names_a_commit():
     out = subprocess.run([IPLOCK, "--version"], capture_output=True, text=True).stdout
     assert re.fullmatch(r"iplock \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,40}(-dirty)?|unknown)\)\n", out), out
+
+
+def test_every_example_config_is_valid():
+    """What `make install` puts in /etc/iplock (etc/iplock-NAME.example.ini) passes its own
+    command's --check: a unit never starts on a file its binary refuses."""
+    examples = sorted((ROOT / "etc").glob("iplock-*.example.ini"))
+    assert {p.name.split("-")[1].split(".")[0] for p in examples} >= {"proxy", "gate", "console", "tunnel"}
+    for p in examples:
+        cmd = p.name[len("iplock-"):].split(".")[0].split("-")[0]
+        r = subprocess.run([IPLOCK, cmd, "-c", str(p), "--check"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (p.name, r.stdout, r.stderr)
