@@ -116,8 +116,7 @@ struct gconn {
 	enum rs_state rs;
 	struct buf *cin, *cout, *uin, *uout;
 	size_t cfed, ufed;      /* cin/uin bytes [off, fed) are parsed body bytes to forward */
-	uint8_t *pp;            /* PROXY header bytes read so far */
-	size_t pp_len;
+	struct pp_reader *pp;   /* RQ_PROXY_HDR: the header read so far (net/proxyproto) */
 	struct http_head req;
 	struct http_exchange x; /* the upstream side of the current request (http/exchange) */
 	struct ipaddr peer, client;
@@ -1066,44 +1065,27 @@ static void handle_request(struct gconn *c)
 
 static bool step_proxy_header(struct gconn *c)
 {
-	uint8_t peek[PP_V2_MAX];
 	struct pp_info pi;
 	const char *err;
-	size_t room = PP_V2_MAX - c->pp_len;
-	ssize_t n = recv(c->cio.fd, peek, room, MSG_PEEK);
 
-	if (n == 0) {
-		c->closing = true;
-		return true;
+	if (!c->pp) {
+		if (!(c->pp = calloc(1, sizeof(*c->pp)))) {
+			c->closing = true;
+			return true;
+		}
+		c->pp->want = c->lcfg->pp;
 	}
-	if (n < 0)
-	{
-		if (errno == EAGAIN || errno == EINTR)
-			return false;
-		c->closing = true;
-		return true;
-	}
-	if (!c->pp && !(c->pp = malloc(PP_V2_MAX))) {
-		c->closing = true;
-		return true;
-	}
-	memcpy(c->pp + c->pp_len, peek, (size_t)n);
-	int r = proxyproto_parse(c->lcfg->pp, c->pp, c->pp_len + (size_t)n, &pi, &err);
-	if (r < 0) {
-		log_info("gate: conn %llu: %s", (unsigned long long)c->id, err);
-		c->closing = true;
-		return true;
-	}
-	/* incomplete: every byte seen belongs to the header; complete: take exactly the rest,
-	 * so what follows (a TLS ClientHello) stays in the socket */
-	size_t take = r == 0 ? (size_t)n : (size_t)r - c->pp_len;
-	if (recv(c->cio.fd, peek, take, 0) != (ssize_t)take) {
-		c->closing = true;
-		return true;
-	}
-	c->pp_len += take;
+	/* the same reader as the proxy's listeners: exactly the header's bytes are taken, so what
+	 * follows (a TLS ClientHello) stays in the socket */
+	int r = proxyproto_recv(c->cio.fd, c->pp, &pi, &err);
 	if (r == 0)
+		return false;   /* nothing more to read now: epoll says when */
+	if (r < 0) {
+		if (r == -EPROTO)
+			log_info("gate: conn %llu: %s", (unsigned long long)c->id, err);
+		c->closing = true;
 		return true;
+	}
 	free(c->pp);
 	c->pp = NULL;
 	if (pi.kind == PP_KIND_PROXY) {
