@@ -177,6 +177,9 @@ int store_listen(struct store *st);
 int store_wait_change(struct store *st, int timeout_ms, int64_t *version);
 int store_reconnect(struct store *st);
 
+/* Grows *arr (elements of size sz) so index n fits; 0 or -ENOMEM. */
+int store_grow(void *arr, size_t *cap, size_t n, size_t sz);
+
 /* Key usage, for the console: per key the last request's time and client address, and per
  * key and client address the allowed and denied requests of each hour, kept
  * STORE_USAGE_DAYS days. Written in batches (the gate: one per worker every few seconds). */
