@@ -204,6 +204,11 @@ int store_usage_get(struct store *st, const char *key_id, int64_t *last_used, ch
 
 /* JSON form of a key (never the secret; hash omitted). Caller owns the reference. */
 json_t *store_key_json(const struct key_info *k);
+/* The start of a key's JSON forms: a new object returned, and its allowlist array and
+ * permissions object filled (skip_none leaves out PERM_NONE) for the caller to place in it;
+ * NULL when out of memory (nothing to free then). */
+json_t *store_key_json_start(const struct key_info *k, bool skip_none, json_t **allow,
+			     json_t **perms);
 
 /* ---- console (store_console.c): users, API tokens, key pages, audit queries ---- */
 
