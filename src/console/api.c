@@ -265,20 +265,10 @@ static const char *key_status(const struct key_info *k, int64_t now)
 static json_t *key_json(const struct key_info *k, int64_t last_used, const char *last_client,
 			int64_t now)
 {
-	json_t *o = json_object(), *allow = json_array(), *perms = json_object();
+	json_t *allow, *perms, *o = store_key_json_start(k, true, &allow, &perms);
 
-	if (!o || !allow || !perms) {
-		json_decref(o);
-		json_decref(allow);
-		json_decref(perms);
+	if (!o)
 		return NULL;
-	}
-	for (size_t i = 0; i < k->n_allow; i++)
-		json_array_append_new(allow, json_string(k->allow[i]));
-	for (size_t i = 0; i < k->n_perms; i++)
-		if (k->perms[i].level != PERM_NONE)
-			json_object_set_new(perms, k->perms[i].resource,
-					    json_string(perm_level_name(k->perms[i].level)));
 	json_object_set_new(o, "id", json_string(k->id));
 	json_object_set_new(o, "name", json_string(k->name));
 	json_object_set_new(o, "note", json_string(k->note ? k->note : ""));

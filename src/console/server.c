@@ -1,4 +1,4 @@
-/* server.c (console): connections of `iplock console` on net/server (console.h).
+/* server.c (console): connections of `iplock console` on net/server and http/h1conn (console.h).
  *
  * One worker (the store connection is the worker's: SQLite and libpq connections are not
  * shared between threads), plain or TLS (net/stream). Each connection reads a request head
@@ -27,9 +27,9 @@
 #include "console/parse.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/h1conn.h"
 #include "http/head.h"
 #include "http/reply.h"
-#include "net/addr.h"
 #include "net/server.h"
 #include "net/stream.h"
 #include "net/tls.h"
@@ -60,64 +60,23 @@ struct console {
 	struct server *rt;
 	struct store *st;
 	struct api *api;
-	struct loop *loop;
-	struct con *conns;
-	size_t nconns;
-	bool stopping;
+	struct h1conn_set conns;
 };
 
 struct con {
 	struct console *srv;
-	struct con *prev, *next;
-	struct io io;
-	struct timer timer;
-	struct deferred dfr;
-	struct stream st;
-	char peer[IPADDR_STRLEN];
-	struct http_head head;
-	bool have_head;
-	size_t need;                    /* head + body bytes of the request being read */
-	size_t inlen;
-	char *out;
-	size_t outlen, outoff;
-	unsigned nreq;
-	bool close_after, draining, closed;
-	size_t drained;
+	struct h1conn c;                /* its in points below; its out is malloc'ed per answer */
 	char in[CON_IN_CAP];
 };
 
-static void con_free(struct deferred *d)
+static void con_free(struct h1conn *c)
 {
-	struct con *c = container_of(d, struct con, dfr);
-
 	free(c->out);
-	free(c);
-}
-
-static void con_close(struct con *c)
-{
-	struct console *s = c->srv;
-
-	if (c->closed)
-		return;
-	c->closed = true;
-	timer_stop(s->loop, &c->timer);
-	stream_free(&c->st);
-	io_close(s->loop, &c->io);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	s->nconns--;
-	/* a request may have held a key's or a password's text: gone with the connection */
-	explicit_bzero(c->in, c->inlen);
-	loop_defer(s->loop, &c->dfr, con_free);
+	free(container_of(c, struct con, c));
 }
 
 /* Queues an answer: head (status, type, security headers, extra lines) and body. */
-static void con_answer(struct con *c, int status, const char *ctype, const void *body, size_t blen,
+static void con_answer(struct h1conn *c, int status, const char *ctype, const void *body, size_t blen,
 		       const char *extra, bool api, bool head_only)
 {
 	char head[2048], hdrs[API_EXTRA_MAX + 1024];
@@ -154,7 +113,7 @@ static void con_answer(struct con *c, int status, const char *ctype, const void 
 	c->outoff = 0;
 }
 
-static void con_error(struct con *c, int status, const char *code, const char *msg)
+static void con_error(struct h1conn *c, int status, const char *code, const char *msg)
 {
 	char body[600];
 	long n = http_error_json(body, sizeof(body), status == 401 ? "authentication_error" :
@@ -177,7 +136,7 @@ static const char *hdr_val(const struct http_head *h, const char *base, const ch
 	return base + h->hdrs[i].val_off;
 }
 
-static void access_log(struct con *c, const struct api_req *rq, int status, const char *actor,
+static void access_log(struct h1conn *c, const struct api_req *rq, int status, const char *actor,
 		       uint64_t start_ms)
 {
 	struct jline j;
@@ -195,8 +154,9 @@ static void access_log(struct con *c, const struct api_req *rq, int status, cons
 }
 
 /* A whole request (head and body) is in c->in. */
-static void con_request(struct con *c)
+static void con_request(struct h1conn *c)
 {
+	struct console *srv = container_of(c, struct con, c)->srv;
 	struct http_head *h = &c->head;
 	struct api_req rq = { 0 };
 	struct api_resp *rs = calloc(1, sizeof(*rs));
@@ -205,9 +165,6 @@ static void con_request(struct con *c)
 	size_t ulen = h->url_len;
 	const char *q = memchr(url, '?', ulen);
 
-	c->nreq++;
-	if (!llhttp_should_keep_alive(&h->parser) || c->nreq >= CON_MAX_REQS || c->srv->stopping)
-		c->close_after = true;
 	if (!rs) {
 		con_error(c, 500, "store_error", "out of memory");
 		return;
@@ -234,7 +191,7 @@ static void con_request(struct con *c)
 	}
 	struct timespec ts0, ts1;
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
-	api_handle(c->srv->api, &rq, rs);
+	api_handle(srv->api, &rq, rs);
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
 	/* the time spent answering (store included), for clients and benchmarks (W3C Server-Timing) */
 	double dur = (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) / 1e6;
@@ -254,11 +211,10 @@ static void con_request(struct con *c)
 }
 
 /* The head is complete: decide how much body to read, or answer now. */
-static bool con_head_done(struct con *c)
+static bool con_head_done(struct h1conn *c)
 {
 	struct http_head *h = &c->head;
 
-	c->have_head = true;
 	if (h->head_len > CON_HEAD_MAX) {
 		con_error(c, 431, "bad_request", "request head too large");
 		return false;
@@ -279,128 +235,35 @@ static bool con_head_done(struct con *c)
 	return true;
 }
 
-static void con_pump(struct con *c)
+/* The parser's and the loop's errors: a malformed request, a head too large. */
+static void con_bad(struct h1conn *c, int status, const char *reason)
 {
-	struct loop *loop = c->srv->loop;
-	SSL *ssl = c->st.ssl;
-
-	for (int guard = 0; guard < 4 * CON_MAX_REQS + 64; guard++) {
-		if (c->draining) {
-			long n = read(c->io.fd, c->in, sizeof(c->in));
-			if (n < 0 && errno == EAGAIN) {
-				io_want(loop, &c->io, EPOLLIN);
-				return;
-			}
-			if (n <= 0 || (c->drained += (size_t)n) > CON_DRAIN_MAX)
-				goto close;
-			continue;
-		}
-		if (c->outoff < c->outlen) {
-			long n = stream_write(&c->st, c->out + c->outoff, c->outlen - c->outoff);
-			if (n == -EAGAIN) {
-				io_want(loop, &c->io, ssl && SSL_want_read(ssl) ? EPOLLIN : EPOLLOUT);
-				return;
-			}
-			if (n <= 0)
-				goto close;
-			c->outoff += (size_t)n;
-			continue;
-		}
-		if (c->outlen) {
-			explicit_bzero(c->out, c->outlen);
-			c->outlen = c->outoff = 0;
-			if (c->close_after) {
-				stream_shutdown(&c->st);
-				shutdown(c->io.fd, SHUT_WR);
-				c->draining = true;
-				timer_start(loop, &c->timer, CON_DRAIN_MS);
-				continue;
-			}
-		}
-		if (c->close_after)
-			goto close;
-		if (c->inlen && !c->have_head) {
-			enum http_parse_result r = http_head_parse(&c->head, c->in, c->inlen);
-			if (r == HTTP_DONE) {
-				con_head_done(c);
-				continue;
-			}
-			if (r == HTTP_ERROR) {
-				con_error(c, c->head.err_status ? c->head.err_status : 400, "bad_request",
-					  c->head.err ? c->head.err : "malformed request");
-				continue;
-			}
-			if (c->inlen >= CON_HEAD_MAX) {
-				con_error(c, 431, "bad_request", "request head too large");
-				continue;
-			}
-		}
-		if (c->have_head && c->inlen >= c->need) {
-			con_request(c);
-			explicit_bzero(c->in, c->need);
-			memmove(c->in, c->in + c->need, c->inlen - c->need);
-			c->inlen -= c->need;
-			c->have_head = false;
-			c->need = 0;
-			http_head_init(&c->head, HTTP_REQUEST, CON_MAX_HEADERS);
-			continue;
-		}
-		c->st.want_write = false;
-		long n = stream_read(&c->st, c->in + c->inlen, sizeof(c->in) - c->inlen);
-		if (n == -EAGAIN) {
-			io_want(loop, &c->io, c->st.want_write ? EPOLLOUT : EPOLLIN);
-			return;
-		}
-		if (n <= 0)
-			goto close;
-		c->inlen += (size_t)n;
-		timer_start(loop, &c->timer, CON_IDLE_MS);
-	}
-close:
-	con_close(c);
+	con_error(c, status, "bad_request", reason);
 }
 
-static void con_io_cb(struct loop *loop, struct io *io, uint32_t revents)
-{
-	(void)loop;
-	(void)revents;
-	con_pump(container_of(io, struct con, io));
-}
-
-static void con_timer_cb(struct loop *loop, struct timer *t)
-{
-	(void)loop;
-	con_close(container_of(t, struct con, timer));
-}
+static const struct h1conn_ops con_ops = {
+	.head_max = CON_HEAD_MAX, .max_headers = CON_MAX_HEADERS, .max_reqs = CON_MAX_REQS,
+	.idle_ms = CON_IDLE_MS, .drain_ms = CON_DRAIN_MS, .drain_max = CON_DRAIN_MAX,
+	.wipe = true,
+	.head = con_head_done, .request = con_request, .error = con_bad, .free = con_free,
+};
 
 static void srv_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *ss)
 {
 	struct console *s = wstate;
-	struct con *c = s->nconns < CON_MAX ? malloc(sizeof(*c)) : NULL;
+	struct con *c = s->conns.n < CON_MAX ? malloc(sizeof(*c)) : NULL;
 
 	(void)tag;
-	if (c)
+	if (c) {
 		memset(c, 0, offsetof(struct con, in));
-	if (!c || stream_init(&c->st, fd, s->ctx)) {
+		c->srv = s;
+		c->c.in = c->in;
+		c->c.incap = sizeof(c->in);
+	}
+	if (!c || h1conn_open(&s->conns, &c->c, fd, ss, s->ctx)) {
 		free(c);
 		close(fd);
-		return;
 	}
-	c->srv = s;
-	struct ipaddr peer;
-	ipaddr_from_sockaddr((const struct sockaddr *)ss, &peer);
-	if (ipaddr_format(&peer, c->peer, sizeof(c->peer)))
-		snprintf(c->peer, sizeof(c->peer), "unknown");
-	http_head_init(&c->head, HTTP_REQUEST, CON_MAX_HEADERS);
-	io_init(&c->io, fd, con_io_cb);
-	timer_init(&c->timer, con_timer_cb);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->nconns++;
-	timer_start(s->loop, &c->timer, CON_IDLE_MS);
-	con_pump(c);
 }
 
 static int srv_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
@@ -408,39 +271,25 @@ static int srv_worker_init(void *arg, unsigned id, struct loop *loop, void **wst
 	struct console *s = arg;
 
 	(void)id;
-	s->loop = loop;
+	s->conns.ops = &con_ops;
+	s->conns.loop = loop;
 	*wstate = s;
 	return 0;
 }
 
 static void srv_drain(void *wstate)
 {
-	struct console *s = wstate;
-
-	s->stopping = true;
-	for (struct con *c = s->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->draining)
-			continue;
-		if (!c->inlen && c->outoff >= c->outlen)
-			con_close(c);
-		else
-			c->close_after = true;
-	}
+	h1conn_set_drain(&((struct console *)wstate)->conns);
 }
 
 static bool srv_busy(void *wstate)
 {
-	return ((struct console *)wstate)->nconns > 0;
+	return ((struct console *)wstate)->conns.n > 0;
 }
 
 static void srv_teardown(void *wstate)
 {
-	struct console *s = wstate;
-
-	while (s->conns)
-		con_close(s->conns);
-	loop_run_deferred(s->loop);
+	h1conn_set_teardown(&((struct console *)wstate)->conns);
 }
 
 static void srv_reload(void *arg)

@@ -78,22 +78,6 @@ struct fleet {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Grows *arr (elements of size sz) so index n fits; 0 or -ENOMEM. */
-static int grow(void *arr, size_t *cap, size_t n, size_t sz)
-{
-	void **p = arr;
-
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *np = realloc(*p, ncap * sz);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
 static uint32_t fnv(const void *p, size_t n, uint32_t h)
 {
 	const unsigned char *b = p;
@@ -253,7 +237,7 @@ static int users_merge(struct fleet *f, const struct store_user *u)
 			f->users[i] = *u;
 			return 0;
 		}
-	if (grow(&f->users, &f->capusers, f->nusers, sizeof(*f->users)))
+	if (store_grow(&f->users, &f->capusers, f->nusers, sizeof(*f->users)))
 		return -ENOMEM;
 	f->users[f->nusers++] = *u;
 	return 0;
@@ -741,7 +725,7 @@ static void flush_once(struct fleet *f)
 			const struct usage_seen *seen = &t->seen[i];
 			if (p->req == seen->req && p->up == seen->up && p->down == seen->down)
 				continue;
-			if (grow(&recs, &cap, nrec, sizeof(*recs))) {
+			if (store_grow(&recs, &cap, nrec, sizeof(*recs))) {
 				rc = -ENOMEM;
 				goto out;
 			}

@@ -415,21 +415,34 @@ int store_reconnect(struct store *st)
 
 /* ---- JSON ---- */
 
-json_t *store_key_json(const struct key_info *k)
+json_t *store_key_json_start(const struct key_info *k, bool skip_none, json_t **allow,
+			     json_t **perms)
 {
-	json_t *o = json_object(), *allow = json_array(), *perms = json_object();
+	json_t *o = json_object();
 
-	if (!o || !allow || !perms) {
+	*allow = json_array();
+	*perms = json_object();
+	if (!o || !*allow || !*perms) {
 		json_decref(o);
-		json_decref(allow);
-		json_decref(perms);
+		json_decref(*allow);
+		json_decref(*perms);
 		return NULL;
 	}
 	for (size_t i = 0; i < k->n_allow; i++)
-		json_array_append_new(allow, json_string(k->allow[i]));
+		json_array_append_new(*allow, json_string(k->allow[i]));
 	for (size_t i = 0; i < k->n_perms; i++)
-		json_object_set_new(perms, k->perms[i].resource,
-				    json_string(perm_level_name(k->perms[i].level)));
+		if (!skip_none || k->perms[i].level != PERM_NONE)
+			json_object_set_new(*perms, k->perms[i].resource,
+					    json_string(perm_level_name(k->perms[i].level)));
+	return o;
+}
+
+json_t *store_key_json(const struct key_info *k)
+{
+	json_t *allow, *perms, *o = store_key_json_start(k, false, &allow, &perms);
+
+	if (!o)
+		return NULL;
 	json_object_set_new(o, "id", json_string(k->id));
 	json_object_set_new(o, "masked", json_string(k->masked));
 	json_object_set_new(o, "type", json_string(key_type_name(k->type)));

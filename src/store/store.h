@@ -177,6 +177,9 @@ int store_listen(struct store *st);
 int store_wait_change(struct store *st, int timeout_ms, int64_t *version);
 int store_reconnect(struct store *st);
 
+/* Grows *arr (elements of size sz) so index n fits; 0 or -ENOMEM. */
+int store_grow(void *arr, size_t *cap, size_t n, size_t sz);
+
 /* Key usage, for the console: per key the last request's time and client address, and per
  * key and client address the allowed and denied requests of each hour, kept
  * STORE_USAGE_DAYS days. Written in batches (the gate: one per worker every few seconds). */
@@ -201,6 +204,11 @@ int store_usage_get(struct store *st, const char *key_id, int64_t *last_used, ch
 
 /* JSON form of a key (never the secret; hash omitted). Caller owns the reference. */
 json_t *store_key_json(const struct key_info *k);
+/* The start of a key's JSON forms: a new object returned, and its allowlist array and
+ * permissions object filled (skip_none leaves out PERM_NONE) for the caller to place in it;
+ * NULL when out of memory (nothing to free then). */
+json_t *store_key_json_start(const struct key_info *k, bool skip_none, json_t **allow,
+			     json_t **perms);
 
 /* ---- console (store_console.c): users, API tokens, key pages, audit queries ---- */
 

@@ -111,7 +111,4 @@ int store_finish_change(struct store *st, const char *id, const char *action,
 int store_audit_text(struct store *st, const char *actor, const char *key_id, const char *action,
 		     const char *before, const char *after, const char *reason);
 
-/* Grows *arr (elements of size sz) so index *n fits; 0 or -ENOMEM. */
-int store_grow(void *arr, size_t *cap, size_t n, size_t sz);
-
 #endif

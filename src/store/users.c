@@ -122,23 +122,54 @@ static void row_to_user(const char *const *v, struct store_user *u)
 	u->gen = num(v[11]);
 }
 
-struct user_vec {
-	struct store_user *v;
-	size_t n, cap;
+/* The rows of a query as an array of sz-byte elements, one per row (vec_query). */
+struct row_vec {
+	void *v;
+	size_t n, cap, sz;
 	int err;
 };
 
+/* The next element, zeroed; NULL (and err set) when out of memory. */
+static void *vec_next(struct row_vec *rv)
+{
+	if (store_grow(&rv->v, &rv->cap, rv->n, rv->sz)) {
+		rv->err = -ENOMEM;
+		return NULL;
+	}
+	void *e = (char *)rv->v + rv->n++ * rv->sz;
+	memset(e, 0, rv->sz);
+	return e;
+}
+
+/* One statement whose row() adds each row to a row_vec of sz-byte elements: 0 with the array
+ * in *out (free()) and its length in *cnt, or -errno with both untouched. */
+static int vec_query(struct store *st, const char *sql, int n, const char *const *p,
+		     int (*row)(void *arg, int ncol, const char *const *vals), size_t sz, void *out,
+		     size_t *cnt)
+{
+	struct row_vec rv = { .sz = sz };
+	int rc = exec(st, sql, n, p, row, &rv);
+
+	if (!rc)
+		rc = rv.err;
+	if (rc) {
+		free(rv.v);
+		return rc;
+	}
+	*(void **)out = rv.v;
+	*cnt = rv.n;
+	return 0;
+}
+
 static int user_row(void *arg, int ncol, const char *const *vals)
 {
-	struct user_vec *uv = arg;
+	struct store_user *u;
 
 	if (ncol < 12)
 		return 0;
-	if (store_grow(&uv->v, &uv->cap, uv->n, sizeof(*uv->v))) {
-		uv->err = -ENOMEM;
+	if (!(u = vec_next(arg)))
 		return 1;
-	}
-	row_to_user(vals, &uv->v[uv->n++]);
+	row_to_user(vals, u);
 	return 0;
 }
 
@@ -146,18 +177,7 @@ static int user_row(void *arg, int ncol, const char *const *vals)
 static int users_query(struct store *st, const char *sql, int n, const char *const *p,
 		       struct store_user **out, size_t *cnt)
 {
-	struct user_vec uv = { 0 };
-	int rc = exec(st, sql, n, p, user_row, &uv);
-
-	if (!rc)
-		rc = uv.err;
-	if (rc) {
-		free(uv.v);
-		return rc;
-	}
-	*out = uv.v;
-	*cnt = uv.n;
-	return 0;
+	return vec_query(st, sql, n, p, user_row, sizeof(**out), out, cnt);
 }
 
 /* Any row of the name, removed or not. */
@@ -552,24 +572,14 @@ int store_proxy_usage_totals(struct store *st, int64_t from, int64_t to,
 		    "GROUP BY user_name", 2, p, totals_row, &ta);
 }
 
-struct usage_vec {
-	struct store_usage *v;
-	size_t n, cap;
-	int err;
-};
-
 static int usage_row(void *arg, int ncol, const char *const *v)
 {
-	struct usage_vec *uv = arg;
+	struct store_usage *u;
 
 	if (ncol < 6)
 		return 0;
-	if (store_grow(&uv->v, &uv->cap, uv->n, sizeof(*uv->v))) {
-		uv->err = -ENOMEM;
+	if (!(u = vec_next(arg)))
 		return 1;
-	}
-	struct store_usage *u = &uv->v[uv->n++];
-	memset(u, 0, sizeof(*u));
 	snprintf(u->user, sizeof(u->user), "%s", v[0] ? v[0] : "");
 	snprintf(u->egress, sizeof(u->egress), "%s", v[1] ? v[1] : "");
 	u->hour = num(v[2]);
@@ -584,25 +594,15 @@ int store_proxy_usage_get(struct store *st, const char *user, int64_t from, int6
 {
 	char f[24], t[24];
 	const char *p[3] = { user, f, t };
-	struct usage_vec uv = { 0 };
-	int rc;
 
 	*out = NULL;
 	*n = 0;
 	i64(f, from);
 	i64(t, to);
-	rc = exec(st, "SELECT user_name, egress, hour, requests, bytes_up, bytes_down FROM "
-		  "proxy_usage WHERE user_name = $1 AND hour >= CAST($2 AS BIGINT) AND hour < "
-		  "CAST($3 AS BIGINT) ORDER BY hour, egress", 3, p, usage_row, &uv);
-	if (!rc)
-		rc = uv.err;
-	if (rc) {
-		free(uv.v);
-		return rc;
-	}
-	*out = uv.v;
-	*n = uv.n;
-	return 0;
+	return vec_query(st, "SELECT user_name, egress, hour, requests, bytes_up, bytes_down FROM "
+			 "proxy_usage WHERE user_name = $1 AND hour >= CAST($2 AS BIGINT) AND hour < "
+			 "CAST($3 AS BIGINT) ORDER BY hour, egress", 3, p, usage_row, sizeof(**out),
+			 out, n);
 }
 
 void store_month_of(int64_t t, int64_t *start, int64_t *end)
@@ -714,24 +714,14 @@ int store_node_beat(struct store *st, const char *node, int64_t started, int64_t
 	return exec(st, "COMMIT", 0, NULL, NULL, NULL);
 }
 
-struct egress_vec {
-	struct store_egress *v;
-	size_t n, cap;
-	int err;
-};
-
 static int egress_row(void *arg, int ncol, const char *const *v)
 {
-	struct egress_vec *ev = arg;
+	struct store_egress *e;
 
 	if (ncol < 6)
 		return 0;
-	if (store_grow(&ev->v, &ev->cap, ev->n, sizeof(*ev->v))) {
-		ev->err = -ENOMEM;
+	if (!(e = vec_next(arg)))
 		return 1;
-	}
-	struct store_egress *e = &ev->v[ev->n++];
-	memset(e, 0, sizeof(*e));
 	snprintf(e->node, sizeof(e->node), "%s", v[0] ? v[0] : "");
 	snprintf(e->addr, sizeof(e->addr), "%s", v[1] ? v[1] : "");
 	e->healthy = num(v[2]) != 0;
@@ -743,21 +733,9 @@ static int egress_row(void *arg, int ncol, const char *const *v)
 
 int store_egress_list(struct store *st, struct store_egress **out, size_t *n)
 {
-	struct egress_vec ev = { 0 };
-	int rc;
-
 	*out = NULL;
 	*n = 0;
-	rc = exec(st, "SELECT e.node, e.addr, e.healthy, e.verdict, e.checked, n.heartbeat FROM "
-		  "proxy_node_egress e JOIN proxy_nodes n ON n.name = e.node ORDER BY e.node, e.addr",
-		  0, NULL, egress_row, &ev);
-	if (!rc)
-		rc = ev.err;
-	if (rc) {
-		free(ev.v);
-		return rc;
-	}
-	*out = ev.v;
-	*n = ev.n;
-	return 0;
+	return vec_query(st, "SELECT e.node, e.addr, e.healthy, e.verdict, e.checked, n.heartbeat "
+			 "FROM proxy_node_egress e JOIN proxy_nodes n ON n.name = e.node ORDER BY "
+			 "e.node, e.addr", 0, NULL, egress_row, sizeof(**out), out, n);
 }
