@@ -99,7 +99,7 @@ unit: $(UNIT_BIN)
 	@echo "== $(BUILD)/tests/test_store (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store
 	@echo "== $(BUILD)/tests/test_store_users (PostgreSQL)"; sh tools/with-pg.sh $(BUILD)/tests/test_store_users
 
-# E2E: the test files (tools/e2e-both.sh runs the ASan pass as two shards of them)
+# E2E: the test files (tools/e2e-both.sh runs each pass as two shards of them)
 E2E ?= tests/e2e
 e2e: $(BUILD)/iplock
 	IPLOCK_BIN=$(abspath $(BUILD)/iplock) $(PY) -m pytest -q -p no:cacheprovider --durations=10 $(E2E)
@@ -112,8 +112,8 @@ test: deps-test check-layers
 	$(MAKE) -j2 SANITIZE=1 build/asan/iplock $(UNIT_BIN:$(BUILD)/%=build/asan/%)
 	$(MAKE) unit
 	$(MAKE) SANITIZE=1 unit
-	@# once the plain run is done, while the slower ASan run goes on: the fuzz build, then the
-	@# Debian package (build, install, check, purge: docs/install.md)
+	@# beside the black-box runs: the fuzz build, then the Debian package (build, install,
+	@# check, purge: docs/install.md)
 	sh tools/e2e-both.sh "$(MAKE)" "$(MAKE) fuzz-bins && sh tools/test-package.sh"
 	$(MAKE) fuzz-run
 
