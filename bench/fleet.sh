@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/fleet.sh: the proxy with its user from the store (`users_db`, usage counted per user
 # and egress address and flushed every second) beside the same proxy with the user in the INI
-# file, in one run (issue 13, "Must show"): CPU per tunnel and per forwarded GET, measured from
+# file, in one run (issue 13, "Must show"): CPU per tunnel, per forwarded GET and per GiB of bulk
+# download through one tunnel (BENCH_BULK_N x 256 MiB), measured from
 # /proc like bench/run.sh. Rounds are interleaved (shared machine) and the best figure of each
 # side is kept. Writes bench/out/fleet.md.
 #
@@ -19,6 +20,8 @@ RUN=$OUT/fleet
 SECS=${BENCH_SECS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONC=${BENCH_CONC:-20}
+BULK_N=${BENCH_BULK_N:-2}
+BULK_BYTES=268435456
 STORE=${BENCH_STORE:-sqlite}
 HZ=$(getconf CLK_TCK)
 PIDS=""
@@ -93,6 +96,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		"$LG" tunnels $X -c "$CONC" -n 400 -d 5 > /dev/null 2>&1 || true   # warm-up, PBKDF2 per worker
 		measure "$side-tunnels-$r" "$pid" tunnels $X -c "$CONC" -d "$SECS"
 		measure "$side-forward-$r" "$pid" forward $X -c "$CONC" -d "$SECS"
+		measure "$side-bulk-$r" "$pid" bulk $X -n "$BULK_N" -b "$BULK_BYTES"
 		kill "$pid"; wait "$pid" 2>/dev/null || true
 		PIDS=$(echo "$PIDS" | sed "s/ $pid\b//")
 	done
@@ -101,7 +105,7 @@ done
 # Usage the store counted for the store side (all rounds, warm-ups included).
 USAGE=$("$IPLOCK" users --db "$DB" --json usage bench)
 
-awk -v hz="$HZ" -v secs="$SECS" -v rounds="$ROUNDS" -v conc="$CONC" -v store="$STORE" -v usage="$USAGE" '
+awk -v hz="$HZ" -v gib_per_ok="$(awk "BEGIN { print $BULK_BYTES / 1073741824 }")" -v secs="$SECS" -v rounds="$ROUNDS" -v conc="$CONC" -v store="$STORE" -v usage="$USAGE" '
 function median(a, n,    i, j, t) {
 	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -110,7 +114,8 @@ function median(a, n,    i, j, t) {
 	split($1, n, "-"); side = n[1]; load = n[2]; r = n[3]
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 	if (v["ok"] > 0) {
-		us = v["cpu_ticks"] / hz * 1e6 / v["ok"]
+		# tunnels, forward: µs per operation; bulk: CPU seconds per GiB
+		us = load == "bulk" ? v["cpu_ticks"] / hz / (v["ok"] * gib_per_ok) : v["cpu_ticks"] / hz * 1e6 / v["ok"]
 		k = side "," load
 		per[k "," r] = us
 		if (!(k in best) || us < best[k]) best[k] = us
@@ -122,24 +127,28 @@ END {
 	printf "Store: %s. %d interleaved rounds (INI, then store, in each), %d clients, %d s per load, on a shared 2-core machine.\n", store, rounds, conc, secs
 	printf "tunnels = connect, CONNECT, GET 1 KiB, close; forward = keep-alive absolute-form GETs of 1 KiB. CPU = the proxy'"'"'s utime+stime (all threads: workers, feed, flush).\n"
 	printf "Rates and CPU columns: best round of each side. The verdict uses the median over rounds of the paired ratio store / INI (same round, back to back), which cancels most of the other jobs'"'"' load.\n\n"
-	printf "| users | tunnels/s | CPU µs/tunnel | fwd GET/s | CPU µs/GET |\n|---|---:|---:|---:|---:|\n"
+	printf "| users | tunnels/s | CPU µs/tunnel | fwd GET/s | CPU µs/GET | bulk (loadgen rate) | CPU s/GiB |\n|---|---:|---:|---:|---:|---:|---:|\n"
 	split("ini store", sides, " ")
 	for (s = 1; s <= 2; s++) {
 		sd = sides[s]
-		printf "| %s | %.1f | %.1f | %.1f | %.2f |\n", sd == "ini" ? "INI [user]" : "users_db + usage counting", rate[sd ",tunnels"], best[sd ",tunnels"], rate[sd ",forward"], best[sd ",forward"]
+		printf "| %s | %.1f | %.1f | %.1f | %.2f | %s | %.3f |\n", sd == "ini" ? "INI [user]" : "users_db + usage counting", rate[sd ",tunnels"], best[sd ",tunnels"], rate[sd ",forward"], best[sd ",forward"], rate[sd ",bulk"], best[sd ",bulk"]
 	}
-	nt = nf = 0
+	nt = nf = nb = 0
 	for (r = 1; r <= rounds; r++) {
 		if (("store,tunnels," r) in per && ("ini,tunnels," r) in per) rt[++nt] = per["store,tunnels," r] / per["ini,tunnels," r]
 		if (("store,forward," r) in per && ("ini,forward," r) in per) rf[++nf] = per["store,forward," r] / per["ini,forward," r]
+		if (("store,bulk," r) in per && ("ini,bulk," r) in per) rb[++nb] = per["store,bulk," r] / per["ini,bulk," r]
 	}
 	printf "\nPer-round ratios store / INI, CPU per tunnel:"
 	for (i = 1; i <= nt; i++) printf " %.3f", rt[i]
 	printf "; per forwarded GET:"
 	for (i = 1; i <= nf; i++) printf " %.3f", rf[i]
-	t = median(rt, nt); f = median(rf, nf)
+	printf "; per GiB of bulk:"
+	for (i = 1; i <= nb; i++) printf " %.3f", rb[i]
+	t = median(rt, nt); f = median(rf, nf); b = median(rb, nb)
 	printf "\n\nCPU per tunnel, store / INI (median): %.3f (%+.1f%%; goal <= +5%%) **%s**\n", t, (t - 1) * 100, t <= 1.05 ? "PASS" : "FAIL"
 	printf "CPU per forwarded GET, store / INI (median): %.3f (%+.1f%%)\n", f, (f - 1) * 100
+	printf "CPU per GiB of bulk, store / INI (median): %.3f (%+.1f%%)\n", b, (b - 1) * 100
 	printf "\nUsage the store counted for the store side (every round, warm-ups included): `%s`\n", usage
 }' "$RUN/measures" > "$OUT/fleet.md"
 cat "$OUT/fleet.md"
