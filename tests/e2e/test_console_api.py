@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IPLOCK, free_port, wait_port
+from conftest import IPLOCK, free_port, wait_port, stop_process
 from gate_util import Gate, Upstream, create_key, curl, keys
 from pg_util import pg  # noqa: F401 (the session's cluster)
 from verify_util import make_ca
@@ -50,13 +50,7 @@ class Console:
         return self.err.read()
 
     def stop(self, check=True):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         text = self.log()
         self.err.close()
         if check and self.proc.returncode != 0:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from gate_util import IPLOCK, Gate, Upstream, curl, free_port, wait_port
+from gate_util import IPLOCK, Gate, Upstream, curl, free_port, stop_process, wait_port
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -90,13 +90,7 @@ class Console:
         return self.stderr.read()
 
     def stop(self, check=True):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         text = self.errors()
         self.stderr.close()
         if check and self.proc.returncode != 0:
