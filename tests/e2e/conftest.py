@@ -20,10 +20,19 @@ IPLOCK = os.environ.get("IPLOCK_BIN", str(ROOT / "build" / "iplock"))
 PASSWORD = "s3cret-pass"
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free now and never handed out before in this test run: the kernel may give a just
+    released port again, and two of one config's listeners then collide (a flaky failure)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_port(host, port, timeout=10.0):
