@@ -885,3 +885,11 @@ void proxy_config_free(struct proxy_config *cfg)
 	cidr_set_free(cfg->trusted_balancers);
 	free(cfg);
 }
+
+void listen_addr_format(const struct listen_addr *a, char *out, size_t cap)
+{
+	char ip[IPADDR_STRLEN];
+
+	ipaddr_format(&a->ip, ip, sizeof(ip));
+	snprintf(out, cap, a->ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
+}

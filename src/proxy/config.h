@@ -115,4 +115,7 @@ int proxy_config_find_user(const struct proxy_config *cfg, const char *name, siz
 /* [A-Za-z0-9._-], 1-64 characters ('+' is reserved for username options). */
 bool proxy_user_name_valid(const char *name, size_t len);
 
+/* "127.0.0.1:3128", "[::1]:3128" */
+void listen_addr_format(const struct listen_addr *a, char *out, size_t cap);
+
 #endif

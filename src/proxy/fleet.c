@@ -47,6 +47,7 @@ struct usage_tab {
 
 struct fleet {
 	struct proxy *px;
+	fleet_reload_fn *reload;        /* the runtime's reload with the store's users */
 	char path[512];                 /* the config file */
 	char *text;                     /* its text at the last successful build */
 	char node[PROXY_USER_NAME_MAX + 1];
@@ -445,7 +446,7 @@ static int feed_catch_up(struct store *st, void *arg)
 	bool expired = f->next_expiry && (int64_t)time(NULL) >= f->next_expiry;
 	if (n || expired) {
 		char err[512];
-		if (proxy_reload_users(f->px, err, sizeof(err)))
+		if (f->reload(f->px, err, sizeof(err)))
 			log_error("users_db: %zu change(s) not applied, the running users stay: %s", n, err);
 		else
 			log_info("users_db: %zu user change(s) applied in %" PRId64 " ms (store version %"
@@ -799,7 +800,7 @@ static void *flush_main(void *arg)
 	return NULL;
 }
 
-int fleet_start(struct fleet *f)
+int fleet_start(struct fleet *f, fleet_reload_fn *reload)
 {
 	struct store_feed_opts fo = { .resync_ms = 1000, .poll_ms = 20, .catch_up = feed_catch_up,
 				      .arg = f };
@@ -807,6 +808,7 @@ int fleet_start(struct fleet *f)
 	sigset_t all, old;
 	int rc;
 
+	f->reload = reload;
 	f->ntabs = f->px->nworkers;
 	if (!(f->tabs = calloc(f->ntabs, sizeof(*f->tabs))))
 		return -ENOMEM;

@@ -46,8 +46,11 @@ int fleet_open(struct proxy *px, const char *config_path, struct proxy_config **
 /* The merged config again: from the file read anew (SIGHUP) or from the last text read (a
  * store change). Called with px->reload_mu held. 0 or -errno with err. */
 int fleet_build(struct fleet *f, bool reread, struct proxy_config **out, char *err, size_t errcap);
+/* A store change: rebuild the snapshot from the store's users now (the runtime's reload, given
+ * by the caller so the fleet never calls up into it). 0 or -errno with err. */
+typedef int fleet_reload_fn(struct proxy *px, char *err, size_t errcap);
 /* Starts the feed and flush threads (px->nworkers known). 0 or -errno. */
-int fleet_start(struct fleet *f);
+int fleet_start(struct fleet *f, fleet_reload_fn *reload);
 /* Stops both threads after a last flush. */
 void fleet_stop(struct fleet *f);
 void fleet_free(struct fleet *f);

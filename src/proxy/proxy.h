@@ -12,21 +12,8 @@
 
 #include "core/loop.h"
 #include "net/relay.h"
+#include "proxy/cfgref.h"
 #include "proxy/config.h"
-
-/* A config snapshot shared by reference: every session keeps the one it started with, so a
- * reload never changes the rules under a request in flight. */
-struct cfg_ref {
-	struct proxy_config *cfg;
-	atomic_int refs;
-	atomic_uint *user_conns;      /* per user index: open connections (max_conns) */
-	struct ssl_ctx_st *tls_ctx;   /* tls_listen: built from tls_cert/tls_key at load */
-};
-
-struct cfg_ref *cfg_ref_new(struct proxy_config *cfg, char *err, size_t errcap);
-
-struct cfg_ref *cfg_ref_get(struct cfg_ref *r);
-void cfg_ref_put(struct cfg_ref *r);
 
 struct proxy;
 struct server;
@@ -89,10 +76,5 @@ struct proxy {
 
 int proxy_run(struct proxy *px);            /* blocks until SIGTERM/SIGINT; exit status */
 int proxy_reload(struct proxy *px, char *err, size_t errcap);
-/* users_db changed: the same config text with the store's users now (any thread). */
-int proxy_reload_users(struct proxy *px, char *err, size_t errcap);
-
-/* "127.0.0.1:3128", "[::1]:3128" */
-void listen_addr_format(const struct listen_addr *a, char *out, size_t cap);
 
 #endif

@@ -1,5 +1,5 @@
 /* server.c: the proxy on net/server: per-worker state (resolver, credential cache, relay
- * scratch, metrics), config snapshots (cfg_ref), listener sets and their reload with the admin
+ * scratch, metrics), config snapshots (cfgref.c) at load, listener sets and their reload with the admin
  * thread, and what a drain closes. Threads, signals, listeners and sd_notify are net/server's. */
 #include <errno.h>
 #include <poll.h>
@@ -24,52 +24,6 @@
 
 #define TICK_MS 1000
 _Static_assert(PROXY_MAX_LISTENERS <= SERVER_MAX_LISTENERS, "net/server holds every listener");
-
-struct cfg_ref *cfg_ref_get(struct cfg_ref *r)
-{
-	atomic_fetch_add(&r->refs, 1);
-	return r;
-}
-
-void cfg_ref_put(struct cfg_ref *r)
-{
-	if (atomic_fetch_sub(&r->refs, 1) == 1) {
-		proxy_config_free(r->cfg);
-		SSL_CTX_free(r->tls_ctx);
-		free(r->user_conns);
-		free(r);
-	}
-}
-
-/* Takes cfg (freed on failure too). */
-struct cfg_ref *cfg_ref_new(struct proxy_config *cfg, char *err, size_t errcap)
-{
-	struct cfg_ref *r = calloc(1, sizeof(*r));
-
-	if (!r || !(r->user_conns = calloc(cfg->nusers ? cfg->nusers : 1, sizeof(*r->user_conns)))) {
-		snprintf(err, errcap, "out of memory");
-		goto fail;
-	}
-	if (cfg->ntls_listen && !(r->tls_ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, errcap)))
-		goto fail;
-	r->cfg = cfg;
-	atomic_init(&r->refs, 1);
-	return r;
-fail:
-	if (r)
-		free(r->user_conns);
-	free(r);
-	proxy_config_free(cfg);
-	return NULL;
-}
-
-void listen_addr_format(const struct listen_addr *a, char *out, size_t cap)
-{
-	char ip[IPADDR_STRLEN];
-
-	ipaddr_format(&a->ip, ip, sizeof(ip));
-	snprintf(out, cap, a->ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
-}
 
 static const char *const kind_what[] = {
 	[LK_HTTP] = "listener", [LK_SOCKS] = "socks listener", [LK_TLS] = "tls listener",
@@ -457,7 +411,8 @@ int proxy_reload(struct proxy *px, char *err, size_t errcap)
 	return rc;
 }
 
-int proxy_reload_users(struct proxy *px, char *err, size_t errcap)
+/* users_db changed: the same config text with the store's users now (the fleet's feed thread). */
+static int proxy_reload_users(struct proxy *px, char *err, size_t errcap)
 {
 	pthread_mutex_lock(&px->reload_mu);
 	int rc = reload_locked(px, false, err, errcap);
@@ -539,7 +494,7 @@ int proxy_run(struct proxy *px)
 		if (!is_loopback(&c->admin.ip))
 			log_warn("admin_listen is not a loopback address: metrics show user names and traffic");
 	}
-	if (px->fleet && (rc = fleet_start(px->fleet)) != 0) {
+	if (px->fleet && (rc = fleet_start(px->fleet, proxy_reload_users)) != 0) {
 		log_error("cannot start: users_db threads: %s", strerror(-rc));
 		goto fail;
 	}
