@@ -1,15 +1,66 @@
 /* admit.c: a session's admission, everything decided before any byte leaves: credentials and
  * the per-user connection cap, the egress pin, port policy, the user's destination rules, and
- * every resolved address against the forbidden ranges and the proxy's own listeners. */
-#include "proxy/session.h"
+ * every resolved address against the forbidden ranges and the proxy's own listeners; with
+ * users_db, the month's quota of the user's plan. */
+#include "proxy/admit.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "http/reply.h"
 #include "proxy/auth.h"
-#include "proxy/fleet.h"
 #include "proxy/policy.h"
+#include "proxy/respond.h"
+#include "proxy/session.h"
+#include "proxy/usage.h"
+
+/* ---------------------------------------------------------------- quota */
+
+/* users_db: over the month's plan, s is refused (HTTP 429 with the plan, SOCKS5 0x02). */
+static bool admit_quota(struct session *s)
+{
+	const struct proxy_user *u;
+	char msg[150], body[1024], lim[256];
+
+	if (s->user < 0)
+		return true;
+	u = &session_cfg(s)->users[s->user];
+	if (!u->quota || (!u->plan_requests && !u->plan_bytes))
+		return true;
+	int64_t req = atomic_load(&u->quota->month_req), bytes = atomic_load(&u->quota->month_bytes);
+	bool over_r = u->plan_requests && (uint64_t)req >= u->plan_requests;
+	bool over_b = u->plan_bytes && (uint64_t)bytes >= u->plan_bytes;
+	if (!over_r && !over_b)
+		return true;
+	snprintf(msg, sizeof(msg), "monthly %s quota of your plan is used up (%" PRId64 " of %" PRIu64 ")",
+		 over_r ? "request" : "byte", over_r ? req : bytes, over_r ? u->plan_requests : u->plan_bytes);
+	if (s->socks) {
+		session_error_dup(s, 429, "quota_exceeded", msg);
+		return false;
+	}
+	/* the envelope of http/reply with the plan's limits beside code and message */
+	long n = http_error_json(body, sizeof(body) - sizeof(lim), "proxy_error", "quota_exceeded", msg);
+	int m = snprintf(lim, sizeof(lim), ", \"plan\": {\"requests_per_month\": %" PRIu64
+			 ", \"bytes_per_month\": %" PRIu64 ", \"max_conns\": %u}, \"usage\": "
+			 "{\"requests\": %" PRId64 ", \"bytes\": %" PRId64 "}}}\n", u->plan_requests,
+			 u->plan_bytes, u->max_conns, req, bytes);
+	struct buf *b = NULL;
+	if (n > 3 && m > 0 && (size_t)m < sizeof(lim) && !memcmp(body + n - 3, "}}\n", 3)) {
+		memcpy(body + n - 3, lim, (size_t)m + 1);
+		n = n - 3 + m;
+		b = respond_json_build(429, body, (size_t)n);
+	}
+	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", msg);
+	s->code = "quota_exceeded";
+	if (!b) {
+		session_error_dup(s, 429, "quota_exceeded", msg);
+		return false;
+	}
+	session_reply(s, b, 429, s->reason_buf);
+	return false;
+}
 
 /* ---------------------------------------------------------------- admission */
 
@@ -105,7 +156,7 @@ bool session_admit_destination(struct session *s)
 				      "this destination is not in your allow list");
 			return false;
 		}
-		if (!fleet_admit_quota(s))
+		if (!admit_quota(s))
 			return false;   /* over the plan: no upstream connection */
 	}
 	return true;

@@ -12,38 +12,16 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "http/reply.h"
 #include "proxy/auth.h"
 #include "proxy/egress.h"
 #include "proxy/health.h"
 #include "proxy/policy.h"
-#include "proxy/respond.h"
 #include "proxy/session.h"
 #include "store/feed.h"
 
-#define USAGE_SLOTS   4096      /* (user, egress) pairs per worker; more are counted as lost */
 #define QUOTA_BUCKETS 4096
 #define TEXT_MAX      (16u << 20)
 #define FLEET_WORD_MAX 180      /* a rendered key line stays under the INI reader's limit */
-
-/* One (user, egress address) of a worker: the worker writes the counters (relaxed stores of
- * running totals, no read-modify-write), the flush thread reads them and keeps its own copy
- * of what it flushed. q is published last. */
-struct usage_slot {
-	struct quota_ent *_Atomic q;
-	struct ipaddr egress;
-	_Atomic uint64_t req, up, down;
-};
-
-struct usage_seen {
-	uint64_t req, up, down;
-};
-
-struct usage_tab {
-	struct usage_slot slot[USAGE_SLOTS];
-	struct usage_seen seen[USAGE_SLOTS];   /* flush thread only */
-	_Atomic uint64_t lost;                 /* counts that found no free slot */
-};
 
 struct fleet {
 	struct proxy *px;
@@ -79,18 +57,9 @@ struct fleet {
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint32_t fnv(const void *p, size_t n, uint32_t h)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
-}
-
 static struct quota_ent *quota_get(struct fleet *f, const char *name)
 {
-	uint32_t h = fnv(name, strlen(name), 2166136261u) % QUOTA_BUCKETS;
+	uint32_t h = usage_hash(name, strlen(name), 2166136261u) % QUOTA_BUCKETS;
 	struct quota_ent *e;
 
 	pthread_mutex_lock(&f->q_mu);
@@ -521,125 +490,6 @@ int fleet_open(struct proxy *px, const char *config_path, struct proxy_config **
 	return 0;
 }
 
-/* ---------------------------------------------------------------- usage */
-
-static struct usage_slot *slot_find(struct usage_tab *t, struct quota_ent *q, const struct ipaddr *ip)
-{
-	uint32_t h = fnv(&q, sizeof(q), 2166136261u);
-
-	if (ip)
-		h = fnv(ip->a, sizeof(ip->a), h ^ ip->family);
-	for (unsigned i = 0; i < 64; i++) {
-		struct usage_slot *s = &t->slot[(h + i) % USAGE_SLOTS];
-		struct quota_ent *cur = atomic_load_explicit(&s->q, memory_order_relaxed);
-		if (cur == q && (ip ? ipaddr_equal(&s->egress, ip) : s->egress.family == 0))
-			return s;
-		if (!cur) {
-			memset(&s->egress, 0, sizeof(s->egress));
-			if (ip)
-				s->egress = *ip;
-			atomic_store_explicit(&s->q, q, memory_order_release);
-			return s;
-		}
-	}
-	return NULL;
-}
-
-static inline void bump(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
-}
-
-static struct usage_tab *tab_of(const struct session *s)
-{
-	struct fleet *f = s->w->px->fleet;
-
-	return f && f->tabs && (unsigned)s->w->id < f->ntabs ? &f->tabs[s->w->id] : NULL;
-}
-
-void fleet_count_request(struct session *s)
-{
-	struct usage_tab *t = tab_of(s);
-
-	if (!t || s->user < 0)
-		return;
-	struct quota_ent *q = session_cfg(s)->users[s->user].quota;
-	if (!q)
-		return;
-	s->us = slot_find(t, q, session_egress(s));
-	if (!s->us) {
-		atomic_fetch_add(&t->lost, 1);
-		return;
-	}
-	bump(&s->us->req, 1);
-	s->us_up = s->us_down = 0;
-}
-
-void fleet_count_bytes(struct session *s, bool at_end)
-{
-	struct usage_slot *u = s->us;
-
-	if (!u)
-		return;
-	/* the proxy's own "200 Connection established" is not payload */
-	bool ok_line = s->is_connect && !s->socks && s->status == 200;
-	uint64_t up = s->bytes_up, down = ok_line ? (s->bytes_down >= 39 ? s->bytes_down - 39 : 0)
-						 : s->bytes_down;
-	if (up > s->us_up) {
-		bump(&u->up, up - s->us_up);
-		s->us_up = up;
-	}
-	if (down > s->us_down) {
-		bump(&u->down, down - s->us_down);
-		s->us_down = down;
-	}
-	if (at_end)
-		s->us = NULL;
-}
-
-bool fleet_admit_quota(struct session *s)
-{
-	const struct proxy_user *u;
-	char msg[150], body[1024], lim[256];
-
-	if (s->user < 0)
-		return true;
-	u = &session_cfg(s)->users[s->user];
-	if (!u->quota || (!u->plan_requests && !u->plan_bytes))
-		return true;
-	int64_t req = atomic_load(&u->quota->month_req), bytes = atomic_load(&u->quota->month_bytes);
-	bool over_r = u->plan_requests && (uint64_t)req >= u->plan_requests;
-	bool over_b = u->plan_bytes && (uint64_t)bytes >= u->plan_bytes;
-	if (!over_r && !over_b)
-		return true;
-	snprintf(msg, sizeof(msg), "monthly %s quota of your plan is used up (%" PRId64 " of %" PRIu64 ")",
-		 over_r ? "request" : "byte", over_r ? req : bytes, over_r ? u->plan_requests : u->plan_bytes);
-	if (s->socks) {
-		session_error_dup(s, 429, "quota_exceeded", msg);
-		return false;
-	}
-	/* the envelope of http/reply with the plan's limits beside code and message */
-	long n = http_error_json(body, sizeof(body) - sizeof(lim), "proxy_error", "quota_exceeded", msg);
-	int m = snprintf(lim, sizeof(lim), ", \"plan\": {\"requests_per_month\": %" PRIu64
-			 ", \"bytes_per_month\": %" PRIu64 ", \"max_conns\": %u}, \"usage\": "
-			 "{\"requests\": %" PRId64 ", \"bytes\": %" PRId64 "}}}\n", u->plan_requests,
-			 u->plan_bytes, u->max_conns, req, bytes);
-	struct buf *b = NULL;
-	if (n > 3 && m > 0 && (size_t)m < sizeof(lim) && !memcmp(body + n - 3, "}}\n", 3)) {
-		memcpy(body + n - 3, lim, (size_t)m + 1);
-		n = n - 3 + m;
-		b = respond_json_build(429, body, (size_t)n);
-	}
-	snprintf(s->reason_buf, sizeof(s->reason_buf), "%s", msg);
-	s->code = "quota_exceeded";
-	if (!b) {
-		session_error_dup(s, 429, "quota_exceeded", msg);
-		return false;
-	}
-	session_reply(s, b, 429, s->reason_buf);
-	return false;
-}
-
 void fleet_snapshot(struct worker *w, const struct proxy_config *neu)
 {
 	for (struct session *s = w->sessions, *next; s; s = next) {
@@ -812,6 +662,7 @@ int fleet_start(struct fleet *f, fleet_reload_fn *reload)
 	f->ntabs = f->px->nworkers;
 	if (!(f->tabs = calloc(f->ntabs, sizeof(*f->tabs))))
 		return -ENOMEM;
+	f->px->usage = f->tabs;   /* the workers count through px: they never see the fleet */
 	if ((rc = store_open(f->target, &f->st_flush))) {
 		log_error("users_db %s: %s", f->shown, store_errmsg(NULL));
 		return rc;
@@ -863,6 +714,7 @@ void fleet_free(struct fleet *f)
 			n = e->next;
 			free(e);
 		}
+	f->px->usage = NULL;
 	free(f->tabs);
 	free(f->users);
 	free(f->text);

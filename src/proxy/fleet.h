@@ -22,18 +22,10 @@
 
 #include "proxy/config.h"
 #include "proxy/proxy.h"
+#include "proxy/usage.h"
 #include "store/users.h"
 
 #define FLEET_FLUSH_MS 1000     /* usage flush and heartbeat interval */
-
-/* A user's usage this month across the fleet, as of the last read (never freed while the
- * proxy runs: snapshots point at it). */
-struct quota_ent {
-	char name[PROXY_USER_NAME_MAX + 1];
-	_Atomic int64_t month_req, month_bytes;
-	struct quota_ent *next;          /* hash chain */
-	uint64_t mark;                   /* the totals read that saw it last (flush thread) */
-};
 
 struct fleet;
 struct session;
@@ -58,12 +50,6 @@ void fleet_free(struct fleet *f);
 size_t fleet_store_users(const struct fleet *f);
 
 /* ---- worker hooks (worker thread) ---- */
-/* An upstream connection was made (or reused) for s's request: one request for its user. */
-void fleet_count_request(struct session *s);
-/* s's payload so far reaches its slot; at_end: the request is over. */
-void fleet_count_bytes(struct session *s, bool at_end);
-/* Over quota: refuses s (HTTP 429 with the plan, SOCKS5 0x02) and returns false. */
-bool fleet_admit_quota(struct session *s);
 /* A new snapshot: sessions of store users it no longer has are closed; idle keep-alive
  * connections of users whose password changed are closed (tunnels carry on). */
 void fleet_snapshot(struct worker *w, const struct proxy_config *neu);

@@ -1,7 +1,7 @@
 /* forward.c: a session's forwarded exchange (absolute-form HTTP): the rewritten head out, the
  * body with its own framing, the response head and body back, the upstream kept alive for
  * the next request to the same place, one redial of a kept-alive upstream found closed. */
-#include "proxy/session.h"
+#include "proxy/forward.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -229,7 +229,7 @@ static void exchange_done(struct session *s)
 		buf_put(s->cin);
 		s->cin = NULL;
 	}
-	session_head_continue(s);
+	s->steps->next_head(s);   /* a pipelined request may wait in cin */
 }
 
 void session_forward(struct session *s)
@@ -306,7 +306,7 @@ void session_forward(struct session *s)
 					s->out_u->off = 0;
 					http_head_init(s->req, HTTP_REQUEST, session_cfg(s)->max_headers);
 					http_head_parse(s->req, s->cin->data + s->cin->off, buf_pending(s->cin));
-					session_route(s);
+					s->steps->redial(s);
 					return;
 				}
 				session_error(s, 502, "upstream_closed", "upstream closed without a response");

@@ -19,6 +19,7 @@ struct proxy;
 struct server;
 struct session;
 struct inbound_conn;
+struct usage_tab;
 
 /* A worker's product state; its thread, loop, listeners and drain are net/server's. */
 struct worker {
@@ -71,6 +72,7 @@ struct proxy {
 	size_t nspecs;
 	atomic_bool draining;
 	struct fleet *fleet;          /* users_db: users, usage and quotas from the store; or NULL */
+	struct usage_tab *usage;      /* users_db: the workers' usage tables by worker id (usage.h); or NULL */
 	pthread_mutex_t reload_mu;    /* one reload at a time: SIGHUP's or a store change's */
 };
 

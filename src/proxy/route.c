@@ -1,10 +1,15 @@
 /* route.c: a session's way to its destination on net/dial: resolve, check every address
  * (admit.c), connect from an egress address of the user's pool (the dial's bind hook), mark
  * an egress address down when it fails locally, then start the tunnel or the forwarding. */
+#include "proxy/route.h"
+
+#include "proxy/admit.h"
+#include "proxy/forward.h"
 #include "proxy/session.h"
-#include "proxy/fleet.h"
+#include "proxy/socks_wire.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -56,12 +61,31 @@ void session_route(struct session *s)
 
 /* ---------------------------------------------------------------- connect */
 
+/* SOCKS5 success, queued before the tunnel's bytes: BND is the upstream's local end. */
+static int socks_success(struct session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	unsigned char rep[SOCKS_REPLY_MAX];
+	size_t n;
+
+	if (getsockname(s->uio.fd, (struct sockaddr *)&ss, &len) == -1)
+		memset(&ss, 0, sizeof(ss));
+	n = socks_build_success(&ss, rep);
+	if (!(s->relay.down.pend = malloc(n)))
+		return -ENOMEM;
+	memcpy(s->relay.down.pend, rep, n);
+	s->relay.down.pend_len = (uint32_t)n;
+	s->status = 200;
+	return 0;
+}
+
 static void connected(struct session *s)
 {
 	const struct proxy_config *c = session_cfg(s);
 
 	metrics_connected(s->w->metrics, &s->ms, session_egress(s), s->is_connect);
-	fleet_count_request(s);
+	session_count_request(s);
 	session_arm(s, c->idle_timeout_ms);
 	session_touch(s);
 	if (s->is_connect) {
@@ -70,7 +94,7 @@ static void connected(struct session *s)
 		size_t early = buf_pending(s->cin) - skip;
 
 		if (s->socks) {
-			if (socks_reply_success(s)) {
+			if (socks_success(s)) {
 				session_close(s);
 				return;
 			}

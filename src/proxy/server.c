@@ -14,6 +14,7 @@
 #include "net/dns.h"
 #include "net/server.h"
 #include "proxy/admin.h"
+#include "proxy/dispatch.h"
 #include "proxy/auth.h"
 #include "proxy/fleet.h"
 #include "proxy/inbound.h"

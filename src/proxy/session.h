@@ -1,4 +1,6 @@
-/* session.h: one client connection to the proxy, from accept to close. */
+/* session.h: one client connection to the proxy, from accept to close: its state and the
+ * session core (session.c) every handler stands on. Each handler has its own header: admit.h,
+ * route.h, forward.h, socks.h, request.h; dispatch.h accepts and routes events. */
 #ifndef IPLOCK_PROXY_SESSION_H
 #define IPLOCK_PROXY_SESSION_H
 
@@ -19,6 +21,7 @@
 #include "net/stream.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
+#include "proxy/usage.h"
 
 enum sess_state {
 	SESS_HEAD = 0,     /* reading a request head from the client */
@@ -48,8 +51,18 @@ enum socks_step {
 	SOCKS_STEP_DONE,         /* request taken: resolving, connecting or relaying */
 };
 
+struct session;
+
+/* The steps above a handler that it may start: set at accept by the dispatch, so a handler low
+ * in the stack (forward.c) calls up through a pointer, never by name. */
+struct session_steps {
+	void (*redial)(struct session *s);      /* dial the request's destination afresh */
+	void (*next_head)(struct session *s);   /* parse the next request head cin holds */
+};
+
 struct session {
 	struct worker *w;
+	const struct session_steps *steps;
 	struct cfg_ref *cfg;
 	uint64_t id;
 	enum sess_state state;
@@ -121,9 +134,7 @@ struct session {
 
 	struct metrics_sess ms;
 
-	/* users_db usage (fleet.c): the slot this request counts in and what it counted */
-	struct usage_slot *us;
-	uint64_t us_up, us_down;
+	struct usage_mark use;       /* users_db: the slot this request counts in (usage.h) */
 
 	struct session *next, *prev;  /* the worker's list */
 	struct deferred dfr;
@@ -138,6 +149,14 @@ static inline const struct proxy_config *session_cfg(const struct session *s)
 static inline const struct ipaddr *session_egress(const struct session *s)
 {
 	return s->have_egress && s->pool ? &s->pool->addrs[s->egress_idx] : NULL;
+}
+
+/* Bytes down that were payload: the proxy's own "200 Connection established" is not. */
+static inline uint64_t session_payload_down(const struct session *s)
+{
+	bool ok_line = s->is_connect && !s->socks && s->status == 200;
+
+	return ok_line ? (s->bytes_down >= 39 ? s->bytes_down - 39 : 0) : s->bytes_down;
 }
 
 /* Client or upstream I/O: the client side is the session's stream (TLS when it has it). */
@@ -163,11 +182,12 @@ void session_error_dup(struct session *s, int status, const char *code, const ch
 void session_json(struct session *s, int status, const char *json, size_t len);
 /* Send b (or close when NULL), log status and reason, close after. */
 void session_reply(struct session *s, struct buf *b, int status, const char *reason);
+/* The same with len bytes of msg (copied; SOCKS5 replies). */
+void session_reply_bytes(struct session *s, const void *msg, size_t len, int status, const char *reason);
+void session_reply_flush(struct session *s);               /* SESS_REPLY: write on */
+void session_linger_read(struct session *s);               /* SESS_LINGER: drain until the client's FIN */
 
-/* session.c: life cycle and dispatch */
-/* pp: the listener's proxy_protocol (PP_OFF: none) */
-void session_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool socks, bool tls,
-		    enum pp_version pp);
+/* life cycle */
 void session_close(struct session *s);
 void session_touch(struct session *s);
 void session_close_all(struct worker *w);
@@ -175,23 +195,12 @@ void session_arm(struct session *s, unsigned ms);          /* the session's dead
 void session_log(struct session *s);                       /* the access log line of this request */
 void session_upstream_close(struct session *s);
 void session_exchange_reset(struct session *s);            /* forget the request served */
-void session_head_continue(struct session *s);             /* parse what cin holds of the next head */
-void session_tunnel_start(struct session *s);              /* connected: relay a CONNECT or SOCKS5 tunnel */
 void session_metrics_tick(struct worker *w);               /* bytes in flight reach the counters */
+void session_count_request(struct session *s);             /* users_db: one request for s's user */
 
-/* admit.c: everything decided before a byte leaves */
-int session_authenticate(struct session *s, const char *basic, size_t len);
-bool session_admit_destination(struct session *s);
-bool session_admit_request(struct session *s, bool local);   /* auth, pin, destination rules */
-bool session_check_addresses(struct session *s);            /* every resolved address allowed */
-
-/* route.c: resolve, check every address, connect from an egress address */
-extern const struct dial_ops session_dial_ops;
-void session_route(struct session *s);
-
-/* forward.c: absolute-form HTTP */
-int session_upstream_head(struct session *s, const char *path, size_t pathlen);
-void session_forward(struct session *s);
+/* CONNECT and SOCKS5 tunnels: the relay (relay.c) with the session's ends */
+void session_tunnel_start(struct session *s);              /* connected: queued bytes out, then relay */
+void session_tunnel_event(struct session *s, bool from_client, uint32_t revents);
 
 /* Request heads and exchanges come from a small per-thread pool: no malloc per request, and
  * an idle connection or a tunnel holds none. NULL on ENOMEM; put takes NULL. */
@@ -200,24 +209,5 @@ void session_head_put(struct http_head *h);
 struct http_exchange *session_xchg_get(void);
 void session_xchg_put(struct http_exchange *x);
 void session_pool_trim(void);   /* the worker thread ends: free its pooled ones */
-/* Whether the forwarded exchange reads the client (request body) or the upstream (response)
- * now: an event on a side it does not read is early (see c_early, u_early). */
-static inline bool session_forward_reads_client(const struct session *s)
-{
-	return s->req_phase == FWD_BODY && !s->req_ready;
-}
-static inline bool session_forward_reads_upstream(const struct session *s)
-{
-	return s->resp_phase == FWD_WAIT_HEAD || (s->resp_phase == FWD_BODY && !s->resp_ready);
-}
-static inline bool session_forward_writes_upstream(const struct session *s)
-{
-	return s->req_phase == FWD_HEAD_OUT || (s->req_phase == FWD_BODY && s->req_ready);
-}
-
-/* socks.c: SOCKS5 (RFC 1928, RFC 1929) on the same sessions */
-void socks_read(struct session *s);
-void socks_reply_error(struct session *s, const char *code, int status);
-int socks_reply_success(struct session *s);
 
 #endif

@@ -13,81 +13,11 @@
 #include "core/codec.h"
 #include "net/host.h"
 #include "net/sock.h"
+#include "proxy/admit.h"
+#include "proxy/route.h"
 #include "proxy/session.h"
+#include "proxy/socks.h"
 #include "proxy/socks_wire.h"
-
-static void socks_send_close(struct session *s, const unsigned char *msg, size_t len, int status,
-			     const char *reason)
-{
-	struct buf *b = buf_get();
-
-	if (b && buf_append(b, msg, len)) {
-		buf_put(b);
-		b = NULL;
-	}
-	session_reply(s, b, status, reason);
-}
-
-static enum socks_rep rep_for(const char *code)
-{
-	static const struct { const char *code; enum socks_rep rep; } map[] = {
-		{ "destination_forbidden", SOCKS_NOT_ALLOWED },
-		{ "destination_not_allowed", SOCKS_NOT_ALLOWED },
-		{ "port_not_allowed", SOCKS_NOT_ALLOWED },
-		{ "bad_egress_pin", SOCKS_NOT_ALLOWED },
-		{ "quota_exceeded", SOCKS_NOT_ALLOWED },
-		{ "bad_request_target", SOCKS_NOT_ALLOWED },
-		{ "dns_failure", SOCKS_HOST_UNREACHABLE },
-		{ "connect_failed", SOCKS_HOST_UNREACHABLE },
-		{ "network_unreachable", SOCKS_NET_UNREACHABLE },
-		{ "connect_refused", SOCKS_CONN_REFUSED },
-		{ "connect_timeout", SOCKS_TTL_EXPIRED },
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (!strcmp(map[i].code, code))
-			return map[i].rep;
-	return SOCKS_GENERAL_FAILURE;
-}
-
-/* The proxy's refusal, in SOCKS terms: a reply with the code, then close. */
-void socks_reply_error(struct session *s, const char *code, int status)
-{
-	unsigned char rep[10] = { 5, rep_for(code), 0, 1, 0, 0, 0, 0, 0, 0 };
-
-	socks_send_close(s, rep, sizeof(rep), status, NULL);
-}
-
-/* Success: BND.ADDR/PORT is the egress side of the upstream connection. */
-int socks_reply_success(struct session *s)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	unsigned char rep[22] = { 5, SOCKS_OK, 0 };
-	size_t n;
-
-	if (getsockname(s->uio.fd, (struct sockaddr *)&ss, &len) == -1)
-		memset(&ss, 0, sizeof(ss));
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		rep[3] = 4;
-		memcpy(rep + 4, &a->sin6_addr, 16);
-		memcpy(rep + 20, &a->sin6_port, 2);
-		n = 22;
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		rep[3] = 1;
-		memcpy(rep + 4, &a->sin_addr, 4);
-		memcpy(rep + 8, &a->sin_port, 2);
-		n = 10;
-	}
-	s->relay.down.pend = malloc(n);
-	if (!s->relay.down.pend)
-		return -ENOMEM;
-	memcpy(s->relay.down.pend, rep, n);
-	s->relay.down.pend_len = (uint32_t)n;
-	s->status = 200;
-	return 0;
-}
 
 /* Greeting: username/password when auth is on (no-auth is refused then); no-auth only on a
  * proxy configured without auth. */
@@ -106,7 +36,7 @@ static long socks_greeting(struct session *s, const uint8_t *p, size_t n)
 	uint8_t choice = want_auth ? (g.offers_userpass ? 0x02 : 0xff) : (g.offers_none ? 0x00 : 0xff);
 	uint8_t rep[2] = { 5, choice };
 	if (choice == 0xff) {
-		socks_send_close(s, rep, 2, 407, want_auth ? "SOCKS5 client offered no username/password method"
+		session_reply_bytes(s, rep, 2, 407, want_auth ? "SOCKS5 client offered no username/password method"
 							: "SOCKS5 client offered no acceptable method");
 		return -1;
 	}
@@ -127,7 +57,7 @@ static long socks_auth(struct session *s, const uint8_t *p, size_t n)
 	long used = socks_parse_userpass(p, n, &up);
 
 	if (used < 0)
-		socks_send_close(s, refused, 2, 407, "malformed SOCKS5 authentication");
+		session_reply_bytes(s, refused, 2, 407, "malformed SOCKS5 authentication");
 	if (used <= 0)
 		return used;
 	memcpy(cred, up.user, up.ulen);
@@ -139,7 +69,7 @@ static long socks_auth(struct session *s, const uint8_t *p, size_t n)
 	OPENSSL_cleanse(cred, sizeof(cred));
 	OPENSSL_cleanse(basic, sizeof(basic));
 	if (rc == -EACCES || rc == -ETIMEDOUT) {
-		socks_send_close(s, refused, 2, 407, rc == -EACCES ? "proxy credentials are not valid"
+		session_reply_bytes(s, refused, 2, 407, rc == -EACCES ? "proxy credentials are not valid"
 				 : "too many failed proxy logins from this address");
 		return -1;
 	}
@@ -161,7 +91,7 @@ static long socks_request(struct session *s, const uint8_t *p, size_t n)
 
 	if (used < 0) {
 		uint8_t fail[10] = { 5, rep, 0, 1, 0, 0, 0, 0, 0, 0 };
-		socks_send_close(s, fail, sizeof(fail), 400,
+		session_reply_bytes(s, fail, sizeof(fail), 400,
 				 rep == SOCKS_CMD_UNSUPPORTED ? "SOCKS5 command not supported (CONNECT only)"
 				 : rep == SOCKS_ATYP_UNSUPPORTED ? "SOCKS5 address type not supported"
 								 : "malformed SOCKS5 request");
@@ -216,4 +146,24 @@ void socks_read(struct session *s)
 			return;
 		s->cin->off += (size_t)used;
 	}
+}
+
+/* SESS_SOCKS: the client spoke: read what it sent, then negotiate on. */
+void socks_input(struct session *s)
+{
+	if (!s->cin && !(s->cin = buf_get())) {
+		session_close(s);
+		return;
+	}
+	buf_compact(s->cin);
+	long n = sess_read(s, s->cio.fd, s->cin->data + s->cin->len, buf_room(s->cin));
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0 || buf_room(s->cin) == 0) {
+		s->reason = "client closed during SOCKS5 negotiation";
+		session_close(s);
+		return;
+	}
+	s->cin->len += (size_t)n;
+	socks_read(s);
 }

@@ -1,7 +1,9 @@
-/* socks_wire.c: SOCKS5 message parsing, every length checked before it is used. */
+/* socks_wire.c: SOCKS5 message parsing, every length checked before it is used, and the
+ * proxy's replies as bytes. */
 #include "proxy/socks_wire.h"
 
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 long socks_parse_greeting(const uint8_t *p, size_t n, struct socks_greeting *out)
@@ -89,4 +91,54 @@ long socks_parse_request(const uint8_t *p, size_t n, struct socks_request *out, 
 		ipaddr_from_sockaddr((struct sockaddr *)&ss, &out->ip);
 	}
 	return (long)need;
+}
+
+static enum socks_rep rep_for(const char *code)
+{
+	static const struct { const char *code; enum socks_rep rep; } map[] = {
+		{ "destination_forbidden", SOCKS_NOT_ALLOWED },
+		{ "destination_not_allowed", SOCKS_NOT_ALLOWED },
+		{ "port_not_allowed", SOCKS_NOT_ALLOWED },
+		{ "bad_egress_pin", SOCKS_NOT_ALLOWED },
+		{ "quota_exceeded", SOCKS_NOT_ALLOWED },
+		{ "bad_request_target", SOCKS_NOT_ALLOWED },
+		{ "dns_failure", SOCKS_HOST_UNREACHABLE },
+		{ "connect_failed", SOCKS_HOST_UNREACHABLE },
+		{ "network_unreachable", SOCKS_NET_UNREACHABLE },
+		{ "connect_refused", SOCKS_CONN_REFUSED },
+		{ "connect_timeout", SOCKS_TTL_EXPIRED },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(map[i].code, code))
+			return map[i].rep;
+	return SOCKS_GENERAL_FAILURE;
+}
+
+size_t socks_build_error(const char *code, unsigned char *out)
+{
+	const unsigned char rep[10] = { 5, rep_for(code), 0, 1, 0, 0, 0, 0, 0, 0 };
+
+	memcpy(out, rep, sizeof(rep));
+	return sizeof(rep);
+}
+
+size_t socks_build_success(const struct sockaddr_storage *bnd, unsigned char *out)
+{
+	memset(out, 0, SOCKS_REPLY_MAX);
+	out[0] = 5;
+	out[1] = SOCKS_OK;
+	if (bnd->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)bnd;
+		out[3] = 4;
+		memcpy(out + 4, &a->sin6_addr, 16);
+		memcpy(out + 20, &a->sin6_port, 2);
+		return 22;
+	}
+	out[3] = 1;
+	if (bnd->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)bnd;
+		memcpy(out + 4, &a->sin_addr, 4);
+		memcpy(out + 8, &a->sin_port, 2);
+	}
+	return 10;
 }

@@ -1,5 +1,6 @@
-/* socks_wire.h: SOCKS5 messages (RFC 1928, RFC 1929) parsed from bytes, no I/O: the session
- * code in socks.c acts on what these return, the fuzzer drives them directly. Each parser
+/* socks_wire.h: SOCKS5 messages (RFC 1928, RFC 1929) parsed from bytes and the proxy's replies
+ * built, no I/O: the session code (socks.c, session.c, route.c) acts on and sends them, the
+ * fuzzer drives the parsers directly. Each parser
  * returns the bytes the message took (> 0), 0 when more bytes are needed, or -1 when the
  * message is malformed (*rep, where given, is the SOCKS5 reply code to send). */
 #ifndef IPLOCK_PROXY_SOCKS_WIRE_H
@@ -8,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "net/addr.h"
 
@@ -44,5 +46,14 @@ struct socks_request {
 long socks_parse_greeting(const uint8_t *p, size_t n, struct socks_greeting *out);
 long socks_parse_userpass(const uint8_t *p, size_t n, struct socks_userpass *out);
 long socks_parse_request(const uint8_t *p, size_t n, struct socks_request *out, uint8_t *rep);
+
+#define SOCKS_REPLY_MAX 22   /* VER REP RSV ATYP, an IPv6 address and a port */
+
+/* A refusal for the proxy's error code (its JSON "code"; unknown ones: general failure).
+ * Returns the length written to out (SOCKS_REPLY_MAX bytes of room). */
+size_t socks_build_error(const char *code, unsigned char *out);
+/* Success: BND.ADDR/PORT is bnd (the egress side of the upstream connection; an unknown
+ * family gives 0.0.0.0:0). Returns the length written to out. */
+size_t socks_build_success(const struct sockaddr_storage *bnd, unsigned char *out);
 
 #endif
