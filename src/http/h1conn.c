@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/dlist.h"
 #include "net/sock.h"
 
 static void conn_free(struct deferred *d)
@@ -26,12 +27,7 @@ void h1conn_close(struct h1conn *c)
 	timer_stop(s->loop, &c->timer);
 	stream_free(&c->st);
 	io_close(s->loop, &c->io);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_UNLINK(s->conns, c);
 	s->n--;
 	/* a request may have held a key's or a password's text: gone with the connection */
 	if (s->ops->wipe)
@@ -168,10 +164,7 @@ int h1conn_open(struct h1conn_set *s, struct h1conn *c, int fd, const struct soc
 	http_head_init(&c->head, HTTP_REQUEST, s->ops->max_headers);
 	io_init(&c->io, fd, conn_io_cb);
 	timer_init(&c->timer, conn_timer_cb);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
+	DLIST_PUSH(s->conns, c);
 	s->n++;
 	timer_start(s->loop, &c->timer, s->ops->idle_ms);
 	conn_pump(c);

@@ -312,17 +312,19 @@ static const char *word_listen(struct load_ctx *ctx, const char *w, size_t len, 
 	return NULL;
 }
 
-static const char *word_balancer(struct load_ctx *ctx, const char *w, size_t len, void *arg)
+/* A CIDR into the set at arg (a struct cidr_set **), made on first use. */
+static const char *word_cidr(struct load_ctx *ctx, const char *w, size_t len, void *arg)
 {
+	struct cidr_set **set = arg;
 	struct cidr c;
 	const char *err;
-	(void)arg;
+	(void)ctx;
 
 	if ((err = cidr_parse(w, len, &c)))
 		return err;
-	if (!ctx->cfg->trusted_balancers && !(ctx->cfg->trusted_balancers = cidr_set_new()))
+	if (!*set && !(*set = cidr_set_new()))
 		return "out of memory";
-	return cidr_set_add(ctx->cfg->trusted_balancers, &c) < 0 ? "out of memory" : NULL;
+	return cidr_set_add(*set, &c) < 0 ? "out of memory" : NULL;
 }
 
 struct addr_list {
@@ -347,19 +349,6 @@ static const char *word_egress(struct load_ctx *ctx, const char *w, size_t len, 
 	if (*l->n >= EGRESS_MAX)
 		return "at most 32 egress addresses";
 	l->a[(*l->n)++] = ip;
-	return NULL;
-}
-
-static const char *word_cidr(struct load_ctx *ctx, const char *w, size_t len, void *arg)
-{
-	struct cidr c;
-	const char *err;
-	(void)arg;
-
-	if ((err = cidr_parse(w, len, &c)))
-		return err;
-	if (cidr_set_add(ctx->cfg->allow_destinations, &c) < 0)
-		return "out of memory";
 	return NULL;
 }
 
@@ -446,13 +435,13 @@ static const char *proxy_key(struct load_ctx *ctx, enum key_id id, const char *v
 		ctx->last_listen = NULL;
 		return for_each_word(v, word_listen, ctx, NULL);
 	case K_TRUSTED_BALANCERS:
-		return for_each_word(v, word_balancer, ctx, NULL);
+		return for_each_word(v, word_cidr, ctx, &ctx->cfg->trusted_balancers);
 	case K_EGRESS:
 		return for_each_word(v, word_egress, ctx, &al);
 	case K_EGRESS_POLICY:
 		return egress_policy_parse(v, &ctx->policy);
 	case K_ALLOW_DEST:
-		return for_each_word(v, word_cidr, ctx, NULL);
+		return for_each_word(v, word_cidr, ctx, &ctx->cfg->allow_destinations);
 	case K_CONNECT_PORTS:
 		return set_portset(ctx, &cfg->connect_ports, v, first);
 	case K_HTTP_PORTS:
@@ -604,20 +593,6 @@ static const char *word_sni(struct load_ctx *ctx, const char *w, size_t len, voi
 	return NULL;
 }
 
-static const char *word_in_allow(struct load_ctx *ctx, const char *w, size_t len, void *arg)
-{
-	struct proxy_inbound *ib = arg;
-	struct cidr c;
-	const char *err;
-	(void)ctx;
-
-	if ((err = cidr_parse(w, len, &c)))
-		return err;
-	if (!ib->allow && !(ib->allow = cidr_set_new()))
-		return "out of memory";
-	return cidr_set_add(ib->allow, &c) < 0 ? "out of memory" : NULL;
-}
-
 static const char *inbound_key(struct load_ctx *ctx, enum key_id id, const char *v)
 {
 	struct proxy_inbound *ib = &ctx->cfg->inbound[ctx->cfg->ninbound - 1];
@@ -646,7 +621,7 @@ static const char *inbound_key(struct load_ctx *ctx, enum key_id id, const char 
 			return "proxy_protocol must be v2 or off";
 		return NULL;
 	case K_IN_ALLOW:
-		return for_each_word(v, word_in_allow, ctx, ib);
+		return for_each_word(v, word_cidr, ctx, &ib->allow);
 	default:
 		return "internal: key in the wrong section";
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/dlist.h"
 #include "core/log.h"
 #include "proxy/forward.h"
 #include "proxy/request.h"
@@ -78,10 +79,7 @@ void session_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	timer_init(&s->timer, session_timer);
 	timer_init(&s->kick, session_kick);
 	w->nsessions++;
-	s->next = w->sessions;
-	if (w->sessions)
-		w->sessions->prev = s;
-	w->sessions = s;
+	DLIST_PUSH(w->sessions, s);
 	metrics_conn_open(w->metrics);
 	if (pp != PP_OFF && !balancer_trusted(s)) {
 		s->reason = "peer not in trusted_balancers";

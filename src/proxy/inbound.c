@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/dlist.h"
 #include "core/log.h"
 #include "net/dial.h"
 #include "net/dns.h"
@@ -119,12 +120,7 @@ static void in_close(struct inbound_conn *c, const char *reason)
 	io_close(w->loop, &c->bio);
 	buf_put(c->hello);
 	c->hello = NULL;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->inbound_conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_UNLINK(w->inbound_conns, c);
 	atomic_fetch_sub(&w->px->conns, 1);
 	cfg_ref_put(c->cfg);
 	loop_defer(w->loop, &c->dfr, in_free);
@@ -414,10 +410,7 @@ void inbound_accept(struct worker *w, int fd, const struct sockaddr_storage *pee
 	dial_init(&c->dial, w->loop, w->dns, &inbound_dial_ops, c, &c->bio, in_io_backend,
 		  cfg_of(c)->connect_timeout_ms);
 	timer_init(&c->timer, in_timer);
-	c->next = w->inbound_conns;
-	if (w->inbound_conns)
-		w->inbound_conns->prev = c;
-	w->inbound_conns = c;
+	DLIST_PUSH(w->inbound_conns, c);
 	/* inbound connections share the process's budget (max_conns) with proxy clients */
 	unsigned now = atomic_fetch_add(&w->px->conns, 1) + 1;
 	getsockname(fd, (struct sockaddr *)&c->local, &llen);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/dlist.h"
 #include "core/log.h"
 #include "net/sock.h"
 #include "proxy/relay.h"
@@ -195,12 +196,7 @@ void session_close(struct session *s)
 		atomic_fetch_sub(&s->cfg->user_conns[s->user], 1);
 	atomic_fetch_sub(&w->px->conns, 1);
 	w->nsessions--;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		w->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	DLIST_UNLINK(w->sessions, s);
 	cfg_ref_put(s->cfg);
 	loop_defer(w->loop, &s->dfr, session_free);
 }

@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/buf.h"
+#include "core/dlist.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/basic.h"
@@ -138,12 +139,7 @@ static void tconn_close(struct tconn *c)
 	io_close(rt->loop, &c->cio);
 	io_close(rt->loop, &c->pio);
 	handshake_bufs_put(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		rt->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_UNLINK(rt->conns, c);
 	loop_defer(rt->loop, &c->dfr, tconn_free);
 	if (rt->stopping && !rt->conns)
 		loop_stop(rt->loop);   /* drained: the last connection was closed */
@@ -738,10 +734,7 @@ static void tconn_start(struct tmap *map, int fd)
 	c->ps.fd = -1;
 	dial_init(&c->dial, rt->loop, rt->dns, &tconn_dial_ops, c, &c->pio, tconn_io_proxy, 0);
 	timer_init(&c->timer, tconn_timer);
-	c->next = rt->conns;
-	if (rt->conns)
-		rt->conns->prev = c;
-	rt->conns = c;
+	DLIST_PUSH(rt->conns, c);
 	timer_start(rt->loop, &c->timer, rt->cfg->connect_timeout_ms);
 	if (rt->cfg->proxy.host.kind == HOST_IP) {
 		c->state = TC_CONNECT;
