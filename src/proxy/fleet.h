@@ -8,10 +8,10 @@
  * removed user's, which are closed. The data path never waits on the store.
  *
  * Usage: workers count requests and bytes per (user, egress address) in per-worker slots of
- * atomics; a flush thread adds the deltas to the store about once a second (at most the last
- * unflushed second is lost on a crash), then reads the fleet's totals of the month, which the
- * quota check compares with the plan. Overshoot is bounded by what the fleet serves a user
- * during about two flush intervals (docs/fleet.md). */
+ * atomics (usage.c); a flush thread adds the deltas to the store about once a second (at
+ * most the last unflushed second is lost on a crash), then reads the fleet's totals of the
+ * month, which the quota check (admit.c) compares with the plan. Overshoot is bounded by what
+ * the fleet serves a user during about two flush intervals (docs/fleet.md). */
 #ifndef IPLOCK_PROXY_FLEET_H
 #define IPLOCK_PROXY_FLEET_H
 
@@ -49,7 +49,7 @@ void fleet_free(struct fleet *f);
 /* Users the store holds now (present ones). */
 size_t fleet_store_users(const struct fleet *f);
 
-/* ---- worker hooks (worker thread) ---- */
+/* ---- worker hook (worker thread) ---- */
 /* A new snapshot: sessions of store users it no longer has are closed; idle keep-alive
  * connections of users whose password changed are closed (tunnels carry on). */
 void fleet_snapshot(struct worker *w, const struct proxy_config *neu);

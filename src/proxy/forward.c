@@ -212,7 +212,7 @@ static void exchange_done(struct session *s)
 		s->u_port = s->port;
 		s->u_egress = s->egress_idx;
 		s->u_dest = s->dest;
-		/* an idle upstream that speaks or closes is dropped (session.c, SESS_HEAD) */
+		/* an idle upstream that speaks or closes is dropped (dispatch.c, SESS_HEAD) */
 		io_want(s->w->loop, &s->uio, EPOLLIN);
 	} else {
 		session_upstream_close(s);

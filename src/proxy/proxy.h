@@ -1,7 +1,7 @@
 /* proxy.h: the forward proxy's runtime (server.c): one worker per core, each with its own epoll
  * loop, listener (SO_REUSEPORT), resolver, credential cache and relay scratch space. Nothing on
  * the data path is shared between workers but the read-only config and a few atomics. What a
- * connection does is declared by its own header (session.h, inbound.h). */
+ * connection does is declared by its own headers (dispatch.h, session.h, inbound.h). */
 #ifndef IPLOCK_PROXY_H
 #define IPLOCK_PROXY_H
 

@@ -1,8 +1,8 @@
 /* session.c: the session core, what every handler of a connection stands on: the per-thread
  * pools of heads and exchanges, close and the access log line, deadlines, the proxy's own
  * replies (HTTP or SOCKS5, whichever the client speaks) and the tunnel relay. It calls no
- * handler: the dispatch (dispatch.c) calls down into admit.c, route.c, forward.c, socks.c,
- * and a handler that must start a step above it goes through s->steps. */
+ * handler: the handlers (admit.c, forward.c, route.c, socks.c, request.c) stand on it, the
+ * dispatch (dispatch.c) on them, and a handler that starts a step above it uses s->steps. */
 #include "proxy/session.h"
 
 #include <errno.h>
