@@ -1,10 +1,12 @@
-/* test_socks_wire.c: SOCKS5 message parsing: partial input, each reply code, mapped IPv6. */
+/* test_socks_wire.c: SOCKS5 message parsing: partial input, each reply code, mapped IPv6; the
+ * proxy's replies: an error code's REP, BND.ADDR/PORT of either family. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "proxy/socks_wire.h"
@@ -65,12 +67,52 @@ static void test_request(void **state)
 	assert_int_equal(socks_parse_request(nul_name, sizeof(nul_name), &rq, &rep), -1);
 }
 
+static void test_build_replies(void **state)
+{
+	unsigned char out[SOCKS_REPLY_MAX];
+	struct sockaddr_storage ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	const unsigned char refused[10] = { 5, SOCKS_CONN_REFUSED, 0, 1 };
+	const unsigned char ok4[10] = { 5, 0, 0, 1, 192, 0, 2, 7, 0x1f, 0x90 };
+
+	(void)state;
+	assert_int_equal(socks_build_error("connect_refused", out), 10);
+	assert_memory_equal(out, refused, 10);
+	assert_int_equal(socks_build_error("quota_exceeded", out), 10);
+	assert_int_equal(out[1], SOCKS_NOT_ALLOWED);
+	assert_int_equal(socks_build_error("no_such_code", out), 10);
+	assert_int_equal(out[1], SOCKS_GENERAL_FAILURE);
+
+	memset(&ss, 0, sizeof(ss));
+	v4->sin_family = AF_INET;
+	v4->sin_port = htons(8080);
+	memcpy(&v4->sin_addr, ok4 + 4, 4);
+	assert_int_equal(socks_build_success(&ss, out), 10);
+	assert_memory_equal(out, ok4, 10);
+
+	memset(&ss, 0, sizeof(ss));
+	v6->sin6_family = AF_INET6;
+	v6->sin6_port = htons(443);
+	v6->sin6_addr.s6_addr[15] = 1;
+	assert_int_equal(socks_build_success(&ss, out), 22);
+	assert_int_equal(out[3], 4);
+	assert_int_equal(out[19], 1);
+	assert_int_equal(out[20] << 8 | out[21], 443);
+
+	memset(&ss, 0, sizeof(ss));   /* getsockname failed: 0.0.0.0:0 */
+	assert_int_equal(socks_build_success(&ss, out), 10);
+	assert_int_equal(out[3], 1);
+	assert_int_equal(out[4] | out[5] | out[6] | out[7] | out[8] | out[9], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_greeting),
 		cmocka_unit_test(test_userpass),
 		cmocka_unit_test(test_request),
+		cmocka_unit_test(test_build_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
