@@ -1,4 +1,4 @@
-/* config.c (~1,000 lines: one validator per key of docs/config.md, kept in one table-like file
+/* config.c (~900 lines: one validator per key of docs/config.md, kept in one table-like file
  * so the docs and the code can be read side by side): the proxy's INI configuration. core/ini
  * reads the lines (exact numbers, long lines refused, duplicates); this file validates every value. */
 #include "proxy/config.h"
