@@ -13,8 +13,6 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
-LG=$ROOT/build/bench/loadgen
-ORIGIN=$ROOT/build/bench/origin
 OUT=$ROOT/bench/out
 RUN=$OUT/fleet
 SECS=${BENCH_SECS:-5}
@@ -23,31 +21,15 @@ CONC=${BENCH_CONC:-20}
 BULK_N=${BENCH_BULK_N:-8}
 BULK_BYTES=268435456
 STORE=${BENCH_STORE:-sqlite}
-HZ=$(getconf CLK_TCK)
-PIDS=""
 
-for tool in "$LG" "$ORIGIN" "$IPLOCK"; do
-	[ -x "$tool" ] || { echo "bench: $tool missing (run: make bench-tools)" >&2; exit 2; }
-done
+BENCH_NAME=bench-fleet
+. "$ROOT/bench/lib.sh"
+
+need_tools "$LG" "$ORIGIN" "$IPLOCK"
 rm -rf "$RUN"
 mkdir -p "$RUN"
-log() { echo "bench-fleet: $*" >&2; }
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
-field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-cpu_ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
-wait_listen() {
-	hex=$(printf '%04X' "$1"); i=0
-	while ! grep -q "0100007F:$hex 00000000:0000 0A" /proc/net/tcp; do
-		i=$((i + 1)); [ $i -lt 100 ] || { log "nothing listens on $1"; exit 1; }
-		sleep 0.1
-	done
-}
 
-OPORT=$("$LG" freeport)
-"$ORIGIN" -l "127.0.0.1:$OPORT" > "$RUN/origin.out" 2>&1 &
-PIDS="$PIDS $!"
-wait_listen "$OPORT"
+start_origin
 
 # One password for both sides: the INI side gets the hash of the store user's password.
 DB=$STORE
@@ -75,9 +57,9 @@ EOF
 
 measure() {   # name pid loadgen-args...
 	name=$1; pid=$2; shift 2
-	c0=$(cpu_ticks "$pid")
+	c0=$(proc_ticks "$pid")
 	"$LG" "$@" > "$RUN/$name.out" 2> "$RUN/$name.err" || true
-	c1=$(cpu_ticks "$pid")
+	c1=$(proc_ticks "$pid")
 	res=$(grep '^mode=' "$RUN/$name.out" | tail -1 || true)
 	ok=$(field "$res" ok)
 	echo "$name ok=${ok:-0} err=$(field "$res" err) rate=$(field "$res" rate) mbps=$(field "$res" mbps) cpu_ticks=$((c1 - c0))" >> "$RUN/measures"
@@ -85,20 +67,20 @@ measure() {   # name pid loadgen-args...
 
 for r in $(seq 1 "$ROUNDS"); do
 	for side in ini store; do
-		port=$("$LG" freeport)
+		port=$(free_port)
 		conf "$side" "$port" > "$RUN/$side.conf"
 		"$IPLOCK" proxy -c "$RUN/$side.conf" > /dev/null 2> "$RUN/$side-$r.stderr" &
 		pid=$!
-		PIDS="$PIDS $pid"
-		wait_listen "$port"
+		DAEMONS="$DAEMONS $pid"
+		wait_listen "$port" "$pid"
 		user=bench; [ "$side" = ini ] && user=benchini
 		X="-x 127.0.0.1:$port -a $user:$PASS -o 127.0.0.1:$OPORT"
 		"$LG" tunnels $X -c "$CONC" -n 400 -d 5 > /dev/null 2>&1 || true   # warm-up, PBKDF2 per worker
 		measure "$side-tunnels-$r" "$pid" tunnels $X -c "$CONC" -d "$SECS"
 		measure "$side-forward-$r" "$pid" forward $X -c "$CONC" -d "$SECS"
 		measure "$side-bulk-$r" "$pid" bulk $X -n "$BULK_N" -b "$BULK_BYTES"
-		kill "$pid"; wait "$pid" 2>/dev/null || true
-		PIDS=$(echo "$PIDS" | sed "s/ $pid\b//")
+		stop_pid "$pid"
+		DAEMONS=$(echo "$DAEMONS" | sed "s/ $pid\b//")
 	done
 done
 

@@ -22,51 +22,25 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
 BASE=${IPLOCK_BASE_BIN:-}
-LG=$ROOT/build/bench/loadgen
 NGINX=${NGINX:-/usr/sbin/nginx}
 OUT=$ROOT/bench/out
 RUN=$OUT/fwd
 SECS=${BENCH_SECS:-4}
 ROUNDS=${BENCH_ROUNDS:-7}
 CONC=${BENCH_CONC:-50}
-HZ=$(getconf CLK_TCK)
 USER_NAME=bench
 USER_PASS=bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 
-for tool in "$LG" "$IPLOCK" "$NGINX"; do
-	[ -x "$tool" ] || { echo "bench/fwd: $tool missing (make bench-tools; make)" >&2; exit 2; }
-done
+BENCH_NAME=bench/fwd
+. "$ROOT/bench/lib.sh"
+
+need_tools "$LG" "$IPLOCK" "$NGINX"
 command -v haproxy > /dev/null || { echo "bench/fwd: haproxy missing (make deps-bench)" >&2; exit 2; }
 rm -rf "$RUN"
 mkdir -p "$RUN/nginx/logs" "$RUN/nginx/tmp" "$RUN/nginx/html"
 
-DAEMONS=""
-stop_pid() {
-	kill "$1" 2>/dev/null || return 0
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -9 "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-cleanup() { for p in $DAEMONS; do stop_pid "$p"; done; DAEMONS=""; }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-log() { echo "bench/fwd: $*" >&2; }
-field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-# utime+stime ticks of one process (all its threads)
-cpu_ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
-wait_listen() {
-	hex=$(printf '%04X' "$1")
-	i=0
-	while ! grep -q "0100007F:$hex 00000000:0000 0A" /proc/net/tcp; do
-		kill -0 "$2" 2>/dev/null || { log "process $2 exited before listening on $1"; return 1; }
-		i=$((i + 1)); [ $i -lt 100 ] || { log "nothing listens on $1"; return 1; }
-		sleep 0.1
-	done
-}
-
 # --- nginx origin: one worker, /1k is 1024 bytes, keep-alive without a request limit ---
-OPORT=$("$LG" freeport)
+OPORT=$(free_port)
 head -c 1024 /dev/zero | tr '\0' x > "$RUN/nginx/html/1k"
 user=""; [ "$(id -u)" = 0 ] && user="user root;"
 cat > "$RUN/nginx/nginx.conf" <<EOF
@@ -97,7 +71,7 @@ DAEMONS="$DAEMONS $!"
 wait_listen "$OPORT" "$!"
 
 # --- the systems ---
-HPORT=$("$LG" freeport)
+HPORT=$(free_port)
 cat > "$RUN/haproxy.cfg" <<EOF
 global
     maxconn 6000
@@ -122,7 +96,7 @@ wait_listen "$HPORT" "$HPID"
 
 printf '%s\n' "$USER_PASS" | "$IPLOCK" passwd "$USER_NAME" --password-stdin > "$RUN/passwd.out" 2> "$RUN/passwd.err"
 start_iplock() { # start_iplock NAME BIN EGRESS -> sets IP_PID, IP_PORT
-	IP_PORT=$("$LG" freeport)
+	IP_PORT=$(free_port)
 	{
 		cat <<EOF
 [proxy]
@@ -167,10 +141,10 @@ pid_of() { case $1 in haproxy) echo "$HPID" ;; iplock) echo "$NPID" ;; iplock-ba
 : > "$RUN/rows"
 measure() { # measure SYSTEM LOAD ROUND
 	p=$(pid_of "$1")
-	c0=$(cpu_ticks "$p")
+	c0=$(proc_ticks "$p")
 	# shellcheck disable=SC2046
 	"$LG" "$2" $(args "$1") $O -c "$CONC" -d "$SECS" -S 16 > "$RUN/$1-$2-$3.out" 2> "$RUN/$1-$2-$3.err" || true
-	c1=$(cpu_ticks "$p")
+	c1=$(proc_ticks "$p")
 	r=$(grep '^mode=' "$RUN/$1-$2-$3.out" | tail -1 || true)
 	ok=$(field "$r" ok); er=$(field "$r" err)
 	[ "${er:-0}" = 0 ] || log "$1 $2 round $3: $er errors ($(head -1 "$RUN/$1-$2-$3.err"))"

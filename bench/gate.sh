@@ -19,7 +19,6 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
 BASE_BIN=${IPLOCK_BASE_BIN:-}
-ORIGIN=$ROOT/build/bench/origin
 NGINX=${NGINX:-/usr/sbin/nginx}
 OUT=$ROOT/bench/out
 RUN=$OUT/gate-run
@@ -29,41 +28,16 @@ WT=${BENCH_WRK_THREADS:-1}
 ROUNDS=${BENCH_ROUNDS:-3}
 PY=/usr/bin/python3
 
-for tool in "$IPLOCK" "$ORIGIN" "$NGINX"; do
-	[ -x "$tool" ] || { echo "bench/gate: $tool missing (make bench-tools; make)" >&2; exit 2; }
-done
+BENCH_NAME=bench/gate
+. "$ROOT/bench/lib.sh"
+
+need_tools "$IPLOCK" "$LG" "$ORIGIN" "$NGINX"
 command -v wrk >/dev/null || { echo "bench/gate: wrk missing (make deps-bench)" >&2; exit 2; }
 rm -rf "$RUN"
 mkdir -p "$RUN/nginx/logs" "$RUN/nginx/tmp"
 
-DAEMONS=""
-stop_pid() {
-	kill "$1" 2>/dev/null || return 0
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -9 "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-cleanup() { for p in $DAEMONS; do stop_pid "$p"; done; DAEMONS=""; }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-log() { echo "bench/gate: $*" >&2; }
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	i=0
-	until $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; do
-		i=$((i + 1)); [ $i -lt 100 ] || { log "port $1 never opened"; exit 1; }; sleep 0.05
-	done
-}
-
-HZ=$(getconf CLK_TCK)
-# CPU ticks (utime+stime) of a process and its direct children (nginx's worker).
-cpu_ticks() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '{
-		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
-		if (pid == p || f[2] == p) t += f[12] + f[13] } END { print t + 0 }'
-}
+# CPU ticks of a process and its children (nginx's worker).
+cpu_ticks() { tree_sum "$1" cpu; }
 # CPU microseconds per request of PID over a run: ticks before, ticks after, "rps ..." line
 cpu_per_req() {
 	$PY -c 'import sys; t0, t1, rps, secs, hz = map(float, sys.argv[1:6]); n = rps * secs; print(f"{(t1 - t0) * 1e6 / hz / n:.1f}" if n else "0")' "$@"
@@ -90,10 +64,8 @@ PYEOF
 }
 
 # --- origin ---
-OP=$(free_port)
-"$ORIGIN" -l "127.0.0.1:$OP" -t 1 > "$RUN/origin.out" 2>&1 &
-DAEMONS="$DAEMONS $!"
-wait_port "$OP"
+start_origin -t 1
+OP=$OPORT
 
 # --- key stores: one with the benchmark key alone, one with 10,000 keys ---
 mk_store() {
@@ -136,7 +108,7 @@ EOF2
 	"${GATE_BIN:-$IPLOCK}" gate -c "$RUN/$name.ini" 2> "$RUN/$name.err" &
 	eval "PID_$name=$!"
 	DAEMONS="$DAEMONS $!"
-	wait_port "$port"
+	wait_listen "$port" "$!"
 }
 
 # --- nginx as a plain reverse proxy (one worker, like the gate's one loop) ---
@@ -170,7 +142,7 @@ EOF2
 "$NGINX" -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" 2> "$RUN/nginx.err" &
 NGINX_PID=$!
 DAEMONS="$DAEMONS $!"
-wait_port "$NP"
+wait_listen "$NP" "$NGINX_PID"
 
 GP=$(free_port); start_gate proxy "$RUN/many.db" reverse-proxy "$GP"
 if [ -n "$BASE_BIN" ]; then

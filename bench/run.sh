@@ -49,8 +49,6 @@ IPLOCK=${IPLOCK_BIN:-$ROOT/build/iplock}
 # IPLOCK_BASE_BIN: an older build run beside it as the systems iplock-base (relay = auto) and
 # iplock-base-socks, added to the default lists (before/after on the same machine, same minutes)
 BASE_BIN=${IPLOCK_BASE_BIN:-}
-LG=$ROOT/build/bench/loadgen
-ORIGIN=$ROOT/build/bench/origin
 OUT=$ROOT/bench/out
 RUN=$OUT/run
 SECS=${BENCH_SECS:-6}
@@ -67,51 +65,17 @@ SYSTEMS=${BENCH_SYSTEMS-"direct tinyproxy squid haproxy iplock iplock-splice ipl
 SOCKS_SYSTEMS=${BENCH_SOCKS_SYSTEMS-"microsocks dante iplock-socks${BASE_BIN:+ iplock-base-socks} iplock-tls haproxy-tls"}
 USER_NAME=bench
 USER_PASS=bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-HZ=$(getconf CLK_TCK)
-PAGE_KB=$(($(getconf PAGESIZE) / 1024))
+BENCH_NAME=bench
+. "$ROOT/bench/lib.sh"
 
-for tool in "$LG" "$ORIGIN"; do
-	[ -x "$tool" ] || { echo "bench: $tool missing (run: make bench-tools)" >&2; exit 2; }
-done
+need_tools "$LG" "$ORIGIN"
 rm -rf "$RUN"
 mkdir -p "$RUN"
 # Squid drops to the 'proxy' user: its directory must be writable by it.
 chmod 755 "$OUT" "$RUN"
 
-DAEMONS=""      # PIDs of every daemon started here, stopped by PID only
 BENCH_USER=""   # throwaway system user for Dante's username method, removed on exit
 
-# PIDs of the processes below $1 (children, grandchildren: Dante's and Squid's helpers).
-tree_pids() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '{
-		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " "); parent[pid] = f[2]
-		c = $0; sub(/^[^(]*\(/, "", c); sub(/\) [^)]*$/, "", c); comm[pid] = c
-	} END {
-		for (p in parent) {
-			q = parent[p]
-			for (d = 0; d < 8 && q != root && q in parent; d++) q = parent[q]
-			if (q == root && p != root) print p ":" comm[p]
-		}
-	}'
-}
-stop_pid() {
-	[ -n "$1" ] || return 0
-	kids=$(tree_pids "$1")
-	kill "$1" 2>/dev/null || return 0
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -9 "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	# Helpers that outlived their parent: the PIDs noted above, if they still run the same program.
-	for k in $kids; do
-		pid=${k%%:*}
-		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${k#*:}" ] && kill -9 "$pid" 2>/dev/null || true
-	done
-}
-stop_daemons() {
-	for p in $DAEMONS; do stop_pid "$p"; done
-	DAEMONS=""
-}
 cleanup() {
 	stop_daemons
 	if [ -n "$BENCH_USER" ]; then
@@ -119,52 +83,8 @@ cleanup() {
 		BENCH_USER=""
 	fi
 }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
-
-log() { echo "bench: $*" >&2; }
-
-# Value of key=... in a loadgen result line.
-field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-
-# Sum of a /proc/PID/stat figure over a process and all its descendants (workers, helpers):
-# usage: tree_sum PID cpu|rss -> CPU ticks (utime+stime, all threads, plus cutime+cstime: the
-# helpers that already exited and were reaped, e.g. Dante's) or RSS in KiB.
-tree_sum() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" -v what="$2" -v pk="$PAGE_KB" '{
-		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ");
-		parent[pid] = f[2]; val[pid] = (what == "cpu") ? f[12] + f[13] + f[14] + f[15] : f[22] * pk
-	} END {
-		for (p in parent) {
-			q = p
-			for (d = 0; d < 8 && q != root && q in parent; d++) q = parent[q]
-			if (q == root) t += val[p]
-		}
-		print t + 0
-	}'
-}
 cpu_ticks() { tree_sum "$1" cpu; }
 rss_kb() { tree_sum "$1" rss; }
-
-# Waits until something listens on 127.0.0.1:PORT (bounded: 10 s), fails if PID died.
-wait_listen() {
-	hex=$(printf '%04X' "$1")
-	i=0
-	while ! grep -q "0100007F:$hex 00000000:0000 0A" /proc/net/tcp; do
-		kill -0 "$2" 2>/dev/null || { log "process $2 exited before listening on $1"; return 1; }
-		i=$((i + 1))
-		[ $i -lt 100 ] || { log "nothing listens on $1 after 10 s"; return 1; }
-		sleep 0.1
-	done
-}
-
-start_origin() {
-	OPORT=$("$LG" freeport)
-	"$ORIGIN" -l "127.0.0.1:$OPORT" > "$RUN/origin.out" 2>&1 &
-	OPID=$!
-	DAEMONS="$DAEMONS $OPID"
-	wait_listen "$OPORT" "$OPID"
-}
 
 # --- peers: each start_X sets PPID_, PPORT, LGX (loadgen proxy args), FWD (yes/no) ---
 
@@ -447,7 +367,7 @@ run_system() {
 	RUN=$OUT/run/r$2
 	mkdir -p "$RUN"
 	start_origin || return 1
-	PPORT=$("$LG" freeport)
+	PPORT=$(free_port)
 	PPID_=""
 	notes=""
 	case $sys in
@@ -551,8 +471,8 @@ run_socks_system() {
 	RUN=$OUT/run/r$round
 	mkdir -p "$RUN"
 	start_origin || return 1
-	PPORT=$("$LG" freeport)
-	HPORT=$("$LG" freeport)
+	PPORT=$(free_port)
+	HPORT=$(free_port)
 	TPORT=""
 	PPID_=""
 	case $sys in

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The layers of src/, enforced: a file may include its own folder and lower layers only,
-# and no product includes another product's header (docs/design.md draws the layers).
+# and no product includes another product's header (docs/design.md draws the layers); each
+# folder's first file says what the folder owns and may include; a file over 800 lines says why.
 #   0 core   1 net   2 http   3 store   4 products (proxy gate scan tunnel verify webhook ...)   5 cli
 cd "$(dirname "$0")/.." || exit 2
 rank() {
@@ -22,5 +23,30 @@ for f in $(find src -name '*.[ch]' | sort); do
 		fi
 	done
 done
+
+# Each folder of src/ says what it owns: the opening comment of its first .c/.h file (by name,
+# C order) holds the words "owns" and "may include" (docs/design.md, "Folders and layers").
+for d in $(find src -mindepth 1 -type d | LC_ALL=C sort); do
+	first=$(find "$d" -maxdepth 1 -type f -name '*.[ch]' | LC_ALL=C sort | head -1)
+	[ -n "$first" ] || continue   # no C here (src/console/ui: the UI's files)
+	opening=$(awk 'NR == 1 && !/^\/\*/ { exit } { print } /\*\// { exit }' "$first" | tr 'A-Z\n' 'a-z ')
+	case $opening in
+	*owns*"may include"* | *"may include"*owns*) ;;
+	*)
+		echo "layers: $first: its opening comment must say what ${d#src/}/ owns and what it may include" >&2
+		bad=1 ;;
+	esac
+done
+
+# A long file says why it is long: over 800 lines, one of its first 3 lines says "(~N lines: why)".
+for f in $(find src -type f | LC_ALL=C sort); do
+	n=$(wc -l < "$f")
+	[ "$n" -gt 800 ] || continue
+	if ! head -3 "$f" | grep -Eqi '[0-9][0-9,]* lines'; then
+		echo "layers: $f: $n lines and no \"(~N lines: why)\" note in its first 3 lines" >&2
+		bad=1
+	fi
+done
+
 [ $bad = 0 ] && echo "layers: ok"
 exit $bad

@@ -39,12 +39,6 @@ static void usage(FILE *out)
 		"opened, or a refused change; 2 bad usage.\n");
 }
 
-static int console_usage_err(const char *msg, const char *arg)
-{
-	cli_errorf("iplock console: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
 /* The password: the first line of stdin, without its newline. */
 static int read_password(char *out, size_t cap, size_t *len)
 {
@@ -83,44 +77,47 @@ static int run_admin(int argc, char **argv, const char *db)
 		else if (argv[i][0] != '-' && !arg)
 			arg = argv[i];
 		else
-			return console_usage_err("unknown option or missing value", argv[i]);
+			return cli_fail("console", 2, "unknown option or missing value", argv[i]);
 	}
 	if (!verb)
-		return console_usage_err("missing command (add, list, remove / create, list, revoke)", NULL);
+		return cli_fail("console", 2,
+				"missing command (add, list, remove / create, list, revoke)", NULL);
 	store_actor_default(actor, sizeof(actor));
 	bool users = !strcmp(what, "users");
 	if (users && !strcmp(verb, "add")) {
 		char pw[1100];
 		size_t pl = 0;
 		if (!arg)
-			return console_usage_err("users add needs a NAME", NULL);
+			return cli_fail("console", 2, "users add needs a NAME", NULL);
 		if (!pw_stdin)
-			return console_usage_err("users add needs --password-stdin (a password is never "
-						 "an argument)", NULL);
+			return cli_fail("console", 2,
+					"users add needs --password-stdin (a password is never "
+					"an argument)", NULL);
 		if (!role)
-			return console_usage_err("users add needs --role admin|viewer", NULL);
+			return cli_fail("console", 2, "users add needs --role admin|viewer", NULL);
 		if (read_password(pw, sizeof(pw), &pl))
-			return console_usage_err("password longer than 1024 characters", NULL);
+			return cli_fail("console", 2, "password longer than 1024 characters", NULL);
 		rc = console_user_add(db, arg, pw, pl, role, actor, err, sizeof(err));
 		memset(pw, 0, sizeof(pw));
 	} else if (users && !strcmp(verb, "list")) {
 		rc = console_user_list(db, json, err, sizeof(err));
 	} else if (users && !strcmp(verb, "remove")) {
 		if (!arg)
-			return console_usage_err("users remove needs a NAME", NULL);
+			return cli_fail("console", 2, "users remove needs a NAME", NULL);
 		rc = console_user_remove(db, arg, actor, err, sizeof(err));
 	} else if (!users && !strcmp(verb, "create")) {
 		if (!arg || !scope)
-			return console_usage_err("tokens create needs a NAME and --scope read|write", NULL);
+			return cli_fail("console", 2,
+					"tokens create needs a NAME and --scope read|write", NULL);
 		rc = console_token_create(db, arg, scope, actor, err, sizeof(err));
 	} else if (!users && !strcmp(verb, "list")) {
 		rc = console_token_list(db, json, err, sizeof(err));
 	} else if (!users && !strcmp(verb, "revoke")) {
 		if (!arg)
-			return console_usage_err("tokens revoke needs a token ID", NULL);
+			return cli_fail("console", 2, "tokens revoke needs a token ID", NULL);
 		rc = console_token_revoke(db, arg, actor, err, sizeof(err));
 	} else {
-		return console_usage_err("unknown command", verb);
+		return cli_fail("console", 2, "unknown command", verb);
 	}
 	if (rc)
 		cli_errorf("iplock console %s %s: %s\n", what, verb, err);
@@ -147,14 +144,14 @@ int console_main(int argc, char **argv)
 			check = true;
 		} else if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") ||
 			   !strcmp(argv[i], "--db")) {
-			rc = console_usage_err("this option needs a value", argv[i]);
+			rc = cli_fail("console", 2, "this option needs a value", argv[i]);
 			goto out;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			free(rest);
 			return 0;
 		} else if (argv[i][0] == '-' && !nrest) {
-			rc = console_usage_err("unknown option", argv[i]);
+			rc = cli_fail("console", 2, "unknown option", argv[i]);
 			goto out;
 		} else {
 			if (!nrest)
@@ -167,7 +164,7 @@ int console_main(int argc, char **argv)
 	char err[600];
 	if (nrest) {
 		if (strcmp(rest[0], "users") && strcmp(rest[0], "tokens")) {
-			rc = console_usage_err("unknown argument", rest[0]);
+			rc = cli_fail("console", 2, "unknown argument", rest[0]);
 			goto out;
 		}
 		if (!db && cfg_path) {
@@ -183,14 +180,15 @@ int console_main(int argc, char **argv)
 			db = dbpath;
 		}
 		if (!db) {
-			rc = console_usage_err("give the store: -c console.ini or --db DB", NULL);
+			rc = cli_fail("console", 2,
+					"give the store: -c console.ini or --db DB", NULL);
 			goto out;
 		}
 		rc = run_admin(nrest, rest, db);
 		goto out;
 	}
 	if (!cfg_path) {
-		rc = console_usage_err("-c console.ini is required", NULL);
+		rc = cli_fail("console", 2, "-c console.ini is required", NULL);
 		goto out;
 	}
 	if (console_config_load(cfg_path, &cfg, err, sizeof(err))) {

@@ -30,12 +30,6 @@ static void usage(FILE *out)
 		"2 bad usage.\n");
 }
 
-static int echo_usage_err(const char *msg, const char *arg)
-{
-	cli_errorf("iplock echo: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
 /* "127.0.0.1:8088" or "[::1]:8088": an IP literal and a port (never a name). */
 static const char *listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
 {
@@ -81,23 +75,25 @@ int echo_main(int argc, char **argv)
 			errno = 0;
 			wv = strtoul(optarg, &end, 10);
 			if (errno || end == optarg || *end || optarg[0] == '-' || wv < 1 || wv > 64)
-				return echo_usage_err("--workers must be a number from 1 to 64", optarg);
+				return cli_fail("echo", 2,
+						"--workers must be a number from 1 to 64", optarg);
 			workers = (unsigned)wv;
 			break;
 		case 'h': usage(stdout); return 0;
 		default:
-			return echo_usage_err("unknown option or missing value", argv[optind - 1]);
+			return cli_fail("echo", 2,
+					"unknown option or missing value", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return echo_usage_err("unexpected argument", argv[optind]);
+		return cli_fail("echo", 2, "unexpected argument", argv[optind]);
 	if (!listen_arg)
-		return echo_usage_err("--listen ADDR:PORT is required", NULL);
+		return cli_fail("echo", 2, "--listen ADDR:PORT is required", NULL);
 	if (!cert != !key)
-		return echo_usage_err("--tls-cert and --tls-key go together", NULL);
+		return cli_fail("echo", 2, "--tls-cert and --tls-key go together", NULL);
 	const char *perr = listen_parse(listen_arg, &ss, &sl);
 	if (perr)
-		return echo_usage_err(perr, listen_arg);
+		return cli_fail("echo", 2, perr, listen_arg);
 
 	struct echo_server *srv = echo_open((struct sockaddr *)&ss, sl, listen_arg, cert, key, workers,
 					    err, sizeof(err));

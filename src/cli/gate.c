@@ -50,13 +50,11 @@ int gate_main(int argc, char **argv)
 		}
 	}
 	if (!path) {
-		cli_errorf("iplock gate: -c FILE is required (see iplock gate --help)\n");
-		return 2;
+		return cli_fail("gate", 2, "-c FILE is required (see iplock gate --help)", NULL);
 	}
 	if (gate_config_load(path, &cfg, err, sizeof(err))) {
-		cli_errorf("iplock gate: %s\n", err);
 		gate_config_free(&cfg);
-		return 1;   /* bad input; 2 is for bad usage */
+		return cli_fail("gate", 1, err, NULL);   /* bad input; 2 is for bad usage */
 	}
 	if (check) {
 		printf("%s: ok (%d listener%s, %zu route%s)\n", path, cfg.n_listen, cfg.n_listen == 1 ? "" : "s",
@@ -65,9 +63,8 @@ int gate_main(int argc, char **argv)
 		return 0;
 	}
 	if ((rc = gate_server_new(&cfg, &s, err, sizeof(err)))) {
-		cli_errorf("iplock gate: %s\n", err);
 		gate_config_free(&cfg);
-		return 1;
+		return cli_fail("gate", 1, err, NULL);
 	}
 	rc = gate_server_run(s);
 	gate_server_free(s);

@@ -205,11 +205,7 @@ static void fmt_time(int64_t t, char *buf, size_t cap)
 
 static void print_json(json_t *j)
 {
-	char *t = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-	if (t)
-		printf("%s\n", t);
-	free(t);
+	cli_json_print(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 }
 
 static json_t *key_json_status(const struct key_info *k)

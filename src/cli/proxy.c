@@ -59,12 +59,11 @@ int proxy_main(int argc, char **argv)
 		}
 	}
 	if (!path) {
-		cli_errorf("iplock proxy: a configuration file is required (-c FILE)\n");
-		return 2;
+		return cli_fail("proxy", 2, "a configuration file is required (-c FILE)", NULL);
 	}
 	if (proxy_config_load(path, &cfg, err, sizeof(err))) {
-		cli_errorf("iplock proxy: %s\n", err);
-		return 1;   /* bad input; 2 is for bad usage (docs/config.md, exit status) */
+		/* bad input; 2 is for bad usage (docs/config.md, exit status) */
+		return cli_fail("proxy", 1, err, NULL);
 	}
 	memset(&px, 0, sizeof(px));
 	pthread_mutex_init(&px.reload_mu, NULL);
@@ -72,9 +71,8 @@ int proxy_main(int argc, char **argv)
 		/* the same file again, with the store's users merged in */
 		proxy_config_free(cfg);
 		if (fleet_open(&px, path, &cfg, err, sizeof(err))) {
-			cli_errorf("iplock proxy: %s\n", err);
 			fleet_free(px.fleet);
-			return 1;
+			return cli_fail("proxy", 1, err, NULL);
 		}
 	}
 	if (check && cfg->ntls_listen) {
@@ -112,9 +110,8 @@ int proxy_main(int argc, char **argv)
 	}
 	struct cfg_ref *r = cfg_ref_new(cfg, err, sizeof(err));
 	if (!r) {
-		cli_errorf("iplock proxy: %s\n", err);
 		fleet_free(px.fleet);
-		return 1;
+		return cli_fail("proxy", 1, err, NULL);
 	}
 	px.cfg = r;
 	return proxy_run(&px);

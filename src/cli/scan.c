@@ -69,12 +69,6 @@ static void usage(FILE *out)
 		"Exit status: 0 no findings (of the --fail-on class), 1 findings, 2 usage or I/O error.\n");
 }
 
-static int scan_err(const char *msg, const char *arg)
-{
-	cli_errorf("iplock scan: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
 /* --follow, --verify, --staged, --install-hook: the leak-response options, kept together. */
 struct scan_resp {
 	const char *follow;
@@ -130,7 +124,7 @@ static int run_follow(struct scan_resp *sr, struct scan_report *r, const struct 
 	int rc;
 
 	if (db && scan_store_open(db, &sr->st, err, sizeof(err))) {
-		scan_err(err, NULL);
+		cli_fail("scan", 2, err, NULL);
 		return -EINVAL;
 	}
 	sigemptyset(&sa.sa_mask);
@@ -154,14 +148,14 @@ static int install_hook(const char *repo)
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (!repo)
-		return scan_err("--install-hook takes at most one REPO", NULL);
+		return cli_fail("scan", 2, "--install-hook takes at most one REPO", NULL);
 	/* the hook runs this very binary (IPLOCK_HOOK_BIN or PATH when it is gone) */
 	if (n <= 0 || (size_t)n >= sizeof(self) - 1)
 		snprintf(self, sizeof(self), "iplock");
 	else
 		self[n] = '\0';
 	if (scan_hook_install(repo, self, msg, sizeof(msg)))
-		return scan_err(msg, NULL);
+		return cli_fail("scan", 2, msg, NULL);
 	printf("iplock scan: %s\n", msg);
 	return 0;
 }
@@ -262,7 +256,8 @@ int scan_main(int argc, char **argv)
 		case 'g': git = true; break;
 		case 'f':
 			if (!scan_format_parse(optarg, &fmt)) {
-				rc = scan_err("unknown format (text, json, jsonl, sarif, csv)", optarg);
+				rc = cli_fail("scan", 2,
+						"unknown format (text, json, jsonl, sarif, csv)", optarg);
 				goto out;
 			}
 			break;
@@ -288,7 +283,7 @@ int scan_main(int argc, char **argv)
 			char *end = NULL;
 			double d = strtod(optarg, &end);
 			if (!end || *end || !(d > 0) || d > 1e6) {
-				rc = scan_err("not a positive number", optarg);
+				rc = cli_fail("scan", 2, "not a positive number", optarg);
 				goto out;
 			}
 			if (c == 'r')
@@ -299,7 +294,8 @@ int scan_main(int argc, char **argv)
 		}
 		case 'E':
 			if (!scan_fail_on_parse(optarg, &sr.fail_on)) {
-				rc = scan_err("unknown --fail-on class (live, locked, unknown, any, none)", optarg);
+				rc = cli_fail("scan", 2,
+						"unknown --fail-on class (live, locked, unknown, any, none)", optarg);
 				goto out;
 			}
 			break;
@@ -307,7 +303,7 @@ int scan_main(int argc, char **argv)
 			unsigned long long v;
 			if (!scan_parse_limit(optarg, c == 0x101, &v) || (c == 0x100 && v > 16) ||
 			    (c == 0x103 && v > SCAN_DECODE_DEPTH_MAX) || ((c == 0x101 || c == 0x102) && v == 0)) {
-				rc = scan_err("bad value", argv[optind - 1]);
+				rc = cli_fail("scan", 2, "bad value", argv[optind - 1]);
 				goto out;
 			}
 			if (c == 0x103)
@@ -325,47 +321,49 @@ int scan_main(int argc, char **argv)
 			rc = 0;
 			goto out;
 		default:
-			rc = scan_err("unknown or incomplete option", argv[optind - 1]);
+			rc = cli_fail("scan", 2, "unknown or incomplete option", argv[optind - 1]);
 			goto out;
 		}
 	}
 	if (revoke && !db) {
-		rc = scan_err("--revoke needs --db PATH", NULL);
+		rc = cli_fail("scan", 2, "--revoke needs --db PATH", NULL);
 		goto out;
 	}
 	if (db && !revoke && !sr.verify) {
-		rc = scan_err("--db is only used with --revoke or --verify", NULL);
+		rc = cli_fail("scan", 2, "--db is only used with --revoke or --verify", NULL);
 		goto out;
 	}
 	if (sr.verify && !db && !sr.lo.api) {
-		rc = scan_err("--verify needs --db PATH (the key store) or --verify-api URL", NULL);
+		rc = cli_fail("scan", 2,
+				"--verify needs --db PATH (the key store) or --verify-api URL", NULL);
 		goto out;
 	}
 	if (!sr.verify && (sr.lo.proxy || sr.lo.rate || sr.lo.timeout_ms || sr.lo.cacert)) {
-		rc = scan_err("--proxy, --verify-rate, --verify-timeout and --cacert need --verify-api", NULL);
+		rc = cli_fail("scan", 2,
+				"--proxy, --verify-rate, --verify-timeout and --cacert need --verify-api", NULL);
 		goto out;
 	}
 	if (!sr.verify && sr.fail_on > SCAN_LIVE_NONE) {
-		rc = scan_err("--fail-on live, locked or unknown needs --verify", NULL);
+		rc = cli_fail("scan", 2, "--fail-on live, locked or unknown needs --verify", NULL);
 		goto out;
 	}
 	if (revoke && !store_is_remote(db) && access(db, R_OK | W_OK) != 0) {
-		rc = scan_err("no usable key store (--db)", db);
+		rc = cli_fail("scan", 2, "no usable key store (--db)", db);
 		goto out;
 	}
 	if (!ignore && access(DEFAULT_IGNORE, F_OK) == 0)
 		ignore = DEFAULT_IGNORE;
 	if (ignore && scan_report_load_ignore(&r, ignore, err, sizeof(err))) {
-		rc = scan_err(err, NULL);
+		rc = cli_fail("scan", 2, err, NULL);
 		goto out;
 	}
 	if (baseline && scan_report_load_baseline(&r, baseline, err, sizeof(err))) {
-		rc = scan_err(err, NULL);
+		rc = cli_fail("scan", 2, err, NULL);
 		goto out;
 	}
 	if (output && !(out = open_output(output))) {
 		out = stdout;
-		rc = scan_err("cannot write output", output);
+		rc = cli_fail("scan", 2, "cannot write output", output);
 		goto out;
 	}
 
@@ -374,20 +372,21 @@ int scan_main(int argc, char **argv)
 		goto out;
 	}
 	if (sr.staged && (git || sr.follow)) {
-		rc = scan_err("--staged scans the index of REPO...: not with --git or --follow", NULL);
+		rc = cli_fail("scan", 2,
+				"--staged scans the index of REPO...: not with --git or --follow", NULL);
 		goto out;
 	}
 	/* probes and the git pipes must not kill us when the other end goes away */
 	if (sr.staged || sr.verify)
 		signal(SIGPIPE, SIG_IGN);
 	if (sr.follow && (git || optind < argc)) {
-		rc = scan_err("--follow takes one FILE and no other input", NULL);
+		rc = cli_fail("scan", 2, "--follow takes one FILE and no other input", NULL);
 		goto out;
 	}
 	if (sr.verify) {
 		sr.lo.db = db;
 		if (scan_liveness_open(&sr.lo, &sr.lv, err, sizeof(err))) {
-			rc = scan_err(err, NULL);
+			rc = cli_fail("scan", 2, err, NULL);
 			goto out;
 		}
 	}
@@ -402,7 +401,7 @@ int scan_main(int argc, char **argv)
 	if (sr.follow) {
 		int e = run_follow(&sr, &r, &io, revoke ? db : NULL);
 		if (e == -ENOMEM) {
-			scan_err("out of memory", NULL);
+			cli_fail("scan", 2, "out of memory", NULL);
 			fatal = true;
 		} else if (e) {
 			r.errors++;
@@ -413,7 +412,7 @@ int scan_main(int argc, char **argv)
 		int e = sr.staged ? scan_git_staged(&r, in, &io) :
 			git ? scan_git(&r, in, &io) : scan_input_path(&r, in, &io);
 		if (e == -ENOMEM) {
-			scan_err("out of memory", NULL);
+			cli_fail("scan", 2, "out of memory", NULL);
 			fatal = true;
 		} else if (e) {
 			r.errors++;
@@ -428,12 +427,12 @@ int scan_main(int argc, char **argv)
 	if (revoke && !sr.follow && !fatal && r.n) { /* --follow revoked each at once */
 		const char *rerr = scan_revoke_found(&r, db, actor, err, sizeof(err));
 		if (rerr) {
-			scan_err(rerr, NULL);
+			cli_fail("scan", 2, rerr, NULL);
 			r.errors++;
 		}
 	}
 	if ((!sr.follow || !scan_format_streams(fmt)) && scan_report_write(&r, fmt, show, out)) {
-		scan_err("cannot write the report", output ? output : "stdout");
+		cli_fail("scan", 2, "cannot write the report", output ? output : "stdout");
 		fatal = true;
 	}
 	if (!quiet) {
@@ -464,7 +463,7 @@ int scan_main(int argc, char **argv)
 		fprintf(stderr, "iplock scan: %llu archive member%s skipped (reasons above)\n",
 			(unsigned long long)skipped, skipped == 1 ? "" : "s");
 	if (sr.write_err) {
-		scan_err("cannot write the report", output ? output : "stdout");
+		cli_fail("scan", 2, "cannot write the report", output ? output : "stdout");
 		fatal = true;
 	}
 	size_t failing = r.dropped;
@@ -485,7 +484,7 @@ int scan_main(int argc, char **argv)
 			failing == 1 ? "" : "s");
 out:
 	if (out != stdout && fclose(out) != 0 && rc != 2)
-		rc = scan_err("cannot write output", output);
+		rc = cli_fail("scan", 2, "cannot write output", output);
 	scan_report_free(&r);
 	if (sr.lv) {
 		scan_liveness_close(sr.lv);

@@ -142,10 +142,8 @@ static void print_user(const struct opts *o, const struct store_user *u)
 {
 	if (o->json) {
 		json_t *j = store_user_json(u);
-		char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		if (t)
-			printf("%s\n", t);
-		free(t);
+		if (j)
+			cli_json_print(j, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(j);
 		return;
 	}
@@ -260,10 +258,7 @@ static int cmd_list(struct store *st, struct opts *o)
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(a, store_user_json(&v[i]));
-		char *t = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
-		if (t)
-			printf("%s\n", t);
-		free(t);
+		cli_json_print(a, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(a);
 	} else {
 		for (size_t i = 0; i < n; i++)
@@ -377,10 +372,7 @@ static int cmd_usage(struct store *st, struct opts *o, int argc, char **argv)
 		json_object_set_new(j, "bytes_per_month", json_integer(u.bytes_month));
 		json_object_set_new(j, "by_egress", eg);
 		json_object_set_new(j, "hours", hours);
-		char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-		if (t)
-			printf("%s\n", t);
-		free(t);
+		cli_json_print(j, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(j);
 	} else {
 		printf("%s %s: %" PRId64 " requests, %" PRId64 " bytes up, %" PRId64 " bytes down\n",
@@ -413,10 +405,7 @@ static int cmd_egress_ips(struct store *st, struct opts *o)
 							   "verdict", v[i].verdict, "checked",
 							   (json_int_t)v[i].checked, "heartbeat",
 							   (json_int_t)v[i].heartbeat));
-		char *t = json_dumps(a, JSON_COMPACT);
-		if (t)
-			printf("%s\n", t);
-		free(t);
+		cli_json_print(a, JSON_COMPACT);
 		json_decref(a);
 	} else {
 		for (size_t i = 0; i < n; i++)

@@ -42,12 +42,6 @@ static void usage(FILE *out)
 		"what to fix); 2 bad usage; 3 the check could not run (proxy unreachable, 407, TLS, timeout).\n");
 }
 
-static int usage_err(const char *msg, const char *arg)
-{
-	cli_errorf("iplock verify: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
 static json_t *str_array(const char list[][IPADDR_STRLEN], size_t n)
 {
 	json_t *a = json_array();
@@ -105,10 +99,7 @@ static int report(const struct verify *v)
 			json_array_append_new(rows, jr);
 		}
 		json_object_set_new(o, "results", rows);
-		char *text = json_dumps(o, JSON_INDENT(2));
-		if (text)
-			printf("%s\n", text);
-		free(text);
+		cli_json_print(o, JSON_INDENT(2));
 		json_decref(o);
 		return s.ok ? 0 : 1;
 	}
@@ -182,10 +173,7 @@ static int fatal(const struct verify *v, const char *why)
 	secret_redact(msg, strlen(msg));
 	if (v->json) {
 		json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-		char *text = json_dumps(o, JSON_INDENT(2));
-		if (text)
-			printf("%s\n", text);
-		free(text);
+		cli_json_print(o, JSON_INDENT(2));
 		json_decref(o);
 	}
 	cli_errorf("iplock verify: %s\n", msg);
@@ -241,7 +229,8 @@ int verify_main(int argc, char **argv)
 			errno = 0;
 			double s = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(s > 0 && s <= 600)) {
-				rc = usage_err("--timeout takes seconds, more than 0 and at most 600", optarg);
+				rc = cli_fail("verify", 2,
+						"--timeout takes seconds, more than 0 and at most 600", optarg);
 				goto out;
 			}
 			v->timeout_ms = (unsigned)(s * 1000);
@@ -251,49 +240,52 @@ int verify_main(int argc, char **argv)
 		}
 		case 'h': usage(stdout); rc = 0; goto out;
 		default:
-			rc = usage_err("unknown option or missing value", argv[optind - 1]);
+			rc = cli_fail("verify", 2,
+					"unknown option or missing value", argv[optind - 1]);
 			goto out;
 		}
 	}
 	if (optind < argc) {
-		rc = usage_err("unexpected argument", argv[optind]);
+		rc = cli_fail("verify", 2, "unexpected argument", argv[optind]);
 		goto out;
 	}
 	if (!key && !key_file && getenv("IPLOCK_VERIFY_KEY"))
 		key = getenv("IPLOCK_VERIFY_KEY");
 	if (!proxy) {
-		rc = usage_err("--proxy URL is required", NULL);
+		rc = cli_fail("verify", 2, "--proxy URL is required", NULL);
 		goto out;
 	}
 	if (!echo == !(api || key || key_file)) {
-		rc = usage_err("give either --echo URL or --key KEY (with --api URL)", NULL);
+		rc = cli_fail("verify", 2,
+				"give either --echo URL or --key KEY (with --api URL)", NULL);
 		goto out;
 	}
 	if ((err = vurl_parse(proxy, &v->proxy))) {
-		rc = usage_err(err, "--proxy");
+		rc = cli_fail("verify", 2, err, "--proxy");
 		goto out;
 	}
 	v->api = !echo;
 	if (v->api) {
 		if (!key && !key_file) {
-			rc = usage_err("--api needs --key KEY, --key-file F or env IPLOCK_VERIFY_KEY", NULL);
+			rc = cli_fail("verify", 2,
+					"--api needs --key KEY, --key-file F or env IPLOCK_VERIFY_KEY", NULL);
 			goto out;
 		}
 		if ((err = verify_key_load(v, key, key_file))) {
-			rc = usage_err(err, NULL);
+			rc = cli_fail("verify", 2, err, NULL);
 			goto out;
 		}
 		if (expect) {
-			rc = usage_err("--expect goes with --echo", NULL);
+			rc = cli_fail("verify", 2, "--expect goes with --echo", NULL);
 			goto out;
 		}
 		if (v->db && !store_is_remote(v->db) && access(v->db, R_OK)) {
-			rc = usage_err("cannot read --db", v->db);
+			rc = cli_fail("verify", 2, "cannot read --db", v->db);
 			goto out;
 		}
 	}
 	if ((err = vurl_parse(echo ? echo : api ? api : "https://api.stripe.com", &v->target))) {
-		rc = usage_err(err, echo ? "--echo" : "--api");
+		rc = cli_fail("verify", 2, err, echo ? "--echo" : "--api");
 		goto out;
 	}
 	if (v->api) {
@@ -304,21 +296,21 @@ int verify_main(int argc, char **argv)
 		if (blen && base[blen - 1] == '/')
 			blen--;
 		if (p[0] != '/' || blen + strlen(p) + 1 > sizeof(v->target.path)) {
-			rc = usage_err("--path must start with / (and be short)", p);
+			rc = cli_fail("verify", 2, "--path must start with / (and be short)", p);
 			goto out;
 		}
 		snprintf(v->path, sizeof(v->path), "%.*s%s", (int)blen, base, p);
 		memcpy(v->target.path, v->path, sizeof(v->path));
 	} else if (path || v->db) {
-		rc = usage_err("--path and --db go with --api", NULL);
+		rc = cli_fail("verify", 2, "--path and --db go with --api", NULL);
 		goto out;
 	}
 	if (expect && (err = verify_expect_parse(v, expect))) {
-		rc = usage_err(err, expect);
+		rc = cli_fail("verify", 2, err, expect);
 		goto out;
 	}
 	if (v->proxy_cacert && !v->proxy.tls) {
-		rc = usage_err("--proxy-cacert needs an https:// proxy URL", NULL);
+		rc = cli_fail("verify", 2, "--proxy-cacert needs an https:// proxy URL", NULL);
 		goto out;
 	}
 	/* the pool is the user's: strip any option the URL carries, verify adds its own pins */

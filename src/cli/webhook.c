@@ -51,12 +51,6 @@ static void usage(FILE *out)
 		"stderr); 2 bad usage or an unreadable payload file.\n");
 }
 
-static int wh_err(const char *msg, const char *arg)
-{
-	cli_errorf("iplock webhook: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-	return 2;
-}
-
 static bool parse_i64(const char *s, int64_t *out)
 {
 	char *end = NULL;
@@ -71,9 +65,9 @@ static bool parse_i64(const char *s, int64_t *out)
 static int add_secret(struct wh_args *a, const char *s, bool owned)
 {
 	if (a->n_secrets >= WH_MAX_SECRETS)
-		return wh_err("too many secrets", NULL);
+		return cli_fail("webhook", 2, "too many secrets", NULL);
 	if (!*s || strlen(s) > WH_SECRET_MAX)
-		return wh_err("a secret must be 1 to 512 bytes", NULL);
+		return cli_fail("webhook", 2, "a secret must be 1 to 512 bytes", NULL);
 	a->secrets[a->n_secrets] = s;
 	a->owned[a->n_secrets] = owned ? (char *)s : NULL;
 	a->n_secrets++;
@@ -87,11 +81,11 @@ static int read_secret_file(struct wh_args *a, const char *path)
 	int rc = 0;
 
 	if (!f)
-		return wh_err("cannot open secret file", path);
+		return cli_fail("webhook", 2, "cannot open secret file", path);
 	while (rc == 0 && fgets(line, sizeof(line), f)) {
 		size_t n = strcspn(line, "\r\n");
 		if (n == strlen(line) && !feof(f)) {
-			rc = wh_err("line too long in secret file", path);
+			rc = cli_fail("webhook", 2, "line too long in secret file", path);
 			break;
 		}
 		line[n] = '\0';
@@ -99,7 +93,7 @@ static int read_secret_file(struct wh_args *a, const char *path)
 			continue;
 		char *dup = strdup(line);
 		if (!dup) {
-			rc = wh_err("out of memory", NULL);
+			rc = cli_fail("webhook", 2, "out of memory", NULL);
 			break;
 		}
 		rc = add_secret(a, dup, true);
@@ -120,21 +114,21 @@ static int read_payload(const char *path, char **out, size_t *len)
 	int rc = 0;
 
 	if (fd < 0)
-		return wh_err("cannot open payload file", path);
+		return cli_fail("webhook", 2, "cannot open payload file", path);
 	buf = malloc(cap);
 	if (!buf) {
-		rc = wh_err("out of memory", NULL);
+		rc = cli_fail("webhook", 2, "out of memory", NULL);
 		goto out;
 	}
 	for (;;) {
 		if (n == cap) {
 			if (cap >= WH_PAYLOAD_MAX) {
-				rc = wh_err("payload larger than 64 MiB", NULL);
+				rc = cli_fail("webhook", 2, "payload larger than 64 MiB", NULL);
 				goto out;
 			}
 			char *nb = realloc(buf, cap * 2);
 			if (!nb) {
-				rc = wh_err("out of memory", NULL);
+				rc = cli_fail("webhook", 2, "out of memory", NULL);
 				goto out;
 			}
 			buf = nb;
@@ -144,7 +138,7 @@ static int read_payload(const char *path, char **out, size_t *len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			rc = wh_err("cannot read payload", strerror(errno));
+			rc = cli_fail("webhook", 2, "cannot read payload", strerror(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -189,7 +183,8 @@ static int parse_args(int argc, char **argv, struct wh_args *a, bool *help)
 			break;
 		case 't':
 			if (!parse_i64(optarg, &a->timestamp))
-				return wh_err("--timestamp wants unix seconds", optarg);
+				return cli_fail("webhook", 2,
+						"--timestamp wants unix seconds", optarg);
 			a->have_ts = true;
 			break;
 		case 'H':
@@ -197,9 +192,10 @@ static int parse_args(int argc, char **argv, struct wh_args *a, bool *help)
 			break;
 		case 'T':
 			if (!parse_i64(optarg, &a->tolerance) || a->tolerance < 0)
-				return wh_err("--tolerance wants seconds", optarg);
+				return cli_fail("webhook", 2, "--tolerance wants seconds", optarg);
 			if (a->tolerance == 0)
-				return wh_err("--tolerance 0 disables replay protection; refused", NULL);
+				return cli_fail("webhook", 2,
+						"--tolerance 0 disables replay protection; refused", NULL);
 			break;
 		case 'p':
 			a->payload_file = optarg;
@@ -208,18 +204,19 @@ static int parse_args(int argc, char **argv, struct wh_args *a, bool *help)
 			*help = true;
 			return 0;
 		default:
-			return wh_err("unknown or incomplete option", argv[optind - 1]);
+			return cli_fail("webhook", 2,
+					"unknown or incomplete option", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return wh_err("unexpected argument", argv[optind]);
+		return cli_fail("webhook", 2, "unexpected argument", argv[optind]);
 	if (a->n_secrets == 0) {
 		const char *env = getenv("IPLOCK_WEBHOOK_SECRET");
 		if (env && *env && (rc = add_secret(a, env, false)))
 			return rc;
 	}
 	if (a->n_secrets == 0)
-		return wh_err("--secret is required", NULL);
+		return cli_fail("webhook", 2, "--secret is required", NULL);
 	return 0;
 }
 
@@ -246,11 +243,11 @@ int webhook_main(int argc, char **argv)
 		goto out;
 	}
 	if (sign && a.header) {
-		rc = wh_err("--header is for verify", NULL);
+		rc = cli_fail("webhook", 2, "--header is for verify", NULL);
 		goto out;
 	}
 	if (!sign && !a.header) {
-		rc = wh_err("--header is required", NULL);
+		rc = cli_fail("webhook", 2, "--header is required", NULL);
 		goto out;
 	}
 	if ((rc = read_payload(a.payload_file, &payload, &len)))
@@ -260,7 +257,7 @@ int webhook_main(int argc, char **argv)
 		int n = webhook_sign(a.secrets, a.n_secrets, a.have_ts ? a.timestamp : (int64_t)time(NULL),
 				     payload, len, hdr, sizeof(hdr));
 		if (n < 0) {
-			rc = wh_err("cannot sign", strerror(-n));
+			rc = cli_fail("webhook", 2, "cannot sign", strerror(-n));
 			goto out;
 		}
 		printf("%s\n", hdr);

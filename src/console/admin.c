@@ -1,5 +1,8 @@
 /* admin.c (console): `iplock console users ...` and `tokens ...` on the store (console.h).
- * Output on stdout; a token's text is printed once, at creation, and never again. */
+ * Output on stdout; a token's text is printed once, at creation, and never again.
+ * console/ owns `iplock console`: its config, server, API, sessions, request parsers, embedded
+ * UI (ui/ holds its JS and CSS) and these commands. It may include core/, net/, http/ and
+ * store/, never another product. */
 #include "console/console.h"
 
 #include <errno.h>

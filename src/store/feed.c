@@ -1,4 +1,8 @@
-/* feed.c: the change-feed thread shared by the gate's key cache and the proxy's users. */
+/* feed.c: the change-feed thread shared by the gate's key cache and the proxy's users.
+ * store/ owns the database below the products: API keys and their rules (store.c), key
+ * formats (keyfmt.c), the console's users and tokens, the proxy fleet's tables (users.c), the
+ * gate's routes, the change feed and the SQLite and PostgreSQL backends. It may include core/,
+ * net/ (net/addr.h for allowlist entries) and http/, never a product. */
 #include "store/feed.h"
 
 #include <errno.h>
