@@ -140,25 +140,6 @@ static ssize_t limited_read(void *arg, void *buf, size_t n)
 	return got;
 }
 
-/* The first bytes of a limited read (looked at for an archive), then the rest. */
-struct peeked {
-	struct limited *l;
-	unsigned char head[SCAN_SNIFF_LEN];
-	size_t hlen, hpos;
-};
-
-static ssize_t peeked_read(void *arg, void *buf, size_t n)
-{
-	struct peeked *p = arg;
-	if (p->hpos < p->hlen) {
-		size_t k = p->hlen - p->hpos < n ? p->hlen - p->hpos : n;
-		memcpy(buf, p->head + p->hpos, k);
-		p->hpos += k;
-		return (ssize_t)k;
-	}
-	return limited_read(p->l, buf, n);
-}
-
 static int spawn_git(char *const argv[], int in_fd, int out_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
@@ -216,32 +197,17 @@ static int scan_blob(struct scan_report *r, struct breader *b, uint64_t size, co
 		}
 		if ((rc = br_exact(b, *mem, (size_t)size)))
 			return rc;
-		if (o->max_archive_depth > 0 && scan_archive_sniff(*mem, (size_t)size)) {
-			return scan_archive_buffer(r, *mem, (size_t)size, path, o, 1, NULL, -1);
-		}
-		if (size && !o->binary && scan_looks_binary(*mem, (size_t)size))
+		if (size == 0) {
+			r->files++; /* an empty blob counts, binary or not */
 			return 0;
-		rc = size ? scan_buffer(*mem, (size_t)size, o->flags, scan_report_hit, r) : 0;
-	} else {
-		/* a huge blob is streamed; its first bytes still tell an archive */
-		struct limited l = { b, size };
-		struct peeked pk = { .l = &l };
-		rc = 0;
-		while (o->max_archive_depth > 0 && pk.hlen < sizeof(pk.head)) {
-			ssize_t got = limited_read(&l, pk.head + pk.hlen, sizeof(pk.head) - pk.hlen);
-			if (got <= 0) {
-				rc = (int)got;
-				break;
-			}
-			pk.hlen += (size_t)got;
 		}
-		if (rc == 0 && o->max_archive_depth > 0 && scan_archive_sniff(pk.head, pk.hlen))
-			rc = scan_archive_stream(r, pk.head, pk.hlen, limited_read, &l, path, o, 1);
-		else if (rc == 0)
-			rc = scan_stream(peeked_read, &pk, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
-		if (rc == 0 && l.left)
-			rc = br_skip(b, l.left);
+		return scan_input_buffer(r, *mem, (size_t)size, path, o, !o->binary);
 	}
+	/* a huge blob is streamed; its first bytes still tell an archive */
+	struct limited l = { b, size };
+	rc = scan_input_stream(r, limited_read, &l, path, o);
+	if (rc == 0 && l.left)
+		rc = br_skip(b, l.left);
 	r->files++;
 	r->bytes += size;
 	return rc;
