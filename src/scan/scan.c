@@ -766,6 +766,18 @@ __attribute__((constructor)) static void nib_init(void)
 		}
 }
 
+/* Hit masks of one 64-byte block: trigger positions, base64 run starts (and a run start carried
+ * from before the block), escape candidates. */
+struct blk_hits {
+	uint64_t bits, starts, cross, esc;
+};
+
+/* A SIMD search over [t, hi) in 64-byte blocks: a leaf (no calls), so its tables stay in
+ * registers. It returns at the first block with a hit (filling *h), or at the first t with
+ * t + 64 > hi. *runlen carries the letters/digits run across blocks (decoding only). */
+typedef size_t (*find_fn)(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+			  struct blk_hits *h);
+
 __attribute__((target("avx2")))
 static inline __m256i cls256(__m256i v, __m256i lo_t, __m256i hi_t, __m256i f)
 {
@@ -780,13 +792,12 @@ static inline __m256i tbl256(const unsigned char t[16])
 	return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t));
 }
 
-/* 64 positions per round: the four shifted loads are classified against the trigger shapes;
- * rounds without a hit (nearly all of them) cost one branch. With dec, the letters/digits mask
- * also finds base64 runs, and '%' / '\\' mark percent and escape candidates. */
+/* AVX2: 64 positions per round as two halves; the four shifted loads are classified against
+ * the trigger shapes; rounds without a hit (nearly all of them) cost one branch. With dec, the
+ * letters/digits mask also finds base64 runs, and '%' / '\\' mark escape candidates. */
 __attribute__((target("avx2,bmi,popcnt"), always_inline))
-static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
-			    const bool dec)
+static inline size_t avx2_find(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+			       struct blk_hits *h, const bool dec)
 {
 	const __m256i d0 = _mm256_set1_epi8('0'), d9 = _mm256_set1_epi8(9),
 		      lc = _mm256_set1_epi8(0x20), la = _mm256_set1_epi8('a'),
@@ -796,26 +807,15 @@ static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, siz
 	const __m256i zl_t = tbl256(nib_lo[0]), zh_t = tbl256(nib_hi[0]), al_t = tbl256(nib_lo[1]),
 		      ah_t = tbl256(nib_hi[1]), kl_t = tbl256(nib_lo[2]), kh_t = tbl256(nib_hi[2]),
 		      ul_t = tbl256(nib_lo[3]), uh_t = tbl256(nib_hi[3]);
-	size_t t = lo < 3 ? 3 : lo;
-	uint64_t runlen = 0;
-	int rc;
-
-	/* the vector loop looks 3 bytes back: the first positions go the scalar way */
-	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
-		return rc;
-	if (dec) {
-		if (lo < t && (rc = dec_scalar(buf, len, t, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
-			return rc;
-		runlen = alnum_run_before(buf, t - 3);
-	}
-	while (t + 64 <= hi) {
+	uint64_t rl = *runlen;
+	for (; t + 64 <= hi; t += 64) {
 		const unsigned char *p = buf + t;
 		/* the hardware prefetcher stops at 4 KiB pages: ask for the bytes ahead */
 		_mm_prefetch((const char *)p + 1024, _MM_HINT_T0);
 		__m256i m[2];
 		uint32_t zm[2] = { 0, 0 }, em[2] = { 0, 0 };
-		for (int h = 0; h < 2; h++) {
-			const unsigned char *q = p + 32 * h;
+		for (int g = 0; g < 2; g++) {
+			const unsigned char *q = p + 32 * g;
 			__m256i z = _mm256_loadu_si256((const __m256i *)(q - 3));
 			__m256i a = _mm256_loadu_si256((const __m256i *)(q - 2));
 			__m256i k = _mm256_loadu_si256((const __m256i *)(q - 1));
@@ -831,58 +831,28 @@ static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, siz
 				_mm256_and_si256(cls256(k, kl_t, kh_t, f), cls256(u, ul_t, uh_t, f)));
 			/* shape 0 (sk_) needs a word boundary before: drop its bit after a letter/digit */
 			c = _mm256_andnot_si256(_mm256_and_si256(zal, one), c);
-			m[h] = _mm256_xor_si256(_mm256_cmpeq_epi8(c, zero), _mm256_set1_epi8(-1));
+			m[g] = _mm256_xor_si256(_mm256_cmpeq_epi8(c, zero), _mm256_set1_epi8(-1));
 			if (dec) {
-				zm[h] = (uint32_t)_mm256_movemask_epi8(zal);
-				em[h] = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
+				zm[g] = (uint32_t)_mm256_movemask_epi8(zal);
+				em[g] = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
 					_mm256_cmpeq_epi8(u, pc), _mm256_cmpeq_epi8(u, bs)));
 			}
 		}
-		if (!_mm256_testz_si256(_mm256_or_si256(m[0], m[1]), _mm256_or_si256(m[0], m[1]))) {
-			uint64_t bits = (uint32_t)_mm256_movemask_epi8(m[0]) |
-					((uint64_t)(uint32_t)_mm256_movemask_epi8(m[1]) << 32);
-			while (bits) {
-				size_t at = t + (size_t)__builtin_ctzll(bits);
-				if ((rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
-					return rc;
-				bits &= bits - 1;
-			}
-		}
+		uint64_t bits = 0, cross = 0, starts = 0, esc = 0;
+		if (!_mm256_testz_si256(_mm256_or_si256(m[0], m[1]), _mm256_or_si256(m[0], m[1])))
+			bits = (uint32_t)_mm256_movemask_epi8(m[0]) |
+			       ((uint64_t)(uint32_t)_mm256_movemask_epi8(m[1]) << 32);
 		if (dec) {
-			uint64_t cross, starts = runs24(zm[0] | (uint64_t)zm[1] << 32, &runlen, &cross);
-			uint64_t esc = em[0] | (uint64_t)em[1] << 32;
-			if ((starts | cross | esc) &&
-			    (rc = dec_block(buf, len, t, starts, cross, esc, from, to, flags, fn, arg)))
-				return rc;
+			starts = runs24(zm[0] | (uint64_t)zm[1] << 32, &rl, &cross);
+			esc = em[0] | (uint64_t)em[1] << 32;
 		}
-		t += 64;
+		if (bits | starts | cross | esc) {
+			*h = (struct blk_hits){ bits, starts, cross, esc };
+			break;
+		}
 	}
-	if ((rc = triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg)))
-		return rc;
-	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
-}
-
-/* one function per variant, so each loop gets the registers to itself */
-__attribute__((target("avx2,bmi,popcnt"), noinline))
-static int triggers_avx2_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
-}
-
-__attribute__((target("avx2,bmi,popcnt"), noinline))
-static int triggers_avx2_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
-}
-
-static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
-		       size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return (flags & SCAN_F_DECODE_MASK) ?
-		       triggers_avx2_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
-		       triggers_avx2_plain(buf, len, lo, hi, from, to, flags, fn, arg);
+	*runlen = rl;
+	return t;
 }
 
 __attribute__((target("avx512f,avx512bw")))
@@ -899,15 +869,7 @@ static inline __m512i tbl512(const unsigned char t[16])
 	return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
 }
 
-/* Hit masks of one 64-byte block: trigger positions, base64 run starts (and a run start carried
- * from before the block), escape candidates. */
-struct blk_hits {
-	uint64_t bits, starts, cross, esc;
-};
-
-/* The same filter 64 bytes at a time with AVX-512BW. The search is a leaf (no calls), so the
- * tables stay in registers; it returns at the first block with a hit, or at the first t with
- * t + 64 > hi. */
+/* The same filter 64 bytes at a time with AVX-512BW. */
 __attribute__((target("avx512f,avx512bw,bmi,popcnt"), always_inline))
 static inline size_t avx512_find(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
 				 struct blk_hits *h, const bool dec)
@@ -950,26 +912,30 @@ static inline size_t avx512_find(const unsigned char *buf, size_t t, size_t hi, 
 	return t;
 }
 
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static size_t avx512_find_plain(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
-				struct blk_hits *h)
-{
-	return avx512_find(buf, t, hi, runlen, h, false);
-}
+/* One noinline copy per instruction set and mode, so each leaf loop gets the registers to
+ * itself and decoding costs nothing when it is off. */
+#define FIND_VARIANTS(isa, tgt)                                                                   \
+	__attribute__((target(tgt), noinline)) static size_t isa##_find_plain(                    \
+		const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen, struct blk_hits *h) \
+	{                                                                                         \
+		return isa##_find(buf, t, hi, runlen, h, false);                                  \
+	}                                                                                         \
+	__attribute__((target(tgt), noinline)) static size_t isa##_find_dec(                      \
+		const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen, struct blk_hits *h) \
+	{                                                                                         \
+		return isa##_find(buf, t, hi, runlen, h, true);                                   \
+	}
+FIND_VARIANTS(avx2, "avx2,bmi,popcnt")
+FIND_VARIANTS(avx512, "avx512f,avx512bw,bmi,popcnt")
 
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static size_t avx512_find_dec(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
-			      struct blk_hits *h)
+/* Drives a leaf search over [lo, hi) and handles each block with a hit out of line; the first
+ * and last few positions go the scalar way (the vector loads look 3 bytes back). */
+static int triggers_simd(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
+			 size_t to, unsigned flags, tok_fn fn, void *arg, int lvl)
 {
-	return avx512_find(buf, t, hi, runlen, h, true);
-}
-
-/* Drives the leaf search and handles each block with a hit out of line. */
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), always_inline))
-static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
-			      const bool dec)
-{
+	const bool dec = flags & SCAN_F_DECODE_MASK;
+	const find_fn find = lvl == 2 ? (dec ? avx512_find_dec : avx512_find_plain) :
+					(dec ? avx2_find_dec : avx2_find_plain);
 	size_t t = lo < 3 ? 3 : lo;
 	uint64_t runlen = 0;
 	int rc;
@@ -983,8 +949,7 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 	}
 	while (t + 64 <= hi) {
 		struct blk_hits h;
-		t = dec ? avx512_find_dec(buf, t, hi, &runlen, &h) :
-			  avx512_find_plain(buf, t, hi, &runlen, &h);
+		t = find(buf, t, hi, &runlen, &h);
 		if (t + 64 > hi)
 			break;
 		for (uint64_t bits = h.bits; bits; bits &= bits - 1) {
@@ -1000,29 +965,6 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 	if ((rc = triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg)))
 		return rc;
 	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
-}
-
-/* one function per variant, so each loop gets the registers to itself */
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static int triggers_avx512_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
-}
-
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static int triggers_avx512_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
-}
-
-static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
-		       size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return (flags & SCAN_F_DECODE_MASK) ?
-		       triggers_avx512_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
-		       triggers_avx512_plain(buf, len, lo, hi, from, to, flags, fn, arg);
 }
 
 __attribute__((target("avx512f,avx512bw,popcnt")))
@@ -1121,10 +1063,8 @@ int scan_tokens(const unsigned char *buf, size_t len, size_t from, size_t to, un
 		return 0;
 #ifdef SCAN_X86
 	int lvl = simd_level();
-	if (lvl == 2)
-		return triggers_avx512(buf, len, lo, hi, from, to, flags, fn, arg);
-	if (lvl == 1)
-		return triggers_avx2(buf, len, lo, hi, from, to, flags, fn, arg);
+	if (lvl)
+		return triggers_simd(buf, len, lo, hi, from, to, flags, fn, arg, lvl);
 #endif
 	int rc = triggers_scalar(buf, len, lo, hi, from, to, flags, fn, arg);
 	if (rc == 0 && (flags & SCAN_F_DECODE_MASK))
