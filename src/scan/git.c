@@ -178,6 +178,33 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* Starts git with stdin from in_fd (-1: ours) and stdout into a new pipe, whose read end goes
+ * to *out; says so on stderr when git cannot be run. 0 or -errno. */
+static int git_open(char *const argv[], int in_fd, pid_t *pid, int *out)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	int rc = spawn_git(argv, in_fd, p[1], pid);
+	close(p[1]);
+	if (rc) {
+		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
+		close(p[0]);
+		return rc;
+	}
+	*out = p[0];
+	return 0;
+}
+
+/* The decimal object size in a cat-file header; -EPROTO when it is none. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end ? -EPROTO : 0;
+}
+
 /* Scans the blob whose body comes next: in memory (binary check) or streamed when huge. */
 static int scan_blob(struct scan_report *r, struct breader *b, uint64_t size, const char *oid,
 		     const char *path, const struct scan_input_opts *o, unsigned char **mem,
@@ -219,7 +246,7 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 			    "--filter=object:type=blob", NULL };
 	char *catfile[] = { "git", "-C", (char *)repo, "cat-file",
 			    "--batch=%(objectname) %(objecttype) %(objectsize) %(rest)", NULL };
-	int p1[2] = { -1, -1 }, p2[2] = { -1, -1 };
+	int fd1 = -1, fd2 = -1;
 	pid_t pid1 = -1, pid2 = -1;
 	struct breader *b = NULL;
 	unsigned char *mem = NULL;
@@ -227,28 +254,14 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 	char line[GIT_LINE_MAX];
 	int rc = 0;
 
-	if (pipe2(p1, O_CLOEXEC) || pipe2(p2, O_CLOEXEC)) {
-		rc = -errno;
+	if ((rc = git_open(revlist, -1, &pid1, &fd1)) || (rc = git_open(catfile, fd1, &pid2, &fd2)))
 		goto out;
-	}
-	if ((rc = spawn_git(revlist, -1, p1[1], &pid1)) ||
-	    (rc = spawn_git(catfile, p1[0], p2[1], &pid2))) {
-		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
-		goto out;
-	}
-	close_fd(&p1[0]);
-	close_fd(&p1[1]);
-	close_fd(&p2[1]);
-	if (!(b = br_new(p2[0]))) {
+	close_fd(&fd1);
+	if (!(b = br_new(fd2))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		int got = br_line(b, line, sizeof(line));
-		if (got <= 0) {
-			rc = got;
-			break;
-		}
+	while ((rc = br_line(b, line, sizeof(line))) > 0) {
 		/* "<oid> <type> <size> <path>" or "<oid> missing" */
 		char *sp1 = strchr(line, ' ');
 		char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
@@ -256,13 +269,9 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 		if (!sp1 || !sp2 || !sp3 || (size_t)(sp1 - line) >= SCAN_OID_MAX)
 			continue; /* missing object (shallow or partial clone) */
 		*sp1 = *sp2 = *sp3 = '\0';
-		char *end = NULL;
-		errno = 0;
-		unsigned long long size = strtoull(sp2 + 1, &end, 10);
-		if (errno || *end) {
-			rc = -EPROTO;
+		unsigned long long size;
+		if ((rc = parse_size(sp2 + 1, &size)))
 			break;
-		}
 		if (strcmp(sp1 + 1, "blob"))
 			rc = br_skip(b, size);
 		else
@@ -275,10 +284,8 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 	if (rc < 0 && rc != -ENOMEM)
 		fprintf(stderr, "iplock scan: reading git objects: %s\n", strerror(-rc));
 out:
-	close_fd(&p1[0]);
-	close_fd(&p1[1]);
-	close_fd(&p2[1]);
-	close_fd(&p2[0]); /* an early stop ends git with SIGPIPE */
+	close_fd(&fd1);
+	close_fd(&fd2); /* an early stop ends git with SIGPIPE */
 	if (pid1 > 0 && reap(pid1, "rev-list") && rc == 0)
 		rc = -EIO;
 	if (pid2 > 0 && reap(pid2, "cat-file") && rc == 0)
@@ -305,23 +312,11 @@ static void add_commit(struct scan_report *r, const struct blobref *br, const ch
 {
 	for (size_t i = br->start; i < br->end; i++) {
 		struct scan_finding *f = &r->v[i];
-		bool dup = false;
-		for (size_t c = 0; c < f->n_commits; c++)
-			dup |= !strcmp(f->commits[c].id, id);
-		if (dup || f->n_commits >= SCAN_GIT_COMMITS)
+		if (!scan_report_commit(f, id, author, date))
 			continue;
-		struct scan_commit *c = &f->commits[f->n_commits];
-		c->author = strdup(author);
-		c->date = strdup(date);
-		if (!c->author || !c->date) {
-			free(c->author);
-			free(c->date);
-			continue;
-		}
-		snprintf(c->id, sizeof(c->id), "%s", id);
 		/* the introducing commit names the path; quoted (odd) paths keep rev-list's; a
 		 * member of an archive blob keeps its "!member" part */
-		if (f->n_commits == 0 && path[0] && path[0] != '"') {
+		if (f->n_commits == 1 && path[0] && path[0] != '"') {
 			const char *inner = strchr(f->file, '!');
 			size_t pl = strlen(path), il = inner ? strlen(inner) : 0;
 			char *p = malloc(pl + il + 1);
@@ -332,7 +327,6 @@ static void add_commit(struct scan_report *r, const struct blobref *br, const ch
 				f->file = p;
 			}
 		}
-		f->n_commits++;
 	}
 }
 
@@ -343,7 +337,7 @@ static int attribute(struct scan_report *r, size_t first, const char *repo)
 			 "--format=commit %H%n%an <%ae>%n%aI", NULL };
 	struct blobref *refs = NULL;
 	size_t n = 0;
-	int p[2] = { -1, -1 };
+	int fd = -1;
 	pid_t pid = -1;
 	struct breader *b = NULL;
 	char line[GIT_LINE_MAX], id[SCAN_OID_MAX] = "", author[1024] = "", date[64] = "";
@@ -361,23 +355,13 @@ static int attribute(struct scan_report *r, size_t first, const char *repo)
 		refs[n++] = (struct blobref){ r->v[i].blob, i, i + 1 };
 	}
 	qsort(refs, n, sizeof(*refs), cmp_blobref);
-	if (pipe2(p, O_CLOEXEC)) {
-		rc = -errno;
+	if ((rc = git_open(logv, -1, &pid, &fd)))
 		goto out;
-	}
-	if ((rc = spawn_git(logv, -1, p[1], &pid)))
-		goto out;
-	close_fd(&p[1]);
-	if (!(b = br_new(p[0]))) {
+	if (!(b = br_new(fd))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		int got = br_line(b, line, sizeof(line));
-		if (got <= 0) {
-			rc = got;
-			break;
-		}
+	while ((rc = br_line(b, line, sizeof(line))) > 0) {
 		if (state == 2) {
 			snprintf(author, sizeof(author), "%.*s", (int)sizeof(author) - 1, line);
 			state = 1;
@@ -406,8 +390,7 @@ static int attribute(struct scan_report *r, size_t first, const char *repo)
 		}
 	}
 out:
-	close_fd(&p[0]);
-	close_fd(&p[1]);
+	close_fd(&fd);
 	if (pid > 0 && reap(pid, "log") && rc == 0)
 		rc = -EIO;
 	free(b);
@@ -485,7 +468,7 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 	char *diffv[] = { "git", "-C", (char *)repo, "diff", "--cached", "--raw", "-z",
 			  "--no-renames", "--no-abbrev", "--diff-filter=ACMT", NULL };
 	char *catfile[] = { "git", "-C", (char *)repo, "cat-file", "--batch", NULL };
-	int p[2] = { -1, -1 }, in[2] = { -1, -1 }, outp[2] = { -1, -1 };
+	int fd = -1, in[2] = { -1, -1 };
 	pid_t pid = -1, cpid = -1;
 	char *list = NULL, line[GIT_LINE_MAX];
 	size_t len = 0, memcap = 0;
@@ -493,33 +476,23 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 	struct breader *b = NULL;
 	int rc;
 
-	if (pipe2(p, O_CLOEXEC)) {
-		rc = -errno;
+	if ((rc = git_open(diffv, -1, &pid, &fd)))
 		goto out;
-	}
-	if ((rc = spawn_git(diffv, -1, p[1], &pid))) {
-		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
-		goto out;
-	}
-	close_fd(&p[1]);
-	rc = slurp(p[0], &list, &len);
-	close_fd(&p[0]);
+	rc = slurp(fd, &list, &len);
+	close_fd(&fd);
 	if (reap(pid, "diff --cached") && rc == 0)
 		rc = -EIO;
 	pid = -1;
 	if (rc)
 		goto out;
-	if (pipe2(in, O_CLOEXEC) || pipe2(outp, O_CLOEXEC)) {
+	if (pipe2(in, O_CLOEXEC)) {
 		rc = -errno;
 		goto out;
 	}
-	if ((rc = spawn_git(catfile, in[0], outp[1], &cpid))) {
-		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
+	if ((rc = git_open(catfile, in[0], &cpid, &fd)))
 		goto out;
-	}
 	close_fd(&in[0]);
-	close_fd(&outp[1]);
-	if (!(b = br_new(outp[0]))) {
+	if (!(b = br_new(fd))) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -561,13 +534,9 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 			r->errors++;
 			continue;
 		}
-		char *end = NULL;
-		errno = 0;
-		unsigned long long size = strtoull(sp2 + 1, &end, 10);
-		if (errno || *end) {
-			rc = -EPROTO;
+		unsigned long long size;
+		if ((rc = parse_size(sp2 + 1, &size)))
 			break;
-		}
 		rc = scan_blob(r, b, size, oid, path, o, &mem, &memcap);
 		if (rc == 0)
 			rc = br_skip(b, 1);
@@ -575,12 +544,9 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 	if (rc < 0 && rc != -ENOMEM)
 		fprintf(stderr, "iplock scan: reading the index: %s\n", strerror(-rc));
 out:
-	close_fd(&p[0]);
-	close_fd(&p[1]);
+	close_fd(&fd);
 	close_fd(&in[0]);
 	close_fd(&in[1]);      /* end of requests: cat-file exits */
-	close_fd(&outp[1]);
-	close_fd(&outp[0]);
 	if (pid > 0)
 		reap(pid, "diff --cached");
 	if (cpid > 0 && reap(cpid, "cat-file") && rc == 0)

@@ -18,6 +18,35 @@ void scan_report_init(struct scan_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Copies of a and b into *da and *db: both, or neither (false). */
+static bool dup_pair(char **da, const char *a, char **db, const char *b)
+{
+	*da = strdup(a);
+	*db = strdup(b);
+	if (*da && *db)
+		return true;
+	free(*da);
+	free(*db);
+	*da = *db = NULL;
+	return false;
+}
+
+bool scan_report_commit(struct scan_finding *f, const char *id, const char *author,
+			const char *date)
+{
+	for (size_t c = 0; c < f->n_commits; c++)
+		if (!strcmp(f->commits[c].id, id))
+			return false;
+	if (f->n_commits >= SCAN_GIT_COMMITS)
+		return false;
+	struct scan_commit *c = &f->commits[f->n_commits];
+	if (!dup_pair(&c->author, author, &c->date, date))
+		return false;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	f->n_commits++;
+	return true;
+}
+
 void scan_report_skip(struct scan_report *r, const char *path, const char *why)
 {
 	if (r->n_skips == r->cap_skips) {
@@ -31,14 +60,8 @@ void scan_report_skip(struct scan_report *r, const char *path, const char *why)
 		r->cap_skips = cap;
 	}
 	struct scan_skip *s = &r->skips[r->n_skips];
-	s->path = strdup(path);
-	s->why = strdup(why);
-	if (!s->path || !s->why) {
-		free(s->path);
-		free(s->why);
-		return;
-	}
-	r->n_skips++;
+	if (dup_pair(&s->path, path, &s->why, why))
+		r->n_skips++;
 }
 
 static json_t *jstr(const char *s);
@@ -335,6 +358,21 @@ static json_t *verdict_json(const struct scan_verdict *v)
 	return o;
 }
 
+static void commit_json(json_t *o, const struct scan_commit *c)
+{
+	json_object_set_new(o, "commit", json_string(c->id));
+	json_object_set_new(o, "author", jstr(c->author));
+	json_object_set_new(o, "date", jstr(c->date));
+}
+
+/* A git finding's blob and the commit that introduced it (the oldest), when known. */
+static void blob_json(json_t *o, const struct scan_finding *f)
+{
+	json_object_set_new(o, "blob", json_string(f->blob));
+	if (f->n_commits)
+		commit_json(o, &f->commits[0]);
+}
+
 static json_t *finding_json(const struct scan_finding *f, bool show)
 {
 	json_t *o = json_object();
@@ -350,18 +388,11 @@ static json_t *finding_json(const struct scan_finding *f, bool show)
 	json_object_set_new(o, "fingerprint", json_string(f->fingerprint));
 	json_object_set_new(o, "secret", json_string(show ? f->secret : f->masked));
 	if (f->blob[0]) {
-		json_object_set_new(o, "blob", json_string(f->blob));
-		if (f->n_commits) {
-			json_object_set_new(o, "commit", json_string(f->commits[0].id));
-			json_object_set_new(o, "author", jstr(f->commits[0].author));
-			json_object_set_new(o, "date", jstr(f->commits[0].date));
-		}
+		blob_json(o, f);
 		json_t *cs = json_array();
 		for (size_t c = 0; c < f->n_commits; c++) {
 			json_t *co = json_object();
-			json_object_set_new(co, "commit", json_string(f->commits[c].id));
-			json_object_set_new(co, "author", jstr(f->commits[c].author));
-			json_object_set_new(co, "date", jstr(f->commits[c].date));
+			commit_json(co, &f->commits[c]);
 			json_array_append_new(cs, co);
 		}
 		json_object_set_new(o, "commits", cs);
@@ -469,14 +500,8 @@ static int write_sarif(const struct scan_report *r, bool show, FILE *out)
 		free(uri);
 		json_t *props = json_pack("{s:s, s:s}", "severity", scan_severity_name(sev),
 					  "secret", show ? f->secret : f->masked);
-		if (f->blob[0]) {
-			json_object_set_new(props, "blob", json_string(f->blob));
-			if (f->n_commits) {
-				json_object_set_new(props, "commit", json_string(f->commits[0].id));
-				json_object_set_new(props, "author", jstr(f->commits[0].author));
-				json_object_set_new(props, "date", jstr(f->commits[0].date));
-			}
-		}
+		if (f->blob[0])
+			blob_json(props, f);
 		if (f->revoke != SCAN_REVOKE_NONE)
 			json_object_set_new(props, "revoke_status", json_string(revoke_name(f->revoke)));
 		if (f->verdict.live != SCAN_LIVE_NONE) {
