@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fdio.h"
 #include "core/secret.h"
 
 extern char **environ;
@@ -423,44 +424,6 @@ int scan_git(struct scan_report *r, const char *repo, const struct scan_input_op
 
 #define STAGED_LIST_MAX (256u << 20)   /* bytes of `git diff --cached` output we accept */
 
-/* Reads all of fd into a NUL-terminated buffer (capped). */
-static int slurp(int fd, char **out, size_t *len)
-{
-	size_t cap = 65536, n = 0;
-	char *b = malloc(cap + 1);
-	if (!b)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			if (cap >= STAGED_LIST_MAX) {
-				free(b);
-				return -E2BIG;
-			}
-			char *nb = realloc(b, cap * 2 + 1);
-			if (!nb) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-			cap *= 2;
-		}
-		ssize_t got = read(fd, b + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			free(b);
-			return -errno;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	b[n] = '\0';
-	*out = b;
-	*len = n;
-	return 0;
-}
-
 int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_input_opts *o)
 {
 	/* what the commit would add or change: new blob ids of staged files, against HEAD (or the
@@ -478,7 +441,7 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 
 	if ((rc = git_open(diffv, -1, &pid, &fd)))
 		goto out;
-	rc = slurp(fd, &list, &len);
+	rc = fdio_read_all(fd, STAGED_LIST_MAX, &list, &len);
 	close_fd(&fd);
 	if (reap(pid, "diff --cached") && rc == 0)
 		rc = -EIO;

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "core/array.h"
 #include "core/codec.h"
 #include "core/version.h"
 
@@ -18,6 +19,12 @@ void scan_report_init(struct scan_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static void free_pair(char *a, char *b)
+{
+	free(a);
+	free(b);
+}
+
 /* Copies of a and b into *da and *db: both, or neither (false). */
 static bool dup_pair(char **da, const char *a, char **db, const char *b)
 {
@@ -25,8 +32,7 @@ static bool dup_pair(char **da, const char *a, char **db, const char *b)
 	*db = strdup(b);
 	if (*da && *db)
 		return true;
-	free(*da);
-	free(*db);
+	free_pair(*da, *db);
 	*da = *db = NULL;
 	return false;
 }
@@ -88,20 +94,15 @@ void scan_report_free(struct scan_report *r)
 	for (size_t i = 0; i < r->n; i++) {
 		struct scan_finding *f = &r->v[i];
 		free(f->file);
-		if (f->secret) {
+		if (f->secret)
 			OPENSSL_cleanse(f->secret, f->len);
-			free(f->secret);
-		}
-		for (size_t c = 0; c < f->n_commits; c++) {
-			free(f->commits[c].author);
-			free(f->commits[c].date);
-		}
+		free(f->secret);
+		for (size_t c = 0; c < f->n_commits; c++)
+			free_pair(f->commits[c].author, f->commits[c].date);
 	}
 	free(r->v);
-	for (size_t i = 0; i < r->n_skips; i++) {
-		free(r->skips[i].path);
-		free(r->skips[i].why);
-	}
+	for (size_t i = 0; i < r->n_skips; i++)
+		free_pair(r->skips[i].path, r->skips[i].why);
 	free(r->skips);
 	free_strv(r->ignore, r->n_ignore);
 	free_strv(r->baseline, r->n_baseline);
@@ -140,14 +141,10 @@ int scan_report_hit(void *arg, const struct scan_hit *hit)
 		r->dropped++;
 		return 0;
 	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct scan_finding *v = realloc(r->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->v = v;
-		r->cap = cap;
-	}
+	struct scan_finding *v = array_grow(r->v, &r->cap, r->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	r->v = v;
 	struct scan_finding *f = &r->v[r->n];
 	memset(f, 0, sizeof(*f));
 	f->file = strdup(r->cur_file ? r->cur_file : "-");
