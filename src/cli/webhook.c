@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
+#include "core/fdio.h"
 #include "webhook/webhook.h"
 
 #define WH_MAX_SECRETS 8
@@ -115,50 +116,19 @@ static int read_secret_file(struct wh_args *a, const char *path)
 static int read_payload(const char *path, char **out, size_t *len)
 {
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : 0;
-	size_t cap = 65536, n = 0;
-	char *buf = NULL;
-	int rc = 0;
 
 	if (fd < 0)
 		return wh_err("cannot open payload file", path);
-	buf = malloc(cap);
-	if (!buf) {
-		rc = wh_err("out of memory", NULL);
-		goto out;
-	}
-	for (;;) {
-		if (n == cap) {
-			if (cap >= WH_PAYLOAD_MAX) {
-				rc = wh_err("payload larger than 64 MiB", NULL);
-				goto out;
-			}
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				rc = wh_err("out of memory", NULL);
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = wh_err("cannot read payload", strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = buf;
-	*len = n;
-	buf = NULL;
-out:
-	free(buf);
-	if (path && fd >= 0)
+	int rc = fdio_read_all(fd, WH_PAYLOAD_MAX, out, len);
+	if (path)
 		close(fd);
-	return rc;
+	if (rc == -E2BIG)
+		return wh_err("payload larger than 64 MiB", NULL);
+	if (rc == -ENOMEM)
+		return wh_err("out of memory", NULL);
+	if (rc)
+		return wh_err("cannot read payload", strerror(-rc));
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct wh_args *a, bool *help)
