@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "scan/input.h"
+#include "scan/opts.h"
 #include "scan/report.h"
 #include "scan/scan.h"
 

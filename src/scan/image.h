@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "scan/input.h"
+#include "scan/opts.h"
 #include "scan/report.h"
 
 /* Whether buf is a tar whose first member looks like an image layout (cheap: one header). */

@@ -5,18 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "scan/opts.h"
 #include "scan/report.h"
 #include "scan/scan.h"
-
-struct scan_input_opts {
-	unsigned flags;         /* SCAN_F_* and SCAN_F_DECODE(depth) */
-	bool binary;            /* also scan binary files met while walking directories */
-	int max_archive_depth;  /* archives opened inside each other; 0 = archives are bytes */
-	uint64_t max_decompressed; /* bytes out of one archive member (0 = default) */
-	unsigned max_ratio;     /* decompressed/compressed of a member (0 = default) */
-	uint64_t *skipped;      /* archive members skipped (bomb, corrupt), counted when set */
-	struct scan_report *skip_report; /* and listed there (JSON, SARIF), when set */
-};
 
 /* Scans a path: a regular file (memory-mapped), a directory (recursively, in name order,
  * skipping .git, symlinks and, unless asked, binary files), "-" for stdin, or any other
