@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "scan/archive.h"
+#include "scan/input.h"
 #include "scan/report.h"
 
 /* One ustar header + data + padding + two zero blocks. */
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 65536)
 		return 0;
 	scan_report_init(&r);
-	scan_archive_buffer(&r, data, size, "raw", &o, 1, NULL, -1);
+	scan_input_archive(&r, data, size, "raw", &o);
 	scan_report_free(&r);
 
 	/* the property: a plain member is scanned exactly like the bytes themselves */
@@ -57,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	scan_report_init(&plain);
 	plain.cur_file = "t.tar!m.txt";
 	scan_buffer(data, size, o.flags, scan_report_hit, &plain);
-	scan_archive_buffer(&r, t, tn, "t.tar", &o, 1, NULL, -1);
+	scan_input_archive(&r, t, tn, "t.tar", &o);
 	if (r.n != plain.n)
 		abort();
 	for (size_t i = 0; i < r.n; i++)

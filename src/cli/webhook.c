@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
+#include "core/fdio.h"
 #include "webhook/webhook.h"
 
 #define WH_MAX_SECRETS 8
@@ -109,50 +110,19 @@ static int read_secret_file(struct wh_args *a, const char *path)
 static int read_payload(const char *path, char **out, size_t *len)
 {
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : 0;
-	size_t cap = 65536, n = 0;
-	char *buf = NULL;
-	int rc = 0;
 
 	if (fd < 0)
 		return cli_fail("webhook", 2, "cannot open payload file", path);
-	buf = malloc(cap);
-	if (!buf) {
-		rc = cli_fail("webhook", 2, "out of memory", NULL);
-		goto out;
-	}
-	for (;;) {
-		if (n == cap) {
-			if (cap >= WH_PAYLOAD_MAX) {
-				rc = cli_fail("webhook", 2, "payload larger than 64 MiB", NULL);
-				goto out;
-			}
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				rc = cli_fail("webhook", 2, "out of memory", NULL);
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = cli_fail("webhook", 2, "cannot read payload", strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = buf;
-	*len = n;
-	buf = NULL;
-out:
-	free(buf);
-	if (path && fd >= 0)
+	int rc = fdio_read_all(fd, WH_PAYLOAD_MAX, out, len);
+	if (path)
 		close(fd);
-	return rc;
+	if (rc == -E2BIG)
+		return cli_fail("webhook", 2, "payload larger than 64 MiB", NULL);
+	if (rc == -ENOMEM)
+		return cli_fail("webhook", 2, "out of memory", NULL);
+	if (rc)
+		return cli_fail("webhook", 2, "cannot read payload", strerror(-rc));
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct wh_args *a, bool *help)

@@ -12,8 +12,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "scan/image.h"
-
 #define ARC_BLOCK      (256u << 10)    /* bytes handed to libarchive per read from a stream */
 #define ARC_MEM_BLOCK  (1u << 20)      /* ... and from memory (no copy) */
 #define ARC_NAME_MAX   4096
@@ -86,28 +84,34 @@ static la_int64_t src_seek(struct archive *a, void *arg, la_int64_t off, int whe
 	return to;
 }
 
-void scan_archive_filters(struct archive *a)
+struct archive *scan_archive_reader(bool any)
 {
+	struct archive *a = archive_read_new();
+	if (!a)
+		return NULL;
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_bzip2(a);
 	archive_read_support_filter_xz(a);
 	archive_read_support_filter_lzma(a);
 	archive_read_support_filter_zstd(a);
 	archive_read_support_filter_compress(a);
-}
-
-/* A reader that only ever runs decompressors built into libarchive (never external programs). */
-static struct archive *arc_open(struct src *s, bool *ok)
-{
-	struct archive *a = archive_read_new();
-	if (!a)
-		return NULL;
-	scan_archive_filters(a);
-	archive_read_support_format_zip(a);
+	if (any)
+		archive_read_support_format_zip(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
-	archive_read_support_format_raw(a);
-	archive_read_support_format_empty(a);
+	if (any) {
+		archive_read_support_format_raw(a);
+		archive_read_support_format_empty(a);
+	}
+	return a;
+}
+
+/* A reader over s for any archive we open. */
+static struct archive *arc_open(struct src *s, bool *ok)
+{
+	struct archive *a = scan_archive_reader(true);
+	if (!a)
+		return NULL;
 	archive_read_set_callback_data(a, s);
 	archive_read_set_read_callback(a, src_read);
 	archive_read_set_skip_callback(a, src_skip);
@@ -147,11 +151,33 @@ void scan_archive_skipped(const struct scan_input_opts *o, const char *name, con
 		scan_report_skip(o->skip_report, name, why);
 }
 
+int scan_peek_fill(struct scan_peek *p)
+{
+	while (p->hlen < sizeof(p->head)) {
+		ssize_t got = p->rd(p->rarg, p->head + p->hlen, sizeof(p->head) - p->hlen);
+		if (got <= 0)
+			return (int)got;
+		p->hlen += (size_t)got;
+	}
+	return 0;
+}
+
+ssize_t scan_peek_read(void *arg, void *buf, size_t n)
+{
+	struct scan_peek *p = arg;
+	if (p->hpos < p->hlen) {
+		size_t k = p->hlen - p->hpos < n ? p->hlen - p->hpos : n;
+		memcpy(buf, p->head + p->hpos, k);
+		p->hpos += k;
+		return (ssize_t)k;
+	}
+	return p->rd(p->rarg, buf, n);
+}
+
 struct actx {
 	struct scan_report *r;
 	const struct scan_input_opts *o;
-	struct scan_image *img;         /* set while scanning an image layer */
-	int layer;
+	const struct scan_archive_layer *layer; /* set while scanning an image layer */
 	unsigned char *mem;             /* reused buffer for small members */
 	size_t memcap;
 };
@@ -164,8 +190,7 @@ struct member {
 	unsigned ratio;
 	char why[256];
 	bool stop;
-	unsigned char head[SCAN_SNIFF_LEN];
-	size_t hlen, hpos;
+	struct scan_peek pk;    /* the first bytes, looked at for a nested archive */
 };
 
 static ssize_t member_pull(struct member *m, void *buf, size_t n)
@@ -199,16 +224,9 @@ static ssize_t member_pull(struct member *m, void *buf, size_t n)
 	return got;
 }
 
-static ssize_t member_read(void *arg, void *buf, size_t n)
+static ssize_t member_pull_fn(void *arg, void *buf, size_t n)
 {
-	struct member *m = arg;
-	if (m->hpos < m->hlen) {
-		size_t k = m->hlen - m->hpos < n ? m->hlen - m->hpos : n;
-		memcpy(buf, m->head + m->hpos, k);
-		m->hpos += k;
-		return (ssize_t)k;
-	}
-	return member_pull(m, buf, n);
+	return member_pull(arg, buf, n);
 }
 
 static int scan_entries(struct actx *c, struct archive *a, struct src *s, const char *prefix,
@@ -256,21 +274,19 @@ static int member_scan(struct actx *c, struct archive *a, struct src *s, struct 
 	m->raw0 = s->raw;
 	m->max = o->max_decompressed ? o->max_decompressed : SCAN_ARCHIVE_SIZE_DEFAULT;
 	m->ratio = o->max_ratio ? o->max_ratio : SCAN_ARCHIVE_RATIO_DEFAULT;
-	while (m->hlen < SCAN_SNIFF_LEN && !m->stop) {
-		ssize_t got = member_pull(m, m->head + m->hlen, SCAN_SNIFF_LEN - m->hlen);
-		if (got <= 0)
-			break;
-		m->hlen += (size_t)got;
-	}
+	m->pk.rd = member_pull_fn;
+	m->pk.rarg = m;
+	scan_peek_fill(&m->pk); /* member_pull never fails: a broken member just ends (m->why) */
 	size_t first = c->r->n;
-	if (scan_archive_sniff(m->head, m->hlen) && depth < o->max_archive_depth) {
-		struct src cs = { .rd = member_read, .rarg = m };
-		struct scan_image *img = c->img;
-		c->img = NULL; /* archives inside a layer are ordinary archives */
+	bool nested = scan_archive_sniff(m->pk.head, m->pk.hlen);
+	if (nested && depth < o->max_archive_depth) {
+		struct src cs = { .rd = scan_peek_read, .rarg = &m->pk };
+		const struct scan_archive_layer *layer = c->layer;
+		c->layer = NULL; /* archives inside a layer are ordinary archives */
 		rc = scan_archive_src(c, &cs, name, depth + 1);
-		c->img = img;
+		c->layer = layer;
 	} else {
-		if (scan_archive_sniff(m->head, m->hlen))
+		if (nested)
 			scan_archive_skipped(o, name, "archive nested deeper than --max-archive-depth; "
 					     "scanned as bytes");
 		c->r->cur_file = name;
@@ -288,7 +304,7 @@ static int member_scan(struct actx *c, struct archive *a, struct src *s, struct 
 				c->memcap = want;
 			}
 			for (;;) {
-				ssize_t got = member_read(m, c->mem + have, c->memcap - have);
+				ssize_t got = scan_peek_read(&m->pk, c->mem + have, c->memcap - have);
 				if (got <= 0)
 					break;
 				have += (size_t)got;
@@ -304,14 +320,14 @@ static int member_scan(struct actx *c, struct archive *a, struct src *s, struct 
 			rc = scan_buffer(c->mem, have, o->flags, scan_report_hit, c->r);
 			c->r->bytes += have;
 		} else {
-			rc = scan_stream(member_read, m, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit,
-					 c->r);
+			rc = scan_stream(scan_peek_read, &m->pk, SCAN_CHUNK_DEFAULT, o->flags,
+					 scan_report_hit, c->r);
 			c->r->bytes += m->out;
 		}
 		c->r->files++;
 	}
-	if (c->img)
-		scan_image_layer_findings(c->img, c->layer, c->r, first);
+	if (c->layer)
+		c->layer->findings(c->layer->arg, c->r, first);
 	if (m->why[0])
 		scan_archive_skipped(o, name, m->why);
 out:
@@ -345,7 +361,7 @@ static int scan_entries(struct actx *c, struct archive *a, struct src *s, const 
 		const char *p = archive_entry_pathname(e);
 		if (!p)
 			p = "?";
-		if (c->img && scan_image_entry(c->img, c->layer, p))
+		if (c->layer && c->layer->entry(c->layer->arg, p))
 			continue; /* a whiteout: recorded, nothing to scan */
 		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;
@@ -362,19 +378,12 @@ static int scan_entries(struct actx *c, struct archive *a, struct src *s, const 
 }
 
 int scan_archive_buffer(struct scan_report *r, const void *buf, size_t len, const char *name,
-			const struct scan_input_opts *o, int depth, struct scan_image *img, int layer)
+			const struct scan_input_opts *o, int depth,
+			const struct scan_archive_layer *layer)
 {
-	struct actx c = { .r = r, .o = o, .img = img, .layer = layer };
+	struct actx c = { .r = r, .o = o, .layer = layer };
 	struct src s = { .mem = buf, .mem_len = len };
-	int rc;
-
-	if (!img && depth == 1 && scan_image_probe(buf, len)) {
-		rc = scan_image_tar(r, buf, len, name, o);
-		if (rc != 1)
-			return rc;
-		/* not an image after all: an ordinary tar */
-	}
-	rc = scan_archive_src(&c, &s, name, depth);
+	int rc = scan_archive_src(&c, &s, name, depth);
 	free(c.mem);
 	return rc;
 }

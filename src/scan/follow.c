@@ -28,14 +28,10 @@ struct follower {
 	size_t cut;             /* only hits before this offset count (overlong-line pieces) */
 };
 
+/* Back to the start of an input (a rotated file): the report, options and buffer stay. */
 static void follower_reset(struct follower *fw)
 {
-	fw->len = 0;
-	fw->off = 0;
-	fw->line = 1;
-	fw->col0 = 0;
-	fw->skip = 0;
-	fw->cut = SIZE_MAX;
+	*fw = (struct follower){ .r = fw->r, .o = fw->o, .buf = fw->buf, .line = 1, .cut = SIZE_MAX };
 }
 
 /* Maps a hit in buf to its place in the input, records it and acts on it at once. */

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fdio.h"
 #include "core/secret.h"
 
 extern char **environ;
@@ -140,25 +141,6 @@ static ssize_t limited_read(void *arg, void *buf, size_t n)
 	return got;
 }
 
-/* The first bytes of a limited read (looked at for an archive), then the rest. */
-struct peeked {
-	struct limited *l;
-	unsigned char head[SCAN_SNIFF_LEN];
-	size_t hlen, hpos;
-};
-
-static ssize_t peeked_read(void *arg, void *buf, size_t n)
-{
-	struct peeked *p = arg;
-	if (p->hpos < p->hlen) {
-		size_t k = p->hlen - p->hpos < n ? p->hlen - p->hpos : n;
-		memcpy(buf, p->head + p->hpos, k);
-		p->hpos += k;
-		return (ssize_t)k;
-	}
-	return limited_read(p->l, buf, n);
-}
-
 static int spawn_git(char *const argv[], int in_fd, int out_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
@@ -197,6 +179,33 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* Starts git with stdin from in_fd (-1: ours) and stdout into a new pipe, whose read end goes
+ * to *out; says so on stderr when git cannot be run. 0 or -errno. */
+static int git_open(char *const argv[], int in_fd, pid_t *pid, int *out)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	int rc = spawn_git(argv, in_fd, p[1], pid);
+	close(p[1]);
+	if (rc) {
+		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
+		close(p[0]);
+		return rc;
+	}
+	*out = p[0];
+	return 0;
+}
+
+/* The decimal object size in a cat-file header; -EPROTO when it is none. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end ? -EPROTO : 0;
+}
+
 /* Scans the blob whose body comes next: in memory (binary check) or streamed when huge. */
 static int scan_blob(struct scan_report *r, struct breader *b, uint64_t size, const char *oid,
 		     const char *path, const struct scan_input_opts *o, unsigned char **mem,
@@ -216,32 +225,17 @@ static int scan_blob(struct scan_report *r, struct breader *b, uint64_t size, co
 		}
 		if ((rc = br_exact(b, *mem, (size_t)size)))
 			return rc;
-		if (o->max_archive_depth > 0 && scan_archive_sniff(*mem, (size_t)size)) {
-			return scan_archive_buffer(r, *mem, (size_t)size, path, o, 1, NULL, -1);
-		}
-		if (size && !o->binary && scan_looks_binary(*mem, (size_t)size))
+		if (size == 0) {
+			r->files++; /* an empty blob counts, binary or not */
 			return 0;
-		rc = size ? scan_buffer(*mem, (size_t)size, o->flags, scan_report_hit, r) : 0;
-	} else {
-		/* a huge blob is streamed; its first bytes still tell an archive */
-		struct limited l = { b, size };
-		struct peeked pk = { .l = &l };
-		rc = 0;
-		while (o->max_archive_depth > 0 && pk.hlen < sizeof(pk.head)) {
-			ssize_t got = limited_read(&l, pk.head + pk.hlen, sizeof(pk.head) - pk.hlen);
-			if (got <= 0) {
-				rc = (int)got;
-				break;
-			}
-			pk.hlen += (size_t)got;
 		}
-		if (rc == 0 && o->max_archive_depth > 0 && scan_archive_sniff(pk.head, pk.hlen))
-			rc = scan_archive_stream(r, pk.head, pk.hlen, limited_read, &l, path, o, 1);
-		else if (rc == 0)
-			rc = scan_stream(peeked_read, &pk, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
-		if (rc == 0 && l.left)
-			rc = br_skip(b, l.left);
+		return scan_input_buffer(r, *mem, (size_t)size, path, o, !o->binary);
 	}
+	/* a huge blob is streamed; its first bytes still tell an archive */
+	struct limited l = { b, size };
+	rc = scan_input_stream(r, limited_read, &l, path, o);
+	if (rc == 0 && l.left)
+		rc = br_skip(b, l.left);
 	r->files++;
 	r->bytes += size;
 	return rc;
@@ -253,7 +247,7 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 			    "--filter=object:type=blob", NULL };
 	char *catfile[] = { "git", "-C", (char *)repo, "cat-file",
 			    "--batch=%(objectname) %(objecttype) %(objectsize) %(rest)", NULL };
-	int p1[2] = { -1, -1 }, p2[2] = { -1, -1 };
+	int fd1 = -1, fd2 = -1;
 	pid_t pid1 = -1, pid2 = -1;
 	struct breader *b = NULL;
 	unsigned char *mem = NULL;
@@ -261,28 +255,14 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 	char line[GIT_LINE_MAX];
 	int rc = 0;
 
-	if (pipe2(p1, O_CLOEXEC) || pipe2(p2, O_CLOEXEC)) {
-		rc = -errno;
+	if ((rc = git_open(revlist, -1, &pid1, &fd1)) || (rc = git_open(catfile, fd1, &pid2, &fd2)))
 		goto out;
-	}
-	if ((rc = spawn_git(revlist, -1, p1[1], &pid1)) ||
-	    (rc = spawn_git(catfile, p1[0], p2[1], &pid2))) {
-		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
-		goto out;
-	}
-	close_fd(&p1[0]);
-	close_fd(&p1[1]);
-	close_fd(&p2[1]);
-	if (!(b = br_new(p2[0]))) {
+	close_fd(&fd1);
+	if (!(b = br_new(fd2))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		int got = br_line(b, line, sizeof(line));
-		if (got <= 0) {
-			rc = got;
-			break;
-		}
+	while ((rc = br_line(b, line, sizeof(line))) > 0) {
 		/* "<oid> <type> <size> <path>" or "<oid> missing" */
 		char *sp1 = strchr(line, ' ');
 		char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
@@ -290,13 +270,9 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 		if (!sp1 || !sp2 || !sp3 || (size_t)(sp1 - line) >= SCAN_OID_MAX)
 			continue; /* missing object (shallow or partial clone) */
 		*sp1 = *sp2 = *sp3 = '\0';
-		char *end = NULL;
-		errno = 0;
-		unsigned long long size = strtoull(sp2 + 1, &end, 10);
-		if (errno || *end) {
-			rc = -EPROTO;
+		unsigned long long size;
+		if ((rc = parse_size(sp2 + 1, &size)))
 			break;
-		}
 		if (strcmp(sp1 + 1, "blob"))
 			rc = br_skip(b, size);
 		else
@@ -309,10 +285,8 @@ static int scan_blobs(struct scan_report *r, const char *repo, const struct scan
 	if (rc < 0 && rc != -ENOMEM)
 		fprintf(stderr, "iplock scan: reading git objects: %s\n", strerror(-rc));
 out:
-	close_fd(&p1[0]);
-	close_fd(&p1[1]);
-	close_fd(&p2[1]);
-	close_fd(&p2[0]); /* an early stop ends git with SIGPIPE */
+	close_fd(&fd1);
+	close_fd(&fd2); /* an early stop ends git with SIGPIPE */
 	if (pid1 > 0 && reap(pid1, "rev-list") && rc == 0)
 		rc = -EIO;
 	if (pid2 > 0 && reap(pid2, "cat-file") && rc == 0)
@@ -339,23 +313,11 @@ static void add_commit(struct scan_report *r, const struct blobref *br, const ch
 {
 	for (size_t i = br->start; i < br->end; i++) {
 		struct scan_finding *f = &r->v[i];
-		bool dup = false;
-		for (size_t c = 0; c < f->n_commits; c++)
-			dup |= !strcmp(f->commits[c].id, id);
-		if (dup || f->n_commits >= SCAN_GIT_COMMITS)
+		if (!scan_report_commit(f, id, author, date))
 			continue;
-		struct scan_commit *c = &f->commits[f->n_commits];
-		c->author = strdup(author);
-		c->date = strdup(date);
-		if (!c->author || !c->date) {
-			free(c->author);
-			free(c->date);
-			continue;
-		}
-		snprintf(c->id, sizeof(c->id), "%s", id);
 		/* the introducing commit names the path; quoted (odd) paths keep rev-list's; a
 		 * member of an archive blob keeps its "!member" part */
-		if (f->n_commits == 0 && path[0] && path[0] != '"') {
+		if (f->n_commits == 1 && path[0] && path[0] != '"') {
 			const char *inner = strchr(f->file, '!');
 			size_t pl = strlen(path), il = inner ? strlen(inner) : 0;
 			char *p = malloc(pl + il + 1);
@@ -366,7 +328,6 @@ static void add_commit(struct scan_report *r, const struct blobref *br, const ch
 				f->file = p;
 			}
 		}
-		f->n_commits++;
 	}
 }
 
@@ -377,7 +338,7 @@ static int attribute(struct scan_report *r, size_t first, const char *repo)
 			 "--format=commit %H%n%an <%ae>%n%aI", NULL };
 	struct blobref *refs = NULL;
 	size_t n = 0;
-	int p[2] = { -1, -1 };
+	int fd = -1;
 	pid_t pid = -1;
 	struct breader *b = NULL;
 	char line[GIT_LINE_MAX], id[SCAN_OID_MAX] = "", author[1024] = "", date[64] = "";
@@ -395,23 +356,13 @@ static int attribute(struct scan_report *r, size_t first, const char *repo)
 		refs[n++] = (struct blobref){ r->v[i].blob, i, i + 1 };
 	}
 	qsort(refs, n, sizeof(*refs), cmp_blobref);
-	if (pipe2(p, O_CLOEXEC)) {
-		rc = -errno;
+	if ((rc = git_open(logv, -1, &pid, &fd)))
 		goto out;
-	}
-	if ((rc = spawn_git(logv, -1, p[1], &pid)))
-		goto out;
-	close_fd(&p[1]);
-	if (!(b = br_new(p[0]))) {
+	if (!(b = br_new(fd))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		int got = br_line(b, line, sizeof(line));
-		if (got <= 0) {
-			rc = got;
-			break;
-		}
+	while ((rc = br_line(b, line, sizeof(line))) > 0) {
 		if (state == 2) {
 			snprintf(author, sizeof(author), "%.*s", (int)sizeof(author) - 1, line);
 			state = 1;
@@ -440,8 +391,7 @@ static int attribute(struct scan_report *r, size_t first, const char *repo)
 		}
 	}
 out:
-	close_fd(&p[0]);
-	close_fd(&p[1]);
+	close_fd(&fd);
 	if (pid > 0 && reap(pid, "log") && rc == 0)
 		rc = -EIO;
 	free(b);
@@ -474,44 +424,6 @@ int scan_git(struct scan_report *r, const char *repo, const struct scan_input_op
 
 #define STAGED_LIST_MAX (256u << 20)   /* bytes of `git diff --cached` output we accept */
 
-/* Reads all of fd into a NUL-terminated buffer (capped). */
-static int slurp(int fd, char **out, size_t *len)
-{
-	size_t cap = 65536, n = 0;
-	char *b = malloc(cap + 1);
-	if (!b)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			if (cap >= STAGED_LIST_MAX) {
-				free(b);
-				return -E2BIG;
-			}
-			char *nb = realloc(b, cap * 2 + 1);
-			if (!nb) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-			cap *= 2;
-		}
-		ssize_t got = read(fd, b + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			free(b);
-			return -errno;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	b[n] = '\0';
-	*out = b;
-	*len = n;
-	return 0;
-}
-
 int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_input_opts *o)
 {
 	/* what the commit would add or change: new blob ids of staged files, against HEAD (or the
@@ -519,7 +431,7 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 	char *diffv[] = { "git", "-C", (char *)repo, "diff", "--cached", "--raw", "-z",
 			  "--no-renames", "--no-abbrev", "--diff-filter=ACMT", NULL };
 	char *catfile[] = { "git", "-C", (char *)repo, "cat-file", "--batch", NULL };
-	int p[2] = { -1, -1 }, in[2] = { -1, -1 }, outp[2] = { -1, -1 };
+	int fd = -1, in[2] = { -1, -1 };
 	pid_t pid = -1, cpid = -1;
 	char *list = NULL, line[GIT_LINE_MAX];
 	size_t len = 0, memcap = 0;
@@ -527,33 +439,23 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 	struct breader *b = NULL;
 	int rc;
 
-	if (pipe2(p, O_CLOEXEC)) {
-		rc = -errno;
+	if ((rc = git_open(diffv, -1, &pid, &fd)))
 		goto out;
-	}
-	if ((rc = spawn_git(diffv, -1, p[1], &pid))) {
-		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
-		goto out;
-	}
-	close_fd(&p[1]);
-	rc = slurp(p[0], &list, &len);
-	close_fd(&p[0]);
+	rc = fdio_read_all(fd, STAGED_LIST_MAX, &list, &len);
+	close_fd(&fd);
 	if (reap(pid, "diff --cached") && rc == 0)
 		rc = -EIO;
 	pid = -1;
 	if (rc)
 		goto out;
-	if (pipe2(in, O_CLOEXEC) || pipe2(outp, O_CLOEXEC)) {
+	if (pipe2(in, O_CLOEXEC)) {
 		rc = -errno;
 		goto out;
 	}
-	if ((rc = spawn_git(catfile, in[0], outp[1], &cpid))) {
-		fprintf(stderr, "iplock scan: cannot run git: %s\n", strerror(-rc));
+	if ((rc = git_open(catfile, in[0], &cpid, &fd)))
 		goto out;
-	}
 	close_fd(&in[0]);
-	close_fd(&outp[1]);
-	if (!(b = br_new(outp[0]))) {
+	if (!(b = br_new(fd))) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -595,13 +497,9 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 			r->errors++;
 			continue;
 		}
-		char *end = NULL;
-		errno = 0;
-		unsigned long long size = strtoull(sp2 + 1, &end, 10);
-		if (errno || *end) {
-			rc = -EPROTO;
+		unsigned long long size;
+		if ((rc = parse_size(sp2 + 1, &size)))
 			break;
-		}
 		rc = scan_blob(r, b, size, oid, path, o, &mem, &memcap);
 		if (rc == 0)
 			rc = br_skip(b, 1);
@@ -609,12 +507,9 @@ int scan_git_staged(struct scan_report *r, const char *repo, const struct scan_i
 	if (rc < 0 && rc != -ENOMEM)
 		fprintf(stderr, "iplock scan: reading the index: %s\n", strerror(-rc));
 out:
-	close_fd(&p[0]);
-	close_fd(&p[1]);
+	close_fd(&fd);
 	close_fd(&in[0]);
 	close_fd(&in[1]);      /* end of requests: cat-file exits */
-	close_fd(&outp[1]);
-	close_fd(&outp[0]);
 	if (pid > 0)
 		reap(pid, "diff --cached");
 	if (cpid > 0 && reap(cpid, "cat-file") && rc == 0)

@@ -256,8 +256,18 @@ static bool img_resolve(struct scan_image *img, const char *name)
 	return true;
 }
 
-bool scan_image_entry(struct scan_image *img, int layer, const char *path)
+/* One layer of an image, as archive.c is told about it (struct scan_archive_layer). */
+struct layer_ref {
+	struct scan_image *img;
+	int layer;
+};
+
+/* A member's path: records a whiteout (true: nothing to scan). */
+static bool layer_entry(void *arg, const char *path)
 {
+	const struct layer_ref *lr = arg;
+	struct scan_image *img = lr->img;
+	int layer = lr->layer;
 	const char *p = norm(path);
 	const char *base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
 	if (strncmp(base, ".wh.", 4) || layer < 0 || (size_t)layer >= img->nlayers)
@@ -281,9 +291,12 @@ bool scan_image_entry(struct scan_image *img, int layer, const char *path)
 	return true;
 }
 
-void scan_image_layer_findings(struct scan_image *img, int layer, const struct scan_report *r,
-			       size_t first)
+/* The findings [first, r->n) of one member of the layer, for mark_deleted. */
+static void layer_findings(void *arg, const struct scan_report *r, size_t first)
 {
+	const struct layer_ref *lr = arg;
+	struct scan_image *img = lr->img;
+	int layer = lr->layer;
 	if (layer < 0 || (size_t)layer >= img->nlayers || r->n <= first)
 		return;
 	struct img_layer *l = &img->layer[layer];
@@ -389,6 +402,15 @@ static int scan_config(struct scan_image *img, struct scan_report *r, const char
 	return rc;
 }
 
+/* Scans one layer blob (an archive) of img, telling whiteouts and findings apart per layer. */
+static int scan_layer(struct scan_report *r, struct scan_image *img, int layer, const void *buf,
+		      size_t len, const struct scan_input_opts *o, int depth)
+{
+	struct layer_ref lr = { img, layer };
+	const struct scan_archive_layer hooks = { layer_entry, layer_findings, &lr };
+	return scan_archive_buffer(r, buf, len, img->layer[layer].prefix, o, depth, &hooks);
+}
+
 static int layer_index(const struct scan_image *img, const char *member)
 {
 	member = norm(member);
@@ -407,12 +429,9 @@ static bool v1_json(const char *p)
 
 static struct archive *mem_reader(const void *buf, size_t len)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a = scan_archive_reader(false);
 	if (!a)
 		return NULL;
-	scan_archive_filters(a);
-	archive_read_support_format_tar(a);
-	archive_read_support_format_gnutar(a);
 	if (archive_read_open_memory(a, buf, len) != ARCHIVE_OK) {
 		archive_read_free(a);
 		return NULL;
@@ -494,107 +513,134 @@ static const unsigned char *member_bytes(struct archive *a, struct archive_entry
 	return b;
 }
 
+/* Calls fn for every regular member of the tar in buf, in order, until fn returns non-zero,
+ * which is returned; 1 when buf cannot be opened. */
+static int img_each(const void *buf, size_t len,
+		    int (*fn)(void *arg, struct archive *a, struct archive_entry *e, const char *p),
+		    void *arg)
+{
+	struct archive *a = mem_reader(buf, len);
+	struct archive_entry *e;
+	int rc = 0;
+
+	if (!a)
+		return 1;
+	while (!rc && archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
+		const char *p = archive_entry_pathname(e);
+		if (p && archive_entry_filetype(e) == AE_IFREG)
+			rc = fn(arg, a, e, p);
+	}
+	archive_read_free(a);
+	return rc;
+}
+
+/* Pass 1: keeps the small JSON members (manifests, index, configs). 0 or -ENOMEM. */
+static int keep_json(void *arg, struct archive *a, struct archive_entry *e, const char *p)
+{
+	struct scan_image *img = arg;
+	int64_t sz = archive_entry_size(e);
+	if (sz <= 0 || sz > IMG_JSON_MAX || img->total + (uint64_t)sz > IMG_JSON_TOTAL)
+		return 0;
+	char *d = malloc((size_t)sz + 1);
+	if (!d)
+		return -ENOMEM;
+	la_ssize_t got = 0, k;
+	while (got < sz && (k = archive_read_data(a, d + got, (size_t)(sz - got))) > 0)
+		got += k; /* a compressed image hands data over block by block */
+	if (got != sz || (d[0] != '{' && d[0] != '[')) {
+		free(d);
+		return 0;
+	}
+	d[sz] = '\0';
+	struct img_json *v = realloc(img->js, (img->njs + 1) * sizeof(*v));
+	if (!v || !(v[img->njs].name = strdup(norm(p)))) {
+		free(d);
+		if (v)
+			img->js = v;
+		return -ENOMEM;
+	}
+	img->js = v;
+	v[img->njs].data = d;
+	v[img->njs].len = (size_t)sz;
+	img->njs++;
+	img->total += (uint64_t)sz;
+	return 0;
+}
+
+/* What pass 2 needs besides the image. */
+struct tar_pass {
+	struct scan_report *r;
+	struct scan_image *img;
+	const char *name;
+	const struct scan_input_opts *o;
+	uint64_t max;
+	char mname[IMG_NAME_MAX];
+};
+
+/* Pass 2: a layer as an archive (digest-named), anything else as a plain member. 0 or < 0. */
+static int scan_member(void *arg, struct archive *a, struct archive_entry *e, const char *p)
+{
+	struct tar_pass *t = arg;
+	struct scan_report *r = t->r;
+	const struct scan_input_opts *o = t->o;
+	int rc = 0;
+
+	if (!strcmp(norm(p), t->img->config) || v1_json(p))
+		return 0;
+	int li = layer_index(t->img, p);
+	size_t blen = 0;
+	unsigned char *own = NULL;
+	const char *why = NULL;
+	const unsigned char *b = member_bytes(a, e, t->max, &blen, &own, &why);
+	if (li >= 0)
+		snprintf(t->mname, IMG_NAME_MAX, "%s", t->img->layer[li].prefix);
+	else
+		snprintf(t->mname, IMG_NAME_MAX, "%s!%s", t->name, norm(p));
+	if (why)
+		scan_archive_skipped(o, t->mname, why);
+	if (b && !why) {
+		if (scan_archive_sniff(b, blen) && o->max_archive_depth >= 2)
+			rc = li >= 0 ? scan_layer(r, t->img, li, b, blen, o, 2) :
+				       scan_archive_buffer(r, b, blen, t->mname, o, 2, NULL);
+		else {
+			r->cur_file = t->mname;
+			rc = scan_buffer(b, blen, o->flags, scan_report_hit, r);
+			r->files++;
+			r->bytes += blen;
+		}
+	}
+	free(own);
+	return rc < 0 ? rc : 0;
+}
+
 int scan_image_tar(struct scan_report *r, const void *buf, size_t len, const char *name,
 		   const struct scan_input_opts *o)
 {
 	struct scan_image *img = calloc(1, sizeof(*img));
-	struct archive *a = NULL;
-	struct archive_entry *e;
-	char *mname = malloc(IMG_NAME_MAX);
-	uint64_t max = o->max_decompressed ? o->max_decompressed : SCAN_ARCHIVE_SIZE_DEFAULT;
+	struct tar_pass *t = malloc(sizeof(*t));
 	int rc = 0;
 
-	if (!img || !mname) {
+	if (!img || !t) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* pass 1: the small JSON members (manifests, index, configs) */
-	if (!(a = mem_reader(buf, len))) {
-		rc = 1;
+	*t = (struct tar_pass){ .r = r, .img = img, .name = name, .o = o,
+				.max = o->max_decompressed ? o->max_decompressed :
+							     SCAN_ARCHIVE_SIZE_DEFAULT };
+	if ((rc = img_each(buf, len, keep_json, img)))
 		goto out;
-	}
-	while (archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
-		const char *p = archive_entry_pathname(e);
-		int64_t sz = archive_entry_size(e);
-		if (!p || archive_entry_filetype(e) != AE_IFREG || sz <= 0 || sz > IMG_JSON_MAX ||
-		    img->total + (uint64_t)sz > IMG_JSON_TOTAL)
-			continue;
-		char *d = malloc((size_t)sz + 1);
-		if (!d) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		la_ssize_t got = 0, k;
-		while (got < sz && (k = archive_read_data(a, d + got, (size_t)(sz - got))) > 0)
-			got += k; /* a compressed image hands data over block by block */
-		if (got != sz || (d[0] != '{' && d[0] != '[')) {
-			free(d);
-			continue;
-		}
-		d[sz] = '\0';
-		struct img_json *v = realloc(img->js, (img->njs + 1) * sizeof(*v));
-		if (!v || !(v[img->njs].name = strdup(norm(p)))) {
-			free(d);
-			if (v)
-				img->js = v;
-			rc = -ENOMEM;
-			goto out;
-		}
-		img->js = v;
-		v[img->njs].data = d;
-		v[img->njs].len = (size_t)sz;
-		img->njs++;
-		img->total += (uint64_t)sz;
-	}
-	archive_read_free(a);
-	a = NULL;
 	if (!img_resolve(img, name)) {
 		rc = 1;
 		goto out;
 	}
 	if ((rc = scan_config(img, r, name, o)))
 		goto out;
-	/* pass 2: layers as archives (digest-named), everything else as plain members */
-	if (!(a = mem_reader(buf, len))) {
-		rc = 1;
+	if ((rc = img_each(buf, len, scan_member, t)))
 		goto out;
-	}
-	while (archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
-		const char *p = archive_entry_pathname(e);
-		if (!p || archive_entry_filetype(e) != AE_IFREG || !strcmp(norm(p), img->config) ||
-		    v1_json(p))
-			continue;
-		int li = layer_index(img, p);
-		size_t blen = 0;
-		unsigned char *own = NULL;
-		const char *why = NULL;
-		const unsigned char *b = member_bytes(a, e, max, &blen, &own, &why);
-		if (li >= 0)
-			snprintf(mname, IMG_NAME_MAX, "%s", img->layer[li].prefix);
-		else
-			snprintf(mname, IMG_NAME_MAX, "%s!%s", name, norm(p));
-		if (why)
-			scan_archive_skipped(o, mname, why);
-		if (b && !why) {
-			if (scan_archive_sniff(b, blen) && o->max_archive_depth >= 2)
-				rc = scan_archive_buffer(r, b, blen, mname, o, 2, li >= 0 ? img : NULL, li);
-			else {
-				r->cur_file = mname;
-				rc = scan_buffer(b, blen, o->flags, scan_report_hit, r);
-				r->files++;
-				r->bytes += blen;
-			}
-		}
-		free(own);
-		if (rc < 0)
-			goto out;
-	}
 	mark_deleted(img, r);
 out:
-	if (a)
-		archive_read_free(a);
 	img_free(img);
-	free(mname);
+	free(t);
 	return rc;
 }
 
@@ -641,7 +687,7 @@ int scan_image_dir(struct scan_report *r, const char *dir, const struct scan_inp
 			scan_archive_skipped(o, l->prefix, strerror(errno));
 			continue;
 		}
-		rc = scan_archive_buffer(r, map, (size_t)st.st_size, l->prefix, o, 1, img, (int)i);
+		rc = scan_layer(r, img, (int)i, map, (size_t)st.st_size, o, 1);
 		munmap(map, (size_t)st.st_size);
 	}
 	mark_deleted(img, r);

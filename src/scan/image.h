@@ -12,10 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "scan/input.h"
+#include "scan/opts.h"
 #include "scan/report.h"
-
-struct scan_image;
 
 /* Whether buf is a tar whose first member looks like an image layout (cheap: one header). */
 bool scan_image_probe(const void *buf, size_t len);
@@ -30,11 +28,5 @@ bool scan_image_is_dir(const char *dir);
 
 /* Scans an OCI image layout directory. 0 or a negative errno. */
 int scan_image_dir(struct scan_report *r, const char *dir, const struct scan_input_opts *o);
-
-/* For archive.c while a layer is scanned: records a whiteout (returns true: nothing to scan)
- * and the findings [first, r->n) of one member of the layer. */
-bool scan_image_entry(struct scan_image *img, int layer, const char *path);
-void scan_image_layer_findings(struct scan_image *img, int layer, const struct scan_report *r,
-			       size_t first);
 
 #endif

@@ -53,49 +53,55 @@ static ssize_t fd_read(void *arg, void *buf, size_t n)
 	}
 }
 
-/* A stream whose first bytes were read to look for an archive: those first, then the rest. */
-struct head_reader {
-	const unsigned char *head;
-	size_t hlen, hpos;
-	struct fd_reader *fr;
-};
-
-static ssize_t head_read(void *arg, void *buf, size_t n)
+int scan_input_archive(struct scan_report *r, const void *buf, size_t len, const char *name,
+		       const struct scan_input_opts *o)
 {
-	struct head_reader *h = arg;
-	if (h->hpos < h->hlen) {
-		size_t k = h->hlen - h->hpos < n ? h->hlen - h->hpos : n;
-		memcpy(buf, h->head + h->hpos, k);
-		h->hpos += k;
-		return (ssize_t)k;
+	if (scan_image_probe(buf, len)) {
+		int rc = scan_image_tar(r, buf, len, name, o);
+		if (rc != 1)
+			return rc;
+		/* not an image after all: an ordinary tar */
 	}
-	return fd_read(h->fr, buf, n);
+	return scan_archive_buffer(r, buf, len, name, o, 1, NULL);
+}
+
+int scan_input_buffer(struct scan_report *r, const void *data, size_t len, const char *name,
+		      const struct scan_input_opts *o, bool skip_binary)
+{
+	if (o->max_archive_depth > 0 && scan_archive_sniff(data, len))
+		return scan_input_archive(r, data, len, name, o);
+	if (skip_binary && scan_looks_binary(data, len))
+		return 0;
+	r->cur_file = name;
+	int rc = scan_buffer(data, len, o->flags, scan_report_hit, r);
+	r->files++;
+	r->bytes += len;
+	return rc;
+}
+
+int scan_input_stream(struct scan_report *r, scan_read_fn rd, void *rarg, const char *name,
+		      const struct scan_input_opts *o)
+{
+	struct scan_peek pk = { .rd = rd, .rarg = rarg };
+	int rc = 0;
+
+	/* archives are found by their first bytes, so a stream is sniffed before it is scanned */
+	if (o->max_archive_depth > 0)
+		rc = scan_peek_fill(&pk);
+	if (rc == 0 && o->max_archive_depth > 0 && scan_archive_sniff(pk.head, pk.hlen))
+		rc = scan_archive_stream(r, pk.head, pk.hlen, rd, rarg, name, o, 1);
+	else if (rc == 0)
+		rc = scan_stream(scan_peek_read, &pk, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
+	return rc;
 }
 
 int scan_input_fd(struct scan_report *r, int fd, const char *name, const struct scan_input_opts *o)
 {
 	struct fd_reader fr = { fd, 0 };
-	unsigned char head[SCAN_SNIFF_LEN];
-	struct head_reader hr = { head, 0, 0, &fr };
-	int rc = 0;
 
 	r->cur_file = name;
 	r->cur_blob = NULL;
-	/* archives are found by their first bytes, so a stream is sniffed before it is scanned */
-	while (o->max_archive_depth > 0 && hr.hlen < sizeof(head)) {
-		ssize_t got = fd_read(&fr, head + hr.hlen, sizeof(head) - hr.hlen);
-		if (got < 0) {
-			rc = (int)got;
-			break;
-		}
-		if (got == 0)
-			break;
-		hr.hlen += (size_t)got;
-	}
-	if (rc == 0 && o->max_archive_depth > 0 && scan_archive_sniff(head, hr.hlen))
-		rc = scan_archive_stream(r, head, hr.hlen, fd_read, &fr, name, o, 1);
-	else if (rc == 0)
-		rc = scan_stream(head_read, &hr, SCAN_CHUNK_DEFAULT, o->flags, scan_report_hit, r);
+	int rc = scan_input_stream(r, fd_read, &fr, name, o);
 	r->files++;
 	r->bytes += fr.total;
 	if (rc == -ENOMEM)
@@ -143,19 +149,8 @@ static int scan_regular(struct scan_report *r, int fd, size_t size, const char *
 		data = map;
 		len = size;
 	}
-	if (o->max_archive_depth > 0 && scan_archive_sniff(data, len)) {
-		r->cur_blob = NULL;
-		rc = scan_archive_buffer(r, data, len, path, o, 1, NULL, -1);
-		goto out;
-	}
-	if (skip_binary && scan_looks_binary(data, len))
-		goto out;
-	r->cur_file = path;
 	r->cur_blob = NULL;
-	rc = scan_buffer(data, len, o->flags, scan_report_hit, r);
-	r->files++;
-	r->bytes += len;
-out:
+	rc = scan_input_buffer(r, data, len, path, o, skip_binary);
 	if (map)
 		munmap(map, size);
 	return rc;

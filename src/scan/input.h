@@ -5,23 +5,32 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "scan/opts.h"
 #include "scan/report.h"
-
-struct scan_input_opts {
-	unsigned flags;         /* SCAN_F_* and SCAN_F_DECODE(depth) */
-	bool binary;            /* also scan binary files met while walking directories */
-	int max_archive_depth;  /* archives opened inside each other; 0 = archives are bytes */
-	uint64_t max_decompressed; /* bytes out of one archive member (0 = default) */
-	unsigned max_ratio;     /* decompressed/compressed of a member (0 = default) */
-	uint64_t *skipped;      /* archive members skipped (bomb, corrupt), counted when set */
-	struct scan_report *skip_report; /* and listed there (JSON, SARIF), when set */
-};
+#include "scan/scan.h"
 
 /* Scans a path: a regular file (memory-mapped), a directory (recursively, in name order,
  * skipping .git, symlinks and, unless asked, binary files), "-" for stdin, or any other
  * readable file (a pipe, a device) as a stream. Unreadable inputs are reported on stderr and
  * counted in r->errors. Returns 0 or a negative errno that stops the whole scan (-ENOMEM). */
 int scan_input_path(struct scan_report *r, const char *path, const struct scan_input_opts *o);
+
+/* One input held whole in memory (a file, a git blob), as `name`: an archive is opened (an
+ * image tarball read as an image), a binary one skipped when skip_binary, anything else scanned
+ * and counted in r->files and r->bytes. 0 or a negative errno (-ENOMEM). */
+int scan_input_buffer(struct scan_report *r, const void *data, size_t len, const char *name,
+		      const struct scan_input_opts *o, bool skip_binary);
+
+/* An archive met at the top: an image tarball (docker save, OCI) is read as an image, anything
+ * else as an ordinary archive. */
+int scan_input_archive(struct scan_report *r, const void *buf, size_t len, const char *name,
+		       const struct scan_input_opts *o);
+
+/* One input read as a stream until rd returns 0 (stdin, a pipe, a huge git blob): its first
+ * bytes tell an archive, which is opened; anything else is scanned. Counts nothing in r.
+ * 0, the reader's -errno, -ENOMEM or the report's negative value. */
+int scan_input_stream(struct scan_report *r, scan_read_fn rd, void *rarg, const char *name,
+		      const struct scan_input_opts *o);
 
 /* Scans what fd yields until end of input, as `name`. */
 int scan_input_fd(struct scan_report *r, int fd, const char *name, const struct scan_input_opts *o);

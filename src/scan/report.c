@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "core/array.h"
 #include "core/codec.h"
 #include "core/version.h"
 
@@ -16,6 +17,40 @@
 void scan_report_init(struct scan_report *r)
 {
 	memset(r, 0, sizeof(*r));
+}
+
+static void free_pair(char *a, char *b)
+{
+	free(a);
+	free(b);
+}
+
+/* Copies of a and b into *da and *db: both, or neither (false). */
+static bool dup_pair(char **da, const char *a, char **db, const char *b)
+{
+	*da = strdup(a);
+	*db = strdup(b);
+	if (*da && *db)
+		return true;
+	free_pair(*da, *db);
+	*da = *db = NULL;
+	return false;
+}
+
+bool scan_report_commit(struct scan_finding *f, const char *id, const char *author,
+			const char *date)
+{
+	for (size_t c = 0; c < f->n_commits; c++)
+		if (!strcmp(f->commits[c].id, id))
+			return false;
+	if (f->n_commits >= SCAN_GIT_COMMITS)
+		return false;
+	struct scan_commit *c = &f->commits[f->n_commits];
+	if (!dup_pair(&c->author, author, &c->date, date))
+		return false;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	f->n_commits++;
+	return true;
 }
 
 void scan_report_skip(struct scan_report *r, const char *path, const char *why)
@@ -31,14 +66,8 @@ void scan_report_skip(struct scan_report *r, const char *path, const char *why)
 		r->cap_skips = cap;
 	}
 	struct scan_skip *s = &r->skips[r->n_skips];
-	s->path = strdup(path);
-	s->why = strdup(why);
-	if (!s->path || !s->why) {
-		free(s->path);
-		free(s->why);
-		return;
-	}
-	r->n_skips++;
+	if (dup_pair(&s->path, path, &s->why, why))
+		r->n_skips++;
 }
 
 static json_t *jstr(const char *s);
@@ -65,20 +94,15 @@ void scan_report_free(struct scan_report *r)
 	for (size_t i = 0; i < r->n; i++) {
 		struct scan_finding *f = &r->v[i];
 		free(f->file);
-		if (f->secret) {
+		if (f->secret)
 			OPENSSL_cleanse(f->secret, f->len);
-			free(f->secret);
-		}
-		for (size_t c = 0; c < f->n_commits; c++) {
-			free(f->commits[c].author);
-			free(f->commits[c].date);
-		}
+		free(f->secret);
+		for (size_t c = 0; c < f->n_commits; c++)
+			free_pair(f->commits[c].author, f->commits[c].date);
 	}
 	free(r->v);
-	for (size_t i = 0; i < r->n_skips; i++) {
-		free(r->skips[i].path);
-		free(r->skips[i].why);
-	}
+	for (size_t i = 0; i < r->n_skips; i++)
+		free_pair(r->skips[i].path, r->skips[i].why);
 	free(r->skips);
 	free_strv(r->ignore, r->n_ignore);
 	free_strv(r->baseline, r->n_baseline);
@@ -117,14 +141,10 @@ int scan_report_hit(void *arg, const struct scan_hit *hit)
 		r->dropped++;
 		return 0;
 	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct scan_finding *v = realloc(r->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->v = v;
-		r->cap = cap;
-	}
+	struct scan_finding *v = array_grow(r->v, &r->cap, r->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	r->v = v;
 	struct scan_finding *f = &r->v[r->n];
 	memset(f, 0, sizeof(*f));
 	f->file = strdup(r->cur_file ? r->cur_file : "-");
@@ -335,6 +355,21 @@ static json_t *verdict_json(const struct scan_verdict *v)
 	return o;
 }
 
+static void commit_json(json_t *o, const struct scan_commit *c)
+{
+	json_object_set_new(o, "commit", json_string(c->id));
+	json_object_set_new(o, "author", jstr(c->author));
+	json_object_set_new(o, "date", jstr(c->date));
+}
+
+/* A git finding's blob and the commit that introduced it (the oldest), when known. */
+static void blob_json(json_t *o, const struct scan_finding *f)
+{
+	json_object_set_new(o, "blob", json_string(f->blob));
+	if (f->n_commits)
+		commit_json(o, &f->commits[0]);
+}
+
 static json_t *finding_json(const struct scan_finding *f, bool show)
 {
 	json_t *o = json_object();
@@ -350,18 +385,11 @@ static json_t *finding_json(const struct scan_finding *f, bool show)
 	json_object_set_new(o, "fingerprint", json_string(f->fingerprint));
 	json_object_set_new(o, "secret", json_string(show ? f->secret : f->masked));
 	if (f->blob[0]) {
-		json_object_set_new(o, "blob", json_string(f->blob));
-		if (f->n_commits) {
-			json_object_set_new(o, "commit", json_string(f->commits[0].id));
-			json_object_set_new(o, "author", jstr(f->commits[0].author));
-			json_object_set_new(o, "date", jstr(f->commits[0].date));
-		}
+		blob_json(o, f);
 		json_t *cs = json_array();
 		for (size_t c = 0; c < f->n_commits; c++) {
 			json_t *co = json_object();
-			json_object_set_new(co, "commit", json_string(f->commits[c].id));
-			json_object_set_new(co, "author", jstr(f->commits[c].author));
-			json_object_set_new(co, "date", jstr(f->commits[c].date));
+			commit_json(co, &f->commits[c]);
 			json_array_append_new(cs, co);
 		}
 		json_object_set_new(o, "commits", cs);
@@ -469,14 +497,8 @@ static int write_sarif(const struct scan_report *r, bool show, FILE *out)
 		free(uri);
 		json_t *props = json_pack("{s:s, s:s}", "severity", scan_severity_name(sev),
 					  "secret", show ? f->secret : f->masked);
-		if (f->blob[0]) {
-			json_object_set_new(props, "blob", json_string(f->blob));
-			if (f->n_commits) {
-				json_object_set_new(props, "commit", json_string(f->commits[0].id));
-				json_object_set_new(props, "author", jstr(f->commits[0].author));
-				json_object_set_new(props, "date", jstr(f->commits[0].date));
-			}
-		}
+		if (f->blob[0])
+			blob_json(props, f);
 		if (f->revoke != SCAN_REVOKE_NONE)
 			json_object_set_new(props, "revoke_status", json_string(revoke_name(f->revoke)));
 		if (f->verdict.live != SCAN_LIVE_NONE) {

@@ -79,6 +79,11 @@ struct scan_report {
 
 void scan_report_init(struct scan_report *r);
 
+/* Adds a commit that carries f's blob (git scans): each commit once, at most SCAN_GIT_COMMITS,
+ * oldest first as they come. false when it was not added (seen, full, out of memory). */
+bool scan_report_commit(struct scan_finding *f, const char *id, const char *author,
+			const char *date);
+
 /* Records an archive member that was skipped, with the reason (listed in JSON and SARIF). */
 void scan_report_skip(struct scan_report *r, const char *path, const char *why);
 void scan_report_free(struct scan_report *r);

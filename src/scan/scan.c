@@ -1,5 +1,6 @@
-/* scan.c (~1,200 lines: the scalar, AVX2 and AVX-512 loops must agree byte for byte, so they
- * live together with the checks they share): the scanner engine: candidate search (AVX2 or memchr), key checks, line tracking,
+/* scan.c (~1,200 lines: the scalar, AVX2 and AVX-512 searches must agree byte for byte, so they
+ * live together with the checks and the one driver they share): the scanner engine: candidate
+ * search (scalar, AVX2 or AVX-512BW), key checks, decoding of encoded runs, line tracking,
  * whole-buffer and windowed-stream drivers. */
 #include "scan/scan.h"
 
@@ -532,13 +533,34 @@ static int dec_scan(const unsigned char *dec, size_t dn, size_t start, size_t el
 	return scan_tokens(dec, dn, 0, dn, flags, dec_emit, &d);
 }
 
+/* Where the run of tab bytes that reaches q starts, looking at most back bytes before q. */
+static size_t run_start(const unsigned char *tab, const unsigned char *buf, size_t q, size_t back)
+{
+	size_t lim = q > back ? q - back : 0, s = q;
+	while (s > lim && tab[buf[s - 1]])
+		s--;
+	return s;
+}
+
+/* Decodes buf[s, e) into a new buffer (decoding only shrinks) and scans that. */
+static int dec_span(const unsigned char *buf, size_t s, size_t e,
+		    size_t (*decode)(const unsigned char *in, size_t n, unsigned char *out),
+		    unsigned flags, tok_fn fn, void *arg)
+{
+	unsigned char *out = malloc(e - s);
+	if (!out)
+		return -ENOMEM;
+	size_t n = decode(buf + s, e - s, out);
+	int rc = dec_scan(out, n, s, e - s, flags, fn, arg);
+	free(out);
+	return rc;
+}
+
 /* A base64 run whose first 24 letters/digits start at p. */
 static int dec_b64(const unsigned char *buf, size_t len, size_t p, unsigned flags, tok_fn fn,
 		   void *arg)
 {
-	size_t lim = p > SCAN_DECODE_BACK ? p - SCAN_DECODE_BACK : 0, s = p, run = 0;
-	while (s > lim && b64any[buf[s - 1]])
-		s--;
+	size_t s = run_start(b64any, buf, p, SCAN_DECODE_BACK), run = 0;
 	for (size_t i = s; i < p; i++) {
 		run = alnum[buf[i]] ? run + 1 : 0;
 		if (run >= 24)
@@ -569,20 +591,12 @@ static int dec_pct(const unsigned char *buf, size_t len, size_t q, unsigned flag
 {
 	if (!is_pct5f(buf, len, q))
 		return 0;
-	size_t lim = q > 2048 ? q - 2048 : 0, s = q;
-	while (s > lim && pctc[buf[s - 1]])
-		s--;
+	size_t s = run_start(pctc, buf, q, 2048);
 	for (size_t i = s; i < q; i++)
 		if (is_pct5f(buf, len, i))
 			return 0; /* handled at the first %5F of the run */
 	size_t e = q + span(pctc, buf + q, buf + len, 4096);
-	unsigned char *out = malloc(e - s);
-	if (!out)
-		return -ENOMEM;
-	size_t n = scan_pct_decode(buf + s, e - s, out);
-	int rc = dec_scan(out, n, s, e - s, flags, fn, arg);
-	free(out);
-	return rc;
+	return dec_span(buf, s, e, scan_pct_decode, flags, fn, arg);
 }
 
 /* An escape that yields a key character (letter, digit, '_') */
@@ -599,9 +613,7 @@ static int dec_esc(const unsigned char *buf, size_t len, size_t q, unsigned flag
 {
 	if (!esc_key_char(buf, len, q))
 		return 0;
-	size_t lim = q > 1024 ? q - 1024 : 0, s = q;
-	while (s > lim && word[buf[s - 1]])
-		s--;
+	size_t lim = q > 1024 ? q - 1024 : 0, s = run_start(word, buf, q, 1024);
 	/* an escape that continues a token started by an earlier one was handled there */
 	for (size_t b = s; b-- > lim && b + 6 >= s;)
 		if (buf[b] == '\\' && b + esc_key_char(buf, len, b) == s && esc_key_char(buf, len, b))
@@ -616,13 +628,7 @@ static int dec_esc(const unsigned char *buf, size_t len, size_t q, unsigned flag
 		else
 			break;
 	}
-	unsigned char *out = malloc(e - s);
-	if (!out)
-		return -ENOMEM;
-	size_t n = scan_esc_decode(buf + s, e - s, out);
-	int rc = dec_scan(out, n, s, e - s, flags, fn, arg);
-	free(out);
-	return rc;
+	return dec_span(buf, s, e, scan_esc_decode, flags, fn, arg);
 }
 
 static int dec_at(const unsigned char *buf, size_t len, size_t q, unsigned flags, tok_fn fn,
@@ -766,180 +772,102 @@ __attribute__((constructor)) static void nib_init(void)
 		}
 }
 
-__attribute__((target("avx2")))
-static inline __m256i cls256(__m256i v, __m256i lo_t, __m256i hi_t, __m256i f)
-{
-	__m256i lo = _mm256_and_si256(v, f);
-	__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
-	return _mm256_and_si256(_mm256_shuffle_epi8(lo_t, lo), _mm256_shuffle_epi8(hi_t, hi));
-}
-
-__attribute__((target("avx2")))
-static inline __m256i tbl256(const unsigned char t[16])
-{
-	return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t));
-}
-
-/* 64 positions per round: the four shifted loads are classified against the trigger shapes;
- * rounds without a hit (nearly all of them) cost one branch. With dec, the letters/digits mask
- * also finds base64 runs, and '%' / '\\' mark percent and escape candidates. */
-__attribute__((target("avx2,bmi,popcnt"), always_inline))
-static inline int avx2_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
-			    const bool dec)
-{
-	const __m256i d0 = _mm256_set1_epi8('0'), d9 = _mm256_set1_epi8(9),
-		      lc = _mm256_set1_epi8(0x20), la = _mm256_set1_epi8('a'),
-		      l25 = _mm256_set1_epi8(25), f = _mm256_set1_epi8(0x0f),
-		      one = _mm256_set1_epi8(1), zero = _mm256_setzero_si256(),
-		      pc = _mm256_set1_epi8('%'), bs = _mm256_set1_epi8('\\');
-	const __m256i zl_t = tbl256(nib_lo[0]), zh_t = tbl256(nib_hi[0]), al_t = tbl256(nib_lo[1]),
-		      ah_t = tbl256(nib_hi[1]), kl_t = tbl256(nib_lo[2]), kh_t = tbl256(nib_hi[2]),
-		      ul_t = tbl256(nib_lo[3]), uh_t = tbl256(nib_hi[3]);
-	size_t t = lo < 3 ? 3 : lo;
-	uint64_t runlen = 0;
-	int rc;
-
-	/* the vector loop looks 3 bytes back: the first positions go the scalar way */
-	if (lo < t && (rc = triggers_scalar(buf, len, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
-		return rc;
-	if (dec) {
-		if (lo < t && (rc = dec_scalar(buf, len, t, lo, t < hi ? t : hi, from, to, flags, fn, arg)))
-			return rc;
-		runlen = alnum_run_before(buf, t - 3);
-	}
-	while (t + 64 <= hi) {
-		const unsigned char *p = buf + t;
-		/* the hardware prefetcher stops at 4 KiB pages: ask for the bytes ahead */
-		_mm_prefetch((const char *)p + 1024, _MM_HINT_T0);
-		__m256i m[2];
-		uint32_t zm[2] = { 0, 0 }, em[2] = { 0, 0 };
-		for (int h = 0; h < 2; h++) {
-			const unsigned char *q = p + 32 * h;
-			__m256i z = _mm256_loadu_si256((const __m256i *)(q - 3));
-			__m256i a = _mm256_loadu_si256((const __m256i *)(q - 2));
-			__m256i k = _mm256_loadu_si256((const __m256i *)(q - 1));
-			__m256i u = _mm256_loadu_si256((const __m256i *)q);
-			/* z is [0-9A-Za-z]: x in [lo, lo+n] <=> min(x - lo, n) == x - lo, unsigned */
-			__m256i zd = _mm256_sub_epi8(z, d0);
-			__m256i zl = _mm256_sub_epi8(_mm256_or_si256(z, lc), la);
-			__m256i zal = _mm256_or_si256(
-				_mm256_cmpeq_epi8(_mm256_min_epu8(zd, d9), zd),
-				_mm256_cmpeq_epi8(_mm256_min_epu8(zl, l25), zl));
-			__m256i c = _mm256_and_si256(
-				_mm256_and_si256(cls256(z, zl_t, zh_t, f), cls256(a, al_t, ah_t, f)),
-				_mm256_and_si256(cls256(k, kl_t, kh_t, f), cls256(u, ul_t, uh_t, f)));
-			/* shape 0 (sk_) needs a word boundary before: drop its bit after a letter/digit */
-			c = _mm256_andnot_si256(_mm256_and_si256(zal, one), c);
-			m[h] = _mm256_xor_si256(_mm256_cmpeq_epi8(c, zero), _mm256_set1_epi8(-1));
-			if (dec) {
-				zm[h] = (uint32_t)_mm256_movemask_epi8(zal);
-				em[h] = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
-					_mm256_cmpeq_epi8(u, pc), _mm256_cmpeq_epi8(u, bs)));
-			}
-		}
-		if (!_mm256_testz_si256(_mm256_or_si256(m[0], m[1]), _mm256_or_si256(m[0], m[1]))) {
-			uint64_t bits = (uint32_t)_mm256_movemask_epi8(m[0]) |
-					((uint64_t)(uint32_t)_mm256_movemask_epi8(m[1]) << 32);
-			while (bits) {
-				size_t at = t + (size_t)__builtin_ctzll(bits);
-				if ((rc = try_trigger(buf, len, at, from, to, flags, fn, arg)))
-					return rc;
-				bits &= bits - 1;
-			}
-		}
-		if (dec) {
-			uint64_t cross, starts = runs24(zm[0] | (uint64_t)zm[1] << 32, &runlen, &cross);
-			uint64_t esc = em[0] | (uint64_t)em[1] << 32;
-			if ((starts | cross | esc) &&
-			    (rc = dec_block(buf, len, t, starts, cross, esc, from, to, flags, fn, arg)))
-				return rc;
-		}
-		t += 64;
-	}
-	if ((rc = triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg)))
-		return rc;
-	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
-}
-
-/* one function per variant, so each loop gets the registers to itself */
-__attribute__((target("avx2,bmi,popcnt"), noinline))
-static int triggers_avx2_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
-}
-
-__attribute__((target("avx2,bmi,popcnt"), noinline))
-static int triggers_avx2_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx2_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
-}
-
-static int triggers_avx2(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
-		       size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return (flags & SCAN_F_DECODE_MASK) ?
-		       triggers_avx2_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
-		       triggers_avx2_plain(buf, len, lo, hi, from, to, flags, fn, arg);
-}
-
-__attribute__((target("avx512f,avx512bw")))
-static inline __m512i cls512(__m512i v, __m512i lo_t, __m512i hi_t, __m512i f)
-{
-	__m512i lo = _mm512_and_si512(v, f);
-	__m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), f);
-	return _mm512_and_si512(_mm512_shuffle_epi8(lo_t, lo), _mm512_shuffle_epi8(hi_t, hi));
-}
-
-__attribute__((target("avx512f,avx512bw")))
-static inline __m512i tbl512(const unsigned char t[16])
-{
-	return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
-}
-
 /* Hit masks of one 64-byte block: trigger positions, base64 run starts (and a run start carried
  * from before the block), escape candidates. */
 struct blk_hits {
 	uint64_t bits, starts, cross, esc;
 };
 
-/* The same filter 64 bytes at a time with AVX-512BW. The search is a leaf (no calls), so the
- * tables stay in registers; it returns at the first block with a hit, or at the first t with
- * t + 64 > hi. */
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), always_inline))
-static inline size_t avx512_find(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
-				 struct blk_hits *h, const bool dec)
+/* A SIMD search over [t, hi) in 64-byte blocks: a leaf (no calls), so its tables stay in
+ * registers. It returns at the first block with a hit (filling *h), or at the first t with
+ * t + 64 > hi. *runlen carries the letters/digits run across blocks (decoding only). */
+typedef size_t (*find_fn)(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+			  struct blk_hits *h);
+
+/* The constants and the nibble classifier, written once for both vector widths: W bits, vector
+ * type V, intrinsic prefix P, broadcast of a 16-byte table B. kit##W() fills the constants
+ * (kept in registers by the leaf searches); cls##W classifies the bytes of v as position pos
+ * (0..3 = z a k u) of a trigger shape: class = LO[x & 15] & HI[x >> 4]. */
+#define SIMD_KIT(W, V, P, TGT, B)                                                                 \
+	struct kit##W {                                                                           \
+		V d0, d9, lc, la, l25, f, pc, bs, lo[4], hi[4];                                   \
+	};                                                                                        \
+	__attribute__((target(TGT), always_inline)) static inline struct kit##W kit##W(void)      \
+	{                                                                                         \
+		struct kit##W k;                                                                  \
+		k.d0 = P##_set1_epi8('0');                                                        \
+		k.d9 = P##_set1_epi8(9);                                                          \
+		k.lc = P##_set1_epi8(0x20);                                                       \
+		k.la = P##_set1_epi8('a');                                                        \
+		k.l25 = P##_set1_epi8(25);                                                        \
+		k.f = P##_set1_epi8(0x0f);                                                        \
+		k.pc = P##_set1_epi8('%');                                                        \
+		k.bs = P##_set1_epi8('\\');                                                       \
+		for (int i = 0; i < 4; i++) {                                                     \
+			k.lo[i] = B(_mm_loadu_si128((const __m128i *)nib_lo[i]));                 \
+			k.hi[i] = B(_mm_loadu_si128((const __m128i *)nib_hi[i]));                 \
+		}                                                                                 \
+		return k;                                                                         \
+	}                                                                                         \
+	__attribute__((target(TGT), always_inline)) static inline V cls##W(V v,                   \
+									 const struct kit##W *k,  \
+									 int pos)                 \
+	{                                                                                         \
+		V lo = P##_and_si##W(v, k->f);                                                    \
+		V hi = P##_and_si##W(P##_srli_epi16(v, 4), k->f);                                 \
+		return P##_and_si##W(P##_shuffle_epi8(k->lo[pos], lo),                            \
+				     P##_shuffle_epi8(k->hi[pos], hi));                           \
+	}
+SIMD_KIT(256, __m256i, _mm256, "avx2", _mm256_broadcastsi128_si256)
+SIMD_KIT(512, __m512i, _mm512, "avx512f,avx512bw", _mm512_broadcast_i32x4)
+
+/* AVX2: 64 positions per round as two halves; the four shifted loads are classified against
+ * the trigger shapes; rounds without a hit (nearly all of them) cost one branch. With dec, the
+ * letters/digits mask also finds base64 runs, and '%' / '\\' mark escape candidates. */
+__attribute__((target("avx2,bmi,popcnt"), always_inline))
+static inline size_t avx2_find(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+			       struct blk_hits *h, const bool dec)
 {
-	const __m512i d0 = _mm512_set1_epi8('0'), d9 = _mm512_set1_epi8(9),
-		      lc = _mm512_set1_epi8(0x20), la = _mm512_set1_epi8('a'),
-		      l25 = _mm512_set1_epi8(25), f = _mm512_set1_epi8(0x0f),
-		      pc = _mm512_set1_epi8('%'), bs = _mm512_set1_epi8('\\');
-	const __m512i zl_t = tbl512(nib_lo[0]), zh_t = tbl512(nib_hi[0]), al_t = tbl512(nib_lo[1]),
-		      ah_t = tbl512(nib_hi[1]), kl_t = tbl512(nib_lo[2]), kh_t = tbl512(nib_hi[2]),
-		      ul_t = tbl512(nib_lo[3]), uh_t = tbl512(nib_hi[3]);
+	const struct kit256 kt = kit256();
+	const __m256i one = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();
 	uint64_t rl = *runlen;
 	for (; t + 64 <= hi; t += 64) {
-		const unsigned char *q = buf + t;
+		const unsigned char *p = buf + t;
 		/* the hardware prefetcher stops at 4 KiB pages: ask for the bytes ahead */
-		_mm_prefetch((const char *)q + 1024, _MM_HINT_T0);
-		__m512i z = _mm512_loadu_si512((const void *)(q - 3));
-		__m512i a = _mm512_loadu_si512((const void *)(q - 2));
-		__m512i k = _mm512_loadu_si512((const void *)(q - 1));
-		__m512i u = _mm512_loadu_si512((const void *)q);
-		__mmask64 zal = _mm512_cmple_epu8_mask(_mm512_sub_epi8(z, d0), d9) |
-				_mm512_cmple_epu8_mask(_mm512_sub_epi8(_mm512_or_si512(z, lc), la), l25);
-		__m512i c = _mm512_and_si512(
-			_mm512_and_si512(cls512(z, zl_t, zh_t, f), cls512(a, al_t, ah_t, f)),
-			_mm512_and_si512(cls512(k, kl_t, kh_t, f), cls512(u, ul_t, uh_t, f)));
-		/* shape 0 (sk_) needs a word boundary before; the others do not */
-		uint64_t bits = _mm512_test_epi8_mask(c, _mm512_set1_epi8((char)0xfe)) |
-				(_mm512_test_epi8_mask(c, _mm512_set1_epi8(1)) & ~zal);
-		uint64_t cross = 0, starts = 0, esc = 0;
+		_mm_prefetch((const char *)p + 1024, _MM_HINT_T0);
+		__m256i m[2];
+		uint32_t zm[2] = { 0, 0 }, em[2] = { 0, 0 };
+		for (int g = 0; g < 2; g++) {
+			const unsigned char *q = p + 32 * g;
+			__m256i z = _mm256_loadu_si256((const __m256i *)(q - 3));
+			__m256i a = _mm256_loadu_si256((const __m256i *)(q - 2));
+			__m256i k = _mm256_loadu_si256((const __m256i *)(q - 1));
+			__m256i u = _mm256_loadu_si256((const __m256i *)q);
+			/* z is [0-9A-Za-z]: x in [lo, lo+n] <=> min(x - lo, n) == x - lo, unsigned */
+			__m256i zd = _mm256_sub_epi8(z, kt.d0);
+			__m256i zl = _mm256_sub_epi8(_mm256_or_si256(z, kt.lc), kt.la);
+			__m256i zal = _mm256_or_si256(
+				_mm256_cmpeq_epi8(_mm256_min_epu8(zd, kt.d9), zd),
+				_mm256_cmpeq_epi8(_mm256_min_epu8(zl, kt.l25), zl));
+			__m256i c = _mm256_and_si256(
+				_mm256_and_si256(cls256(z, &kt, 0), cls256(a, &kt, 1)),
+				_mm256_and_si256(cls256(k, &kt, 2), cls256(u, &kt, 3)));
+			/* shape 0 (sk_) needs a word boundary before: drop its bit after a letter/digit */
+			c = _mm256_andnot_si256(_mm256_and_si256(zal, one), c);
+			m[g] = _mm256_xor_si256(_mm256_cmpeq_epi8(c, zero), _mm256_set1_epi8(-1));
+			if (dec) {
+				zm[g] = (uint32_t)_mm256_movemask_epi8(zal);
+				em[g] = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
+					_mm256_cmpeq_epi8(u, kt.pc), _mm256_cmpeq_epi8(u, kt.bs)));
+			}
+		}
+		uint64_t bits = 0, cross = 0, starts = 0, esc = 0;
+		if (!_mm256_testz_si256(_mm256_or_si256(m[0], m[1]), _mm256_or_si256(m[0], m[1])))
+			bits = (uint32_t)_mm256_movemask_epi8(m[0]) |
+			       ((uint64_t)(uint32_t)_mm256_movemask_epi8(m[1]) << 32);
 		if (dec) {
-			starts = runs24(zal, &rl, &cross);
-			esc = _mm512_cmpeq_epi8_mask(u, pc) | _mm512_cmpeq_epi8_mask(u, bs);
+			starts = runs24(zm[0] | (uint64_t)zm[1] << 32, &rl, &cross);
+			esc = em[0] | (uint64_t)em[1] << 32;
 		}
 		if (bits | starts | cross | esc) {
 			*h = (struct blk_hits){ bits, starts, cross, esc };
@@ -950,26 +878,68 @@ static inline size_t avx512_find(const unsigned char *buf, size_t t, size_t hi, 
 	return t;
 }
 
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static size_t avx512_find_plain(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
-				struct blk_hits *h)
-{
-	return avx512_find(buf, t, hi, runlen, h, false);
-}
-
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static size_t avx512_find_dec(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
-			      struct blk_hits *h)
-{
-	return avx512_find(buf, t, hi, runlen, h, true);
-}
-
-/* Drives the leaf search and handles each block with a hit out of line. */
+/* The same filter 64 bytes at a time with AVX-512BW. */
 __attribute__((target("avx512f,avx512bw,bmi,popcnt"), always_inline))
-static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg,
-			      const bool dec)
+static inline size_t avx512_find(const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen,
+				 struct blk_hits *h, const bool dec)
 {
+	const struct kit512 kt = kit512();
+	uint64_t rl = *runlen;
+	for (; t + 64 <= hi; t += 64) {
+		const unsigned char *q = buf + t;
+		/* the hardware prefetcher stops at 4 KiB pages: ask for the bytes ahead */
+		_mm_prefetch((const char *)q + 1024, _MM_HINT_T0);
+		__m512i z = _mm512_loadu_si512((const void *)(q - 3));
+		__m512i a = _mm512_loadu_si512((const void *)(q - 2));
+		__m512i k = _mm512_loadu_si512((const void *)(q - 1));
+		__m512i u = _mm512_loadu_si512((const void *)q);
+		__mmask64 zal = _mm512_cmple_epu8_mask(_mm512_sub_epi8(z, kt.d0), kt.d9) |
+				_mm512_cmple_epu8_mask(
+					_mm512_sub_epi8(_mm512_or_si512(z, kt.lc), kt.la), kt.l25);
+		__m512i c = _mm512_and_si512(
+			_mm512_and_si512(cls512(z, &kt, 0), cls512(a, &kt, 1)),
+			_mm512_and_si512(cls512(k, &kt, 2), cls512(u, &kt, 3)));
+		/* shape 0 (sk_) needs a word boundary before; the others do not */
+		uint64_t bits = _mm512_test_epi8_mask(c, _mm512_set1_epi8((char)0xfe)) |
+				(_mm512_test_epi8_mask(c, _mm512_set1_epi8(1)) & ~zal);
+		uint64_t cross = 0, starts = 0, esc = 0;
+		if (dec) {
+			starts = runs24(zal, &rl, &cross);
+			esc = _mm512_cmpeq_epi8_mask(u, kt.pc) | _mm512_cmpeq_epi8_mask(u, kt.bs);
+		}
+		if (bits | starts | cross | esc) {
+			*h = (struct blk_hits){ bits, starts, cross, esc };
+			break;
+		}
+	}
+	*runlen = rl;
+	return t;
+}
+
+/* One noinline copy per instruction set and mode, so each leaf loop gets the registers to
+ * itself and decoding costs nothing when it is off. */
+#define FIND_VARIANTS(isa, tgt)                                                                   \
+	__attribute__((target(tgt), noinline)) static size_t isa##_find_plain(                    \
+		const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen, struct blk_hits *h) \
+	{                                                                                         \
+		return isa##_find(buf, t, hi, runlen, h, false);                                  \
+	}                                                                                         \
+	__attribute__((target(tgt), noinline)) static size_t isa##_find_dec(                      \
+		const unsigned char *buf, size_t t, size_t hi, uint64_t *runlen, struct blk_hits *h) \
+	{                                                                                         \
+		return isa##_find(buf, t, hi, runlen, h, true);                                   \
+	}
+FIND_VARIANTS(avx2, "avx2,bmi,popcnt")
+FIND_VARIANTS(avx512, "avx512f,avx512bw,bmi,popcnt")
+
+/* Drives a leaf search over [lo, hi) and handles each block with a hit out of line; the first
+ * and last few positions go the scalar way (the vector loads look 3 bytes back). */
+static int triggers_simd(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
+			 size_t to, unsigned flags, tok_fn fn, void *arg, int lvl)
+{
+	const bool dec = flags & SCAN_F_DECODE_MASK;
+	const find_fn find = lvl == 2 ? (dec ? avx512_find_dec : avx512_find_plain) :
+					(dec ? avx2_find_dec : avx2_find_plain);
 	size_t t = lo < 3 ? 3 : lo;
 	uint64_t runlen = 0;
 	int rc;
@@ -983,8 +953,7 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 	}
 	while (t + 64 <= hi) {
 		struct blk_hits h;
-		t = dec ? avx512_find_dec(buf, t, hi, &runlen, &h) :
-			  avx512_find_plain(buf, t, hi, &runlen, &h);
+		t = find(buf, t, hi, &runlen, &h);
 		if (t + 64 > hi)
 			break;
 		for (uint64_t bits = h.bits; bits; bits &= bits - 1) {
@@ -1000,29 +969,6 @@ static inline int avx512_body(const unsigned char *buf, size_t len, size_t lo, s
 	if ((rc = triggers_scalar(buf, len, t, hi, from, to, flags, fn, arg)))
 		return rc;
 	return dec ? dec_scalar(buf, len, t - 3, t, hi, from, to, flags, fn, arg) : 0;
-}
-
-/* one function per variant, so each loop gets the registers to itself */
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static int triggers_avx512_plain(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			      size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, false);
-}
-
-__attribute__((target("avx512f,avx512bw,bmi,popcnt"), noinline))
-static int triggers_avx512_dec(const unsigned char *buf, size_t len, size_t lo, size_t hi,
-			    size_t from, size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return avx512_body(buf, len, lo, hi, from, to, flags, fn, arg, true);
-}
-
-static int triggers_avx512(const unsigned char *buf, size_t len, size_t lo, size_t hi, size_t from,
-		       size_t to, unsigned flags, tok_fn fn, void *arg)
-{
-	return (flags & SCAN_F_DECODE_MASK) ?
-		       triggers_avx512_dec(buf, len, lo, hi, from, to, flags, fn, arg) :
-		       triggers_avx512_plain(buf, len, lo, hi, from, to, flags, fn, arg);
 }
 
 __attribute__((target("avx512f,avx512bw,popcnt")))
@@ -1121,10 +1067,8 @@ int scan_tokens(const unsigned char *buf, size_t len, size_t from, size_t to, un
 		return 0;
 #ifdef SCAN_X86
 	int lvl = simd_level();
-	if (lvl == 2)
-		return triggers_avx512(buf, len, lo, hi, from, to, flags, fn, arg);
-	if (lvl == 1)
-		return triggers_avx2(buf, len, lo, hi, from, to, flags, fn, arg);
+	if (lvl)
+		return triggers_simd(buf, len, lo, hi, from, to, flags, fn, arg, lvl);
 #endif
 	int rc = triggers_scalar(buf, len, lo, hi, from, to, flags, fn, arg);
 	if (rc == 0 && (flags & SCAN_F_DECODE_MASK))
