@@ -481,21 +481,35 @@ int store_tx_begin(struct store *st)
 	return tx_begin(st);
 }
 
+void store_rollback_keep(struct store *st, void (*rollback)(struct store *st))
+{
+	char keep[sizeof(st->err)];
+
+	memcpy(keep, st->err, sizeof(keep));
+	rollback(st);
+	memcpy(st->err, keep, sizeof(keep));
+}
+
+int store_migrate_steps(struct store *st, int version, const char *const *steps,
+			int (*run)(struct store *st, const char *sql),
+			int (*set_version)(struct store *st, int version))
+{
+	int rc;
+
+	if (version > STORE_SCHEMA_VERSION)
+		return fail(st, -EPROTO, "database schema version %d is newer than this iplock "
+			    "(%d)", version, STORE_SCHEMA_VERSION);
+	for (; version < STORE_SCHEMA_VERSION; version++)
+		if ((rc = run(st, steps[version])) || (rc = set_version(st, version + 1)))
+			return rc;
+	return 0;
+}
+
 static int tx_end(struct store *st, int rc)
 {
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		st->ops->rollback(st);
-		memcpy(st->err, keep, sizeof(keep));
-		return rc;
-	}
-	if ((rc = st->ops->commit(st))) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		st->ops->rollback(st);
-		memcpy(st->err, keep, sizeof(keep));
-	}
+	if (!rc && !(rc = st->ops->commit(st)))
+		return 0;
+	store_rollback_keep(st, st->ops->rollback);
 	return rc;
 }
 

@@ -97,6 +97,15 @@ extern const struct store_ops store_pg_ops;
 int store_fail(struct store *st, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Runs rollback (the backend's own or ops->rollback) keeping the error that caused it. */
+void store_rollback_keep(struct store *st, void (*rollback)(struct store *st));
+/* The migration loop of both backends, inside the caller's transaction: from version, each
+ * step of steps then set_version(version + 1), up to STORE_SCHEMA_VERSION; a newer database
+ * is refused. */
+int store_migrate_steps(struct store *st, int version, const char *const *steps,
+			int (*run)(struct store *st, const char *sql),
+			int (*set_version)(struct store *st, int version));
+
 /* store.c's transaction and change helpers, for store_console.c: tx_end rolls back when rc
  * is non-zero (keeping the error) and returns rc or the commit's error. */
 int store_tx_begin(struct store *st);
