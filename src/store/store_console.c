@@ -29,17 +29,7 @@ static void cell_copy(char *dst, size_t cap, const struct store_rows *r, size_t 
 
 bool store_console_user_name_valid(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > STORE_USER_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '@' || c == '-'))
-			return false;
-	}
-	return true;
+	return store_name_chars_valid(s, STORE_USER_MAX, true, "_.@-");
 }
 
 static bool role_valid(const char *r)

@@ -282,33 +282,6 @@ static int pg_key_row(struct store *st, bool by_hash, const char *arg, struct ke
 	return rc;
 }
 
-static int pg_key_rows(struct store *st, int64_t after, struct key_info **out, size_t *n)
-{
-	char a[24];
-	const char *p[1] = { a };
-	PGresult *r;
-
-	snprintf(a, sizeof(a), "%" PRId64, after);
-	r = after < 0 ? q(st, "SELECT " KEY_COLS " FROM keys ORDER BY created, seq", 0, NULL,
-			  PGRES_TUPLES_OK) :
-		q(st, "SELECT " KEY_COLS " FROM keys WHERE gen > $1::bigint ORDER BY gen", 1, p,
-		  PGRES_TUPLES_OK);
-	if (!r)
-		return -EIO;
-	int rows = PQntuples(r);
-	struct key_info *keys = rows ? calloc((size_t)rows, sizeof(*keys)) : NULL;
-	if (rows && !keys) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++)
-		row_to_key(r, i, &keys[i]);
-	PQclear(r);
-	*out = keys;
-	*n = (size_t)rows;
-	return 0;
-}
-
 /* Splits a '\n'-joined aggregate into the key's allowlist or permissions. */
 static int split_children(struct key_info *k, const char *allow, const char *perms)
 {
@@ -340,24 +313,29 @@ static int split_children(struct key_info *k, const char *allow, const char *per
 	return 0;
 }
 
-/* Rows and children in one statement: one snapshot, one round trip, whatever the count. */
-static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **out, size_t *n)
-{
-	char a[24];
-	const char *p[1] = { a };
-	PGresult *r;
-	int rc = 0;
-
 #define CHILDREN ", (SELECT string_agg(entry, E'\\n' ORDER BY entry COLLATE \"C\") FROM allow " \
 	"WHERE key_id = k.id), (SELECT string_agg(resource || '=' || level, E'\\n' ORDER BY " \
 	"resource COLLATE \"C\") FROM perms WHERE key_id = k.id) FROM keys k "
+
+/* Key rows (all when after < 0, else gen > after) and, with full, their children in the same
+ * statement: one snapshot, one round trip, whatever the count. */
+static int key_rows(struct store *st, int64_t after, bool full, struct key_info **out,
+		    size_t *n)
+{
+	char a[24];
+	const char *p[1] = { a };
+	const char *sql;
+	PGresult *r;
+	int rc = 0;
+
 	snprintf(a, sizeof(a), "%" PRId64, after);
-	r = after < 0 ? q(st, "SELECT " KEY_COLS CHILDREN "ORDER BY created, seq", 0, NULL,
-			  PGRES_TUPLES_OK) :
-		q(st, "SELECT " KEY_COLS CHILDREN "WHERE gen > $1::bigint ORDER BY gen", 1, p,
-		  PGRES_TUPLES_OK);
-#undef CHILDREN
-	if (!r)
+	if (after < 0)
+		sql = full ? "SELECT " KEY_COLS CHILDREN "ORDER BY created, seq" :
+		      "SELECT " KEY_COLS " FROM keys ORDER BY created, seq";
+	else
+		sql = full ? "SELECT " KEY_COLS CHILDREN "WHERE gen > $1::bigint ORDER BY gen" :
+		      "SELECT " KEY_COLS " FROM keys WHERE gen > $1::bigint ORDER BY gen";
+	if (!(r = q(st, sql, after < 0 ? 0 : 1, p, PGRES_TUPLES_OK)))
 		return -EIO;
 	int rows = PQntuples(r);
 	struct key_info *keys = rows ? calloc((size_t)rows, sizeof(*keys)) : NULL;
@@ -367,8 +345,10 @@ static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **o
 	}
 	for (int i = 0; i < rows && !rc; i++) {
 		row_to_key(r, i, &keys[i]);
-		rc = split_children(&keys[i], PQgetisnull(r, i, 13) ? NULL : PQgetvalue(r, i, 13),
-				    PQgetisnull(r, i, 14) ? NULL : PQgetvalue(r, i, 14));
+		if (full)
+			rc = split_children(&keys[i], PQgetisnull(r, i, 13) ? NULL :
+					    PQgetvalue(r, i, 13), PQgetisnull(r, i, 14) ? NULL :
+					    PQgetvalue(r, i, 14));
 	}
 	PQclear(r);
 	if (rc) {
@@ -378,6 +358,17 @@ static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **o
 	*out = keys;
 	*n = (size_t)rows;
 	return 0;
+}
+#undef CHILDREN
+
+static int pg_key_rows(struct store *st, int64_t after, struct key_info **out, size_t *n)
+{
+	return key_rows(st, after, false, out, n);
+}
+
+static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **out, size_t *n)
+{
+	return key_rows(st, after, true, out, n);
 }
 
 static int pg_children(struct store *st, struct key_info *k)

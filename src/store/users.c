@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/bug.h"
+#include "core/ini.h"
 #include "store/store_be.h"
 
 #define fail store_fail
@@ -52,19 +53,11 @@ static void i64(char *out, int64_t v)
 	snprintf(out, 24, "%" PRId64, v);
 }
 
+/* a user's name is its [user NAME] section in the proxy's config: the INI rule, once */
+_Static_assert(STORE_USER_NAME_MAX == INI_SECTION_NAME_MAX, "user names are section names");
 bool store_user_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > STORE_USER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return ini_name_valid(name, strlen(name));
 }
 
 /* Text that becomes one line of the proxy's [user] block: only these characters, so no
@@ -260,18 +253,6 @@ json_t *store_user_json(const struct store_user *u)
 
 /* ---- writing ---- */
 
-static int tx_end(struct store *st, int rc)
-{
-	char keep[sizeof(st->err)];
-
-	if (!rc && !(rc = st->ops->commit(st)))
-		return 0;
-	memcpy(keep, st->err, sizeof(keep));
-	st->ops->rollback(st);
-	memcpy(st->err, keep, sizeof(keep));
-	return rc;
-}
-
 static int gen_row(void *arg, int ncol, const char *const *vals)
 {
 	if (ncol >= 1)
@@ -371,7 +352,7 @@ int store_user_add(struct store *st, const struct store_user *spec, const char *
 	/* a removed name comes back as a new user: its row is reused */
 	rc = write_user(st, &u, rc == -ENOENT, "user.add", NULL, actor);
 out:
-	return tx_end(st, rc);
+	return store_tx_end(st, rc);
 }
 
 /* One change of a present user: load, apply fn, write, audit. */
@@ -392,7 +373,7 @@ static int change(struct store *st, const char *name, const char *action, const 
 		goto out;
 	rc = write_user(st, &u, false, action, &before, actor);
 out:
-	return tx_end(st, rc);
+	return store_tx_end(st, rc);
 }
 
 static int do_remove(struct store *st, struct store_user *u, const void *arg)
@@ -506,6 +487,21 @@ static const char *begin_plain(struct store *st)
 	return strcmp(store_backend(st), "sqlite") ? "BEGIN" : "BEGIN IMMEDIATE";
 }
 
+static void rollback_plain(struct store *st)
+{
+	(void)exec(st, "ROLLBACK", 0, NULL, NULL, NULL);
+}
+
+/* Ends a begin_plain() transaction: COMMIT, or after an error ROLLBACK keeping its reason. */
+static int end_plain(struct store *st, int rc)
+{
+	if (rc) {
+		store_rollback_keep(st, rollback_plain);
+		return rc;
+	}
+	return exec(st, "COMMIT", 0, NULL, NULL, NULL);
+}
+
 int store_proxy_usage_add(struct store *st, const struct store_usage *r, size_t n)
 {
 	int rc;
@@ -532,14 +528,7 @@ int store_proxy_usage_add(struct store *st, const struct store_usage *r, size_t 
 			  "bytes_up = proxy_usage.bytes_up + excluded.bytes_up, "
 			  "bytes_down = proxy_usage.bytes_down + excluded.bytes_down", 6, p, NULL, NULL);
 	}
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		exec(st, "ROLLBACK", 0, NULL, NULL, NULL);
-		memcpy(st->err, keep, sizeof(keep));
-		return rc;
-	}
-	return exec(st, "COMMIT", 0, NULL, NULL, NULL);
+	return end_plain(st, rc);
 }
 
 struct totals_arg {
@@ -704,14 +693,7 @@ int store_node_beat(struct store *st, const char *node, int64_t started, int64_t
 			  "(node, addr) DO UPDATE SET healthy = excluded.healthy, verdict = "
 			  "excluded.verdict, checked = excluded.checked", 5, q, NULL, NULL);
 	}
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		exec(st, "ROLLBACK", 0, NULL, NULL, NULL);
-		memcpy(st->err, keep, sizeof(keep));
-		return rc;
-	}
-	return exec(st, "COMMIT", 0, NULL, NULL, NULL);
+	return end_plain(st, rc);
 }
 
 static int egress_row(void *arg, int ncol, const char *const *v)
