@@ -106,16 +106,19 @@ int store_migrate_steps(struct store *st, int version, const char *const *steps,
 			int (*run)(struct store *st, const char *sql),
 			int (*set_version)(struct store *st, int version));
 
-/* store.c's transaction and change helpers, for store_console.c: tx_end rolls back when rc
+/* store.c's transaction and change helpers, for store_console.c and users.c: tx_end rolls back when rc
  * is non-zero (keeping the error) and returns rc or the commit's error. */
 int store_tx_begin(struct store *st);
 int store_tx_end(struct store *st, int rc);
-/* A key change: loads a live (not revoked) key inside the transaction ... */
-int store_load_live(struct store *st, const char *id, struct key_info *k);
-/* ... then, after the writes, bumps its version, reloads it and writes the audit record. */
-int store_finish_change(struct store *st, const char *id, const char *action,
-			const struct key_info *before, const char *actor, const char *reason,
-			struct key_info *after_out);
+/* One change of a live (not revoked) key: inside one transaction loads it, runs apply() on
+ * it, then bumps its version and writes the audit record (action, reason); any error rolls
+ * everything back. */
+typedef int (*store_key_apply_fn)(struct store *st, const struct key_info *before,
+				  const void *arg);
+int store_key_change(struct store *st, const char *id, const char *action, const char *actor,
+		     const char *reason, store_key_apply_fn apply, const void *arg);
+/* Publishable keys are made to be public: adding an allowlist to one is refused. */
+int store_allow_permitted(struct store *st, const struct key_info *k, bool adds);
 /* An audit record with JSON texts given as they are (users, tokens). */
 int store_audit_text(struct store *st, const char *actor, const char *key_id, const char *action,
 		     const char *before, const char *after, const char *reason);

@@ -311,12 +311,32 @@ out:
 
 /* ---- key changes ---- */
 
+struct note_arg {
+	const char *name, *note;
+};
+
+static int do_note(struct store *st, const struct key_info *before, const void *arg)
+{
+	const struct note_arg *a = arg;
+	char nbuf[STORE_NAME_MAX + 1], *nt;
+	int rc;
+
+	/* names and notes are listed everywhere: a key pasted into them is stored masked */
+	snprintf(nbuf, sizeof(nbuf), "%s", a->name ? a->name : before->name);
+	secret_redact(nbuf, strlen(nbuf));
+	if (!(nt = strdup(a->note ? a->note : (before->note ? before->note : ""))))
+		return -ENOMEM;
+	secret_redact(nt, strlen(nt));
+	const char *p[3] = { before->id, nbuf, nt[0] ? nt : NULL };
+	rc = st->ops->sql(st, "UPDATE keys SET name = $2, note = $3 WHERE id = $1", p, 3, NULL);
+	free(nt);
+	return rc;
+}
+
 int store_key_set_note(struct store *st, const char *id, const char *name, const char *note,
 		       const char *actor)
 {
-	struct key_info before = { 0 };
-	char nbuf[STORE_NAME_MAX + 1], *nt = NULL;
-	int rc;
+	const struct note_arg a = { name, note };
 
 	if (name && strlen(name) > STORE_NAME_MAX)
 		return fail(st, -EINVAL, "name longer than %d bytes", STORE_NAME_MAX);
@@ -324,58 +344,52 @@ int store_key_set_note(struct store *st, const char *id, const char *name, const
 		return fail(st, -EINVAL, "note longer than %d bytes", STORE_NOTE_MAX);
 	if (!name && !note)
 		return fail(st, -EINVAL, "nothing to change (name, note)");
-	if ((rc = store_tx_begin(st)))
+	return store_key_change(st, id, "edit", actor, NULL, do_note, &a);
+}
+
+static int do_report(struct store *st, const struct key_info *before, const void *arg)
+{
+	const char *p[2] = { before->id, *(const bool *)arg ? "1" : "0" };
+	int rc;
+
+	if ((rc = store_allow_permitted(st, before, true)))
 		return rc;
-	if ((rc = store_load_live(st, id, &before)))
-		goto out;
-	/* names and notes are listed everywhere: a key pasted into them is stored masked */
-	snprintf(nbuf, sizeof(nbuf), "%s", name ? name : before.name);
-	secret_redact(nbuf, strlen(nbuf));
-	if (!(nt = strdup(note ? note : (before.note ? before.note : "")))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	secret_redact(nt, strlen(nt));
-	const char *p[3] = { id, nbuf, nt[0] ? nt : NULL };
-	if ((rc = st->ops->sql(st, "UPDATE keys SET name = $2, note = $3 WHERE id = $1", p, 3, NULL)))
-		goto out;
-	rc = store_finish_change(st, id, "edit", &before, actor, NULL, NULL);
-out:
-	free(nt);
-	store_key_clear(&before);
-	return store_tx_end(st, rc);
+	return st->ops->sql(st, "UPDATE keys SET allow_report = CAST($2 AS INTEGER) WHERE id = $1",
+			    p, 2, NULL);
 }
 
 int store_key_set_report(struct store *st, const char *id, bool report, const char *actor)
 {
-	struct key_info before = { 0 };
+	return store_key_change(st, id, report ? "report" : "enforce", actor, NULL, do_report,
+				&report);
+}
+
+struct replace_arg {
+	const char *const *entries;
+	size_t n;
+};
+
+static int do_allow_replace(struct store *st, const struct key_info *before, const void *arg)
+{
+	const struct replace_arg *a = arg;
+	char canon[STORE_ENTRY_MAX + 1];
 	int rc;
 
-	if ((rc = store_tx_begin(st)))
+	if ((rc = store_allow_permitted(st, before, a->n)) ||
+	    (rc = st->ops->allow_clear(st, before->id)))
 		return rc;
-	if ((rc = store_load_live(st, id, &before)))
-		goto out;
-	if (before.type == KEY_PUBLISHABLE) {
-		rc = fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
-			  "(they are made to be public)");
-		goto out;
+	for (size_t i = 0; i < a->n && !rc; i++) {
+		store_entry_canon(a->entries[i], canon, sizeof(canon));
+		rc = st->ops->allow_add(st, before->id, canon);
 	}
-	const char *p[2] = { id, report ? "1" : "0" };
-	if ((rc = st->ops->sql(st, "UPDATE keys SET allow_report = CAST($2 AS INTEGER) WHERE id = $1",
-			       p, 2, NULL)))
-		goto out;
-	rc = store_finish_change(st, id, report ? "report" : "enforce", &before, actor, NULL, NULL);
-out:
-	store_key_clear(&before);
-	return store_tx_end(st, rc);
+	return rc;
 }
 
 int store_key_allow_replace(struct store *st, const char *id, const char *const *entries,
 			    size_t n, const char *actor, const char *reason)
 {
-	struct key_info before = { 0 };
+	const struct replace_arg a = { entries, n };
 	char canon[STORE_ENTRY_MAX + 1];
-	int rc;
 
 	/* every entry is checked before anything is written: a bad one changes nothing */
 	for (size_t i = 0; i < n; i++) {
@@ -383,27 +397,7 @@ int store_key_allow_replace(struct store *st, const char *id, const char *const 
 		if (why)
 			return fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", entries[i], why);
 	}
-	if ((rc = store_tx_begin(st)))
-		return rc;
-	if ((rc = store_load_live(st, id, &before)))
-		goto out;
-	if (before.type == KEY_PUBLISHABLE && n) {
-		rc = fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
-			  "(they are made to be public)");
-		goto out;
-	}
-	if ((rc = st->ops->allow_clear(st, id)))
-		goto out;
-	for (size_t i = 0; i < n && !rc; i++) {
-		store_entry_canon(entries[i], canon, sizeof(canon));
-		rc = st->ops->allow_add(st, id, canon);
-	}
-	if (rc)
-		goto out;
-	rc = store_finish_change(st, id, "restrict", &before, actor, reason, NULL);
-out:
-	store_key_clear(&before);
-	return store_tx_end(st, rc);
+	return store_key_change(st, id, "restrict", actor, reason, do_allow_replace, &a);
 }
 
 /* ---- key pages ---- */
