@@ -46,13 +46,68 @@ static char *user_json(const char *name, const char *role)
 	return t;
 }
 
+/* Writes the audit record of a user or token change with json (owned, freed here) as its
+ * before text or, with is_after, its after text; NULL json is a failed allocation. */
+static int audit_json(struct store *st, const char *actor, const char *action, bool is_after,
+		      char *json)
+{
+	int rc;
+
+	if (!json)
+		return -ENOMEM;
+	rc = store_audit_text(st, actor, NULL, action, is_after ? NULL : json,
+			      is_after ? json : NULL, NULL);
+	free(json);
+	return rc;
+}
+
+/* A statement that must answer a row: -ENOENT with the reason missing when it has none. */
+static int sql_row(struct store *st, const char *sql, const char *const *p, size_t np,
+		   struct store_rows *r, const char *missing)
+{
+	int rc = st->ops->sql(st, sql, p, np, r);
+
+	if (!rc && !r->n)
+		return fail(st, -ENOENT, "%s", missing);
+	return rc;
+}
+
+/* A statement whose rows become a zeroed array of size-byte elements, one a row (*out NULL
+ * when there is none); the caller fills it from *r and frees *r. */
+static int sql_list(struct store *st, const char *sql, struct store_rows *r, size_t size,
+		    void **out)
+{
+	int rc = st->ops->sql(st, sql, NULL, 0, r);
+
+	*out = NULL;
+	if (rc || !r->n)
+		return rc;
+	if (!(*out = calloc(r->n, size))) {
+		store_rows_free(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* -EEXIST with the reason what (naming name) when the statement answers a row. */
+static int sql_none(struct store *st, const char *sql, const char *const *p, const char *what,
+		    const char *name)
+{
+	struct store_rows r = { 0 };
+	int rc = st->ops->sql(st, sql, p, 1, &r);
+
+	if (!rc && r.n)
+		rc = fail(st, -EEXIST, what, name);
+	store_rows_free(&r);
+	return rc;
+}
+
 /* ---- users ---- */
 
 int store_console_user_add(struct store *st, const char *name, const char *hash, const char *role,
 		   const char *actor)
 {
-	struct store_rows r = { 0 };
-	char created[24], *after = NULL;
+	char created[24];
 	int rc;
 
 	if (!store_console_user_name_valid(name))
@@ -65,23 +120,11 @@ int store_console_user_add(struct store *st, const char *name, const char *hash,
 	if ((rc = store_tx_begin(st)))
 		return rc;
 	const char *p[4] = { name, hash, role, created };
-	if ((rc = st->ops->sql(st, "SELECT name FROM console_users WHERE name = $1", p, 1, &r)))
-		goto out;
-	if (r.n) {
-		rc = fail(st, -EEXIST, "user %s already exists", name);
-		goto out;
-	}
-	if ((rc = st->ops->sql(st, "INSERT INTO console_users (name, hash, role, created) VALUES "
-			       "($1, $2, $3, CAST($4 AS BIGINT))", p, 4, NULL)))
-		goto out;
-	if (!(after = user_json(name, role))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "user.add", NULL, after, NULL);
-out:
-	free(after);
-	store_rows_free(&r);
+	if (!(rc = sql_none(st, "SELECT name FROM console_users WHERE name = $1", p,
+			    "user %s already exists", name)) &&
+	    !(rc = st->ops->sql(st, "INSERT INTO console_users (name, hash, role, created) VALUES "
+				"($1, $2, $3, CAST($4 AS BIGINT))", p, 4, NULL)))
+		rc = audit_json(st, actor, "user.add", true, user_json(name, role));
 	return store_tx_end(st, rc);
 }
 
@@ -92,12 +135,10 @@ int store_console_user_get(struct store *st, const char *name, struct console_us
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = st->ops->sql(st, "SELECT name, hash, role, created FROM console_users "
-			       "WHERE name = $1", p, 1, &r)))
-		return rc;
-	if (!r.n) {
+	if ((rc = sql_row(st, "SELECT name, hash, role, created FROM console_users WHERE name = $1",
+			  p, 1, &r, "no such user"))) {
 		store_rows_free(&r);
-		return fail(st, -ENOENT, "no such user");
+		return rc;
 	}
 	cell_copy(out->name, sizeof(out->name), &r, 0, 0);
 	cell_copy(out->hash, sizeof(out->hash), &r, 0, 1);
@@ -112,15 +153,10 @@ int store_console_user_list(struct store *st, struct console_user **out, size_t 
 	struct store_rows r = { 0 };
 	int rc;
 
-	*out = NULL;
 	*n = 0;
-	if ((rc = st->ops->sql(st, "SELECT name, role, created FROM console_users ORDER BY name",
-			       NULL, 0, &r)))
+	if ((rc = sql_list(st, "SELECT name, role, created FROM console_users ORDER BY name", &r,
+			   sizeof(**out), (void **)out)))
 		return rc;
-	if (r.n && !(*out = calloc(r.n, sizeof(**out)))) {
-		store_rows_free(&r);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < r.n; i++) {
 		cell_copy((*out)[i].name, sizeof((*out)[i].name), &r, i, 0);
 		cell_copy((*out)[i].role, sizeof((*out)[i].role), &r, i, 1);
@@ -135,25 +171,16 @@ int store_console_user_remove(struct store *st, const char *name, const char *ac
 {
 	struct store_rows r = { 0 };
 	const char *p[1] = { name };
-	char *before = NULL;
+	char missing[96];
 	int rc;
 
+	snprintf(missing, sizeof(missing), "no such user: %.64s", name);
 	if ((rc = store_tx_begin(st)))
 		return rc;
-	if ((rc = st->ops->sql(st, "DELETE FROM console_users WHERE name = $1 RETURNING role", p,
-			       1, &r)))
-		goto out;
-	if (!r.n) {
-		rc = fail(st, -ENOENT, "no such user: %.64s", name);
-		goto out;
-	}
-	if (!(before = user_json(name, store_cell(&r, 0, 0) ? store_cell(&r, 0, 0) : ""))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "user.remove", before, NULL, NULL);
-out:
-	free(before);
+	if (!(rc = sql_row(st, "DELETE FROM console_users WHERE name = $1 RETURNING role", p, 1, &r,
+			   missing)))
+		rc = audit_json(st, actor, "user.remove", false,
+				user_json(name, store_cell(&r, 0, 0) ? store_cell(&r, 0, 0) : ""));
 	store_rows_free(&r);
 	return store_tx_end(st, rc);
 }
@@ -174,8 +201,7 @@ int store_token_create(struct store *st, const char *name, const char *scope, co
 		       char *secret_out, size_t cap, struct console_token *out)
 {
 	struct console_token t = { 0 };
-	struct store_rows r = { 0 };
-	char created[24], *after = NULL;
+	char created[24];
 	int rc;
 
 	if (!store_console_user_name_valid(name))
@@ -200,24 +226,12 @@ int store_token_create(struct store *st, const char *name, const char *scope, co
 	if ((rc = store_tx_begin(st)))
 		goto wipe;
 	const char *p[7] = { t.id, t.name, t.hash, t.masked, t.scope, created, t.created_by };
-	if ((rc = st->ops->sql(st, "SELECT id FROM console_tokens WHERE name = $1", p + 1, 1, &r)))
-		goto out;
-	if (r.n) {
-		rc = fail(st, -EEXIST, "a token named %s already exists", name);
-		goto out;
-	}
-	if ((rc = st->ops->sql(st, "INSERT INTO console_tokens (id, name, hash, masked, scope, "
-			       "created, created_by) VALUES ($1, $2, $3, $4, $5, "
-			       "CAST($6 AS BIGINT), $7)", p, 7, NULL)))
-		goto out;
-	if (!(after = token_json(&t))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "token.create", NULL, after, NULL);
-out:
-	free(after);
-	store_rows_free(&r);
+	if (!(rc = sql_none(st, "SELECT id FROM console_tokens WHERE name = $1", p + 1,
+			    "a token named %s already exists", name)) &&
+	    !(rc = st->ops->sql(st, "INSERT INTO console_tokens (id, name, hash, masked, scope, "
+				"created, created_by) VALUES ($1, $2, $3, $4, $5, "
+				"CAST($6 AS BIGINT), $7)", p, 7, NULL)))
+		rc = audit_json(st, actor, "token.create", true, token_json(&t));
 	rc = store_tx_end(st, rc);
 wipe:
 	if (rc)
@@ -247,12 +261,10 @@ int store_token_get_by_hash(struct store *st, const char *sha256_hex, struct con
 	const char *p[1] = { sha256_hex };
 	int rc;
 
-	if ((rc = st->ops->sql(st, "SELECT " TOKEN_COLS " FROM console_tokens WHERE hash = $1", p,
-			       1, &r)))
-		return rc;
-	if (!r.n) {
+	if ((rc = sql_row(st, "SELECT " TOKEN_COLS " FROM console_tokens WHERE hash = $1", p, 1, &r,
+			  "no such token"))) {
 		store_rows_free(&r);
-		return fail(st, -ENOENT, "no such token");
+		return rc;
 	}
 	row_to_token(&r, 0, out);
 	store_rows_free(&r);
@@ -264,15 +276,10 @@ int store_token_list(struct store *st, struct console_token **out, size_t *n)
 	struct store_rows r = { 0 };
 	int rc;
 
-	*out = NULL;
 	*n = 0;
-	if ((rc = st->ops->sql(st, "SELECT " TOKEN_COLS " FROM console_tokens ORDER BY created, id",
-			       NULL, 0, &r)))
+	if ((rc = sql_list(st, "SELECT " TOKEN_COLS " FROM console_tokens ORDER BY created, id", &r,
+			   sizeof(**out), (void **)out)))
 		return rc;
-	if (r.n && !(*out = calloc(r.n, sizeof(**out)))) {
-		store_rows_free(&r);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < r.n; i++)
 		row_to_token(&r, i, &(*out)[i]);
 	*n = r.n;
@@ -285,26 +292,17 @@ int store_token_revoke(struct store *st, const char *id, const char *actor)
 	struct store_rows r = { 0 };
 	struct console_token t;
 	const char *p[1] = { id };
-	char *before = NULL;
+	char missing[96];
 	int rc;
 
+	snprintf(missing, sizeof(missing), "no such token: %.64s", id);
 	if ((rc = store_tx_begin(st)))
 		return rc;
-	if ((rc = st->ops->sql(st, "DELETE FROM console_tokens WHERE id = $1 RETURNING " TOKEN_COLS,
-			       p, 1, &r)))
-		goto out;
-	if (!r.n) {
-		rc = fail(st, -ENOENT, "no such token: %.64s", id);
-		goto out;
+	if (!(rc = sql_row(st, "DELETE FROM console_tokens WHERE id = $1 RETURNING " TOKEN_COLS, p,
+			   1, &r, missing))) {
+		row_to_token(&r, 0, &t);
+		rc = audit_json(st, actor, "token.revoke", false, token_json(&t));
 	}
-	row_to_token(&r, 0, &t);
-	if (!(before = token_json(&t))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "token.revoke", before, NULL, NULL);
-out:
-	free(before);
 	store_rows_free(&r);
 	return store_tx_end(st, rc);
 }
