@@ -89,6 +89,18 @@ static int sql_list(struct store *st, const char *sql, struct store_rows *r, siz
 	return 0;
 }
 
+/* Deletes the row named key with sql (RETURNING into *r) inside the caller's transaction;
+ * -ENOENT "no such <what>: <key>" when there is none. */
+static int sql_remove(struct store *st, const char *sql, const char *what, const char *key,
+		      struct store_rows *r)
+{
+	const char *p[1] = { key };
+	char missing[96];
+
+	snprintf(missing, sizeof(missing), "no such %s: %.64s", what, key);
+	return sql_row(st, sql, p, 1, r, missing);
+}
+
 /* -EEXIST with the reason what (naming name) when the statement answers a row. */
 static int sql_none(struct store *st, const char *sql, const char *const *p, const char *what,
 		    const char *name)
@@ -170,15 +182,12 @@ int store_console_user_list(struct store *st, struct console_user **out, size_t 
 int store_console_user_remove(struct store *st, const char *name, const char *actor)
 {
 	struct store_rows r = { 0 };
-	const char *p[1] = { name };
-	char missing[96];
 	int rc;
 
-	snprintf(missing, sizeof(missing), "no such user: %.64s", name);
 	if ((rc = store_tx_begin(st)))
 		return rc;
-	if (!(rc = sql_row(st, "DELETE FROM console_users WHERE name = $1 RETURNING role", p, 1, &r,
-			   missing)))
+	if (!(rc = sql_remove(st, "DELETE FROM console_users WHERE name = $1 RETURNING role", "user",
+			      name, &r)))
 		rc = audit_json(st, actor, "user.remove", false,
 				user_json(name, store_cell(&r, 0, 0) ? store_cell(&r, 0, 0) : ""));
 	store_rows_free(&r);
@@ -291,15 +300,12 @@ int store_token_revoke(struct store *st, const char *id, const char *actor)
 {
 	struct store_rows r = { 0 };
 	struct console_token t;
-	const char *p[1] = { id };
-	char missing[96];
 	int rc;
 
-	snprintf(missing, sizeof(missing), "no such token: %.64s", id);
 	if ((rc = store_tx_begin(st)))
 		return rc;
-	if (!(rc = sql_row(st, "DELETE FROM console_tokens WHERE id = $1 RETURNING " TOKEN_COLS, p,
-			   1, &r, missing))) {
+	if (!(rc = sql_remove(st, "DELETE FROM console_tokens WHERE id = $1 RETURNING " TOKEN_COLS,
+			      "token", id, &r))) {
 		row_to_token(&r, 0, &t);
 		rc = audit_json(st, actor, "token.revoke", false, token_json(&t));
 	}

@@ -245,6 +245,11 @@ static void copy_val(char *dst, size_t cap, const PGresult *r, int row, int col)
 	snprintf(dst, cap, "%s", PQgetvalue(r, row, col));
 }
 
+static const char *val_or_null(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
 static void row_to_key(const PGresult *r, int row, struct key_info *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -313,9 +318,12 @@ static int split_children(struct key_info *k, const char *allow, const char *per
 	return 0;
 }
 
-#define CHILDREN ", (SELECT string_agg(entry, E'\\n' ORDER BY entry COLLATE \"C\") FROM allow " \
-	"WHERE key_id = k.id), (SELECT string_agg(resource || '=' || level, E'\\n' ORDER BY " \
-	"resource COLLATE \"C\") FROM perms WHERE key_id = k.id) FROM keys k "
+/* A key's allowlist and permissions, each '\n'-joined (split_children() splits them);
+ * COLLATE "C": the same byte order as SQLite's, whatever the database's locale. */
+#define CHILDREN_OF(KEY) "(SELECT string_agg(entry, E'\\n' ORDER BY entry COLLATE \"C\") FROM " \
+	"allow WHERE key_id = " KEY "), (SELECT string_agg(resource || '=' || level, E'\\n' " \
+	"ORDER BY resource COLLATE \"C\") FROM perms WHERE key_id = " KEY ")"
+#define CHILDREN ", " CHILDREN_OF("k.id") " FROM keys k "
 
 /* Key rows (all when after < 0, else gen > after) and, with full, their children in the same
  * statement: one snapshot, one round trip, whatever the count. */
@@ -346,9 +354,7 @@ static int key_rows(struct store *st, int64_t after, bool full, struct key_info 
 	for (int i = 0; i < rows && !rc; i++) {
 		row_to_key(r, i, &keys[i]);
 		if (full)
-			rc = split_children(&keys[i], PQgetisnull(r, i, 13) ? NULL :
-					    PQgetvalue(r, i, 13), PQgetisnull(r, i, 14) ? NULL :
-					    PQgetvalue(r, i, 14));
+			rc = split_children(&keys[i], val_or_null(r, i, 13), val_or_null(r, i, 14));
 	}
 	PQclear(r);
 	if (rc) {
@@ -374,44 +380,14 @@ static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **o
 static int pg_children(struct store *st, struct key_info *k)
 {
 	const char *p[1] = { k->id };
-	/* COLLATE "C": the same byte order as SQLite's, whatever the database's locale */
-	PGresult *r = q(st, "SELECT entry FROM allow WHERE key_id = $1 ORDER BY entry COLLATE \"C\"",
-			1, p, PGRES_TUPLES_OK);
-	int rows;
+	PGresult *r = q(st, "SELECT " CHILDREN_OF("$1"), 1, p, PGRES_TUPLES_OK);
+	int rc;
 
 	if (!r)
 		return -EIO;
-	rows = PQntuples(r);
-	if (rows) {
-		if (!(k->allow = calloc((size_t)rows, sizeof(*k->allow))))
-			goto nomem;
-		for (int i = 0; i < rows; i++) {
-			if (!(k->allow[i] = strdup(PQgetvalue(r, i, 0))))
-				goto nomem;
-			k->n_allow++;
-		}
-	}
+	rc = PQntuples(r) ? split_children(k, val_or_null(r, 0, 0), val_or_null(r, 0, 1)) : 0;
 	PQclear(r);
-	r = q(st, "SELECT resource, level FROM perms WHERE key_id = $1 ORDER BY resource COLLATE \"C\"",
-	      1, p, PGRES_TUPLES_OK);
-	if (!r)
-		return -EIO;
-	rows = PQntuples(r);
-	if (rows) {
-		if (!(k->perms = calloc((size_t)rows, sizeof(*k->perms))))
-			goto nomem;
-		for (int i = 0; i < rows; i++) {
-			struct key_perm *kp = &k->perms[k->n_perms++];
-			copy_val(kp->resource, sizeof(kp->resource), r, i, 0);
-			kp->level = PERM_NONE;
-			perm_level_parse(PQgetvalue(r, i, 1), &kp->level);
-		}
-	}
-	PQclear(r);
-	return 0;
-nomem:
-	PQclear(r);
-	return -ENOMEM;
+	return rc;
 }
 
 static int pg_key_insert(struct store *st, const struct key_info *k)
@@ -533,11 +509,6 @@ static int pg_audit_add(struct store *st, int64_t time, const char *actor, const
 	snprintf(t, sizeof(t), "%" PRId64, time);
 	return cmd(st, "INSERT INTO audit (time, actor, key_id, action, before, after, reason) "
 		   "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7)", 7, p);
-}
-
-static const char *val_or_null(const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
 static int pg_audit_each(struct store *st, int (*cb)(const struct audit_record *r, void *arg),
