@@ -1,6 +1,7 @@
-/* store.c (~1000 lines: every rule of the key store in one place, so both backends obey the
- * same code; the key formats are in keyfmt.c): the key store's interface. Every rule lives here (validation, error texts, audit
- * records, one transaction per change); the backends (store_sqlite.c, store_pg.c) only run
+/* store.c (~950 lines: every rule of the key store in one place, so both backends obey the
+ * same code; the key formats are in keyfmt.c, the schema in store_schema.h): the key store's
+ * interface. Every rule lives here (validation, error texts, audit records, one transaction
+ * per change, the migration loop); the backends (store_sqlite.c, store_pg.c) only run
  * primitive reads and writes, so both behave alike by construction. */
 #include "store/store_be.h"
 
@@ -437,6 +438,15 @@ json_t *store_key_json_start(const struct key_info *k, bool skip_none, json_t **
 	return o;
 }
 
+void store_key_json_times(json_t *o, const struct key_info *k)
+{
+	json_object_set_new(o, "created", json_integer(k->created));
+	json_object_set_new(o, "expires_at", k->expires_at ? json_integer(k->expires_at) : json_null());
+	json_object_set_new(o, "revoked_at", k->revoked_at ? json_integer(k->revoked_at) : json_null());
+	json_object_set_new(o, "rotated_from",
+			    k->rotated_from[0] ? json_string(k->rotated_from) : json_null());
+}
+
 json_t *store_key_json(const struct key_info *k)
 {
 	json_t *allow, *perms, *o = store_key_json_start(k, false, &allow, &perms);
@@ -448,11 +458,7 @@ json_t *store_key_json(const struct key_info *k)
 	json_object_set_new(o, "type", json_string(key_type_name(k->type)));
 	json_object_set_new(o, "mode", json_string(key_mode_name(k->mode)));
 	json_object_set_new(o, "name", json_string(k->name));
-	json_object_set_new(o, "created", json_integer(k->created));
-	json_object_set_new(o, "expires_at", k->expires_at ? json_integer(k->expires_at) : json_null());
-	json_object_set_new(o, "revoked_at", k->revoked_at ? json_integer(k->revoked_at) : json_null());
-	json_object_set_new(o, "rotated_from",
-			    k->rotated_from[0] ? json_string(k->rotated_from) : json_null());
+	store_key_json_times(o, k);
 	json_object_set_new(o, "allow", allow);
 	json_object_set_new(o, "allow_mode", json_string(k->allow_report ? "report" : "enforce"));
 	json_object_set_new(o, "note", json_string(k->note ? k->note : ""));

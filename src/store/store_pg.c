@@ -1,4 +1,4 @@
-/* store_pg.c (~800 lines: one backend, each primitive of store_be.h beside its SQL, as in
+/* store_pg.c (~750 lines: one backend, each primitive of store_be.h beside its SQL, as in
  * store_sqlite.c, so the two read side by side): the key store's PostgreSQL backend (libpq).
  *
  * Every write transaction first locks the one row of iplock_version, so writers are serialised
