@@ -6,6 +6,8 @@
 #ifndef IPLOCK_STORE_BE_H
 #define IPLOCK_STORE_BE_H
 
+#include <stdio.h>
+
 #include "store/store.h"
 
 /* Both backends write this schema version (their migration lists have this many entries). */
@@ -25,6 +27,12 @@ void store_rows_free(struct store_rows *r);
 static inline const char *store_cell(const struct store_rows *r, size_t i, size_t j)
 {
 	return r->v[i * r->ncol + j];
+}
+
+/* A text cell (NULL = SQL NULL, copied as "") into a capped buffer. */
+static inline void store_text_copy(char *dst, size_t cap, const char *v)
+{
+	snprintf(dst, cap, "%s", v ? v : "");
 }
 
 struct store_ops {

@@ -22,9 +22,7 @@ static int64_t cell_i64(const struct store_rows *r, size_t i, size_t j)
 
 static void cell_copy(char *dst, size_t cap, const struct store_rows *r, size_t i, size_t j)
 {
-	const char *c = store_cell(r, i, j);
-
-	snprintf(dst, cap, "%s", c ? c : "");
+	store_text_copy(dst, cap, store_cell(r, i, j));
 }
 
 bool store_console_user_name_valid(const char *s)
