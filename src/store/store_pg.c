@@ -73,6 +73,26 @@ static PGresult *q(struct store *st, const char *sql, int n, const char *const *
 	return NULL;
 }
 
+/* A query whose rows become a zeroed array of sz-byte elements, one a row (NULL when there
+ * is none): the caller fills it from *res (PQntuples() of them) and clears *res. */
+static int q_array(struct store *st, const char *sql, int n, const char *const *params,
+		   size_t sz, PGresult **res, void **out)
+{
+	PGresult *r = q(st, sql, n, params, PGRES_TUPLES_OK);
+	int rows;
+
+	*out = NULL;
+	if (!r)
+		return -EIO;
+	rows = PQntuples(r);
+	if (rows && !(*out = calloc((size_t)rows, sz))) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	*res = r;
+	return 0;
+}
+
 static int cmd(struct store *st, const char *sql, int n, const char *const *params)
 {
 	PGresult *r = q(st, sql, n, params, PGRES_COMMAND_OK);
@@ -343,14 +363,10 @@ static int key_rows(struct store *st, int64_t after, bool full, struct key_info 
 	else
 		sql = full ? "SELECT " KEY_COLS CHILDREN "WHERE gen > $1::bigint ORDER BY gen" :
 		      "SELECT " KEY_COLS " FROM keys WHERE gen > $1::bigint ORDER BY gen";
-	if (!(r = q(st, sql, after < 0 ? 0 : 1, p, PGRES_TUPLES_OK)))
-		return -EIO;
+	struct key_info *keys;
+	if ((rc = q_array(st, sql, after < 0 ? 0 : 1, p, sizeof(*keys), &r, (void **)&keys)))
+		return rc;
 	int rows = PQntuples(r);
-	struct key_info *keys = rows ? calloc((size_t)rows, sizeof(*keys)) : NULL;
-	if (rows && !keys) {
-		PQclear(r);
-		return -ENOMEM;
-	}
 	for (int i = 0; i < rows && !rc; i++) {
 		row_to_key(r, i, &keys[i]);
 		if (full)
@@ -643,16 +659,13 @@ static int pg_usage_get(struct store *st, const char *key_id, int64_t *last_used
 			snprintf(last_client, cap, "%s", PQgetvalue(r, 0, 1));
 	}
 	PQclear(r);
-	r = q(st, "SELECT client, hour, allowed, denied, reported FROM key_usage_hourly WHERE key_id = $1 "
-	      "ORDER BY hour, client COLLATE \"C\"", 1, p, PGRES_TUPLES_OK);
-	if (!r)
-		return -EIO;
+	struct usage_rec *h;
+	int rc = q_array(st, "SELECT client, hour, allowed, denied, reported FROM key_usage_hourly "
+			 "WHERE key_id = $1 ORDER BY hour, client COLLATE \"C\"", 1, p, sizeof(*h),
+			 &r, (void **)&h);
+	if (rc)
+		return rc;
 	int rows = PQntuples(r);
-	struct usage_rec *h = rows ? calloc((size_t)rows, sizeof(*h)) : NULL;
-	if (rows && !h) {
-		PQclear(r);
-		return -ENOMEM;
-	}
 	for (int i = 0; i < rows; i++) {
 		snprintf(h[i].key_id, sizeof(h[i].key_id), "%s", key_id);
 		copy_val(h[i].client, sizeof(h[i].client), r, i, 0);
