@@ -276,11 +276,7 @@ static json_t *key_json(const struct key_info *k, int64_t last_used, const char 
 	json_object_set_new(o, "type", json_string(key_type_name(k->type)));
 	json_object_set_new(o, "mode", json_string(key_mode_name(k->mode)));
 	json_object_set_new(o, "status", json_string(key_status(k, now)));
-	json_object_set_new(o, "created", json_integer(k->created));
-	json_object_set_new(o, "expires_at", k->expires_at ? json_integer(k->expires_at) : json_null());
-	json_object_set_new(o, "revoked_at", k->revoked_at ? json_integer(k->revoked_at) : json_null());
-	json_object_set_new(o, "rotated_from",
-			    k->rotated_from[0] ? json_string(k->rotated_from) : json_null());
+	store_key_json_times(o, k);
 	json_object_set_new(o, "allowlist", allow);
 	json_object_set_new(o, "allowlist_mode", json_string(k->allow_report ? "report" : "enforce"));
 	json_object_set_new(o, "permissions", perms);

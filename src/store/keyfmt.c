@@ -56,18 +56,24 @@ bool perm_level_parse(const char *s, enum perm_level *out)
 	return false;
 }
 
-bool store_resource_valid(const char *s)
+bool store_name_chars_valid(const char *s, size_t max, bool upper, const char *extra)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > STORE_RESOURCE_MAX)
+	if (n == 0 || n > max)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (upper && c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || strchr(extra, c)))
 			return false;
 	}
 	return true;
+}
+
+bool store_resource_valid(const char *s)
+{
+	return store_name_chars_valid(s, STORE_RESOURCE_MAX, false, "_.");
 }
 
 static const char *const prefixes[4][2] = {

@@ -44,6 +44,9 @@ bool key_type_parse(const char *s, enum key_type *out);
 bool key_mode_parse(const char *s, enum key_mode *out);
 bool perm_level_parse(const char *s, enum perm_level *out);
 bool store_resource_valid(const char *s);
+/* 1-max bytes, each an ASCII letter (lower case only unless upper), a digit or one of extra:
+ * the rule of every name the store keeps (resources, console users and tokens). */
+bool store_name_chars_valid(const char *s, size_t max, bool upper, const char *extra);
 /* Prefix of generated keys, e.g. "sk_org_test_". */
 const char *key_prefix(enum key_type t, enum key_mode m);
 /* Recognises a presented key's prefix and body ([A-Za-z0-9]{10,247}); false if not a key. */

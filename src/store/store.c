@@ -1,6 +1,7 @@
-/* store.c (~1000 lines: every rule of the key store in one place, so both backends obey the
- * same code; the key formats are in keyfmt.c): the key store's interface. Every rule lives here (validation, error texts, audit
- * records, one transaction per change); the backends (store_sqlite.c, store_pg.c) only run
+/* store.c (~950 lines: every rule of the key store in one place, so both backends obey the
+ * same code; the key formats are in keyfmt.c, the schema in store_schema.h): the key store's
+ * interface. Every rule lives here (validation, error texts, audit records, one transaction
+ * per change, the migration loop); the backends (store_sqlite.c, store_pg.c) only run
  * primitive reads and writes, so both behave alike by construction. */
 #include "store/store_be.h"
 
@@ -437,6 +438,15 @@ json_t *store_key_json_start(const struct key_info *k, bool skip_none, json_t **
 	return o;
 }
 
+void store_key_json_times(json_t *o, const struct key_info *k)
+{
+	json_object_set_new(o, "created", json_integer(k->created));
+	json_object_set_new(o, "expires_at", k->expires_at ? json_integer(k->expires_at) : json_null());
+	json_object_set_new(o, "revoked_at", k->revoked_at ? json_integer(k->revoked_at) : json_null());
+	json_object_set_new(o, "rotated_from",
+			    k->rotated_from[0] ? json_string(k->rotated_from) : json_null());
+}
+
 json_t *store_key_json(const struct key_info *k)
 {
 	json_t *allow, *perms, *o = store_key_json_start(k, false, &allow, &perms);
@@ -448,11 +458,7 @@ json_t *store_key_json(const struct key_info *k)
 	json_object_set_new(o, "type", json_string(key_type_name(k->type)));
 	json_object_set_new(o, "mode", json_string(key_mode_name(k->mode)));
 	json_object_set_new(o, "name", json_string(k->name));
-	json_object_set_new(o, "created", json_integer(k->created));
-	json_object_set_new(o, "expires_at", k->expires_at ? json_integer(k->expires_at) : json_null());
-	json_object_set_new(o, "revoked_at", k->revoked_at ? json_integer(k->revoked_at) : json_null());
-	json_object_set_new(o, "rotated_from",
-			    k->rotated_from[0] ? json_string(k->rotated_from) : json_null());
+	store_key_json_times(o, k);
 	json_object_set_new(o, "allow", allow);
 	json_object_set_new(o, "allow_mode", json_string(k->allow_report ? "report" : "enforce"));
 	json_object_set_new(o, "note", json_string(k->note ? k->note : ""));
@@ -481,21 +487,35 @@ int store_tx_begin(struct store *st)
 	return tx_begin(st);
 }
 
+void store_rollback_keep(struct store *st, void (*rollback)(struct store *st))
+{
+	char keep[sizeof(st->err)];
+
+	memcpy(keep, st->err, sizeof(keep));
+	rollback(st);
+	memcpy(st->err, keep, sizeof(keep));
+}
+
+int store_migrate_steps(struct store *st, int version, const char *const *steps,
+			int (*run)(struct store *st, const char *sql),
+			int (*set_version)(struct store *st, int version))
+{
+	int rc;
+
+	if (version > STORE_SCHEMA_VERSION)
+		return fail(st, -EPROTO, "database schema version %d is newer than this iplock "
+			    "(%d)", version, STORE_SCHEMA_VERSION);
+	for (; version < STORE_SCHEMA_VERSION; version++)
+		if ((rc = run(st, steps[version])) || (rc = set_version(st, version + 1)))
+			return rc;
+	return 0;
+}
+
 static int tx_end(struct store *st, int rc)
 {
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		st->ops->rollback(st);
-		memcpy(st->err, keep, sizeof(keep));
-		return rc;
-	}
-	if ((rc = st->ops->commit(st))) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		st->ops->rollback(st);
-		memcpy(st->err, keep, sizeof(keep));
-	}
+	if (!rc && !(rc = st->ops->commit(st)))
+		return 0;
+	store_rollback_keep(st, st->ops->rollback);
 	return rc;
 }
 
@@ -553,13 +573,6 @@ static int finish_change(struct store *st, const char *id, const char *action,
 	else
 		store_key_clear(&after);
 	return rc;
-}
-
-int store_finish_change(struct store *st, const char *id, const char *action,
-			const struct key_info *before, const char *actor, const char *reason,
-			struct key_info *after_out)
-{
-	return finish_change(st, id, action, before, actor, reason, after_out);
 }
 
 static int add_entries(struct store *st, const char *id, const char *const *e, size_t n)
@@ -711,80 +724,95 @@ static int load_live(struct store *st, const char *id, struct key_info *k)
 	return 0;
 }
 
-int store_load_live(struct store *st, const char *id, struct key_info *k)
+int store_key_change(struct store *st, const char *id, const char *action, const char *actor,
+		     const char *reason, store_key_apply_fn apply, const void *arg)
 {
-	return load_live(st, id, k);
+	struct key_info before = { 0 };
+	int rc;
+
+	if ((rc = tx_begin(st)))
+		return rc;
+	if (!(rc = load_live(st, id, &before)) && !(rc = apply(st, &before, arg)))
+		rc = finish_change(st, id, action, &before, actor, reason, NULL);
+	store_key_clear(&before);
+	return tx_end(st, rc);
+}
+
+int store_allow_permitted(struct store *st, const struct key_info *k, bool adds)
+{
+	if (k->type == KEY_PUBLISHABLE && adds)
+		return fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
+			    "(they are made to be public)");
+	return 0;
+}
+
+struct restrict_arg {
+	bool clear;
+	const char *const *add, *const *remove;
+	size_t n_add, n_remove;
+};
+
+static int do_restrict(struct store *st, const struct key_info *before, const void *arg)
+{
+	const struct restrict_arg *a = arg;
+	const char *id = before->id;
+	int rc;
+
+	if ((rc = store_allow_permitted(st, before, a->n_add)))
+		return rc;
+	if (a->clear && (rc = st->ops->allow_clear(st, id)))
+		return rc;
+	for (size_t i = 0; i < a->n_remove; i++) {
+		char canon[STORE_ENTRY_MAX + 1];
+		const char *why = store_entry_canon(a->remove[i], canon, sizeof(canon));
+		if (why)
+			return fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", a->remove[i], why);
+		bool removed = false;
+		if ((rc = st->ops->allow_del(st, id, canon, &removed)))
+			return rc;
+		if (!removed && !a->clear)
+			return fail(st, -EINVAL, "'%.64s' is not in the allowlist of %s", a->remove[i],
+				    id);
+	}
+	return add_entries(st, id, a->add, a->n_add);
 }
 
 int store_key_restrict(struct store *st, const char *id, bool clear,
 		       const char *const *add, size_t n_add,
 		       const char *const *remove, size_t n_remove, const char *actor)
 {
-	struct key_info before = { 0 };
-	int rc;
+	const struct restrict_arg a = { clear, add, remove, n_add, n_remove };
 
-	if ((rc = tx_begin(st)))
-		return rc;
-	if ((rc = load_live(st, id, &before)))
-		goto out;
-	if (before.type == KEY_PUBLISHABLE && n_add) {
-		rc = fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
-			  "(they are made to be public)");
-		goto out;
-	}
-	if (clear) {
-		if ((rc = st->ops->allow_clear(st, id)))
-			goto out;
-	}
-	for (size_t i = 0; i < n_remove; i++) {
-		char canon[STORE_ENTRY_MAX + 1];
-		const char *why = store_entry_canon(remove[i], canon, sizeof(canon));
-		if (why) {
-			rc = fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", remove[i], why);
-			goto out;
-		}
-		bool removed = false;
-		if ((rc = st->ops->allow_del(st, id, canon, &removed)))
-			goto out;
-		if (!removed && !clear) {
-			rc = fail(st, -EINVAL, "'%.64s' is not in the allowlist of %s", remove[i], id);
-			goto out;
-		}
-	}
-	if ((rc = add_entries(st, id, add, n_add)))
-		goto out;
-	rc = finish_change(st, id, "restrict", &before, actor, NULL, NULL);
-out:
-	store_key_clear(&before);
-	return tx_end(st, rc);
+	return store_key_change(st, id, "restrict", actor, NULL, do_restrict, &a);
+}
+
+struct perms_arg {
+	const struct key_perm *perms;
+	size_t n;
+};
+
+static int do_perms(struct store *st, const struct key_info *before, const void *arg)
+{
+	const struct perms_arg *a = arg;
+	int rc = 0;
+
+	if (before->type != KEY_RESTRICTED)
+		return fail(st, -EINVAL, "permissions apply to restricted keys only (%s is %s)",
+			    before->id, key_type_name(before->type));
+	for (size_t i = 0; i < a->n && !rc; i++)
+		rc = set_perm(st, before->id, a->perms[i].resource, a->perms[i].level);
+	return rc;
 }
 
 int store_key_perms(struct store *st, const char *id, const struct key_perm *perms, size_t n,
 		    const char *actor)
 {
-	struct key_info before = { 0 };
-	int rc;
+	const struct perms_arg a = { perms, n };
 
 	if (!n)
 		return fail(st, -EINVAL, "no permission to change");
-	if ((rc = tx_begin(st)))
-		return rc;
-	if ((rc = load_live(st, id, &before)))
-		goto out;
-	if (before.type != KEY_RESTRICTED) {
-		rc = fail(st, -EINVAL, "permissions apply to restricted keys only (%s is %s)", id,
-			  key_type_name(before.type));
-		goto out;
-	}
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = set_perm(st, id, perms[i].resource, perms[i].level);
-	if (rc)
-		goto out;
 	/* one command, one change: a single audit record holds every permission it set */
-	rc = finish_change(st, id, "perm", &before, actor, NULL, NULL);
-out:
-	store_key_clear(&before);
-	return tx_end(st, rc);
+	return store_key_change(st, id, "perm", actor, NULL, do_perms, &a);
 }
 
 int store_key_perm(struct store *st, const char *id, const char *resource,
@@ -845,25 +873,17 @@ out:
 	return rc;
 }
 
+static int do_expire(struct store *st, const struct key_info *before, const void *arg)
+{
+	(void)arg;
+	if (before->type == KEY_PUBLISHABLE)
+		return fail(st, -EPERM, "publishable keys cannot be expired");
+	return set_time(st, STORE_COL_EXPIRES, before->id, (int64_t)time(NULL));
+}
+
 int store_key_expire(struct store *st, const char *id, const char *actor)
 {
-	struct key_info before = { 0 };
-	int rc;
-
-	if ((rc = tx_begin(st)))
-		return rc;
-	if ((rc = load_live(st, id, &before)))
-		goto out;
-	if (before.type == KEY_PUBLISHABLE) {
-		rc = fail(st, -EPERM, "publishable keys cannot be expired");
-		goto out;
-	}
-	if ((rc = set_time(st, STORE_COL_EXPIRES, id, (int64_t)time(NULL))))
-		goto out;
-	rc = finish_change(st, id, "expire", &before, actor, NULL, NULL);
-out:
-	store_key_clear(&before);
-	return tx_end(st, rc);
+	return store_key_change(st, id, "expire", actor, NULL, do_expire, NULL);
 }
 
 static int revoke_loaded(struct store *st, struct key_info *k, const char *actor,

@@ -209,6 +209,9 @@ json_t *store_key_json(const struct key_info *k);
  * NULL when out of memory (nothing to free then). */
 json_t *store_key_json_start(const struct key_info *k, bool skip_none, json_t **allow,
 			     json_t **perms);
+/* Sets a key's lifetime fields on o: created, expires_at, revoked_at, rotated_from (null
+ * when unset), the same in every JSON form of a key. */
+void store_key_json_times(json_t *o, const struct key_info *k);
 
 /* ---- console (store_console.c): users, API tokens, key pages, audit queries ---- */
 

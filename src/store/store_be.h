@@ -6,6 +6,8 @@
 #ifndef IPLOCK_STORE_BE_H
 #define IPLOCK_STORE_BE_H
 
+#include <stdio.h>
+
 #include "store/store.h"
 
 /* Both backends write this schema version (their migration lists have this many entries). */
@@ -25,6 +27,12 @@ void store_rows_free(struct store_rows *r);
 static inline const char *store_cell(const struct store_rows *r, size_t i, size_t j)
 {
 	return r->v[i * r->ncol + j];
+}
+
+/* A text cell (NULL = SQL NULL, copied as "") into a capped buffer. */
+static inline void store_text_copy(char *dst, size_t cap, const char *v)
+{
+	snprintf(dst, cap, "%s", v ? v : "");
 }
 
 struct store_ops {
@@ -97,16 +105,28 @@ extern const struct store_ops store_pg_ops;
 int store_fail(struct store *st, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* store.c's transaction and change helpers, for store_console.c: tx_end rolls back when rc
+/* Runs rollback (the backend's own or ops->rollback) keeping the error that caused it. */
+void store_rollback_keep(struct store *st, void (*rollback)(struct store *st));
+/* The migration loop of both backends, inside the caller's transaction: from version, each
+ * step of steps then set_version(version + 1), up to STORE_SCHEMA_VERSION; a newer database
+ * is refused. */
+int store_migrate_steps(struct store *st, int version, const char *const *steps,
+			int (*run)(struct store *st, const char *sql),
+			int (*set_version)(struct store *st, int version));
+
+/* store.c's transaction and change helpers, for store_console.c and users.c: tx_end rolls back when rc
  * is non-zero (keeping the error) and returns rc or the commit's error. */
 int store_tx_begin(struct store *st);
 int store_tx_end(struct store *st, int rc);
-/* A key change: loads a live (not revoked) key inside the transaction ... */
-int store_load_live(struct store *st, const char *id, struct key_info *k);
-/* ... then, after the writes, bumps its version, reloads it and writes the audit record. */
-int store_finish_change(struct store *st, const char *id, const char *action,
-			const struct key_info *before, const char *actor, const char *reason,
-			struct key_info *after_out);
+/* One change of a live (not revoked) key: inside one transaction loads it, runs apply() on
+ * it, then bumps its version and writes the audit record (action, reason); any error rolls
+ * everything back. */
+typedef int (*store_key_apply_fn)(struct store *st, const struct key_info *before,
+				  const void *arg);
+int store_key_change(struct store *st, const char *id, const char *action, const char *actor,
+		     const char *reason, store_key_apply_fn apply, const void *arg);
+/* Publishable keys are made to be public: adding an allowlist to one is refused. */
+int store_allow_permitted(struct store *st, const struct key_info *k, bool adds);
 /* An audit record with JSON texts given as they are (users, tokens). */
 int store_audit_text(struct store *st, const char *actor, const char *key_id, const char *action,
 		     const char *before, const char *after, const char *reason);

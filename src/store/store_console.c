@@ -22,24 +22,12 @@ static int64_t cell_i64(const struct store_rows *r, size_t i, size_t j)
 
 static void cell_copy(char *dst, size_t cap, const struct store_rows *r, size_t i, size_t j)
 {
-	const char *c = store_cell(r, i, j);
-
-	snprintf(dst, cap, "%s", c ? c : "");
+	store_text_copy(dst, cap, store_cell(r, i, j));
 }
 
 bool store_console_user_name_valid(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > STORE_USER_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '@' || c == '-'))
-			return false;
-	}
-	return true;
+	return store_name_chars_valid(s, STORE_USER_MAX, true, "_.@-");
 }
 
 static bool role_valid(const char *r)
@@ -56,13 +44,80 @@ static char *user_json(const char *name, const char *role)
 	return t;
 }
 
+/* Writes the audit record of a user or token change with json (owned, freed here) as its
+ * before text or, with is_after, its after text; NULL json is a failed allocation. */
+static int audit_json(struct store *st, const char *actor, const char *action, bool is_after,
+		      char *json)
+{
+	int rc;
+
+	if (!json)
+		return -ENOMEM;
+	rc = store_audit_text(st, actor, NULL, action, is_after ? NULL : json,
+			      is_after ? json : NULL, NULL);
+	free(json);
+	return rc;
+}
+
+/* A statement that must answer a row: -ENOENT with the reason missing when it has none. */
+static int sql_row(struct store *st, const char *sql, const char *const *p, size_t np,
+		   struct store_rows *r, const char *missing)
+{
+	int rc = st->ops->sql(st, sql, p, np, r);
+
+	if (!rc && !r->n)
+		return fail(st, -ENOENT, "%s", missing);
+	return rc;
+}
+
+/* A statement whose rows become a zeroed array of size-byte elements, one a row (*out NULL
+ * when there is none); the caller fills it from *r and frees *r. */
+static int sql_list(struct store *st, const char *sql, struct store_rows *r, size_t size,
+		    void **out)
+{
+	int rc = st->ops->sql(st, sql, NULL, 0, r);
+
+	*out = NULL;
+	if (rc || !r->n)
+		return rc;
+	if (!(*out = calloc(r->n, size))) {
+		store_rows_free(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Deletes the row named key with sql (RETURNING into *r) inside the caller's transaction;
+ * -ENOENT "no such <what>: <key>" when there is none. */
+static int sql_remove(struct store *st, const char *sql, const char *what, const char *key,
+		      struct store_rows *r)
+{
+	const char *p[1] = { key };
+	char missing[96];
+
+	snprintf(missing, sizeof(missing), "no such %s: %.64s", what, key);
+	return sql_row(st, sql, p, 1, r, missing);
+}
+
+/* -EEXIST with the reason what (naming name) when the statement answers a row. */
+static int sql_none(struct store *st, const char *sql, const char *const *p, const char *what,
+		    const char *name)
+{
+	struct store_rows r = { 0 };
+	int rc = st->ops->sql(st, sql, p, 1, &r);
+
+	if (!rc && r.n)
+		rc = fail(st, -EEXIST, what, name);
+	store_rows_free(&r);
+	return rc;
+}
+
 /* ---- users ---- */
 
 int store_console_user_add(struct store *st, const char *name, const char *hash, const char *role,
 		   const char *actor)
 {
-	struct store_rows r = { 0 };
-	char created[24], *after = NULL;
+	char created[24];
 	int rc;
 
 	if (!store_console_user_name_valid(name))
@@ -75,23 +130,11 @@ int store_console_user_add(struct store *st, const char *name, const char *hash,
 	if ((rc = store_tx_begin(st)))
 		return rc;
 	const char *p[4] = { name, hash, role, created };
-	if ((rc = st->ops->sql(st, "SELECT name FROM console_users WHERE name = $1", p, 1, &r)))
-		goto out;
-	if (r.n) {
-		rc = fail(st, -EEXIST, "user %s already exists", name);
-		goto out;
-	}
-	if ((rc = st->ops->sql(st, "INSERT INTO console_users (name, hash, role, created) VALUES "
-			       "($1, $2, $3, CAST($4 AS BIGINT))", p, 4, NULL)))
-		goto out;
-	if (!(after = user_json(name, role))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "user.add", NULL, after, NULL);
-out:
-	free(after);
-	store_rows_free(&r);
+	if (!(rc = sql_none(st, "SELECT name FROM console_users WHERE name = $1", p,
+			    "user %s already exists", name)) &&
+	    !(rc = st->ops->sql(st, "INSERT INTO console_users (name, hash, role, created) VALUES "
+				"($1, $2, $3, CAST($4 AS BIGINT))", p, 4, NULL)))
+		rc = audit_json(st, actor, "user.add", true, user_json(name, role));
 	return store_tx_end(st, rc);
 }
 
@@ -102,12 +145,10 @@ int store_console_user_get(struct store *st, const char *name, struct console_us
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = st->ops->sql(st, "SELECT name, hash, role, created FROM console_users "
-			       "WHERE name = $1", p, 1, &r)))
-		return rc;
-	if (!r.n) {
+	if ((rc = sql_row(st, "SELECT name, hash, role, created FROM console_users WHERE name = $1",
+			  p, 1, &r, "no such user"))) {
 		store_rows_free(&r);
-		return fail(st, -ENOENT, "no such user");
+		return rc;
 	}
 	cell_copy(out->name, sizeof(out->name), &r, 0, 0);
 	cell_copy(out->hash, sizeof(out->hash), &r, 0, 1);
@@ -122,15 +163,10 @@ int store_console_user_list(struct store *st, struct console_user **out, size_t 
 	struct store_rows r = { 0 };
 	int rc;
 
-	*out = NULL;
 	*n = 0;
-	if ((rc = st->ops->sql(st, "SELECT name, role, created FROM console_users ORDER BY name",
-			       NULL, 0, &r)))
+	if ((rc = sql_list(st, "SELECT name, role, created FROM console_users ORDER BY name", &r,
+			   sizeof(**out), (void **)out)))
 		return rc;
-	if (r.n && !(*out = calloc(r.n, sizeof(**out)))) {
-		store_rows_free(&r);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < r.n; i++) {
 		cell_copy((*out)[i].name, sizeof((*out)[i].name), &r, i, 0);
 		cell_copy((*out)[i].role, sizeof((*out)[i].role), &r, i, 1);
@@ -144,26 +180,14 @@ int store_console_user_list(struct store *st, struct console_user **out, size_t 
 int store_console_user_remove(struct store *st, const char *name, const char *actor)
 {
 	struct store_rows r = { 0 };
-	const char *p[1] = { name };
-	char *before = NULL;
 	int rc;
 
 	if ((rc = store_tx_begin(st)))
 		return rc;
-	if ((rc = st->ops->sql(st, "DELETE FROM console_users WHERE name = $1 RETURNING role", p,
-			       1, &r)))
-		goto out;
-	if (!r.n) {
-		rc = fail(st, -ENOENT, "no such user: %.64s", name);
-		goto out;
-	}
-	if (!(before = user_json(name, store_cell(&r, 0, 0) ? store_cell(&r, 0, 0) : ""))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "user.remove", before, NULL, NULL);
-out:
-	free(before);
+	if (!(rc = sql_remove(st, "DELETE FROM console_users WHERE name = $1 RETURNING role", "user",
+			      name, &r)))
+		rc = audit_json(st, actor, "user.remove", false,
+				user_json(name, store_cell(&r, 0, 0) ? store_cell(&r, 0, 0) : ""));
 	store_rows_free(&r);
 	return store_tx_end(st, rc);
 }
@@ -184,8 +208,7 @@ int store_token_create(struct store *st, const char *name, const char *scope, co
 		       char *secret_out, size_t cap, struct console_token *out)
 {
 	struct console_token t = { 0 };
-	struct store_rows r = { 0 };
-	char created[24], *after = NULL;
+	char created[24];
 	int rc;
 
 	if (!store_console_user_name_valid(name))
@@ -210,24 +233,12 @@ int store_token_create(struct store *st, const char *name, const char *scope, co
 	if ((rc = store_tx_begin(st)))
 		goto wipe;
 	const char *p[7] = { t.id, t.name, t.hash, t.masked, t.scope, created, t.created_by };
-	if ((rc = st->ops->sql(st, "SELECT id FROM console_tokens WHERE name = $1", p + 1, 1, &r)))
-		goto out;
-	if (r.n) {
-		rc = fail(st, -EEXIST, "a token named %s already exists", name);
-		goto out;
-	}
-	if ((rc = st->ops->sql(st, "INSERT INTO console_tokens (id, name, hash, masked, scope, "
-			       "created, created_by) VALUES ($1, $2, $3, $4, $5, "
-			       "CAST($6 AS BIGINT), $7)", p, 7, NULL)))
-		goto out;
-	if (!(after = token_json(&t))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "token.create", NULL, after, NULL);
-out:
-	free(after);
-	store_rows_free(&r);
+	if (!(rc = sql_none(st, "SELECT id FROM console_tokens WHERE name = $1", p + 1,
+			    "a token named %s already exists", name)) &&
+	    !(rc = st->ops->sql(st, "INSERT INTO console_tokens (id, name, hash, masked, scope, "
+				"created, created_by) VALUES ($1, $2, $3, $4, $5, "
+				"CAST($6 AS BIGINT), $7)", p, 7, NULL)))
+		rc = audit_json(st, actor, "token.create", true, token_json(&t));
 	rc = store_tx_end(st, rc);
 wipe:
 	if (rc)
@@ -257,12 +268,10 @@ int store_token_get_by_hash(struct store *st, const char *sha256_hex, struct con
 	const char *p[1] = { sha256_hex };
 	int rc;
 
-	if ((rc = st->ops->sql(st, "SELECT " TOKEN_COLS " FROM console_tokens WHERE hash = $1", p,
-			       1, &r)))
-		return rc;
-	if (!r.n) {
+	if ((rc = sql_row(st, "SELECT " TOKEN_COLS " FROM console_tokens WHERE hash = $1", p, 1, &r,
+			  "no such token"))) {
 		store_rows_free(&r);
-		return fail(st, -ENOENT, "no such token");
+		return rc;
 	}
 	row_to_token(&r, 0, out);
 	store_rows_free(&r);
@@ -274,15 +283,10 @@ int store_token_list(struct store *st, struct console_token **out, size_t *n)
 	struct store_rows r = { 0 };
 	int rc;
 
-	*out = NULL;
 	*n = 0;
-	if ((rc = st->ops->sql(st, "SELECT " TOKEN_COLS " FROM console_tokens ORDER BY created, id",
-			       NULL, 0, &r)))
+	if ((rc = sql_list(st, "SELECT " TOKEN_COLS " FROM console_tokens ORDER BY created, id", &r,
+			   sizeof(**out), (void **)out)))
 		return rc;
-	if (r.n && !(*out = calloc(r.n, sizeof(**out)))) {
-		store_rows_free(&r);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < r.n; i++)
 		row_to_token(&r, i, &(*out)[i]);
 	*n = r.n;
@@ -294,39 +298,47 @@ int store_token_revoke(struct store *st, const char *id, const char *actor)
 {
 	struct store_rows r = { 0 };
 	struct console_token t;
-	const char *p[1] = { id };
-	char *before = NULL;
 	int rc;
 
 	if ((rc = store_tx_begin(st)))
 		return rc;
-	if ((rc = st->ops->sql(st, "DELETE FROM console_tokens WHERE id = $1 RETURNING " TOKEN_COLS,
-			       p, 1, &r)))
-		goto out;
-	if (!r.n) {
-		rc = fail(st, -ENOENT, "no such token: %.64s", id);
-		goto out;
+	if (!(rc = sql_remove(st, "DELETE FROM console_tokens WHERE id = $1 RETURNING " TOKEN_COLS,
+			      "token", id, &r))) {
+		row_to_token(&r, 0, &t);
+		rc = audit_json(st, actor, "token.revoke", false, token_json(&t));
 	}
-	row_to_token(&r, 0, &t);
-	if (!(before = token_json(&t))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = store_audit_text(st, actor, NULL, "token.revoke", before, NULL, NULL);
-out:
-	free(before);
 	store_rows_free(&r);
 	return store_tx_end(st, rc);
 }
 
 /* ---- key changes ---- */
 
+struct note_arg {
+	const char *name, *note;
+};
+
+static int do_note(struct store *st, const struct key_info *before, const void *arg)
+{
+	const struct note_arg *a = arg;
+	char nbuf[STORE_NAME_MAX + 1], *nt;
+	int rc;
+
+	/* names and notes are listed everywhere: a key pasted into them is stored masked */
+	snprintf(nbuf, sizeof(nbuf), "%s", a->name ? a->name : before->name);
+	secret_redact(nbuf, strlen(nbuf));
+	if (!(nt = strdup(a->note ? a->note : (before->note ? before->note : ""))))
+		return -ENOMEM;
+	secret_redact(nt, strlen(nt));
+	const char *p[3] = { before->id, nbuf, nt[0] ? nt : NULL };
+	rc = st->ops->sql(st, "UPDATE keys SET name = $2, note = $3 WHERE id = $1", p, 3, NULL);
+	free(nt);
+	return rc;
+}
+
 int store_key_set_note(struct store *st, const char *id, const char *name, const char *note,
 		       const char *actor)
 {
-	struct key_info before = { 0 };
-	char nbuf[STORE_NAME_MAX + 1], *nt = NULL;
-	int rc;
+	const struct note_arg a = { name, note };
 
 	if (name && strlen(name) > STORE_NAME_MAX)
 		return fail(st, -EINVAL, "name longer than %d bytes", STORE_NAME_MAX);
@@ -334,58 +346,52 @@ int store_key_set_note(struct store *st, const char *id, const char *name, const
 		return fail(st, -EINVAL, "note longer than %d bytes", STORE_NOTE_MAX);
 	if (!name && !note)
 		return fail(st, -EINVAL, "nothing to change (name, note)");
-	if ((rc = store_tx_begin(st)))
+	return store_key_change(st, id, "edit", actor, NULL, do_note, &a);
+}
+
+static int do_report(struct store *st, const struct key_info *before, const void *arg)
+{
+	const char *p[2] = { before->id, *(const bool *)arg ? "1" : "0" };
+	int rc;
+
+	if ((rc = store_allow_permitted(st, before, true)))
 		return rc;
-	if ((rc = store_load_live(st, id, &before)))
-		goto out;
-	/* names and notes are listed everywhere: a key pasted into them is stored masked */
-	snprintf(nbuf, sizeof(nbuf), "%s", name ? name : before.name);
-	secret_redact(nbuf, strlen(nbuf));
-	if (!(nt = strdup(note ? note : (before.note ? before.note : "")))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	secret_redact(nt, strlen(nt));
-	const char *p[3] = { id, nbuf, nt[0] ? nt : NULL };
-	if ((rc = st->ops->sql(st, "UPDATE keys SET name = $2, note = $3 WHERE id = $1", p, 3, NULL)))
-		goto out;
-	rc = store_finish_change(st, id, "edit", &before, actor, NULL, NULL);
-out:
-	free(nt);
-	store_key_clear(&before);
-	return store_tx_end(st, rc);
+	return st->ops->sql(st, "UPDATE keys SET allow_report = CAST($2 AS INTEGER) WHERE id = $1",
+			    p, 2, NULL);
 }
 
 int store_key_set_report(struct store *st, const char *id, bool report, const char *actor)
 {
-	struct key_info before = { 0 };
+	return store_key_change(st, id, report ? "report" : "enforce", actor, NULL, do_report,
+				&report);
+}
+
+struct replace_arg {
+	const char *const *entries;
+	size_t n;
+};
+
+static int do_allow_replace(struct store *st, const struct key_info *before, const void *arg)
+{
+	const struct replace_arg *a = arg;
+	char canon[STORE_ENTRY_MAX + 1];
 	int rc;
 
-	if ((rc = store_tx_begin(st)))
+	if ((rc = store_allow_permitted(st, before, a->n)) ||
+	    (rc = st->ops->allow_clear(st, before->id)))
 		return rc;
-	if ((rc = store_load_live(st, id, &before)))
-		goto out;
-	if (before.type == KEY_PUBLISHABLE) {
-		rc = fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
-			  "(they are made to be public)");
-		goto out;
+	for (size_t i = 0; i < a->n && !rc; i++) {
+		store_entry_canon(a->entries[i], canon, sizeof(canon));
+		rc = st->ops->allow_add(st, before->id, canon);
 	}
-	const char *p[2] = { id, report ? "1" : "0" };
-	if ((rc = st->ops->sql(st, "UPDATE keys SET allow_report = CAST($2 AS INTEGER) WHERE id = $1",
-			       p, 2, NULL)))
-		goto out;
-	rc = store_finish_change(st, id, report ? "report" : "enforce", &before, actor, NULL, NULL);
-out:
-	store_key_clear(&before);
-	return store_tx_end(st, rc);
+	return rc;
 }
 
 int store_key_allow_replace(struct store *st, const char *id, const char *const *entries,
 			    size_t n, const char *actor, const char *reason)
 {
-	struct key_info before = { 0 };
+	const struct replace_arg a = { entries, n };
 	char canon[STORE_ENTRY_MAX + 1];
-	int rc;
 
 	/* every entry is checked before anything is written: a bad one changes nothing */
 	for (size_t i = 0; i < n; i++) {
@@ -393,27 +399,7 @@ int store_key_allow_replace(struct store *st, const char *id, const char *const 
 		if (why)
 			return fail(st, -EINVAL, "bad allowlist entry '%.64s': %s", entries[i], why);
 	}
-	if ((rc = store_tx_begin(st)))
-		return rc;
-	if ((rc = store_load_live(st, id, &before)))
-		goto out;
-	if (before.type == KEY_PUBLISHABLE && n) {
-		rc = fail(st, -EINVAL, "publishable keys cannot have an IP allowlist "
-			  "(they are made to be public)");
-		goto out;
-	}
-	if ((rc = st->ops->allow_clear(st, id)))
-		goto out;
-	for (size_t i = 0; i < n && !rc; i++) {
-		store_entry_canon(entries[i], canon, sizeof(canon));
-		rc = st->ops->allow_add(st, id, canon);
-	}
-	if (rc)
-		goto out;
-	rc = store_finish_change(st, id, "restrict", &before, actor, reason, NULL);
-out:
-	store_key_clear(&before);
-	return store_tx_end(st, rc);
+	return store_key_change(st, id, "restrict", actor, reason, do_allow_replace, &a);
 }
 
 /* ---- key pages ---- */

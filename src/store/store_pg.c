@@ -1,4 +1,4 @@
-/* store_pg.c (~800 lines: one backend, each primitive of store_be.h beside its SQL, as in
+/* store_pg.c (~750 lines: one backend, each primitive of store_be.h beside its SQL, as in
  * store_sqlite.c, so the two read side by side): the key store's PostgreSQL backend (libpq).
  *
  * Every write transaction first locks the one row of iplock_version, so writers are serialised
@@ -6,6 +6,7 @@
  * taken: a reader that sees version v has seen every version below it. Each change moves its
  * key to version + 1 (keys.gen); the commit sends NOTIFY iplock_keys with only that number. */
 #include "store/store_be.h"
+#include "store/store_schema.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,118 +19,10 @@
 
 #define CHANNEL "iplock_keys"
 
-/* Migrations: entry i brings the schema from version i to i + 1 (as in store_sqlite.c). */
-static const char *const migrations[] = {
-	/* 0 -> 1 */
-	"CREATE TABLE iplock_version ("
-	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
-	"  v BIGINT NOT NULL);"
-	"INSERT INTO iplock_version (id, v) VALUES (1, 0);"
-	"CREATE TABLE keys ("
-	"  id TEXT PRIMARY KEY,"
-	"  hash TEXT NOT NULL UNIQUE,"
-	"  masked TEXT NOT NULL,"
-	"  type TEXT NOT NULL CHECK (type IN ('secret','restricted','publishable','org')),"
-	"  mode TEXT NOT NULL CHECK (mode IN ('live','test')),"
-	"  name TEXT NOT NULL DEFAULT '',"
-	"  created BIGINT NOT NULL,"
-	"  expires_at BIGINT,"
-	"  revoked_at BIGINT,"
-	"  rotated_from TEXT,"
-	"  gen BIGINT NOT NULL,"
-	"  seq BIGSERIAL NOT NULL);"
-	"CREATE INDEX keys_gen ON keys(gen);"
-	"CREATE TABLE allow ("
-	"  key_id TEXT NOT NULL REFERENCES keys(id),"
-	"  entry TEXT NOT NULL,"
-	"  PRIMARY KEY (key_id, entry));"
-	"CREATE TABLE perms ("
-	"  key_id TEXT NOT NULL REFERENCES keys(id),"
-	"  resource TEXT NOT NULL,"
-	"  level TEXT NOT NULL CHECK (level IN ('read','write')),"
-	"  PRIMARY KEY (key_id, resource));"
-	"CREATE TABLE audit ("
-	"  seq BIGSERIAL PRIMARY KEY,"
-	"  time BIGINT NOT NULL,"
-	"  actor TEXT NOT NULL,"
-	"  key_id TEXT,"
-	"  action TEXT NOT NULL,"
-	"  before TEXT,"
-	"  after TEXT,"
-	"  reason TEXT);",
-	/* 1 -> 2: key usage */
-	"CREATE TABLE key_usage ("
-	"  key_id TEXT PRIMARY KEY,"
-	"  last_used BIGINT NOT NULL,"
-	"  last_client TEXT NOT NULL);"
-	"CREATE TABLE key_usage_hourly ("
-	"  key_id TEXT NOT NULL,"
-	"  client TEXT NOT NULL,"
-	"  hour BIGINT NOT NULL,"
-	"  allowed BIGINT NOT NULL DEFAULT 0,"
-	"  denied BIGINT NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (key_id, client, hour));"
-	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
-	/* 2 -> 3: console (key note and report-only allowlists, console users and API tokens,
-	 * the key list's keyset index, audit by key and by actor) */
-	"ALTER TABLE keys ADD COLUMN note TEXT;"
-	"ALTER TABLE keys ADD COLUMN allow_report INTEGER NOT NULL DEFAULT 0;"
-	"CREATE INDEX keys_list ON keys(created, id);"
-	"ALTER TABLE key_usage_hourly ADD COLUMN reported BIGINT NOT NULL DEFAULT 0;"
-	"CREATE TABLE console_users ("
-	"  name TEXT PRIMARY KEY,"
-	"  hash TEXT NOT NULL,"
-	"  role TEXT NOT NULL CHECK (role IN ('admin','viewer')),"
-	"  created BIGINT NOT NULL);"
-	"CREATE TABLE console_tokens ("
-	"  id TEXT PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  hash TEXT NOT NULL UNIQUE,"
-	"  masked TEXT NOT NULL,"
-	"  scope TEXT NOT NULL CHECK (scope IN ('read','write')),"
-	"  created BIGINT NOT NULL,"
-	"  created_by TEXT NOT NULL);"
-	"CREATE INDEX audit_key ON audit(key_id, seq);"
-	"CREATE INDEX audit_actor ON audit(actor, seq);",
-	/* 3 -> 4: proxy fleet (users, usage per user and egress address, nodes) */
-	"CREATE TABLE proxy_users ("
-	"  name TEXT PRIMARY KEY,"
-	"  hash TEXT NOT NULL,"
-	"  old_hash TEXT,"
-	"  old_expires BIGINT NOT NULL DEFAULT 0,"
-	"  allow TEXT NOT NULL DEFAULT '',"
-	"  egress TEXT NOT NULL DEFAULT '',"
-	"  req_month BIGINT NOT NULL DEFAULT 0,"
-	"  bytes_month BIGINT NOT NULL DEFAULT 0,"
-	"  max_conns BIGINT NOT NULL DEFAULT 0,"
-	"  created BIGINT NOT NULL,"
-	"  removed_at BIGINT NOT NULL DEFAULT 0,"
-	"  gen BIGINT NOT NULL);"
-	"CREATE INDEX proxy_users_gen ON proxy_users(gen);"
-	"CREATE TABLE proxy_usage ("
-	"  user_name TEXT NOT NULL,"
-	"  egress TEXT NOT NULL,"
-	"  hour BIGINT NOT NULL,"
-	"  requests BIGINT NOT NULL DEFAULT 0,"
-	"  bytes_up BIGINT NOT NULL DEFAULT 0,"
-	"  bytes_down BIGINT NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (user_name, egress, hour));"
-	"CREATE INDEX proxy_usage_hour ON proxy_usage(hour);"
-	"CREATE TABLE proxy_nodes ("
-	"  name TEXT PRIMARY KEY,"
-	"  started BIGINT NOT NULL,"
-	"  heartbeat BIGINT NOT NULL);"
-	"CREATE TABLE proxy_node_egress ("
-	"  node TEXT NOT NULL,"
-	"  addr TEXT NOT NULL,"
-	"  healthy INTEGER NOT NULL,"
-	"  verdict TEXT NOT NULL,"
-	"  checked BIGINT NOT NULL,"
-	"  PRIMARY KEY (node, addr));",
-};
+/* Migrations: the shared schema steps in PostgreSQL's words (store_schema.h). */
+static const char *const migrations[] = STORE_MIGRATIONS_PG;
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
-#define SCHEMA_VERSION STORE_SCHEMA_VERSION
 /* pg_advisory_xact_lock key: two processes creating one fresh database take turns */
 #define MIGRATE_LOCK "7151020391"
 
@@ -180,6 +73,26 @@ static PGresult *q(struct store *st, const char *sql, int n, const char *const *
 	return NULL;
 }
 
+/* A query whose rows become a zeroed array of sz-byte elements, one a row (NULL when there
+ * is none): the caller fills it from *res (PQntuples() of them) and clears *res. */
+static int q_array(struct store *st, const char *sql, int n, const char *const *params,
+		   size_t sz, PGresult **res, void **out)
+{
+	PGresult *r = q(st, sql, n, params, PGRES_TUPLES_OK);
+	int rows;
+
+	*out = NULL;
+	if (!r)
+		return -EIO;
+	rows = PQntuples(r);
+	if (rows && !(*out = calloc((size_t)rows, sz))) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	*res = r;
+	return 0;
+}
+
 static int cmd(struct store *st, const char *sql, int n, const char *const *params)
 {
 	PGresult *r = q(st, sql, n, params, PGRES_COMMAND_OK);
@@ -188,69 +101,66 @@ static int cmd(struct store *st, const char *sql, int n, const char *const *para
 	return r ? 0 : -EIO;
 }
 
+/* A one-value query: the first row's first column as a number, dflt when there is no row. */
+static int q_num(struct store *st, const char *sql, int64_t dflt, int64_t *out)
+{
+	PGresult *r = q(st, sql, 0, NULL, PGRES_TUPLES_OK);
+
+	if (!r)
+		return -EIO;
+	*out = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : dflt;
+	PQclear(r);
+	return 0;
+}
+
+static int run_step(struct store *st, const char *sql)
+{
+	return cmd(st, sql, 0, NULL);
+}
+
+static int set_schema_version(struct store *st, int version)
+{
+	char v[16];
+	const char *p[1] = { v };
+
+	snprintf(v, sizeof(v), "%d", version);
+	return cmd(st, "UPDATE iplock_schema SET version = $1::integer", 1, p);
+}
+
+static void pg_rollback(struct store *st);
+
 static int migrate(struct store *st)
 {
-	PGresult *r;
-	int version = 0, rc;
+	int64_t have, version;
+	int rc;
 
 	/* an up-to-date database is only read, so a read-only role (the gate's) can open it */
-	if (!(r = q(st, "SELECT to_regclass('iplock_schema') IS NOT NULL", 0, NULL,
-		    PGRES_TUPLES_OK)))
-		return -EIO;
-	bool have = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
-	PQclear(r);
+	if ((rc = q_num(st, "SELECT (to_regclass('iplock_schema') IS NOT NULL)::integer", 0, &have)))
+		return rc;
 	if (have) {
-		if (!(r = q(st, "SELECT version FROM iplock_schema", 0, NULL, PGRES_TUPLES_OK)))
-			return -EIO;
-		version = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : 0;
-		PQclear(r);
-		if (version == SCHEMA_VERSION)
+		if ((rc = q_num(st, "SELECT version FROM iplock_schema", 0, &version)))
+			return rc;
+		if (version == STORE_SCHEMA_VERSION)
 			return 0;
 	}
 	if ((rc = cmd(st, "BEGIN", 0, NULL)))
 		return rc;
-	if (!(r = q(st, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", 0, NULL,
-		    PGRES_TUPLES_OK))) {
-		rc = -EIO;
+	if ((rc = q_num(st, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", 0, &version)) ||
+	    (rc = cmd(st, "CREATE TABLE IF NOT EXISTS iplock_schema (version INTEGER NOT NULL)",
+		      0, NULL)) ||
+	    (rc = q_num(st, "SELECT version FROM iplock_schema", -1, &version)))
 		goto out;
-	}
-	PQclear(r);
-	if ((rc = cmd(st, "CREATE TABLE IF NOT EXISTS iplock_schema (version INTEGER NOT NULL)",
-		      0, NULL)))
-		goto out;
-	if (!(r = q(st, "SELECT version FROM iplock_schema", 0, NULL, PGRES_TUPLES_OK))) {
-		rc = -EIO;
-		goto out;
-	}
-	version = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : -1;
-	PQclear(r);
 	if (version < 0) {
 		if ((rc = cmd(st, "INSERT INTO iplock_schema (version) VALUES (0)", 0, NULL)))
 			goto out;
 		version = 0;
 	}
-	if (version > SCHEMA_VERSION) {
-		rc = store_fail(st, -EPROTO, "database schema version %d is newer than this iplock "
-				"(%d)", version, SCHEMA_VERSION);
+	if ((rc = store_migrate_steps(st, (int)version, migrations, run_step, set_schema_version)))
 		goto out;
-	}
-	for (; version < SCHEMA_VERSION; version++) {
-		char v[16];
-		const char *p[1] = { v };
-		if ((rc = cmd(st, migrations[version], 0, NULL)))
-			goto out;
-		snprintf(v, sizeof(v), "%d", version + 1);
-		if ((rc = cmd(st, "UPDATE iplock_schema SET version = $1::integer", 1, p)))
-			goto out;
-	}
 	rc = cmd(st, "COMMIT", 0, NULL);
 out:
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		PQclear(PQexec(PG(st)->conn, "ROLLBACK"));
-		memcpy(st->err, keep, sizeof(keep));
-	}
+	if (rc)
+		store_rollback_keep(st, pg_rollback);
 	return rc;
 }
 
@@ -311,10 +221,7 @@ static int pg_begin(struct store *st)
 	PGresult *r = q(st, "SELECT v FROM iplock_version WHERE id = 1 FOR UPDATE", 0, NULL,
 			PGRES_TUPLES_OK);
 	if (!r) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		PQclear(PQexec(PG(st)->conn, "ROLLBACK"));
-		memcpy(st->err, keep, sizeof(keep));
+		store_rollback_keep(st, pg_rollback);
 		return -EIO;
 	}
 	PQclear(r);
@@ -358,6 +265,11 @@ static void copy_val(char *dst, size_t cap, const PGresult *r, int row, int col)
 	snprintf(dst, cap, "%s", PQgetvalue(r, row, col));
 }
 
+static const char *val_or_null(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
 static void row_to_key(const PGresult *r, int row, struct key_info *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -395,33 +307,6 @@ static int pg_key_row(struct store *st, bool by_hash, const char *arg, struct ke
 	return rc;
 }
 
-static int pg_key_rows(struct store *st, int64_t after, struct key_info **out, size_t *n)
-{
-	char a[24];
-	const char *p[1] = { a };
-	PGresult *r;
-
-	snprintf(a, sizeof(a), "%" PRId64, after);
-	r = after < 0 ? q(st, "SELECT " KEY_COLS " FROM keys ORDER BY created, seq", 0, NULL,
-			  PGRES_TUPLES_OK) :
-		q(st, "SELECT " KEY_COLS " FROM keys WHERE gen > $1::bigint ORDER BY gen", 1, p,
-		  PGRES_TUPLES_OK);
-	if (!r)
-		return -EIO;
-	int rows = PQntuples(r);
-	struct key_info *keys = rows ? calloc((size_t)rows, sizeof(*keys)) : NULL;
-	if (rows && !keys) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++)
-		row_to_key(r, i, &keys[i]);
-	PQclear(r);
-	*out = keys;
-	*n = (size_t)rows;
-	return 0;
-}
-
 /* Splits a '\n'-joined aggregate into the key's allowlist or permissions. */
 static int split_children(struct key_info *k, const char *allow, const char *perms)
 {
@@ -453,35 +338,39 @@ static int split_children(struct key_info *k, const char *allow, const char *per
 	return 0;
 }
 
-/* Rows and children in one statement: one snapshot, one round trip, whatever the count. */
-static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **out, size_t *n)
+/* A key's allowlist and permissions, each '\n'-joined (split_children() splits them);
+ * COLLATE "C": the same byte order as SQLite's, whatever the database's locale. */
+#define CHILDREN_OF(KEY) "(SELECT string_agg(entry, E'\\n' ORDER BY entry COLLATE \"C\") FROM " \
+	"allow WHERE key_id = " KEY "), (SELECT string_agg(resource || '=' || level, E'\\n' " \
+	"ORDER BY resource COLLATE \"C\") FROM perms WHERE key_id = " KEY ")"
+#define CHILDREN ", " CHILDREN_OF("k.id") " FROM keys k "
+
+/* Key rows (all when after < 0, else gen > after) and, with full, their children in the same
+ * statement: one snapshot, one round trip, whatever the count. */
+static int key_rows(struct store *st, int64_t after, bool full, struct key_info **out,
+		    size_t *n)
 {
 	char a[24];
 	const char *p[1] = { a };
+	const char *sql;
 	PGresult *r;
 	int rc = 0;
 
-#define CHILDREN ", (SELECT string_agg(entry, E'\\n' ORDER BY entry COLLATE \"C\") FROM allow " \
-	"WHERE key_id = k.id), (SELECT string_agg(resource || '=' || level, E'\\n' ORDER BY " \
-	"resource COLLATE \"C\") FROM perms WHERE key_id = k.id) FROM keys k "
 	snprintf(a, sizeof(a), "%" PRId64, after);
-	r = after < 0 ? q(st, "SELECT " KEY_COLS CHILDREN "ORDER BY created, seq", 0, NULL,
-			  PGRES_TUPLES_OK) :
-		q(st, "SELECT " KEY_COLS CHILDREN "WHERE gen > $1::bigint ORDER BY gen", 1, p,
-		  PGRES_TUPLES_OK);
-#undef CHILDREN
-	if (!r)
-		return -EIO;
+	if (after < 0)
+		sql = full ? "SELECT " KEY_COLS CHILDREN "ORDER BY created, seq" :
+		      "SELECT " KEY_COLS " FROM keys ORDER BY created, seq";
+	else
+		sql = full ? "SELECT " KEY_COLS CHILDREN "WHERE gen > $1::bigint ORDER BY gen" :
+		      "SELECT " KEY_COLS " FROM keys WHERE gen > $1::bigint ORDER BY gen";
+	struct key_info *keys;
+	if ((rc = q_array(st, sql, after < 0 ? 0 : 1, p, sizeof(*keys), &r, (void **)&keys)))
+		return rc;
 	int rows = PQntuples(r);
-	struct key_info *keys = rows ? calloc((size_t)rows, sizeof(*keys)) : NULL;
-	if (rows && !keys) {
-		PQclear(r);
-		return -ENOMEM;
-	}
 	for (int i = 0; i < rows && !rc; i++) {
 		row_to_key(r, i, &keys[i]);
-		rc = split_children(&keys[i], PQgetisnull(r, i, 13) ? NULL : PQgetvalue(r, i, 13),
-				    PQgetisnull(r, i, 14) ? NULL : PQgetvalue(r, i, 14));
+		if (full)
+			rc = split_children(&keys[i], val_or_null(r, i, 13), val_or_null(r, i, 14));
 	}
 	PQclear(r);
 	if (rc) {
@@ -492,48 +381,29 @@ static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **o
 	*n = (size_t)rows;
 	return 0;
 }
+#undef CHILDREN
+
+static int pg_key_rows(struct store *st, int64_t after, struct key_info **out, size_t *n)
+{
+	return key_rows(st, after, false, out, n);
+}
+
+static int pg_key_rows_full(struct store *st, int64_t after, struct key_info **out, size_t *n)
+{
+	return key_rows(st, after, true, out, n);
+}
 
 static int pg_children(struct store *st, struct key_info *k)
 {
 	const char *p[1] = { k->id };
-	/* COLLATE "C": the same byte order as SQLite's, whatever the database's locale */
-	PGresult *r = q(st, "SELECT entry FROM allow WHERE key_id = $1 ORDER BY entry COLLATE \"C\"",
-			1, p, PGRES_TUPLES_OK);
-	int rows;
+	PGresult *r = q(st, "SELECT " CHILDREN_OF("$1"), 1, p, PGRES_TUPLES_OK);
+	int rc;
 
 	if (!r)
 		return -EIO;
-	rows = PQntuples(r);
-	if (rows) {
-		if (!(k->allow = calloc((size_t)rows, sizeof(*k->allow))))
-			goto nomem;
-		for (int i = 0; i < rows; i++) {
-			if (!(k->allow[i] = strdup(PQgetvalue(r, i, 0))))
-				goto nomem;
-			k->n_allow++;
-		}
-	}
+	rc = PQntuples(r) ? split_children(k, val_or_null(r, 0, 0), val_or_null(r, 0, 1)) : 0;
 	PQclear(r);
-	r = q(st, "SELECT resource, level FROM perms WHERE key_id = $1 ORDER BY resource COLLATE \"C\"",
-	      1, p, PGRES_TUPLES_OK);
-	if (!r)
-		return -EIO;
-	rows = PQntuples(r);
-	if (rows) {
-		if (!(k->perms = calloc((size_t)rows, sizeof(*k->perms))))
-			goto nomem;
-		for (int i = 0; i < rows; i++) {
-			struct key_perm *kp = &k->perms[k->n_perms++];
-			copy_val(kp->resource, sizeof(kp->resource), r, i, 0);
-			kp->level = PERM_NONE;
-			perm_level_parse(PQgetvalue(r, i, 1), &kp->level);
-		}
-	}
-	PQclear(r);
-	return 0;
-nomem:
-	PQclear(r);
-	return -ENOMEM;
+	return rc;
 }
 
 static int pg_key_insert(struct store *st, const struct key_info *k)
@@ -657,11 +527,6 @@ static int pg_audit_add(struct store *st, int64_t time, const char *actor, const
 		   "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7)", 7, p);
 }
 
-static const char *val_or_null(const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
-}
-
 static int pg_audit_each(struct store *st, int (*cb)(const struct audit_record *r, void *arg),
 			 void *arg)
 {
@@ -690,14 +555,7 @@ static int pg_audit_each(struct store *st, int (*cb)(const struct audit_record *
 
 static int pg_data_version(struct store *st, int64_t *out)
 {
-	PGresult *r = q(st, "SELECT v FROM iplock_version WHERE id = 1", 0, NULL,
-			PGRES_TUPLES_OK);
-
-	if (!r)
-		return -EIO;
-	*out = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-	PQclear(r);
-	return 0;
+	return q_num(st, "SELECT v FROM iplock_version WHERE id = 1", 0, out);
 }
 
 static int pg_listen(struct store *st)
@@ -801,16 +659,13 @@ static int pg_usage_get(struct store *st, const char *key_id, int64_t *last_used
 			snprintf(last_client, cap, "%s", PQgetvalue(r, 0, 1));
 	}
 	PQclear(r);
-	r = q(st, "SELECT client, hour, allowed, denied, reported FROM key_usage_hourly WHERE key_id = $1 "
-	      "ORDER BY hour, client COLLATE \"C\"", 1, p, PGRES_TUPLES_OK);
-	if (!r)
-		return -EIO;
+	struct usage_rec *h;
+	int rc = q_array(st, "SELECT client, hour, allowed, denied, reported FROM key_usage_hourly "
+			 "WHERE key_id = $1 ORDER BY hour, client COLLATE \"C\"", 1, p, sizeof(*h),
+			 &r, (void **)&h);
+	if (rc)
+		return rc;
 	int rows = PQntuples(r);
-	struct usage_rec *h = rows ? calloc((size_t)rows, sizeof(*h)) : NULL;
-	if (rows && !h) {
-		PQclear(r);
-		return -ENOMEM;
-	}
 	for (int i = 0; i < rows; i++) {
 		snprintf(h[i].key_id, sizeof(h[i].key_id), "%s", key_id);
 		copy_val(h[i].client, sizeof(h[i].client), r, i, 0);
@@ -867,15 +722,11 @@ nomem:
 /* A fresh version for a user change: the same counter as the keys', announced at commit. */
 static int pg_version_next(struct store *st, int64_t *v)
 {
-	PGresult *r = q(st, "UPDATE iplock_version SET v = v + 1 WHERE id = 1 RETURNING v", 0, NULL,
-			PGRES_TUPLES_OK);
+	int rc = q_num(st, "UPDATE iplock_version SET v = v + 1 WHERE id = 1 RETURNING v", 0, v);
 
-	if (!r)
-		return -EIO;
-	*v = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-	PG(st)->bumped = *v;
-	PQclear(r);
-	return 0;
+	if (!rc)
+		PG(st)->bumped = *v;
+	return rc;
 }
 
 const struct store_ops store_pg_ops = {

@@ -1,6 +1,7 @@
 /* store_sqlite.c: the key store's SQLite backend. One connection per process; writes run in
  * BEGIN IMMEDIATE transactions, which serialise writers across processes. */
 #include "store/store_be.h"
+#include "store/store_schema.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,114 +10,10 @@
 
 #include <sqlite3.h>
 
-/* Migrations: entry i brings the schema from version i to i + 1. Never edit a shipped entry;
- * append a new one. */
-static const char *const migrations[] = {
-	/* 0 -> 1 */
-	"CREATE TABLE keys ("
-	"  id TEXT PRIMARY KEY,"
-	"  hash TEXT NOT NULL UNIQUE,"
-	"  masked TEXT NOT NULL,"
-	"  type TEXT NOT NULL CHECK (type IN ('secret','restricted','publishable','org')),"
-	"  mode TEXT NOT NULL CHECK (mode IN ('live','test')),"
-	"  name TEXT NOT NULL DEFAULT '',"
-	"  created INTEGER NOT NULL,"
-	"  expires_at INTEGER,"
-	"  revoked_at INTEGER,"
-	"  rotated_from TEXT,"
-	"  gen INTEGER NOT NULL);"
-	"CREATE INDEX keys_gen ON keys(gen);"
-	"CREATE TABLE allow ("
-	"  key_id TEXT NOT NULL REFERENCES keys(id),"
-	"  entry TEXT NOT NULL,"
-	"  PRIMARY KEY (key_id, entry)) WITHOUT ROWID;"
-	"CREATE TABLE perms ("
-	"  key_id TEXT NOT NULL REFERENCES keys(id),"
-	"  resource TEXT NOT NULL,"
-	"  level TEXT NOT NULL CHECK (level IN ('read','write')),"
-	"  PRIMARY KEY (key_id, resource)) WITHOUT ROWID;"
-	"CREATE TABLE audit ("
-	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  time INTEGER NOT NULL,"
-	"  actor TEXT NOT NULL,"
-	"  key_id TEXT,"
-	"  action TEXT NOT NULL,"
-	"  before TEXT,"
-	"  after TEXT,"
-	"  reason TEXT);",
-	/* 1 -> 2: key usage */
-	"CREATE TABLE key_usage ("
-	"  key_id TEXT PRIMARY KEY,"
-	"  last_used INTEGER NOT NULL,"
-	"  last_client TEXT NOT NULL);"
-	"CREATE TABLE key_usage_hourly ("
-	"  key_id TEXT NOT NULL,"
-	"  client TEXT NOT NULL,"
-	"  hour INTEGER NOT NULL,"
-	"  allowed INTEGER NOT NULL DEFAULT 0,"
-	"  denied INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (key_id, client, hour));"
-	"CREATE INDEX key_usage_hourly_hour ON key_usage_hourly(hour);",
-	/* 2 -> 3: console (key note and report-only allowlists, console users and API tokens,
-	 * the key list's keyset index, audit by key and by actor) */
-	"ALTER TABLE keys ADD COLUMN note TEXT;"
-	"ALTER TABLE keys ADD COLUMN allow_report INTEGER NOT NULL DEFAULT 0;"
-	"CREATE INDEX keys_list ON keys(created, id);"
-	"ALTER TABLE key_usage_hourly ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;"
-	"CREATE TABLE console_users ("
-	"  name TEXT PRIMARY KEY,"
-	"  hash TEXT NOT NULL,"
-	"  role TEXT NOT NULL CHECK (role IN ('admin','viewer')),"
-	"  created INTEGER NOT NULL);"
-	"CREATE TABLE console_tokens ("
-	"  id TEXT PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  hash TEXT NOT NULL UNIQUE,"
-	"  masked TEXT NOT NULL,"
-	"  scope TEXT NOT NULL CHECK (scope IN ('read','write')),"
-	"  created INTEGER NOT NULL,"
-	"  created_by TEXT NOT NULL);"
-	"CREATE INDEX audit_key ON audit(key_id, seq);"
-	"CREATE INDEX audit_actor ON audit(actor, seq);",
-	/* 3 -> 4: proxy fleet (users, usage per user and egress address, nodes) */
-	"CREATE TABLE proxy_users ("
-	"  name TEXT PRIMARY KEY,"
-	"  hash TEXT NOT NULL,"
-	"  old_hash TEXT,"
-	"  old_expires INTEGER NOT NULL DEFAULT 0,"
-	"  allow TEXT NOT NULL DEFAULT '',"
-	"  egress TEXT NOT NULL DEFAULT '',"
-	"  req_month INTEGER NOT NULL DEFAULT 0,"
-	"  bytes_month INTEGER NOT NULL DEFAULT 0,"
-	"  max_conns INTEGER NOT NULL DEFAULT 0,"
-	"  created INTEGER NOT NULL,"
-	"  removed_at INTEGER NOT NULL DEFAULT 0,"
-	"  gen INTEGER NOT NULL);"
-	"CREATE INDEX proxy_users_gen ON proxy_users(gen);"
-	"CREATE TABLE proxy_usage ("
-	"  user_name TEXT NOT NULL,"
-	"  egress TEXT NOT NULL,"
-	"  hour INTEGER NOT NULL,"
-	"  requests INTEGER NOT NULL DEFAULT 0,"
-	"  bytes_up INTEGER NOT NULL DEFAULT 0,"
-	"  bytes_down INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (user_name, egress, hour));"
-	"CREATE INDEX proxy_usage_hour ON proxy_usage(hour);"
-	"CREATE TABLE proxy_nodes ("
-	"  name TEXT PRIMARY KEY,"
-	"  started INTEGER NOT NULL,"
-	"  heartbeat INTEGER NOT NULL);"
-	"CREATE TABLE proxy_node_egress ("
-	"  node TEXT NOT NULL,"
-	"  addr TEXT NOT NULL,"
-	"  healthy INTEGER NOT NULL,"
-	"  verdict TEXT NOT NULL,"
-	"  checked INTEGER NOT NULL,"
-	"  PRIMARY KEY (node, addr));",
-};
+/* Migrations: the shared schema steps in SQLite's words (store_schema.h). */
+static const char *const migrations[] = STORE_MIGRATIONS_SQLITE;
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
-#define SCHEMA_VERSION STORE_SCHEMA_VERSION
 
 enum stmt_id {
 	ST_KEY_BY_ID = 0,       /* one key row by id */
@@ -220,40 +117,35 @@ static int exec_simple(struct store *st, const char *sql)
 	return 0;
 }
 
+static int set_user_version(struct store *st, int version)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+	return exec_simple(st, sql);
+}
+
+static void rollback_simple(struct store *st)
+{
+	(void)exec_simple(st, "ROLLBACK");
+}
+
 static int migrate(struct store *st)
 {
 	sqlite3_stmt *s = NULL;
-	int version = 0, rc;
+	int rc;
 
 	if ((rc = exec_simple(st, "BEGIN IMMEDIATE")))
 		return rc;
 	if (sqlite3_prepare_v2(DB(st), "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW) {
+	    sqlite3_step(s) != SQLITE_ROW)
 		rc = fail_db(st);
-		goto out;
-	}
-	version = sqlite3_column_int(s, 0);
-	if (version > SCHEMA_VERSION) {
-		rc = store_fail(st, -EPROTO, "database schema version %d is newer than this iplock "
-				"(%d)", version, SCHEMA_VERSION);
-		goto out;
-	}
-	for (; version < SCHEMA_VERSION; version++) {
-		char sql[64];
-		if ((rc = exec_simple(st, migrations[version])))
-			goto out;
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		if ((rc = exec_simple(st, sql)))
-			goto out;
-	}
-	rc = 0;
-out:
+	else
+		rc = store_migrate_steps(st, sqlite3_column_int(s, 0), migrations, exec_simple,
+					 set_user_version);
 	sqlite3_finalize(s);
 	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		exec_simple(st, "ROLLBACK");
-		memcpy(st->err, keep, sizeof(keep));
+		store_rollback_keep(st, rollback_simple);
 		return rc;
 	}
 	return exec_simple(st, "COMMIT");

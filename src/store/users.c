@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/bug.h"
+#include "core/ini.h"
 #include "store/store_be.h"
 
 #define fail store_fail
@@ -52,19 +53,11 @@ static void i64(char *out, int64_t v)
 	snprintf(out, 24, "%" PRId64, v);
 }
 
+/* a user's name is its [user NAME] section in the proxy's config: the INI rule, once */
+_Static_assert(STORE_USER_NAME_MAX == INI_SECTION_NAME_MAX, "user names are section names");
 bool store_user_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > STORE_USER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return ini_name_valid(name, strlen(name));
 }
 
 /* Text that becomes one line of the proxy's [user] block: only these characters, so no
@@ -105,15 +98,17 @@ static int check_user(struct store *st, const struct store_user *u)
 	return why ? fail(st, -EINVAL, "user %.64s: %s", u->name, why) : 0;
 }
 
-static void row_to_user(const char *const *v, struct store_user *u)
+/* A row of USER_COLS into a zeroed store_user. */
+static void fill_user(void *e, const char *const *v)
 {
-	memset(u, 0, sizeof(*u));
-	snprintf(u->name, sizeof(u->name), "%s", v[0] ? v[0] : "");
-	snprintf(u->hash, sizeof(u->hash), "%s", v[1] ? v[1] : "");
-	snprintf(u->old_hash, sizeof(u->old_hash), "%s", v[2] ? v[2] : "");
+	struct store_user *u = e;
+
+	store_text_copy(u->name, sizeof(u->name), v[0]);
+	store_text_copy(u->hash, sizeof(u->hash), v[1]);
+	store_text_copy(u->old_hash, sizeof(u->old_hash), v[2]);
 	u->old_expires = num(v[3]);
-	snprintf(u->allow, sizeof(u->allow), "%s", v[4] ? v[4] : "");
-	snprintf(u->egress, sizeof(u->egress), "%s", v[5] ? v[5] : "");
+	store_text_copy(u->allow, sizeof(u->allow), v[4]);
+	store_text_copy(u->egress, sizeof(u->egress), v[5]);
 	u->req_month = num(v[6]);
 	u->bytes_month = num(v[7]);
 	u->max_conns = num(v[8]);
@@ -127,6 +122,8 @@ struct row_vec {
 	void *v;
 	size_t n, cap, sz;
 	int err;
+	int min_cols;                           /* a row with fewer columns is passed over */
+	void (*fill)(void *e, const char *const *v);    /* a row into a zeroed element */
 };
 
 /* The next element, zeroed; NULL (and err set) when out of memory. */
@@ -141,14 +138,27 @@ static void *vec_next(struct row_vec *rv)
 	return e;
 }
 
-/* One statement whose row() adds each row to a row_vec of sz-byte elements: 0 with the array
- * in *out (free()) and its length in *cnt, or -errno with both untouched. */
-static int vec_query(struct store *st, const char *sql, int n, const char *const *p,
-		     int (*row)(void *arg, int ncol, const char *const *vals), size_t sz, void *out,
-		     size_t *cnt)
+static int vec_row(void *arg, int ncol, const char *const *vals)
 {
-	struct row_vec rv = { .sz = sz };
-	int rc = exec(st, sql, n, p, row, &rv);
+	struct row_vec *rv = arg;
+	void *e;
+
+	if (ncol < rv->min_cols)
+		return 0;
+	if (!(e = vec_next(rv)))
+		return 1;
+	rv->fill(e, vals);
+	return 0;
+}
+
+/* One statement whose rows of at least min_cols columns fill() an array of sz-byte elements:
+ * 0 with the array in *out (free()) and its length in *cnt, or -errno with both untouched. */
+static int vec_query(struct store *st, const char *sql, int n, const char *const *p,
+		     int min_cols, void (*fill)(void *e, const char *const *v), size_t sz,
+		     void *out, size_t *cnt)
+{
+	struct row_vec rv = { .sz = sz, .min_cols = min_cols, .fill = fill };
+	int rc = exec(st, sql, n, p, vec_row, &rv);
 
 	if (!rc)
 		rc = rv.err;
@@ -161,23 +171,11 @@ static int vec_query(struct store *st, const char *sql, int n, const char *const
 	return 0;
 }
 
-static int user_row(void *arg, int ncol, const char *const *vals)
-{
-	struct store_user *u;
-
-	if (ncol < 12)
-		return 0;
-	if (!(u = vec_next(arg)))
-		return 1;
-	row_to_user(vals, u);
-	return 0;
-}
-
 /* Rows of a query returning USER_COLS. */
 static int users_query(struct store *st, const char *sql, int n, const char *const *p,
 		       struct store_user **out, size_t *cnt)
 {
-	return vec_query(st, sql, n, p, user_row, sizeof(**out), out, cnt);
+	return vec_query(st, sql, n, p, 12, fill_user, sizeof(**out), out, cnt);
 }
 
 /* Any row of the name, removed or not. */
@@ -259,18 +257,6 @@ json_t *store_user_json(const struct store_user *u)
 }
 
 /* ---- writing ---- */
-
-static int tx_end(struct store *st, int rc)
-{
-	char keep[sizeof(st->err)];
-
-	if (!rc && !(rc = st->ops->commit(st)))
-		return 0;
-	memcpy(keep, st->err, sizeof(keep));
-	st->ops->rollback(st);
-	memcpy(st->err, keep, sizeof(keep));
-	return rc;
-}
 
 static int gen_row(void *arg, int ncol, const char *const *vals)
 {
@@ -371,7 +357,7 @@ int store_user_add(struct store *st, const struct store_user *spec, const char *
 	/* a removed name comes back as a new user: its row is reused */
 	rc = write_user(st, &u, rc == -ENOENT, "user.add", NULL, actor);
 out:
-	return tx_end(st, rc);
+	return store_tx_end(st, rc);
 }
 
 /* One change of a present user: load, apply fn, write, audit. */
@@ -392,7 +378,7 @@ static int change(struct store *st, const char *name, const char *action, const 
 		goto out;
 	rc = write_user(st, &u, false, action, &before, actor);
 out:
-	return tx_end(st, rc);
+	return store_tx_end(st, rc);
 }
 
 static int do_remove(struct store *st, struct store_user *u, const void *arg)
@@ -506,6 +492,21 @@ static const char *begin_plain(struct store *st)
 	return strcmp(store_backend(st), "sqlite") ? "BEGIN" : "BEGIN IMMEDIATE";
 }
 
+static void rollback_plain(struct store *st)
+{
+	(void)exec(st, "ROLLBACK", 0, NULL, NULL, NULL);
+}
+
+/* Ends a begin_plain() transaction: COMMIT, or after an error ROLLBACK keeping its reason. */
+static int end_plain(struct store *st, int rc)
+{
+	if (rc) {
+		store_rollback_keep(st, rollback_plain);
+		return rc;
+	}
+	return exec(st, "COMMIT", 0, NULL, NULL, NULL);
+}
+
 int store_proxy_usage_add(struct store *st, const struct store_usage *r, size_t n)
 {
 	int rc;
@@ -532,14 +533,7 @@ int store_proxy_usage_add(struct store *st, const struct store_usage *r, size_t 
 			  "bytes_up = proxy_usage.bytes_up + excluded.bytes_up, "
 			  "bytes_down = proxy_usage.bytes_down + excluded.bytes_down", 6, p, NULL, NULL);
 	}
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		exec(st, "ROLLBACK", 0, NULL, NULL, NULL);
-		memcpy(st->err, keep, sizeof(keep));
-		return rc;
-	}
-	return exec(st, "COMMIT", 0, NULL, NULL, NULL);
+	return end_plain(st, rc);
 }
 
 struct totals_arg {
@@ -572,21 +566,16 @@ int store_proxy_usage_totals(struct store *st, int64_t from, int64_t to,
 		    "GROUP BY user_name", 2, p, totals_row, &ta);
 }
 
-static int usage_row(void *arg, int ncol, const char *const *v)
+static void fill_usage(void *e, const char *const *v)
 {
-	struct store_usage *u;
+	struct store_usage *u = e;
 
-	if (ncol < 6)
-		return 0;
-	if (!(u = vec_next(arg)))
-		return 1;
-	snprintf(u->user, sizeof(u->user), "%s", v[0] ? v[0] : "");
-	snprintf(u->egress, sizeof(u->egress), "%s", v[1] ? v[1] : "");
+	store_text_copy(u->user, sizeof(u->user), v[0]);
+	store_text_copy(u->egress, sizeof(u->egress), v[1]);
 	u->hour = num(v[2]);
 	u->requests = num(v[3]);
 	u->bytes_up = num(v[4]);
 	u->bytes_down = num(v[5]);
-	return 0;
 }
 
 int store_proxy_usage_get(struct store *st, const char *user, int64_t from, int64_t to,
@@ -601,7 +590,7 @@ int store_proxy_usage_get(struct store *st, const char *user, int64_t from, int6
 	i64(t, to);
 	return vec_query(st, "SELECT user_name, egress, hour, requests, bytes_up, bytes_down FROM "
 			 "proxy_usage WHERE user_name = $1 AND hour >= CAST($2 AS BIGINT) AND hour < "
-			 "CAST($3 AS BIGINT) ORDER BY hour, egress", 3, p, usage_row, sizeof(**out),
+			 "CAST($3 AS BIGINT) ORDER BY hour, egress", 3, p, 6, fill_usage, sizeof(**out),
 			 out, n);
 }
 
@@ -704,31 +693,19 @@ int store_node_beat(struct store *st, const char *node, int64_t started, int64_t
 			  "(node, addr) DO UPDATE SET healthy = excluded.healthy, verdict = "
 			  "excluded.verdict, checked = excluded.checked", 5, q, NULL, NULL);
 	}
-	if (rc) {
-		char keep[sizeof(st->err)];
-		memcpy(keep, st->err, sizeof(keep));
-		exec(st, "ROLLBACK", 0, NULL, NULL, NULL);
-		memcpy(st->err, keep, sizeof(keep));
-		return rc;
-	}
-	return exec(st, "COMMIT", 0, NULL, NULL, NULL);
+	return end_plain(st, rc);
 }
 
-static int egress_row(void *arg, int ncol, const char *const *v)
+static void fill_egress(void *elem, const char *const *v)
 {
-	struct store_egress *e;
+	struct store_egress *e = elem;
 
-	if (ncol < 6)
-		return 0;
-	if (!(e = vec_next(arg)))
-		return 1;
-	snprintf(e->node, sizeof(e->node), "%s", v[0] ? v[0] : "");
-	snprintf(e->addr, sizeof(e->addr), "%s", v[1] ? v[1] : "");
+	store_text_copy(e->node, sizeof(e->node), v[0]);
+	store_text_copy(e->addr, sizeof(e->addr), v[1]);
 	e->healthy = num(v[2]) != 0;
-	snprintf(e->verdict, sizeof(e->verdict), "%s", v[3] ? v[3] : "");
+	store_text_copy(e->verdict, sizeof(e->verdict), v[3]);
 	e->checked = num(v[4]);
 	e->heartbeat = num(v[5]);
-	return 0;
 }
 
 int store_egress_list(struct store *st, struct store_egress **out, size_t *n)
@@ -737,5 +714,6 @@ int store_egress_list(struct store *st, struct store_egress **out, size_t *n)
 	*n = 0;
 	return vec_query(st, "SELECT e.node, e.addr, e.healthy, e.verdict, e.checked, n.heartbeat "
 			 "FROM proxy_node_egress e JOIN proxy_nodes n ON n.name = e.node ORDER BY "
-			 "e.node, e.addr", 0, NULL, egress_row, sizeof(**out), out, n);
+			 "e.node, e.addr", 0, NULL, 6, fill_egress, sizeof(**out), out,
+			 n);
 }

@@ -18,65 +18,8 @@
 
 #include "store/users.h"
 
-struct fx {
-	char dir[64];
-	char path[1024];
-	char dbname[64];
-	struct store *st;
-};
-
-static const char *pg_base;
-
-static void pg_exec(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r;
-
-	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	static int serial;
-
-	if (pg_base) {
-		char sql[128];
-		snprintf(f->dbname, sizeof(f->dbname), "iplock_u%d_%d", (int)getpid(), ++serial);
-		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->dbname);
-		pg_exec(pg_base, sql);
-		snprintf(f->path, sizeof(f->path), "%s dbname=%s", pg_base, f->dbname);
-	} else {
-		snprintf(f->dir, sizeof(f->dir), "/tmp/iplock-users-XXXXXX");
-		assert_non_null(mkdtemp(f->dir));
-		snprintf(f->path, sizeof(f->path), "%s/users.db", f->dir);
-	}
-	assert_int_equal(store_open(f->path, &f->st), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	char cmd[128];
-
-	store_close(f->st);
-	if (pg_base) {
-		snprintf(cmd, sizeof(cmd), "DROP DATABASE %s WITH (FORCE)", f->dbname);
-		pg_exec(pg_base, cmd);
-	} else {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-		assert_int_equal(system(cmd), 0);
-	}
-	free(f);
-	return 0;
-}
+#define STORE_FIXTURE_NAME "users"
+#include "store_fixture.h"
 
 #define HASH1 "pbkdf2-sha256$1000$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA=="
 #define HASH2 "pbkdf2-sha256$1000$b3RoZXJzYWx0c2FsdA==$b3RoZXJoYXNob3RoZXJoYQ=="
@@ -314,10 +257,7 @@ static void test_nodes_and_egress_list(void **state)
 
 int main(int argc, char **argv)
 {
-	pg_base = argc > 1 ? argv[1] : getenv("IPLOCK_TEST_PG");
-	if (pg_base && !pg_base[0])
-		pg_base = NULL;
-	printf("test_store_users: backend %s\n", pg_base ? "postgresql" : "sqlite");
+	store_fixture_init(argc, argv, "test_store_users");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test_setup_teardown(test_users_lifecycle, setup, teardown),
