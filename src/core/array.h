@@ -1,4 +1,8 @@
-/* array.h: growing a heap array by doubling, the one way every module grows its lists. */
+/* array.h: growing a heap array by doubling, the one way every module grows its lists.
+ * core/ owns what every layer uses: the event loop, buffers, lists and arrays, logging, secrets
+ * (masking, constant-time compares), the codec (base64, hex, percent), whole-fd reads, the INI
+ * layer, threads and assertions. It may include libc and system libraries only, never another
+ * folder of src/. */
 #ifndef IPLOCK_ARRAY_H
 #define IPLOCK_ARRAY_H
 

@@ -1,7 +1,4 @@
-/* buf.c: the per-thread buffer pool. No locks: a buffer is used and returned on one thread.
- * core/ owns what every layer uses: the event loop, buffers, logging, secrets (masking,
- * constant-time compares), the codec (base64, hex, percent), the INI layer and assertions. It
- * may include libc and system libraries only, never another folder of src/. */
+/* buf.c: the per-thread buffer pool. No locks: a buffer is used and returned on one thread. */
 #include "core/buf.h"
 
 #include <errno.h>
