@@ -3,7 +3,6 @@
 #include "console/config.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +25,6 @@ struct parse_ctx {
 	size_t n_includes;
 	bool have_listen, have_db;
 };
-
-static void path_rel(const char *dir, const char *v, char *out, size_t cap)
-{
-	if (v[0] == '/')
-		snprintf(out, cap, "%s", v);
-	else
-		snprintf(out, cap, "%s/%s", dir, v);
-}
 
 static const char *flush_route(struct parse_ctx *p)
 {
@@ -109,11 +100,11 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 		return listen_parse(cfg, v);
 	}
 	if (!strcmp(name, "tls_cert")) {
-		path_rel(p->dir, v, cfg->tls_cert, sizeof(cfg->tls_cert));
+		ini_path_rel(p->dir, v, false, cfg->tls_cert, sizeof(cfg->tls_cert));
 		return NULL;
 	}
 	if (!strcmp(name, "tls_key")) {
-		path_rel(p->dir, v, cfg->tls_key, sizeof(cfg->tls_key));
+		ini_path_rel(p->dir, v, false, cfg->tls_key, sizeof(cfg->tls_key));
 		return NULL;
 	}
 	if (!strcmp(name, "db")) {
@@ -121,7 +112,7 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 		if (store_is_remote(v))
 			snprintf(cfg->db, sizeof(cfg->db), "%s", v);
 		else
-			path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+			ini_path_rel(p->dir, v, false, cfg->db, sizeof(cfg->db));
 		return NULL;
 	}
 	if (!strcmp(name, "session_idle"))
@@ -143,7 +134,7 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 			} else {
 				if (p->n_includes == 4)
 					return "routes: at most 4 gate files";
-				path_rel(p->dir, t, p->includes[p->n_includes++], sizeof(p->includes[0]));
+				ini_path_rel(p->dir, t, false, p->includes[p->n_includes++], sizeof(p->includes[0]));
 			}
 		}
 		return NULL;
@@ -228,14 +219,13 @@ static const char *parse_file(struct parse_ctx *p, const char *path, char *err, 
 const char *console_config_load(const char *path, struct console_config *cfg, char *err,
 				size_t cap)
 {
-	char dir[4096], tmp[4096];
+	char dir[4096];
 	struct parse_ctx p = { .cfg = cfg, .dir = dir };
 	const char *e;
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	ini_dir_of(path, dir, sizeof(dir));
 	cfg->session_idle_s = 1800;
 	cfg->session_absolute_s = 12 * 3600;
 	errno = 0;
@@ -262,8 +252,7 @@ const char *console_config_load(const char *path, struct console_config *cfg, ch
 	for (size_t i = 0; i < p.n_includes; i++) {
 		char inc[4096];
 		snprintf(inc, sizeof(inc), "%s", p.includes[i]);
-		snprintf(tmp, sizeof(tmp), "%s", inc);
-		snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+		ini_dir_of(inc, dir, sizeof(dir));
 		if ((e = parse_file(&p, inc, err, cap)))
 			return e;
 	}

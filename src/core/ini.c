@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,22 @@ out:
 	free(buf);
 	fclose(f);
 	return result;
+}
+
+void ini_dir_of(const char *path, char *dir, size_t cap)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);  /* dirname may write into its argument */
+	snprintf(dir, cap, "%s", dirname(tmp));
+}
+
+void ini_path_rel(const char *dir, const char *v, bool dash, char *out, size_t cap)
+{
+	if (v[0] == '/' || (dash && !strcmp(v, "-")))
+		snprintf(out, cap, "%s", v);
+	else
+		snprintf(out, cap, "%s/%s", dir, v);
 }
 
 bool ini_section_named(const char *s, size_t len, const char *kind, const char **name, size_t *nlen)

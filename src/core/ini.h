@@ -75,6 +75,12 @@ const char *ini_read_file(const char *path, size_t max, char **text, size_t *len
  * salt"): then no "KEY: " goes in front, so the key appears once. */
 bool ini_err_names_key(const char *err, const char *name);
 
+/* The folder of a config file (dirname of path) into dir, for the paths it names. */
+void ini_dir_of(const char *path, char *dir, size_t cap);
+/* A path a config names: absolute (or "-" when dash is true: stdin/stdout) as written, else
+ * relative to dir, the config file's folder. */
+void ini_path_rel(const char *dir, const char *v, bool dash, char *out, size_t cap);
+
 /* "[KIND NAME]": true when the header s[0..len) (trimmed, as the section callback gets it) is
  * KIND, blanks, then a name; *name and *nlen point at the name. */
 bool ini_section_named(const char *s, size_t len, const char *kind, const char **name, size_t *nlen);

@@ -8,7 +8,6 @@
 #include "store/store.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +30,6 @@ struct parse_ctx {
 };
 
 #define GATE_FILE_MAX (4u << 20)    /* a gate config larger than 4 MiB is a mistake */
-
-static void path_rel(const char *dir, const char *v, char *out, size_t cap)
-{
-	if (v[0] == '/' || !strcmp(v, "-"))
-		snprintf(out, cap, "%s", v);
-	else
-		snprintf(out, cap, "%s/%s", dir, v);
-}
 
 /* host:port (IP literal or a name resolved now) to a socket address. */
 static const char *resolve(const char *v, struct sockaddr_storage *ss, socklen_t *len,
@@ -186,7 +177,7 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 				return "db connection string too long";
 			snprintf(cfg->db, sizeof(cfg->db), "%s", v);
 		} else {
-			path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+			ini_path_rel(p->dir, v, true, cfg->db, sizeof(cfg->db));
 		}
 		return NULL;
 	}
@@ -230,7 +221,7 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		return set_upstream(cfg, v);
 	}
 	if (!strcmp(name, "upstream_ca")) {
-		path_rel(p->dir, v, cfg->upstream_ca, sizeof(cfg->upstream_ca));
+		ini_path_rel(p->dir, v, true, cfg->upstream_ca, sizeof(cfg->upstream_ca));
 		return NULL;
 	}
 	if (!strcmp(name, "mode")) {
@@ -251,11 +242,11 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		return NULL;
 	}
 	if (!strcmp(name, "tls_cert")) {
-		path_rel(p->dir, v, cfg->tls_cert, sizeof(cfg->tls_cert));
+		ini_path_rel(p->dir, v, true, cfg->tls_cert, sizeof(cfg->tls_cert));
 		return NULL;
 	}
 	if (!strcmp(name, "tls_key")) {
-		path_rel(p->dir, v, cfg->tls_key, sizeof(cfg->tls_key));
+		ini_path_rel(p->dir, v, true, cfg->tls_key, sizeof(cfg->tls_key));
 		return NULL;
 	}
 	if (!strcmp(name, "trusted_proxies"))
@@ -264,7 +255,7 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		if (!strcmp(v, "off"))
 			cfg->access_log[0] = '\0';
 		else
-			path_rel(p->dir, v, cfg->access_log, sizeof(cfg->access_log));
+			ini_path_rel(p->dir, v, true, cfg->access_log, sizeof(cfg->access_log));
 		return NULL;
 	}
 	if (!strcmp(name, "account")) {
@@ -366,15 +357,14 @@ static const struct ini_ops gate_ops = {
 
 const char *gate_config_load(const char *path, struct gate_config *cfg, char *err, size_t cap)
 {
-	char dir[4096], tmp[4096], *text = NULL;
+	char dir[4096], *text = NULL;
 	struct parse_ctx p = { .cfg = cfg, .dir = dir };
 	struct ini ini;
 	size_t len;
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	ini_dir_of(path, dir, sizeof(dir));
 	snprintf(cfg->auth_path, sizeof(cfg->auth_path), "/_iplock/auth");
 	cfg->idle_timeout_s = 60;
 	cfg->header_timeout_s = 10;

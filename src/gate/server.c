@@ -207,22 +207,6 @@ static void copy_field(char *dst, size_t cap, const char *src, size_t n)
 	dst[n] = '\0';
 }
 
-/* "Name: value\r\n" without printf: this runs for every header of every request. */
-static int append_hdr(struct buf *b, const char *n, size_t nl, const char *v, size_t vl)
-{
-	if (buf_room(b) < nl + vl + 4)
-		return -ENOSPC;
-	char *p = b->data + b->len;
-	memcpy(p, n, nl);
-	p[nl] = ':';
-	p[nl + 1] = ' ';
-	memcpy(p + nl + 2, v, vl);
-	p[nl + 2 + vl] = '\r';
-	p[nl + 3 + vl] = '\n';
-	b->len += nl + vl + 4;
-	return 0;
-}
-
 static double elapsed_ms(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -596,10 +580,10 @@ static int append_key_headers(struct gconn *c, const struct gate_decision *d, st
 	else if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
 		ipaddr_format(&c->client, client, sizeof(client));
 	const char *tn = key_type_name(d->key->type), *mn = key_mode_name(d->key->mode);
-	if (append_hdr(b, "X-Iplock-Key-Id", 15, d->key->id, strlen(d->key->id)) ||
-	    append_hdr(b, "X-Iplock-Key-Type", 17, tn, strlen(tn)) ||
-	    append_hdr(b, "X-Iplock-Key-Mode", 17, mn, strlen(mn)) ||
-	    append_hdr(b, "X-Iplock-Client", 15, client, strlen(client)))
+	if (http_field_append(b, "X-Iplock-Key-Id", 15, d->key->id, strlen(d->key->id)) ||
+	    http_field_append(b, "X-Iplock-Key-Type", 17, tn, strlen(tn)) ||
+	    http_field_append(b, "X-Iplock-Key-Mode", 17, mn, strlen(mn)) ||
+	    http_field_append(b, "X-Iplock-Client", 15, client, strlen(client)))
 		return -ENOSPC;
 	return 0;
 }
