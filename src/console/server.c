@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -250,7 +249,7 @@ static const struct h1conn_ops con_ops = {
 
 static void srv_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *ss)
 {
-	struct console *s = wstate;
+	struct console *s = container_of(wstate, struct console, conns);
 	struct con *c = s->conns.n < CON_MAX ? malloc(sizeof(*c)) : NULL;
 
 	(void)tag;
@@ -260,10 +259,7 @@ static void srv_accept(void *wstate, void *tag, int fd, const struct sockaddr_st
 		c->c.in = c->in;
 		c->c.incap = sizeof(c->in);
 	}
-	if (!c || h1conn_open(&s->conns, &c->c, fd, ss, s->ctx)) {
-		free(c);
-		close(fd);
-	}
+	h1conn_open(&s->conns, c ? &c->c : NULL, fd, ss, s->ctx);
 }
 
 static int srv_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
@@ -273,23 +269,8 @@ static int srv_worker_init(void *arg, unsigned id, struct loop *loop, void **wst
 	(void)id;
 	s->conns.ops = &con_ops;
 	s->conns.loop = loop;
-	*wstate = s;
+	*wstate = &s->conns;
 	return 0;
-}
-
-static void srv_drain(void *wstate)
-{
-	h1conn_set_drain(&((struct console *)wstate)->conns);
-}
-
-static bool srv_busy(void *wstate)
-{
-	return ((struct console *)wstate)->conns.n > 0;
-}
-
-static void srv_teardown(void *wstate)
-{
-	h1conn_set_teardown(&((struct console *)wstate)->conns);
 }
 
 static void srv_reload(void *arg)
@@ -306,8 +287,8 @@ static unsigned srv_stop(void *arg, int sig)
 }
 
 static const struct server_ops console_ops = {
-	.worker_init = srv_worker_init, .accept = srv_accept, .drain = srv_drain,
-	.busy = srv_busy, .teardown = srv_teardown, .reload = srv_reload, .stop = srv_stop,
+	.worker_init = srv_worker_init, .accept = srv_accept, .reload = srv_reload, .stop = srv_stop,
+	.drain = h1conn_worker_drain, .busy = h1conn_worker_busy, .teardown = h1conn_worker_teardown,
 };
 
 struct console *console_open(struct console_config *cfg, char *err, size_t cap)

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -134,7 +133,7 @@ static const struct h1conn_ops echo_conn_ops = {
 /* net/server: a connection accepted on this worker's listener. */
 static void echo_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *ss)
 {
-	struct echo_worker *w = wstate;
+	struct echo_worker *w = container_of(wstate, struct echo_worker, conns);
 	struct echo_conn *ec = w->conns.n < ECHO_MAX_CONNS ? calloc(1, sizeof(*ec)) : NULL;
 
 	(void)tag;
@@ -143,10 +142,7 @@ static void echo_accept(void *wstate, void *tag, int fd, const struct sockaddr_s
 		ec->c.incap = sizeof(ec->in);
 		ec->c.out = ec->out;
 	}
-	if (!ec || h1conn_open(&w->conns, &ec->c, fd, ss, w->srv->ctx)) {
-		free(ec);
-		close(fd);
-	}
+	h1conn_open(&w->conns, ec ? &ec->c : NULL, fd, ss, w->srv->ctx);
 }
 
 static int echo_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
@@ -157,23 +153,8 @@ static int echo_worker_init(void *arg, unsigned id, struct loop *loop, void **ws
 	w->srv = srv;
 	w->conns.ops = &echo_conn_ops;
 	w->conns.loop = loop;
-	*wstate = w;
+	*wstate = &w->conns;
 	return 0;
-}
-
-static void echo_drain(void *wstate)
-{
-	h1conn_set_drain(&((struct echo_worker *)wstate)->conns);
-}
-
-static bool echo_busy(void *wstate)
-{
-	return ((struct echo_worker *)wstate)->conns.n > 0;
-}
-
-static void echo_teardown(void *wstate)
-{
-	h1conn_set_teardown(&((struct echo_worker *)wstate)->conns);
 }
 
 /* SIGHUP: echo has no configuration to read again. */
@@ -191,8 +172,8 @@ static unsigned echo_stop(void *arg, int sig)
 }
 
 static const struct server_ops echo_ops = {
-	.worker_init = echo_worker_init, .accept = echo_accept, .drain = echo_drain,
-	.busy = echo_busy, .teardown = echo_teardown, .reload = echo_reload, .stop = echo_stop,
+	.worker_init = echo_worker_init, .accept = echo_accept, .reload = echo_reload, .stop = echo_stop,
+	.drain = h1conn_worker_drain, .busy = h1conn_worker_busy, .teardown = h1conn_worker_teardown,
 };
 
 struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const char *listen_text,
