@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "http/reply.h"
 #include "proxy/auth.h"
 #include "proxy/egress.h"
@@ -804,7 +805,6 @@ int fleet_start(struct fleet *f)
 	struct store_feed_opts fo = { .resync_ms = 1000, .poll_ms = 20, .catch_up = feed_catch_up,
 				      .arg = f };
 	char who[600];
-	sigset_t all, old;
 	int rc;
 
 	f->ntabs = f->px->nworkers;
@@ -820,11 +820,7 @@ int fleet_start(struct fleet *f)
 	f->st_feed = NULL;
 	if ((rc = store_feed_start(st, &fo, &f->feed)))
 		return rc;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = -pthread_create(&f->flusher, NULL, flush_main, f);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
+	if ((rc = thread_start(&f->flusher, flush_main, f)))
 		return rc;
 	f->flusher_started = true;
 	log_info("users_db %s: %zu users, node %s, usage flushed every %u ms", f->shown,
