@@ -315,20 +315,9 @@ struct console *console_open(struct console_config *cfg, char *err, size_t cap)
 		goto fail;
 	}
 	struct server_config scfg = { .ops = &console_ops, .arg = s, .nworkers = 1 };
-	if ((rc = server_new(&scfg, &s->rt))) {
-		snprintf(err, cap, "out of memory");
+	if (server_open_one(&scfg, (const struct sockaddr *)&cfg->addr, cfg->addrlen, 256,
+			    "console listener", cfg->listen_text, &s->rt, err, cap))
 		goto fail;
-	}
-	struct server_listen l = { .len = cfg->addrlen, .backlog = 256, .what = "console listener" };
-	size_t bad;
-	memcpy(&l.addr, &cfg->addr, cfg->addrlen);
-	if ((rc = server_start(s->rt, &l, 1, NULL, &bad))) {
-		if (bad == 0)
-			snprintf(err, cap, "cannot listen on %s: %s", cfg->listen_text, strerror(-rc));
-		else
-			snprintf(err, cap, "cannot create the event loop: %s", strerror(-rc));
-		goto fail;
-	}
 	return s;
 fail:
 	console_close(s);

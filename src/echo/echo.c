@@ -181,7 +181,6 @@ struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const cha
 			      size_t cap)
 {
 	struct echo_server *srv = calloc(1, sizeof(*srv));
-	int rc;
 
 	if (!srv || !nworkers || !(srv->workers = calloc(nworkers, sizeof(*srv->workers)))) {
 		snprintf(err, cap, "out of memory");
@@ -194,21 +193,8 @@ struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const cha
 	 * first, so a second process cannot join the port */
 	struct server_config scfg = { .ops = &echo_ops, .arg = srv, .nworkers = nworkers,
 				      .reuseport = nworkers > 1 };
-	if ((rc = server_new(&scfg, &srv->rt))) {
-		snprintf(err, cap, "out of memory");
+	if (server_open_one(&scfg, sa, sl, 512, "echo listener", listen_text, &srv->rt, err, cap))
 		goto fail;
-	}
-	struct server_listen l = { .len = sl, .backlog = 512, .what = "echo listener" };
-	size_t bad;
-	memcpy(&l.addr, sa, sl);
-	if ((rc = server_start(srv->rt, &l, 1, NULL, &bad))) {
-		if (bad == 0)
-			snprintf(err, cap, "cannot listen on %s: %s%s", listen_text, strerror(-rc),
-				 rc == -EADDRINUSE && nworkers > 1 ? " (another process listens there)" : "");
-		else
-			snprintf(err, cap, "cannot create the event loop: %s", strerror(-rc));
-		goto fail;
-	}
 	return srv;
 fail:
 	echo_close(srv);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -348,6 +349,29 @@ int server_start(struct server *s, const struct server_listen *v, size_t n, void
 	memcpy(s->specs, v, n * sizeof(*v));
 	s->nspecs = n;
 	return 0;
+}
+
+int server_open_one(const struct server_config *cfg, const struct sockaddr *sa, socklen_t len,
+		    int backlog, const char *what, const char *text, struct server **out, char *err,
+		    size_t cap)
+{
+	struct server_listen l = { .len = len, .backlog = backlog, .what = what };
+	size_t bad;
+	int rc;
+
+	if ((rc = server_new(cfg, out))) {
+		snprintf(err, cap, "out of memory");
+		return rc;
+	}
+	memcpy(&l.addr, sa, len);
+	if ((rc = server_start(*out, &l, 1, NULL, &bad))) {
+		if (bad == 0)
+			snprintf(err, cap, "cannot listen on %s: %s%s", text, strerror(-rc),
+				 rc == -EADDRINUSE && cfg->nworkers > 1 ? " (another process listens there)" : "");
+		else
+			snprintf(err, cap, "cannot create the event loop: %s", strerror(-rc));
+	}
+	return rc;
 }
 
 void server_plan_free(struct server_plan *p)

@@ -67,6 +67,14 @@ int server_new(const struct server_config *cfg, struct server **out);   /* 0 or 
  * (SIZE_MAX when it was not a listener). Threads are not started yet. */
 int server_start(struct server *s, const struct server_listen *v, size_t n, void *snap, size_t *bad);
 
+/* server_new then server_start on one listener (sa, what, backlog; no snapshot), for a server
+ * with no reload of its listeners (echo, console): 0, or -errno with a one-line reason in err
+ * ("cannot listen on TEXT: ...", saying so when another process holds the port). *out is set
+ * once the server exists, so the caller's cleanup frees it (server_free) on either outcome. */
+int server_open_one(const struct server_config *cfg, const struct sockaddr *sa, socklen_t len,
+		    int backlog, const char *what, const char *text, struct server **out, char *err,
+		    size_t cap);
+
 /* Starts the threads, says READY=1 and takes signals on this thread until the workers are
  * done after a stop. 0 or -errno. */
 int server_run(struct server *s);
