@@ -74,19 +74,10 @@ static const char *add_egress(struct console_config *cfg, const char *v)
 
 static const char *listen_parse(struct console_config *cfg, const char *v)
 {
-	struct host h;
-	uint16_t port;
-	const char *e = authority_parse(v, strlen(v), &h, &port, 0);
+	const char *e = host_listen_parse(v, &cfg->addr, &cfg->addrlen);
 
 	if (e)
 		return e;
-	if (h.kind != HOST_IP)
-		return "listen needs an IP literal and a port (127.0.0.1:8090, [::1]:8090)";
-	if (!port)
-		return "listen needs a port";
-	cfg->addrlen = ipaddr_to_sockaddr(&h.ip, port, &cfg->addr);
-	if (!cfg->addrlen)
-		return "unusable address";
 	snprintf(cfg->listen_text, sizeof(cfg->listen_text), "%s", v);
 	return NULL;
 }
