@@ -3,6 +3,7 @@
 #include "console/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,22 +83,26 @@ static const char *listen_parse(struct console_config *cfg, const char *v)
 	return NULL;
 }
 
+/* the [console] keys that are one value read into one field */
+static const struct ini_key console_keys[] = {
+	{ "tls_cert", INI_PATH, offsetof(struct console_config, tls_cert),
+	  sizeof(((struct console_config *)0)->tls_cert), 0, 0, NULL },
+	{ "tls_key", INI_PATH, offsetof(struct console_config, tls_key),
+	  sizeof(((struct console_config *)0)->tls_key), 0, 0, NULL },
+};
+
 static const char *on_console(struct parse_ctx *p, const char *name, const char *v)
 {
 	struct console_config *cfg = p->cfg;
+	const char *e;
 
 	if (!strcmp(name, "listen")) {
 		p->have_listen = true;
 		return listen_parse(cfg, v);
 	}
-	if (!strcmp(name, "tls_cert")) {
-		ini_path_rel(p->dir, v, false, cfg->tls_cert, sizeof(cfg->tls_cert));
-		return NULL;
-	}
-	if (!strcmp(name, "tls_key")) {
-		ini_path_rel(p->dir, v, false, cfg->tls_key, sizeof(cfg->tls_key));
-		return NULL;
-	}
+	if (ini_table_read(console_keys, sizeof(console_keys) / sizeof(console_keys[0]), cfg, p->dir,
+			   name, v, &e))
+		return e;
 	if (!strcmp(name, "db")) {
 		p->have_db = true;
 		if (store_is_remote(v))
@@ -125,7 +130,8 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 			} else {
 				if (p->n_includes == 4)
 					return "routes: at most 4 gate files";
-				ini_path_rel(p->dir, t, false, p->includes[p->n_includes++], sizeof(p->includes[0]));
+				ini_path_rel(p->dir, t, false, p->includes[p->n_includes++],
+					     sizeof(p->includes[0]));
 			}
 		}
 		return NULL;

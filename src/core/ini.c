@@ -244,6 +244,29 @@ void ini_path_rel(const char *dir, const char *v, bool dash, char *out, size_t c
 		snprintf(out, cap, "%s/%s", dir, v);
 }
 
+bool ini_table_read(const struct ini_key *keys, size_t n, void *base, const char *dir,
+		    const char *name, const char *v, const char **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct ini_key *k = &keys[i];
+		void *f = (char *)base + k->off;
+		const char *e = NULL;
+
+		if (strcmp(k->name, name))
+			continue;
+		switch (k->kind) {
+		case INI_UINT: e = ini_parse_uint(v, k->min, k->max, f); break;
+		case INI_DURATION: e = ini_parse_duration(v, k->min, k->max, f); break;
+		case INI_BOOL: e = ini_parse_bool(v, f); break;
+		case INI_PATH:
+		case INI_PATH_DASH: ini_path_rel(dir, v, k->kind == INI_PATH_DASH, f, k->size); break;
+		}
+		*err = e && k->err ? k->err : e;
+		return true;
+	}
+	return false;
+}
+
 bool ini_section_named(const char *s, size_t len, const char *kind, const char **name, size_t *nlen)
 {
 	size_t k = strlen(kind);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,10 +165,37 @@ static const char *flush_route(struct parse_ctx *p)
 	return gate_route_acc_flush(&p->route, &p->cfg->routes);
 }
 
+#define GATE_KEY(name, kind, field, min, max, err) \
+	{ name, kind, offsetof(struct gate_config, field), sizeof(((struct gate_config *)0)->field), \
+	  min, max, err }
+/* the [gate] keys that are one value read into one field */
+static const struct ini_key gate_keys[] = {
+	GATE_KEY("resync", INI_DURATION, resync_ms, 50, 3600000, "resync must be 0.05-3600 seconds"),
+	GATE_KEY("max_staleness", INI_UINT, max_staleness_s, 1, 86400 * 7,
+		 "max_staleness must be 1-604800 seconds"),
+	GATE_KEY("usage", INI_BOOL, usage, 0, 0, "usage must be on or off"),
+	GATE_KEY("usage_flush", INI_DURATION, usage_flush_ms, 50, 3600000,
+		 "usage_flush must be 0.05-3600 seconds"),
+	GATE_KEY("metrics", INI_BOOL, metrics, 0, 0, "metrics must be on or off"),
+	GATE_KEY("upstream_ca", INI_PATH_DASH, upstream_ca, 0, 0, NULL),
+	GATE_KEY("tls_cert", INI_PATH_DASH, tls_cert, 0, 0, NULL),
+	GATE_KEY("tls_key", INI_PATH_DASH, tls_key, 0, 0, NULL),
+	GATE_KEY("workers", INI_UINT, workers, 1, 64, "workers must be 1-64"),
+	GATE_KEY("header_timeout", INI_UINT, header_timeout_s, 1, 3600,
+		 "header_timeout must be 1-3600 seconds"),
+	GATE_KEY("idle_timeout", INI_UINT, idle_timeout_s, 1, 86400,
+		 "idle_timeout must be 1-86400 seconds"),
+	GATE_KEY("drain_timeout", INI_DURATION, drain_timeout_ms, 0, 86400000, NULL),
+};
+
 static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 {
 	struct gate_config *cfg = p->cfg;
+	const char *e;
 
+	if (ini_table_read(gate_keys, sizeof(gate_keys) / sizeof(gate_keys[0]), cfg, p->dir, name, v,
+			   &e))
+		return e;
 	if (!strcmp(name, "listen"))
 		return add_listen(cfg, v);
 	if (!strcmp(name, "db")) {
@@ -181,16 +209,6 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		}
 		return NULL;
 	}
-	if (!strcmp(name, "resync")) {
-		if (ini_parse_duration(v, 50, 3600000, &cfg->resync_ms))
-			return "resync must be 0.05-3600 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "max_staleness")) {
-		if (ini_parse_uint(v, 1, 86400 * 7, &cfg->max_staleness_s))
-			return "max_staleness must be 1-604800 seconds";
-		return NULL;
-	}
 	if (!strcmp(name, "on_stale")) {
 		if (!strcmp(v, "serve"))
 			cfg->stale_deny = false;
@@ -200,29 +218,10 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 			return "on_stale must be serve or deny";
 		return NULL;
 	}
-	if (!strcmp(name, "usage")) {
-		if (ini_parse_bool(v, &cfg->usage))
-			return "usage must be on or off";
-		return NULL;
-	}
-	if (!strcmp(name, "usage_flush")) {
-		if (ini_parse_duration(v, 50, 3600000, &cfg->usage_flush_ms))
-			return "usage_flush must be 0.05-3600 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "metrics")) {
-		if (ini_parse_bool(v, &cfg->metrics))
-			return "metrics must be on or off";
-		return NULL;
-	}
 	if (!strcmp(name, "upstream")) {
 		snprintf(cfg->upstream_text, sizeof(cfg->upstream_text), "%s", v);
 		p->have_upstream = true;
 		return set_upstream(cfg, v);
-	}
-	if (!strcmp(name, "upstream_ca")) {
-		ini_path_rel(p->dir, v, true, cfg->upstream_ca, sizeof(cfg->upstream_ca));
-		return NULL;
 	}
 	if (!strcmp(name, "mode")) {
 		if (!strcmp(v, "reverse-proxy"))
@@ -239,14 +238,6 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		if (v[0] != '/' || strlen(v) >= sizeof(cfg->auth_path))
 			return "auth_path must be a path starting with '/'";
 		snprintf(cfg->auth_path, sizeof(cfg->auth_path), "%s", v);
-		return NULL;
-	}
-	if (!strcmp(name, "tls_cert")) {
-		ini_path_rel(p->dir, v, true, cfg->tls_cert, sizeof(cfg->tls_cert));
-		return NULL;
-	}
-	if (!strcmp(name, "tls_key")) {
-		ini_path_rel(p->dir, v, true, cfg->tls_key, sizeof(cfg->tls_key));
 		return NULL;
 	}
 	if (!strcmp(name, "trusted_proxies"))
@@ -266,23 +257,6 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		snprintf(cfg->account, sizeof(cfg->account), "%s", v);
 		return NULL;
 	}
-	if (!strcmp(name, "workers")) {
-		if (ini_parse_uint(v, 1, 64, &cfg->workers))
-			return "workers must be 1-64";
-		return NULL;
-	}
-	if (!strcmp(name, "header_timeout")) {
-		if (ini_parse_uint(v, 1, 3600, &cfg->header_timeout_s))
-			return "header_timeout must be 1-3600 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "idle_timeout")) {
-		if (ini_parse_uint(v, 1, 86400, &cfg->idle_timeout_s))
-			return "idle_timeout must be 1-86400 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "drain_timeout"))
-		return ini_parse_duration(v, 0, 86400000, &cfg->drain_timeout_ms);
 	if (!strcmp(name, "routes")) {
 		if (strcmp(v, "stripe"))
 			return "routes must be stripe (the built-in Stripe table; or use [route NAME])";
