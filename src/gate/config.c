@@ -284,7 +284,8 @@ static const char *on_route(struct parse_ctx *p, const char *name, const char *v
 static const char *on_section(struct ini *ini, void *user, const char *name, size_t len)
 {
 	struct parse_ctx *p = user;
-	const char *e = flush_route(p);
+	const char *e = flush_route(p), *rname = name + len;
+	size_t rlen = 0;
 
 	if (e)
 		ini_fail(ini, p->route_line, "route %s: %s", p->route.name, e);
@@ -292,14 +293,11 @@ static const char *on_section(struct ini *ini, void *user, const char *name, siz
 		p->section = SEC_GATE;
 		return NULL;
 	}
-	if (len >= 5 && !memcmp(name, "route", 5) && (len == 5 || name[5] == ' ' || name[5] == '\t')) {
-		size_t skip = 5;
-		while (skip < len && (name[skip] == ' ' || name[skip] == '\t'))
-			skip++;
+	if ((len == 5 && !memcmp(name, "route", 5)) || ini_section_named(name, len, "route", &rname, &rlen)) {
 		memset(&p->route, 0, sizeof(p->route));
-		if (len - skip >= sizeof(p->route.name))
+		if (rlen >= sizeof(p->route.name))
 			return "route name too long (at most 63 characters)";
-		memcpy(p->route.name, name + skip, len - skip);
+		memcpy(p->route.name, rname, rlen);
 		p->route_line = ini_line(ini);
 		p->in_route = true;
 		p->section = SEC_ROUTE;
