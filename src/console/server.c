@@ -267,9 +267,7 @@ static int srv_worker_init(void *arg, unsigned id, struct loop *loop, void **wst
 	struct console *s = arg;
 
 	(void)id;
-	s->conns.ops = &con_ops;
-	s->conns.loop = loop;
-	*wstate = &s->conns;
+	h1conn_set_init(&s->conns, &con_ops, loop, wstate);
 	return 0;
 }
 
@@ -279,15 +277,8 @@ static void srv_reload(void *arg)
 	log_info("console: SIGHUP: restart the console to read its configuration again");
 }
 
-static unsigned srv_stop(void *arg, int sig)
-{
-	(void)arg;
-	(void)sig;
-	return CON_STOP_MS;
-}
-
 static const struct server_ops console_ops = {
-	.worker_init = srv_worker_init, .accept = srv_accept, .reload = srv_reload, .stop = srv_stop,
+	.worker_init = srv_worker_init, .accept = srv_accept, .reload = srv_reload,
 	.drain = h1conn_worker_drain, .busy = h1conn_worker_busy, .teardown = h1conn_worker_teardown,
 };
 
@@ -314,7 +305,8 @@ struct console *console_open(struct console_config *cfg, char *err, size_t cap)
 		snprintf(err, cap, "out of memory");
 		goto fail;
 	}
-	struct server_config scfg = { .ops = &console_ops, .arg = s, .nworkers = 1 };
+	struct server_config scfg = { .ops = &console_ops, .arg = s, .nworkers = 1,
+				      .stop_ms = CON_STOP_MS };
 	if (server_open_one(&scfg, (const struct sockaddr *)&cfg->addr, cfg->addrlen, 256,
 			    "console listener", cfg->listen_text, &s->rt, err, cap))
 		goto fail;

@@ -151,9 +151,7 @@ static int echo_worker_init(void *arg, unsigned id, struct loop *loop, void **ws
 	struct echo_worker *w = &srv->workers[id];
 
 	w->srv = srv;
-	w->conns.ops = &echo_conn_ops;
-	w->conns.loop = loop;
-	*wstate = &w->conns;
+	h1conn_set_init(&w->conns, &echo_conn_ops, loop, wstate);
 	return 0;
 }
 
@@ -164,15 +162,8 @@ static void echo_reload(void *arg)
 	log_info("echo: SIGHUP: nothing to reload");
 }
 
-static unsigned echo_stop(void *arg, int sig)
-{
-	(void)arg;
-	(void)sig;
-	return ECHO_STOP_MS;
-}
-
 static const struct server_ops echo_ops = {
-	.worker_init = echo_worker_init, .accept = echo_accept, .reload = echo_reload, .stop = echo_stop,
+	.worker_init = echo_worker_init, .accept = echo_accept, .reload = echo_reload,
 	.drain = h1conn_worker_drain, .busy = h1conn_worker_busy, .teardown = h1conn_worker_teardown,
 };
 
@@ -192,7 +183,7 @@ struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const cha
 	/* several workers bind with SO_REUSEPORT; net/server probes the address without it
 	 * first, so a second process cannot join the port */
 	struct server_config scfg = { .ops = &echo_ops, .arg = srv, .nworkers = nworkers,
-				      .reuseport = nworkers > 1 };
+				      .reuseport = nworkers > 1, .stop_ms = ECHO_STOP_MS };
 	if (server_open_one(&scfg, sa, sl, 512, "echo listener", listen_text, &srv->rt, err, cap))
 		goto fail;
 	return srv;

@@ -203,6 +203,14 @@ void h1conn_set_teardown(struct h1conn_set *s)
 	loop_run_deferred(s->loop);
 }
 
+void h1conn_set_init(struct h1conn_set *s, const struct h1conn_ops *ops, struct loop *loop,
+		     void **wstate)
+{
+	s->ops = ops;
+	s->loop = loop;
+	*wstate = s;
+}
+
 void h1conn_worker_drain(void *wstate)
 {
 	h1conn_set_drain(wstate);

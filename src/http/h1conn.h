@@ -86,6 +86,10 @@ void h1conn_set_drain(struct h1conn_set *s);
 /* net/server's teardown: closes every connection and frees them. */
 void h1conn_set_teardown(struct h1conn_set *s);
 
+/* net/server's worker_init of a product on h1conn: a worker's empty set, which is its wstate. */
+void h1conn_set_init(struct h1conn_set *s, const struct h1conn_ops *ops, struct loop *loop,
+		     void **wstate);
+
 /* The same three as net/server's drain, busy and teardown for a worker whose wstate is its
  * h1conn_set (its accept finds the product's worker around it with container_of). */
 void h1conn_worker_drain(void *wstate);

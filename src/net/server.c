@@ -562,7 +562,7 @@ int server_run(struct server *s)
 		sd_notify(0, "READY=1");
 	}
 	sd_notify(0, "STOPPING=1");
-	workers_stop(s, ops->stop ? ops->stop(s->cfg.arg, sig) : 0);
+	workers_stop(s, ops->stop ? ops->stop(s->cfg.arg, sig) : s->cfg.stop_ms);
 	wait_drained(s);
 	threads_join(s);
 	return 0;

@@ -42,7 +42,8 @@ struct server_ops {
 	void (*teardown)(void *wstate);          /* worker thread after its loop (or main, failed start) */
 	/* Main thread: SIGHUP (sd_notify RELOADING before, READY after). Optional. */
 	void (*reload)(void *arg);
-	/* Main thread: SIGTERM/SIGINT; returns the drain deadline in ms (0: stop now). */
+	/* Main thread: SIGTERM/SIGINT; returns the drain deadline in ms (0: stop now). Optional:
+	 * without it the deadline is the config's stop_ms. */
 	unsigned (*stop)(void *arg, int sig);
 };
 
@@ -54,6 +55,7 @@ struct server_config {
 	/* a server inside another (the proxy's admin listener): it leaves signals, SIGPIPE and
 	 * sd_notify to its owner, which runs it with server_spawn and ends it with server_stop */
 	bool embedded;
+	unsigned stop_ms;          /* the drain deadline of a server whose ops have no stop */
 };
 
 struct server;
