@@ -244,6 +244,20 @@ void ini_path_rel(const char *dir, const char *v, bool dash, char *out, size_t c
 		snprintf(out, cap, "%s/%s", dir, v);
 }
 
+static const char *choice(const struct ini_key *k, const char *v, void *f)
+{
+	for (int i = 0; k->words[i]; i++) {
+		if (strcmp(v, k->words[i]))
+			continue;
+		if (k->size == sizeof(bool))
+			*(bool *)f = i != 0;
+		else
+			memcpy(f, &i, sizeof(i));   /* an enum field the size of an int */
+		return NULL;
+	}
+	return "not one of the values it takes";
+}
+
 bool ini_table_read(const struct ini_key *keys, size_t n, void *base, const char *dir,
 		    const char *name, const char *v, const char **err)
 {
@@ -260,6 +274,7 @@ bool ini_table_read(const struct ini_key *keys, size_t n, void *base, const char
 		case INI_BOOL: e = ini_parse_bool(v, f); break;
 		case INI_PATH:
 		case INI_PATH_DASH: ini_path_rel(dir, v, k->kind == INI_PATH_DASH, f, k->size); break;
+		case INI_CHOICE: e = choice(k, v, f); break;
 		}
 		*err = e && k->err ? k->err : e;
 		return true;

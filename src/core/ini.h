@@ -89,6 +89,7 @@ enum ini_kind {
 	INI_BOOL,               /* ini_parse_bool into a bool */
 	INI_PATH,               /* ini_path_rel into a char[size] */
 	INI_PATH_DASH,          /* the same, "-" taken as written */
+	INI_CHOICE,             /* one of words: its index into a bool (2 words) or an enum */
 };
 struct ini_key {
 	const char *name;
@@ -96,6 +97,7 @@ struct ini_key {
 	size_t off, size;       /* the field: offsetof and sizeof */
 	unsigned long min, max;
 	const char *err;        /* a bad value's error, naming the key; NULL: the parser's own */
+	const char *const *words;       /* INI_CHOICE: the values, NULL-terminated */
 };
 /* When name is in keys[0..n): reads v into that field of base (dir: the config file's folder)
  * and returns true with *err NULL or the key's error. False when name is not in the table. */

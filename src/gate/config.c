@@ -165,9 +165,20 @@ static const char *flush_route(struct parse_ctx *p)
 	return gate_route_acc_flush(&p->route, &p->cfg->routes);
 }
 
-#define GATE_KEY(name, kind, field, min, max, err) \
-	{ name, kind, offsetof(struct gate_config, field), sizeof(((struct gate_config *)0)->field), \
-	  min, max, err }
+#define GATE_KEY(nm, kd, field, lo, hi, e) \
+	{ .name = nm, .kind = kd, .off = offsetof(struct gate_config, field), \
+	  .size = sizeof(((struct gate_config *)0)->field), .min = lo, .max = hi, .err = e }
+#define GATE_CHOICE(nm, field, w, e) \
+	{ .name = nm, .kind = INI_CHOICE, .off = offsetof(struct gate_config, field), \
+	  .size = sizeof(((struct gate_config *)0)->field), .words = w, .err = e }
+/* in the order of their enum values (on_stale: false, true) */
+static const char *const stale_words[] = { "serve", "deny", NULL };
+static const char *const mode_words[] = { "reverse-proxy", "forward-auth", "both", NULL };
+static const char *const path_words[] = { "refuse", "rewrite", NULL };
+_Static_assert(GATE_MODE_PROXY == 0 && GATE_MODE_AUTH == 1 && GATE_MODE_BOTH == 2 &&
+	       GATE_PATH_REFUSE == 0 && GATE_PATH_REWRITE == 1 &&
+	       sizeof(enum gate_mode) == sizeof(int) && sizeof(enum gate_path_norm) == sizeof(int),
+	       "the choice tables follow the enums");
 /* the [gate] keys that are one value read into one field */
 static const struct ini_key gate_keys[] = {
 	GATE_KEY("resync", INI_DURATION, resync_ms, 50, 3600000, "resync must be 0.05-3600 seconds"),
@@ -186,6 +197,10 @@ static const struct ini_key gate_keys[] = {
 	GATE_KEY("idle_timeout", INI_UINT, idle_timeout_s, 1, 86400,
 		 "idle_timeout must be 1-86400 seconds"),
 	GATE_KEY("drain_timeout", INI_DURATION, drain_timeout_ms, 0, 86400000, NULL),
+	GATE_CHOICE("on_stale", stale_deny, stale_words, "on_stale must be serve or deny"),
+	GATE_CHOICE("mode", mode, mode_words, "mode must be reverse-proxy, forward-auth or both"),
+	GATE_CHOICE("path_normalize", path_norm, path_words,
+		    "path_normalize must be refuse or rewrite"),
 };
 
 static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
@@ -209,30 +224,10 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		}
 		return NULL;
 	}
-	if (!strcmp(name, "on_stale")) {
-		if (!strcmp(v, "serve"))
-			cfg->stale_deny = false;
-		else if (!strcmp(v, "deny"))
-			cfg->stale_deny = true;
-		else
-			return "on_stale must be serve or deny";
-		return NULL;
-	}
 	if (!strcmp(name, "upstream")) {
 		snprintf(cfg->upstream_text, sizeof(cfg->upstream_text), "%s", v);
 		p->have_upstream = true;
 		return set_upstream(cfg, v);
-	}
-	if (!strcmp(name, "mode")) {
-		if (!strcmp(v, "reverse-proxy"))
-			cfg->mode = GATE_MODE_PROXY;
-		else if (!strcmp(v, "forward-auth"))
-			cfg->mode = GATE_MODE_AUTH;
-		else if (!strcmp(v, "both"))
-			cfg->mode = GATE_MODE_BOTH;
-		else
-			return "mode must be reverse-proxy, forward-auth or both";
-		return NULL;
 	}
 	if (!strcmp(name, "auth_path")) {
 		if (v[0] != '/' || strlen(v) >= sizeof(cfg->auth_path))
@@ -261,15 +256,6 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		if (strcmp(v, "stripe"))
 			return "routes must be stripe (the built-in Stripe table; or use [route NAME])";
 		p->stripe_routes = true;
-		return NULL;
-	}
-	if (!strcmp(name, "path_normalize")) {
-		if (!strcmp(v, "refuse"))
-			cfg->path_norm = GATE_PATH_REFUSE;
-		else if (!strcmp(v, "rewrite"))
-			cfg->path_norm = GATE_PATH_REWRITE;
-		else
-			return "path_normalize must be refuse or rewrite";
 		return NULL;
 	}
 	return "unknown key in [gate]";
