@@ -87,17 +87,24 @@ int console_user_list(const char *db, bool json, char *err, size_t cap)
 	return done(st, rc, err, cap);
 }
 
-int console_user_remove(const char *db, const char *name, const char *actor, char *err,
-			size_t cap)
+/* Removes or revokes one named thing with fn, then says "DONE NAME". */
+static int end_one(const char *db, int (*fn)(struct store *, const char *, const char *),
+		   const char *done_what, const char *name, const char *actor, char *err, size_t cap)
 {
 	struct store *st;
 
 	if (open_db(db, &st, err, cap))
 		return 1;
-	int rc = store_console_user_remove(st, name, actor);
+	int rc = fn(st, name, actor);
 	if (!rc)
-		printf("removed console user %s\n", name);
+		printf("%s %s\n", done_what, name);
 	return done(st, rc, err, cap);
+}
+
+int console_user_remove(const char *db, const char *name, const char *actor, char *err,
+			size_t cap)
+{
+	return end_one(db, store_console_user_remove, "removed console user", name, actor, err, cap);
 }
 
 int console_token_create(const char *db, const char *name, const char *scope,
@@ -143,12 +150,5 @@ int console_token_list(const char *db, bool json, char *err, size_t cap)
 int console_token_revoke(const char *db, const char *id, const char *actor, char *err,
 			 size_t cap)
 {
-	struct store *st;
-
-	if (open_db(db, &st, err, cap))
-		return 1;
-	int rc = store_token_revoke(st, id, actor);
-	if (!rc)
-		printf("revoked token %s\n", id);
-	return done(st, rc, err, cap);
+	return end_one(db, store_token_revoke, "revoked token", id, actor, err, cap);
 }

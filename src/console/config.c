@@ -3,7 +3,7 @@
 #include "console/config.h"
 
 #include <errno.h>
-#include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +26,6 @@ struct parse_ctx {
 	size_t n_includes;
 	bool have_listen, have_db;
 };
-
-static void path_rel(const char *dir, const char *v, char *out, size_t cap)
-{
-	if (v[0] == '/')
-		snprintf(out, cap, "%s", v);
-	else
-		snprintf(out, cap, "%s/%s", dir, v);
-}
 
 static const char *flush_route(struct parse_ctx *p)
 {
@@ -83,45 +75,40 @@ static const char *add_egress(struct console_config *cfg, const char *v)
 
 static const char *listen_parse(struct console_config *cfg, const char *v)
 {
-	struct host h;
-	uint16_t port;
-	const char *e = authority_parse(v, strlen(v), &h, &port, 0);
+	const char *e = host_listen_parse(v, &cfg->addr, &cfg->addrlen);
 
 	if (e)
 		return e;
-	if (h.kind != HOST_IP)
-		return "listen needs an IP literal and a port (127.0.0.1:8090, [::1]:8090)";
-	if (!port)
-		return "listen needs a port";
-	cfg->addrlen = ipaddr_to_sockaddr(&h.ip, port, &cfg->addr);
-	if (!cfg->addrlen)
-		return "unusable address";
 	snprintf(cfg->listen_text, sizeof(cfg->listen_text), "%s", v);
 	return NULL;
 }
 
+/* the [console] keys that are one value read into one field */
+static const struct ini_key console_keys[] = {
+	{ "tls_cert", INI_PATH, offsetof(struct console_config, tls_cert),
+	  sizeof(((struct console_config *)0)->tls_cert), 0, 0, NULL },
+	{ "tls_key", INI_PATH, offsetof(struct console_config, tls_key),
+	  sizeof(((struct console_config *)0)->tls_key), 0, 0, NULL },
+};
+
 static const char *on_console(struct parse_ctx *p, const char *name, const char *v)
 {
 	struct console_config *cfg = p->cfg;
+	const char *e;
 
 	if (!strcmp(name, "listen")) {
 		p->have_listen = true;
 		return listen_parse(cfg, v);
 	}
-	if (!strcmp(name, "tls_cert")) {
-		path_rel(p->dir, v, cfg->tls_cert, sizeof(cfg->tls_cert));
-		return NULL;
-	}
-	if (!strcmp(name, "tls_key")) {
-		path_rel(p->dir, v, cfg->tls_key, sizeof(cfg->tls_key));
-		return NULL;
-	}
+	if (ini_table_read(console_keys, sizeof(console_keys) / sizeof(console_keys[0]), cfg, p->dir,
+			   name, v, &e))
+		return e;
 	if (!strcmp(name, "db")) {
 		p->have_db = true;
 		if (store_is_remote(v))
 			snprintf(cfg->db, sizeof(cfg->db), "%s", v);
 		else
-			path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+			ini_path_rel(p->dir, v, false, cfg->db, sizeof(cfg->db));
 		return NULL;
 	}
 	if (!strcmp(name, "session_idle"))
@@ -143,7 +130,8 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 			} else {
 				if (p->n_includes == 4)
 					return "routes: at most 4 gate files";
-				path_rel(p->dir, t, p->includes[p->n_includes++], sizeof(p->includes[0]));
+				ini_path_rel(p->dir, t, false, p->includes[p->n_includes++],
+					     sizeof(p->includes[0]));
 			}
 		}
 		return NULL;
@@ -228,14 +216,13 @@ static const char *parse_file(struct parse_ctx *p, const char *path, char *err, 
 const char *console_config_load(const char *path, struct console_config *cfg, char *err,
 				size_t cap)
 {
-	char dir[4096], tmp[4096];
+	char dir[4096];
 	struct parse_ctx p = { .cfg = cfg, .dir = dir };
 	const char *e;
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	ini_dir_of(path, dir, sizeof(dir));
 	cfg->session_idle_s = 1800;
 	cfg->session_absolute_s = 12 * 3600;
 	errno = 0;
@@ -262,8 +249,7 @@ const char *console_config_load(const char *path, struct console_config *cfg, ch
 	for (size_t i = 0; i < p.n_includes; i++) {
 		char inc[4096];
 		snprintf(inc, sizeof(inc), "%s", p.includes[i]);
-		snprintf(tmp, sizeof(tmp), "%s", inc);
-		snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+		ini_dir_of(inc, dir, sizeof(dir));
 		if ((e = parse_file(&p, inc, err, cap)))
 			return e;
 	}

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/codec.h"
+#include "http/head.h"
 
 static size_t json_depth(const json_t *j)
 {
@@ -120,19 +121,14 @@ static bool cookie_octet(unsigned char c)
 
 long console_cookie_get(const char *hdr, size_t len, const char *name, char *out, size_t cap)
 {
-	size_t nl = strlen(name), i = 0;
+	size_t nl = strlen(name), i = 0, start, end;
 
 	if (!hdr || !cap)
 		return -1;
-	while (i < len) {
-		while (i < len && (hdr[i] == ' ' || hdr[i] == '\t' || hdr[i] == ';'))
-			i++;
-		size_t start = i;
-		while (i < len && hdr[i] != ';')
-			i++;
-		/* one pair: hdr[start..i) */
+	while (http_list_next(hdr, len, ';', &i, &start, &end)) {
+		/* one pair: hdr[start..end) */
 		const char *p = hdr + start;
-		size_t pl = i - start;
+		size_t pl = end - start;
 		const char *eq = memchr(p, '=', pl);
 		if (!eq)
 			continue;

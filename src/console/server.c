@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -250,7 +249,7 @@ static const struct h1conn_ops con_ops = {
 
 static void srv_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *ss)
 {
-	struct console *s = wstate;
+	struct console *s = container_of(wstate, struct console, conns);
 	struct con *c = s->conns.n < CON_MAX ? malloc(sizeof(*c)) : NULL;
 
 	(void)tag;
@@ -260,10 +259,7 @@ static void srv_accept(void *wstate, void *tag, int fd, const struct sockaddr_st
 		c->c.in = c->in;
 		c->c.incap = sizeof(c->in);
 	}
-	if (!c || h1conn_open(&s->conns, &c->c, fd, ss, s->ctx)) {
-		free(c);
-		close(fd);
-	}
+	h1conn_open(&s->conns, c ? &c->c : NULL, fd, ss, s->ctx);
 }
 
 static int srv_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
@@ -271,25 +267,8 @@ static int srv_worker_init(void *arg, unsigned id, struct loop *loop, void **wst
 	struct console *s = arg;
 
 	(void)id;
-	s->conns.ops = &con_ops;
-	s->conns.loop = loop;
-	*wstate = s;
+	h1conn_set_init(&s->conns, &con_ops, loop, wstate);
 	return 0;
-}
-
-static void srv_drain(void *wstate)
-{
-	h1conn_set_drain(&((struct console *)wstate)->conns);
-}
-
-static bool srv_busy(void *wstate)
-{
-	return ((struct console *)wstate)->conns.n > 0;
-}
-
-static void srv_teardown(void *wstate)
-{
-	h1conn_set_teardown(&((struct console *)wstate)->conns);
 }
 
 static void srv_reload(void *arg)
@@ -298,16 +277,9 @@ static void srv_reload(void *arg)
 	log_info("console: SIGHUP: restart the console to read its configuration again");
 }
 
-static unsigned srv_stop(void *arg, int sig)
-{
-	(void)arg;
-	(void)sig;
-	return CON_STOP_MS;
-}
-
 static const struct server_ops console_ops = {
-	.worker_init = srv_worker_init, .accept = srv_accept, .drain = srv_drain,
-	.busy = srv_busy, .teardown = srv_teardown, .reload = srv_reload, .stop = srv_stop,
+	.worker_init = srv_worker_init, .accept = srv_accept, .reload = srv_reload,
+	.drain = h1conn_worker_drain, .busy = h1conn_worker_busy, .teardown = h1conn_worker_teardown,
 };
 
 struct console *console_open(struct console_config *cfg, char *err, size_t cap)
@@ -333,21 +305,11 @@ struct console *console_open(struct console_config *cfg, char *err, size_t cap)
 		snprintf(err, cap, "out of memory");
 		goto fail;
 	}
-	struct server_config scfg = { .ops = &console_ops, .arg = s, .nworkers = 1 };
-	if ((rc = server_new(&scfg, &s->rt))) {
-		snprintf(err, cap, "out of memory");
+	struct server_config scfg = { .ops = &console_ops, .arg = s, .nworkers = 1,
+				      .stop_ms = CON_STOP_MS };
+	if (server_open_one(&scfg, (const struct sockaddr *)&cfg->addr, cfg->addrlen, 256,
+			    "console listener", cfg->listen_text, &s->rt, err, cap))
 		goto fail;
-	}
-	struct server_listen l = { .len = cfg->addrlen, .backlog = 256, .what = "console listener" };
-	size_t bad;
-	memcpy(&l.addr, &cfg->addr, cfg->addrlen);
-	if ((rc = server_start(s->rt, &l, 1, NULL, &bad))) {
-		if (bad == 0)
-			snprintf(err, cap, "cannot listen on %s: %s", cfg->listen_text, strerror(-rc));
-		else
-			snprintf(err, cap, "cannot create the event loop: %s", strerror(-rc));
-		goto fail;
-	}
 	return s;
 fail:
 	console_close(s);

@@ -59,17 +59,10 @@ long codec_b64_encode(const void *in, size_t n, char *out, size_t cap, unsigned 
 
 static int b64_value(unsigned char c, bool url)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
+	const char *a = url ? b64_url : b64_std;
+	const char *at = memchr(a, c, 64);   /* the alphabet holds no NUL */
+
+	return at ? (int)(at - a) : -1;
 }
 
 long codec_b64_decode(const char *in, size_t n, void *out, size_t cap, unsigned flags)
@@ -112,6 +105,14 @@ long codec_b64_decode(const char *in, size_t n, void *out, size_t cap, unsigned 
 	if (!lax && ((data % 4 == 2 && (last & 0x0f)) || (data % 4 == 3 && (last & 0x03))))
 		return CODEC_E_BITS;
 	return (long)w;
+}
+
+int codec_b64_decode_whole(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+	if (n == 0 || n / 4 * 3 > cap || n > INT32_MAX)
+		return -1;
+	long r = codec_b64_decode(in, n, out, cap, 0);
+	return r < 0 ? -1 : (int)r;
 }
 
 int codec_hex_value(int c)

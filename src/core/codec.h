@@ -41,6 +41,10 @@ long codec_b64_encode(const void *in, size_t n, char *out, size_t cap, unsigned 
  * Returns the byte count (out is not NUL-terminated) or a negative codec_err. */
 long codec_b64_decode(const char *in, size_t n, void *out, size_t cap, unsigned flags);
 
+/* Strict (canonical, padded, standard alphabet) and non-empty, and all of n's whole groups
+ * must fit in cap, as stored hashes and Basic credentials always had to: the length or -1. */
+int codec_b64_decode_whole(const char *in, size_t n, unsigned char *out, size_t cap);
+
 /* 0-15 for a hex digit of either case, else -1. */
 int codec_hex_value(int c);
 

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,60 @@ out:
 	free(buf);
 	fclose(f);
 	return result;
+}
+
+void ini_dir_of(const char *path, char *dir, size_t cap)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);  /* dirname may write into its argument */
+	snprintf(dir, cap, "%s", dirname(tmp));
+}
+
+void ini_path_rel(const char *dir, const char *v, bool dash, char *out, size_t cap)
+{
+	if (v[0] == '/' || (dash && !strcmp(v, "-")))
+		snprintf(out, cap, "%s", v);
+	else
+		snprintf(out, cap, "%s/%s", dir, v);
+}
+
+static const char *choice(const struct ini_key *k, const char *v, void *f)
+{
+	for (int i = 0; k->words[i]; i++) {
+		if (strcmp(v, k->words[i]))
+			continue;
+		if (k->size == sizeof(bool))
+			*(bool *)f = i != 0;
+		else
+			memcpy(f, &i, sizeof(i));   /* an enum field the size of an int */
+		return NULL;
+	}
+	return "not one of the values it takes";
+}
+
+bool ini_table_read(const struct ini_key *keys, size_t n, void *base, const char *dir,
+		    const char *name, const char *v, const char **err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct ini_key *k = &keys[i];
+		void *f = (char *)base + k->off;
+		const char *e = NULL;
+
+		if (strcmp(k->name, name))
+			continue;
+		switch (k->kind) {
+		case INI_UINT: e = ini_parse_uint(v, k->min, k->max, f); break;
+		case INI_DURATION: e = ini_parse_duration(v, k->min, k->max, f); break;
+		case INI_BOOL: e = ini_parse_bool(v, f); break;
+		case INI_PATH:
+		case INI_PATH_DASH: ini_path_rel(dir, v, k->kind == INI_PATH_DASH, f, k->size); break;
+		case INI_CHOICE: e = choice(k, v, f); break;
+		}
+		*err = e && k->err ? k->err : e;
+		return true;
+	}
+	return false;
 }
 
 bool ini_section_named(const char *s, size_t len, const char *kind, const char **name, size_t *nlen)

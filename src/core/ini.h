@@ -75,6 +75,35 @@ const char *ini_read_file(const char *path, size_t max, char **text, size_t *len
  * salt"): then no "KEY: " goes in front, so the key appears once. */
 bool ini_err_names_key(const char *err, const char *name);
 
+/* The folder of a config file (dirname of path) into dir, for the paths it names. */
+void ini_dir_of(const char *path, char *dir, size_t cap);
+/* A path a config names: absolute (or "-" when dash is true: stdin/stdout) as written, else
+ * relative to dir, the config file's folder. */
+void ini_path_rel(const char *dir, const char *v, bool dash, char *out, size_t cap);
+
+/* A key whose whole handling is reading one value into a field of a config struct: the
+ * configs list these in a table (ini_table_read) instead of spelling out each. */
+enum ini_kind {
+	INI_UINT,               /* ini_parse_uint(min, max) into an unsigned */
+	INI_DURATION,           /* ini_parse_duration(min, max ms) into an unsigned */
+	INI_BOOL,               /* ini_parse_bool into a bool */
+	INI_PATH,               /* ini_path_rel into a char[size] */
+	INI_PATH_DASH,          /* the same, "-" taken as written */
+	INI_CHOICE,             /* one of words: its index into a bool (2 words) or an enum */
+};
+struct ini_key {
+	const char *name;
+	enum ini_kind kind;
+	size_t off, size;       /* the field: offsetof and sizeof */
+	unsigned long min, max;
+	const char *err;        /* a bad value's error, naming the key; NULL: the parser's own */
+	const char *const *words;       /* INI_CHOICE: the values, NULL-terminated */
+};
+/* When name is in keys[0..n): reads v into that field of base (dir: the config file's folder)
+ * and returns true with *err NULL or the key's error. False when name is not in the table. */
+bool ini_table_read(const struct ini_key *keys, size_t n, void *base, const char *dir,
+		    const char *name, const char *v, const char **err);
+
 /* "[KIND NAME]": true when the header s[0..len) (trimmed, as the section callback gets it) is
  * KIND, blanks, then a name; *name and *nlen point at the name. */
 bool ini_section_named(const char *s, size_t len, const char *kind, const char **name, size_t *nlen);

@@ -19,16 +19,6 @@
 #define ITER_MIN        1000
 #define ITER_MAX        10000000
 
-/* Strict base64 (RFC 4648, standard alphabet, padded, canonical). The whole groups must fit
- * in cap, as they always had to (a longer stored hash stays invalid). Returns the length or -1. */
-static int b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
-{
-	if (len == 0 || len / 4 * 3 > cap || len > INT32_MAX)
-		return -1;
-	long n = codec_b64_decode(in, len, out, cap, 0);
-	return n < 0 ? -1 : (int)n;
-}
-
 int pwhash_make(const char *pw, size_t len, unsigned iterations, char *out, size_t cap)
 {
 	unsigned char salt[SALT_LEN], key[KEY_LEN];
@@ -81,10 +71,10 @@ static const char *hash_parse(const char *hash, struct parsed_hash *ph)
 	if (it < ITER_MIN || it > ITER_MAX)
 		return "password_hash: iterations must be 1000-10000000";
 	ph->iterations = (unsigned)it;
-	ph->salt_len = b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), ph->salt, sizeof(ph->salt));
+	ph->salt_len = codec_b64_decode_whole(d1 + 1, (size_t)(d2 - d1 - 1), ph->salt, sizeof(ph->salt));
 	if (ph->salt_len < 8)
 		return "password_hash: bad salt";
-	ph->key_len = b64_decode(d2 + 1, strlen(d2 + 1), ph->key, sizeof(ph->key));
+	ph->key_len = codec_b64_decode_whole(d2 + 1, strlen(d2 + 1), ph->key, sizeof(ph->key));
 	if (ph->key_len < 16)
 		return "password_hash: bad hash";
 	return NULL;

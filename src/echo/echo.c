@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -134,7 +133,7 @@ static const struct h1conn_ops echo_conn_ops = {
 /* net/server: a connection accepted on this worker's listener. */
 static void echo_accept(void *wstate, void *tag, int fd, const struct sockaddr_storage *ss)
 {
-	struct echo_worker *w = wstate;
+	struct echo_worker *w = container_of(wstate, struct echo_worker, conns);
 	struct echo_conn *ec = w->conns.n < ECHO_MAX_CONNS ? calloc(1, sizeof(*ec)) : NULL;
 
 	(void)tag;
@@ -143,10 +142,7 @@ static void echo_accept(void *wstate, void *tag, int fd, const struct sockaddr_s
 		ec->c.incap = sizeof(ec->in);
 		ec->c.out = ec->out;
 	}
-	if (!ec || h1conn_open(&w->conns, &ec->c, fd, ss, w->srv->ctx)) {
-		free(ec);
-		close(fd);
-	}
+	h1conn_open(&w->conns, ec ? &ec->c : NULL, fd, ss, w->srv->ctx);
 }
 
 static int echo_worker_init(void *arg, unsigned id, struct loop *loop, void **wstate)
@@ -155,25 +151,8 @@ static int echo_worker_init(void *arg, unsigned id, struct loop *loop, void **ws
 	struct echo_worker *w = &srv->workers[id];
 
 	w->srv = srv;
-	w->conns.ops = &echo_conn_ops;
-	w->conns.loop = loop;
-	*wstate = w;
+	h1conn_set_init(&w->conns, &echo_conn_ops, loop, wstate);
 	return 0;
-}
-
-static void echo_drain(void *wstate)
-{
-	h1conn_set_drain(&((struct echo_worker *)wstate)->conns);
-}
-
-static bool echo_busy(void *wstate)
-{
-	return ((struct echo_worker *)wstate)->conns.n > 0;
-}
-
-static void echo_teardown(void *wstate)
-{
-	h1conn_set_teardown(&((struct echo_worker *)wstate)->conns);
 }
 
 /* SIGHUP: echo has no configuration to read again. */
@@ -183,16 +162,9 @@ static void echo_reload(void *arg)
 	log_info("echo: SIGHUP: nothing to reload");
 }
 
-static unsigned echo_stop(void *arg, int sig)
-{
-	(void)arg;
-	(void)sig;
-	return ECHO_STOP_MS;
-}
-
 static const struct server_ops echo_ops = {
-	.worker_init = echo_worker_init, .accept = echo_accept, .drain = echo_drain,
-	.busy = echo_busy, .teardown = echo_teardown, .reload = echo_reload, .stop = echo_stop,
+	.worker_init = echo_worker_init, .accept = echo_accept, .reload = echo_reload,
+	.drain = h1conn_worker_drain, .busy = h1conn_worker_busy, .teardown = h1conn_worker_teardown,
 };
 
 struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const char *listen_text,
@@ -200,7 +172,6 @@ struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const cha
 			      size_t cap)
 {
 	struct echo_server *srv = calloc(1, sizeof(*srv));
-	int rc;
 
 	if (!srv || !nworkers || !(srv->workers = calloc(nworkers, sizeof(*srv->workers)))) {
 		snprintf(err, cap, "out of memory");
@@ -212,22 +183,9 @@ struct echo_server *echo_open(const struct sockaddr *sa, socklen_t sl, const cha
 	/* several workers bind with SO_REUSEPORT; net/server probes the address without it
 	 * first, so a second process cannot join the port */
 	struct server_config scfg = { .ops = &echo_ops, .arg = srv, .nworkers = nworkers,
-				      .reuseport = nworkers > 1 };
-	if ((rc = server_new(&scfg, &srv->rt))) {
-		snprintf(err, cap, "out of memory");
+				      .reuseport = nworkers > 1, .stop_ms = ECHO_STOP_MS };
+	if (server_open_one(&scfg, sa, sl, 512, "echo listener", listen_text, &srv->rt, err, cap))
 		goto fail;
-	}
-	struct server_listen l = { .len = sl, .backlog = 512, .what = "echo listener" };
-	size_t bad;
-	memcpy(&l.addr, sa, sl);
-	if ((rc = server_start(srv->rt, &l, 1, NULL, &bad))) {
-		if (bad == 0)
-			snprintf(err, cap, "cannot listen on %s: %s%s", listen_text, strerror(-rc),
-				 rc == -EADDRINUSE && nworkers > 1 ? " (another process listens there)" : "");
-		else
-			snprintf(err, cap, "cannot create the event loop: %s", strerror(-rc));
-		goto fail;
-	}
 	return srv;
 fail:
 	echo_close(srv);

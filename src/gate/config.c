@@ -8,8 +8,8 @@
 #include "store/store.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +31,6 @@ struct parse_ctx {
 };
 
 #define GATE_FILE_MAX (4u << 20)    /* a gate config larger than 4 MiB is a mistake */
-
-static void path_rel(const char *dir, const char *v, char *out, size_t cap)
-{
-	if (v[0] == '/' || !strcmp(v, "-"))
-		snprintf(out, cap, "%s", v);
-	else
-		snprintf(out, cap, "%s/%s", dir, v);
-}
 
 /* host:port (IP literal or a name resolved now) to a socket address. */
 static const char *resolve(const char *v, struct sockaddr_storage *ss, socklen_t *len,
@@ -173,10 +165,52 @@ static const char *flush_route(struct parse_ctx *p)
 	return gate_route_acc_flush(&p->route, &p->cfg->routes);
 }
 
+#define GATE_KEY(nm, kd, field, lo, hi, e) \
+	{ .name = nm, .kind = kd, .off = offsetof(struct gate_config, field), \
+	  .size = sizeof(((struct gate_config *)0)->field), .min = lo, .max = hi, .err = e }
+#define GATE_CHOICE(nm, field, w, e) \
+	{ .name = nm, .kind = INI_CHOICE, .off = offsetof(struct gate_config, field), \
+	  .size = sizeof(((struct gate_config *)0)->field), .words = w, .err = e }
+/* in the order of their enum values (on_stale: false, true) */
+static const char *const stale_words[] = { "serve", "deny", NULL };
+static const char *const mode_words[] = { "reverse-proxy", "forward-auth", "both", NULL };
+static const char *const path_words[] = { "refuse", "rewrite", NULL };
+_Static_assert(GATE_MODE_PROXY == 0 && GATE_MODE_AUTH == 1 && GATE_MODE_BOTH == 2 &&
+	       GATE_PATH_REFUSE == 0 && GATE_PATH_REWRITE == 1 &&
+	       sizeof(enum gate_mode) == sizeof(int) && sizeof(enum gate_path_norm) == sizeof(int),
+	       "the choice tables follow the enums");
+/* the [gate] keys that are one value read into one field */
+static const struct ini_key gate_keys[] = {
+	GATE_KEY("resync", INI_DURATION, resync_ms, 50, 3600000, "resync must be 0.05-3600 seconds"),
+	GATE_KEY("max_staleness", INI_UINT, max_staleness_s, 1, 86400 * 7,
+		 "max_staleness must be 1-604800 seconds"),
+	GATE_KEY("usage", INI_BOOL, usage, 0, 0, "usage must be on or off"),
+	GATE_KEY("usage_flush", INI_DURATION, usage_flush_ms, 50, 3600000,
+		 "usage_flush must be 0.05-3600 seconds"),
+	GATE_KEY("metrics", INI_BOOL, metrics, 0, 0, "metrics must be on or off"),
+	GATE_KEY("upstream_ca", INI_PATH_DASH, upstream_ca, 0, 0, NULL),
+	GATE_KEY("tls_cert", INI_PATH_DASH, tls_cert, 0, 0, NULL),
+	GATE_KEY("tls_key", INI_PATH_DASH, tls_key, 0, 0, NULL),
+	GATE_KEY("workers", INI_UINT, workers, 1, 64, "workers must be 1-64"),
+	GATE_KEY("header_timeout", INI_UINT, header_timeout_s, 1, 3600,
+		 "header_timeout must be 1-3600 seconds"),
+	GATE_KEY("idle_timeout", INI_UINT, idle_timeout_s, 1, 86400,
+		 "idle_timeout must be 1-86400 seconds"),
+	GATE_KEY("drain_timeout", INI_DURATION, drain_timeout_ms, 0, 86400000, NULL),
+	GATE_CHOICE("on_stale", stale_deny, stale_words, "on_stale must be serve or deny"),
+	GATE_CHOICE("mode", mode, mode_words, "mode must be reverse-proxy, forward-auth or both"),
+	GATE_CHOICE("path_normalize", path_norm, path_words,
+		    "path_normalize must be refuse or rewrite"),
+};
+
 static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 {
 	struct gate_config *cfg = p->cfg;
+	const char *e;
 
+	if (ini_table_read(gate_keys, sizeof(gate_keys) / sizeof(gate_keys[0]), cfg, p->dir, name, v,
+			   &e))
+		return e;
 	if (!strcmp(name, "listen"))
 		return add_listen(cfg, v);
 	if (!strcmp(name, "db")) {
@@ -186,42 +220,8 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 				return "db connection string too long";
 			snprintf(cfg->db, sizeof(cfg->db), "%s", v);
 		} else {
-			path_rel(p->dir, v, cfg->db, sizeof(cfg->db));
+			ini_path_rel(p->dir, v, true, cfg->db, sizeof(cfg->db));
 		}
-		return NULL;
-	}
-	if (!strcmp(name, "resync")) {
-		if (ini_parse_duration(v, 50, 3600000, &cfg->resync_ms))
-			return "resync must be 0.05-3600 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "max_staleness")) {
-		if (ini_parse_uint(v, 1, 86400 * 7, &cfg->max_staleness_s))
-			return "max_staleness must be 1-604800 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "on_stale")) {
-		if (!strcmp(v, "serve"))
-			cfg->stale_deny = false;
-		else if (!strcmp(v, "deny"))
-			cfg->stale_deny = true;
-		else
-			return "on_stale must be serve or deny";
-		return NULL;
-	}
-	if (!strcmp(name, "usage")) {
-		if (ini_parse_bool(v, &cfg->usage))
-			return "usage must be on or off";
-		return NULL;
-	}
-	if (!strcmp(name, "usage_flush")) {
-		if (ini_parse_duration(v, 50, 3600000, &cfg->usage_flush_ms))
-			return "usage_flush must be 0.05-3600 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "metrics")) {
-		if (ini_parse_bool(v, &cfg->metrics))
-			return "metrics must be on or off";
 		return NULL;
 	}
 	if (!strcmp(name, "upstream")) {
@@ -229,33 +229,10 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		p->have_upstream = true;
 		return set_upstream(cfg, v);
 	}
-	if (!strcmp(name, "upstream_ca")) {
-		path_rel(p->dir, v, cfg->upstream_ca, sizeof(cfg->upstream_ca));
-		return NULL;
-	}
-	if (!strcmp(name, "mode")) {
-		if (!strcmp(v, "reverse-proxy"))
-			cfg->mode = GATE_MODE_PROXY;
-		else if (!strcmp(v, "forward-auth"))
-			cfg->mode = GATE_MODE_AUTH;
-		else if (!strcmp(v, "both"))
-			cfg->mode = GATE_MODE_BOTH;
-		else
-			return "mode must be reverse-proxy, forward-auth or both";
-		return NULL;
-	}
 	if (!strcmp(name, "auth_path")) {
 		if (v[0] != '/' || strlen(v) >= sizeof(cfg->auth_path))
 			return "auth_path must be a path starting with '/'";
 		snprintf(cfg->auth_path, sizeof(cfg->auth_path), "%s", v);
-		return NULL;
-	}
-	if (!strcmp(name, "tls_cert")) {
-		path_rel(p->dir, v, cfg->tls_cert, sizeof(cfg->tls_cert));
-		return NULL;
-	}
-	if (!strcmp(name, "tls_key")) {
-		path_rel(p->dir, v, cfg->tls_key, sizeof(cfg->tls_key));
 		return NULL;
 	}
 	if (!strcmp(name, "trusted_proxies"))
@@ -264,7 +241,7 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		if (!strcmp(v, "off"))
 			cfg->access_log[0] = '\0';
 		else
-			path_rel(p->dir, v, cfg->access_log, sizeof(cfg->access_log));
+			ini_path_rel(p->dir, v, true, cfg->access_log, sizeof(cfg->access_log));
 		return NULL;
 	}
 	if (!strcmp(name, "account")) {
@@ -275,36 +252,10 @@ static const char *on_gate(struct parse_ctx *p, const char *name, const char *v)
 		snprintf(cfg->account, sizeof(cfg->account), "%s", v);
 		return NULL;
 	}
-	if (!strcmp(name, "workers")) {
-		if (ini_parse_uint(v, 1, 64, &cfg->workers))
-			return "workers must be 1-64";
-		return NULL;
-	}
-	if (!strcmp(name, "header_timeout")) {
-		if (ini_parse_uint(v, 1, 3600, &cfg->header_timeout_s))
-			return "header_timeout must be 1-3600 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "idle_timeout")) {
-		if (ini_parse_uint(v, 1, 86400, &cfg->idle_timeout_s))
-			return "idle_timeout must be 1-86400 seconds";
-		return NULL;
-	}
-	if (!strcmp(name, "drain_timeout"))
-		return ini_parse_duration(v, 0, 86400000, &cfg->drain_timeout_ms);
 	if (!strcmp(name, "routes")) {
 		if (strcmp(v, "stripe"))
 			return "routes must be stripe (the built-in Stripe table; or use [route NAME])";
 		p->stripe_routes = true;
-		return NULL;
-	}
-	if (!strcmp(name, "path_normalize")) {
-		if (!strcmp(v, "refuse"))
-			cfg->path_norm = GATE_PATH_REFUSE;
-		else if (!strcmp(v, "rewrite"))
-			cfg->path_norm = GATE_PATH_REWRITE;
-		else
-			return "path_normalize must be refuse or rewrite";
 		return NULL;
 	}
 	return "unknown key in [gate]";
@@ -319,7 +270,8 @@ static const char *on_route(struct parse_ctx *p, const char *name, const char *v
 static const char *on_section(struct ini *ini, void *user, const char *name, size_t len)
 {
 	struct parse_ctx *p = user;
-	const char *e = flush_route(p);
+	const char *e = flush_route(p), *rname = name + len;
+	size_t rlen = 0;
 
 	if (e)
 		ini_fail(ini, p->route_line, "route %s: %s", p->route.name, e);
@@ -327,14 +279,11 @@ static const char *on_section(struct ini *ini, void *user, const char *name, siz
 		p->section = SEC_GATE;
 		return NULL;
 	}
-	if (len >= 5 && !memcmp(name, "route", 5) && (len == 5 || name[5] == ' ' || name[5] == '\t')) {
-		size_t skip = 5;
-		while (skip < len && (name[skip] == ' ' || name[skip] == '\t'))
-			skip++;
+	if ((len == 5 && !memcmp(name, "route", 5)) || ini_section_named(name, len, "route", &rname, &rlen)) {
 		memset(&p->route, 0, sizeof(p->route));
-		if (len - skip >= sizeof(p->route.name))
+		if (rlen >= sizeof(p->route.name))
 			return "route name too long (at most 63 characters)";
-		memcpy(p->route.name, name + skip, len - skip);
+		memcpy(p->route.name, rname, rlen);
 		p->route_line = ini_line(ini);
 		p->in_route = true;
 		p->section = SEC_ROUTE;
@@ -366,15 +315,14 @@ static const struct ini_ops gate_ops = {
 
 const char *gate_config_load(const char *path, struct gate_config *cfg, char *err, size_t cap)
 {
-	char dir[4096], tmp[4096], *text = NULL;
+	char dir[4096], *text = NULL;
 	struct parse_ctx p = { .cfg = cfg, .dir = dir };
 	struct ini ini;
 	size_t len;
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	ini_dir_of(path, dir, sizeof(dir));
 	snprintf(cfg->auth_path, sizeof(cfg->auth_path), "/_iplock/auth");
 	cfg->idle_timeout_s = 60;
 	cfg->header_timeout_s = 10;

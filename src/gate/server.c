@@ -207,22 +207,6 @@ static void copy_field(char *dst, size_t cap, const char *src, size_t n)
 	dst[n] = '\0';
 }
 
-/* "Name: value\r\n" without printf: this runs for every header of every request. */
-static int append_hdr(struct buf *b, const char *n, size_t nl, const char *v, size_t vl)
-{
-	if (buf_room(b) < nl + vl + 4)
-		return -ENOSPC;
-	char *p = b->data + b->len;
-	memcpy(p, n, nl);
-	p[nl] = ':';
-	p[nl + 1] = ' ';
-	memcpy(p + nl + 2, v, vl);
-	p[nl + 2 + vl] = '\r';
-	p[nl + 3 + vl] = '\n';
-	b->len += nl + vl + 4;
-	return 0;
-}
-
 static double elapsed_ms(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -267,6 +251,26 @@ static long u_write(struct gconn *c, const void *p, size_t n)
 	default:
 		return -EIO;
 	}
+}
+
+/* Sends data[*off..end) to the upstream (to_up) or the client until it would block: 0 all sent,
+ * 1 blocked, -1 failed (closing is set). *progress once a byte went. */
+static int send_all(struct gconn *c, bool to_up, const char *data, size_t *off, size_t end,
+		    bool *progress)
+{
+	while (end > *off) {
+		long n = to_up ? u_write(c, data + *off, end - *off)
+			       : stream_write(&c->cs, data + *off, end - *off);
+		if (n == -EAGAIN)
+			return 1;
+		if (n < 0) {
+			c->closing = true;
+			return -1;
+		}
+		*off += (size_t)n;
+		*progress = true;
+	}
+	return 0;
 }
 
 /* ---- access log ---- */
@@ -596,10 +600,10 @@ static int append_key_headers(struct gconn *c, const struct gate_decision *d, st
 	else if (c->ckind != GATE_CLIENT_UNKNOWN && c->client.family)
 		ipaddr_format(&c->client, client, sizeof(client));
 	const char *tn = key_type_name(d->key->type), *mn = key_mode_name(d->key->mode);
-	if (append_hdr(b, "X-Iplock-Key-Id", 15, d->key->id, strlen(d->key->id)) ||
-	    append_hdr(b, "X-Iplock-Key-Type", 17, tn, strlen(tn)) ||
-	    append_hdr(b, "X-Iplock-Key-Mode", 17, mn, strlen(mn)) ||
-	    append_hdr(b, "X-Iplock-Client", 15, client, strlen(client)))
+	if (http_field_append(b, "X-Iplock-Key-Id", 15, d->key->id, strlen(d->key->id)) ||
+	    http_field_append(b, "X-Iplock-Key-Type", 17, tn, strlen(tn)) ||
+	    http_field_append(b, "X-Iplock-Key-Mode", 17, mn, strlen(mn)) ||
+	    http_field_append(b, "X-Iplock-Client", 15, client, strlen(client)))
 		return -ENOSPC;
 	return 0;
 }
@@ -1235,6 +1239,7 @@ static bool step_request(struct gconn *c)
 static bool step_upstream_out(struct gconn *c)
 {
 	bool progress = false;
+	int sent;
 
 	if (c->uio.fd == -1)
 		return false;
@@ -1318,17 +1323,9 @@ static bool step_upstream_out(struct gconn *c)
 	/* the head is kept until the response starts: a retry may need it */
 	if (!c->x.up_reused || c->x.req_body)
 		release_if_empty(&c->uout, NULL);
-	while (c->cin && !c->discard && c->cfed > c->cin->off) {
-		long n = u_write(c, c->cin->data + c->cin->off, c->cfed - c->cin->off);
-		if (n == -EAGAIN)
-			return progress;
-		if (n < 0) {
-			c->closing = true;
-			return true;
-		}
-		c->cin->off += (size_t)n;
-		progress = true;
-	}
+	if (c->cin && !c->discard && (sent = send_all(c, true, c->cin->data, &c->cin->off, c->cfed,
+							&progress)))
+		return sent > 0 ? progress : true;
 	return progress;
 }
 
@@ -1503,6 +1500,7 @@ bad_gateway:
 static bool step_client_out(struct gconn *c)
 {
 	bool progress = false;
+	int r;
 
 	if (c->cio.fd == -1 || c->rq == RQ_PROXY_HDR || c->rq == RQ_TLS)
 		return false;
@@ -1525,29 +1523,12 @@ static bool step_client_out(struct gconn *c)
 		c->uin->off += (size_t)n - head;
 		progress = true;
 	}
-	while (buf_pending(c->cout)) {
-		long n = stream_write(&c->cs, c->cout->data + c->cout->off, buf_pending(c->cout));
-		if (n == -EAGAIN)
-			return progress;
-		if (n < 0) {
-			c->closing = true;
-			return true;
-		}
-		c->cout->off += (size_t)n;
-		progress = true;
-	}
+	if (c->cout && (r = send_all(c, false, c->cout->data, &c->cout->off, c->cout->len, &progress)))
+		return r > 0 ? progress : true;
 	release_if_empty(&c->cout, NULL);
-	while (c->uin && (c->rs == RS_BODY || c->rs == RS_DONE) && c->ufed > c->uin->off) {
-		long n = stream_write(&c->cs, c->uin->data + c->uin->off, c->ufed - c->uin->off);
-		if (n == -EAGAIN)
-			return progress;
-		if (n < 0) {
-			c->closing = true;
-			return true;
-		}
-		c->uin->off += (size_t)n;
-		progress = true;
-	}
+	if (c->uin && (c->rs == RS_BODY || c->rs == RS_DONE) &&
+	    (r = send_all(c, false, c->uin->data, &c->uin->off, c->ufed, &progress)))
+		return r > 0 ? progress : true;
 	if (c->uin && c->uin->off == c->uin->len)
 		release_if_empty(&c->uin, &c->ufed);
 	return progress;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "store/store.h"
 
 #define USAGE_MAX 16384         /* (key, client, hour) rows per batch; beyond: dropped */
@@ -116,13 +116,7 @@ int gate_usage_new(const char *db, unsigned flush_ms, struct gate_usage **out)
 		goto fail;
 	if ((rc = store_open(db, &u->st)))
 		goto fail;
-	/* signals belong to the server loop */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = -pthread_create(&u->thread, NULL, writer_main, u);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
+	if ((rc = thread_start(&u->thread, writer_main, u)))
 		goto fail;
 	u->started = true;
 	*out = u;

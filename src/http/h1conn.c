@@ -154,8 +154,12 @@ static void conn_timer_cb(struct loop *loop, struct timer *t)
 int h1conn_open(struct h1conn_set *s, struct h1conn *c, int fd, const struct sockaddr_storage *ss,
 		SSL_CTX *ctx)
 {
-	if (stream_init(&c->st, fd, ctx))
+	if (!c || stream_init(&c->st, fd, ctx)) {
+		if (c)
+			s->ops->free(c);
+		close(fd);
 		return -1;
+	}
 	c->set = s;
 	struct ipaddr peer;
 	ipaddr_from_sockaddr((const struct sockaddr *)ss, &peer);
@@ -190,4 +194,27 @@ void h1conn_set_teardown(struct h1conn_set *s)
 	while (s->conns)
 		h1conn_close(s->conns);
 	loop_run_deferred(s->loop);
+}
+
+void h1conn_set_init(struct h1conn_set *s, const struct h1conn_ops *ops, struct loop *loop,
+		     void **wstate)
+{
+	s->ops = ops;
+	s->loop = loop;
+	*wstate = s;
+}
+
+void h1conn_worker_drain(void *wstate)
+{
+	h1conn_set_drain(wstate);
+}
+
+bool h1conn_worker_busy(void *wstate)
+{
+	return ((struct h1conn_set *)wstate)->n > 0;
+}
+
+void h1conn_worker_teardown(void *wstate)
+{
+	h1conn_set_teardown(wstate);
 }

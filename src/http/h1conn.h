@@ -73,9 +73,9 @@ struct h1conn {
 	size_t drained;
 };
 
-/* Takes over fd (the product zeroed c and set c->in, c->incap): 0, or -1 when the TLS session
- * cannot be made (the caller closes fd and frees c). On 0 the connection runs, and may already
- * be closed on return. */
+/* Takes over fd (the product zeroed c and set c->in, c->incap): 0, or -1 when c is NULL (the
+ * product had no room for it) or the TLS session cannot be made; then fd is closed and c, if
+ * any, given to ops->free. On 0 the connection runs, and may already be closed on return. */
 int h1conn_open(struct h1conn_set *s, struct h1conn *c, int fd, const struct sockaddr_storage *ss,
 		SSL_CTX *ctx);
 void h1conn_close(struct h1conn *c);
@@ -85,5 +85,15 @@ void h1conn_close(struct h1conn *c);
 void h1conn_set_drain(struct h1conn_set *s);
 /* net/server's teardown: closes every connection and frees them. */
 void h1conn_set_teardown(struct h1conn_set *s);
+
+/* net/server's worker_init of a product on h1conn: a worker's empty set, which is its wstate. */
+void h1conn_set_init(struct h1conn_set *s, const struct h1conn_ops *ops, struct loop *loop,
+		     void **wstate);
+
+/* The same three as net/server's drain, busy and teardown for a worker whose wstate is its
+ * h1conn_set (its accept finds the product's worker around it with container_of). */
+void h1conn_worker_drain(void *wstate);
+bool h1conn_worker_busy(void *wstate);
+void h1conn_worker_teardown(void *wstate);
 
 #endif

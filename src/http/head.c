@@ -232,21 +232,27 @@ int http_head_find(const struct http_head *h, const char *base, const char *name
 	return -1;
 }
 
+bool http_list_next(const char *val, size_t len, char sep, size_t *i, size_t *s, size_t *e)
+{
+	if (*i >= len)
+		return false;
+	while (*i < len && (val[*i] == ' ' || val[*i] == '\t' || val[*i] == sep))
+		(*i)++;
+	*s = *i;
+	while (*i < len && val[*i] != sep)
+		(*i)++;
+	*e = *i;
+	while (*e > *s && (val[*e - 1] == ' ' || val[*e - 1] == '\t'))
+		(*e)--;
+	return true;
+}
+
 bool http_token_list_has(const char *val, size_t len, const char *token, size_t toklen)
 {
-	size_t i = 0;
+	size_t i = 0, s, e;
 
-	while (i < len) {
-		while (i < len && (val[i] == ' ' || val[i] == '\t' || val[i] == ','))
-			i++;
-		size_t s = i;
-		while (i < len && val[i] != ',')
-			i++;
-		size_t e = i;
-		while (e > s && (val[e - 1] == ' ' || val[e - 1] == '\t'))
-			e--;
+	while (http_list_next(val, len, ',', &i, &s, &e))
 		if (e - s == toklen && strncasecmp(val + s, token, toklen) == 0)
 			return true;
-	}
 	return false;
 }

@@ -68,6 +68,10 @@ static inline bool http_has_body(const struct http_head *h)
 /* Header helpers: names compare case-insensitively. */
 bool http_hdr_name_is(const struct http_head *h, const char *base, size_t i, const char *name);
 int http_head_find(const struct http_head *h, const char *base, const char *name); /* index or -1 */
+/* The next item of a list in val[0..len) (items end at sep; blanks and empty items before an
+ * item are skipped, blanks after it trimmed): false when *i is at the end, else true with the
+ * item at [*s, *e), which is empty only at the end of a list that ends in sep or blanks. */
+bool http_list_next(const char *val, size_t len, char sep, size_t *i, size_t *s, size_t *e);
 /* Does a comma-separated header value list (Connection) contain token? */
 bool http_token_list_has(const char *val, size_t len, const char *token, size_t toklen);
 

@@ -55,6 +55,21 @@ bool http_field_is_hop(const struct http_head *h, const char *base, size_t i)
 	return false;
 }
 
+int http_field_append(struct buf *b, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+	if (buf_room(b) < nlen + vlen + 4)
+		return -ENOSPC;
+	char *p = b->data + b->len;
+	memcpy(p, name, nlen);
+	p[nlen] = ':';
+	p[nlen + 1] = ' ';
+	memcpy(p + nlen + 2, val, vlen);
+	p[nlen + 2 + vlen] = '\r';
+	p[nlen + 3 + vlen] = '\n';
+	b->len += nlen + vlen + 4;
+	return 0;
+}
+
 int http_fields_copy(const struct http_head *h, const char *base, struct buf *out,
 		     http_field_skip_fn skip, void *arg)
 {
@@ -73,16 +88,8 @@ int http_fields_copy(const struct http_head *h, const char *base, struct buf *ou
 						    h->hdrs[conn[c]].val_len, name, nlen);
 		if (named || http_hop_by_hop(name, nlen) || (skip && skip(arg, name, nlen)))
 			continue;
-		if (buf_room(out) < nlen + vlen + 4)
+		if (http_field_append(out, name, nlen, base + h->hdrs[i].val_off, vlen))
 			return -ENOSPC;
-		char *p = out->data + out->len;
-		memcpy(p, name, nlen);
-		p[nlen] = ':';
-		p[nlen + 1] = ' ';
-		memcpy(p + nlen + 2, base + h->hdrs[i].val_off, vlen);
-		p[nlen + 2 + vlen] = '\r';
-		p[nlen + 3 + vlen] = '\n';
-		out->len += nlen + vlen + 4;
 	}
 	return 0;
 }

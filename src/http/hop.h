@@ -23,6 +23,10 @@ bool http_field_is_hop(const struct http_head *h, const char *base, size_t i);
 /* A product's own extra rule: true = leave field i out too. */
 typedef bool (*http_field_skip_fn)(void *arg, const char *name, size_t len);
 
+/* Appends "Name: value\r\n" without printf (this runs for every header of every request):
+ * 0, or -ENOSPC with b unchanged. */
+int http_field_append(struct buf *b, const char *name, size_t nlen, const char *val, size_t vlen);
+
 /* Appends "Name: value\r\n" for every end-to-end field of h to out, leaving out hop-by-hop
  * ones and those skip() names (skip may be NULL). -ENOSPC when out is full. */
 int http_fields_copy(const struct http_head *h, const char *base, struct buf *out,

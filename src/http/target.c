@@ -1,6 +1,8 @@
 /* target.c: canonical request targets (see target.h for the policy). */
 #include "http/target.h"
 
+#include "core/codec.h"
+
 #include <string.h>
 
 /* Rewritable reasons, most telling first: a route may change with the first two. */
@@ -13,17 +15,6 @@ static const char *const rw_names[] = {
 	[RW_EMPTY_SEGMENT] = "empty_segment",
 	[RW_DOT_SEGMENT] = "dot_segment",
 };
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 static bool unreserved(unsigned char c)
 {
@@ -67,7 +58,7 @@ static const char *check_query(const char *q, size_t n)
 		if (c == '#')
 			return "fragment";
 		if (c == '%' && i + 2 < n) {
-			int h = hexval((unsigned char)q[i + 1]), l = hexval((unsigned char)q[i + 2]);
+			int h = codec_hex_value((unsigned char)q[i + 1]), l = codec_hex_value((unsigned char)q[i + 2]);
 			if (h >= 0 && l >= 0 && (h * 16 + l < 0x20 || h * 16 + l == 0x7f))
 				return "control_char";
 		}
@@ -110,7 +101,7 @@ enum http_target_result http_target_canon(const char *in, size_t len, struct htt
 		if (c == '%') {
 			if (i + 2 >= plen)
 				return refuse(t, "bad_percent");
-			int h = hexval((unsigned char)in[i + 1]), l = hexval((unsigned char)in[i + 2]);
+			int h = codec_hex_value((unsigned char)in[i + 1]), l = codec_hex_value((unsigned char)in[i + 2]);
 			if (h < 0 || l < 0)
 				return refuse(t, "bad_percent");
 			unsigned char v = (unsigned char)(h * 16 + l);

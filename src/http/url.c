@@ -22,6 +22,25 @@ static const char *pct_decode(const char *s, size_t len, char *out, size_t cap)
 	}
 }
 
+const char *vurl_userinfo(const char *a, size_t len, char *user, size_t ucap, char *pass, size_t pcap,
+			  const char **at)
+{
+	const char *err;
+
+	*at = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (a[i] == '@')
+			*at = a + i;
+	if (!*at)
+		return NULL;
+	const char *colon = memchr(a, ':', (size_t)(*at - a));
+	if ((err = pct_decode(a, (size_t)((colon ? colon : *at) - a), user, ucap)))
+		return err;
+	if (colon && (err = pct_decode(colon + 1, (size_t)(*at - colon - 1), pass, pcap)))
+		return err;
+	return NULL;
+}
+
 const char *vurl_parse(const char *s, struct vurl *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -38,22 +57,12 @@ const char *vurl_parse(const char *s, struct vurl *out)
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
 			return "spaces or control characters in the URL";
-	/* the last '@' of the authority ends the credentials (a password may hold '@' unescaped) */
-	const char *at = NULL;
-	for (size_t i = 0; i < alen; i++)
-		if (auth[i] == '@')
-			at = auth + i;
+	const char *at;
+	const char *err = vurl_userinfo(auth, alen, out->user, sizeof(out->user), out->password,
+					sizeof(out->password), &at);
+	if (err)
+		return err;
 	if (at) {
-		const char *colon = memchr(auth, ':', (size_t)(at - auth));
-		size_t ulen = colon ? (size_t)(colon - auth) : (size_t)(at - auth);
-		const char *err = pct_decode(auth, ulen, out->user, sizeof(out->user));
-		if (err)
-			return err;
-		if (colon) {
-			err = pct_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password));
-			if (err)
-				return err;
-		}
 		out->has_user = true;
 		alen -= (size_t)(at + 1 - auth);
 		auth = at + 1;
@@ -61,7 +70,7 @@ const char *vurl_parse(const char *s, struct vurl *out)
 	if (alen == 0)
 		return "the URL has no host";
 	struct host h;
-	const char *err = authority_parse(auth, alen, &h, &out->port, out->tls ? 443 : 80);
+	err = authority_parse(auth, alen, &h, &out->port, out->tls ? 443 : 80);
 	if (err)
 		return err;
 	snprintf(out->host, sizeof(out->host), "%s", h.name);

@@ -27,6 +27,13 @@ struct vurl {
 /* NULL on success, else a one-line reason. */
 const char *vurl_parse(const char *s, struct vurl *out);
 
+/* The credentials at the front of an authority a[0..len) ("user[:password]@host..."; the last
+ * '@' ends them, so a password may hold '@' unescaped), percent-decoded with NUL and control
+ * bytes refused (they go into a header). *at is that '@', or NULL when there are none. NULL on
+ * success, else a one-line reason. Shared with `iplock tunnel`'s proxy URL. */
+const char *vurl_userinfo(const char *a, size_t len, char *user, size_t ucap, char *pass, size_t pcap,
+			  const char **at);
+
 /* "host:port" as a CONNECT target or Host header ("[v6]:port" for IPv6). */
 void vurl_authority(const struct vurl *u, char *buf, size_t cap);
 

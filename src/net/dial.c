@@ -19,14 +19,8 @@ static void dial_timeout(struct loop *loop, struct timer *t)
 void dial_init(struct dial *d, struct loop *loop, struct dns *dns, const struct dial_ops *ops, void *ctx,
 	       struct io *io, io_cb cb, unsigned timeout_ms)
 {
-	memset(d, 0, sizeof(*d));
-	d->loop = loop;
-	d->dns = dns;
-	d->ops = ops;
-	d->ctx = ctx;
-	d->io = io;
-	d->io_cb = cb;
-	d->timeout_ms = timeout_ms;
+	*d = (struct dial){ .loop = loop, .dns = dns, .ops = ops, .ctx = ctx, .io = io, .io_cb = cb,
+			    .timeout_ms = timeout_ms };
 	timer_init(&d->timer, dial_timeout);
 }
 

@@ -250,3 +250,17 @@ bool host_wild_match(enum host_wild wild, const char *suffix, const char *name, 
 	}
 	return name[0] != '.' && name[plen - 1] != '.';
 }
+
+const char *host_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct host h;
+	uint16_t port;
+	const char *err = authority_parse(s, strlen(s), &h, &port, 0);
+
+	if (err)
+		return err;
+	if (h.kind != HOST_IP)
+		return "the address must be an IP literal and a port (127.0.0.1:8090, [::1]:8090)";
+	*len = ipaddr_to_sockaddr(&h.ip, port, ss);
+	return *len ? NULL : "unusable address";
+}

@@ -34,6 +34,11 @@ const char *host_parse(const char *s, size_t len, struct host *out);
 const char *authority_parse(const char *s, size_t len, struct host *out, uint16_t *port,
 			    uint16_t default_port);
 
+/* A listener's address: "IP:port" or "[v6]:port", never a name, into *ss and *len. NULL, or
+ * authority_parse's reason, "the address must be an IP literal and a port (127.0.0.1:8090,
+ * [::1]:8090)" or "unusable address". */
+const char *host_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
 /* A port: decimal 1-65535, no sign, no leading zero. */
 const char *port_parse(const char *s, size_t len, uint16_t *port);
 

@@ -245,28 +245,22 @@ int proxyproto_v2_build(const struct ipaddr *src, uint16_t sport, const struct i
 	if (cap < 16)
 		return -ENOSPC;
 	memcpy(out, v2_sig, 12);
-	if (src->family == AF_INET && dst->family == AF_INET) {
-		body = 12;
-		if (cap < 16 + body)
-			return -ENOSPC;
-		out[12] = 0x21;
-		out[13] = 0x11;
-		memcpy(out + 16, src->a, 4);
-		memcpy(out + 20, dst->a, 4);
-	} else if (src->family == AF_INET6 && dst->family == AF_INET6) {
-		body = 36;
-		if (cap < 16 + body)
-			return -ENOSPC;
-		out[12] = 0x21;
-		out[13] = 0x21;
-		memcpy(out + 16, src->a, 16);
-		memcpy(out + 32, dst->a, 16);
-	} else {
+	/* same_family left both of one family, or one unknown: then LOCAL with no addresses */
+	size_t alen = src->family != dst->family ? 0
+		      : src->family == AF_INET ? 4 : src->family == AF_INET6 ? 16 : 0;
+	if (!alen) {
 		out[12] = 0x20;
 		out[13] = 0x00;
 		out[14] = out[15] = 0;
 		return 16;
 	}
+	body = 2 * alen + 4;
+	if (cap < 16 + body)
+		return -ENOSPC;
+	out[12] = 0x21;
+	out[13] = alen == 4 ? 0x11 : 0x21;    /* TCP over IPv4 or IPv6 */
+	memcpy(out + 16, src->a, alen);
+	memcpy(out + 16 + alen, dst->a, alen);
 	out[14] = 0;
 	out[15] = (uint8_t)body;
 	uint8_t *ports = out + 16 + body - 4;

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -350,6 +351,29 @@ int server_start(struct server *s, const struct server_listen *v, size_t n, void
 	return 0;
 }
 
+int server_open_one(const struct server_config *cfg, const struct sockaddr *sa, socklen_t len,
+		    int backlog, const char *what, const char *text, struct server **out, char *err,
+		    size_t cap)
+{
+	struct server_listen l = { .len = len, .backlog = backlog, .what = what };
+	size_t bad;
+	int rc;
+
+	if ((rc = server_new(cfg, out))) {
+		snprintf(err, cap, "out of memory");
+		return rc;
+	}
+	memcpy(&l.addr, sa, len);
+	if ((rc = server_start(*out, &l, 1, NULL, &bad))) {
+		if (bad == 0)
+			snprintf(err, cap, "cannot listen on %s: %s%s", text, strerror(-rc),
+				 rc == -EADDRINUSE && cfg->nworkers > 1 ? " (another process listens there)" : "");
+		else
+			snprintf(err, cap, "cannot create the event loop: %s", strerror(-rc));
+	}
+	return rc;
+}
+
 void server_plan_free(struct server_plan *p)
 {
 	if (!p)
@@ -538,7 +562,7 @@ int server_run(struct server *s)
 		sd_notify(0, "READY=1");
 	}
 	sd_notify(0, "STOPPING=1");
-	workers_stop(s, ops->stop ? ops->stop(s->cfg.arg, sig) : 0);
+	workers_stop(s, ops->stop ? ops->stop(s->cfg.arg, sig) : s->cfg.stop_ms);
 	wait_drained(s);
 	threads_join(s);
 	return 0;

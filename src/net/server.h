@@ -42,7 +42,8 @@ struct server_ops {
 	void (*teardown)(void *wstate);          /* worker thread after its loop (or main, failed start) */
 	/* Main thread: SIGHUP (sd_notify RELOADING before, READY after). Optional. */
 	void (*reload)(void *arg);
-	/* Main thread: SIGTERM/SIGINT; returns the drain deadline in ms (0: stop now). */
+	/* Main thread: SIGTERM/SIGINT; returns the drain deadline in ms (0: stop now). Optional:
+	 * without it the deadline is the config's stop_ms. */
 	unsigned (*stop)(void *arg, int sig);
 };
 
@@ -54,6 +55,7 @@ struct server_config {
 	/* a server inside another (the proxy's admin listener): it leaves signals, SIGPIPE and
 	 * sd_notify to its owner, which runs it with server_spawn and ends it with server_stop */
 	bool embedded;
+	unsigned stop_ms;          /* the drain deadline of a server whose ops have no stop */
 };
 
 struct server;
@@ -66,6 +68,14 @@ int server_new(const struct server_config *cfg, struct server **out);   /* 0 or 
  * reference per worker, snap_get). 0, or -errno with *bad the failing listener's index
  * (SIZE_MAX when it was not a listener). Threads are not started yet. */
 int server_start(struct server *s, const struct server_listen *v, size_t n, void *snap, size_t *bad);
+
+/* server_new then server_start on one listener (sa, what, backlog; no snapshot), for a server
+ * with no reload of its listeners (echo, console): 0, or -errno with a one-line reason in err
+ * ("cannot listen on TEXT: ...", saying so when another process holds the port). *out is set
+ * once the server exists, so the caller's cleanup frees it (server_free) on either outcome. */
+int server_open_one(const struct server_config *cfg, const struct sockaddr *sa, socklen_t len,
+		    int backlog, const char *what, const char *text, struct server **out, char *err,
+		    size_t cap);
 
 /* Starts the threads, says READY=1 and takes signals on this thread until the workers are
  * done after a stop. 0 or -errno. */

@@ -82,16 +82,6 @@ void auth_cache_stats(const struct auth_cache *c, struct auth_cache_stats *out)
 	*out = c->stats;
 }
 
-/* Strict base64 (RFC 4648, standard alphabet, padded, canonical) of a Basic credential.
- * Returns the length or -1. */
-static int b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
-{
-	if (len == 0 || len / 4 * 3 > cap || len > INT32_MAX)
-		return -1;
-	long n = codec_b64_decode(in, len, out, cap, 0);
-	return n < 0 ? -1 : (int)n;
-}
-
 int auth_hash_password_iter(const char *pw, size_t len, unsigned iterations, char *out, size_t cap)
 {
 	return pwhash_make(pw, len, iterations, out, cap);
@@ -235,7 +225,7 @@ int auth_check_basic_ex(const struct proxy_user *users, size_t nusers, uint64_t 
 
 	if (!allow_slow)
 		return -EAGAIN;
-	declen = b64_decode(cred, clen, dec, sizeof(dec));
+	declen = codec_b64_decode_whole(cred, clen, dec, sizeof(dec));
 	if (declen < 0 || memchr(dec, '\0', (size_t)declen)) {
 		rc = -EINVAL;
 		goto out;
@@ -274,17 +264,13 @@ int auth_check_basic_ex(const struct proxy_user *users, size_t nusers, uint64_t 
 			rc = 0;
 	}
 	if (rc == 0) {
+		*e = (struct cache_entry){ .generation = generation, .user = user, .pin = pin, .valid = true };
 		memcpy(e->key, key, sizeof(key));
-		e->generation = generation;
-		e->user = user;
-		e->pin = pin;
-		e->valid = true;
 		out->user = user;
 		out->egress_pin = pin;
 	} else {
+		*ne = (struct neg_entry){ .generation = generation, .valid = true };
 		memcpy(ne->key, key, sizeof(key));
-		ne->generation = generation;
-		ne->valid = true;
 	}
 out:
 	OPENSSL_cleanse(dec, sizeof(dec));

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "proxy/auth.h"
 #include "proxy/egress.h"
 #include "proxy/health.h"
@@ -655,7 +655,6 @@ int fleet_start(struct fleet *f, fleet_reload_fn *reload)
 	struct store_feed_opts fo = { .resync_ms = 1000, .poll_ms = 20, .catch_up = feed_catch_up,
 				      .arg = f };
 	char who[600];
-	sigset_t all, old;
 	int rc;
 
 	f->reload = reload;
@@ -673,11 +672,7 @@ int fleet_start(struct fleet *f, fleet_reload_fn *reload)
 	f->st_feed = NULL;
 	if ((rc = store_feed_start(st, &fo, &f->feed)))
 		return rc;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = -pthread_create(&f->flusher, NULL, flush_main, f);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
+	if ((rc = thread_start(&f->flusher, flush_main, f)))
 		return rc;
 	f->flusher_started = true;
 	log_info("users_db %s: %zu users, node %s, usage flushed every %u ms", f->shown,

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 
 #define FEED_SLICE_MS   100     /* the thread looks at its stop flag this often */
 #define BACKOFF_MIN_MS  100
@@ -139,7 +139,6 @@ static void *feed_main(void *arg)
 int store_feed_start(struct store *st, const struct store_feed_opts *o, struct store_feed **out)
 {
 	struct store_feed *f = calloc(1, sizeof(*f));
-	sigset_t all, old;
 	int rc;
 
 	*out = NULL;
@@ -157,12 +156,7 @@ int store_feed_start(struct store *st, const struct store_feed_opts *o, struct s
 	f->remote = strcmp(store_backend(st), "sqlite") != 0;
 	atomic_store(&f->connected, true);
 	atomic_store(&f->last_ok_ms, store_mono_ms());
-	/* the thread takes no signal: they are the server loop's (signalfd) */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = -pthread_create(&f->thread, NULL, feed_main, f);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
+	if ((rc = thread_start(&f->thread, feed_main, f))) {
 		store_feed_stop(f);
 		return rc;
 	}

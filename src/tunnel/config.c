@@ -7,6 +7,7 @@
 #include "core/codec.h"
 #include "core/ini.h"
 #include "core/secret.h"
+#include "http/url.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,17 +23,6 @@ void tunnel_config_init(struct tunnel_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->connect_timeout_ms = 10000;
 	cfg->splice_auto = true;
-}
-
-/* Percent-decoding of a URL's user or password; refuses NUL and control bytes. */
-static const char *pct_decode(const char *s, size_t len, char *out, size_t cap)
-{
-	switch (codec_pct_decode(s, len, out, cap, CODEC_PCT_NO_CTL)) {
-	case CODEC_E_ESCAPE: return "bad %-escape in the proxy URL's credentials";
-	case CODEC_E_CONTROL: return "control character in the proxy URL's credentials";
-	case CODEC_E_SPACE: return "proxy URL credentials too long";
-	default: return NULL;
-	}
 }
 
 const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
@@ -64,17 +54,11 @@ const char *tunnel_proxy_parse(const char *url, struct tunnel_proxy *out)
 		end--;
 	if (memchr(p, '/', (size_t)(end - p)) || memchr(p, '?', (size_t)(end - p)) || memchr(p, '#', (size_t)(end - p)))
 		return "proxy URL takes no path";
-	const char *at = NULL;
-	for (const char *q = p; q < end; q++)
-		if (*q == '@')
-			at = q;   /* the last '@': an unescaped one in the password stays in it */
+	const char *at;
+	if ((err = vurl_userinfo(p, (size_t)(end - p), out->user, sizeof(out->user), out->pass,
+				 sizeof(out->pass), &at)))
+		return err;
 	if (at) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		const char *ue = colon ? colon : at;
-		if ((err = pct_decode(p, (size_t)(ue - p), out->user, sizeof(out->user))))
-			return err;
-		if (colon && (err = pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof(out->pass))))
-			return err;
 		if (!out->user[0])
 			return "proxy URL has an empty user name";
 		if (strchr(out->user, ':'))

@@ -214,6 +214,74 @@ static void test_values(void **state)
 	assert_string_equal(ini_parse_size("k", 1024, 1048576, &u), "empty value");
 }
 
+/* The config helpers: paths relative to the file's folder, and a table of one-value keys. */
+static void test_paths_and_table(void **state)
+{
+	struct t { unsigned n, ms; bool on, deny; int mode; char path[16]; } t = { 0 };
+	static const char *const onoff[] = { "serve", "deny", NULL };
+	static const char *const modes[] = { "a", "b", "c", NULL };
+	static const struct ini_key keys[] = {
+		{ .name = "n", .kind = INI_UINT, .off = offsetof(struct t, n), .min = 1, .max = 9,
+		  .err = "n must be 1-9" },
+		{ .name = "ms", .kind = INI_DURATION, .off = offsetof(struct t, ms), .max = 60000 },
+		{ .name = "on", .kind = INI_BOOL, .off = offsetof(struct t, on) },
+		{ .name = "deny", .kind = INI_CHOICE, .off = offsetof(struct t, deny),
+		  .size = sizeof(bool), .words = onoff },
+		{ .name = "mode", .kind = INI_CHOICE, .off = offsetof(struct t, mode),
+		  .size = sizeof(int), .words = modes, .err = "mode must be a, b or c" },
+		{ .name = "path", .kind = INI_PATH_DASH, .off = offsetof(struct t, path),
+		  .size = sizeof(t.path) },
+	};
+	const size_t n = sizeof(keys) / sizeof(keys[0]);
+	const char *e = "unset";
+	char out[32], dir[32];
+
+	(void)state;
+	ini_path_rel("/etc/x", "a.pem", false, out, sizeof(out));
+	assert_string_equal(out, "/etc/x/a.pem");
+	ini_path_rel("/etc/x", "/abs.pem", false, out, sizeof(out));
+	assert_string_equal(out, "/abs.pem");
+	ini_path_rel("/etc/x", "-", false, out, sizeof(out));
+	assert_string_equal(out, "/etc/x/-");
+	ini_path_rel("/etc/x", "-", true, out, sizeof(out));
+	assert_string_equal(out, "-");
+	ini_dir_of("/etc/x/gate.ini", dir, sizeof(dir));
+	assert_string_equal(dir, "/etc/x");
+	ini_dir_of("gate.ini", dir, sizeof(dir));
+	assert_string_equal(dir, ".");
+
+	assert_false(ini_table_read(keys, n, &t, "/d", "other", "1", &e));
+	assert_string_equal(e, "unset");   /* not touched for a key not in the table */
+	assert_true(ini_table_read(keys, n, &t, "/d", "n", "7", &e));
+	assert_null(e);
+	assert_int_equal(t.n, 7);
+	assert_true(ini_table_read(keys, n, &t, "/d", "n", "10", &e));
+	assert_string_equal(e, "n must be 1-9");
+	assert_int_equal(t.n, 7);
+	assert_true(ini_table_read(keys, n, &t, "/d", "ms", "1.5", &e));
+	assert_null(e);
+	assert_int_equal(t.ms, 1500);
+	assert_true(ini_table_read(keys, n, &t, "/d", "ms", "2m", &e));
+	assert_non_null(e);                /* the parser's own reason */
+	assert_true(ini_table_read(keys, n, &t, "/d", "on", "yes", &e));
+	assert_null(e);
+	assert_true(t.on);
+	assert_true(ini_table_read(keys, n, &t, "/d", "deny", "deny", &e));
+	assert_null(e);
+	assert_true(t.deny);
+	assert_true(ini_table_read(keys, n, &t, "/d", "deny", "serve", &e));
+	assert_false(t.deny);
+	assert_true(ini_table_read(keys, n, &t, "/d", "mode", "c", &e));
+	assert_null(e);
+	assert_int_equal(t.mode, 2);
+	assert_true(ini_table_read(keys, n, &t, "/d", "mode", "C", &e));
+	assert_string_equal(e, "mode must be a, b or c");
+	assert_int_equal(t.mode, 2);
+	assert_true(ini_table_read(keys, n, &t, "/d", "path", "k.pem", &e));
+	assert_null(e);
+	assert_string_equal(t.path, "/d/k.pem");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_paths_and_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

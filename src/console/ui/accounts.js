@@ -1,6 +1,6 @@
 // accounts.js: console users and API tokens (admins only; the API refuses everyone else).
 import { api } from './api.js';
-import { h, clear, field, fmtDate, fmtAgo, toast, modal, button, copyText } from './dom.js';
+import { h, clear, field, fmtDate, fmtAgo, toast, modal, button, copyText, onSubmit } from './dom.js';
 import { state, isAdmin } from './state.js';
 
 export async function renderAccounts(main) {
@@ -59,18 +59,11 @@ function confirmThen(title, text, action, fn, after) {
   const body = h('form.modal-body', {}, err, h('p', {}, text),
     h('div.modal-foot', {}, button('Cancel', () => dlg.close()), go));
   const dlg = modal(title, body);
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    go.disabled = true;
-    try {
-      await fn();
-      dlg.close();
-      toast('Done');
-      after();
-    } catch (e) {
-      err.textContent = e.message;
-      go.disabled = false;
-    }
+  onSubmit(body, go, err, async () => {
+    await fn();
+    dlg.close();
+    toast('Done');
+    after();
   });
 }
 
@@ -86,18 +79,11 @@ function openAddUser(after) {
     field('Role', role), h('div.modal-foot', {}, button('Cancel', () => dlg.close()), submit));
   const dlg = modal('Add user', body);
   name.focus();
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    try {
-      await api.addUser({ name: name.value.trim(), password: pass.value, role: role.value });
-      dlg.close();
-      toast(`${name.value.trim()} added`);
-      after();
-    } catch (e) {
-      err.textContent = e.message;
-      submit.disabled = false;
-    }
+  onSubmit(body, submit, err, async () => {
+    await api.addUser({ name: name.value.trim(), password: pass.value, role: role.value });
+    dlg.close();
+    toast(`${name.value.trim()} added`);
+    after();
   });
 }
 
@@ -112,23 +98,16 @@ function openCreateToken(after) {
     h('div.modal-foot', {}, button('Cancel', () => dlg.close()), submit));
   const dlg = modal('Create API token', body);
   name.focus();
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    try {
-      const res = await api.createToken({ name: name.value.trim(), scope: scope.value });
-      const input = h('input', { type: 'text', readonly: true, value: res.secret, id: 'new-secret', 'aria-label': 'Token text' });
-      const copy = button('Copy', async () => { copy.textContent = (await copyText(res.secret, input)) ? 'Copied' : 'Press Ctrl+C'; }, '', { id: 'copy-secret' });
-      clear(body).append(
-        h('div.callout.callout-warn', {}, h('h3', {}, 'Save this token now'),
-          h('p', {}, 'It is shown only once; the console keeps only its hash. Use it as Authorization: Bearer TOKEN.')),
-        h('div.secret-box', {}, input, copy),
-        h('div.modal-foot', {}, h('button.btn.primary', { type: 'button', id: 'done', onclick: () => dlg.close() }, 'Done')));
-      copy.focus();
-      after();
-    } catch (e) {
-      err.textContent = e.message;
-      submit.disabled = false;
-    }
+  onSubmit(body, submit, err, async () => {
+    const res = await api.createToken({ name: name.value.trim(), scope: scope.value });
+    const input = h('input', { type: 'text', readonly: true, value: res.secret, id: 'new-secret', 'aria-label': 'Token text' });
+    const copy = button('Copy', async () => { copy.textContent = (await copyText(res.secret, input)) ? 'Copied' : 'Press Ctrl+C'; }, '', { id: 'copy-secret' });
+    clear(body).append(
+      h('div.callout.callout-warn', {}, h('h3', {}, 'Save this token now'),
+        h('p', {}, 'It is shown only once; the console keeps only its hash. Use it as Authorization: Bearer TOKEN.')),
+      h('div.secret-box', {}, input, copy),
+      h('div.modal-foot', {}, h('button.btn.primary', { type: 'button', id: 'done', onclick: () => dlg.close() }, 'Done')));
+    copy.focus();
+    after();
   });
 }

@@ -132,6 +132,21 @@ export function modal(title, body, opts) {
   return dlg;
 }
 
+// A modal form's submit: its button stays disabled while fn runs; when fn fails, its message
+// shows in err and the button works again.
+export function onSubmit(form, submit, err, fn) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    submit.disabled = true;
+    try {
+      await fn();
+    } catch (e) {
+      err.textContent = e.message;
+      submit.disabled = false;
+    }
+  });
+}
+
 export function button(label, onclick, cls, attrs) {
   return h(`button.btn${cls ? `.${cls}` : ''}`, { type: 'button', onclick, ...(attrs || {}) }, label);
 }

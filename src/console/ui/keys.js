@@ -1,7 +1,9 @@
 // keys.js: the API keys page (Standard and Restricted lists, live/test, search, pages) and
 // the per-key ⋯ menu with its dialogs: roll, permissions, revoke, create.
 import { api } from './api.js';
-import { h, clear, field, fmtTime, fmtDate, fmtAgo, plural, toast, modal, button, copyText, nextId } from './dom.js';
+import {
+  h, clear, field, fmtTime, fmtDate, fmtAgo, plural, toast, modal, button, copyText, nextId, onSubmit,
+} from './dom.js';
 import { state, isAdmin, go } from './state.js';
 import { openRestrict } from './restrict.js';
 
@@ -188,7 +190,7 @@ function keyMenu(k, label, reload) {
   const items = [];
   if (k.type !== 'publishable') {
     items.push([isAdmin() && live ? 'Manage IP restrictions' : 'View IP restrictions',
-                () => openRestrict(k, { reload, readOnly: !isAdmin() || !live, loadConfig })]);
+                () => openRestrict(k, { reload, readOnly: !isAdmin() || !live, loadConfig, openEnforce })]);
   }
   if (isAdmin() && live) {
     items.push(['Roll key…', () => openRoll(k, reload)]);
@@ -312,8 +314,7 @@ async function openCreate(kind, reload) {
   sync();
   const dlg = modal(kind === 'restricted' ? 'Create restricted key' : 'Create secret key', body, { wide: true });
   name.focus();
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
+  onSubmit(body, submit, err, async () => {
     err.textContent = '';
     const type = body.querySelector('input[name=key-type]:checked').value;
     const spec = { type, mode: state.mode };
@@ -324,25 +325,21 @@ async function openCreate(kind, reload) {
       const perms = matrix.values();
       spec.permissions = {};
       for (const [r, lv] of Object.entries(perms)) if (lv !== 'none') spec.permissions[r] = lv;
-      if (!Object.keys(spec.permissions).length) {
-        err.textContent = 'Give the restricted key at least one permission (Read or Write).';
-        return;
-      }
+      if (!Object.keys(spec.permissions).length)
+        throw new Error('Give the restricted key at least one permission (Read or Write).');
     }
-    submit.disabled = true;
-    try {
-      const res = await api.createKey(spec);
-      clear(body).append(...secretView(res.secret, res.key.masked),
-        h('p.muted', {}, `${res.key.name || 'The key'} (${res.key.id}) is active now. `,
-          'Next: limit it to the addresses it will be used from (⋯ → Manage IP restrictions).'),
-        footer(h('button.btn.primary', { type: 'button', onclick: () => dlg.close(), id: 'done' }, 'Done')));
-      body.querySelector('#copy-secret').focus();
-      reload();
-    } catch (e) {
-      err.textContent = e.message;
-      submit.disabled = false;
-    }
+    const res = await api.createKey(spec);
+    showSecret(body, dlg, res, reload, `${res.key.name || 'The key'} (${res.key.id}) is active now. `,
+      'Next: limit it to the addresses it will be used from (⋯ → Manage IP restrictions).');
   });
+}
+
+// A new key's secret, shown this once in place of the form, with a note and Done.
+function showSecret(body, dlg, res, reload, ...note) {
+  clear(body).append(...secretView(res.secret, res.key.masked), h('p.muted', {}, ...note),
+    footer(h('button.btn.primary', { type: 'button', onclick: () => dlg.close(), id: 'done' }, 'Done')));
+  body.querySelector('#copy-secret').focus();
+  reload();
 }
 
 const ROLL = [['now', 'Now'], ['1h', 'In 1 hour'], ['24h', 'In 24 hours'], ['3d', 'In 3 days'], ['7d', 'In 7 days']];
@@ -359,21 +356,10 @@ function openRoll(k, reload) {
     field('Expiration of the old key', sel),
     footer(button('Cancel', () => dlg.close()), submit));
   const dlg = modal(`Roll ${k.name || 'key'}`, body);
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    try {
-      const res = await api.rollKey(k.id, sel.value);
-      const when = res.old && res.old.expires_at ? fmtTime(res.old.expires_at) : 'now';
-      clear(body).append(...secretView(res.secret, res.key.masked),
-        h('p.muted', {}, `The old key ${k.masked} expires ${sel.value === 'now' ? 'now' : when}.`),
-        footer(h('button.btn.primary', { type: 'button', onclick: () => dlg.close(), id: 'done' }, 'Done')));
-      body.querySelector('#copy-secret').focus();
-      reload();
-    } catch (e) {
-      err.textContent = e.message;
-      submit.disabled = false;
-    }
+  onSubmit(body, submit, err, async () => {
+    const res = await api.rollKey(k.id, sel.value);
+    const when = res.old && res.old.expires_at ? fmtTime(res.old.expires_at) : 'now';
+    showSecret(body, dlg, res, reload, `The old key ${k.masked} expires ${sel.value === 'now' ? 'now' : when}.`);
   });
 }
 
@@ -386,18 +372,11 @@ async function openPerms(k, reload) {
   body.append(err, h('p', {}, 'Write includes Read. Requests to a resource set to None get Stripe’s 403 naming the permission.'),
     matrix, footer(button('Cancel', () => dlg.close()), submit));
   const dlg = modal(`Edit permissions · ${k.name || k.masked}`, body, { wide: true });
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    try {
-      await api.setPerms(k.id, matrix.values());
-      dlg.close();
-      toast('Permissions saved');
-      reload();
-    } catch (e) {
-      err.textContent = e.message;
-      submit.disabled = false;
-    }
+  onSubmit(body, submit, err, async () => {
+    await api.setPerms(k.id, matrix.values());
+    dlg.close();
+    toast('Permissions saved');
+    reload();
   });
 }
 
@@ -412,22 +391,15 @@ function openRevoke(k, reload) {
     field('Reason (optional, kept in the audit log)', reason),
     footer(button('Cancel', () => dlg.close()), submit));
   const dlg = modal(`Revoke ${k.name || 'key'}?`, body);
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    try {
-      await api.revokeKey(k.id, reason.value.trim());
-      dlg.close();
-      toast(`${k.masked} revoked`);
-      reload();
-    } catch (e) {
-      err.textContent = e.message;
-      submit.disabled = false;
-    }
+  onSubmit(body, submit, err, async () => {
+    await api.revokeKey(k.id, reason.value.trim());
+    dlg.close();
+    toast(`${k.masked} revoked`);
+    reload();
   });
 }
 
-export function openEnforce(k, wouldRefuse, reload) {
+function openEnforce(k, wouldRefuse, reload) {
   const body = h('form.modal-body', { novalidate: true });
   const err = errorBox();
   const submit = h('button.btn.primary', { type: 'submit', id: 'enforce-confirm' }, 'Enforce now');
@@ -438,17 +410,10 @@ export function openEnforce(k, wouldRefuse, reload) {
       : h('div.callout.callout-ok', {}, h('p', {}, 'No request in the last 7 days came from outside the list.')),
     footer(button('Cancel', () => dlg.close()), submit));
   const dlg = modal('Enforce IP restrictions', body);
-  body.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    try {
-      await api.setAllowlistMode(k.id, 'enforce');
-      dlg.close();
-      toast('IP restrictions enforced');
-      reload();
-    } catch (e) {
-      err.textContent = e.message;
-      submit.disabled = false;
-    }
+  onSubmit(body, submit, err, async () => {
+    await api.setAllowlistMode(k.id, 'enforce');
+    dlg.close();
+    toast('IP restrictions enforced');
+    reload();
   });
 }

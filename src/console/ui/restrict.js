@@ -4,7 +4,6 @@
 // a warning needs an explicit confirmation, which the audit log records.
 import { api, ApiError } from './api.js';
 import { h, clear, fmtTime, fmtSeen, plural, toast, modal, button, nextId } from './dom.js';
-import { openEnforce } from './keys.js';
 
 function splitEntry(e) {
   const i = e.indexOf('/');
@@ -12,6 +11,8 @@ function splitEntry(e) {
   return [e.slice(0, i), e.slice(i + 1)];
 }
 
+// opts: reload, readOnly, loadConfig and openEnforce (the keys page hands its own in, so this
+// module does not import the keys page back).
 export async function openRestrict(k, opts) {
   const [detail, cfg] = await Promise.all([api.getKey(k.id), opts.loadConfig()]);
   const ro = opts.readOnly;
@@ -41,7 +42,7 @@ export async function openRestrict(k, opts) {
   const foot = h('div.modal-foot', {}, h('span.spacer'),
     button(ro ? 'Close' : 'Cancel', () => dlg.close(), '', { id: 'ip-cancel' }), ro ? null : save);
   if (detail.allowlist_mode === 'report' && detail.allowlist.length && !ro) {
-    foot.prepend(button('Enforce now', () => { dlg.close(); openEnforce(detail, (detail.usage && detail.usage.would_refuse) || 0, opts.reload); }, '', { id: 'ip-enforce' }));
+    foot.prepend(button('Enforce now', () => { dlg.close(); opts.openEnforce(detail, (detail.usage && detail.usage.would_refuse) || 0, opts.reload); }, '', { id: 'ip-enforce' }));
   }
   body.append(err,
     h('p', {}, 'Requests with ', h('span.key-text', {}, k.masked), ' are accepted only from these addresses. Changes reach every gate within about a second.'),
