@@ -30,21 +30,6 @@ static void usage(FILE *out)
 		"2 bad usage.\n");
 }
 
-/* "127.0.0.1:8088" or "[::1]:8088": an IP literal and a port (never a name). */
-static const char *listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	struct host h;
-	uint16_t port;
-	const char *err = authority_parse(s, strlen(s), &h, &port, 0);
-
-	if (err)
-		return err;
-	if (h.kind != HOST_IP)
-		return "the address must be an IP literal";
-	*sl = ipaddr_to_sockaddr(&h.ip, port, ss);
-	return *sl ? NULL : "unusable address";
-}
-
 int echo_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -91,7 +76,7 @@ int echo_main(int argc, char **argv)
 		return cli_fail("echo", 2, "--listen ADDR:PORT is required", NULL);
 	if (!cert != !key)
 		return cli_fail("echo", 2, "--tls-cert and --tls-key go together", NULL);
-	const char *perr = listen_parse(listen_arg, &ss, &sl);
+	const char *perr = host_listen_parse(listen_arg, &ss, &sl);
 	if (perr)
 		return cli_fail("echo", 2, perr, listen_arg);
 

@@ -19,21 +19,11 @@ struct parse_ctx {
 	bool stripe;            /* routes = stripe: the built-in table after every [route] */
 	bool gate_file;         /* reading a gate's INI: only its routes are looked at */
 	struct route_acc route;
-	bool in_route;
-	int route_line;
 	enum { SEC_NONE = 0, SEC_CONSOLE, SEC_GATE, SEC_ROUTE, SEC_OTHER } section;
 	char includes[4][4096]; /* gate INI files named by routes = */
 	size_t n_includes;
 	bool have_listen, have_db;
 };
-
-static const char *flush_route(struct parse_ctx *p)
-{
-	if (!p->in_route)
-		return NULL;
-	p->in_route = false;
-	return gate_route_acc_flush(&p->route, &p->cfg->routes);
-}
 
 static const char *seconds(const char *v, unsigned lo, unsigned hi, unsigned *out)
 {
@@ -143,18 +133,12 @@ static const char *on_console(struct parse_ctx *p, const char *name, const char 
 static const char *on_section(struct ini *ini, void *user, const char *name, size_t len)
 {
 	struct parse_ctx *p = user;
-	const char *e = flush_route(p), *rname = name + len;
-	size_t rlen = 0;
+	const char *e;
 
-	if (e)
-		ini_fail(ini, p->route_line, "route %s: %s", p->route.name, e);
-	if ((len == 5 && !memcmp(name, "route", 5)) || ini_section_named(name, len, "route", &rname, &rlen)) {
-		memset(&p->route, 0, sizeof(p->route));
-		if (rlen >= sizeof(p->route.name))
-			return "route name too long (at most 63 characters)";
-		memcpy(p->route.name, rname, rlen);
-		p->route_line = ini_line(ini);
-		p->in_route = true;
+	gate_route_acc_end(&p->route, &p->cfg->routes, ini);
+	if (gate_route_acc_begin(&p->route, name, len, ini_line(ini), &e)) {
+		if (e)
+			return e;
 		p->section = SEC_ROUTE;
 	} else if (len == 7 && !memcmp(name, "console", 7)) {
 		p->section = SEC_CONSOLE;
@@ -201,14 +185,10 @@ static const char *parse_file(struct parse_ctx *p, const char *path, char *err, 
 	size_t len;
 
 	p->section = SEC_NONE;
-	p->in_route = false;
 	if (ini_read_file(path, CONSOLE_FILE_MAX, &text, &len, err, cap))
 		return err;
-	if (ini_run(&ini, text, len, &console_ops, p)) {
-		const char *e = flush_route(p);
-		if (e)
-			ini_fail(&ini, p->route_line, "route %s: %s", p->route.name, e);
-	}
+	if (ini_run(&ini, text, len, &console_ops, p))
+		gate_route_acc_end(&p->route, &p->cfg->routes, &ini);
 	free(text);
 	return ini_error(&ini, path, err, cap);
 }

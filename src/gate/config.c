@@ -25,8 +25,6 @@ struct parse_ctx {
 	bool have_upstream;
 	bool stripe_routes;     /* routes = stripe: the built-in table after the [route]s */
 	struct route_acc route;
-	bool in_route;
-	int route_line;         /* of the [route NAME] being read */
 	enum { SEC_NONE, SEC_GATE, SEC_ROUTE, SEC_OTHER } section;
 };
 
@@ -157,14 +155,6 @@ static const char *add_trusted(struct gate_config *cfg, const char *v)
 	return NULL;
 }
 
-static const char *flush_route(struct parse_ctx *p)
-{
-	if (!p->in_route)
-		return NULL;
-	p->in_route = false;
-	return gate_route_acc_flush(&p->route, &p->cfg->routes);
-}
-
 #define GATE_KEY(nm, kd, field, lo, hi, e) \
 	{ .name = nm, .kind = kd, .off = offsetof(struct gate_config, field), \
 	  .size = sizeof(((struct gate_config *)0)->field), .min = lo, .max = hi, .err = e }
@@ -270,22 +260,16 @@ static const char *on_route(struct parse_ctx *p, const char *name, const char *v
 static const char *on_section(struct ini *ini, void *user, const char *name, size_t len)
 {
 	struct parse_ctx *p = user;
-	const char *e = flush_route(p), *rname = name + len;
-	size_t rlen = 0;
+	const char *e;
 
-	if (e)
-		ini_fail(ini, p->route_line, "route %s: %s", p->route.name, e);
+	gate_route_acc_end(&p->route, &p->cfg->routes, ini);
 	if (len == 4 && !memcmp(name, "gate", 4)) {
 		p->section = SEC_GATE;
 		return NULL;
 	}
-	if ((len == 5 && !memcmp(name, "route", 5)) || ini_section_named(name, len, "route", &rname, &rlen)) {
-		memset(&p->route, 0, sizeof(p->route));
-		if (rlen >= sizeof(p->route.name))
-			return "route name too long (at most 63 characters)";
-		memcpy(p->route.name, rname, rlen);
-		p->route_line = ini_line(ini);
-		p->in_route = true;
+	if (gate_route_acc_begin(&p->route, name, len, ini_line(ini), &e)) {
+		if (e)
+			return e;
 		p->section = SEC_ROUTE;
 		return NULL;
 	}
@@ -333,11 +317,8 @@ const char *gate_config_load(const char *path, struct gate_config *cfg, char *er
 	cfg->usage_flush_ms = 5000;
 	if (ini_read_file(path, GATE_FILE_MAX, &text, &len, err, cap))
 		return err;
-	if (ini_run(&ini, text, len, &gate_ops, &p)) {
-		const char *e = flush_route(&p);
-		if (e)
-			ini_fail(&ini, p.route_line, "route %s: %s", p.route.name, e);
-	}
+	if (ini_run(&ini, text, len, &gate_ops, &p))
+		gate_route_acc_end(&p.route, &p.cfg->routes, &ini);
 	free(text);
 	if (ini_error(&ini, path, err, cap))
 		return err;

@@ -260,7 +260,7 @@ const char *host_listen_parse(const char *s, struct sockaddr_storage *ss, sockle
 	if (err)
 		return err;
 	if (h.kind != HOST_IP)
-		return "the address must be an IP literal and a port (127.0.0.1:8090, [::1]:8090)";
+		return "the address must be an IP literal and a port (127.0.0.1:8088, [::1]:8088)";
 	*len = ipaddr_to_sockaddr(&h.ip, port, ss);
 	return *len ? NULL : "unusable address";
 }

@@ -180,6 +180,26 @@ const struct gate_route *gate_routes_match(const struct gate_routes *r, const ch
 	return NULL;
 }
 
+bool gate_route_acc_begin(struct route_acc *a, const char *name, size_t len, int line,
+			  const char **err)
+{
+	const char *rname = name + len;
+	size_t rlen = 0;
+
+	*err = NULL;
+	if (!(len == 5 && !memcmp(name, "route", 5)) && !ini_section_named(name, len, "route", &rname, &rlen))
+		return false;
+	memset(a, 0, sizeof(*a));
+	if (rlen >= sizeof(a->name)) {
+		*err = "route name too long (at most 63 characters)";
+		return true;
+	}
+	memcpy(a->name, rname, rlen);
+	a->open = true;
+	a->line = line;
+	return true;
+}
+
 const char *gate_route_acc_key(struct route_acc *r, const char *name, const char *v)
 {
 	if (!strcmp(name, "method")) {
@@ -212,4 +232,15 @@ const char *gate_route_acc_flush(const struct route_acc *a, struct gate_routes *
 		return "route needs resource =";
 	return gate_routes_add(r, a->name, a->method[0] ? a->method : "*", a->path, a->resource,
 			       a->publishable);
+}
+
+void gate_route_acc_end(struct route_acc *a, struct gate_routes *r, struct ini *ini)
+{
+	const char *e;
+
+	if (!a->open)
+		return;
+	a->open = false;
+	if ((e = gate_route_acc_flush(a, r)))
+		ini_fail(ini, a->line, "route %s: %s", a->name, e);
 }

@@ -44,8 +44,17 @@ struct route_acc {
 	char resource[STORE_RESOURCE_MAX + 1];
 	bool publishable;
 	bool have_path;
+	bool open;              /* a section is being read */
+	int line;               /* of its header, for the error of its end */
 };
+struct ini;
 
+/* Is the section header NAME[len] a route ([route] or [route NAME])? If so, a starts it empty
+ * with that name and *err says why the header is refused (or is NULL). */
+bool gate_route_acc_begin(struct route_acc *a, const char *name, size_t len, int line,
+			  const char **err);
+/* Ends the section being read, if any: adds it to r, or fails ini at the section's header. */
+void gate_route_acc_end(struct route_acc *a, struct gate_routes *r, struct ini *ini);
 /* A key of a [route] section (method, path, resource, publishable); NULL = ok, else why not. */
 const char *gate_route_acc_key(struct route_acc *r, const char *name, const char *v);
 /* The section is complete: adds it to r; NULL = ok, else why not. */
