@@ -228,12 +228,16 @@ def route_keys(root=ROOT):
 
 
 def code_keys(root=ROOT):
-    """{product: set(keys)} the config parsers accept: key tables ({ "name", SECTION_... }),
+    """{product: set(keys)} the config parsers accept: key tables ({ "name", SECTION_... },
+    core/ini tables { "name", INI_... } and their macros),
     arrays named *keys[] and strcmp(name, "...") in src/*/config*.c."""
     out = {}
     for c in sorted((root / "src").glob("*/config*.c")):
         text = re.sub(r"/\*.*?\*/", "", c.read_text(), flags=re.S)
         keys = set(re.findall(r'\{\s*"([a-z_][a-z0-9_]*)"\s*,\s*SECTION_', text))
+        # core/ini key tables: { "name", INI_..., ... } or a product's macro over them (GATE_KEY("name", ...))
+        keys |= set(re.findall(r'\{\s*"([a-z_][a-z0-9_]*)"\s*,\s*INI_', text))
+        keys |= set(re.findall(r'\b[A-Z_]*(?:KEY|CHOICE)\(\s*"([a-z_][a-z0-9_]*)"', text))
         for arr in re.findall(r"keys\[\]\s*=\s*\{([^}]*)\}", text):
             keys |= set(re.findall(r'"([a-z_][a-z0-9_]*)"', arr))
         keys |= set(re.findall(r'str(?:n?case)?cmp\(\s*(?:name|key|k)\s*,\s*"([a-z_][a-z0-9_]*)"', text))
