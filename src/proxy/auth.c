@@ -92,16 +92,6 @@ int auth_hash_password(const char *pw, size_t len, char *out, size_t cap)
 	return pwhash_make(pw, len, AUTH_PBKDF2_ITERATIONS, out, cap);
 }
 
-const char *auth_hash_check(const char *hash)
-{
-	return pwhash_check(hash);
-}
-
-bool auth_verify_password(const char *hash, const char *pw, size_t len)
-{
-	return pwhash_verify(hash, pw, len);
-}
-
 static int cache_key(struct auth_cache *c, const char *cred, size_t len, unsigned char key[32])
 {
 	unsigned int n = 0;
@@ -255,12 +245,12 @@ int auth_check_basic_ex(const struct proxy_user *users, size_t nusers, uint64_t 
 		cache->stats.pbkdf2++;
 		const struct proxy_user *pu = &users[user];
 		size_t pwlen = (size_t)declen - ulen - 1;
-		if (auth_verify_password(pu->password_hash, colon + 1, pwlen))
+		if (pwhash_verify(pu->password_hash, colon + 1, pwlen))
 			rc = 0;
 		/* a rotated-out password during its overlap (users_db); the table is rebuilt, with
 		 * a new generation, when the overlap ends, so no cache entry outlives it */
 		else if (pu->old_hash[0] && (int64_t)time(NULL) < pu->old_expires &&
-			 auth_verify_password(pu->old_hash, colon + 1, pwlen))
+			 pwhash_verify(pu->old_hash, colon + 1, pwlen))
 			rc = 0;
 	}
 	if (rc == 0) {

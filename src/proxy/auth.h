@@ -61,10 +61,6 @@ void auth_client_failed(struct auth_cache *cache, const struct ipaddr *ip, uint6
 int auth_hash_password(const char *pw, size_t len, char *out, size_t cap);
 int auth_hash_password_iter(const char *pw, size_t len, unsigned iterations, char *out, size_t cap);
 
-/* Constant-time comparison of the derived key; false for a malformed hash. */
-bool auth_verify_password(const char *hash, const char *pw, size_t len);
-
-/* NULL if hash is a well-formed password hash (iterations 1000-10000000), else why not. */
-const char *auth_hash_check(const char *hash);
+/* Checking a hash's form and a password against it: core/pwhash (pwhash_check, pwhash_verify). */
 
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/ini.h"
-#include "proxy/auth.h"
+#include "core/pwhash.h"
 
 #define CONFIG_FILE_MAX (16u << 20)     /* a config larger than 16 MiB is a mistake */
 #define USERS_MAX       100000
@@ -534,7 +534,7 @@ static const char *user_key(struct load_ctx *ctx, enum key_id id, const char *v)
 
 	switch (id) {
 	case K_PASSWORD_HASH:
-		if ((err = auth_hash_check(v)))
+		if ((err = pwhash_check(v)))
 			return err;
 		return set_string(u->password_hash, sizeof(u->password_hash), v);
 	case K_ALLOW:

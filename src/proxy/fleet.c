@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/pwhash.h"
 #include "core/thread.h"
 #include "proxy/auth.h"
 #include "proxy/egress.h"
@@ -120,7 +121,7 @@ const char *fleet_user_check(const struct store_user *u)
 
 	if (!proxy_user_name_valid(u->name, strlen(u->name)))
 		return "bad user name";
-	if ((err = auth_hash_check(u->hash)))
+	if ((err = pwhash_check(u->hash)))
 		return err;
 	if (u->max_conns < 0 || u->max_conns > 10000000)
 		return "max_conns must be 0-10000000";
