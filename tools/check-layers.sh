@@ -1,6 +1,7 @@
 #!/bin/sh
 # The layers of src/, enforced: a file may include its own folder and lower layers only,
-# and no product includes another product's header (docs/design.md draws the layers); each
+# and no product includes another product's header (docs/design.md draws the layers); files
+# include no cycle (x.c + x.h are one unit, each cycle printed as a/x -> b/y -> a/x); each
 # folder's first file says what the folder owns and may include; a file over 800 lines says why.
 #   0 core   1 net   2 http   3 store   4 products (proxy gate scan tunnel verify webhook ...)   5 cli
 cd "$(dirname "$0")/.." || exit 2
@@ -23,6 +24,37 @@ for f in $(find src -name '*.[ch]' | sort); do
 		fi
 	done
 done
+
+# No include cycle between files: x.c and x.h are one unit "dir/x"; dir/x -> d2/y when either
+# file includes "d2/y.h". A depth-first walk reports each back edge as one cycle.
+cycles=$(awk '
+	BEGIN { for (i = 1; i < ARGC; i++) { u = ARGV[i]; sub(/^src\//, "", u); sub(/\.[ch]$/, "", u); unit[u] = 1 } }
+	FNR == 1 { me = FILENAME; sub(/^src\//, "", me); sub(/\.[ch]$/, "", me) }
+	/^[ \t]*#[ \t]*include[ \t]*"/ {
+		t = $0; sub(/^[^"]*"/, "", t); sub(/\.h".*/, "", t)
+		if (t != me) edge[me " " t] = 1
+	}
+	END { for (e in edge) { split(e, p, " "); if (p[2] in unit) print e } }
+' $(find src -name '*.[ch]' | LC_ALL=C sort) | LC_ALL=C sort | awk '
+	function walk(u,   i, v, k, path) {
+		color[u] = 1; stack[++sp] = u; at[u] = sp
+		for (i = 1; i <= n[u]; i++) {
+			v = adj[u, i]
+			if (color[v] == 1) {
+				path = stack[at[v]]
+				for (k = at[v] + 1; k <= sp; k++) path = path " -> " stack[k]
+				print "layers: include cycle: " path " -> " v
+			} else if (!color[v]) walk(v)
+		}
+		sp--; color[u] = 2
+	}
+	{ if (!($1 in n)) { order[++nn] = $1; n[$1] = 0 } adj[$1, ++n[$1]] = $2 }
+	END { for (j = 1; j <= nn; j++) if (!color[order[j]]) walk(order[j]) }
+')
+if [ -n "$cycles" ]; then
+	echo "$cycles" >&2
+	bad=1
+fi
 
 # Each folder of src/ says what it owns: the opening comment of its first .c/.h file (by name,
 # C order) holds the words "owns" and "may include" (docs/design.md, "Folders and layers").
