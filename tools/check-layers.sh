@@ -26,15 +26,28 @@ for f in $(find src -name '*.[ch]' | sort); do
 done
 
 # No include cycle between files: x.c and x.h are one unit "dir/x"; dir/x -> d2/y when either
-# file includes "d2/y.h". A depth-first walk reports each back edge as one cycle.
+# file includes "d2/y.h"; a header without a .c that says "defined in z.c" belongs to dir/z.
+# A depth-first walk reports each back edge as one cycle.
 cycles=$(awk '
 	BEGIN { for (i = 1; i < ARGC; i++) { u = ARGV[i]; sub(/^src\//, "", u); sub(/\.[ch]$/, "", u); unit[u] = 1 } }
 	FNR == 1 { me = FILENAME; sub(/^src\//, "", me); sub(/\.[ch]$/, "", me) }
+	# a header with no .c of its own that says "defined in NAME.c" near its top joins that unit
+	FNR <= 8 && FILENAME ~ /\.h$/ && match($0, /defined in [a-z_0-9]+\.c/) {
+		a = substr($0, RSTART + 11, RLENGTH - 13); d = me; sub(/\/[^\/]*$/, "", d); alias[me] = d "/" a
+	}
 	/^[ \t]*#[ \t]*include[ \t]*"/ {
 		t = $0; sub(/^[^"]*"/, "", t); sub(/\.h".*/, "", t)
 		if (t != me) edge[me " " t] = 1
 	}
-	END { for (e in edge) { split(e, p, " "); if (p[2] in unit) print e } }
+	END {
+		for (e in edge) {
+			split(e, p, " ")
+			if (!(p[2] in unit)) continue
+			if (p[1] in alias) p[1] = alias[p[1]]
+			if (p[2] in alias) p[2] = alias[p[2]]
+			if (p[1] != p[2]) print p[1] " " p[2]
+		}
+	}
 ' $(find src -name '*.[ch]' | LC_ALL=C sort) | LC_ALL=C sort | awk '
 	function walk(u,   i, v, k, path) {
 		color[u] = 1; stack[++sp] = u; at[u] = sp

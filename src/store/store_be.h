@@ -1,4 +1,5 @@
-/* store_be.h: what a store backend provides to store.c (internal to src/store).
+/* store_be.h: what a store backend provides to store.c (internal to src/store), and the helpers
+ * store.c gives the backends (their functions are defined in store.c).
  *
  * store.c holds every rule (validation, error texts, audit records, transactions); a backend
  * only runs the primitive reads and writes below on its database. Every primitive returns 0
