@@ -93,6 +93,8 @@ PYEOF
 }
 KEY1=$(mk_store "$RUN/one.db" 1)
 KEY10K=$(mk_store "$RUN/many.db" 10000)
+# the older build gets a store of its own making: a newer schema is refused by an older binary
+[ -z "$BASE_BIN" ] || KEYB=$(IPLOCK=$BASE_BIN mk_store "$RUN/base.db" 10000)
 
 start_gate() {
 	name=$1; db=$2; mode=$3; port=$4; alog=${5:-off}
@@ -146,7 +148,7 @@ wait_listen "$NP" "$NGINX_PID"
 
 GP=$(free_port); start_gate proxy "$RUN/many.db" reverse-proxy "$GP"
 if [ -n "$BASE_BIN" ]; then
-	BP=$(free_port); GATE_BIN=$BASE_BIN start_gate base "$RUN/many.db" reverse-proxy "$BP"
+	BP=$(free_port); GATE_BIN=$BASE_BIN start_gate base "$RUN/base.db" reverse-proxy "$BP"
 fi
 AP1=$(free_port); start_gate auth1 "$RUN/one.db" forward-auth "$AP1" "$RUN/auth1.log"
 AP2=$(free_port); start_gate auth10k "$RUN/many.db" forward-auth "$AP2" "$RUN/auth10k.log"
@@ -201,7 +203,7 @@ while [ $round -le "$ROUNDS" ]; do
 	measure gate "$PID_proxy" "http://127.0.0.1:$GP/1k" -H "$AUTH"
 	if [ -n "$BASE_BIN" ]; then
 		log "round $round/$ROUNDS: base gate reverse proxy (10,000 keys)"
-		measure base "$PID_base" "http://127.0.0.1:$BP/1k" -H "$AUTH"
+		measure base "$PID_base" "http://127.0.0.1:$BP/1k" -H "Authorization: Bearer $KEYB"
 	fi
 	# alternate which store goes first, so neither always runs in the other's wake
 	for which in $([ $((round % 2)) = 1 ] && echo "F T" || echo "T F"); do
