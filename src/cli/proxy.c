@@ -96,20 +96,10 @@ int proxy_main(int argc, char **argv)
 		log_warn("auth is off: this is an open proxy for anyone who can reach it");
 	px.config_path = path;
 	px.dns_servers = dns_servers;
-	px.log_fd = -1;
-	if (!strcmp(cfg->access_log, "-"))
-		px.log_fd = STDOUT_FILENO;
-	else if (strcmp(cfg->access_log, "off")) {
-		px.log_fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (px.log_fd < 0) {
-			cli_errorf("iplock proxy: cannot open access log %s: %s\n", cfg->access_log, strerror(errno));
-			proxy_config_free(cfg);
-			fleet_free(px.fleet);
-			return 1;
-		}
-	}
 	struct cfg_ref *r = cfg_ref_new(cfg, err, sizeof(err));
-	if (!r) {
+	if (!r || cfg_ref_open_log(r, NULL, err, sizeof(err))) {
+		if (r)
+			cfg_ref_put(r);
 		fleet_free(px.fleet);
 		return cli_fail("proxy", 1, err, NULL);
 	}

@@ -73,7 +73,7 @@ static void in_free(struct deferred *d)
 
 static void in_log(struct inbound_conn *c)
 {
-	int fd = c->w->px->log_fd;
+	int fd = c->cfg->log_fd;   /* the snapshot's: a reload's reopen never closes it under us */
 	char client[IPADDR_STRLEN] = "", dest[IPADDR_STRLEN] = "", backend[300] = "";
 	struct ipaddr peer;
 	struct jline j;

@@ -62,7 +62,6 @@ struct proxy {
 	struct server *srv;           /* net/server: threads, listeners, signals, drain */
 	struct worker *workers;
 	unsigned nworkers;
-	int log_fd;                   /* access log; -1 = off */
 	atomic_uint conns;            /* open client connections, all workers */
 	atomic_ulong next_id;
 	const char *config_path;

@@ -338,6 +338,8 @@ static int reload_locked(struct proxy *px, bool reread, char *err, size_t errcap
 		return -EINVAL;
 	if (!(r = cfg_ref_new(cfg, err, errcap)))
 		return -EINVAL;
+	if (cfg_ref_open_log(r, px->cfg, err, errcap))
+		goto out;
 	specs = calloc(PROXY_MAX_LISTENERS, sizeof(*specs));
 	sl = calloc(PROXY_MAX_LISTENERS, sizeof(*sl));
 	if (!specs || !sl) {

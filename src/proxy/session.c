@@ -129,7 +129,6 @@ void session_exchange_reset(struct session *s)
 
 void session_log(struct session *s)
 {
-	struct proxy *px = s->w->px;
 	char client[IPADDR_STRLEN] = "", dest[IPADDR_STRLEN] = "", egress[IPADDR_STRLEN] = "";
 	char hostport[300];
 	struct ipaddr peer;
@@ -143,7 +142,7 @@ void session_log(struct session *s)
 	struct metrics_req r = { s->code, s->status, s->socks ? MU_REQ_SOCKS : s->is_connect ? MU_REQ_CONNECT : MU_REQ_FORWARD,
 				 session_egress(s), s->bytes_up, down };
 	metrics_request_done(s->w->metrics, &s->ms, &r);
-	if (px->log_fd < 0)
+	if (s->cfg->log_fd < 0)
 		return;
 	ipaddr_from_sockaddr((struct sockaddr *)&s->peer, &peer);
 	ipaddr_format(&peer, client, sizeof(client));
@@ -168,7 +167,7 @@ void session_log(struct session *s)
 	jline_uint(&j, "duration_ms", loop_now(s->w->loop) - s->req_start_ms);
 	jline_str(&j, "reason", s->reason);
 	jline_end(&j);
-	jline_write(&j, px->log_fd);
+	jline_write(&j, s->cfg->log_fd);
 }
 
 void session_close(struct session *s)

@@ -346,6 +346,39 @@ def test_access_log_fields(proxy, origin):
     assert line["bytes_down"] > 0 and line["bytes_up"] > 0
 
 
+def _log_lines_at(path, n, timeout=10.0):
+    """The access log lines at path once there are n of them (the line follows the reply)."""
+    deadline = time.time() + timeout
+    while True:
+        lines = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
+        if len(lines) >= n or time.time() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
+def test_reload_reopens_access_log_after_rename(proxy, origin):
+    curl("-p", "-x", proxy.url(), f"http://127.0.0.1:{origin.port}/first")
+    assert [l["method"] for l in _log_lines_at(proxy.log, 1)] == ["CONNECT"]
+    rotated = proxy.log.with_name("access.log.1")
+    proxy.log.rename(rotated)   # logrotate's rename, then its postrotate reload
+    proxy.reload()
+    curl("-x", proxy.url(), f"http://127.0.0.1:{origin.port}/second")
+    assert [l["method"] for l in _log_lines_at(proxy.log, 1)] == ["GET"]
+    assert [l["method"] for l in _log_lines_at(rotated, 1)] == ["CONNECT"]
+
+
+def test_reload_keeps_access_log_when_reopen_fails(proxy, origin):
+    missing = proxy.log.parent / "no-such-dir" / "access.log"
+    proxy.path.write_text(proxy.path.read_text().replace(f"access_log = {proxy.log}", f"access_log = {missing}"))
+    proxy.reload()
+    assert proxy.proc.poll() is None
+    err = proxy.stderr.read_text()
+    assert f"cannot open access log {missing}" in err and "still writing to the one open before" in err
+    curl("-x", proxy.url(), f"http://127.0.0.1:{origin.port}/kept")
+    assert [l["method"] for l in _log_lines_at(proxy.log, 1)] == ["GET"]
+    assert not missing.parent.exists()
+
+
 # 11. config check and reload --------------------------------------------------------------
 
 def test_check_reports_file_line(tmp_path):
