@@ -19,15 +19,6 @@ const struct console_asset *console_asset_find(const char *path, size_t len)
 	return NULL;
 }
 
-size_t console_asset_count(void)
-{
-	size_t n = 0;
-
-	for (const struct console_asset *a = console_assets; a->name; a++)
-		n++;
-	return n;
-}
-
 const char *console_asset_type(const char *name)
 {
 	static const struct { const char *ext, *type; } types[] = {

@@ -16,6 +16,5 @@ struct console_asset {
 const struct console_asset *console_asset_find(const char *path, size_t len);
 /* Content type by extension (text types with charset=utf-8). */
 const char *console_asset_type(const char *name);
-size_t console_asset_count(void);
 
 #endif

@@ -60,11 +60,6 @@ enum http_parse_result http_body_feed(struct http_head *h, const char *data, siz
 /* The peer closed: HTTP_DONE if that ends the message (read-until-close bodies). */
 enum http_parse_result http_body_eof(struct http_head *h);
 
-static inline bool http_has_body(const struct http_head *h)
-{
-	return (h->parser.flags & (F_CHUNKED | F_CONTENT_LENGTH)) && !h->body_done;
-}
-
 /* Header helpers: names compare case-insensitively. */
 bool http_hdr_name_is(const struct http_head *h, const char *base, size_t i, const char *name);
 int http_head_find(const struct http_head *h, const char *base, const char *name); /* index or -1 */

@@ -73,11 +73,6 @@ struct server_plan {
 	size_t nfd;
 };
 
-unsigned server_nworkers(const struct server *s)
-{
-	return s->cfg.nworkers;
-}
-
 static bool addr_same(const struct server_listen *a, const struct server_listen *b)
 {
 	return a->len == b->len && !memcmp(&a->addr, &b->addr, a->len);

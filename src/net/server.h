@@ -100,6 +100,4 @@ int server_plan_new(struct server *s, const struct server_listen *v, size_t n, s
 void server_plan_commit(struct server *s, struct server_plan *p, void *snap);   /* frees p */
 void server_plan_free(struct server_plan *p);   /* drop a plan not committed; NULL is fine */
 
-unsigned server_nworkers(const struct server *s);
-
 #endif
